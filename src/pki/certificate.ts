@@ -1,0 +1,119 @@
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  AuthorityKeyIdentifier, BasicConstraints, Certificate as AsnCertificate, KeyUsage, KeyUsageFlags,
+  SubjectKeyIdentifier, id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage,
+  id_ce_subjectKeyIdentifier, type Name,
+} from '@peculiar/asn1-x509';
+import { DomainError } from '../shared/index.ts';
+import { derToPem, readSingleCertificatePem } from './pem.ts';
+import { signatureHash, type HashName } from './signature-hash.ts';
+
+export interface KeyUsageBits {
+  readonly digitalSignature: boolean;
+  readonly keyCertSign: boolean;
+  readonly cRLSign: boolean;
+}
+
+// Our own certificate value: parsed once at the edge, then passed around as plain data plus the
+// Node X509Certificate for signature checks. Fields hold what the rules need, nothing more.
+export interface Certificate {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly x509: X509Certificate;
+  readonly version: number; // 1, 2 or 3
+  readonly subject: string;
+  readonly issuer: string;
+  readonly subjectCommonNames: readonly string[];
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly basicConstraints: { readonly isCa: boolean; readonly isCritical: boolean } | undefined;
+  readonly keyUsage: KeyUsageBits | undefined;
+  readonly publicKey: KeyObject;
+  readonly signatureAlgorithmOid: string;
+  readonly signatureHash: HashName | undefined;
+  readonly fingerprintSha256: string; // lowercase hex of the DER
+  readonly publicKeySha256: string; // lowercase hex of the SubjectPublicKeyInfo DER
+  readonly subjectKeyId: string | undefined;
+  readonly authorityKeyId: string | undefined;
+}
+
+const COMMON_NAME = '2.5.4.3';
+
+const commonNames = (name: Name): string[] =>
+  name.flatMap((rdn) => rdn.filter((attribute) => attribute.type === COMMON_NAME).map((attribute) => attribute.value.toString()));
+
+const sha256Hex = (data: Buffer | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certificate => {
+  let x509: X509Certificate;
+  let asn: AsnCertificate;
+  try {
+    x509 = new X509Certificate(der);
+    asn = AsnConvert.parse(der, AsnCertificate);
+  } catch (cause) {
+    throw new DomainError('pem.invalid',
+      `${field} is not a readable X.509 certificate (the DER inside the PEM does not parse). Export it again, e.g. with "openssl x509 -outform PEM".`,
+      { cause });
+  }
+  const tbs = asn.tbsCertificate;
+  let basicConstraints: Certificate['basicConstraints'];
+  let keyUsage: KeyUsageBits | undefined;
+  let subjectKeyId: string | undefined;
+  let authorityKeyId: string | undefined;
+  try {
+    for (const extension of tbs.extensions ?? []) {
+      const value = extension.extnValue.buffer;
+      switch (extension.extnID) {
+        case id_ce_basicConstraints: {
+          const parsed = AsnConvert.parse(value, BasicConstraints);
+          basicConstraints = { isCa: parsed.cA, isCritical: extension.critical };
+          break;
+        }
+        case id_ce_keyUsage: {
+          const flags = AsnConvert.parse(value, KeyUsage).toNumber();
+          keyUsage = {
+            digitalSignature: (flags & KeyUsageFlags.digitalSignature) !== 0,
+            keyCertSign: (flags & KeyUsageFlags.keyCertSign) !== 0,
+            cRLSign: (flags & KeyUsageFlags.cRLSign) !== 0,
+          };
+          break;
+        }
+        case id_ce_subjectKeyIdentifier:
+          subjectKeyId = Buffer.from(AsnConvert.parse(value, SubjectKeyIdentifier).buffer).toString('hex');
+          break;
+        case id_ce_authorityKeyIdentifier: {
+          const keyIdentifier = AsnConvert.parse(value, AuthorityKeyIdentifier).keyIdentifier;
+          authorityKeyId = keyIdentifier ? Buffer.from(keyIdentifier.buffer).toString('hex') : undefined;
+          break;
+        }
+      }
+    }
+  } catch (cause) {
+    throw new DomainError('pem.invalid', `${field} has a malformed X.509 extension. Issue the certificate again with a standard tool.`, { cause });
+  }
+  const spki = x509.publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    der,
+    pem: derToPem(der),
+    x509,
+    version: tbs.version + 1,
+    subject: x509.subject,
+    issuer: x509.issuer,
+    subjectCommonNames: commonNames(tbs.subject),
+    notBefore: x509.validFromDate,
+    notAfter: x509.validToDate,
+    basicConstraints,
+    keyUsage,
+    publicKey: x509.publicKey,
+    signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
+    signatureHash: signatureHash(asn.signatureAlgorithm.algorithm, asn.signatureAlgorithm.parameters ?? undefined),
+    fingerprintSha256: sha256Hex(der),
+    publicKeySha256: sha256Hex(spki),
+    subjectKeyId,
+    authorityKeyId,
+  };
+};
+
+export const parseCertificatePem = (text: string, field = 'certificate'): Certificate =>
+  parseCertificateDer(readSingleCertificatePem(text, field), field);

@@ -1,0 +1,41 @@
+import { caCertificateRules, lintCertificate, parseCertificatePem } from '../pki/index.ts';
+import { DomainError, newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import type { CaCertificateRecord } from './ca-certificate.ts';
+import type { RegistryDependencies } from './ports.ts';
+import { newRegistrationCode } from './registration-code.ts';
+
+export interface RegisterCaCertificateInput {
+  readonly tenant: TenantId;
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly caCertificatePem: string;
+}
+
+// POST /caCertificates: parse once, apply every CA rule, store unverified with a fresh code.
+export const registerCaCertificate = async (
+  { caCertificates, clock, settings }: RegistryDependencies,
+  input: RegisterCaCertificateInput,
+): Promise<CaCertificateRecord> => {
+  const certificate = parseCertificatePem(input.caCertificatePem, 'caCertificate');
+  const now = clock.now();
+  const report = lintCertificate(certificate, caCertificateRules, { now, clockSkewMs: settings.clockSkewMs });
+  const [first] = report.findings;
+  if (first) throw new DomainError(first.code, first.message, { details: report.findings });
+
+  return caCertificates.insert({
+    id: newResourceId() as CaCertificateId,
+    tenant: input.tenant,
+    name: input.name,
+    description: input.description,
+    certificatePem: certificate.pem,
+    subject: certificate.subject,
+    commonName: certificate.subjectCommonNames.at(-1),
+    fingerprintSha256: certificate.fingerprintSha256,
+    publicKeySha256: certificate.publicKeySha256,
+    subjectKeyId: certificate.subjectKeyId,
+    notBefore: certificate.notBefore,
+    notAfter: certificate.notAfter,
+    registrationCode: newRegistrationCode(),
+    createdAt: now,
+  }, settings.maxCaCertificatesPerTenant);
+};

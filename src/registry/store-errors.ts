@@ -1,0 +1,11 @@
+import { DomainError } from '../shared/index.ts';
+
+// The errors a CaCertificateStore raises, built in one place so every adapter says the same.
+export const duplicateCaCertificate = (): DomainError => new DomainError('caCertificate.duplicate',
+  'This CA certificate is already registered in your tenant. Use the existing one (GET /caCertificates) instead of uploading it again.');
+
+export const caCertificateLimitReached = (maxPerTenant: number): DomainError => new DomainError('caCertificate.limitReached',
+  `Your tenant already holds ${maxPerTenant} CA certificate${maxPerTenant === 1 ? '' : 's'}, the maximum. Delete one you no longer use (DELETE /caCertificates/{id}) before uploading another.`);
+
+export const keyVerifiedByOtherTenant = (): DomainError => new DomainError('verification.keyVerifiedByOtherTenant',
+  'A CA certificate with this public key is already verified in another tenant; a CA key can be trusted by one tenant at a time. Use a CA with its own key pair.');

@@ -1,0 +1,36 @@
+import { caMustBeValidNow, checkProofOfPossession, parseCertificatePem } from '../pki/index.ts';
+import { DomainError, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import type { CaCertificateRecord } from './ca-certificate.ts';
+import type { RegistryDependencies } from './ports.ts';
+import { caCertificateNotFound, findCaCertificate } from './find-ca-certificate.ts';
+
+export interface VerifyCaCertificateInput {
+  readonly tenant: TenantId;
+  readonly id: CaCertificateId;
+  readonly verificationCertificatePem: string;
+}
+
+// POST /caCertificates/{id}/verify: proof of possession, then trust. Repeating a valid proof for
+// an already verified CA answers the same resource again (idempotent).
+export const verifyCaCertificate = async (
+  dependencies: RegistryDependencies,
+  { tenant, id, verificationCertificatePem }: VerifyCaCertificateInput,
+): Promise<CaCertificateRecord> => {
+  const { caCertificates, clock, events, settings } = dependencies;
+  const record = await findCaCertificate(dependencies, tenant, id);
+  const verificationCertificate = parseCertificatePem(verificationCertificatePem, 'verificationCertificate');
+  const caCertificate = parseCertificatePem(record.certificatePem, 'stored caCertificate');
+  const context = { now: clock.now(), clockSkewMs: settings.clockSkewMs };
+  // A CA that expired since its upload cannot become trusted.
+  const failure = caMustBeValidNow.check(caCertificate, context) ?? checkProofOfPossession(
+    { caCertificate, verificationCertificate, registrationCode: record.registrationCode },
+    context,
+  );
+  if (failure) throw new DomainError(failure.code, failure.message);
+  if (record.isVerified) return record;
+
+  const verified = await caCertificates.markVerified(tenant, id, context.now);
+  if (!verified) throw caCertificateNotFound(id);
+  events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id });
+  return verified;
+};

@@ -1,0 +1,50 @@
+// The one catalogue of error codes trustgate can produce. Front doors map each code once
+// (HTTP status in src/http/error-status.ts); docs/errors.md is kept equal to this list by a test.
+// Codes are stable: scripts branch on them. Never rename one; add a new one instead.
+
+export const errorCatalogue = {
+  // Requests in general
+  'request.invalid': 'The request body or parameters do not match the schema (wrong type, missing or unknown-length field).',
+  'request.malformedJson': 'The body is not valid JSON.',
+  'request.bodyTooLarge': 'The body exceeds the 64 KiB limit.',
+  'request.unsupportedMediaType': 'The body is not sent as application/json.',
+  'request.routeNotFound': 'No such path or method under this API.',
+  'internal': 'An unexpected error; details are in the server log under the logref.',
+
+  // Bearer tokens
+  'auth.tokenMissing': 'No Authorization: Bearer header.',
+  'auth.tokenInvalid': 'The token is malformed, wrongly signed, uses a forbidden algorithm, or has the wrong issuer or audience.',
+  'auth.tokenExpired': 'The token has expired (or is not valid yet).',
+  'auth.tenantInvalid': 'The token has no usable `ten` claim.',
+  'auth.scopeMissing': 'The token lacks the scope this call needs (mcmqtt.read or mcmqtt.admin).',
+
+  // PEM input (either field)
+  'pem.invalid': 'The field holds no parseable PEM certificate.',
+  'pem.privateKeyIncluded': 'The field contains a private key; only the certificate may be sent.',
+  'pem.multipleCertificates': 'The field contains more than one certificate (a chain or bundle).',
+
+  // Uploaded CA certificate
+  'caCertificate.notFound': 'No CA certificate with this id in this tenant.',
+  'caCertificate.notV3': 'The certificate is X.509 v1/v2; a CA certificate must be v3.',
+  'caCertificate.notCa': 'basicConstraints is missing or CA:FALSE.',
+  'caCertificate.keyCertSignMissing': 'keyUsage is present but does not include keyCertSign.',
+  'caCertificate.intermediateNotSupported': 'The certificate is not self-signed (issuer differs from subject or its own key does not verify it).',
+  'caCertificate.expired': 'The CA certificate is past its notAfter.',
+  'caCertificate.notYetValid': 'The CA certificate\'s notBefore is in the future.',
+  'caCertificate.weakKey': 'The key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
+  'caCertificate.weakSignature': 'The signature hash is weaker than SHA-256.',
+  'caCertificate.duplicate': 'This certificate is already registered in this tenant.',
+  'caCertificate.limitReached': 'The tenant already holds the maximum number of CA certificates.',
+
+  // Proof of possession
+  'verification.registrationCodeMismatch': 'The verification certificate\'s CN is not this CA\'s registration code.',
+  'verification.issuerMismatch': 'The verification certificate\'s issuer is not this CA\'s subject.',
+  'verification.signatureMismatch': 'The verification certificate was not signed by this CA\'s private key.',
+  'verification.expired': 'The verification certificate is past its notAfter.',
+  'verification.notYetValid': 'The verification certificate\'s notBefore is in the future.',
+  'verification.keyVerifiedByOtherTenant': 'Another tenant has already verified a CA certificate with this public key.',
+} as const satisfies Record<string, string>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export const errorCodes = Object.keys(errorCatalogue) as ErrorCode[];
