@@ -45,10 +45,23 @@ const commonNames = (name: Name): string[] =>
 
 const sha256Hex = (data: Buffer | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+// Length of the outer DER SEQUENCE (header + content), or undefined if the header is unreadable.
+// Both parsers below silently ignore bytes after it, which would let the same certificate get a
+// second fingerprint (and slip past the duplicate check) just by appending junk to the base64.
+const outerDerLength = (der: Buffer): number | undefined => {
+  const first = der[1];
+  if (der[0] !== 0x30 || first === undefined) return undefined;
+  if (first < 0x80) return 2 + first;
+  const lengthBytes = first & 0x7f;
+  if (lengthBytes === 0 || lengthBytes > 4 || der.length < 2 + lengthBytes) return undefined;
+  return 2 + lengthBytes + der.readUIntBE(2, lengthBytes);
+};
+
 export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certificate => {
   let x509: X509Certificate;
   let asn: AsnCertificate;
   try {
+    if (outerDerLength(der) !== der.length) throw new Error('DER length does not match the data');
     x509 = new X509Certificate(der);
     asn = AsnConvert.parse(der, AsnCertificate);
   } catch (cause) {
@@ -92,7 +105,15 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certifi
   } catch (cause) {
     throw new DomainError('pem.invalid', `${field} has a malformed X.509 extension. Issue the certificate again with a standard tool.`, { cause });
   }
-  const spki = x509.publicKey.export({ type: 'spki', format: 'der' });
+  let publicKey: KeyObject;
+  try {
+    publicKey = x509.publicKey; // throws for key algorithms OpenSSL cannot decode
+  } catch (cause) {
+    throw new DomainError('pem.invalid',
+      `${field} has a public key of a type this server cannot read (${tbs.subjectPublicKeyInfo.algorithm.algorithm}). Use an RSA or EC P-256/P-384/P-521 key.`,
+      { cause });
+  }
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
   return {
     der,
     pem: derToPem(der),
@@ -105,7 +126,7 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certifi
     notAfter: x509.validToDate,
     basicConstraints,
     keyUsage,
-    publicKey: x509.publicKey,
+    publicKey,
     signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
     signatureHash: signatureHash(asn.signatureAlgorithm.algorithm, asn.signatureAlgorithm.parameters ?? undefined),
     fingerprintSha256: sha256Hex(der),

@@ -17,6 +17,7 @@ export const errorCatalogue = {
   'auth.tokenExpired': 'The token has expired (or is not valid yet).',
   'auth.tenantInvalid': 'The token has no usable `ten` claim.',
   'auth.scopeMissing': 'The token lacks the scope this call needs (mcmqtt.read or mcmqtt.admin).',
+  'auth.identityProviderUnavailable': 'The external identity provider\'s JWKS cannot be fetched; tokens cannot be checked right now.',
 
   // PEM input (either field)
   'pem.invalid': 'The field holds no parseable PEM certificate.',

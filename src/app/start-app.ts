@@ -1,0 +1,84 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier } from '../auth/index.ts';
+import { LocalEventBus } from '../cluster/index.ts';
+import type { Config } from '../config/index.ts';
+import { createHttpServer } from '../http/index.ts';
+import { createRegistry } from '../registry/index.ts';
+import { systemClock, type Clock } from '../shared/index.ts';
+import { KyselyCaCertificateStore, openDatabase, type Database } from '../storage/index.ts';
+
+export interface RunningApp {
+  readonly httpUrl: string;
+  readonly httpPort: number;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+}
+
+export const databaseUrlOf = (config: Config): string =>
+  config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), 'trustgate.db')}`;
+
+// The composition root: the only place that knows every module. Starts in dependency order and
+// closes in reverse; a failure half-way closes what was already started.
+export const startApp = async (config: Config, { logger, clock = systemClock }: AppOptions): Promise<RunningApp> => {
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        logger.error({ err: error }, 'error while closing');
+      }
+    }
+  };
+  try {
+    const dataDir = resolve(config.storage.dataDir);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+
+    const db: Kysely<Database> = await openDatabase({ url: databaseUrlOf(config) });
+    closers.push(() => db.destroy());
+
+    let tokens: TokenVerifier;
+    let devJwks;
+    if (config.auth.jwksUrl) {
+      tokens = createExternalTokenVerifier({ jwksUrl: config.auth.jwksUrl, issuer: config.auth.jwtIssuer!, audience: config.auth.jwtAudience! });
+      logger.info({ jwksUrl: config.auth.jwksUrl }, 'accepting tokens from an external identity provider');
+    } else {
+      const key = await loadOrCreateDevSigningKey(dataDir);
+      tokens = createDevTokenVerifier(key.publicJwk);
+      devJwks = { keys: [key.publicJwk] };
+      logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
+    }
+
+    const events = new LocalEventBus((error, event) => logger.error({ err: error, event }, 'registry event listener failed'));
+    const registry = createRegistry({
+      caCertificates: new KyselyCaCertificateStore(db),
+      events,
+      clock,
+      settings: {
+        maxCaCertificatesPerTenant: config.registry.maxCaCertificatesPerTenant,
+        clockSkewMs: config.registry.clockSkewMs,
+      },
+    });
+
+    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks });
+    closers.push(() => http.close());
+    await http.listen({ host: config.http.host, port: config.http.port });
+    const address = http.server.address();
+    const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
+    const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
+    const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
+    logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
+    return { httpUrl, httpPort, close: closeAll };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+};

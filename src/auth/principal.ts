@@ -1,0 +1,8 @@
+import type { TenantId } from '../shared/index.ts';
+
+// Who is calling, as established from a verified token.
+export interface Principal {
+  readonly tenant: TenantId;
+  readonly scopes: readonly string[];
+  readonly subject: string | undefined;
+}

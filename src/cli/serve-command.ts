@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { createLogger, startApp } from '../app/index.ts';
+import { loadConfig } from '../config/index.ts';
+
+// `trustgate serve`: run until SIGINT/SIGTERM, then close in order.
+export const registerServeCommand = (program: Command): void => {
+  program.command('serve')
+    .description('start the REST API on the embedded default (SQLite and generated keys in TRUSTGATE_DATA_DIR)')
+    .action(async () => {
+      const config = loadConfig();
+      const logger = createLogger(config.log.level);
+      const app = await startApp(config, { logger });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          logger.info({ signal }, 'shutting down');
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await app.close();
+    });
+};

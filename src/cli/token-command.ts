@@ -1,0 +1,44 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadOrCreateDevSigningKey, mintDevToken } from '../auth/index.ts';
+import { loadConfig } from '../config/index.ts';
+import { isTenantId } from '../shared/index.ts';
+import { CliError, EXIT } from './cli-error.ts';
+import { parseDurationSeconds } from './parse-duration.ts';
+
+interface TokenOptions {
+  tenant: string;
+  scope: string[];
+  ttl: string;
+  json?: boolean;
+}
+
+// `trustgate token --tenant T`: a token from the local dev issuer of this data dir, on stdout
+// alone so that TOKEN=$(npx trustgate token --tenant T) works.
+export const registerTokenCommand = (program: Command): void => {
+  program.command('token')
+    .description('mint a Bearer token from the local dev issuer (accepted by a server on the same data dir)')
+    .requiredOption('--tenant <tenant>', 'tenant (the token\'s ten claim)')
+    .option('--scope <scope...>', 'scopes: mcmqtt.admin (default) or mcmqtt.read', ['mcmqtt.admin'])
+    .option('--ttl <duration>', 'lifetime: seconds, or 90m, 1h, 7d', '1h')
+    .option('--json', 'print {token, tenant, scopes, expiresAt} as JSON')
+    .action(async (options: TokenOptions) => {
+      if (!isTenantId(options.tenant)) {
+        throw new CliError(`--tenant "${options.tenant}" is not a tenant name: use 1-63 lowercase letters, digits and "-", starting with a letter or digit`, EXIT.usage);
+      }
+      const ttlSeconds = parseDurationSeconds(options.ttl);
+      const scopes = options.scope.flatMap((s) => s.split(/[\s,]+/)).filter((s) => s !== '');
+      const config = loadConfig();
+      if (config.auth.jwksUrl) {
+        process.stderr.write('warning: TRUSTGATE_JWKS_URL is set, so the server accepts tokens of that identity provider, not this dev token\n');
+      }
+      const key = await loadOrCreateDevSigningKey(resolve(config.storage.dataDir));
+      const token = await mintDevToken(key, { tenant: options.tenant, scopes, ttlSeconds });
+      if (options.json) {
+        const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+        process.stdout.write(`${JSON.stringify({ token, tenant: options.tenant, scopes, expiresAt })}\n`);
+      } else {
+        process.stdout.write(`${token}\n`);
+      }
+    });
+};

@@ -1,0 +1,1 @@
+export { LocalEventBus, type RegistryEventListener } from './local-event-bus.ts';

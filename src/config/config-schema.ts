@@ -1,0 +1,97 @@
+// Every setting trustgate reads, with its environment variable, default and meaning, in one
+// place. docs/config.md is kept equal to this table by a test.
+
+export interface Setting<T> {
+  readonly env: string;
+  readonly default: T;
+  readonly description: string;
+  parse(raw: string): T;
+}
+
+const setting = <T>(definition: Setting<T>): Setting<T> => definition;
+
+const text = (raw: string): string => {
+  if (raw.trim() === '') throw new Error('must not be empty');
+  return raw.trim();
+};
+const optionalText = (raw: string): string | undefined => raw.trim() === '' ? undefined : raw.trim();
+const integer = (min: number, max: number) => (raw: string): number => {
+  if (!/^\d+$/.test(raw.trim())) throw new Error(`must be a whole number from ${min} to ${max}`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new Error(`must be a whole number from ${min} to ${max}`);
+  return value;
+};
+const httpsUrl = (raw: string): string | undefined => {
+  const value = optionalText(raw);
+  if (value === undefined) return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && url.hostname !== 'localhost' && url.hostname !== '127.0.0.1' && url.hostname !== '[::1]') {
+    throw new Error('must be an https:// URL (plain http only for localhost)');
+  }
+  return value;
+};
+const logLevel = (raw: string): string => {
+  const value = raw.trim();
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) {
+    throw new Error('must be one of fatal, error, warn, info, debug, trace, silent');
+  }
+  return value;
+};
+
+export const configSchema = {
+  storage: {
+    dataDir: setting({
+      env: 'TRUSTGATE_DATA_DIR', default: './data', parse: text,
+      description: 'Directory for the SQLite database, the dev token signing key and generated certificates.',
+    }),
+    databaseUrl: setting<string | undefined>({
+      env: 'TRUSTGATE_DATABASE_URL', default: undefined, parse: optionalText,
+      description: 'Database: unset = SQLite file `trustgate.db` in the data dir; `sqlite:<path>` for another file.',
+    }),
+  },
+  http: {
+    host: setting({
+      env: 'TRUSTGATE_HTTP_HOST', default: '0.0.0.0', parse: text,
+      description: 'Address the REST API listens on.',
+    }),
+    port: setting({
+      env: 'TRUSTGATE_HTTP_PORT', default: 8080, parse: integer(0, 65535),
+      description: 'Port of the REST API; 0 = any free port (the actual port is logged).',
+    }),
+  },
+  auth: {
+    jwksUrl: setting<string | undefined>({
+      env: 'TRUSTGATE_JWKS_URL', default: undefined, parse: httpsUrl,
+      description: 'JWKS of an external identity provider. Unset = tokens from the local dev issuer (`trustgate token`).',
+    }),
+    jwtIssuer: setting<string | undefined>({
+      env: 'TRUSTGATE_JWT_ISSUER', default: undefined, parse: optionalText,
+      description: 'Required `iss` of external tokens (required when TRUSTGATE_JWKS_URL is set).',
+    }),
+    jwtAudience: setting<string | undefined>({
+      env: 'TRUSTGATE_JWT_AUDIENCE', default: undefined, parse: optionalText,
+      description: 'Required `aud` of external tokens (required when TRUSTGATE_JWKS_URL is set).',
+    }),
+  },
+  registry: {
+    maxCaCertificatesPerTenant: setting({
+      env: 'TRUSTGATE_MAX_CA_CERTIFICATES', default: 2, parse: integer(1, 1000),
+      description: 'CA certificates a tenant may hold, verified or not (MindConnect: 2).',
+    }),
+    clockSkewMs: setting({
+      env: 'TRUSTGATE_CLOCK_SKEW_MS', default: 300_000, parse: integer(0, 3_600_000),
+      description: 'Tolerance for certificates whose notBefore is slightly in the future, in milliseconds.',
+    }),
+  },
+  log: {
+    level: setting({
+      env: 'TRUSTGATE_LOG_LEVEL', default: 'info', parse: logLevel,
+      description: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+    }),
+  },
+} as const;
+
+type Schema = typeof configSchema;
+export type Config = {
+  readonly [G in keyof Schema]: { readonly [K in keyof Schema[G]]: Schema[G][K] extends Setting<infer T> ? T : never };
+};

@@ -1,0 +1,37 @@
+import { configSchema, type Config, type Setting } from './config-schema.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+// Reads every setting from the environment, reports all problems at once, and freezes the result.
+export const loadConfig = (env: Readonly<Record<string, string | undefined>> = process.env): Config => {
+  const problems: string[] = [];
+  const config: Record<string, Record<string, unknown>> = {};
+  for (const [group, settings] of Object.entries(configSchema)) {
+    const values: Record<string, unknown> = {};
+    for (const [key, definition] of Object.entries(settings as Record<string, Setting<unknown>>)) {
+      const raw = env[definition.env];
+      if (raw === undefined) {
+        values[key] = definition.default;
+        continue;
+      }
+      try {
+        values[key] = definition.parse(raw);
+      } catch (error) {
+        problems.push(`${definition.env}=${JSON.stringify(raw)} ${(error as Error).message}`);
+      }
+    }
+    config[group] = Object.freeze(values);
+  }
+  const auth = config.auth as Partial<Config['auth']> | undefined;
+  if (auth?.jwksUrl && (!auth.jwtIssuer || !auth.jwtAudience)) {
+    problems.push('TRUSTGATE_JWKS_URL needs TRUSTGATE_JWT_ISSUER and TRUSTGATE_JWT_AUDIENCE, so tokens meant for other services are refused');
+  }
+  const databaseUrl = (config.storage as Partial<Config['storage']> | undefined)?.databaseUrl;
+  if (databaseUrl && /^postgres(ql)?:/.test(databaseUrl)) {
+    problems.push('TRUSTGATE_DATABASE_URL: PostgreSQL is not supported yet; unset it to use the embedded SQLite database');
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(config) as unknown as Config;
+};

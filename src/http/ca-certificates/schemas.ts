@@ -1,0 +1,51 @@
+import { Type, type Static } from 'typebox';
+import type { CaCertificateRecord } from '../../registry/index.ts';
+
+// The CA resource of MindConnect MQTT v3 (id, name, expiration, commonName, isVerified) plus
+// fields that save a client a round trip through OpenSSL.
+export const CaCertificateResource = Type.Object({
+  id: Type.String({ description: '24 lowercase hex characters' }),
+  name: Type.String(),
+  description: Type.Optional(Type.String()),
+  commonName: Type.Union([Type.String(), Type.Null()], { description: 'Subject CN of the CA certificate' }),
+  subject: Type.String({ description: 'Subject DN, RFC 2253 order as OpenSSL prints it' }),
+  expiration: Type.String({ description: 'notAfter, ISO 8601 UTC with milliseconds' }),
+  notBefore: Type.String(),
+  fingerprint: Type.String({ description: 'SHA-256 of the DER certificate, lowercase hex' }),
+  isVerified: Type.Boolean(),
+  createdAt: Type.String(),
+  verifiedAt: Type.Union([Type.String(), Type.Null()]),
+  caCertificate: Type.String({ description: 'The certificate, PEM' }),
+}, { $id: 'CaCertificate' });
+
+export type CaCertificateResource = Static<typeof CaCertificateResource>;
+
+export const toCaCertificateResource = (record: CaCertificateRecord): CaCertificateResource => ({
+  id: record.id,
+  name: record.name,
+  ...(record.description === undefined ? {} : { description: record.description }),
+  commonName: record.commonName ?? null,
+  subject: record.subject.replaceAll('\n', ', '),
+  expiration: record.notAfter.toISOString(),
+  notBefore: record.notBefore.toISOString(),
+  fingerprint: record.fingerprintSha256,
+  isVerified: record.isVerified,
+  createdAt: record.createdAt.toISOString(),
+  verifiedAt: record.verifiedAt?.toISOString() ?? null,
+  caCertificate: record.certificatePem,
+});
+
+// Limits here are generous envelopes; the PEM rules themselves live in pki.
+export const UploadCaCertificateBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 128, description: 'A name for the CA certificate, 1-128 characters' }),
+  description: Type.Optional(Type.String({ maxLength: 1024 })),
+  caCertificate: Type.String({ minLength: 1, maxLength: 65536, description: 'One PEM certificate; newlines escaped as \\n in JSON' }),
+});
+
+export const VerifyCaCertificateBody = Type.Object({
+  verificationCertificate: Type.String({ minLength: 1, maxLength: 65536, description: 'PEM certificate with CN = registration code, signed by the CA' }),
+});
+
+export const IdParams = Type.Object({ id: Type.String({ maxLength: 256 }) });
+
+export const RegistrationCodeResponse = Type.Object({ registrationCode: Type.String() });

@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { JWK } from 'jose';
+import type { TokenVerifier } from '../auth/index.ts';
+import type { Registry } from '../registry/index.ts';
+import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
+import { handleErrors } from './handle-errors.ts';
+
+export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface HttpServerOptions {
+  readonly registry: Registry;
+  readonly tokens: TokenVerifier;
+  readonly logger: Logger;
+  /** Public keys of the local dev issuer, published for other services; undefined with an external IdP. */
+  readonly devJwks: { keys: JWK[] } | undefined;
+}
+
+// Builds the Fastify app; listening is the caller's (app's) job.
+export const createHttpServer = async ({ registry, tokens, logger, devJwks }: HttpServerOptions): Promise<FastifyInstance> => {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: () => randomUUID(),
+    // Wrong JSON types must be refused, not coerced ("name": 5 is an error, not "5").
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  // JSON only: without this Fastify would also parse text/plain bodies.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
+  handleErrors(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'trustgate API',
+        description: 'MindConnect MQTT v3 compatible CA certificate registry. Every call needs "Authorization: Bearer <JWT>"; the tenant is the token\'s `ten` claim.',
+        version: '3.0.0',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+
+  await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
+
+  app.get(`${API_BASE_PATH}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+  app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => devJwks ?? { keys: [] });
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  return app;
+};

@@ -1,0 +1,38 @@
+import type { ErrorCode } from '../shared/index.ts';
+
+// The one table from error code to HTTP status. `satisfies Record<ErrorCode, …>` makes the
+// compiler reject a code without a status.
+export const httpStatusByCode = {
+  'request.invalid': 400,
+  'request.malformedJson': 400,
+  'request.bodyTooLarge': 413,
+  'request.unsupportedMediaType': 415,
+  'request.routeNotFound': 404,
+  'internal': 500,
+  'auth.tokenMissing': 401,
+  'auth.tokenInvalid': 401,
+  'auth.tokenExpired': 401,
+  'auth.tenantInvalid': 401,
+  'auth.scopeMissing': 403,
+  'auth.identityProviderUnavailable': 503,
+  'pem.invalid': 400,
+  'pem.privateKeyIncluded': 400,
+  'pem.multipleCertificates': 400,
+  'caCertificate.notFound': 404,
+  'caCertificate.notV3': 400,
+  'caCertificate.notCa': 400,
+  'caCertificate.keyCertSignMissing': 400,
+  'caCertificate.intermediateNotSupported': 400,
+  'caCertificate.expired': 400,
+  'caCertificate.notYetValid': 400,
+  'caCertificate.weakKey': 400,
+  'caCertificate.weakSignature': 400,
+  'caCertificate.duplicate': 409,
+  'caCertificate.limitReached': 409,
+  'verification.registrationCodeMismatch': 400,
+  'verification.issuerMismatch': 400,
+  'verification.signatureMismatch': 400,
+  'verification.expired': 400,
+  'verification.notYetValid': 400,
+  'verification.keyVerifiedByOtherTenant': 409,
+} as const satisfies Record<ErrorCode, number>;

@@ -1,0 +1,65 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { isDomainError, type ErrorCode } from '../shared/index.ts';
+import { errorBody } from './error-body.ts';
+import { httpStatusByCode } from './error-status.ts';
+
+interface Answer {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+const describeValidation = (error: FastifyError): string => {
+  const where = error.validationContext ?? 'request';
+  const [first] = error.validation ?? [];
+  if (!first) return `Invalid ${where}.`;
+  const path = first.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
+  const params = first.params as Record<string, unknown>;
+  switch (first.keyword) {
+    case 'required': return `${where} is missing the required field "${String(params.missingProperty)}".`;
+    case 'type': return `${path} must be of type ${String(params.type)}.`;
+    case 'minLength': return `${path} must not be empty.`;
+    case 'maxLength': return `${path} must be at most ${String(params.limit)} characters long.`;
+    default: return `${path} ${first.message ?? 'is invalid'}.`;
+  }
+};
+
+// Fastify's own errors (parsing, limits, validation) become catalogue codes; DomainErrors carry
+// theirs; everything else is a 500 whose details go to the log only.
+const classify = (error: FastifyError): Answer | undefined => {
+  if (isDomainError(error)) return { code: error.code, message: error.message };
+  if (error.validation) {
+    return { code: 'request.invalid', message: `${describeValidation(error)} See /api/mindconnectmqtt/v3/openapi.json for the request format.` };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'request.bodyTooLarge', message: 'The request body is larger than 64 KiB. Send a single PEM certificate, not a bundle.' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: 'request.unsupportedMediaType', message: 'Send the body as JSON with "Content-Type: application/json".' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { code: 'request.invalid', message: 'The JSON body is empty. Send a JSON object.' };
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return { code: 'request.malformedJson', message: 'The body is not valid JSON. If you paste PEM into JSON, escape its newlines as \\n (e.g. awk -v ORS=\'\\\\n\' \'1\' ca.pem).' };
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return { code: 'request.invalid', message: `The request is malformed: ${error.message}` };
+  }
+  return undefined;
+};
+
+export const handleErrors = (app: FastifyInstance): void => {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const answer = classify(error);
+    if (!answer) {
+      request.log.error({ err: error }, 'unexpected error');
+      return reply.code(500).send(errorBody('internal', request.id, `An unexpected error occurred. Report the logref ${request.id} to your operator.`));
+    }
+    const status = httpStatusByCode[answer.code];
+    if (status >= 500) request.log.error({ err: error, code: answer.code }, answer.message);
+    else request.log.info({ code: answer.code }, 'request refused');
+    return reply.code(status).send(errorBody(answer.code, request.id, answer.message));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('request.routeNotFound', request.id, `No route ${request.method} ${request.url.split('?')[0]}. See /api/mindconnectmqtt/v3/openapi.json for the routes.`)));
+};

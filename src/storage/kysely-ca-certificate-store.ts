@@ -1,0 +1,134 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import {
+  caCertificateLimitReached, duplicateCaCertificate, keyVerifiedByOtherTenant,
+  type CaCertificateRecord, type CaCertificateStore, type NewCaCertificateRecord,
+} from '../registry/index.ts';
+import type { CaCertificatesTable, Database } from './tables.ts';
+import { uniqueViolation } from './translate-driver-error.ts';
+
+const toRecord = (row: Selectable<CaCertificatesTable>): CaCertificateRecord => ({
+  id: row.id as CaCertificateId,
+  tenant: row.tenant_id as TenantId,
+  name: row.name,
+  description: row.description ?? undefined,
+  certificatePem: row.certificate_pem,
+  subject: row.subject,
+  commonName: row.common_name ?? undefined,
+  fingerprintSha256: row.fingerprint_sha256,
+  publicKeySha256: row.public_key_sha256,
+  subjectKeyId: row.subject_key_id ?? undefined,
+  notBefore: new Date(row.not_before),
+  notAfter: new Date(row.not_after),
+  registrationCode: row.registration_code,
+  isVerified: Boolean(row.is_verified),
+  createdAt: new Date(row.created_at),
+  verifiedAt: row.verified_at === null ? undefined : new Date(row.verified_at),
+});
+
+// A racing insert that loses a slot retries; more attempts than slots cannot be needed.
+const MAX_INSERT_ATTEMPTS = 8;
+
+export class KyselyCaCertificateStore implements CaCertificateStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#db.transaction().execute(async (trx) => {
+          const held = await trx.selectFrom('ca_certificates').select(['slot', 'fingerprint_sha256'])
+            .where('tenant_id', '=', record.tenant).execute();
+          if (held.some((row) => row.fingerprint_sha256 === record.fingerprintSha256)) throw duplicateCaCertificate();
+          const taken = new Set(held.map((row) => row.slot));
+          const slot = Array.from({ length: maxPerTenant }, (_, i) => i + 1).find((s) => !taken.has(s));
+          if (slot === undefined || held.length >= maxPerTenant) throw caCertificateLimitReached(maxPerTenant);
+          const row = await trx.insertInto('ca_certificates').values({
+            id: record.id,
+            tenant_id: record.tenant,
+            slot,
+            name: record.name,
+            description: record.description ?? null,
+            certificate_pem: record.certificatePem,
+            subject: record.subject,
+            common_name: record.commonName ?? null,
+            fingerprint_sha256: record.fingerprintSha256,
+            public_key_sha256: record.publicKeySha256,
+            subject_key_id: record.subjectKeyId ?? null,
+            not_before: record.notBefore.toISOString(),
+            not_after: record.notAfter.toISOString(),
+            registration_code: record.registrationCode,
+            is_verified: 0,
+            created_at: record.createdAt.toISOString(),
+            verified_at: null,
+          }).returningAll().executeTakeFirstOrThrow();
+          return toRecord(row);
+        });
+      } catch (error) {
+        const violated = uniqueViolation(error);
+        if (violated === undefined) throw error;
+        if (violated.includes('fingerprint')) throw duplicateCaCertificate();
+        // Lost the race for a slot to a concurrent upload: look again.
+        if (attempt >= MAX_INSERT_ATTEMPTS) throw caCertificateLimitReached(maxPerTenant);
+      }
+    }
+  }
+
+  async list(tenant: TenantId): Promise<CaCertificateRecord[]> {
+    const rows = await this.#db.selectFrom('ca_certificates').selectAll()
+      .where('tenant_id', '=', tenant).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toRecord);
+  }
+
+  async find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
+    const row = await this.#db.selectFrom('ca_certificates').selectAll()
+      .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async remove(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
+    return this.#db.transaction().execute(async (trx) => {
+      const row = await trx.deleteFrom('ca_certificates')
+        .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+      if (!row) return undefined;
+      const stillVerified = await trx.selectFrom('ca_certificates').select('id')
+        .where('tenant_id', '=', tenant).where('public_key_sha256', '=', row.public_key_sha256)
+        .where('is_verified', '=', 1).executeTakeFirst();
+      if (!stillVerified) {
+        await trx.deleteFrom('ca_key_claims')
+          .where('public_key_sha256', '=', row.public_key_sha256).where('tenant_id', '=', tenant).execute();
+      }
+      return toRecord(row);
+    });
+  }
+
+  async markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined> {
+    try {
+      return await this.#db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('ca_certificates').selectAll()
+          .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
+        if (!row) return undefined;
+        if (row.is_verified) return toRecord(row);
+        const claim = await trx.selectFrom('ca_key_claims').select('tenant_id')
+          .where('public_key_sha256', '=', row.public_key_sha256).executeTakeFirst();
+        if (claim && claim.tenant_id !== tenant) throw keyVerifiedByOtherTenant();
+        if (!claim) {
+          await trx.insertInto('ca_key_claims').values({
+            public_key_sha256: row.public_key_sha256, tenant_id: tenant, claimed_at: verifiedAt.toISOString(),
+          }).execute();
+        }
+        const updated = await trx.updateTable('ca_certificates')
+          .set({ is_verified: 1, verified_at: verifiedAt.toISOString() })
+          .where('id', '=', id).where('tenant_id', '=', tenant).returningAll().executeTakeFirstOrThrow();
+        return toRecord(updated);
+      });
+    } catch (error) {
+      // Two tenants verifying the same key at once: the claim's primary key decides.
+      if (uniqueViolation(error) !== undefined) throw keyVerifiedByOtherTenant();
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,9 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import { caCertificatesMigration } from './2026-11-27-0001-ca-certificates.ts';
+
+// Static list (no directory scanning): names sort in the order they must run.
+const migrations: Record<string, Migration> = {
+  '2026-11-27-0001-ca-certificates': caCertificatesMigration,
+};
+
+export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,0 +1,44 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+// Adapts Node's built-in node:sqlite (no native addon to compile) to the small interface
+// Kysely's SqliteDialect drives. Booleans become 0/1 and undefined becomes NULL, as SQLite stores them.
+const toSqlite = (parameters: ReadonlyArray<unknown>): SQLInputValue[] => parameters.map((value) => {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.toISOString();
+  return value as SQLInputValue;
+});
+
+class NodeSqliteStatement implements SqliteStatement {
+  readonly #statement: StatementSync;
+  readonly reader: boolean;
+
+  constructor(statement: StatementSync) {
+    this.#statement = statement;
+    this.reader = statement.columns().length > 0;
+  }
+
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.#statement.all(...toSqlite(parameters));
+  }
+
+  run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
+    return this.#statement.run(...toSqlite(parameters));
+  }
+
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.#statement.iterate(...toSqlite(parameters));
+  }
+}
+
+export const openNodeSqliteDatabase = (path: string): SqliteDatabase => {
+  const database = new DatabaseSync(path);
+  // WAL + synchronous=FULL: an acknowledged write survives SIGKILL and power loss; busy_timeout lets
+  // a second process (the CLI) wait for the server's write lock instead of failing.
+  database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  return {
+    close: () => database.close(),
+    prepare: (sql) => new NodeSqliteStatement(database.prepare(sql)),
+  };
+};

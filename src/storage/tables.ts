@@ -1,0 +1,33 @@
+// Row types as stored. Timestamps are ISO 8601 UTC text and flags 0/1 integers on every dialect,
+// so one adapter reads both SQLite and PostgreSQL (docs/decisions/0003-portable-column-types.md).
+export interface CaCertificatesTable {
+  id: string;
+  tenant_id: string;
+  slot: number;
+  name: string;
+  description: string | null;
+  certificate_pem: string;
+  subject: string;
+  common_name: string | null;
+  fingerprint_sha256: string;
+  public_key_sha256: string;
+  subject_key_id: string | null;
+  not_before: string;
+  not_after: string;
+  registration_code: string;
+  is_verified: number;
+  created_at: string;
+  verified_at: string | null;
+}
+
+export interface CaKeyClaimsTable {
+  public_key_sha256: string;
+  tenant_id: string;
+  claimed_at: string;
+}
+
+
+export interface Database {
+  ca_certificates: CaCertificatesTable;
+  ca_key_claims: CaKeyClaimsTable;
+}

@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { startApp, type RunningApp } from '../../src/app/index.ts';
+import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+
+export interface TestServer {
+  readonly url: string;
+  readonly apiUrl: string;
+  readonly dataDir: string;
+  /** A dev-issuer token for `tenant` (scope mcmqtt.admin unless given). */
+  token(tenant: string, options?: { scopes?: string[]; ttlSeconds?: number }): Promise<string>;
+  /** fetch against the API base path with a Bearer token for `tenant`. */
+  api(tenant: string, path: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: any; headers: Headers }>;
+  close(): Promise<void>;
+}
+
+// An in-process server on 127.0.0.1, port 0, with its own temporary data dir.
+export const startTestServer = async (env: Record<string, string> = {}): Promise<TestServer> => {
+  const dataDir = env.TRUSTGATE_DATA_DIR ?? await mkdtemp(join(tmpdir(), 'trustgate-test-'));
+  const config = loadConfig({ TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_DATA_DIR: dataDir, ...env });
+  const app: RunningApp = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const url = `http://127.0.0.1:${app.httpPort}`;
+  const apiUrl = `${url}/api/mindconnectmqtt/v3`;
+  const token = async (tenant: string, options: { scopes?: string[]; ttlSeconds?: number } = {}) => {
+    const key = await loadDevSigningKey(dataDir);
+    if (!key) throw new Error('no dev signing key in the data dir');
+    return mintDevToken(key, { tenant, scopes: options.scopes ?? ['mcmqtt.admin'], ttlSeconds: options.ttlSeconds ?? 3600 });
+  };
+  return {
+    url,
+    apiUrl,
+    dataDir,
+    token,
+    async api(tenant, path, init = {}) {
+      const response = await fetch(`${apiUrl}${path}`, {
+        method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+        headers: {
+          authorization: `Bearer ${await token(tenant)}`,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text === '' ? undefined : JSON.parse(text), headers: response.headers };
+    },
+    async close() {
+      await app.close();
+      if (!env.TRUSTGATE_DATA_DIR) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+};
