@@ -40,8 +40,9 @@ export interface Certificate {
 
 const COMMON_NAME = '2.5.4.3';
 
+// Spread first: Name is an Array subclass, and flatMap on it would return a Name, not a string[].
 const commonNames = (name: Name): string[] =>
-  name.flatMap((rdn) => rdn.filter((attribute) => attribute.type === COMMON_NAME).map((attribute) => attribute.value.toString()));
+  [...name].flatMap((rdn) => rdn.filter((attribute) => attribute.type === COMMON_NAME).map((attribute) => attribute.value.toString()));
 
 const sha256Hex = (data: Buffer | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 

@@ -19,7 +19,8 @@ export class InMemoryCaCertificateStore implements CaCertificateStore {
   }
 
   async list(tenant: TenantId): Promise<CaCertificateRecord[]> {
-    return [...this.#records.values()].filter((r) => r.tenant === tenant);
+    return [...this.#records.values()].filter((r) => r.tenant === tenant)
+      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
   }
 
   async find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {

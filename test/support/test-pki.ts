@@ -66,6 +66,16 @@ export const generateTestKeyPair = async (keyType: TestKeyType = 'p256'): Promis
   return { keyType, privateKey: pair.privateKey, publicKey: pair.publicKey };
 };
 
+// One key per type for the whole test process, for tests that need many certificates but not
+// distinct keys (RSA generation costs tens of milliseconds). Never use it where two certificates
+// must have different keys.
+const sharedKeyPairs = new Map<TestKeyType, Promise<TestKeyPair>>();
+export const sharedTestKeyPair = (keyType: TestKeyType = 'p256'): Promise<TestKeyPair> => {
+  let pair = sharedKeyPairs.get(keyType);
+  if (!pair) sharedKeyPairs.set(keyType, pair = generateTestKeyPair(keyType));
+  return pair;
+};
+
 // Signature AlgorithmIdentifiers (RFC 3279, RFC 4055, RFC 5758, RFC 8410). RSA carries an explicit
 // NULL parameter; ECDSA and Ed25519 carry none.
 const DER_NULL = new Uint8Array([0x05, 0x00]).buffer;
