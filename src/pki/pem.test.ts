@@ -173,3 +173,11 @@ describe('PEM input', () => {
     });
   });
 });
+
+describe('readSingleCertificatePem with a corrupted second block', () => {
+  test('counts a second certificate header whose body is not base64 as a bundle', async () => {
+    const ca = await createCa();
+    const text = `${ca.certificatePem}-----BEGIN CERTIFICATE-----\nnot*base64!\n-----END CERTIFICATE-----\n`;
+    assert.throws(() => readSingleCertificatePem(text, 'caCertificate'), (error: DomainError) => error.code === 'pem.multipleCertificates');
+  });
+});

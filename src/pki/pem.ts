@@ -37,9 +37,11 @@ export const readSingleCertificatePem = (text: string, field: string): Buffer =>
   }
   const blocks = parsePemBlocks(text);
   const certificates = blocks.filter((block) => block.label === 'CERTIFICATE');
-  if (certificates.length > 1) {
+  // Count headers too: a second, corrupted certificate block is still a bundle, not a footnote.
+  const headers = normalizePemText(text).split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (Math.max(certificates.length, headers) > 1) {
     throw new DomainError('pem.multipleCertificates',
-      `${field} contains ${certificates.length} certificates. Send exactly one certificate, not a chain or bundle.`);
+      `${field} contains ${Math.max(certificates.length, headers)} certificates. Send exactly one certificate, not a chain or bundle.`);
   }
   const [certificate] = certificates;
   if (!certificate) {
