@@ -1,5 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
-import { DomainError, isTenantId } from '../shared/index.ts';
+import { DomainError, isDomainError, isTenantId } from '../shared/index.ts';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER } from './dev-issuer.ts';
 import type { Principal } from './principal.ts';
 import { parseScopeClaim } from './scopes.ts';
@@ -21,21 +21,18 @@ const verifyWith = (keys: JWTVerifyGetKey, options: { issuer: string; audience: 
     try {
       ({ payload } = await jwtVerify(token, keys, { ...options, clockTolerance: 30 }));
     } catch (error) {
+      if (isDomainError(error)) throw error;
       if (error instanceof errors.JWTExpired) {
         throw new DomainError('auth.tokenExpired', 'The Bearer token has expired. Get a new one.', { cause: error });
       }
       if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') {
         throw new DomainError('auth.tokenExpired', 'The Bearer token is not valid yet (nbf is in the future). Check the clocks.', { cause: error });
       }
-      if (error instanceof errors.JWKSTimeout || (error instanceof errors.JOSEError && error.code === 'ERR_JWKS_INVALID')) {
-        throw new DomainError('auth.identityProviderUnavailable', 'The identity provider\'s signing keys (TRUSTGATE_JWKS_URL) cannot be fetched right now. Try again shortly.', { cause: error });
-      }
       if (error instanceof errors.JWTClaimValidationFailed) throw invalid(`its "${error.claim}" claim is not accepted (${error.reason})`, error);
       if (error instanceof errors.JOSEAlgNotAllowed) throw invalid('its signing algorithm is not allowed', error);
       if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) throw invalid('its signature does not verify with a trusted key', error);
       if (error instanceof errors.JOSEError) throw invalid('it is malformed', error);
-      // Anything else (network failure while fetching a remote JWKS) is not the caller's fault.
-      throw new DomainError('auth.identityProviderUnavailable', 'The identity provider\'s signing keys (TRUSTGATE_JWKS_URL) cannot be fetched right now. Try again shortly.', { cause: error });
+      throw error;
     }
     if (!isTenantId(payload.ten)) {
       throw new DomainError('auth.tenantInvalid', 'The Bearer token has no valid "ten" (tenant) claim: it must be 1-63 lowercase letters, digits or "-". Ask for a token issued for your tenant.');
@@ -47,6 +44,22 @@ const verifyWith = (keys: JWTVerifyGetKey, options: { issuer: string; audience: 
 export const createDevTokenVerifier = (publicJwk: JWK): TokenVerifier =>
   verifyWith(createLocalJWKSet({ keys: [publicJwk] }), { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM] });
 
-export const createExternalTokenVerifier = (options: { jwksUrl: string; issuer: string; audience: string }): TokenVerifier =>
-  verifyWith(createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }),
-    { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS });
+const identityProviderUnavailable = (cause: unknown): DomainError =>
+  new DomainError('auth.identityProviderUnavailable', 'The identity provider\'s signing keys (TRUSTGATE_JWKS_URL) cannot be fetched right now. Try again shortly.', { cause });
+
+// Failures to fetch or read the remote JWKS (timeout, HTTP error, not JSON) are the identity
+// provider's, not the caller's: 503, not 401. "No key for this token" stays the token's fault.
+const CALLER_FAULTS = [errors.JWKSNoMatchingKey, errors.JWKSMultipleMatchingKeys, errors.JOSEAlgNotAllowed, errors.JOSENotSupported];
+
+export const createExternalTokenVerifier = (options: { jwksUrl: string; issuer: string; audience: string }): TokenVerifier => {
+  const remote = createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+  const keys: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      if (CALLER_FAULTS.some((fault) => error instanceof fault)) throw error;
+      throw identityProviderUnavailable(error);
+    }
+  };
+  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS });
+};

@@ -12,7 +12,8 @@ export const principalOf = (request: FastifyRequest): Principal => {
   return principal;
 };
 
-const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/;
+// RFC 7235 §2.1: the scheme is case-insensitive.
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 
 // Runs at onRequest, before the body is read: a caller without a valid token never gets its body
 // parsed or validated.

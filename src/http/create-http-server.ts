@@ -6,7 +6,8 @@ import type { JWK } from 'jose';
 import type { TokenVerifier } from '../auth/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
-import { handleErrors } from './handle-errors.ts';
+import { answerFrameworkError, handleErrors } from './handle-errors.ts';
+import { rejectPrivateKeys } from './reject-private-keys.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -27,12 +28,15 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks }: Ht
     genReqId: () => randomUUID(),
     // Wrong JSON types must be refused, not coerced ("name": 5 is an error, not "5").
     ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
-    routerOptions: { ignoreTrailingSlash: true },
+    // Long ids are just unknown ids (404), not Fastify's 414; malformed URLs get our error body.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    frameworkErrors: answerFrameworkError,
   });
   // JSON only: without this Fastify would also parse text/plain bodies.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
   handleErrors(app);
+  app.addHook('preValidation', rejectPrivateKeys);
 
   await app.register(swagger, {
     openapi: {

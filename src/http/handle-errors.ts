@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDomainError, type ErrorCode } from '../shared/index.ts';
 import { errorBody } from './error-body.ts';
 import { httpStatusByCode } from './error-status.ts';
@@ -62,4 +62,13 @@ export const handleErrors = (app: FastifyInstance): void => {
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody('request.routeNotFound', request.id, `No route ${request.method} ${request.url.split('?')[0]}. See /api/mindconnectmqtt/v3/openapi.json for the routes.`)));
+};
+
+// Errors Fastify raises before routing (bad URL encoding, over-long path parameters).
+export const answerFrameworkError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+  const isTooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  request.log.info({ code: error.code }, 'request refused before routing');
+  void reply.code(isTooLong ? 404 : 400).send(isTooLong
+    ? errorBody('request.routeNotFound', request.id, 'No such resource: the path parameter is longer than any id.')
+    : errorBody('request.invalid', request.id, `The request URL is malformed (${error.message}). Percent-encode path segments correctly.`));
 };
