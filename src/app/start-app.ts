@@ -11,6 +11,8 @@ import { createRegistry } from '../registry/index.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import { KyselyCaCertificateStore, openDatabase, type Database } from '../storage/index.ts';
 
+const SHUTDOWN_GRACE_MS = 3000;
+
 export interface RunningApp {
   readonly httpUrl: string;
   readonly httpPort: number;
@@ -69,7 +71,16 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
 
     const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks });
-    closers.push(() => http.close());
+    closers.push(async () => {
+      // In-flight requests get a grace period; a client stalled mid-request must not hold the
+      // shutdown past what an orchestrator waits before SIGKILL.
+      const force = setTimeout(() => http.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      try {
+        await http.close();
+      } finally {
+        clearTimeout(force);
+      }
+    });
     await http.listen({ host: config.http.host, port: config.http.port });
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;

@@ -1,4 +1,5 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
@@ -23,11 +24,41 @@ const readKey = async (jwk: JWK): Promise<DevSigningKey> => {
 };
 
 export const loadDevSigningKey = async (dataDir: string): Promise<DevSigningKey | undefined> => {
+  const path = join(dataDir, KEY_FILE);
+  let text: string;
   try {
-    return await readKey(JSON.parse(await readFile(join(dataDir, KEY_FILE), 'utf8')) as JWK);
+    text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
+  }
+  try {
+    return await readKey(JSON.parse(text) as JWK);
+  } catch (cause) {
+    throw new Error(`${path} is not a valid dev token signing key; delete it to generate a new one (tokens minted with the old key stop working)`, { cause });
+  }
+};
+
+// Publishes the key file atomically: written and fsynced under a unique temporary name, then
+// hard-linked to its final name. A concurrent first run either wins the link or reads the
+// winner's complete file; a crash never leaves a half-written key behind.
+const publishKeyFile = async (dataDir: string, content: string): Promise<boolean> => {
+  const temporary = join(dataDir, `.${KEY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  const file = await open(temporary, 'wx', 0o600);
+  try {
+    await file.writeFile(content);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  try {
+    await link(temporary, join(dataDir, KEY_FILE));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temporary);
   }
 };
 
@@ -37,14 +68,7 @@ export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<DevSig
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey } = await generateKeyPair(DEV_ALGORITHM, { extractable: true });
   const jwk = await exportJWK(privateKey);
-  const kid = `dev-${Date.now().toString(36)}`;
-  const stored: JWK = { ...jwk, kid, alg: DEV_ALGORITHM, use: 'sig' };
-  try {
-    // wx: two processes starting at once must not overwrite each other's key.
-    await writeFile(join(dataDir, KEY_FILE), JSON.stringify(stored), { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return (await loadDevSigningKey(dataDir))!;
-  }
-  return readKey(stored);
+  const stored: JWK = { ...jwk, kid: `dev-${randomBytes(8).toString('hex')}`, alg: DEV_ALGORITHM, use: 'sig' };
+  if (await publishKeyFile(dataDir, JSON.stringify(stored))) return readKey(stored);
+  return (await loadDevSigningKey(dataDir))!;
 };

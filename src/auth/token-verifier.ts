@@ -15,11 +15,19 @@ const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512
 const invalid = (why: string, cause?: unknown): DomainError =>
   new DomainError('auth.tokenInvalid', `The Bearer token is not valid: ${why}. Get a new token from your identity provider (or "trustgate token --tenant <tenant>").`, { cause });
 
-const verifyWith = (keys: JWTVerifyGetKey, options: { issuer: string; audience: string; algorithms: string[] }): TokenVerifier => ({
+interface VerifyOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly algorithms: string[];
+  /** Seconds of clock difference tolerated for exp/nbf: none for the dev issuer (same machine). */
+  readonly clockTolerance: number;
+}
+
+const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifier => ({
   async verify(token) {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, keys, { ...options, clockTolerance: 30 }));
+      ({ payload } = await jwtVerify(token, keys, options));
     } catch (error) {
       if (isDomainError(error)) throw error;
       if (error instanceof errors.JWTExpired) {
@@ -42,7 +50,7 @@ const verifyWith = (keys: JWTVerifyGetKey, options: { issuer: string; audience: 
 });
 
 export const createDevTokenVerifier = (publicJwk: JWK): TokenVerifier =>
-  verifyWith(createLocalJWKSet({ keys: [publicJwk] }), { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM] });
+  verifyWith(createLocalJWKSet({ keys: [publicJwk] }), { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0 });
 
 const identityProviderUnavailable = (cause: unknown): DomainError =>
   new DomainError('auth.identityProviderUnavailable', 'The identity provider\'s signing keys (TRUSTGATE_JWKS_URL) cannot be fetched right now. Try again shortly.', { cause });
@@ -61,5 +69,5 @@ export const createExternalTokenVerifier = (options: { jwksUrl: string; issuer: 
       throw identityProviderUnavailable(error);
     }
   };
-  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS });
+  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS, clockTolerance: 30 });
 };

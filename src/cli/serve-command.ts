@@ -12,7 +12,10 @@ export const registerServeCommand = (program: Command): void => {
       const app = await startApp(config, { logger });
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
-          logger.info({ signal }, 'shutting down');
+          logger.info({ signal, hint: 'send the signal again to exit at once' }, 'shutting down');
+          // A second signal means "now": exit without waiting for connections to drain.
+          process.once('SIGINT', () => process.kill(process.pid, 'SIGKILL'));
+          process.once('SIGTERM', () => process.kill(process.pid, 'SIGKILL'));
           resolve();
         };
         process.once('SIGINT', stop);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadOrCreateDevSigningKey, mintDevToken } from '../auth/index.ts';
+import { decodeJwt } from 'jose';
+import { loadOrCreateDevSigningKey, mintDevToken, SCOPES } from '../auth/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { isTenantId } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
@@ -28,6 +29,10 @@ export const registerTokenCommand = (program: Command): void => {
       }
       const ttlSeconds = parseDurationSeconds(options.ttl);
       const scopes = options.scope.flatMap((s) => s.split(/[\s,]+/)).filter((s) => s !== '');
+      const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+      if (scopes.length === 0 || unknown.length > 0) {
+        throw new CliError(`--scope ${unknown.join(' ') || '(empty)'} is not a scope: use ${SCOPES.join(' or ')}`, EXIT.usage);
+      }
       const config = loadConfig();
       if (config.auth.jwksUrl) {
         process.stderr.write('warning: TRUSTGATE_JWKS_URL is set, so the server accepts tokens of that identity provider, not this dev token\n');
@@ -35,7 +40,7 @@ export const registerTokenCommand = (program: Command): void => {
       const key = await loadOrCreateDevSigningKey(resolve(config.storage.dataDir));
       const token = await mintDevToken(key, { tenant: options.tenant, scopes, ttlSeconds });
       if (options.json) {
-        const expiresAt = new Date(Date.now() + ttlSeconds * 1000).toISOString();
+        const expiresAt = new Date(decodeJwt(token).exp! * 1000).toISOString();
         process.stdout.write(`${JSON.stringify({ token, tenant: options.tenant, scopes, expiresAt })}\n`);
       } else {
         process.stdout.write(`${token}\n`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readlink, realpath } from 'node:fs/promises';
+import { readlink, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { killAllSpawnedServers, REPO_ROOT, spawnServer, TRUSTGATE_BIN, type SpawnedServer } from '../support/spawn-server.ts';
@@ -73,22 +73,8 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     await sleep(2_500);
     const listed = await api(`${server.apiUrl}/caCertificates`, jwt);
     assert.equal(listed.status, 401,
-      `a --ttl 1 token is still accepted 2.5 s after it was minted (the dev token verifier allows 30 s of clock tolerance): ${listed.text}`);
+      `a --ttl 1 token is still accepted 2.5 s after it was minted (clock tolerance in the dev token verifier?): ${listed.text}`);
     assert.equal(listed.body.errors[0].code, 'auth.tokenExpired');
-  });
-
-  test('a --ttl 1 token is refused with 401 auth.tokenExpired at the latest once the 30 s clock tolerance has passed', async () => {
-    const result = await token(['--tenant', 'shortlived-2', '--ttl', '1']);
-    assert.equal(result.code, 0, result.stderr);
-    const jwt = result.stdout.trim();
-    const deadline = Date.now() + 40_000;
-    let last = await api(`${server.apiUrl}/caCertificates`, jwt);
-    while (last.status === 200 && Date.now() < deadline) {
-      await sleep(1_000);
-      last = await api(`${server.apiUrl}/caCertificates`, jwt);
-    }
-    assert.equal(last.status, 401, last.text);
-    assert.equal(last.body.errors[0].code, 'auth.tokenExpired');
   });
 
   test('--tenant Bad_Name exits 64 with one line on stderr, nothing on stdout and no stack trace', async () => {
@@ -100,6 +86,67 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     assert.match(lines[0]!, /^trustgate: .*Bad_Name/);
     assert.doesNotMatch(result.stderr, /^\s+at /m);
     assert.doesNotMatch(result.stderr, /Error:/);
+  });
+
+  test('--scope with an unknown scope (a typo) exits 64 with one line naming the valid scopes, instead of minting a useless token', async () => {
+    const result = await token(['--tenant', 'acme', '--scope', 'mcmqtt.raed']);
+    assert.equal(result.code, 64, `exit code; stdout: ${result.stdout}`);
+    assert.equal(result.stdout, '');
+    const lines = result.stderr.split('\n').filter((line) => line !== '');
+    assert.equal(lines.length, 1, `stderr: ${result.stderr}`);
+    assert.match(lines[0]!, /mcmqtt\.raed/);
+    assert.match(lines[0]!, /mcmqtt\.read/);
+  });
+
+  test('an empty dev-token-signing-key.json (left by an interrupted first run) is reported in one line that names the file', async () => {
+    const brokenDir = await makeTempDir('cli-token-empty-key');
+    try {
+      await writeFile(join(brokenDir, 'dev-token-signing-key.json'), '', { mode: 0o600 });
+      const result = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: { ...process.env, TRUSTGATE_DATA_DIR: brokenDir } });
+      assert.notEqual(result.code, 0);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.split('\n').filter((line) => line !== '');
+      assert.equal(lines.length, 1, `stderr: ${result.stderr}`);
+      assert.match(lines[0]!, /dev-token-signing-key\.json/, `the message should name the broken file: ${lines[0]}`);
+    } finally {
+      await removeDir(brokenDir);
+    }
+  });
+
+  test('a first run that finds the dev key file being written by a concurrent first run uses that key instead of failing', async () => {
+    // Makes the race window of two first runs deterministic: the preload holds every exclusive
+    // ('wx') writeFile open for 1.5 s between creating the file and writing its content, as a
+    // slow disk or a busy machine can. A key file must never be visible half-written.
+    const dir = await makeTempDir('cli-token-race');
+    try {
+      const dataDir = join(dir, 'data');
+      const preload = join(dir, 'slow-exclusive-write.mjs');
+      await writeFile(preload, [
+        "import fs from 'node:fs/promises';",
+        "import { syncBuiltinESMExports } from 'node:module';",
+        'const original = fs.writeFile;',
+        'fs.writeFile = async (path, data, options) => {',
+        "  if (typeof options !== 'object' || options?.flag !== 'wx') return original(path, data, options);",
+        "  const handle = await fs.open(path, 'wx', options.mode);",
+        '  try { await new Promise((r) => setTimeout(r, 1500)); await handle.writeFile(data); } finally { await handle.close(); }',
+        '};',
+        'syncBuiltinESMExports();',
+      ].join('\n'));
+      const slowEnv = { ...process.env, TRUSTGATE_DATA_DIR: dataDir, NODE_OPTIONS: `--import=${preload}` };
+      const first = run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: slowEnv });
+      const keyFile = join(dataDir, 'dev-token-signing-key.json');
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(keyFile) && Date.now() < deadline) await sleep(20);
+      assert.ok(existsSync(keyFile), 'the first run created the key file');
+      const second = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: { ...process.env, TRUSTGATE_DATA_DIR: dataDir } });
+      const firstResult = await first;
+      assert.equal(firstResult.code, 0, firstResult.stderr);
+      assert.equal(second.code, 0, `the second first run failed while the first one was writing the key: ${second.stderr.trim()}`);
+      const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.trim().split('.')[0]!, 'base64url').toString('utf8')).kid;
+      assert.equal(kidOf(second.stdout), kidOf(firstResult.stdout), 'both runs sign with the one key of the data dir');
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   test('--json prints {token, tenant, scopes, expiresAt} with expiresAt about an hour ahead', async () => {

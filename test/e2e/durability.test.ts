@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { killAllSpawnedServers, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import {
@@ -110,6 +112,40 @@ describe('durability of the CLI server on one data dir', { timeout: 180_000 }, (
       assert.equal(verified2.body.isVerified, true);
     } finally {
       assert.equal(await second.stop('SIGTERM', { timeoutMs: 5_000 }), 0);
+    }
+  });
+
+  test('SIGTERM exits (code 0) within 5 s even while clients stall mid-request', async (t) => {
+    const dataDir = await tempDir('durability-stalled');
+    const server = await spawnServer({ dataDir, t });
+    const token = await cliToken(dataDir, ['--tenant', 'tenant-a']);
+    const sockets: Socket[] = [];
+    try {
+      // A slow link: headers not finished; and an upload whose body stops half-way.
+      const stalled = [
+        'GET /api/mindconnectmqtt/v3/caCertificates HTTP/1.1\r\nHost: 127.0.0.1\r\n',
+        `POST /api/mindconnectmqtt/v3/caCertificates HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name": "half`,
+      ];
+      for (const bytes of stalled) {
+        const socket = connect(server.port, '127.0.0.1');
+        socket.on('error', () => {});
+        sockets.push(socket);
+        await once(socket, 'connect');
+        socket.write(bytes);
+      }
+      await new Promise((resolveWait) => setTimeout(resolveWait, 300));
+      const stoppingAt = Date.now();
+      let exitCode: number | null | undefined;
+      let failure: unknown;
+      try {
+        exitCode = await server.stop('SIGTERM', { timeoutMs: 5_000 });
+      } catch (error) {
+        failure = error;
+      }
+      assert.equal(failure, undefined, `trustgate serve was still running ${Date.now() - stoppingAt} ms after SIGTERM while 2 clients stalled (killed with SIGKILL)`);
+      assert.equal(exitCode, 0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
     }
   });
 
