@@ -4,19 +4,10 @@ import { createHash, KeyObject, randomBytes } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Certificate as AsnCertificate, SubjectPublicKeyInfo, id_ce_basicConstraints } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
+import { catchDomainError } from '../../test/support/catch-domain-error.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../../test/support/test-pki.ts';
 import { parseCertificateDer, parseCertificatePem } from './certificate.ts';
 import { derToPem } from './pem.ts';
-
-const catchDomainError = (run: () => unknown): DomainError => {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof DomainError, `expected a DomainError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a DomainError, nothing was thrown');
-};
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 // RFC 5280 §4.2.1.2 method (1), which is what test-pki (and openssl) put in the SKI.

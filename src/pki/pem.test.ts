@@ -2,6 +2,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyObject, randomBytes } from 'node:crypto';
 import { DomainError, type ErrorCode } from '../shared/index.ts';
+import { catchDomainError } from '../../test/support/catch-domain-error.ts';
 import { createCa, createCsr, generateTestKeyPair, type TestCertificate } from '../../test/support/test-pki.ts';
 import { containsPrivateKey, derToPem, normalizePemText, parsePemBlocks, readSingleCertificatePem } from './pem.ts';
 import { parseCertificatePem } from './certificate.ts';
@@ -9,16 +10,6 @@ import { parseCertificatePem } from './certificate.ts';
 // PEM is the first thing an attacker (or a tired operator) controls. parseCertificatePem is the
 // edge everyone calls, so most cases go through it; readSingleCertificatePem is checked on its own
 // where it decides alone.
-
-const catchDomainError = (run: () => unknown): DomainError => {
-  try {
-    run();
-  } catch (error) {
-    assert.ok(error instanceof DomainError, `expected a DomainError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected a DomainError, nothing was thrown');
-};
 
 const base64Lines = (pem: string): string[] =>
   pem.split('\n').filter((line) => line.length >= 16 && !line.startsWith('-----'));
