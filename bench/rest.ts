@@ -27,7 +27,7 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 
 const dataDir = await mkdtemp(join(tmpdir(), 'trustgate-bench-'));
 const server = spawn(join(root, 'bin/trustgate'), ['serve'], {
-  env: { ...process.env, TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_HTTP_HOST: '127.0.0.1' },
+  env: { ...process.env, TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const port = await new Promise<number>((resolve, reject) => {

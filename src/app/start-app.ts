@@ -7,15 +7,21 @@ import { createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSig
 import { LocalEventBus } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer } from '../http/index.ts';
-import { createRegistry } from '../registry/index.ts';
+import { applyToTrustIndex, createRegistry, loadTrustIndex, TrustIndex } from '../registry/index.ts';
+import { startMqttBroker } from '../mqtt/index.ts';
+import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
-import { KyselyCaCertificateStore, openDatabase, type Database } from '../storage/index.ts';
+import { KyselyAgentStore, KyselyCaCertificateStore, openDatabase, type Database } from '../storage/index.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
 export interface RunningApp {
   readonly httpUrl: string;
   readonly httpPort: number;
+  readonly mqttPort: number;
+  /** The generated broker root CA (PEM), undefined with the operator's own certificate. */
+  readonly brokerRootCaPem: string | undefined;
   close(): Promise<void>;
 }
 
@@ -59,9 +65,24 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
     }
 
+    const tlsIdentity = await loadBrokerTlsIdentity({
+      dataDir, certFile: config.tls.certFile, keyFile: config.tls.keyFile, hostnames: config.tls.hostnames,
+    });
+    for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
+
+    const caCertificates = new KyselyCaCertificateStore(db);
+    const agents = new KyselyAgentStore(db);
+    // No session survives a restart; agents reconnect and are marked online again.
+    await agents.markAllOffline();
+    const trustIndex = new TrustIndex();
+    await loadTrustIndex(trustIndex, caCertificates);
+    logger.info({ caCertificates: trustIndex.size }, 'trust index loaded');
+
     const events = new LocalEventBus((error, event) => logger.error({ err: error, event }, 'registry event listener failed'));
     const registry = createRegistry({
-      caCertificates: new KyselyCaCertificateStore(db),
+      caCertificates,
+      agents,
+      trustIndex,
       events,
       clock,
       settings: {
@@ -69,8 +90,21 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         clockSkewMs: config.registry.clockSkewMs,
       },
     });
+    // The index first, then the sessions: a session closed for a deleted CA cannot come back.
+    events.subscribe((event) => applyToTrustIndex(trustIndex, caCertificates, event));
 
-    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks });
+    const metrics = new MetricsRegistry();
+    collectDefaultMetrics({ register: metrics });
+
+    const broker = await startMqttBroker({
+      registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port,
+      tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
+    });
+    closers.push(() => broker.close());
+    events.subscribe((event) => broker.onRegistryEvent(event));
+    logger.info({ port: broker.port }, 'trustgate MQTT broker listening (mutual TLS)');
+
+    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.
@@ -87,7 +121,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
-    return { httpUrl, httpPort, close: closeAll };
+    return { httpUrl, httpPort, mqttPort: broker.port, brokerRootCaPem: tlsIdentity.rootCaPem, close: closeAll };
   } catch (error) {
     await closeAll();
     throw error;

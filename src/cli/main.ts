@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/index.ts';
+import { registerBrokerCaCommand } from './broker-ca-command.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { registerTokenCommand } from './token-command.ts';
@@ -12,6 +13,7 @@ const program = new Command('trustgate')
 
 registerServeCommand(program);
 registerTokenCommand(program);
+registerBrokerCaCommand(program);
 
 // The only place that ends the process: one clear line and a distinct exit code on failure.
 try {

@@ -1,9 +1,10 @@
 import type { RegistryEvent, RegistryEventSink } from '../registry/index.ts';
 
-export type RegistryEventListener = (event: RegistryEvent) => void;
+export type RegistryEventListener = (event: RegistryEvent) => void | Promise<void>;
 
-// Single-node event bus: delivers registry events to listeners in this process, synchronously and
-// in order. A listener's failure is reported, never allowed to fail the use case that published.
+// Single-node event bus: delivers registry events to this process's listeners in subscription
+// order and resolves when all have finished. A listener's failure is reported, never allowed to
+// fail the use case that published.
 export class LocalEventBus implements RegistryEventSink {
   readonly #listeners = new Set<RegistryEventListener>();
   readonly #onListenerError: (error: unknown, event: RegistryEvent) => void;
@@ -12,10 +13,10 @@ export class LocalEventBus implements RegistryEventSink {
     this.#onListenerError = onListenerError;
   }
 
-  publish(event: RegistryEvent): void {
+  async publish(event: RegistryEvent): Promise<void> {
     for (const listener of this.#listeners) {
       try {
-        listener(event);
+        await listener(event);
       } catch (error) {
         this.#onListenerError(error, event);
       }

@@ -30,6 +30,13 @@ const httpsUrl = (raw: string): string | undefined => {
   }
   return value;
 };
+const hostnameList = (raw: string): readonly string[] => {
+  const names = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  if (names.length === 0) throw new Error('must name at least one host');
+  const bad = names.filter((name) => !/^[A-Za-z0-9.:*-]{1,253}$/.test(name));
+  if (bad.length > 0) throw new Error(`has invalid host names: ${bad.join(', ')}`);
+  return Object.freeze(names);
+};
 const logLevel = (raw: string): string => {
   const value = raw.trim();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) {
@@ -57,6 +64,30 @@ export const configSchema = {
     port: setting({
       env: 'TRUSTGATE_HTTP_PORT', default: 8080, parse: integer(0, 65535),
       description: 'Port of the REST API; 0 = any free port (the actual port is logged).',
+    }),
+  },
+  mqtt: {
+    host: setting({
+      env: 'TRUSTGATE_MQTT_HOST', default: '0.0.0.0', parse: text,
+      description: 'Address the MQTT broker (mutual TLS) listens on.',
+    }),
+    port: setting({
+      env: 'TRUSTGATE_MQTT_PORT', default: 8883, parse: integer(0, 65535),
+      description: 'Port of the MQTT broker (MQTT 3.1.1 over TLS); 0 = any free port (the actual port is logged).',
+    }),
+  },
+  tls: {
+    certFile: setting<string | undefined>({
+      env: 'TRUSTGATE_TLS_CERT_FILE', default: undefined, parse: optionalText,
+      description: 'PEM server certificate (chain) of the broker. Unset = issued by the generated broker root CA.',
+    }),
+    keyFile: setting<string | undefined>({
+      env: 'TRUSTGATE_TLS_KEY_FILE', default: undefined, parse: optionalText,
+      description: 'PEM private key of TRUSTGATE_TLS_CERT_FILE (both or neither).',
+    }),
+    hostnames: setting<readonly string[]>({
+      env: 'TRUSTGATE_HOSTNAMES', default: ['localhost'], parse: hostnameList,
+      description: 'Comma-separated DNS names and IP addresses put in the generated broker server certificate.',
     }),
   },
   auth: {

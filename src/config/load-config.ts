@@ -28,6 +28,10 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>> = p
   if (auth?.jwksUrl && (!auth.jwtIssuer || !auth.jwtAudience)) {
     problems.push('TRUSTGATE_JWKS_URL needs TRUSTGATE_JWT_ISSUER and TRUSTGATE_JWT_AUDIENCE, so tokens meant for other services are refused');
   }
+  const tls = config.tls as Partial<Config['tls']> | undefined;
+  if (tls && Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
+    problems.push('TRUSTGATE_TLS_CERT_FILE and TRUSTGATE_TLS_KEY_FILE must be set together');
+  }
   const databaseUrl = (config.storage as Partial<Config['storage']> | undefined)?.databaseUrl;
   if (databaseUrl && /^postgres(ql)?:/.test(databaseUrl)) {
     problems.push('TRUSTGATE_DATABASE_URL: PostgreSQL is not supported yet; unset it to use the embedded SQLite database');

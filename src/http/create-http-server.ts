@@ -3,9 +3,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
+import { agentRoutes } from './agents/agent-routes.ts';
+import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
 
@@ -18,10 +21,14 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   /** Public keys of the local dev issuer, published for other services; undefined with an external IdP. */
   readonly devJwks: { keys: JWK[] } | undefined;
+  /** Prometheus metrics, served at /metrics. */
+  readonly metrics: MetricsRegistry;
+  /** The generated broker root CA, served at /broker-ca.pem; undefined with the operator's certificate. */
+  readonly brokerRootCaPem: string | undefined;
 }
 
 // Builds the Fastify app; listening is the caller's (app's) job.
-export const createHttpServer = async ({ registry, tokens, logger, devJwks }: HttpServerOptions): Promise<FastifyInstance> => {
+export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -51,9 +58,13 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks }: Ht
   });
 
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
+  await app.register(agentRoutes, { prefix: API_BASE_PATH, registry, tokens });
+  await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem });
 
   app.get(`${API_BASE_PATH}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => devJwks ?? { keys: [] });
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(metrics.contentType).send(await metrics.metrics()));
   return app;
 };

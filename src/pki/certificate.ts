@@ -36,6 +36,8 @@ export interface Certificate {
   readonly publicKeySha256: string; // lowercase hex of the SubjectPublicKeyInfo DER
   readonly subjectKeyId: string | undefined;
   readonly authorityKeyId: string | undefined;
+  /** extendedKeyUsage OIDs, undefined when the extension is absent (RFC 5280 §4.2.1.12). */
+  readonly extendedKeyUsage: readonly string[] | undefined;
 }
 
 const COMMON_NAME = '2.5.4.3';
@@ -134,6 +136,8 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certifi
     publicKeySha256: sha256Hex(spki),
     subjectKeyId,
     authorityKeyId,
+    // Node names the extendedKeyUsage extension "keyUsage".
+    extendedKeyUsage: x509.keyUsage,
   };
 };
 

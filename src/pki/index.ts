@@ -7,3 +7,4 @@ export { type LintReport, lintCertificate } from './lint/lint-certificate.ts';
 export { caCertificateRules } from './lint/ca-certificate-rules.ts';
 export { caMustBeValidNow } from './lint/rules/ca-must-be-valid-now.ts';
 export { checkProofOfPossession, type ProofOfPossessionInput } from './check-proof-of-possession.ts';
+export { createRootCa, issueServerCertificate, normalizeHostname, subjectAltNames, type CreateRootCaOptions, type IssuedCertificate, type IssueServerCertificateOptions } from './issue-certificate.ts';

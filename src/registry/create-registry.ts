@@ -6,6 +6,9 @@ import { findCaCertificate } from './find-ca-certificate.ts';
 import { deleteCaCertificate } from './delete-ca-certificate.ts';
 import { getRegistrationCode } from './get-registration-code.ts';
 import { verifyCaCertificate, type VerifyCaCertificateInput } from './verify-ca-certificate.ts';
+import { admitAgent, type AdmitAgentInput } from './admit-agent.ts';
+import { diagnoseAgentCertificate } from './diagnose-agent-certificate.ts';
+import { deleteAgent, findAgent, listAgents, setAgentEnabled } from './agent-use-cases.ts';
 
 // The registry's use cases bound to their dependencies: what the front doors hold.
 export const createRegistry = (dependencies: RegistryDependencies) => ({
@@ -15,6 +18,16 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   deleteCaCertificate: (tenant: TenantId, id: CaCertificateId) => deleteCaCertificate(dependencies, tenant, id),
   getRegistrationCode: (tenant: TenantId, id: CaCertificateId) => getRegistrationCode(dependencies, tenant, id),
   verifyCaCertificate: (input: VerifyCaCertificateInput) => verifyCaCertificate(dependencies, input),
+  admitAgent: (input: AdmitAgentInput) => admitAgent(dependencies, input),
+  recordAgentDisconnection: (tenant: TenantId, agentId: string, sessionId: string) =>
+    dependencies.agents.recordDisconnection(tenant, agentId, sessionId, dependencies.clock.now()),
+  diagnoseAgentCertificate: (input: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined }) =>
+    diagnoseAgentCertificate(dependencies, input),
+  isAgentClientId: async (tenant: TenantId, clientId: string) => (await dependencies.agents.findByClientId(tenant, clientId)) !== undefined,
+  listAgents: (tenant: TenantId) => listAgents(dependencies, tenant),
+  findAgent: (tenant: TenantId, id: string) => findAgent(dependencies, tenant, id),
+  setAgentEnabled: (tenant: TenantId, id: string, isEnabled: boolean) => setAgentEnabled(dependencies, tenant, id, isEnabled),
+  deleteAgent: (tenant: TenantId, id: string) => deleteAgent(dependencies, tenant, id),
 });
 
 export type Registry = ReturnType<typeof createRegistry>;

@@ -14,7 +14,7 @@ describe('deleteCaCertificate', () => {
     assert.equal(await codeOf(registry.deleteCaCertificate('other' as TenantId, record.id)), 'caCertificate.notFound');
     assert.equal((await registry.listCaCertificates(acme)).length, 1);
     await registry.deleteCaCertificate(acme, record.id);
-    assert.deepEqual(events, [{ type: 'caCertificateDeleted', tenant: acme, caCertificateId: record.id }]);
+    assert.deepEqual(events.filter((e) => e.type !== 'caCertificateRegistered'), [{ type: 'caCertificateDeleted', tenant: acme, caCertificateId: record.id }]);
     assert.equal(await codeOf(registry.registerCaCertificate({ tenant: acme, name: 'next', caCertificatePem: (await createCa()).certificatePem })), 'ok');
   });
 });

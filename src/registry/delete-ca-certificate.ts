@@ -11,5 +11,5 @@ export const deleteCaCertificate = async (
 ): Promise<void> => {
   const removed = await caCertificates.remove(tenant, id);
   if (!removed) throw caCertificateNotFound(id);
-  events.publish({ type: 'caCertificateDeleted', tenant, caCertificateId: id });
+  await events.publish({ type: 'caCertificateDeleted', tenant, caCertificateId: id });
 };

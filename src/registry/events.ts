@@ -2,5 +2,8 @@ import type { CaCertificateId, TenantId } from '../shared/index.ts';
 
 // Facts the registry announces after they are stored; the broker's trust index listens.
 export type RegistryEvent =
+  | { readonly type: 'caCertificateRegistered'; readonly tenant: TenantId; readonly caCertificateId: CaCertificateId }
   | { readonly type: 'caCertificateVerified'; readonly tenant: TenantId; readonly caCertificateId: CaCertificateId }
-  | { readonly type: 'caCertificateDeleted'; readonly tenant: TenantId; readonly caCertificateId: CaCertificateId };
+  | { readonly type: 'caCertificateDeleted'; readonly tenant: TenantId; readonly caCertificateId: CaCertificateId }
+  | { readonly type: 'agentDisabled'; readonly tenant: TenantId; readonly agentId: string; readonly clientId: string }
+  | { readonly type: 'agentDeleted'; readonly tenant: TenantId; readonly agentId: string; readonly clientId: string };

@@ -23,6 +23,10 @@ export class InMemoryCaCertificateStore implements CaCertificateStore {
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
   }
 
+  async listAll(): Promise<CaCertificateRecord[]> {
+    return [...this.#records.values()];
+  }
+
   async find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
     const record = this.#records.get(id);
     return record?.tenant === tenant ? record : undefined;

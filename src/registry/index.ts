@@ -1,5 +1,12 @@
 export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
-export type { CaCertificateStore, RegistryDependencies, RegistryEventSink, RegistrySettings } from './ports.ts';
+export type { AgentStore, CaCertificateStore, RegistryDependencies, RegistryEventSink, RegistrySettings } from './ports.ts';
+export type { AgentConnection, AgentRecord } from './agent.ts';
+export { InMemoryAgentStore } from './in-memory-agent-store.ts';
+export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
+export { applyToTrustIndex, loadTrustIndex } from './sync-trust-index.ts';
+export { isTopicSafeLevel } from './topic-level.ts';
+export type { AdmissionStep } from './agent-admission.ts';
+export type { Diagnosis } from './diagnose-agent-certificate.ts';
 export type { RegistryEvent } from './events.ts';
 export { createRegistry, type Registry } from './create-registry.ts';
 export { InMemoryCaCertificateStore } from './in-memory-ca-certificate-store.ts';

@@ -1,6 +1,8 @@
 import type { CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
+import type { AgentConnection, AgentRecord } from './agent.ts';
 import type { RegistryEvent } from './events.ts';
+import type { TrustIndex } from './trust-index.ts';
 
 // What the registry needs from storage. Every method is atomic; adapters translate their driver's
 // constraint errors into DomainErrors with the codes named here.
@@ -15,10 +17,29 @@ export interface CaCertificateStore {
   /** Marks verified and claims its public key for the tenant; another tenant's claim fails with
    *  verification.keyVerifiedByOtherTenant. Idempotent for an already verified record. */
   markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined>;
+  /** Every tenant's CA certificates: loads the broker's trust index at start. */
+  listAll(): Promise<CaCertificateRecord[]>;
+}
+
+export interface AgentStore {
+  /** Onboards (first connection) or updates the agent with this client id, atomically, unless it
+   *  is disabled: then nothing changes and the answer is `{ isDisabled: true }`. */
+  recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }>;
+  /** Marks offline only if `sessionId` is still the agent's current session. */
+  recordDisconnection(tenant: TenantId, agentId: string, sessionId: string, at: Date): Promise<void>;
+  /** After a restart no session survives. */
+  markAllOffline(): Promise<void>;
+  findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined>;
+  list(tenant: TenantId): Promise<AgentRecord[]>;
+  find(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;
+  setEnabled(tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord | undefined>;
+  remove(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;
 }
 
 export interface RegistryEventSink {
-  publish(event: RegistryEvent): void;
+  /** Resolves once this node has applied the event (trust index, sessions), so an API answer
+   *  that follows it describes a broker that already acts on it. */
+  publish(event: RegistryEvent): void | Promise<void>;
 }
 
 export interface RegistrySettings {
@@ -28,6 +49,8 @@ export interface RegistrySettings {
 
 export interface RegistryDependencies {
   readonly caCertificates: CaCertificateStore;
+  readonly agents: AgentStore;
+  readonly trustIndex: TrustIndex;
   readonly events: RegistryEventSink;
   readonly clock: Clock;
   readonly settings: RegistrySettings;

@@ -20,3 +20,11 @@ describe('registerCaCertificate', () => {
     assert.deepEqual(await registry.listCaCertificates(acme), []);
   });
 });
+
+describe('registerCaCertificate events', () => {
+  it('announces the new CA certificate (the trust index learns it, unverified)', async () => {
+    const { registry, events } = registryFixture();
+    const record = await registry.registerCaCertificate({ tenant: acme, name: 'ca', caCertificatePem: (await createCa()).certificatePem });
+    assert.deepEqual(events, [{ type: 'caCertificateRegistered', tenant: acme, caCertificateId: record.id }]);
+  });
+});

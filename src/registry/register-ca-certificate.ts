@@ -13,7 +13,7 @@ export interface RegisterCaCertificateInput {
 
 // POST /caCertificates: parse once, apply every CA rule, store unverified with a fresh code.
 export const registerCaCertificate = async (
-  { caCertificates, clock, settings }: RegistryDependencies,
+  { caCertificates, clock, events, settings }: RegistryDependencies,
   input: RegisterCaCertificateInput,
 ): Promise<CaCertificateRecord> => {
   const certificate = parseCertificatePem(input.caCertificatePem, 'caCertificate');
@@ -22,7 +22,7 @@ export const registerCaCertificate = async (
   const [first] = report.findings;
   if (first) throw new DomainError(first.code, first.message, { details: report.findings });
 
-  return caCertificates.insert({
+  const record = await caCertificates.insert({
     id: newResourceId() as CaCertificateId,
     tenant: input.tenant,
     name: input.name,
@@ -38,4 +38,6 @@ export const registerCaCertificate = async (
     registrationCode: newRegistrationCode(),
     createdAt: now,
   }, settings.maxCaCertificatesPerTenant);
+  await events.publish({ type: 'caCertificateRegistered', tenant: record.tenant, caCertificateId: record.id });
+  return record;
 };

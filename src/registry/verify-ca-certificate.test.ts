@@ -17,7 +17,7 @@ describe('verifyCaCertificate', () => {
     const verified = await registry.verifyCaCertificate(input);
     assert.equal(verified.isVerified, true);
     assert.deepEqual(await registry.verifyCaCertificate(input), verified);
-    assert.deepEqual(events, [{ type: 'caCertificateVerified', tenant: acme, caCertificateId: record.id }]);
+    assert.deepEqual(events.filter((e) => e.type !== 'caCertificateRegistered'), [{ type: 'caCertificateVerified', tenant: acme, caCertificateId: record.id }]);
   });
 
   it('refuses a proof for a CA that expired after its upload, and stays unverified', async () => {
@@ -28,7 +28,7 @@ describe('verifyCaCertificate', () => {
     setNow(new Date('2026-12-02T00:00:00Z'));
     assert.equal(await codeOf(registry.verifyCaCertificate({ tenant: acme, id: record.id, verificationCertificatePem: proof.certificatePem })), 'caCertificate.expired');
     assert.equal((await registry.findCaCertificate(acme, record.id)).isVerified, false);
-    assert.deepEqual(events, []);
+    assert.deepEqual(events.filter((e) => e.type !== 'caCertificateRegistered'), []);
   });
 
   it('does not accept one CA\'s registration code for another CA', async () => {

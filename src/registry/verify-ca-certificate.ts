@@ -31,6 +31,6 @@ export const verifyCaCertificate = async (
 
   const verified = await caCertificates.markVerified(tenant, id, context.now);
   if (!verified) throw caCertificateNotFound(id);
-  events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id });
+  await events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id });
   return verified;
 };

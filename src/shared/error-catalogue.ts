@@ -44,6 +44,25 @@ export const errorCatalogue = {
   'verification.expired': 'The verification certificate is past its notAfter.',
   'verification.notYetValid': 'The verification certificate\'s notBefore is in the future.',
   'verification.keyVerifiedByOtherTenant': 'Another tenant has already verified a CA certificate with this public key.',
+
+  // Agents (REST: /agents)
+  'agent.notFound': 'No agent with this id in this tenant.',
+
+  // MQTT connection refusals (logged and counted; answered with a CONNACK code)
+  'mqtt.credentialsMissing': 'The client sent neither a client certificate nor a token as password.',
+  'mqtt.certificateInvalid': 'The client certificate cannot be read.',
+  'mqtt.unknownCa': 'No registered CA certificate issued the agent certificate (unknown, deleted, or an intermediate).',
+  'mqtt.caNotVerified': 'The issuing CA certificate is registered but not verified yet.',
+  'mqtt.caExpired': 'The issuing CA certificate is expired or not yet valid.',
+  'mqtt.certificateExpired': 'The agent certificate is past its notAfter.',
+  'mqtt.certificateNotYetValid': 'The agent certificate\'s notBefore is in the future.',
+  'mqtt.certificateIsCa': 'The agent certificate is itself a CA certificate (basicConstraints CA:TRUE).',
+  'mqtt.clientAuthNotAllowed': 'The agent certificate has an extendedKeyUsage without clientAuth.',
+  'mqtt.commonNameInvalid': 'The agent certificate has no single CN usable in a client id and topic.',
+  'mqtt.clientIdMismatch': 'The MQTT client id is not <tenant>_<CN of the agent certificate>.',
+  'mqtt.agentDisabled': 'The agent is disabled.',
+  'mqtt.applicationClientIdInvalid': 'A tenant application\'s client id must be empty or start with <tenant>_ and not be an agent\'s.',
+  'mqtt.tenantMismatch': 'The MQTT user name names another tenant than the token.',
 } as const satisfies Record<string, string>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -83,6 +83,10 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
     return rows.map(toRecord);
   }
 
+  async listAll(): Promise<CaCertificateRecord[]> {
+    return (await this.#db.selectFrom('ca_certificates').selectAll().execute()).map(toRecord);
+  }
+
   async find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
     const row = await this.#db.selectFrom('ca_certificates').selectAll()
       .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();

@@ -27,7 +27,22 @@ export interface CaKeyClaimsTable {
 }
 
 
+export interface AgentsTable {
+  id: string;
+  tenant_id: string;
+  client_id: string;
+  common_name: string;
+  ca_certificate_id: string;
+  certificate_fingerprint_sha256: string;
+  is_enabled: number;
+  is_online: number;
+  session_id: string | null;
+  first_connected_at: string;
+  last_connected_at: string;
+}
+
 export interface Database {
+  agents: AgentsTable;
   ca_certificates: CaCertificatesTable;
   ca_key_claims: CaKeyClaimsTable;
 }

@@ -8,8 +8,13 @@ import { assertError, newTenant, randomId, rawRequest } from '../support/api-hel
 
 const BASE = '/api/mindconnectmqtt/v3';
 
-// The seven API routes (SPEC "REST API" table plus the how-to's shorthand path).
+// The API routes: SPEC "REST API" table, the how-to's shorthand path, the agents extension.
 const API_ROUTES = [
+  'GET /agents',
+  'GET /agents/{id}',
+  'PATCH /agents/{id}',
+  'DELETE /agents/{id}',
+  'POST /agents/doctor',
   'POST /caCertificates',
   'GET /caCertificates',
   'GET /caCertificates/{id}',
@@ -18,6 +23,9 @@ const API_ROUTES = [
   'GET /{id}/registrationCode',
   'POST /caCertificates/{id}/verify',
 ].sort();
+
+// Documented, public on purpose, outside the API base path.
+const PUBLIC_ROUTES = ['GET /broker-ca.pem'];
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -35,6 +43,8 @@ describe('OpenAPI document and unknown routes (REST API)', () => {
   after(async () => { await server?.close(); });
 
   const operations = (): { route: string; operation: any; pathItem: any }[] =>
+    allOperations().filter(({ route }) => !PUBLIC_ROUTES.includes(route));
+  const allOperations = (): { route: string; operation: any; pathItem: any }[] =>
     Object.entries<any>(document.paths ?? {}).flatMap(([path, pathItem]) =>
       Object.entries<any>(pathItem).filter(([method]) => HTTP_METHODS.includes(method)).map(([method, operation]) => ({
         route: `${method.toUpperCase()} ${path.startsWith(BASE) ? path.slice(BASE.length) : path}`,
@@ -51,10 +61,10 @@ describe('OpenAPI document and unknown routes (REST API)', () => {
     assert.equal(typeof document.info?.version, 'string');
   });
 
-  test('it lists exactly the 7 API routes with their methods', () => {
-    const routes = operations().map(({ route }) => route).sort();
-    assert.deepEqual(routes, API_ROUTES);
-    for (const path of Object.keys(document.paths)) assert.ok(path.startsWith(`${BASE}/`), `${path} is under the API base path`);
+  test('it lists exactly the API routes with their methods, and the public broker CA download', () => {
+    assert.deepEqual(operations().map(({ route }) => route).sort(), API_ROUTES);
+    assert.deepEqual(allOperations().map(({ route }) => route).filter((r) => !API_ROUTES.includes(r)), PUBLIC_ROUTES);
+    for (const path of Object.keys(document.paths).filter((p) => p !== '/broker-ca.pem')) assert.ok(path.startsWith(`${BASE}/`), `${path} is under the API base path`);
   });
 
   test('every listed route really exists on the server (never request.routeNotFound)', async () => {
@@ -62,11 +72,11 @@ describe('OpenAPI document and unknown routes (REST API)', () => {
       const [method, template] = route.split(' ') as [string, string];
       const path = template.replace('{id}', randomId());
       const answer = await rawRequest(server, path, {
-        tenant, method, ...(method === 'POST' ? { body: '{}' } : {}),
+        tenant, method, ...(method === 'POST' || method === 'PATCH' ? { body: '{}' } : {}),
       });
       assert.notEqual(answer.body?.errors?.[0]?.code, 'request.routeNotFound', `${route} is routed: ${answer.status} ${answer.text.slice(0, 200)}`);
       assert.ok([200, 400, 404].includes(answer.status), `${route}: ${answer.status}`);
-      if (answer.status === 404) assert.equal(answer.body.errors[0].code, 'caCertificate.notFound');
+      if (answer.status === 404) assert.equal(answer.body.errors[0].code, route.includes('/agents') ? 'agent.notFound' : 'caCertificate.notFound');
     }
   });
 
@@ -118,6 +128,7 @@ describe('OpenAPI document and unknown routes (REST API)', () => {
   const unknownRoutes: { method: string; path: string; base?: 'root' }[] = [
     { method: 'GET', path: '/nope' },
     { method: 'GET', path: '/agentz' },
+    { method: 'PUT', path: `/agents/${'a'.repeat(24)}` },
     { method: 'GET', path: '/caCertificates/x/y/z' },
     { method: 'POST', path: '/caCertificates/abc/registrationCode' },
     { method: 'PUT', path: '/caCertificates' },

@@ -115,6 +115,12 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       assert.equal(await codeOf(fixture.store.markVerified(other, theirs.id, new Date())), 'verification.keyVerifiedByOtherTenant');
     });
 
+    it('listAll returns every tenant\'s records', async () => {
+      const mine = await fixture.store.insert(newRecord(), 2);
+      const theirs = await fixture.store.insert(newRecord({ tenant: other }), 2);
+      assert.deepEqual((await fixture.store.listAll()).map((r) => r.id).sort(), [mine.id, theirs.id].sort());
+    });
+
     it('lists in upload order', async () => {
       const first = newRecord({ createdAt: new Date('2026-01-01T00:00:00.000Z') });
       const second = newRecord({ createdAt: new Date('2026-01-02T00:00:00.000Z') });

@@ -26,6 +26,8 @@ export interface SpawnedServer {
   /** url + /api/mindconnectmqtt/v3 */
   readonly apiUrl: string;
   readonly port: number;
+  /** The MQTT broker's port (logged before the HTTP API's). */
+  readonly mqttPort: number;
   readonly dataDir: string;
   readonly process: ChildProcess;
   /** Sends `signal` and resolves with the exit code (null if a signal ended it). If the child has
@@ -38,6 +40,8 @@ export interface SpawnedServer {
   /** The parsed JSON log lines of stdout so far (non-JSON lines are left out). */
   logLines(): Record<string, unknown>[];
 }
+
+export const MQTT_LISTENING_MESSAGE = 'trustgate MQTT broker listening (mutual TLS)';
 
 const live = new Set<ChildProcess>();
 
@@ -68,6 +72,8 @@ export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 15_000, 
     env: {
       ...process.env,
       TRUSTGATE_LOG_LEVEL: 'info',
+      TRUSTGATE_MQTT_PORT: '0',
+      TRUSTGATE_MQTT_HOST: '127.0.0.1',
       ...env,
       TRUSTGATE_DATA_DIR: dataDir,
       TRUSTGATE_HTTP_PORT: '0',
@@ -128,10 +134,13 @@ export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 15_000, 
   });
 
   const url = `http://127.0.0.1:${port}`;
+  const mqttPort = logLines.find((entry) => entry.msg === MQTT_LISTENING_MESSAGE)?.port;
+  if (typeof mqttPort !== 'number') throw new Error(`trustgate serve did not log "${MQTT_LISTENING_MESSAGE}" before the HTTP API`);
   return {
     url,
     apiUrl: `${url}/api/mindconnectmqtt/v3`,
     port,
+    mqttPort,
     dataDir,
     process: child,
     output: () => output,

@@ -10,6 +10,9 @@ export interface TestServer {
   readonly url: string;
   readonly apiUrl: string;
   readonly dataDir: string;
+  readonly mqttPort: number;
+  /** The generated broker root CA: what agents pass as --cafile / `ca`. */
+  readonly brokerRootCaPem: string;
   /** A dev-issuer token for `tenant` (scope mcmqtt.admin unless given). */
   token(tenant: string, options?: { scopes?: string[]; ttlSeconds?: number }): Promise<string>;
   /** fetch against the API base path with a Bearer token for `tenant`. */
@@ -20,7 +23,10 @@ export interface TestServer {
 // An in-process server on 127.0.0.1, port 0, with its own temporary data dir.
 export const startTestServer = async (env: Record<string, string> = {}): Promise<TestServer> => {
   const dataDir = env.TRUSTGATE_DATA_DIR ?? await mkdtemp(join(tmpdir(), 'trustgate-test-'));
-  const config = loadConfig({ TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_DATA_DIR: dataDir, ...env });
+  const config = loadConfig({
+    TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_MQTT_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0',
+    TRUSTGATE_DATA_DIR: dataDir, ...env,
+  });
   const app: RunningApp = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
   const url = `http://127.0.0.1:${app.httpPort}`;
   const apiUrl = `${url}/api/mindconnectmqtt/v3`;
@@ -33,6 +39,8 @@ export const startTestServer = async (env: Record<string, string> = {}): Promise
     url,
     apiUrl,
     dataDir,
+    mqttPort: app.mqttPort,
+    brokerRootCaPem: app.brokerRootCaPem ?? '',
     token,
     async api(tenant, path, init = {}) {
       const response = await fetch(`${apiUrl}${path}`, {

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { AuthenticateError, Client } from 'aedes';
+import type { Logger } from 'pino';
+import { grants, type TokenVerifier } from '../auth/index.ts';
+import type { Registry } from '../registry/index.ts';
+import { DomainError, isDomainError } from '../shared/index.ts';
+import type { BrokerPrincipal } from './broker-principal.ts';
+import type { BrokerMetrics } from './broker-metrics.ts';
+import { connackCodeByError } from './connack-codes.ts';
+
+export interface AuthenticateDependencies {
+  readonly registry: Registry;
+  readonly tokens: TokenVerifier;
+  readonly logger: Logger;
+  readonly metrics: BrokerMetrics;
+}
+
+const peerCertificateOf = (client: Client): Buffer | undefined => {
+  const socket = client.conn as Partial<TLSSocket>;
+  return socket.getPeerX509Certificate?.()?.raw;
+};
+
+// A tenant application: no client certificate, its Bearer token as the MQTT password.
+const authenticateApplication = async (
+  { registry, tokens }: AuthenticateDependencies, client: Client, username: string | undefined, password: Buffer,
+): Promise<BrokerPrincipal> => {
+  const principal = await tokens.verify(password.toString('utf8'));
+  if (username && username !== principal.tenant) {
+    throw new DomainError('mqtt.tenantMismatch', `The user name "${username}" names another tenant than the token (${principal.tenant}). Leave the user name empty or use the token's tenant.`);
+  }
+  if (!grants(principal.scopes, 'mcmqtt.read')) {
+    throw new DomainError('auth.scopeMissing', 'A tenant application needs a token with scope mcmqtt.read (subscribe) or mcmqtt.admin (also publish to agents).');
+  }
+  // Client ids are one namespace across tenants; `_` cannot occur in a tenant name, so the
+  // `<tenant>_` prefix keeps one tenant from taking over another's sessions. aedes names
+  // empty client ids `aedes_<uuid>`.
+  const isGenerated = client.id.startsWith('aedes_');
+  if (!isGenerated && (!client.id.startsWith(`${principal.tenant}_`) || await registry.isAgentClientId(principal.tenant, client.id))) {
+    throw new DomainError('mqtt.applicationClientIdInvalid', `A tenant application's client id must be empty or start with "${principal.tenant}_" and not be an agent's; "${client.id}" is not allowed.`);
+  }
+  return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };
+};
+
+const authenticateAgent = async ({ registry }: AuthenticateDependencies, client: Client, certificateDer: Buffer): Promise<BrokerPrincipal> => {
+  const sessionId = randomUUID();
+  const { agent, tenant } = await registry.admitAgent({ certificateDer, clientId: client.id, sessionId });
+  return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, sessionId };
+};
+
+// aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
+// logged with its code and counted, and answered with the CONNACK code of connack-codes.ts.
+export const createAuthenticate = (dependencies: AuthenticateDependencies, onAccepted: (client: Client, principal: BrokerPrincipal) => void) =>
+  (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthenticateError | null, success: boolean | null) => void): void => {
+    const certificateDer = peerCertificateOf(client);
+    const attempt = certificateDer
+      ? authenticateAgent(dependencies, client, certificateDer)
+      : password && password.length > 0
+        ? authenticateApplication(dependencies, client, username, password)
+        : Promise.reject(new DomainError('mqtt.credentialsMissing', 'Connect with an agent certificate (mutual TLS) or, as a tenant application, with a Bearer token as the password.'));
+    attempt.then((principal) => {
+      onAccepted(client, principal);
+      dependencies.metrics.accepted.labels(principal.kind).inc();
+      dependencies.logger.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
+      done(null, true);
+    }, (error: unknown) => {
+      const code = isDomainError(error) ? error.code : 'internal';
+      if (!isDomainError(error)) dependencies.logger.error({ err: error, clientId: client.id }, 'mqtt authentication failed unexpectedly');
+      dependencies.metrics.refusals.labels(code).inc();
+      dependencies.logger.warn({ clientId: client.id, reason: code, detail: isDomainError(error) ? error.message : undefined, remoteAddress: (client.conn as Partial<TLSSocket>).remoteAddress }, 'mqtt connection refused');
+      const refusal = new Error(isDomainError(error) ? error.message : 'not authorized') as AuthenticateError;
+      refusal.returnCode = connackCodeByError[code];
+      done(refusal, false);
+    });
+  };

@@ -1,0 +1,39 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { errorCodes } from '../shared/index.ts';
+
+// Labels are bounded: `reason` is a catalogue code, `kind` agent|application. No tenant labels.
+export const createBrokerMetrics = (registry: Registry) => {
+  const refusals = new Counter({
+    name: 'trustgate_mqtt_connection_refusals_total',
+    help: 'MQTT connections refused, by reason (error catalogue code)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const code of errorCodes.filter((c) => c.startsWith('mqtt.') || c.startsWith('auth.'))) refusals.labels(code).inc(0);
+  return {
+    refusals,
+    accepted: new Counter({
+      name: 'trustgate_mqtt_connections_accepted_total',
+      help: 'MQTT connections accepted, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    sessionsClosedByTrustChange: new Counter({
+      name: 'trustgate_mqtt_sessions_closed_by_trust_change_total',
+      help: 'Live MQTT sessions closed because a CA was deleted or an agent disabled/deleted',
+      registers: [registry],
+    }),
+    deniedPublishes: new Counter({
+      name: 'trustgate_mqtt_publishes_denied_total',
+      help: 'PUBLISH packets refused by the topic rules (the connection is closed)',
+      registers: [registry],
+    }),
+    connected: new Gauge({
+      name: 'trustgate_mqtt_sessions',
+      help: 'Authenticated MQTT sessions on this node',
+      registers: [registry],
+    }),
+  };
+};
+
+export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;

@@ -1,0 +1,117 @@
+import { createServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import type { TokenVerifier } from '../auth/index.ts';
+import type { Registry, RegistryEvent } from '../registry/index.ts';
+import { createAuthenticate } from './authenticate-client.ts';
+import { createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
+import { createBrokerMetrics } from './broker-metrics.ts';
+import { guardPackets } from './guard-packets.ts';
+import { SessionRegistry } from './session-registry.ts';
+
+export interface MqttBrokerOptions {
+  readonly registry: Registry;
+  readonly tokens: TokenVerifier;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: { readonly certificateChainPem: string; readonly privateKeyPem: string };
+}
+
+export interface RunningMqttBroker {
+  readonly port: number;
+  /** Withdrawn trust closes the affected sessions at once. */
+  onRegistryEvent(event: RegistryEvent): void;
+  close(): Promise<void>;
+}
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+// aedes over node:tls with mutual TLS. The TLS layer asks for a client certificate but neither
+// requires nor chain-checks it (no `ca` list: the CertificateRequest names no tenant's CA, and
+// trust changes need no context rebuild); the registry decides in `authenticate`. The TLS
+// handshake still proves the client holds the certificate's private key (CertificateVerify).
+export const startMqttBroker = async (options: MqttBrokerOptions): Promise<RunningMqttBroker> => {
+  const { registry, logger } = options;
+  const sessions = new SessionRegistry();
+  const metrics = createBrokerMetrics(options.metrics);
+  const log = logger.child({ component: 'mqtt' });
+
+  const broker = await Aedes.createBroker({
+    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics }, (client, principal) => sessions.attach(client, principal)),
+    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
+    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
+    maxClientsIdLength: 256,
+  });
+  broker.on('client', () => metrics.connected.inc());
+  broker.on('clientDisconnect', (client: Client) => {
+    metrics.connected.dec();
+    const principal = sessions.detach(client);
+    if (principal?.kind !== 'agent') return;
+    registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
+      .catch((error: unknown) => log.error({ err: error, clientId: client.id }, 'could not record the agent as offline'));
+  });
+  broker.on('clientError', (client: Client, error: Error) => log.debug({ clientId: client.id, err: error.message }, 'mqtt client error'));
+  broker.on('connectionError', (client: Client, error: Error) => log.debug({ err: error.message }, 'mqtt connection error before CONNECT'));
+
+  const sockets = new Set<TLSSocket>();
+  const server = createServer({
+    cert: options.tls.certificateChainPem,
+    key: options.tls.privateKeyPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  }, (socket) => {
+    // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    guardPackets(broker.handle(socket));
+  });
+  server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'tls handshake failed'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    port,
+    onRegistryEvent(event) {
+      let closed = 0;
+      switch (event.type) {
+        case 'caCertificateDeleted':
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.caCertificateId === event.caCertificateId);
+          break;
+        case 'agentDisabled':
+        case 'agentDeleted':
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.agentId === event.agentId);
+          break;
+        default:
+          return;
+      }
+      if (closed > 0) {
+        metrics.sessionsClosedByTrustChange.inc(closed);
+        log.info({ event: event.type, tenant: event.tenant, closed }, 'closed sessions after a trust change');
+      }
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+};

@@ -1,0 +1,52 @@
+import { isTopicSafeLevel } from '../registry/index.ts';
+import { isTenantId } from '../shared/index.ts';
+import type { BrokerPrincipal } from './broker-principal.ts';
+
+// MindConnect's topic tree: tc/<tenant>/<clientId>/o/... is what an agent sends, tc/<tenant>/<clientId>/i/...
+// what it receives. Security-critical: every rule compares literal prefixes, so a wildcard can
+// only ever stand below the prefix an identity owns. Table-tested in topic-rules.test.ts.
+
+const isWildcardFree = (topic: string): boolean => !topic.includes('+') && !topic.includes('#');
+
+// [MQTT-4.7.3-1] topics are at least one character; [MQTT-4.7.3-2] no NUL. `$` topics ($SYS,
+// $share) are never open to tenants.
+const isPlainTopic = (topic: string): boolean =>
+  topic.length > 0 && !topic.includes('\u0000') && !topic.startsWith('$');
+
+export { isTopicSafeLevel } from '../registry/index.ts';
+
+// Fail closed on an identity that could bend a prefix (defence in depth: admission already
+// refuses such CNs and tokens): tenant as token rules say, agent client id `<tenant>_<safe CN>`.
+const isWellFormed = (principal: BrokerPrincipal): boolean => {
+  if (!isTenantId(principal.tenant)) return false;
+  if (principal.kind === 'application') return true;
+  return principal.clientId.startsWith(`${principal.tenant}_`) && isTopicSafeLevel(principal.clientId)
+    && principal.clientId.length > principal.tenant.length + 1;
+};
+
+const hasLevelsBelow = (topic: string, prefix: string): boolean =>
+  topic.startsWith(prefix) && topic.length > prefix.length;
+
+const agentOutbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/o/`;
+const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/i/`;
+const tenantRoot = (tenant: string) => `tc/${tenant}/`;
+
+/** May this principal PUBLISH to `topic` (a topic name, never a filter)? */
+export const mayPublish = (principal: BrokerPrincipal, topic: string): boolean => {
+  if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return false;
+  if (principal.kind === 'agent') return hasLevelsBelow(topic, agentOutbound(principal.tenant, principal.clientId));
+  if (!principal.mayPublish) return false;
+  // tc/<tenant>/<clientId>/i/<at least one more character>
+  if (!topic.startsWith(tenantRoot(principal.tenant))) return false;
+  const [clientId, direction, ...rest] = topic.slice(tenantRoot(principal.tenant).length).split('/');
+  return clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
+};
+
+/** May this principal SUBSCRIBE to `filter` (which may hold wildcards, but only below its prefix)? */
+export const maySubscribe = (principal: BrokerPrincipal, filter: string): boolean => {
+  if (!isWellFormed(principal) || !isPlainTopic(filter)) return false;
+  const prefix = principal.kind === 'agent'
+    ? agentInbound(principal.tenant, principal.clientId)
+    : tenantRoot(principal.tenant);
+  return hasLevelsBelow(filter, prefix);
+};

@@ -1,0 +1,41 @@
+import { parseCertificateDer } from '../pki/index.ts';
+import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
+import type { AgentRecord } from './agent.ts';
+import { evaluateAgentCertificate } from './agent-admission.ts';
+import type { RegistryDependencies } from './ports.ts';
+
+export interface AdmitAgentInput {
+  readonly certificateDer: Buffer;
+  readonly clientId: string;
+  readonly sessionId: string;
+}
+
+// The broker's one question: peer certificate + client id in, agent identity or a coded refusal
+// (DomainError) out. Finding the CA is in memory; only onboarding/updating the agent touches storage.
+export const admitAgent = async (
+  { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
+  { certificateDer, clientId, sessionId }: AdmitAgentInput,
+): Promise<{ agent: AgentRecord; tenant: TenantId }> => {
+  let certificate;
+  try {
+    certificate = parseCertificateDer(certificateDer, 'client certificate');
+  } catch (error) {
+    throw new DomainError('mqtt.certificateInvalid', isDomainError(error) ? error.message : 'The client certificate cannot be read.', { cause: error });
+  }
+  const now = clock.now();
+  const { verdict } = evaluateAgentCertificate({ certificate, clientId, now, clockSkewMs: settings.clockSkewMs }, trustIndex);
+  if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message);
+  const agent = await agents.recordConnection({
+    tenant: verdict.tenant,
+    clientId: verdict.clientId,
+    commonName: verdict.commonName,
+    caCertificateId: verdict.caCertificate.id,
+    certificateFingerprintSha256: certificate.fingerprintSha256,
+    sessionId,
+    at: now,
+  });
+  if ('isDisabled' in agent) {
+    throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
+  }
+  return { agent, tenant: verdict.tenant };
+};

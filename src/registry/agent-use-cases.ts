@@ -1,0 +1,32 @@
+import { DomainError, type TenantId } from '../shared/index.ts';
+import type { AgentRecord } from './agent.ts';
+import type { RegistryDependencies } from './ports.ts';
+
+const agentNotFound = (id: string): DomainError =>
+  new DomainError('agent.notFound', `No agent with id "${id}" in your tenant. List yours with GET /agents.`);
+
+type Dependencies = Pick<RegistryDependencies, 'agents' | 'events'>;
+
+export const listAgents = ({ agents }: Dependencies, tenant: TenantId): Promise<AgentRecord[]> => agents.list(tenant);
+
+export const findAgent = async ({ agents }: Dependencies, tenant: TenantId, id: string): Promise<AgentRecord> => {
+  const agent = await agents.find(tenant, id);
+  if (!agent) throw agentNotFound(id);
+  return agent;
+};
+
+// PATCH /agents/{id}: disabling closes a live session (the broker listens for agentDisabled).
+export const setAgentEnabled = async ({ agents, events }: Dependencies, tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord> => {
+  const agent = await agents.setEnabled(tenant, id, isEnabled);
+  if (!agent) throw agentNotFound(id);
+  if (!isEnabled) await events.publish({ type: 'agentDisabled', tenant, agentId: id, clientId: agent.clientId });
+  return agent;
+};
+
+// DELETE /agents/{id}: forgets the agent and closes its session; it is onboarded anew if it
+// connects again with a valid certificate (disable it to keep it out).
+export const deleteAgent = async ({ agents, events }: Dependencies, tenant: TenantId, id: string): Promise<void> => {
+  const agent = await agents.remove(tenant, id);
+  if (!agent) throw agentNotFound(id);
+  await events.publish({ type: 'agentDeleted', tenant, agentId: id, clientId: agent.clientId });
+};

@@ -1,0 +1,62 @@
+import { parseCertificatePem, type Certificate } from '../pki/index.ts';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { CaCertificateRecord } from './ca-certificate.ts';
+
+export interface IndexedCaCertificate {
+  readonly id: CaCertificateId;
+  readonly tenant: TenantId;
+  readonly isVerified: boolean;
+  readonly certificate: Certificate;
+}
+
+// Every tenant's CA certificates in memory, keyed by subject DN, so finding an agent
+// certificate's issuer costs the same with 2 or 20,000 CAs and needs no database query. Same-named
+// CAs of different tenants share a bucket; the signature check tells them apart.
+export class TrustIndex {
+  readonly #bySubject = new Map<string, IndexedCaCertificate[]>();
+  readonly #byId = new Map<string, IndexedCaCertificate>();
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  upsert(record: CaCertificateRecord): void {
+    this.remove(record.id);
+    const entry: IndexedCaCertificate = {
+      id: record.id,
+      tenant: record.tenant,
+      isVerified: record.isVerified,
+      certificate: parseCertificatePem(record.certificatePem, 'stored caCertificate'),
+    };
+    this.#byId.set(entry.id, entry);
+    const bucket = this.#bySubject.get(entry.certificate.subject);
+    if (bucket) bucket.push(entry);
+    else this.#bySubject.set(entry.certificate.subject, [entry]);
+  }
+
+  remove(id: string): IndexedCaCertificate | undefined {
+    const entry = this.#byId.get(id);
+    if (!entry) return undefined;
+    this.#byId.delete(id);
+    const bucket = this.#bySubject.get(entry.certificate.subject)?.filter((e) => e.id !== id) ?? [];
+    if (bucket.length > 0) this.#bySubject.set(entry.certificate.subject, bucket);
+    else this.#bySubject.delete(entry.certificate.subject);
+    return entry;
+  }
+
+  /** The registered CA whose key signed `certificate`, verified ones first; `tenant` narrows the search. */
+  findIssuer(certificate: Certificate, tenant?: TenantId): IndexedCaCertificate | undefined {
+    const candidates = (this.#bySubject.get(certificate.issuer) ?? [])
+      .filter((entry) => tenant === undefined || entry.tenant === tenant)
+      // RFC 5280 §4.2.1.1: when both carry key identifiers they must match; skip the signature check otherwise.
+      .filter((entry) => !certificate.authorityKeyId || !entry.certificate.subjectKeyId || certificate.authorityKeyId === entry.certificate.subjectKeyId)
+      .sort((a, b) => Number(b.isVerified) - Number(a.isVerified));
+    return candidates.find((entry) => {
+      try {
+        return certificate.x509.verify(entry.certificate.publicKey);
+      } catch {
+        return false;
+      }
+    });
+  }
+}
