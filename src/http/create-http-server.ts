@@ -33,8 +33,9 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: () => randomUUID(),
-    // Wrong JSON types must be refused, not coerced ("name": 5 is an error, not "5").
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: true, allErrors: false } },
+    // Wrong JSON types must be refused, not coerced ("name": 5 is an error, not "5"); unknown
+    // fields are refused where a schema says additionalProperties: false, never silently dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Long ids are just unknown ids (404), not Fastify's 414; malformed URLs get our error body.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     frameworkErrors: answerFrameworkError,

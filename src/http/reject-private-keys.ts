@@ -2,8 +2,8 @@ import type { preValidationAsyncHookHandler } from 'fastify';
 import { containsPrivateKey } from '../pki/index.ts';
 import { DomainError } from '../shared/index.ts';
 
-// SPEC: no private key anywhere in the body. Runs before validation strips unknown fields, over
-// every string in the parsed JSON, so a key pasted into `description` or an extra field is refused
+// SPEC: no private key anywhere in the body. Runs before validation, over every string in the
+// parsed JSON (also fields no schema names), so a key pasted into `description` or an extra field is refused
 // too. The error names the field, never the key.
 const findPrivateKey = (value: unknown, path: string, depth = 0): string | undefined => {
   if (typeof value === 'string') return containsPrivateKey(value) ? path : undefined;

@@ -8,6 +8,7 @@ import { DomainError, isDomainError } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { connackCodeByError } from './connack-codes.ts';
+import type { SessionRegistry } from './session-registry.ts';
 
 export interface AuthenticateDependencies {
   readonly registry: Registry;
@@ -50,16 +51,23 @@ const authenticateAgent = async ({ registry }: AuthenticateDependencies, client:
 
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
 // logged with its code and counted, and answered with the CONNACK code of connack-codes.ts.
-export const createAuthenticate = (dependencies: AuthenticateDependencies, onAccepted: (client: Client, principal: BrokerPrincipal) => void) =>
+export const createAuthenticate = (dependencies: AuthenticateDependencies, sessions: SessionRegistry) =>
   (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthenticateError | null, success: boolean | null) => void): void => {
+    const epoch = sessions.epoch;
     const certificateDer = peerCertificateOf(client);
     const attempt = certificateDer
       ? authenticateAgent(dependencies, client, certificateDer)
       : password && password.length > 0
         ? authenticateApplication(dependencies, client, username, password)
         : Promise.reject(new DomainError('mqtt.credentialsMissing', 'Connect with an agent certificate (mutual TLS) or, as a tenant application, with a Bearer token as the password.'));
-    attempt.then((principal) => {
-      onAccepted(client, principal);
+    const admitted = attempt.then((principal) => {
+      if (!sessions.attach(client, principal, epoch)) {
+        throw new DomainError(principal.kind === 'agent' ? 'mqtt.unknownCa' : 'auth.tokenInvalid', 'Trust was withdrawn while the connection was being admitted.');
+      }
+      return principal;
+    });
+    // Exactly one callback, whatever happens (DESIGN habit 8).
+    admitted.then((principal) => {
       dependencies.metrics.accepted.labels(principal.kind).inc();
       dependencies.logger.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
       done(null, true);

@@ -5,7 +5,8 @@ export const CONNACK = { identifierRejected: 2, badUserNameOrPassword: 4, notAut
 type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK];
 
 // The one table from error code to CONNACK code (SPEC: 2 for a client id that is not
-// <tenant>_<CN>, 4 for a bad token, 5 for every certificate or agent problem). Total, so a new code
+// <tenant>_<CN>, 4 for a bad token or a user name the token contradicts, 5 for every certificate
+// or agent problem). Total, so a new code
 // cannot be forgotten; codes that no connection can raise map to 5.
 export const connackCodeByError = {
   'request.invalid': 5,
@@ -54,5 +55,5 @@ export const connackCodeByError = {
   'mqtt.clientIdMismatch': 2,
   'mqtt.agentDisabled': 5,
   'mqtt.applicationClientIdInvalid': 2,
-  'mqtt.tenantMismatch': 5,
+  'mqtt.tenantMismatch': 4,
 } as const satisfies Record<ErrorCode, ConnackCode>;

@@ -1,14 +1,34 @@
 import type { Client } from 'aedes';
 import type { BrokerPrincipal } from './broker-principal.ts';
 
+type PrincipalMatcher = (principal: BrokerPrincipal) => boolean;
+
+// Enough to cover every admission in flight: one takes milliseconds, withdrawals are rare.
+const WITHDRAWALS_KEPT = 1024;
+
 // Who is connected, by principal, so that withdrawn trust closes exactly the affected sessions.
+// An admission checks trust, then writes the agent record, then attaches: a withdrawal that lands
+// in between would miss the not-yet-attached session, so withdrawals are numbered and kept, and
+// `attach` replays those that happened since the admission began.
 export class SessionRegistry {
   readonly #principals = new WeakMap<Client, BrokerPrincipal>();
   readonly #clients = new Set<Client>();
+  readonly #withdrawals: { readonly epoch: number; readonly matches: PrincipalMatcher }[] = [];
+  #epoch = 0;
 
-  attach(client: Client, principal: BrokerPrincipal): void {
+  /** Call before checking trust; pass the result to `attach`. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Attaches the session, or closes it and answers false if trust was withdrawn since `epoch`. */
+  attach(client: Client, principal: BrokerPrincipal, epoch: number): boolean {
+    const isWithdrawn = this.#withdrawals.some((w) => w.epoch > epoch && w.matches(principal))
+      || (this.#withdrawals.length === WITHDRAWALS_KEPT && (this.#withdrawals[0]?.epoch ?? 0) > epoch + 1);
+    if (isWithdrawn) return false;
     this.#principals.set(client, principal);
     this.#clients.add(client);
+    return true;
   }
 
   detach(client: Client): BrokerPrincipal | undefined {
@@ -24,8 +44,11 @@ export class SessionRegistry {
     return this.#clients.size;
   }
 
-  /** Closes every session whose principal matches; returns how many. */
-  closeWhere(matches: (principal: BrokerPrincipal) => boolean): number {
+  /** Closes every session whose principal matches, now and for admissions in flight; returns how many. */
+  closeWhere(matches: PrincipalMatcher): number {
+    this.#epoch += 1;
+    this.#withdrawals.push({ epoch: this.#epoch, matches });
+    if (this.#withdrawals.length > WITHDRAWALS_KEPT) this.#withdrawals.shift();
     let closed = 0;
     for (const client of this.#clients) {
       const principal = this.#principals.get(client);

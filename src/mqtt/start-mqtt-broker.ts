@@ -42,7 +42,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const log = logger.child({ component: 'mqtt' });
 
   const broker = await Aedes.createBroker({
-    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics }, (client, principal) => sessions.attach(client, principal)),
+    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics }, sessions),
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,

@@ -21,7 +21,7 @@ export interface AdmissionStep {
 
 export type AdmissionVerdict =
   | { readonly isAccepted: true; readonly tenant: TenantId; readonly caCertificate: IndexedCaCertificate; readonly commonName: string; readonly clientId: string }
-  | { readonly isAccepted: false; readonly code: ErrorCode; readonly message: string };
+  | { readonly isAccepted: false; readonly code: ErrorCode; readonly message: string; readonly expectedClientId: string | undefined };
 
 const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 const OID_ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
@@ -109,6 +109,9 @@ const rules: readonly Rule[] = [
   },
 ];
 
+/** The checks in the order they run, as the doctor lists them. */
+export const admissionChecks: readonly string[] = rules.map((rule) => rule.check);
+
 // Runs every rule up to the first failure; the rest are reported as skipped (for the doctor).
 export const evaluateAgentCertificate = (input: AdmissionInput, index: TrustIndex): { steps: AdmissionStep[]; verdict: AdmissionVerdict } => {
   const steps: AdmissionStep[] = [];
@@ -129,7 +132,8 @@ export const evaluateAgentCertificate = (input: AdmissionInput, index: TrustInde
       steps.push({ check: rule.check, status: 'skipped', message: outcome.skipped });
     }
   }
-  if (failure) return { steps, verdict: { isAccepted: false, ...failure } };
+  const expectedClientId = state.issuer && state.commonName ? `${state.issuer.tenant}_${state.commonName}` : undefined;
+  if (failure) return { steps, verdict: { isAccepted: false, ...failure, expectedClientId } };
   const tenant = state.issuer!.tenant;
   return {
     steps,

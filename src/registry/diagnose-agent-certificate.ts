@@ -1,6 +1,6 @@
 import { containsPrivateKey, parseCertificateDer, parsePemBlocks } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
-import { evaluateAgentCertificate, type AdmissionStep } from './agent-admission.ts';
+import { admissionChecks, evaluateAgentCertificate, type AdmissionStep } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
 
 export interface Diagnosis {
@@ -24,13 +24,15 @@ export const diagnoseAgentCertificate = async (
     certificate = parseCertificateDer(first.der, 'agentCertificate');
   } catch (error) {
     if (!isDomainError(error)) throw error;
-    return { wouldBeAccepted: false, clientId, steps: [{ check: 'certificate', status: 'failed', message: error.message }] };
+    const skipped = [...admissionChecks, 'agentEnabled'].map((check): AdmissionStep => ({ check, status: 'skipped', message: 'Not checked: an earlier check failed.' }));
+    return { wouldBeAccepted: false, clientId: undefined, steps: [{ check: 'certificate', status: 'failed', message: error.message }, ...skipped] };
   }
   const { steps, verdict } = evaluateAgentCertificate({ certificate, clientId, now: clock.now(), clockSkewMs: settings.clockSkewMs, tenant }, trustIndex);
   const all: AdmissionStep[] = [{ check: 'certificate', status: 'passed', message: `Subject "${certificate.subject.replaceAll('\n', ', ')}".` }, ...steps];
   if (!verdict.isAccepted) {
     all.push({ check: 'agentEnabled', status: 'skipped', message: 'Not checked: an earlier check failed.' });
-    return { wouldBeAccepted: false, clientId, steps: all };
+    // The client id the agent must use, once issuer and CN are known (also when the given one is wrong).
+    return { wouldBeAccepted: false, clientId: verdict.expectedClientId, steps: all };
   }
   const agent = await agents.findByClientId(verdict.tenant, verdict.clientId);
   const isDisabled = agent !== undefined && !agent.isEnabled;

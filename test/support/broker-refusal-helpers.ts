@@ -113,7 +113,7 @@ export const closedWithin = (client: MqttClient, timeoutMs: number, what: string
   };
 };
 
-/** A client round trip (PINGREQ/PINGRESP via a QoS 1 publish to its own topic is overkill): subscribe acks. */
+/** Proves the session is alive with a round trip: a SUBACK granting QoS 1 for a topic the client may subscribe to. */
 export const assertStillConnected = async (client: MqttClient, topic: string): Promise<void> => {
   assert.equal(client.connected, true, 'client is still connected');
   const granted = await withTimeout(client.subscribeAsync(topic, { qos: 1 }), 2000, `SUBACK for ${topic}`);

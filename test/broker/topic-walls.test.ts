@@ -1,0 +1,379 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { newTenant } from '../support/api-helpers.ts';
+import {
+  closesWithin, connectAgent, connectApplication, delay, issueAgent, MessageLog, mosquittoAgentArgs, PYTHON, refusalCodeOf,
+  registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, writeAgentFiles,
+} from '../support/broker-helpers.ts';
+import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import type { TestCertificate } from '../support/test-pki.ts';
+
+// SPEC "MQTT broker", topics: an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes
+// only below tc/<tenant>/<clientId>/i/...; a tenant application subscribes anywhere under
+// tc/<its tenant>/ and publishes only to agents' i/ topics of its tenant. Anything else: SUBACK
+// 0x80, or the connection closed for a PUBLISH. $SYS is closed. QoS 2 is granted 1. Payloads up to
+// 128 KiB. Every wall is checked with real clients and with a subscriber that would otherwise get
+// the message, so "refused" also means "not delivered".
+
+const QUIET_MS = 300; // how long "nothing arrives" is watched after the offender is gone
+const CLOSE_BOUND_MS = 2_000;
+const KIB_128 = 128 * 1024;
+
+describe('topic walls: agents and tenant applications stay inside their prefixes', { timeout: 30_000 }, () => {
+  let server: TestServer;
+  const resources = new Resources();
+  const tenantA = newTenant('wa');
+  const tenantB = newTenant('wb');
+  const id = (tenant: string, commonName: string) => `${tenant}_${commonName}`;
+  const a1 = id(tenantA, 'a1');
+  const a2 = id(tenantA, 'a2');
+  const b1 = id(tenantB, 'b1');
+  const topic = (tenant: string, clientId: string, direction: 'i' | 'o', rest: string) => `tc/${tenant}/${clientId}/${direction}/${rest}`;
+
+  const certs: Record<string, TestCertificate> = {};
+  // Long-lived observers: each would receive whatever leaks into its tenant or inbound topics.
+  let appA: MqttClient;
+  let appB: MqttClient;
+  let agentA2: MqttClient;
+  let agentB1: MqttClient;
+  const logs: Record<string, MessageLog> = {};
+
+  /** Every message any observer got whose payload starts with `marker`. */
+  const leaked = (marker: string) => Object.entries(logs).flatMap(([who, log]) =>
+    log.messages.filter((m) => m.payload.toString().startsWith(marker)).map((m) => `${who} got ${m.topic} "${m.payload.toString().slice(0, 40)}"`));
+
+  const connectA1 = async (options: IClientOptions = {}) => resources.client(await connectAgent(server, certs[a1]!, a1, options));
+
+  before(async () => {
+    server = await startTestServer();
+    resources.add(() => server.close());
+    const caA = await registerVerifiedCa(server, tenantA);
+    const caB = await registerVerifiedCa(server, tenantB);
+    certs[a1] = await issueAgent(caA.ca, 'a1');
+    certs[a2] = await issueAgent(caA.ca, 'a2');
+    certs[id(tenantA, 'late')] = await issueAgent(caA.ca, 'late');
+    certs[b1] = await issueAgent(caB.ca, 'b1');
+
+    appA = resources.client(await connectApplication(server, tenantA));
+    logs.appA = new MessageLog(appA);
+    assert.deepEqual(await subackCodes(appA, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
+    appB = resources.client(await connectApplication(server, tenantB));
+    logs.appB = new MessageLog(appB);
+    assert.deepEqual(await subackCodes(appB, { [`tc/${tenantB}/#`]: { qos: 1 } }), [1]);
+    agentA2 = resources.client(await connectAgent(server, certs[a2]!, a2));
+    logs.agentA2 = new MessageLog(agentA2);
+    assert.deepEqual(await subackCodes(agentA2, { [`tc/${tenantA}/${a2}/i/#`]: { qos: 1 } }), [1]);
+    agentB1 = resources.client(await connectAgent(server, certs[b1]!, b1));
+    logs.agentB1 = new MessageLog(agentB1);
+    assert.deepEqual(await subackCodes(agentB1, { [`tc/${tenantB}/${b1}/i/#`]: { qos: 1 } }), [1]);
+    // a1 is onboarded once, so that its client id is known as an agent's.
+    const first = await connectA1();
+    await waitForAgent(server, tenantA, a1, (agent) => agent.online === true);
+    await first.endAsync();
+  });
+  after(() => resources.closeAll());
+
+  test('an agent publishing outside its o/ prefix is disconnected and nothing is delivered', async () => {
+    const forbidden = [
+      topic(tenantA, a1, 'i', 'cmd'), // its own inbound topic
+      topic(tenantA, a2, 'o', 'data'), // another agent's outbound topic (impersonation)
+      topic(tenantA, a2, 'i', 'cmd'), // another agent's inbound topic
+      topic(tenantB, b1, 'i', 'cmd'), // another tenant's agent
+      topic(tenantB, b1, 'o', 'data'),
+      `tc/${tenantA}/${a1}x/o/data`, // a client id that merely starts with its own
+      `tc/${tenantA}/${a1}/data`,
+      `tc/${tenantA}/data`,
+      `tc/${tenantB}/data`,
+      '$SYS/x',
+      'elsewhere/data',
+    ];
+    const outcomes: string[] = [];
+    for (const [index, target] of forbidden.entries()) {
+      const agent = await connectA1();
+      logs[`a1#${index}`] = new MessageLog(agent);
+      // a1 listens on its own inbound topics: the first case would otherwise loop back to it.
+      assert.deepEqual(await subackCodes(agent, { [`tc/${tenantA}/${a1}/i/#`]: { qos: 1 } }), [1]);
+      const closing = closesWithin(agent, CLOSE_BOUND_MS);
+      agent.publish(target, `forbidden-agent-publish ${index}`, { qos: index % 2 === 0 ? 1 : 0 }, () => undefined);
+      if (!await closing) outcomes.push(`still connected after publishing to ${target}`);
+    }
+    await delay(QUIET_MS);
+    assert.deepEqual(outcomes, []);
+    assert.deepEqual(leaked('forbidden-agent-publish'), []);
+
+    // Control: the same observers do get what a1 may publish, and a1 stays connected.
+    const agent = await connectA1();
+    await agent.publishAsync(topic(tenantA, a1, 'o', 'data'), 'allowed-agent-publish', { qos: 1 });
+    await logs.appA!.next(topic(tenantA, a1, 'o', 'data'), 3_000, 'allowed-agent-publish');
+    assert.equal(await closesWithin(agent, QUIET_MS), false);
+    await agent.endAsync();
+  });
+
+  test('an agent may subscribe only below its own i/ prefix (0x80 elsewhere, $SYS included); QoS 2 is granted 1', async () => {
+    const agent = await connectA1();
+    const log = new MessageLog(agent);
+    const filters: [string, number][] = [
+      [`tc/${tenantA}/${a1}/i/#`, 1],
+      [`tc/${tenantA}/${a1}/i/+/status`, 0],
+      ['#', 128],
+      ['+/#', 128],
+      ['tc/#', 128],
+      ['tc/+/#', 128],
+      [`tc/${tenantA}/#`, 128],
+      [`tc/${tenantA}/+/i/#`, 128],
+      [`tc/${tenantA}/${a1}/#`, 128],
+      [`tc/${tenantA}/${a1}/o/#`, 128],
+      [`tc/${tenantA}/${a1}/+/#`, 128],
+      [`tc/${tenantA}/${a2}/i/#`, 128],
+      [`tc/${tenantA}/${a2}/o/#`, 128],
+      [`tc/${tenantB}/#`, 128],
+      [`tc/${tenantB}/${b1}/i/#`, 128],
+      [`tc/+/${a1}/i/#`, 128],
+      ['$SYS/#', 128],
+      ['$SYS/+/clients/#', 128],
+      ['$share/g/tc/#', 128],
+    ];
+    const granted = await subackCodes(agent, Object.fromEntries(filters.map(([filter, qos]) => [filter, { qos: qos === 128 ? 0 : qos as 0 | 1 }])));
+    assert.deepEqual(
+      filters.map(([filter], index) => `${filter} → ${granted[index]}`),
+      filters.map(([filter, expected]) => `${filter} → ${expected}`),
+    );
+    assert.deepEqual(await subackCodes(agent, { [`tc/${tenantA}/${a1}/i/q2`]: { qos: 2 } }), [1], 'QoS 2 is granted 1');
+    assert.deepEqual(await subackCodes(agent, { [`tc/${tenantA}/${a2}/i/q2`]: { qos: 2 } }), [128]);
+    assert.equal(agent.connected, true, 'refused subscriptions keep the connection');
+
+    // Nothing arrives through the refused filters; the granted QoS 1 is honoured.
+    await appA.publishAsync(topic(tenantA, a2, 'i', 'cmd'), 'for-a2-only', { qos: 1 });
+    await logs.agentA2!.next(topic(tenantA, a2, 'i', 'cmd'), 3_000, 'for-a2-only');
+    await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'a2-telemetry', { qos: 1 });
+    await agentB1.publishAsync(topic(tenantB, b1, 'o', 'data'), 'b1-telemetry', { qos: 1 });
+    await logs.appA!.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'a2-telemetry');
+    await logs.appB!.next(topic(tenantB, b1, 'o', 'data'), 3_000, 'b1-telemetry');
+    await appA.publishAsync(topic(tenantA, a1, 'i', 'q2'), 'qos2-sub', { qos: 1 });
+    const received = await log.next(topic(tenantA, a1, 'i', 'q2'), 3_000, 'qos2-sub');
+    assert.equal(received.qos, 1);
+    await delay(QUIET_MS);
+    assert.deepEqual(log.messages.map((m) => m.topic), [topic(tenantA, a1, 'i', 'q2')], 'a1 got only its own inbound message');
+    await agent.endAsync();
+  });
+
+  test('the same walls for Debian mosquitto clients and python paho: 0x80 for foreign filters, a forbidden publish is dropped with the connection', async () => {
+    const dir = await resources.tempDir('walls');
+    const files = await writeAgentFiles(dir, 'a1', server, certs[a1]!);
+    const args = mosquittoAgentArgs(server, files, a1);
+    // One SUBSCRIBE, two filters: a foreign one (0x80) and its own (granted 1).
+    const sub = resources.process(new RunningProcess('stdbuf', ['-oL', 'mosquitto_sub', ...args, '-t', `tc/${tenantA}/#`, '-t', `tc/${tenantA}/${a1}/i/#`, '-q', '1', '-d', '-v', '-W', '10']));
+    await sub.waitForOutput(/Subscribed \(mid: \d+\): 128, 1/);
+    await sub.kill();
+
+    for (const qos of ['0', '1']) {
+      const pub = await runProcess('mosquitto_pub', [...args, '-t', topic(tenantA, a2, 'i', 'cmd'), '-m', `forbidden-mosquitto q${qos}`, '-q', qos], { timeoutMs: 10_000 });
+      if (qos === '1') assert.notEqual(pub.code, 0, `mosquitto_pub sees its QoS 1 publish fail\n${pub.stdout}\n${pub.stderr}`);
+    }
+
+    const paho = await runProcess(PYTHON, ['-c', `
+import os, sys, threading
+import paho.mqtt.client as mqtt
+threading.Timer(8.0, lambda: os._exit(3)).start()
+host, port, cafile, cert, key, client_id, foreign, own, forbidden = sys.argv[1:10]
+c = mqtt.Client(client_id=client_id, clean_session=True, protocol=mqtt.MQTTv311)
+c.tls_set(ca_certs=cafile, certfile=cert, keyfile=key)
+c.on_connect = lambda c, u, f, rc: (print("CONNACK", rc, flush=True), c.subscribe([("#", 0), (foreign, 1), ("$SYS/#", 0), (own, 2)]))
+def on_subscribe(c, u, mid, granted):
+    print("SUBACK", *granted, flush=True)
+    c.publish(forbidden, b"forbidden-paho", qos=1)
+c.on_subscribe = on_subscribe
+c.on_publish = lambda c, u, mid: print("PUBACK", mid, flush=True)
+def on_disconnect(c, u, rc):
+    print("DISCONNECT", rc, flush=True)
+    os._exit(0)
+c.on_disconnect = on_disconnect
+c.connect(host, int(port), keepalive=30)
+c.loop_forever(retry_first_connection=False)
+`, 'localhost', String(server.mqttPort), files.cafile, files.cert, files.key, a1, `tc/${tenantB}/${b1}/i/#`, `tc/${tenantA}/${a1}/i/#`, topic(tenantB, b1, 'i', 'cmd')], { timeoutMs: 10_000 });
+    assert.match(paho.stdout, /^SUBACK 128 128 128 1$/m, paho.stdout + paho.stderr);
+    assert.doesNotMatch(paho.stdout, /PUBACK/, 'no PUBACK for a forbidden publish');
+    assert.match(paho.stdout, /^DISCONNECT [1-9]\d*$/m, `paho is disconnected\n${paho.stdout}${paho.stderr}`);
+
+    await delay(QUIET_MS);
+    assert.deepEqual([...leaked('forbidden-mosquitto'), ...leaked('forbidden-paho')], []);
+  });
+
+  test('a 128 KiB payload is delivered; 128 KiB + 1 byte disconnects the publisher and is not delivered', async () => {
+    const agent = await connectA1();
+    await agent.publishAsync(topic(tenantA, a1, 'o', 'big'), Buffer.alloc(KIB_128, 0x61), { qos: 1 });
+    const big = await logs.appA!.next(topic(tenantA, a1, 'o', 'big'), 5_000);
+    assert.equal(big.payload.length, KIB_128);
+
+    const closing = closesWithin(agent, CLOSE_BOUND_MS);
+    agent.publish(topic(tenantA, a1, 'o', 'too-big'), Buffer.concat([Buffer.from('oversized'), Buffer.alloc(KIB_128 + 1 - 9, 0x62)]), { qos: 1 }, () => undefined);
+    assert.equal(await closing, true, 'the publisher of 128 KiB + 1 is disconnected');
+
+    // The same limit for an application publishing to an agent.
+    const app = resources.client(await connectApplication(server, tenantA));
+    await app.publishAsync(topic(tenantA, a2, 'i', 'big'), Buffer.alloc(KIB_128, 0x63), { qos: 1 });
+    assert.equal((await logs.agentA2!.next(topic(tenantA, a2, 'i', 'big'), 5_000)).payload.length, KIB_128);
+    const appClosing = closesWithin(app, CLOSE_BOUND_MS);
+    app.publish(topic(tenantA, a2, 'i', 'too-big'), Buffer.concat([Buffer.from('oversized'), Buffer.alloc(KIB_128 + 1 - 9, 0x64)]), { qos: 0 }, () => undefined);
+    assert.equal(await appClosing, true, 'the application publishing 128 KiB + 1 is disconnected');
+
+    await delay(QUIET_MS);
+    assert.deepEqual(leaked('oversized'), []);
+  });
+
+  test('tenant B\'s application: every filter reaching beyond tc/B/ gets 0x80 and nothing of tenant A arrives; publishing to A\'s agents disconnects it', async () => {
+    const app = resources.client(await connectApplication(server, tenantB));
+    logs.appB2 = new MessageLog(app);
+    const filters: [string, number][] = [
+      [`tc/${tenantB}/#`, 1],
+      [`tc/${tenantB}/+/o/#`, 1],
+      ['#', 128],
+      ['+/#', 128],
+      ['tc/#', 128],
+      ['tc/+/#', 128],
+      ['tc/+/+/o/#', 128],
+      [`tc/${tenantA}/#`, 128],
+      [`tc/${tenantA}/${a1}/o/#`, 128],
+      [`tc/${tenantB}`, 128],
+      ['$SYS/#', 128],
+      ['$share/g/tc/#', 128],
+    ];
+    const granted = await subackCodes(app, Object.fromEntries(filters.map(([filter, qos]) => [filter, { qos: qos === 128 ? 1 : qos as 0 | 1 }])));
+    assert.deepEqual(
+      filters.map(([filter], index) => `${filter} → ${granted[index]}`),
+      filters.map(([filter, expected]) => `${filter} → ${expected}`),
+    );
+    await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'tenant-a-only telemetry', { qos: 1 });
+    await appA.publishAsync(topic(tenantA, a2, 'i', 'cmd'), 'tenant-a-only command', { qos: 1 });
+    await logs.appA!.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'tenant-a-only telemetry');
+    await logs.agentA2!.next(topic(tenantA, a2, 'i', 'cmd'), 3_000, 'tenant-a-only command');
+
+    // B's application publishing to A's agents' inbound topics (and elsewhere outside tc/B/).
+    const targets = [topic(tenantA, a2, 'i', 'cmd'), topic(tenantA, a1, 'i', 'cmd'), `tc/${tenantA}/${a2}/o/data`, '$SYS/x'];
+    const outcomes: string[] = [];
+    for (const [index, target] of targets.entries()) {
+      const publisher = resources.client(await connectApplication(server, tenantB));
+      const closing = closesWithin(publisher, CLOSE_BOUND_MS);
+      publisher.publish(target, `tenant-b-intrusion ${index}`, { qos: 1 }, () => undefined);
+      if (!await closing) outcomes.push(`B's application still connected after publishing to ${target}`);
+    }
+    await delay(QUIET_MS);
+    assert.deepEqual(outcomes, []);
+    assert.deepEqual(logs.appB2.messages.filter((m) => !m.topic.startsWith(`tc/${tenantB}/`)).map((m) => m.topic), [], 'B got nothing of A');
+    assert.deepEqual(leaked('tenant-b-intrusion'), []);
+  });
+
+  test('an application token with scope mcmqtt.read may subscribe but is disconnected when it publishes', async () => {
+    const reader = resources.client(await connectApplication(server, tenantA, { scopes: ['mcmqtt.read'] }));
+    const log = new MessageLog(reader);
+    assert.deepEqual(await subackCodes(reader, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
+    await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'for-the-reader', { qos: 1 });
+    await log.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'for-the-reader');
+
+    const closing = closesWithin(reader, CLOSE_BOUND_MS);
+    reader.publish(topic(tenantA, a2, 'i', 'cmd'), 'read-only-publish', { qos: 1 }, () => undefined);
+    assert.equal(await closing, true, 'a read-only application is disconnected when it publishes');
+    await delay(QUIET_MS);
+    assert.deepEqual(leaked('read-only-publish'), []);
+  });
+
+  test('a last will on a forbidden topic is not delivered (agents and applications)', async () => {
+    const crash = async (client: MqttClient) => {
+      const closed = closesWithin(client, CLOSE_BOUND_MS);
+      client.stream.destroy(); // no DISCONNECT: the broker must consider the will
+      assert.equal(await closed, true);
+    };
+    // Control: a will on the agent's own outbound topic is delivered, so the mechanism works.
+    await crash(await connectA1({ will: { topic: topic(tenantA, a1, 'o', 'status'), payload: Buffer.from('allowed-will'), qos: 1, retain: false } }));
+    await logs.appA!.next(topic(tenantA, a1, 'o', 'status'), 3_000, 'allowed-will');
+
+    const forbiddenWills: { who: string; connect: (will: IClientOptions['will']) => Promise<MqttClient>; topic: string }[] = [
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantA, a2, 'i', 'cmd') },
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantA, a2, 'o', 'data') },
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantA, a1, 'i', 'cmd') },
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantB, b1, 'i', 'cmd') },
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: '$SYS/will' },
+      { who: 'B application', connect: async (will) => resources.client(await connectApplication(server, tenantB, { will })), topic: topic(tenantA, a2, 'i', 'cmd') },
+      { who: 'A read-only application', connect: async (will) => resources.client(await connectApplication(server, tenantA, { will, scopes: ['mcmqtt.read'] })), topic: topic(tenantA, a2, 'i', 'cmd') },
+    ];
+    for (const [index, { connect, topic: willTopic }] of forbiddenWills.entries()) {
+      await crash(await connect({ topic: willTopic, payload: Buffer.from(`forbidden-will ${index}`), qos: 1, retain: false }));
+    }
+    await delay(QUIET_MS);
+    assert.deepEqual(leaked('forbidden-will'), []);
+  });
+
+  test('an application cannot use another tenant\'s client id namespace (CONNACK 2) nor take over an agent\'s session', async () => {
+    assert.equal(await refusalCodeOf(connectApplication(server, tenantB, { clientId: `${tenantA}_x` }), resources), 2);
+    assert.equal(await refusalCodeOf(connectApplication(server, tenantB, { clientId: a2 }), resources), 2);
+    assert.equal(await refusalCodeOf(connectApplication(server, tenantB, { clientId: `${tenantA}x_y` }), resources), 2);
+
+    // Tenant A's own application with its connected agent's client id, and with an offline agent's.
+    assert.equal(await refusalCodeOf(connectApplication(server, tenantA, { clientId: a2 }), resources), 2);
+    assert.equal(await refusalCodeOf(connectApplication(server, tenantA, { clientId: a1 }), resources), 2);
+    assert.equal(await closesWithin(agentA2, QUIET_MS), false, 'the agent\'s session was not taken over');
+    await appA.publishAsync(topic(tenantA, a2, 'i', 'cmd'), 'still-a2', { qos: 1 });
+    await logs.agentA2!.next(topic(tenantA, a2, 'i', 'cmd'), 3_000, 'still-a2');
+  });
+
+  test('an application client id outside "<tenant>_" is refused even when shaped like the broker\'s generated ids; an empty client id is accepted', async () => {
+    // An empty client id: the broker names the session itself (MQTT 3.1.1 requires clean = true).
+    const anonymous = resources.client(await connectApplication(server, tenantB, { clientId: '', clean: true }));
+    assert.equal(anonymous.connected, true);
+    await anonymous.endAsync();
+
+    // "aedes_..." is the prefix the broker gives empty client ids; chosen explicitly, it is just a
+    // client id outside the tenant's namespace, shared by every tenant.
+    const shared = `aedes_${tenantA}-shared`;
+    let holder: MqttClient | undefined;
+    try {
+      holder = resources.client(await connectApplication(server, tenantA, { clientId: shared, clean: false }));
+    } catch (error) {
+      assert.equal((error as { code?: number }).code, 2, String(error));
+    }
+    if (holder) {
+      // Tenant A's application parks a persistent session with QoS 1 messages queued...
+      assert.deepEqual(await subackCodes(holder, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
+      await holder.endAsync();
+      await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'cross-tenant-queued', { qos: 1 });
+      await logs.appA!.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'cross-tenant-queued');
+      // ...and tenant B's application picks the same client id.
+      let intruder: MqttClient | undefined;
+      const got: string[] = [];
+      try {
+        intruder = resources.client(await connectApplication(server, tenantB, { clientId: shared, clean: false },
+          (client) => client.on('message', (t, payload) => got.push(`${t} "${payload.toString()}"`))));
+        await delay(QUIET_MS + 200);
+      } catch (error) {
+        assert.equal((error as { code?: number }).code, 2, String(error));
+      }
+      assert.deepEqual(got, [], 'tenant B receives tenant A\'s messages queued for the shared client id');
+      assert.fail(`an application of ${tenantA} was accepted with client id "${shared}", outside "${tenantA}_"${intruder ? `, and so was one of ${tenantB}` : ''}`);
+    }
+  });
+
+  test('an application cannot prepare a persistent session that widens an agent\'s walls before its first connection', async () => {
+    // The agent "late" has never connected, so its client id is not yet known as an agent's.
+    const late = id(tenantA, 'late');
+    let app: MqttClient | undefined;
+    try {
+      app = resources.client(await connectApplication(server, tenantA, { clientId: late, clean: false }));
+    } catch {
+      return; // refusing the id outright is a fine answer too
+    }
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
+    await app.endAsync();
+    // Queued for the offline session while nobody holds it.
+    await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'queued-for-late', { qos: 1 });
+    await logs.appA!.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'queued-for-late');
+
+    let log!: MessageLog;
+    const agent = resources.client(await connectAgent(server, certs[late]!, late, { clean: false }, (client) => { log = new MessageLog(client); }));
+    await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'live-for-late', { qos: 1 });
+    await delay(QUIET_MS + 200);
+    assert.deepEqual(log.messages.map((m) => `${m.topic} "${m.payload.toString()}"`), [],
+      'an agent receives nothing outside tc/<tenant>/<clientId>/i/, whatever session state its client id had');
+    await agent.endAsync();
+  });
+});
