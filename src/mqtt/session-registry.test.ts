@@ -6,8 +6,8 @@ import type { BrokerPrincipal } from './broker-principal.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 const fakeClient = () => {
-  const client = { closed: 0, close() { this.closed += 1; } };
-  return client as typeof client & Client;
+  const client = { closeCalls: 0, close() { this.closeCalls += 1; } };
+  return client as unknown as Client & { closeCalls: number };
 };
 const agent = (agentId: string, caCertificateId = 'ca-1'): BrokerPrincipal =>
   ({ kind: 'agent', tenant: 'acme' as TenantId, clientId: `acme_${agentId}`, agentId, caCertificateId, sessionId: 's' });
@@ -19,7 +19,7 @@ describe('SessionRegistry', () => {
     assert.equal(sessions.attach(a, agent('a'), sessions.epoch), true);
     assert.equal(sessions.attach(b, agent('b', 'ca-2'), sessions.epoch), true);
     assert.equal(sessions.closeWhere((p) => p.kind === 'agent' && p.caCertificateId === 'ca-1'), 1);
-    assert.deepEqual([a.closed, b.closed], [1, 0]);
+    assert.deepEqual([a.closeCalls, b.closeCalls], [1, 0]);
     assert.equal(sessions.size, 1);
   });
 
