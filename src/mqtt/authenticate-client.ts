@@ -15,6 +15,8 @@ export interface AuthenticateDependencies {
   readonly tokens: TokenVerifier;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;
+  /** True when the client sent an empty client id and aedes generated one. */
+  readonly hasGeneratedClientId: (client: Client) => boolean;
 }
 
 const peerCertificateOf = (client: Client): Buffer | undefined => {
@@ -24,7 +26,7 @@ const peerCertificateOf = (client: Client): Buffer | undefined => {
 
 // A tenant application: no client certificate, its Bearer token as the MQTT password.
 const authenticateApplication = async (
-  { registry, tokens }: AuthenticateDependencies, client: Client, username: string | undefined, password: Buffer,
+  { registry, tokens, hasGeneratedClientId }: AuthenticateDependencies, client: Client, username: string | undefined, password: Buffer,
 ): Promise<BrokerPrincipal> => {
   const principal = await tokens.verify(password.toString('utf8'));
   if (username && username !== principal.tenant) {
@@ -34,10 +36,9 @@ const authenticateApplication = async (
     throw new DomainError('auth.scopeMissing', 'A tenant application needs a token with scope mcmqtt.read (subscribe) or mcmqtt.admin (also publish to agents).');
   }
   // Client ids are one namespace across tenants; `_` cannot occur in a tenant name, so the
-  // `<tenant>_` prefix keeps one tenant from taking over another's sessions. aedes names
-  // empty client ids `aedes_<uuid>`.
-  const isGenerated = client.id.startsWith('aedes_');
-  if (!isGenerated && (!client.id.startsWith(`${principal.tenant}_`) || await registry.isAgentClientId(principal.tenant, client.id))) {
+  // `<tenant>_` prefix keeps one tenant from taking over another's sessions. An empty client id
+  // gets a random `aedes_<uuid>` from aedes; one a client chose to start with `aedes_` does not count.
+  if (!hasGeneratedClientId(client) && (!client.id.startsWith(`${principal.tenant}_`) || await registry.isAgentClientId(principal.tenant, client.id))) {
     throw new DomainError('mqtt.applicationClientIdInvalid', `A tenant application's client id must be empty or start with "${principal.tenant}_" and not be an agent's; "${client.id}" is not allowed.`);
   }
   return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };

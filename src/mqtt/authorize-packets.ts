@@ -1,8 +1,8 @@
-import type { Client, PublishPacket, Subscription } from 'aedes';
+import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import type { SessionRegistry } from './session-registry.ts';
-import { mayPublish, maySubscribe } from './topic-rules.ts';
+import { mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
 // SPEC: payloads up to 128 KiB. (QoS 2 subscriptions are lowered to 1 in guard-packets.ts,
 // before aedes computes the granted QoS.)
@@ -38,4 +38,13 @@ export const createAuthorizeSubscribe = ({ sessions, logger }: AuthorizeDependen
       return callback(null, null);
     }
     callback(null, subscription);
+  };
+
+// aedes delivers messages queued for a persistent session through `authorizeForward` only; a
+// client id's session may have been prepared by a different principal, so every delivery is
+// checked against the receiver's own walls.
+export const createAuthorizeForward = ({ sessions }: Pick<AuthorizeDependencies, 'sessions'>) =>
+  (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
+    const principal = sessions.principalOf(client);
+    return principal && mayReceive(principal, packet.topic) ? packet : null;
   };

@@ -1,12 +1,12 @@
 import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { Aedes, type Client } from 'aedes';
+import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
 import type { Registry, RegistryEvent } from '../registry/index.ts';
 import { createAuthenticate } from './authenticate-client.ts';
-import { createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
+import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { guardPackets } from './guard-packets.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -41,8 +41,16 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const metrics = createBrokerMetrics(options.metrics);
   const log = logger.child({ component: 'mqtt' });
 
+  // Clients that sent an empty client id: only the broker-generated `aedes_<uuid>` ids they got
+  // are exempt from the `<tenant>_` namespace; an id a client chose never is.
+  const generatedClientIds = new WeakSet<Client>();
   const broker = await Aedes.createBroker({
-    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics }, sessions),
+    preConnect: (client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) => {
+      if (packet.clientId === '') generatedClientIds.add(client);
+      callback(null, true);
+    },
+    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client) }, sessions),
+    authorizeForward: createAuthorizeForward({ sessions }),
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
-import { isTopicSafeLevel, mayPublish, maySubscribe } from './topic-rules.ts';
+import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
 // SPEC "MQTT broker": an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
 // tc/<tenant>/<clientId>/i/... (wildcards only below that prefix); $SYS is closed; a tenant
@@ -424,6 +424,24 @@ describe('the tables catch plausible wrong implementations', () => {
     test(`mutant "${name}" fails at least one row`, () => {
       const caught = tables.some(([op, p, rows]) => rows.some(([topic, expected]) => mutant(op, p, topic) !== expected));
       assert.ok(caught, `no row distinguishes mutant "${name}"`);
+    });
+  }
+});
+
+describe('mayReceive (checked at delivery, also for queued messages)', () => {
+  const rows: readonly [BrokerPrincipal, string, boolean][] = [
+    [pump, 'tc/acme/acme_pump-1/i/cmd', true],
+    [pump, 'tc/acme/acme_pump-2/o/data', false],
+    [pump, 'tc/acme/acme_pump-1/o/data', false],
+    [pump, 'tc/other/other_x/i/cmd', false],
+    [application('acme', false), 'tc/acme/acme_pump-1/o/data', true],
+    [application('acme', false), 'tc/acme-x/acme-x_pump/o/data', false],
+    [application('acme', true), '$SYS/broker/uptime', false],
+    [application('acme', true), 'tc/acme/#', false],
+  ];
+  for (const [principal, topic, expected] of rows) {
+    test(`${principal.kind} ${principal.clientId} ${expected ? 'receives' : 'never receives'} ${topic}`, () => {
+      assert.equal(mayReceive(principal, topic), expected);
     });
   }
 });

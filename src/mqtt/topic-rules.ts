@@ -50,3 +50,8 @@ export const maySubscribe = (principal: BrokerPrincipal, filter: string): boolea
     : tenantRoot(principal.tenant);
   return hasLevelsBelow(filter, prefix);
 };
+
+/** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
+ *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
+export const mayReceive = (principal: BrokerPrincipal, topic: string): boolean =>
+  isWildcardFree(topic) && maySubscribe(principal, topic);
