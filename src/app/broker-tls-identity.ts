@@ -1,8 +1,9 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPair, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { publishOnce, publishReplacing, readOptional } from '../shared/durable-files.ts';
 import { createRootCa, derToPem, issueServerCertificate, normalizeHostname, parsePemBlocks, subjectAltNames } from '../pki/index.ts';
 
 // The broker's own TLS identity: the operator's certificate files, or a server certificate issued
@@ -41,53 +42,6 @@ const DAY_MS = 86_400_000;
 const ROOT_CERTIFICATE_WAIT_MS = 2000;
 const POLL_MS = 50;
 const generateEcKeyPair = promisify(generateKeyPair);
-
-const readOptional = async (path: string): Promise<string | undefined> => {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-};
-
-const writeTemporary = async (path: string, content: string, mode: number): Promise<string> => {
-  const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const file = await open(temporary, 'wx', mode);
-  try {
-    await file.writeFile(content);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  return temporary;
-};
-
-// Creates `path` only if it does not exist yet: written and fsynced under a unique name, then
-// hard-linked. Of two concurrent starts exactly one wins; a crash never leaves half a file.
-const publishOnce = async (path: string, content: string, mode: number): Promise<boolean> => {
-  const temporary = await writeTemporary(path, content, mode);
-  try {
-    await link(temporary, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(temporary);
-  }
-};
-
-// Replaces `path` atomically: readers see the old or the new file, never a mix.
-const publishReplacing = async (path: string, content: string, mode: number): Promise<void> => {
-  const temporary = await writeTemporary(path, content, mode);
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-};
 
 const readCertificates = (text: string, describe: string): X509Certificate[] => {
   const blocks = parsePemBlocks(text).filter((block) => block.label === 'CERTIFICATE');

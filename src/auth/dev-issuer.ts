@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { publishOnce, readOptional } from '../shared/durable-files.ts';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
@@ -25,40 +26,12 @@ const readKey = async (jwk: JWK): Promise<DevSigningKey> => {
 
 export const loadDevSigningKey = async (dataDir: string): Promise<DevSigningKey | undefined> => {
   const path = join(dataDir, KEY_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readOptional(path);
+  if (text === undefined) return undefined;
   try {
     return await readKey(JSON.parse(text) as JWK);
   } catch (cause) {
     throw new Error(`${path} is not a valid dev token signing key; delete it to generate a new one (tokens minted with the old key stop working)`, { cause });
-  }
-};
-
-// Publishes the key file atomically: written and fsynced under a unique temporary name, then
-// hard-linked to its final name. A concurrent first run either wins the link or reads the
-// winner's complete file; a crash never leaves a half-written key behind.
-const publishKeyFile = async (dataDir: string, content: string): Promise<boolean> => {
-  const temporary = join(dataDir, `.${KEY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}`);
-  const file = await open(temporary, 'wx', 0o600);
-  try {
-    await file.writeFile(content);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await link(temporary, join(dataDir, KEY_FILE));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(temporary);
   }
 };
 
@@ -69,6 +42,7 @@ export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<DevSig
   const { privateKey } = await generateKeyPair(DEV_ALGORITHM, { extractable: true });
   const jwk = await exportJWK(privateKey);
   const stored: JWK = { ...jwk, kid: `dev-${randomBytes(8).toString('hex')}`, alg: DEV_ALGORITHM, use: 'sig' };
-  if (await publishKeyFile(dataDir, JSON.stringify(stored))) return readKey(stored);
+  // Atomic and exclusive: a concurrent first run either wins or reads the winner's complete key.
+  if (await publishOnce(join(dataDir, KEY_FILE), JSON.stringify(stored), 0o600)) return readKey(stored);
   return (await loadDevSigningKey(dataDir))!;
 };
