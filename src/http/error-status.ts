@@ -35,6 +35,8 @@ export const httpStatusByCode = {
   'verification.expired': 400,
   'verification.notYetValid': 400,
   'verification.keyVerifiedByOtherTenant': 409,
+  'csr.invalid': 400,
+  'csr.weakKey': 400,
   'agent.notFound': 404,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,

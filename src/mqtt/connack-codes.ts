@@ -41,6 +41,8 @@ export const connackCodeByError = {
   'verification.expired': 5,
   'verification.notYetValid': 5,
   'verification.keyVerifiedByOtherTenant': 5,
+  'csr.invalid': 5,
+  'csr.weakKey': 5,
   'agent.notFound': 5,
   'mqtt.credentialsMissing': 5,
   'mqtt.certificateInvalid': 5,

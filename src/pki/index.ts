@@ -8,3 +8,7 @@ export { caCertificateRules } from './lint/ca-certificate-rules.ts';
 export { caMustBeValidNow } from './lint/rules/ca-must-be-valid-now.ts';
 export { checkProofOfPossession, type ProofOfPossessionInput } from './check-proof-of-possession.ts';
 export { createRootCa, issueServerCertificate, normalizeHostname, subjectAltNames, type CreateRootCaOptions, type IssuedCertificate, type IssueServerCertificateOptions } from './issue-certificate.ts';
+export {
+  KEY_TYPES, createCaCertificate, generateKeyPair, importSigningKey, isKeyOfCertificate, issueAgentCertificate,
+  issueVerificationCertificate, readCsr, type CheckedCsr, type CreateCaCertificateOptions, type IssueAgentCertificateOptions, type KeyType,
+} from './issue-agent-certificate.ts';

@@ -38,7 +38,7 @@ export interface IssueServerCertificateOptions {
   readonly privateKeyPem?: string;
 }
 
-const crypto = webcrypto as unknown as PeculiarCrypto;
+export const crypto = webcrypto as unknown as PeculiarCrypto;
 const DAY_MS = 86_400_000;
 // Tolerate clocks of relying parties that run a little behind ours.
 const BACKDATE_MS = 5 * 60_000;
@@ -76,13 +76,13 @@ const importKeyPair = (privateKeyPem: string): KeyPair => {
 };
 
 // RFC 5280 §4.1.2.2: positive, at most 20 octets; 128 random bits (CA/B Forum asks for ≥ 64).
-const randomSerialHex = (): string => {
+export const randomSerialHex = (): string => {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0]! & 0x7f) | 0x01; // high bit clear (positive), never a leading zero octet
   return bytes.toString('hex');
 };
 
-const validity = (now: Date, validityDays: number, cap?: Date) => {
+export const validity = (now: Date, validityDays: number, cap?: Date) => {
   if (!Number.isFinite(validityDays) || validityDays <= 0) throw new Error(`validityDays must be positive, not ${validityDays}`);
   const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
   return {
@@ -92,7 +92,7 @@ const validity = (now: Date, validityDays: number, cap?: Date) => {
 };
 
 // @peculiar/x509 ends its PEM without a newline; files and chains are easier to handle with one.
-const pemOf = (certificate: X509Certificate): string => `${certificate.toString('pem').trimEnd()}\n`;
+export const pemOf = (certificate: X509Certificate): string => `${certificate.toString('pem').trimEnd()}\n`;
 
 /** Canonical form of a host name for comparisons: DNS names lowercase, IPv6 compressed. */
 export const normalizeHostname = (name: string): string => {
@@ -101,7 +101,7 @@ export const normalizeHostname = (name: string): string => {
 };
 
 // A structured name, not a DN string: a CN holding "," or "=" cannot turn into a second attribute.
-const commonNameDn = (commonName: string): JsonName => [{ CN: [commonName] }];
+export const commonNameDn = (commonName: string): JsonName => [{ CN: [commonName] }];
 
 export const createRootCa = async ({ commonName, validityDays, now, privateKeyPem }: CreateRootCaOptions): Promise<IssuedCertificate> => {
   const keys = privateKeyPem === undefined ? await generateKeyPair() : importKeyPair(privateKeyPem);

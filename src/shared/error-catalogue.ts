@@ -45,6 +45,10 @@ export const errorCatalogue = {
   'verification.notYetValid': 'The verification certificate\'s notBefore is in the future.',
   'verification.keyVerifiedByOtherTenant': 'Another tenant has already verified a CA certificate with this public key.',
 
+  // Certificate signing requests (agent certificates from a device's key)
+  'csr.invalid': 'The CSR cannot be read or its signature does not verify with its own key.',
+  'csr.weakKey': 'The CSR\'s key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
+
   // Agents (REST: /agents)
   'agent.notFound': 'No agent with this id in this tenant.',
 

@@ -41,6 +41,7 @@ const openSockets = new Set<Socket>();
 const track = <T extends Socket>(socket: T): T => {
   openSockets.add(socket);
   socket.on('error', () => undefined); // resets and aborted handshakes are expected here
+  socket.resume(); // a paused socket never sees the peer's FIN after unread data (a TLS alert)
   socket.once('close', () => openSockets.delete(socket));
   return socket;
 };
@@ -420,7 +421,6 @@ describe('the broker under hostile connections while an agent keeps talking to i
     const clientId = `${TENANT}_malformed`;
     const cases: { name: string; bytes: Buffer }[] = [
       { name: 'protocol name "MQTX"', bytes: connectPacket({ clientId, protocolName: 'MQTX' }) },
-      { name: 'protocol name "MQIsdp" with level 4', bytes: connectPacket({ clientId, protocolName: 'MQIsdp', level: 4 }) },
       { name: 'protocol level 9', bytes: connectPacket({ clientId, level: 9 }) },
       { name: 'reserved bits set in the CONNECT fixed header (0x1F)', bytes: connectPacket({ clientId, firstByte: 0x1f }) },
       { name: 'reserved connect flag (bit 0) set', bytes: connectPacket({ clientId, connectFlags: 0x03 }) },
