@@ -12,7 +12,10 @@ import { startMqttBroker } from '../mqtt/index.ts';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
-import { KyselyAgentStore, KyselyCaCertificateStore, openDatabase, type Database } from '../storage/index.ts';
+import {
+  AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase, type Database,
+} from '../storage/index.ts';
+import { loadOrCreateManagedCaSealingKey } from './managed-ca-sealing-key.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -72,16 +75,21 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
 
     const caCertificates = new KyselyCaCertificateStore(db);
     const agents = new KyselyAgentStore(db);
+    const managedCas = new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(await loadOrCreateManagedCaSealingKey(dataDir)));
+    const agentCertificates = new KyselyAgentCertificateStore(db);
+    const trustSources = { caCertificates, managedCas, agentCertificates };
     // No session survives a restart; agents reconnect and are marked online again.
     await agents.markAllOffline();
     const trustIndex = new TrustIndex();
-    await loadTrustIndex(trustIndex, caCertificates);
-    logger.info({ caCertificates: trustIndex.size }, 'trust index loaded');
+    await loadTrustIndex(trustIndex, trustSources, clock.now());
+    logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
 
     const events = new LocalEventBus((error, event) => logger.error({ err: error, event }, 'registry event listener failed'));
     const registry = createRegistry({
       caCertificates,
       agents,
+      managedCas,
+      agentCertificates,
       trustIndex,
       events,
       clock,
@@ -90,8 +98,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         clockSkewMs: config.registry.clockSkewMs,
       },
     });
-    // The index first, then the sessions: a session closed for a deleted CA cannot come back.
-    events.subscribe((event) => applyToTrustIndex(trustIndex, caCertificates, event));
+    // The index first, then the sessions: a session closed for a deleted CA or a revoked
+    // certificate cannot come back.
+    events.subscribe((event) => applyToTrustIndex(trustIndex, trustSources, event));
 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });

@@ -20,9 +20,9 @@ interface Result {
   readonly stderr: string;
 }
 
-const trustgate = (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Result> => new Promise((resolve) => {
+const trustgate = (args: readonly string[], env: NodeJS.ProcessEnv = {}, before: readonly string[] = []): Promise<Result> => new Promise((resolve) => {
   const { TRUSTGATE_URL: _ignored, ...inherited } = process.env;
-  execFile(BIN, ['broker-ca', ...args], { env: { ...inherited, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
+  execFile(BIN, [...before, 'broker-ca', ...args], { env: { ...inherited, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
     resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
   });
 });
@@ -75,6 +75,13 @@ describe('trustgate broker-ca', { concurrency: true }, () => {
     assert.ok(new X509Certificate(result.stdout).ca);
   });
 
+  test('--url and --json are global options: they work before the command too', async () => {
+    const base = serve('global', pem(root.certificatePem));
+    const result = await trustgate([], {}, ['--url', base, '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).pem, root.certificatePem);
+  });
+
   test('takes the URL from TRUSTGATE_URL, and a trailing slash does no harm', async () => {
     const base = serve('env', pem(root.certificatePem));
     const result = await trustgate([], { TRUSTGATE_URL: `${base}/` });
@@ -93,7 +100,7 @@ describe('trustgate broker-ca', { concurrency: true }, () => {
 
     await writeFile(file, 'keep me');
     const refused = await trustgate(['--url', base, '--out', file]);
-    assert.equal(refused.code, 64);
+    assert.equal(refused.code, 73);
     assert.equal(refused.stderr, `trustgate: ${file} already exists; add --force to overwrite it\n`);
     assert.equal(await readFile(file, 'utf8'), 'keep me');
 

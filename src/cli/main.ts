@@ -1,18 +1,45 @@
-import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
+import { registerAgentCommands } from './agent-commands.ts';
 import { registerBrokerCaCommand } from './broker-ca-command.ts';
-import { CliError, EXIT } from './cli-error.ts';
+import { registerCaCommands } from './ca-commands.ts';
+import { describeFailure, EXIT } from './cli-error.ts';
+import { GLOBAL_HELP, type GlobalOptions } from './cli-context.ts';
+import { registerDoctorCommand } from './doctor-command.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { registerTokenCommand } from './token-command.ts';
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// Global options are the program's; commander also picks them up after a subcommand
+// (`trustgate ca list --json`), and every command reads them with optsWithGlobals().
 const program = new Command('trustgate')
-  .description('Certificate-based onboarding of MQTT agents: MindConnect MQTT v3 compatible CA registry')
-  .option('--verbose', 'print stack traces on failure')
-  .showHelpAfterError()
-  .exitOverride();
+  .description('Certificate-based onboarding of MQTT agents: MindConnect MQTT v3 compatible CA registry, mutual-TLS broker, and this CLI')
+  .version(version, '--version', 'print the version')
+  .addOption(new Option('--url <url>', GLOBAL_HELP.url))
+  .addOption(new Option('--token <jwt>', GLOBAL_HELP.token))
+  .option('--json', GLOBAL_HELP.json)
+  .option('--verbose', GLOBAL_HELP.verbose)
+  .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+  // Usage errors are one line too (the help is one --help away), prefixed like every other failure.
+  .configureOutput({ outputError: (text, write) => write(`trustgate: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })
+  .exitOverride()
+  .addHelpText('after', `
+Four commands from nothing to a connected agent (no OpenSSL):
+  trustgate ca create --tenant acme
+  trustgate ca register --cert acme-ca.pem --key acme-ca.key --name "acme CA" --tenant acme
+  trustgate agent issue --name pump-1 --ca-cert acme-ca.pem --ca-key acme-ca.key --tenant acme
+  trustgate broker-ca --out broker-ca.pem
+Exit codes: 0 ok, 1 doctor says refused, 64 usage, 65 bad input data, 66 input file missing,
+67 not found, 69 server unreachable, 70 unexpected, 73 output exists, 75 conflict or limit,
+77 not authorized, 78 bad configuration (docs/cli.md).`);
 
 registerServeCommand(program);
 registerTokenCommand(program);
+registerCaCommands(program);
+registerAgentCommands(program);
+registerDoctorCommand(program);
 registerBrokerCaCommand(program);
 
 // The only place that ends the process: one clear line and a distinct exit code on failure.
@@ -22,9 +49,10 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode === 0 ? 0 : EXIT.usage);
   }
-  const verbose = program.opts<{ verbose?: boolean }>().verbose;
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`trustgate: ${message}\n`);
-  if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-  process.exit(error instanceof CliError ? error.exitCode : error instanceof ConfigError ? EXIT.config : EXIT.software);
+  const { line, exitCode } = describeFailure(error, (e) => e instanceof ConfigError);
+  process.stderr.write(`trustgate: ${line}\n`);
+  if (program.opts<GlobalOptions>().verbose) {
+    for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) process.stderr.write(`${cause.stack ?? cause.message}\n`);
+  }
+  process.exit(exitCode);
 }

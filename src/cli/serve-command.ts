@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createLogger, startApp } from '../app/index.ts';
 import { loadConfig } from '../config/index.ts';
 
 // `trustgate serve`: run until SIGINT/SIGTERM, then close in order.
@@ -7,6 +6,8 @@ export const registerServeCommand = (program: Command): void => {
   program.command('serve')
     .description('start the REST API on the embedded default (SQLite and generated keys in TRUSTGATE_DATA_DIR)')
     .action(async () => {
+      // Loaded here, not at the top: the server's modules (Fastify, aedes, Kysely) would slow every other command down.
+      const { createLogger, startApp } = await import('../app/index.ts');
       const config = loadConfig();
       const logger = createLogger(config.log.level);
       const app = await startApp(config, { logger });

@@ -3,15 +3,15 @@ import type { Command } from 'commander';
 import { decodeJwt } from 'jose';
 import { loadOrCreateDevSigningKey, mintDevToken, SCOPES } from '../auth/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { isTenantId } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
+import { globalsOf } from './cli-context.ts';
+import { parseTenant } from './cli-options.ts';
 import { parseDurationSeconds } from './parse-duration.ts';
 
 interface TokenOptions {
   tenant: string;
   scope: string[];
   ttl: string;
-  json?: boolean;
 }
 
 // `trustgate token --tenant T`: a token from the local dev issuer of this data dir, on stdout
@@ -22,11 +22,9 @@ export const registerTokenCommand = (program: Command): void => {
     .requiredOption('--tenant <tenant>', 'tenant (the token\'s ten claim)')
     .option('--scope <scope...>', 'scopes: mcmqtt.admin (default) or mcmqtt.read', ['mcmqtt.admin'])
     .option('--ttl <duration>', 'lifetime: seconds, or 90m, 1h, 7d', '1h')
-    .option('--json', 'print {token, tenant, scopes, expiresAt} as JSON')
-    .action(async (options: TokenOptions) => {
-      if (!isTenantId(options.tenant)) {
-        throw new CliError(`--tenant "${options.tenant}" is not a tenant name: use 1-63 lowercase letters, digits and "-", starting with a letter or digit`, EXIT.usage);
-      }
+    .addHelpText('after', '\nWith --json: {token, tenant, scopes, expiresAt}. Usage: export TRUSTGATE_TOKEN=$(trustgate token --tenant acme)')
+    .action(async (options: TokenOptions, command: Command) => {
+      parseTenant(options.tenant);
       const ttlSeconds = parseDurationSeconds(options.ttl);
       const scopes = options.scope.flatMap((s) => s.split(/[\s,]+/)).filter((s) => s !== '');
       const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
@@ -39,7 +37,7 @@ export const registerTokenCommand = (program: Command): void => {
       }
       const key = await loadOrCreateDevSigningKey(resolve(config.storage.dataDir));
       const token = await mintDevToken(key, { tenant: options.tenant, scopes, ttlSeconds });
-      if (options.json) {
+      if (globalsOf(command).json) {
         const expiresAt = new Date(decodeJwt(token).exp! * 1000).toISOString();
         process.stdout.write(`${JSON.stringify({ token, tenant: options.tenant, scopes, expiresAt })}\n`);
       } else {

@@ -8,6 +8,7 @@ import type { TokenVerifier } from '../auth/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
+import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
@@ -60,6 +61,7 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
 
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry, tokens });
+  await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem });
 
   app.get(`${API_BASE_PATH}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());

@@ -38,6 +38,9 @@ export const httpStatusByCode = {
   'csr.invalid': 400,
   'csr.weakKey': 400,
   'agent.notFound': 404,
+  'agentCertificate.notFound': 404,
+  'agentCertificate.nameInvalid': 400,
+  'agentCertificate.duplicate': 409,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,
   'mqtt.certificateInvalid': 400,
@@ -46,6 +49,7 @@ export const httpStatusByCode = {
   'mqtt.caExpired': 400,
   'mqtt.certificateExpired': 400,
   'mqtt.certificateNotYetValid': 400,
+  'mqtt.certificateRevoked': 400,
   'mqtt.certificateIsCa': 400,
   'mqtt.clientAuthNotAllowed': 400,
   'mqtt.commonNameInvalid': 400,

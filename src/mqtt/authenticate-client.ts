@@ -46,8 +46,8 @@ const authenticateApplication = async (
 
 const authenticateAgent = async ({ registry }: AuthenticateDependencies, client: Client, certificateDer: Buffer): Promise<BrokerPrincipal> => {
   const sessionId = randomUUID();
-  const { agent, tenant } = await registry.admitAgent({ certificateDer, clientId: client.id, sessionId });
-  return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, sessionId };
+  const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer, clientId: client.id, sessionId });
+  return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId };
 };
 
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is

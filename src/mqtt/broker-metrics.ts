@@ -20,7 +20,7 @@ export const createBrokerMetrics = (registry: Registry) => {
     }),
     sessionsClosedByTrustChange: new Counter({
       name: 'trustgate_mqtt_sessions_closed_by_trust_change_total',
-      help: 'Live MQTT sessions closed because a CA was deleted or an agent disabled/deleted',
+      help: 'Live MQTT sessions closed because a CA was deleted, an agent disabled/deleted or an agent certificate revoked',
       registers: [registry],
     }),
     deniedPublishes: new Counter({

@@ -1,5 +1,5 @@
-import { createServer, type TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:tls';
+import type { AddressInfo, Socket } from 'node:net';
 import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -68,7 +68,11 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   broker.on('clientError', (client: Client, error: Error) => log.debug({ clientId: client.id, err: error.message }, 'mqtt client error'));
   broker.on('connectionError', (client: Client, error: Error) => log.debug({ err: error.message }, 'mqtt connection error before CONNECT'));
 
-  const sockets = new Set<TLSSocket>();
+  // Every TCP connection, from accept on: a handshake must finish within HANDSHAKE_TIMEOUT_MS
+  // (Node's handshakeTimeout is an idle timer that a byte every few seconds keeps alive, and it
+  // only reports), and close() must also end connections still in their handshake.
+  const connections = new Map<string, { readonly socket: Socket; deadline: NodeJS.Timeout | undefined }>();
+  const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   const server = createServer({
     cert: options.tls.certificateChainPem,
     key: options.tls.privateKeyPem,
@@ -77,13 +81,25 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     minVersion: 'TLSv1.2',
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   }, (socket) => {
+    const connection = connections.get(keyOf(socket));
+    clearTimeout(connection?.deadline);
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
     guardPackets(broker.handle(socket));
   });
-  server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'tls handshake failed'));
+  server.on('connection', (socket: Socket) => {
+    const key = keyOf(socket);
+    const deadline = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
+    connections.set(key, { socket, deadline });
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      if (connections.get(key)?.socket === socket) connections.delete(key);
+    });
+  });
+  server.on('tlsClientError', (error, socket) => {
+    log.debug({ err: error.message }, 'tls handshake failed');
+    socket.destroy();
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -106,6 +122,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
         case 'agentDeleted':
           closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.agentId === event.agentId);
           break;
+        case 'agentCertificateRevoked':
+          // By fingerprint: the same agent connected with another (e.g. reissued) certificate stays.
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.certificateFingerprintSha256 === event.fingerprintSha256);
+          break;
         default:
           return;
       }
@@ -117,7 +137,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
+        for (const { socket, deadline } of connections.values()) {
+          clearTimeout(deadline);
+          socket.destroy();
+        }
       });
       await new Promise<void>((resolve) => broker.close(() => resolve()));
     },

@@ -121,7 +121,7 @@ export const readCsr = async (csrPem: string): Promise<CheckedCsr> => {
   const algorithm = publicKey.algorithm as webcrypto.EcKeyAlgorithm & webcrypto.RsaHashedKeyAlgorithm;
   const isAllowed = (algorithm.name === 'ECDSA' && ['P-256', 'P-384', 'P-521'].includes(algorithm.namedCurve))
     || (algorithm.name.startsWith('RSA') && algorithm.modulusLength >= 2048);
-  if (!isAllowed) throw new DomainError('csr.weakKey', 'The CSR\'s key is not RSA >= 2048 bits or EC P-256/P-384/P-521. Generate a stronger device key.');
+  if (!isAllowed) throw new DomainError('csr.weakKey', `The CSR's key (${algorithm.name}${algorithm.namedCurve ? ` ${algorithm.namedCurve}` : algorithm.modulusLength ? ` ${algorithm.modulusLength} bits` : ''}) is not supported: use RSA with at least 2048 bits or EC P-256/P-384/P-521 for the device key.`);
   const commonName = csr.subjectName.getField('CN')[0];
   return { publicKey, commonName };
 };

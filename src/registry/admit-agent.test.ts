@@ -4,14 +4,16 @@ import { describe, it, type TestContext } from 'node:test';
 import { createCa, issueCertificate, sharedTestKeyPair, type TestCertificate } from '../../test/support/test-pki.ts';
 import { DomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import {
-  applyToTrustIndex, createRegistry, InMemoryAgentStore, InMemoryCaCertificateStore, loadTrustIndex, TrustIndex,
-  type AgentStore, type CaCertificateRecord, type CaCertificateStore, type RegistryEvent,
+  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
+  loadTrustIndex, TrustIndex,
+  type AgentCertificateStore, type AgentStore, type CaCertificateRecord, type CaCertificateStore, type ManagedCaStore, type RegistryEvent,
 } from './index.ts';
 
 // SPEC "MQTT broker": finding the issuing CA costs the same with 2 or 20,000 registered CAs (an
 // in-memory index) and the connect path does no database query for a known CA. Proven at the
-// registry level: the CaCertificateStore is wrapped so that, once the index is loaded, every call
-// is recorded and throws; admitAgent must get by without it.
+// registry level: the stores the trust index is loaded from (CA certificates, managed CAs, agent
+// certificates for revocations) are wrapped so that, once the index is loaded, every call is
+// recorded and throws; admitAgent must get by without them.
 
 const SETTINGS = { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 };
 
@@ -57,29 +59,43 @@ const registerVerified = async (registry: ReturnType<typeof createRegistry>, ten
   return registry.verifyCaCertificate({ tenant, id: record.id, verificationCertificatePem: proof.certificatePem });
 };
 
+/** The three stores the trust index is loaded from, each guarded. */
+const guardedTrustSources = () => {
+  const guards = {
+    caCertificates: guardStore<CaCertificateStore>(new InMemoryCaCertificateStore(), 'CaCertificateStore'),
+    managedCas: guardStore<ManagedCaStore>(new InMemoryManagedCaStore(), 'ManagedCaStore'),
+    agentCertificates: guardStore<AgentCertificateStore>(new InMemoryAgentCertificateStore(), 'AgentCertificateStore'),
+  };
+  return {
+    stores: { caCertificates: guards.caCertificates.store, managedCas: guards.managedCas.store, agentCertificates: guards.agentCertificates.store },
+    arm: () => Object.values(guards).forEach((guard) => guard.arm()),
+    /** Every call on any of them since arm(), as "Store.method". */
+    callsSinceArmed: () => Object.entries(guards).flatMap(([name, guard]) => guard.callsSinceArmed().map((method) => `${name}.${method}`)),
+  };
+};
+
 /**
  * Storage as after a restart: the CA certificates are put in place through a registry, then a new
- * trust index is loaded from the store and the store is armed. Returns the registry the broker
+ * trust index is loaded from the stores and the stores are armed. Returns the registry the broker
  * would use from then on.
  */
 const worldLoadedAtStart = async (setUp: (registry: ReturnType<typeof createRegistry>) => Promise<void>) => {
-  const caCertificates = guardStore<CaCertificateStore>(new InMemoryCaCertificateStore(), 'CaCertificateStore');
+  const sources = guardedTrustSources();
   const agents = guardStore<AgentStore>(new InMemoryAgentStore(), 'AgentStore');
-  const setupIndex = new TrustIndex();
   const setupRegistry = createRegistry({
-    caCertificates: caCertificates.store, agents: agents.store, trustIndex: setupIndex,
+    ...sources.stores, agents: agents.store, trustIndex: new TrustIndex(),
     events: { publish: () => undefined }, clock: systemClock, settings: SETTINGS,
   });
   await setUp(setupRegistry);
 
   const trustIndex = new TrustIndex();
-  await loadTrustIndex(trustIndex, caCertificates.store);
-  caCertificates.arm();
+  await loadTrustIndex(trustIndex, sources.stores, new Date());
+  sources.arm();
   const registry = createRegistry({
-    caCertificates: caCertificates.store, agents: agents.store, trustIndex,
+    ...sources.stores, agents: agents.store, trustIndex,
     events: { publish: () => undefined }, clock: systemClock, settings: SETTINGS,
   });
-  return { registry, trustIndex, caCertificates, agents };
+  return { registry, trustIndex, trustSources: sources, agents };
 };
 
 const admit = (registry: ReturnType<typeof createRegistry>, agent: TestCertificate, clientId: string) =>
@@ -161,12 +177,12 @@ const mintFillers = async (count: number): Promise<Filler[]> => {
 
 const countVerifyCalls = (t: TestContext) => t.mock.method(X509Certificate.prototype, 'verify');
 
-describe('admitAgent: the connect path and the CA certificate store', () => {
+describe('admitAgent: the connect path and the trust stores', () => {
   const acme = 'acme' as TenantId;
 
-  it('admits an agent of a known verified CA with no CaCertificateStore call (index loaded at start)', async () => {
+  it('admits an agent of a known verified CA with no trust store call (index loaded at start)', async () => {
     const ca = await createCa({ subject: 'CN=acme-ca' });
-    const { registry, caCertificates, agents } = await worldLoadedAtStart(async (setUp) => { await registerVerified(setUp, acme, ca); });
+    const { registry, trustSources, agents } = await worldLoadedAtStart(async (setUp) => { await registerVerified(setUp, acme, ca); });
     agents.mark(); // the agent store is allowed on the connect path: only counted
     const agent = await issueCertificate(ca, { subject: 'CN=pump-1' });
 
@@ -176,42 +192,59 @@ describe('admitAgent: the connect path and the CA certificate store', () => {
     assert.equal(first.tenant, acme);
     assert.equal(first.agent.clientId, 'acme_pump-1');
     assert.equal(again.agent.id, first.agent.id);
-    assert.deepEqual(caCertificates.callsSinceArmed(), [], 'no CaCertificateStore call while admitting');
+    assert.deepEqual(trustSources.callsSinceArmed(), [], 'no trust store call while admitting');
     // Onboarding (first) and updating (again) the agent is the connect path's one storage call.
     assert.deepEqual(agents.callsSinceMarked(), ['recordConnection', 'recordConnection']);
-    // The guard is live: any CaCertificateStore call now throws.
-    assert.throws(() => caCertificates.store.listAll(), /CaCertificateStore\.listAll was called on the connect path/);
+    // The guard is live: any call now throws.
+    assert.throws(() => trustSources.stores.caCertificates.listAll(), /CaCertificateStore\.listAll was called on the connect path/);
   });
 
-  it('admits an agent of a CA verified while running (index kept up to date by events) with no CaCertificateStore call', async () => {
-    const caCertificates = guardStore<CaCertificateStore>(new InMemoryCaCertificateStore(), 'CaCertificateStore');
+  it('admits an agent of a CA verified while running (index kept up to date by events) with no trust store call', async () => {
+    const sources = guardedTrustSources();
     const trustIndex = new TrustIndex();
     const applied: Promise<void>[] = [];
     const registry = createRegistry({
-      caCertificates: caCertificates.store,
+      ...sources.stores,
       agents: new InMemoryAgentStore(),
       trustIndex,
       // What start-app does: the index follows the registry's events.
-      events: { publish: (event: RegistryEvent) => { const done = applyToTrustIndex(trustIndex, caCertificates.store, event); applied.push(done); return done; } },
+      events: { publish: (event: RegistryEvent) => { const done = applyToTrustIndex(trustIndex, sources.stores, event); applied.push(done); return done; } },
       clock: systemClock,
       settings: SETTINGS,
     });
     const ca = await createCa({ subject: 'CN=acme-ca' });
     await registerVerified(registry, acme, ca);
     await Promise.all(applied);
-    caCertificates.arm();
+    sources.arm();
 
     const { agent } = await admit(registry, await issueCertificate(ca, { subject: 'CN=pump-2' }), 'acme_pump-2');
 
     assert.equal(agent.clientId, 'acme_pump-2');
-    assert.deepEqual(caCertificates.callsSinceArmed(), []);
+    assert.deepEqual(sources.callsSinceArmed(), []);
   });
 
-  it('refuses unknown CA, unverified CA and a wrong client id, also without any CaCertificateStore call', async () => {
+  it('admits a managed-CA agent certificate and refuses a revoked one, with no trust store call', async () => {
+    let issuedPems: string[] = [];
+    const { registry, trustSources } = await worldLoadedAtStart(async (setUp) => {
+      const kept = await setUp.createAgentCertificate({ tenant: acme, name: 'gateway-1' });
+      const revoked = await setUp.createAgentCertificate({ tenant: acme, name: 'gateway-2' });
+      await setUp.revokeAgentCertificate(acme, revoked.certificate.id);
+      issuedPems = [kept, revoked].map((created) => created.certificate.certificatePem);
+    });
+    const [kept, revoked] = issuedPems.map((pem) => ({ certificateDer: new X509Certificate(pem).raw }));
+
+    const admitted = await registry.admitAgent({ certificateDer: kept!.certificateDer, clientId: 'acme_gateway-1', sessionId: randomUUID() });
+    assert.equal(admitted.agent.clientId, 'acme_gateway-1');
+    assert.equal(await refusalCodeOf(registry.admitAgent({ certificateDer: revoked!.certificateDer, clientId: 'acme_gateway-2', sessionId: randomUUID() })),
+      'mqtt.certificateRevoked');
+    assert.deepEqual(trustSources.callsSinceArmed(), []);
+  });
+
+  it('refuses unknown CA, unverified CA and a wrong client id, also without any trust store call', async () => {
     const verified = await createCa({ subject: 'CN=acme-ca' });
     const unverified = await createCa({ subject: 'CN=acme-unverified-ca' });
     const stranger = await createCa({ subject: 'CN=stranger-ca' });
-    const { registry, caCertificates } = await worldLoadedAtStart(async (setUp) => {
+    const { registry, trustSources } = await worldLoadedAtStart(async (setUp) => {
       await registerVerified(setUp, acme, verified);
       await setUp.registerCaCertificate({ tenant: acme, name: 'pending', caCertificatePem: unverified.certificatePem });
     });
@@ -221,14 +254,14 @@ describe('admitAgent: the connect path and the CA certificate store', () => {
     assert.equal(await refusalCodeOf(admit(registry, await issueCertificate(verified, { subject: 'CN=z' }), 'acme_other')), 'mqtt.clientIdMismatch');
     // Signed by another key but naming the verified CA as issuer (and carrying its AKI).
     assert.equal(await refusalCodeOf(admit(registry, await issueCertificate(verified, { subject: 'CN=w', signWith: stranger }), 'acme_w')), 'mqtt.unknownCa');
-    assert.deepEqual(caCertificates.callsSinceArmed(), []);
+    assert.deepEqual(trustSources.callsSinceArmed(), []);
   });
 
   it('same-named CAs of three tenants share one bucket; each agent lands in its own tenant', async (t) => {
     const tenants = ['alpha', 'bravo', 'charlie'] as TenantId[];
     const cas = await Promise.all(tenants.map(() => createCa({ subject: 'CN=Device CA,O=Example' })));
     const sneaky = await createCa({ subject: 'CN=Device CA,O=Example' }); // registered by delta, never verified
-    const { registry, trustIndex, caCertificates } = await worldLoadedAtStart(async (setUp) => {
+    const { registry, trustIndex, trustSources } = await worldLoadedAtStart(async (setUp) => {
       for (const [i, tenant] of tenants.entries()) await registerVerified(setUp, tenant, cas[i]!);
       await setUp.registerCaCertificate({ tenant: 'delta' as TenantId, name: 'same name', caCertificatePem: sneaky.certificatePem });
     });
@@ -242,7 +275,7 @@ describe('admitAgent: the connect path and the CA certificate store', () => {
       // At most the bucket of this subject is signature-checked (AKI/SKI usually narrows it to one).
       assert.ok(verifyCalls.mock.callCount() - before <= 4, `verify calls: ${verifyCalls.mock.callCount() - before}`);
     }
-    assert.deepEqual(caCertificates.callsSinceArmed(), []);
+    assert.deepEqual(trustSources.callsSinceArmed(), []);
   });
 
   it('with 2 and with 20,000 registered CAs, admission needs one signature check: the issuer\'s bucket holds one CA', { timeout: 120_000 }, async (t) => {
@@ -252,7 +285,7 @@ describe('admitAgent: the connect path and the CA certificate store', () => {
 
     for (const total of [2, 20_000]) {
       const acmeCa = await createCa({ subject: 'CN=acme-ca' });
-      const { registry, trustIndex, caCertificates } = await worldLoadedAtStart(async (setUp) => { await registerVerified(setUp, acme, acmeCa); });
+      const { registry, trustIndex, trustSources } = await worldLoadedAtStart(async (setUp) => { await registerVerified(setUp, acme, acmeCa); });
       const loadStarted = performance.now();
       // The other CAs go straight into the index: as loadTrustIndex would put them there.
       for (const filler of fillers.slice(0, total - 1)) trustIndex.upsert(filler.record);
@@ -282,7 +315,7 @@ describe('admitAgent: the connect path and the CA certificate store', () => {
       assert.equal(await refusalCodeOf(admit(registry, forged, `${farAway.record.tenant}_meter-10`)), 'mqtt.unknownCa');
       assert.equal(verifyCalls.mock.callCount(), 1);
 
-      assert.deepEqual(caCertificates.callsSinceArmed(), []);
+      assert.deepEqual(trustSources.callsSinceArmed(), []);
       verifyCalls.mock.restore();
       t.diagnostic(`${total} CAs: index filled in ${loadMs.toFixed(0)} ms, one admission took ${admitMs.toFixed(2)} ms`);
     }

@@ -15,7 +15,7 @@ export interface AdmitAgentInput {
 export const admitAgent = async (
   { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
   { certificateDer, clientId, sessionId }: AdmitAgentInput,
-): Promise<{ agent: AgentRecord; tenant: TenantId }> => {
+): Promise<{ agent: AgentRecord; tenant: TenantId; certificateFingerprintSha256: string }> => {
   let certificate;
   try {
     certificate = parseCertificateDer(certificateDer, 'client certificate');
@@ -37,5 +37,6 @@ export const admitAgent = async (
   if ('isDisabled' in agent) {
     throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
   }
-  return { agent, tenant: verdict.tenant };
+  // The fingerprint of this connection's certificate: a revocation closes exactly its sessions.
+  return { agent, tenant: verdict.tenant, certificateFingerprintSha256: certificate.fingerprintSha256 };
 };

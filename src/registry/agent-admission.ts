@@ -52,8 +52,15 @@ const rules: readonly Rule[] = [
       if (!issuer.isVerified) {
         return { failed: 'mqtt.caNotVerified', message: `The issuing CA certificate ${issuer.id} is registered but not verified. Verify it (POST /caCertificates/${issuer.id}/verify) to let its agents in.` };
       }
-      return { passed: `Issued by the verified CA certificate ${issuer.id}.` };
+      return { passed: issuer.isManaged ? `Issued by the tenant's managed agent CA ${issuer.id}.` : `Issued by the verified CA certificate ${issuer.id}.` };
     },
+  },
+  {
+    check: 'revocation',
+    // In memory like the CAs (loaded at start, kept current by events): no database query.
+    run: ({ certificate }, _state, index) => index.isRevoked(certificate.fingerprintSha256)
+      ? { failed: 'mqtt.certificateRevoked', message: `This agent certificate (SHA-256 ${certificate.fingerprintSha256}) was revoked. Issue a new one (POST /agentCertificates) and install it on the agent.` }
+      : { passed: 'Not revoked.' },
   },
   {
     check: 'caValidity',

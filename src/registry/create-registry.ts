@@ -9,6 +9,8 @@ import { verifyCaCertificate, type VerifyCaCertificateInput } from './verify-ca-
 import { admitAgent, type AdmitAgentInput } from './admit-agent.ts';
 import { diagnoseAgentCertificate } from './diagnose-agent-certificate.ts';
 import { deleteAgent, findAgent, listAgents, setAgentEnabled } from './agent-use-cases.ts';
+import { createAgentCertificate, type CreateAgentCertificateInput } from './create-agent-certificate.ts';
+import { findAgentCertificate, listAgentCertificates, revokeAgentCertificate } from './agent-certificate-use-cases.ts';
 
 // The registry's use cases bound to their dependencies: what the front doors hold.
 export const createRegistry = (dependencies: RegistryDependencies) => ({
@@ -28,6 +30,10 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   findAgent: (tenant: TenantId, id: string) => findAgent(dependencies, tenant, id),
   setAgentEnabled: (tenant: TenantId, id: string, isEnabled: boolean) => setAgentEnabled(dependencies, tenant, id, isEnabled),
   deleteAgent: (tenant: TenantId, id: string) => deleteAgent(dependencies, tenant, id),
+  createAgentCertificate: (input: CreateAgentCertificateInput) => createAgentCertificate(dependencies, input),
+  listAgentCertificates: (tenant: TenantId) => listAgentCertificates(dependencies, tenant),
+  findAgentCertificate: (tenant: TenantId, id: string) => findAgentCertificate(dependencies, tenant, id),
+  revokeAgentCertificate: (tenant: TenantId, id: string) => revokeAgentCertificate(dependencies, tenant, id),
 });
 
 export type Registry = ReturnType<typeof createRegistry>;

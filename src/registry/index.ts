@@ -1,14 +1,25 @@
 export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
-export type { AgentStore, CaCertificateStore, RegistryDependencies, RegistryEventSink, RegistrySettings } from './ports.ts';
+export type {
+  AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings,
+} from './ports.ts';
 export type { AgentConnection, AgentRecord } from './agent.ts';
 export { InMemoryAgentStore } from './in-memory-agent-store.ts';
+export type {
+  AgentCertificateRecord, AgentCertificateStatus, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord,
+} from './agent-certificate.ts';
+export { statusOf } from './agent-certificate.ts';
+export type { AgentCertificateView } from './agent-certificate-view.ts';
+export type { CreatedAgentCertificate } from './create-agent-certificate.ts';
+export { AGENT_CERTIFICATE_NAME_PATTERN } from './agent-certificate-name.ts';
+export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
+export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
-export { applyToTrustIndex, loadTrustIndex } from './sync-trust-index.ts';
+export { applyToTrustIndex, loadTrustIndex, type TrustSources } from './sync-trust-index.ts';
 export { isTopicSafeLevel } from './topic-level.ts';
 export type { AdmissionStep } from './agent-admission.ts';
 export type { Diagnosis } from './diagnose-agent-certificate.ts';
 export type { RegistryEvent } from './events.ts';
 export { createRegistry, type Registry } from './create-registry.ts';
 export { InMemoryCaCertificateStore } from './in-memory-ca-certificate-store.ts';
-export { duplicateCaCertificate, caCertificateLimitReached, keyVerifiedByOtherTenant } from './store-errors.ts';
+export { duplicateAgentCertificate, duplicateCaCertificate, caCertificateLimitReached, keyVerifiedByOtherTenant } from './store-errors.ts';
 export { newRegistrationCode } from './registration-code.ts';

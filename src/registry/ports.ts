@@ -1,6 +1,7 @@
 import type { CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
 import type { AgentConnection, AgentRecord } from './agent.ts';
+import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
 import type { RegistryEvent } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
 
@@ -36,6 +37,33 @@ export interface AgentStore {
   remove(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;
 }
 
+export interface ManagedCaStore {
+  /** The certificate only: what the trust index and the API need. */
+  find(tenant: TenantId): Promise<ManagedCaCertificate | undefined>;
+  /** With its private key, to issue an agent certificate. */
+  findForSigning(tenant: TenantId): Promise<ManagedCaRecord | undefined>;
+  /** Stores the tenant's managed CA unless it has one already, and answers the one it has: of
+   *  concurrent first uses, exactly one CA wins and every caller gets that one. */
+  insertIfAbsent(record: ManagedCaRecord): Promise<ManagedCaRecord>;
+  /** Every tenant's managed CA certificate, without keys: loads the broker's trust index at start. */
+  listAll(): Promise<ManagedCaCertificate[]>;
+}
+
+export interface AgentCertificateStore {
+  /** Inserts unless the tenant has a certificate with this name that is not revoked
+   *  (agentCertificate.duplicate), also under concurrent calls. */
+  insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord>;
+  list(tenant: TenantId): Promise<AgentCertificateRecord[]>;
+  find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined>;
+  /** The tenant's certificate with this name that is not revoked, if any. */
+  findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
+  /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
+  revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined>;
+  /** Fingerprints of every tenant's revoked certificates still within validity at `now`: loads the
+   *  broker's revocation list at start (expired ones are refused anyway). */
+  listRevokedFingerprints(now: Date): Promise<string[]>;
+}
+
 export interface RegistryEventSink {
   /** Resolves once this node has applied the event (trust index, sessions), so an API answer
    *  that follows it describes a broker that already acts on it. */
@@ -50,6 +78,8 @@ export interface RegistrySettings {
 export interface RegistryDependencies {
   readonly caCertificates: CaCertificateStore;
   readonly agents: AgentStore;
+  readonly managedCas: ManagedCaStore;
+  readonly agentCertificates: AgentCertificateStore;
   readonly trustIndex: TrustIndex;
   readonly events: RegistryEventSink;
   readonly clock: Clock;

@@ -1,6 +1,6 @@
 import { DomainError } from '../shared/index.ts';
 
-// The errors a CaCertificateStore raises, built in one place so every adapter says the same.
+// The errors the registry's stores raise, built in one place so every adapter says the same.
 export const duplicateCaCertificate = (): DomainError => new DomainError('caCertificate.duplicate',
   'This CA certificate is already registered in your tenant. Use the existing one (GET /caCertificates) instead of uploading it again.');
 
@@ -9,3 +9,6 @@ export const caCertificateLimitReached = (maxPerTenant: number): DomainError => 
 
 export const keyVerifiedByOtherTenant = (): DomainError => new DomainError('verification.keyVerifiedByOtherTenant',
   'A CA certificate with this public key is already verified in another tenant; a CA key can be trusted by one tenant at a time. Use a CA with its own key pair.');
+
+export const duplicateAgentCertificate = (name: string): DomainError => new DomainError('agentCertificate.duplicate',
+  `Your tenant already has an active agent certificate named "${name}". Revoke it first (DELETE /agentCertificates/{id}) to issue a new one, or choose another name.`);

@@ -1,33 +1,44 @@
 import { parseCertificatePem, type Certificate } from '../pki/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { ManagedCaCertificate } from './agent-certificate.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
 
 export interface IndexedCaCertificate {
   readonly id: CaCertificateId;
   readonly tenant: TenantId;
   readonly isVerified: boolean;
+  /** The tenant's managed CA (POST /agentCertificates) rather than an uploaded one. */
+  readonly isManaged: boolean;
   readonly certificate: Certificate;
 }
 
 // Every tenant's CA certificates in memory, keyed by subject DN, so finding an agent
 // certificate's issuer costs the same with 2 or 20,000 CAs and needs no database query. Same-named
-// CAs of different tenants share a bucket; the signature check tells them apart.
+// CAs of different tenants share a bucket; the signature check tells them apart. It also holds
+// the fingerprints of revoked agent certificates, for the same reason.
 export class TrustIndex {
   readonly #bySubject = new Map<string, IndexedCaCertificate[]>();
   readonly #byId = new Map<string, IndexedCaCertificate>();
+  readonly #revokedFingerprints = new Set<string>();
 
   get size(): number {
     return this.#byId.size;
   }
 
-  upsert(record: CaCertificateRecord): void {
-    this.remove(record.id);
-    const entry: IndexedCaCertificate = {
-      id: record.id,
-      tenant: record.tenant,
-      isVerified: record.isVerified,
-      certificate: parseCertificatePem(record.certificatePem, 'stored caCertificate'),
-    };
+  /** An uploaded CA certificate: trusted once verified. */
+  upsert(record: Pick<CaCertificateRecord, 'id' | 'tenant' | 'isVerified' | 'certificatePem'>): void {
+    this.#put({ id: record.id, tenant: record.tenant, isVerified: record.isVerified, isManaged: false,
+      certificate: parseCertificatePem(record.certificatePem, 'stored caCertificate') });
+  }
+
+  /** The tenant's managed CA: trusted from birth, no proof of possession needed (trustgate made its key). */
+  upsertManagedCa(ca: Pick<ManagedCaCertificate, 'id' | 'tenant' | 'certificatePem'>): void {
+    this.#put({ id: ca.id, tenant: ca.tenant, isVerified: true, isManaged: true,
+      certificate: parseCertificatePem(ca.certificatePem, 'stored managed CA') });
+  }
+
+  #put(entry: IndexedCaCertificate): void {
+    this.remove(entry.id);
     this.#byId.set(entry.id, entry);
     const bucket = this.#bySubject.get(entry.certificate.subject);
     if (bucket) bucket.push(entry);
@@ -58,5 +69,18 @@ export class TrustIndex {
         return false;
       }
     });
+  }
+
+  /** Revocation is final: a fingerprint (SHA-256 of the DER certificate) is never taken back. */
+  revoke(fingerprintSha256: string): void {
+    this.#revokedFingerprints.add(fingerprintSha256);
+  }
+
+  isRevoked(fingerprintSha256: string): boolean {
+    return this.#revokedFingerprints.has(fingerprintSha256);
+  }
+
+  get revokedCount(): number {
+    return this.#revokedFingerprints.size;
   }
 }

@@ -52,6 +52,11 @@ export const errorCatalogue = {
   // Agents (REST: /agents)
   'agent.notFound': 'No agent with this id in this tenant.',
 
+  // Agent certificates issued by the tenant's managed CA (REST: /agentCertificates)
+  'agentCertificate.notFound': 'No agent certificate with this id in this tenant.',
+  'agentCertificate.nameInvalid': 'The name is not 1-64 characters of letters, digits, ".", "_" and "-" starting with a letter or digit (it becomes the CN and part of the client id and topics).',
+  'agentCertificate.duplicate': 'The tenant already has an active (not revoked) agent certificate with this name.',
+
   // MQTT connection refusals (logged and counted; answered with a CONNACK code)
   'mqtt.credentialsMissing': 'The client sent neither a client certificate nor a token as password.',
   'mqtt.certificateInvalid': 'The client certificate cannot be read.',
@@ -60,6 +65,7 @@ export const errorCatalogue = {
   'mqtt.caExpired': 'The issuing CA certificate is expired or not yet valid.',
   'mqtt.certificateExpired': 'The agent certificate is past its notAfter.',
   'mqtt.certificateNotYetValid': 'The agent certificate\'s notBefore is in the future.',
+  'mqtt.certificateRevoked': 'The agent certificate was revoked (DELETE /agentCertificates/{id}).',
   'mqtt.certificateIsCa': 'The agent certificate is itself a CA certificate (basicConstraints CA:TRUE).',
   'mqtt.clientAuthNotAllowed': 'The agent certificate has an extendedKeyUsage without clientAuth.',
   'mqtt.commonNameInvalid': 'The agent certificate has no single CN usable in a client id and topic.',

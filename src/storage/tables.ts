@@ -41,8 +41,43 @@ export interface AgentsTable {
   last_connected_at: string;
 }
 
+export interface ManagedCaCertificatesTable {
+  id: string;
+  tenant_id: string;
+  certificate_pem: string;
+  /** AES-256-GCM sealed PKCS#8 PEM (private-key-sealer.ts), never the plain key. */
+  private_key_sealed: string;
+  subject: string;
+  fingerprint_sha256: string;
+  not_before: string;
+  not_after: string;
+  created_at: string;
+}
+
+export interface AgentCertificatesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** = name while active, NULL once revoked (unique with tenant_id). */
+  active_name: string | null;
+  owner: string | null;
+  client_id: string;
+  managed_ca_id: string;
+  certificate_pem: string;
+  fingerprint_sha256: string;
+  serial_number: string;
+  key_source: string;
+  not_before: string;
+  not_after: string;
+  created_at: string;
+  is_revoked: number;
+  revoked_at: string | null;
+}
+
 export interface Database {
   agents: AgentsTable;
+  agent_certificates: AgentCertificatesTable;
   ca_certificates: CaCertificatesTable;
   ca_key_claims: CaKeyClaimsTable;
+  managed_ca_certificates: ManagedCaCertificatesTable;
 }

@@ -8,8 +8,13 @@ import { assertError, newTenant, randomId, rawRequest } from '../support/api-hel
 
 const BASE = '/api/mindconnectmqtt/v3';
 
-// The API routes: SPEC "REST API" table, the how-to's shorthand path, the agents extension.
+// The API routes: SPEC "REST API" table, the how-to's shorthand path, the agents and agent
+// certificates extensions.
 const API_ROUTES = [
+  'POST /agentCertificates',
+  'GET /agentCertificates',
+  'GET /agentCertificates/{id}',
+  'DELETE /agentCertificates/{id}',
   'GET /agents',
   'GET /agents/{id}',
   'PATCH /agents/{id}',
@@ -76,7 +81,8 @@ describe('OpenAPI document and unknown routes (REST API)', () => {
       });
       assert.notEqual(answer.body?.errors?.[0]?.code, 'request.routeNotFound', `${route} is routed: ${answer.status} ${answer.text.slice(0, 200)}`);
       assert.ok([200, 400, 404].includes(answer.status), `${route}: ${answer.status}`);
-      if (answer.status === 404) assert.equal(answer.body.errors[0].code, route.includes('/agents') ? 'agent.notFound' : 'caCertificate.notFound');
+      const notFound = route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound' : 'caCertificate.notFound';
+      if (answer.status === 404) assert.equal(answer.body.errors[0].code, notFound);
     }
   });
 

@@ -1,21 +1,34 @@
-import { createRegistry, InMemoryAgentStore, InMemoryCaCertificateStore, TrustIndex, type RegistryEvent } from '../../src/registry/index.ts';
+import {
+  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
+  TrustIndex, type RegistryEvent,
+} from '../../src/registry/index.ts';
 import type { Clock } from '../../src/shared/index.ts';
 
-// A registry on the in-memory store with a settable clock and a recorded event log.
+// A registry on the in-memory stores with a settable clock and a recorded event log. The trust
+// index follows the events, as in start-app.
 export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenant?: number } = {}) => {
   let now = options.now ?? new Date();
   const clock: Clock = { now: () => new Date(now) };
   const events: RegistryEvent[] = [];
   const caCertificates = new InMemoryCaCertificateStore();
   const agents = new InMemoryAgentStore();
+  const managedCas = new InMemoryManagedCaStore();
+  const agentCertificates = new InMemoryAgentCertificateStore();
   const trustIndex = new TrustIndex();
   const registry = createRegistry({
     caCertificates,
     agents,
+    managedCas,
+    agentCertificates,
     trustIndex,
-    events: { publish: (event) => { events.push(event); } },
+    events: {
+      publish: async (event) => {
+        events.push(event);
+        await applyToTrustIndex(trustIndex, { caCertificates, managedCas, agentCertificates }, event);
+      },
+    },
     clock,
     settings: { maxCaCertificatesPerTenant: options.maxCaCertificatesPerTenant ?? 2, clockSkewMs: 300_000 },
   });
-  return { registry, events, caCertificates, agents, trustIndex, setNow: (date: Date) => { now = date; } };
+  return { registry, events, caCertificates, agents, managedCas, agentCertificates, trustIndex, setNow: (date: Date) => { now = date; } };
 };

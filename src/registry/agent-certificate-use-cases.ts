@@ -1,0 +1,29 @@
+import { DomainError, type TenantId } from '../shared/index.ts';
+import { viewAgentCertificates, type AgentCertificateView } from './agent-certificate-view.ts';
+import type { RegistryDependencies } from './ports.ts';
+
+// Another tenant's id is indistinguishable from a missing one.
+export const agentCertificateNotFound = (id: string): DomainError =>
+  new DomainError('agentCertificate.notFound', `No agent certificate with id "${id}" in your tenant. List yours with GET /agentCertificates.`);
+
+type Dependencies = Pick<RegistryDependencies, 'agentCertificates' | 'agents' | 'managedCas' | 'events' | 'clock'>;
+
+export const listAgentCertificates = async (dependencies: Dependencies, tenant: TenantId): Promise<AgentCertificateView[]> =>
+  viewAgentCertificates(dependencies, tenant, await dependencies.agentCertificates.list(tenant));
+
+export const findAgentCertificate = async (dependencies: Dependencies, tenant: TenantId, id: string): Promise<AgentCertificateView> => {
+  const certificate = await dependencies.agentCertificates.find(tenant, id);
+  if (!certificate) throw agentCertificateNotFound(id);
+  const [view] = await viewAgentCertificates(dependencies, tenant, [certificate]);
+  return view!;
+};
+
+// DELETE /agentCertificates/{id}: revokes it. The record stays (status REVOKED, so the name can be
+// issued again); the broker refuses the certificate from then on and closes sessions using it
+// before this resolves. Revoking again answers the same and changes nothing stored; the event is
+// published again (applying it is idempotent), so a node that missed it catches up.
+export const revokeAgentCertificate = async ({ agentCertificates, events, clock }: Dependencies, tenant: TenantId, id: string): Promise<void> => {
+  const revoked = await agentCertificates.revoke(tenant, id, clock.now());
+  if (!revoked) throw agentCertificateNotFound(id);
+  await events.publish({ type: 'agentCertificateRevoked', tenant, agentCertificateId: id, fingerprintSha256: revoked.fingerprintSha256 });
+};

@@ -1,0 +1,34 @@
+import { createCaCertificate, parseCertificatePem } from '../pki/index.ts';
+import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import type { ManagedCaRecord } from './agent-certificate.ts';
+import { MANAGED_CA_KEY_TYPE, MANAGED_CA_VALIDITY_DAYS, managedCaSubject } from './managed-ca-profile.ts';
+import type { RegistryDependencies } from './ports.ts';
+
+// The tenant's managed CA, created on first use: EC P-256, self-signed, 10 years, stored per
+// tenant apart from the uploaded CA certificates (it takes no slot). Trusted by the broker as soon
+// as it exists: the event is applied before this resolves.
+export const ensureManagedCa = async (
+  { managedCas, events, clock }: Pick<RegistryDependencies, 'managedCas' | 'events' | 'clock'>,
+  tenant: TenantId,
+): Promise<ManagedCaRecord> => {
+  const existing = await managedCas.findForSigning(tenant);
+  if (existing) return existing;
+  const now = clock.now();
+  const issued = await createCaCertificate({ subject: managedCaSubject(tenant), keyType: MANAGED_CA_KEY_TYPE, validityDays: MANAGED_CA_VALIDITY_DAYS, now });
+  const certificate = parseCertificatePem(issued.certificatePem, 'managed CA');
+  const stored = await managedCas.insertIfAbsent({
+    id: newResourceId() as CaCertificateId,
+    tenant,
+    certificatePem: certificate.pem,
+    privateKeyPem: issued.privateKeyPem,
+    subject: certificate.subject,
+    fingerprintSha256: certificate.fingerprintSha256,
+    notBefore: certificate.notBefore,
+    notAfter: certificate.notAfter,
+    createdAt: now,
+  });
+  // A concurrent first use may have won: its CA is the tenant's, and its event is applied too
+  // (publishing again is harmless: the index upsert is idempotent).
+  await events.publish({ type: 'managedCaCreated', tenant, caCertificateId: stored.id });
+  return stored;
+};

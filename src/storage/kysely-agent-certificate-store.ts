@@ -1,0 +1,95 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import {
+  duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord,
+} from '../registry/index.ts';
+import type { AgentCertificatesTable, Database } from './tables.ts';
+import { uniqueViolation } from './translate-driver-error.ts';
+
+const toRecord = (row: Selectable<AgentCertificatesTable>): AgentCertificateRecord => ({
+  id: row.id,
+  tenant: row.tenant_id as TenantId,
+  name: row.name,
+  owner: row.owner ?? undefined,
+  clientId: row.client_id,
+  managedCaId: row.managed_ca_id as CaCertificateId,
+  certificatePem: row.certificate_pem,
+  fingerprintSha256: row.fingerprint_sha256,
+  serialNumber: row.serial_number,
+  keySource: row.key_source === 'csr' ? 'csr' : 'generated',
+  notBefore: new Date(row.not_before),
+  notAfter: new Date(row.not_after),
+  createdAt: new Date(row.created_at),
+  isRevoked: Boolean(row.is_revoked),
+  revokedAt: row.revoked_at === null ? undefined : new Date(row.revoked_at),
+});
+
+export class KyselyAgentCertificateStore implements AgentCertificateStore {
+  readonly #db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  async insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
+    try {
+      const row = await this.#db.insertInto('agent_certificates').values({
+        id: record.id,
+        tenant_id: record.tenant,
+        name: record.name,
+        // The unique (tenant_id, active_name) constraint is the rule "one active certificate per name".
+        active_name: record.name,
+        owner: record.owner ?? null,
+        client_id: record.clientId,
+        managed_ca_id: record.managedCaId,
+        certificate_pem: record.certificatePem,
+        fingerprint_sha256: record.fingerprintSha256,
+        serial_number: record.serialNumber,
+        key_source: record.keySource,
+        not_before: record.notBefore.toISOString(),
+        not_after: record.notAfter.toISOString(),
+        created_at: record.createdAt.toISOString(),
+        is_revoked: 0,
+        revoked_at: null,
+      }).returningAll().executeTakeFirstOrThrow();
+      return toRecord(row);
+    } catch (error) {
+      const violated = uniqueViolation(error);
+      if (violated !== undefined && violated.includes('active_name')) throw duplicateAgentCertificate(record.name);
+      throw error;
+    }
+  }
+
+  async list(tenant: TenantId): Promise<AgentCertificateRecord[]> {
+    const rows = await this.#db.selectFrom('agent_certificates').selectAll()
+      .where('tenant_id', '=', tenant).orderBy('created_at').orderBy('id').execute();
+    return rows.map(toRecord);
+  }
+
+  async find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined> {
+    const row = await this.#db.selectFrom('agent_certificates').selectAll()
+      .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined> {
+    const row = await this.#db.selectFrom('agent_certificates').selectAll()
+      .where('tenant_id', '=', tenant).where('active_name', '=', name).executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined> {
+    // One statement: of two concurrent revocations the first sets revoked_at, the second matches nothing.
+    const row = await this.#db.updateTable('agent_certificates')
+      .set({ is_revoked: 1, revoked_at: at.toISOString(), active_name: null })
+      .where('tenant_id', '=', tenant).where('id', '=', id).where('is_revoked', '=', 0)
+      .returningAll().executeTakeFirst();
+    return row ? toRecord(row) : this.find(tenant, id);
+  }
+
+  async listRevokedFingerprints(now: Date): Promise<string[]> {
+    const rows = await this.#db.selectFrom('agent_certificates').select('fingerprint_sha256')
+      .where('is_revoked', '=', 1).where('not_after', '>', now.toISOString()).execute();
+    return rows.map((row) => row.fingerprint_sha256);
+  }
+}

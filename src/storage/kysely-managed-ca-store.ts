@@ -1,0 +1,72 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { ManagedCaCertificate, ManagedCaRecord, ManagedCaStore } from '../registry/index.ts';
+import type { PrivateKeySealer } from './private-key-sealer.ts';
+import type { Database, ManagedCaCertificatesTable } from './tables.ts';
+import { uniqueViolation } from './translate-driver-error.ts';
+
+const toCertificate = (row: Selectable<ManagedCaCertificatesTable>): ManagedCaCertificate => ({
+  id: row.id as CaCertificateId,
+  tenant: row.tenant_id as TenantId,
+  certificatePem: row.certificate_pem,
+  subject: row.subject,
+  fingerprintSha256: row.fingerprint_sha256,
+  notBefore: new Date(row.not_before),
+  notAfter: new Date(row.not_after),
+  createdAt: new Date(row.created_at),
+});
+
+// The sealed key is bound to its row: copied to another tenant's row it does not open.
+const sealingContext = (tenant: string, id: string): string => `managed CA private key\0${tenant}\0${id}`;
+
+export class KyselyManagedCaStore implements ManagedCaStore {
+  readonly #db: Kysely<Database>;
+  readonly #sealer: PrivateKeySealer;
+
+  constructor(db: Kysely<Database>, sealer: PrivateKeySealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+  }
+
+  async find(tenant: TenantId): Promise<ManagedCaCertificate | undefined> {
+    const row = await this.#db.selectFrom('managed_ca_certificates').selectAll().where('tenant_id', '=', tenant).executeTakeFirst();
+    return row && toCertificate(row);
+  }
+
+  async findForSigning(tenant: TenantId): Promise<ManagedCaRecord | undefined> {
+    const row = await this.#db.selectFrom('managed_ca_certificates').selectAll().where('tenant_id', '=', tenant).executeTakeFirst();
+    return row && this.#withKey(row);
+  }
+
+  async insertIfAbsent(record: ManagedCaRecord): Promise<ManagedCaRecord> {
+    try {
+      await this.#db.insertInto('managed_ca_certificates').values({
+        id: record.id,
+        tenant_id: record.tenant,
+        certificate_pem: record.certificatePem,
+        private_key_sealed: this.#sealer.seal(record.privateKeyPem, sealingContext(record.tenant, record.id)),
+        subject: record.subject,
+        fingerprint_sha256: record.fingerprintSha256,
+        not_before: record.notBefore.toISOString(),
+        not_after: record.notAfter.toISOString(),
+        created_at: record.createdAt.toISOString(),
+      }).execute();
+      return record;
+    } catch (error) {
+      // A concurrent first use of this tenant stored its CA first: that one is the tenant's.
+      if (uniqueViolation(error) === undefined) throw error;
+      const winner = await this.findForSigning(record.tenant);
+      if (!winner) throw error;
+      return winner;
+    }
+  }
+
+  async listAll(): Promise<ManagedCaCertificate[]> {
+    return (await this.#db.selectFrom('managed_ca_certificates').selectAll().execute()).map(toCertificate);
+  }
+
+  #withKey(row: Selectable<ManagedCaCertificatesTable>): ManagedCaRecord {
+    const privateKeyPem = this.#sealer.open(row.private_key_sealed, sealingContext(row.tenant_id, row.id));
+    return { ...toCertificate(row), privateKeyPem };
+  }
+}
