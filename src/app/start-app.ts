@@ -74,7 +74,11 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
 
     const caCertificates = new KyselyCaCertificateStore(db);
-    const agents = new KyselyAgentStore(db);
+    const agents = new KyselyAgentStore(db, {
+      onDeferredWriteError: (error) => logger.error({ err: error }, 'could not write agent online/last-connected updates'),
+    });
+    // Runs after the broker has closed its sessions (closers run in reverse), before the database closes.
+    closers.push(() => agents.close());
     const managedCas = new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(await loadOrCreateManagedCaSealingKey(dataDir)));
     const agentCertificates = new KyselyAgentCertificateStore(db);
     const trustSources = { caCertificates, managedCas, agentCertificates };

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
@@ -19,9 +19,9 @@ export interface AuthenticateDependencies {
   readonly hasGeneratedClientId: (client: Client) => boolean;
 }
 
-const peerCertificateOf = (client: Client): Buffer | undefined => {
+const peerCertificateOf = (client: Client): X509Certificate | undefined => {
   const socket = client.conn as Partial<TLSSocket>;
-  return socket.getPeerX509Certificate?.()?.raw;
+  return socket.getPeerX509Certificate?.();
 };
 
 // A tenant application: no client certificate, its Bearer token as the MQTT password.
@@ -44,9 +44,9 @@ const authenticateApplication = async (
   return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };
 };
 
-const authenticateAgent = async ({ registry }: AuthenticateDependencies, client: Client, certificateDer: Buffer): Promise<BrokerPrincipal> => {
+const authenticateAgent = async ({ registry }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = randomUUID();
-  const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer, clientId: client.id, sessionId });
+  const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
   return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId };
 };
 
@@ -55,14 +55,16 @@ const authenticateAgent = async ({ registry }: AuthenticateDependencies, client:
 export const createAuthenticate = (dependencies: AuthenticateDependencies, sessions: SessionRegistry) =>
   (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthenticateError | null, success: boolean | null) => void): void => {
     const epoch = sessions.epoch;
-    const certificateDer = peerCertificateOf(client);
-    const attempt = certificateDer
-      ? authenticateAgent(dependencies, client, certificateDer)
+    const peerCertificate = peerCertificateOf(client);
+    const attempt = peerCertificate
+      ? authenticateAgent(dependencies, client, peerCertificate)
       : password && password.length > 0
         ? authenticateApplication(dependencies, client, username, password)
         : Promise.reject(new DomainError('mqtt.credentialsMissing', 'Connect with an agent certificate (mutual TLS) or, as a tenant application, with a Bearer token as the password.'));
     const admitted = attempt.then((principal) => {
       if (!sessions.attach(client, principal, epoch)) {
+        // The admission already recorded the agent as online with this session.
+        if (principal.kind === 'agent') void dependencies.registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId).catch(() => undefined);
         throw new DomainError(principal.kind === 'agent' ? 'mqtt.unknownCa' : 'auth.tokenInvalid', 'Trust was withdrawn while the connection was being admitted.');
       }
       return principal;

@@ -70,9 +70,22 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   // Every TCP connection, from accept on: a handshake must finish within HANDSHAKE_TIMEOUT_MS
   // (Node's handshakeTimeout is an idle timer that a byte every few seconds keeps alive, and it
-  // only reports), and close() must also end connections still in their handshake.
-  const connections = new Map<string, { readonly socket: Socket; deadline: NodeJS.Timeout | undefined }>();
+  // only reports), and close() must also end connections still in their handshake. An idle agent
+  // keeps only its set entry here: the deadline goes at the end of the handshake, and the close
+  // listener is one shared function.
+  const sockets = new Set<Socket>();
+  const handshakes = new Map<string, { readonly socket: Socket; readonly deadline: NodeJS.Timeout }>();
   const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  const endHandshake = (key: string, socket?: Socket) => {
+    const handshake = handshakes.get(key);
+    if (!handshake || (socket && handshake.socket !== socket)) return;
+    clearTimeout(handshake.deadline);
+    handshakes.delete(key);
+  };
+  function forgetSocket(this: Socket) {
+    sockets.delete(this);
+    endHandshake(keyOf(this), this);
+  }
   const server = createServer({
     cert: options.tls.certificateChainPem,
     key: options.tls.privateKeyPem,
@@ -81,20 +94,15 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     minVersion: 'TLSv1.2',
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   }, (socket) => {
-    const connection = connections.get(keyOf(socket));
-    clearTimeout(connection?.deadline);
+    endHandshake(keyOf(socket));
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
     socket.setNoDelay(true);
     guardPackets(broker.handle(socket));
   });
   server.on('connection', (socket: Socket) => {
-    const key = keyOf(socket);
-    const deadline = setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS);
-    connections.set(key, { socket, deadline });
-    socket.once('close', () => {
-      clearTimeout(deadline);
-      if (connections.get(key)?.socket === socket) connections.delete(key);
-    });
+    sockets.add(socket);
+    handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS) });
+    socket.on('close', forgetSocket);
   });
   server.on('tlsClientError', (error, socket) => {
     log.debug({ err: error.message }, 'tls handshake failed');
@@ -137,10 +145,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const { socket, deadline } of connections.values()) {
-          clearTimeout(deadline);
-          socket.destroy();
-        }
+        for (const { deadline } of handshakes.values()) clearTimeout(deadline);
+        for (const socket of sockets) socket.destroy();
       });
       await new Promise<void>((resolve) => broker.close(() => resolve()));
     },

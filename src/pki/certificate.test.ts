@@ -2,12 +2,17 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, KeyObject, randomBytes } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
-import { Certificate as AsnCertificate, SubjectPublicKeyInfo, id_ce_basicConstraints } from '@peculiar/asn1-x509';
+import {
+  AttributeTypeAndValue, AttributeValue, AuthorityKeyIdentifier, BasicConstraints, Certificate as AsnCertificate, KeyUsage, KeyUsageFlags, Name,
+  RelativeDistinguishedName, SubjectKeyIdentifier, SubjectPublicKeyInfo, id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage,
+  id_ce_subjectKeyIdentifier,
+} from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
 import { catchDomainError } from '../../test/support/catch-domain-error.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../../test/support/test-pki.ts';
 import { parseCertificateDer, parseCertificatePem } from './certificate.ts';
 import { derToPem } from './pem.ts';
+import { signatureHash } from './signature-hash.ts';
 
 const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 // RFC 5280 §4.2.1.2 method (1), which is what test-pki (and openssl) put in the SKI.
@@ -171,4 +176,75 @@ describe('parseCertificatePem', () => {
     assert.equal(fromDer.fingerprintSha256, fromPem.fingerprintSha256);
     assert.equal(fromDer.pem, fromPem.pem);
   });
+});
+
+// parseCertificateDer decodes the fields the rules read itself (der.ts); the reference is what the
+// schema parser reads from the whole certificate, as parseCertificateDer did before.
+const referenceFields = (der: Buffer) => {
+  const asn = AsnConvert.parse(der, AsnCertificate);
+  const extension = (id: string) => asn.tbsCertificate.extensions?.find((e) => e.extnID === id);
+  const basicConstraints = extension(id_ce_basicConstraints);
+  const keyUsage = extension(id_ce_keyUsage);
+  const flags = keyUsage && AsnConvert.parse(keyUsage.extnValue.buffer, KeyUsage).toNumber();
+  const ski = extension(id_ce_subjectKeyIdentifier);
+  const aki = extension(id_ce_authorityKeyIdentifier);
+  const akiKeyId = aki && AsnConvert.parse(aki.extnValue.buffer, AuthorityKeyIdentifier).keyIdentifier;
+  return {
+    version: asn.tbsCertificate.version + 1,
+    subjectCommonNames: [...asn.tbsCertificate.subject].flatMap((rdn) => rdn.filter((a) => a.type === '2.5.4.3').map((a) => a.value.toString())),
+    basicConstraints: basicConstraints && { isCa: AsnConvert.parse(basicConstraints.extnValue.buffer, BasicConstraints).cA, isCritical: basicConstraints.critical },
+    keyUsage: flags === undefined ? undefined : {
+      digitalSignature: (flags & KeyUsageFlags.digitalSignature) !== 0, keyCertSign: (flags & KeyUsageFlags.keyCertSign) !== 0, cRLSign: (flags & KeyUsageFlags.cRLSign) !== 0,
+    },
+    subjectKeyId: ski && Buffer.from(AsnConvert.parse(ski.extnValue.buffer, SubjectKeyIdentifier).buffer).toString('hex'),
+    authorityKeyId: akiKeyId && Buffer.from(akiKeyId.buffer).toString('hex'),
+    signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
+    signatureHash: signatureHash(asn.signatureAlgorithm.algorithm, asn.signatureAlgorithm.parameters ?? undefined),
+  };
+};
+
+describe('parseCertificateDer reads what the schema parser reads from the whole certificate', () => {
+  let ca: TestCertificate;
+  before(async () => {
+    ca = await createCa({ subject: 'CN=diff-ca,O=Acme' });
+  });
+  const cn = (value: ConstructorParameters<typeof AttributeValue>[0]) =>
+    new RelativeDistinguishedName([new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue(value) })]);
+  const withSubject = (certificate: TestCertificate, name: Name | Buffer): Buffer => tamper(certificate, (asn) => {
+    asn.tbsCertificate.subject = name instanceof Name ? name : AsnConvert.parse(name, Name);
+  });
+  // Name { RDN { CN = UTF8String(bytes) } }, bytes as given (possibly not UTF-8).
+  const utf8CnName = (bytes: number[]): Buffer => {
+    const atv = [0x30, 5 + 2 + bytes.length, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, bytes.length, ...bytes];
+    return Buffer.from([0x30, atv.length + 2, 0x31, atv.length, ...atv]);
+  };
+
+  const cases: { name: string; der: () => Promise<Buffer> }[] = [
+    { name: 'a CA', der: async () => ca.certificateDer },
+    { name: 'an agent certificate (clientAuth)', der: async () => (await issueCertificate(ca, { subject: 'CN=pump-1,O=Acme', extendedKeyUsage: 'clientAuth' })).certificateDer },
+    { name: 'a v1 certificate', der: async () => (await issueCertificate(ca, { subject: 'CN=v1', version: 1 })).certificateDer },
+    { name: 'no keyUsage, no basicConstraints', der: async () => (await issueCertificate(ca, { subject: 'CN=bare', keyUsage: null, basicConstraints: null })).certificateDer },
+    { name: 'every keyUsage bit the rules read', der: async () => (await createCa({ keyUsage: ['digitalSignature', 'keyEncipherment', 'keyCertSign', 'cRLSign'], keyPair: ca })).certificateDer },
+    { name: 'non-critical CA:TRUE', der: async () => (await createCa({ basicConstraints: { ca: true, critical: false }, keyPair: ca })).certificateDer },
+    { name: 'RSA with SHA-1', der: async () => (await createCa({ keyType: 'rsa1024', hash: 'SHA-1' })).certificateDer },
+    { name: 'two CNs and UTF-8', der: async () => (await issueCertificate(ca, { subject: 'CN=Müller Gerät 1,CN=b,O=Acme' })).certificateDer },
+    { name: 'a PrintableString CN', der: async () => withSubject(ca, new Name([cn({ printableString: 'printable-1' })])) },
+    { name: 'a BMPString CN', der: async () => withSubject(ca, new Name([cn({ bmpString: 'Gerät-β' })])) },
+    { name: 'a TeletexString CN', der: async () => withSubject(ca, new Name([cn({ teletexString: 'teletex' })])) },
+    { name: 'an IA5String CN', der: async () => withSubject(ca, new Name([cn({ ia5String: 'ia5' })])) },
+    { name: 'a UTF8String CN that is not UTF-8', der: async () => withSubject(ca, utf8CnName([0x61, 0xc3, 0x28])) },
+    { name: 'a UTF8String CN with a byte order mark', der: async () => withSubject(ca, utf8CnName([0xef, 0xbb, 0xbf, 0x61])) },
+    { name: 'an empty CN', der: async () => withSubject(ca, utf8CnName([])) },
+  ];
+  for (const { name, der } of cases) {
+    test(name, async () => {
+      const bytes = await der();
+      const parsed = parseCertificateDer(bytes);
+      const reference = referenceFields(bytes);
+      assert.deepEqual({
+        version: parsed.version, subjectCommonNames: parsed.subjectCommonNames, basicConstraints: parsed.basicConstraints, keyUsage: parsed.keyUsage,
+        subjectKeyId: parsed.subjectKeyId, authorityKeyId: parsed.authorityKeyId, signatureAlgorithmOid: parsed.signatureAlgorithmOid, signatureHash: parsed.signatureHash,
+      }, reference);
+    });
+  }
 });

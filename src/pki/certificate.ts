@@ -1,11 +1,13 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
-  AuthorityKeyIdentifier, BasicConstraints, Certificate as AsnCertificate, KeyUsage, KeyUsageFlags,
-  SubjectKeyIdentifier, id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage,
-  id_ce_subjectKeyIdentifier, type Name,
+  Name, SubjectPublicKeyInfo, id_ce_authorityKeyIdentifier, id_ce_basicConstraints, id_ce_keyUsage, id_ce_subjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
+import {
+  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, readCommonNamesFast,
+  splitCertificate, type CertificateParts,
+} from './der.ts';
 import { derToPem, readSingleCertificatePem } from './pem.ts';
 import { signatureHash, type HashName } from './signature-hash.ts';
 
@@ -41,6 +43,8 @@ export interface Certificate {
 }
 
 const COMMON_NAME = '2.5.4.3';
+// RFC 5280 §4.2.1.3 named bits.
+const KEY_USAGE_BIT = { digitalSignature: 0, keyCertSign: 5, cRLSign: 6 } as const;
 
 // Spread first: Name is an Array subclass, and flatMap on it would return a Name, not a string[].
 const commonNames = (name: Name): string[] =>
@@ -48,61 +52,47 @@ const commonNames = (name: Name): string[] =>
 
 const sha256Hex = (data: Buffer | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
-// Length of the outer DER SEQUENCE (header + content), or undefined if the header is unreadable.
-// Both parsers below silently ignore bytes after it, which would let the same certificate get a
-// second fingerprint (and slip past the duplicate check) just by appending junk to the base64.
-const outerDerLength = (der: Buffer): number | undefined => {
-  const first = der[1];
-  if (der[0] !== 0x30 || first === undefined) return undefined;
-  if (first < 0x80) return 2 + first;
-  const lengthBytes = first & 0x7f;
-  if (lengthBytes === 0 || lengthBytes > 4 || der.length < 2 + lengthBytes) return undefined;
-  return 2 + lengthBytes + der.readUIntBE(2, lengthBytes);
-};
-
-export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certificate => {
+// Every agent connection parses its certificate, and a schema parser over all of it cost ~0.3 ms
+// of CPU per connect. OpenSSL parses the whole certificate (X509Certificate); der.ts splits it,
+// strictly (no bytes after it: both parsers would ignore them and give one certificate a second
+// fingerprint that slips past the duplicate check), and decodes the four extensions the rules read
+// and the subject's CNs (a CN in a rare string type still goes through the schema parser). The key
+// fingerprint, which only CA registration reads, is computed on first use.
+/** `parsed`: `der` as a Node X509Certificate already (the TLS peer certificate), to parse it once. */
+export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?: X509Certificate): Certificate => {
   let x509: X509Certificate;
-  let asn: AsnCertificate;
+  let parts: CertificateParts;
+  let subjectCommonNames: string[];
   try {
-    if (outerDerLength(der) !== der.length) throw new Error('DER length does not match the data');
-    x509 = new X509Certificate(der);
-    asn = AsnConvert.parse(der, AsnCertificate);
+    parts = splitCertificate(der);
+    x509 = parsed ?? new X509Certificate(der);
+    subjectCommonNames = readCommonNamesFast(parts.subject) ?? commonNames(AsnConvert.parse(parts.subject, Name));
   } catch (cause) {
     throw new DomainError('pem.invalid',
       `${field} is not a readable X.509 certificate (the DER inside the PEM does not parse). Export it again, e.g. with "openssl x509 -outform PEM".`,
       { cause });
   }
-  const tbs = asn.tbsCertificate;
   let basicConstraints: Certificate['basicConstraints'];
   let keyUsage: KeyUsageBits | undefined;
   let subjectKeyId: string | undefined;
   let authorityKeyId: string | undefined;
   try {
-    for (const extension of tbs.extensions ?? []) {
-      const value = extension.extnValue.buffer;
-      switch (extension.extnID) {
-        case id_ce_basicConstraints: {
-          const parsed = AsnConvert.parse(value, BasicConstraints);
-          basicConstraints = { isCa: parsed.cA, isCritical: extension.critical };
+    for (const { oid, isCritical, value } of parts.extensions) {
+      switch (oid) {
+        case id_ce_basicConstraints:
+          basicConstraints = { isCa: decodeBasicConstraints(value).isCa, isCritical };
           break;
-        }
         case id_ce_keyUsage: {
-          const flags = AsnConvert.parse(value, KeyUsage).toNumber();
-          keyUsage = {
-            digitalSignature: (flags & KeyUsageFlags.digitalSignature) !== 0,
-            keyCertSign: (flags & KeyUsageFlags.keyCertSign) !== 0,
-            cRLSign: (flags & KeyUsageFlags.cRLSign) !== 0,
-          };
+          const isSet = decodeKeyUsage(value);
+          keyUsage = { digitalSignature: isSet(KEY_USAGE_BIT.digitalSignature), keyCertSign: isSet(KEY_USAGE_BIT.keyCertSign), cRLSign: isSet(KEY_USAGE_BIT.cRLSign) };
           break;
         }
         case id_ce_subjectKeyIdentifier:
-          subjectKeyId = Buffer.from(AsnConvert.parse(value, SubjectKeyIdentifier).buffer).toString('hex');
+          subjectKeyId = decodeSubjectKeyIdentifier(value).toString('hex');
           break;
-        case id_ce_authorityKeyIdentifier: {
-          const keyIdentifier = AsnConvert.parse(value, AuthorityKeyIdentifier).keyIdentifier;
-          authorityKeyId = keyIdentifier ? Buffer.from(keyIdentifier.buffer).toString('hex') : undefined;
+        case id_ce_authorityKeyIdentifier:
+          authorityKeyId = decodeAuthorityKeyIdentifier(value)?.toString('hex');
           break;
-        }
       }
     }
   } catch (cause) {
@@ -112,28 +102,36 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate'): Certifi
   try {
     publicKey = x509.publicKey; // throws for key algorithms OpenSSL cannot decode
   } catch (cause) {
+    let algorithm = 'unknown';
+    try {
+      algorithm = AsnConvert.parse(parts.subjectPublicKeyInfo, SubjectPublicKeyInfo).algorithm.algorithm;
+    } catch {
+      // keep 'unknown'
+    }
     throw new DomainError('pem.invalid',
-      `${field} has a public key of a type this server cannot read (${tbs.subjectPublicKeyInfo.algorithm.algorithm}). Use an RSA or EC P-256/P-384/P-521 key.`,
+      `${field} has a public key of a type this server cannot read (${algorithm}). Use an RSA or EC P-256/P-384/P-521 key.`,
       { cause });
   }
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  let publicKeySha256: string | undefined;
   return {
     der,
     pem: derToPem(der),
     x509,
-    version: tbs.version + 1,
+    version: parts.versionNumber + 1,
     subject: x509.subject,
     issuer: x509.issuer,
-    subjectCommonNames: commonNames(tbs.subject),
+    subjectCommonNames,
     notBefore: x509.validFromDate,
     notAfter: x509.validToDate,
     basicConstraints,
     keyUsage,
     publicKey,
-    signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
-    signatureHash: signatureHash(asn.signatureAlgorithm.algorithm, asn.signatureAlgorithm.parameters ?? undefined),
+    signatureAlgorithmOid: parts.signatureAlgorithm.oid,
+    signatureHash: signatureHash(parts.signatureAlgorithm.oid, parts.signatureAlgorithm.parameters),
     fingerprintSha256: sha256Hex(der),
-    publicKeySha256: sha256Hex(spki),
+    get publicKeySha256() {
+      return publicKeySha256 ??= sha256Hex(publicKey.export({ type: 'spki', format: 'der' }));
+    },
     subjectKeyId,
     authorityKeyId,
     // Node names the extendedKeyUsage extension "keyUsage".

@@ -30,7 +30,7 @@ const HASH_BY_DIGEST_OID: Readonly<Record<string, HashName>> = {
 
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
 
-export const signatureHash = (oid: string, parameters: ArrayBuffer | undefined): HashName | undefined => {
+export const signatureHash = (oid: string, parameters: ArrayBuffer | ArrayBufferView | undefined): HashName | undefined => {
   if (oid !== RSASSA_PSS) return HASH_BY_SIGNATURE_OID[oid];
   // RFC 4055 §3.1: absent parameters mean SHA-1.
   if (!parameters) return 'sha1';

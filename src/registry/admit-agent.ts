@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto';
 import { parseCertificateDer } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { AgentRecord } from './agent.ts';
@@ -6,6 +7,8 @@ import type { RegistryDependencies } from './ports.ts';
 
 export interface AdmitAgentInput {
   readonly certificateDer: Buffer;
+  /** The same certificate as OpenSSL already parsed it in the TLS handshake, if at hand. */
+  readonly peerCertificate?: X509Certificate;
   readonly clientId: string;
   readonly sessionId: string;
 }
@@ -14,11 +17,11 @@ export interface AdmitAgentInput {
 // (DomainError) out. Finding the CA is in memory; only onboarding/updating the agent touches storage.
 export const admitAgent = async (
   { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
-  { certificateDer, clientId, sessionId }: AdmitAgentInput,
+  { certificateDer, peerCertificate, clientId, sessionId }: AdmitAgentInput,
 ): Promise<{ agent: AgentRecord; tenant: TenantId; certificateFingerprintSha256: string }> => {
   let certificate;
   try {
-    certificate = parseCertificateDer(certificateDer, 'client certificate');
+    certificate = parseCertificateDer(certificateDer, 'client certificate', peerCertificate);
   } catch (error) {
     throw new DomainError('mqtt.certificateInvalid', isDomainError(error) ? error.message : 'The client certificate cannot be read.', { cause: error });
   }

@@ -24,9 +24,12 @@ export interface CaCertificateStore {
 
 export interface AgentStore {
   /** Onboards (first connection) or updates the agent with this client id, atomically, unless it
-   *  is disabled: then nothing changes and the answer is `{ isDisabled: true }`. */
+   *  is disabled: then nothing changes and the answer is `{ isDisabled: true }`. An onboarding is
+   *  durable when this resolves; a known agent's update may be written later (a store may batch
+   *  them), but before any later read or write of the same store. */
   recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }>;
-  /** Marks offline only if `sessionId` is still the agent's current session. */
+  /** Marks offline only if `sessionId` is still the agent's current session (may be written later,
+   *  like a known agent's connection). */
   recordDisconnection(tenant: TenantId, agentId: string, sessionId: string, at: Date): Promise<void>;
   /** After a restart no session survives. */
   markAllOffline(): Promise<void>;

@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+
+export interface Parameters {
+  readonly mode: 'quick' | 'full';
+  /** Scenarios to run (1-6, see the issue). */
+  readonly scenarios: readonly number[];
+  /** Load-generator processes per connect pass. */
+  readonly workers: number;
+  /** Key-exchange groups the load generator offers (undefined = Node's default, X25519MLKEM768 first). */
+  readonly ecdhCurve: string | undefined;
+  readonly connect: { readonly agents: number; readonly warmupAgents: number; readonly concurrencyPerWorker: number; readonly timeoutMs: number; readonly budgetMs: number };
+  readonly throughput: {
+    readonly seconds: number; readonly maxMessages: number; readonly warmupSeconds: number; readonly fanInAgents: number; readonly fanInProcesses: number;
+    /** Messages in flight end to end in the saturation runs: enough to keep either broker busy. */
+    readonly window: number;
+    /** Messages per write of the single streaming agent (fan-in agents write one at a time). */
+    readonly streamBatchMessages: number;
+    /** The offered load of the latency runs, and how long they last. */
+    readonly latencyRatePerSecond: number; readonly latencySeconds: number;
+    readonly payloadBytes: number; readonly budgetMs: number;
+  };
+  readonly trustIndex: { readonly tenants: number; readonly agents: number; readonly rounds: number; readonly seedProcesses: number };
+  readonly memory: { readonly stages: readonly number[]; readonly warmupAgents: number; readonly settleMs: number };
+  readonly rest: { readonly concurrency: number; readonly registrations: number; readonly listSeconds: number; readonly budgetMs: number };
+  /** Before each measurement, wait until other programs are idle, at most this long in all (0 = never wait). */
+  readonly quietWaitSeconds: number;
+  /** The whole run is abandoned (children killed) after this long. */
+  readonly timeLimitSeconds: number;
+}
+
+export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --workers 3] [-- --groups X25519] [-- --agents N] [-- --seconds N] [-- --tenants N]
+  --quick     every scenario, smaller counts: under 2 minutes on a 2-core machine (full run: under 10)
+  --only      scenarios to run: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit
+  --workers   load-generator processes for connects and REST (default 3)
+  --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
+  --agents    agents per connect-storm pass; --seconds: seconds per throughput case; --tenants: trust-index tenants (× 2 CAs)
+  --quiet-wait S   before each measurement wait until other programs are idle, at most S seconds in all (default 0)
+  --out       directory for the JSON results (default bench/results)`;
+
+export const parseParameters = (argv: readonly string[]): Parameters & { readonly outDir: string | undefined; readonly help: boolean } => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false }, only: { type: 'string' }, workers: { type: 'string' }, groups: { type: 'string' },
+      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, help: { type: 'boolean', default: false },
+    },
+  });
+  const quick = values.quick;
+  const number = (raw: string | undefined, fallback: number): number => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`not a positive whole number: ${raw}`);
+    return value;
+  };
+  const scenarios = values.only === undefined ? [6, 1, 2, 5, 3, 4]
+    : [6, 1, 2, 5, 3, 4].filter((id) => values.only!.split(',').map(Number).includes(id));
+  const workers = number(values.workers, 3);
+  return {
+    help: values.help,
+    outDir: values.out,
+    mode: quick ? 'quick' : 'full',
+    scenarios,
+    workers,
+    ecdhCurve: values.groups,
+    connect: { agents: number(values.agents, quick ? 1_000 : 3_000), warmupAgents: 150, concurrencyPerWorker: 8, timeoutMs: 20_000, budgetMs: quick ? 30_000 : 60_000 },
+    throughput: {
+      seconds: values.seconds === undefined ? (quick ? 1 : 5) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), maxMessages: 2_000_000, warmupSeconds: quick ? 0.5 : 1,
+      fanInAgents: quick ? 50 : 100, fanInProcesses: 2, window: 10_000, streamBatchMessages: 10,
+      latencyRatePerSecond: 10_000, latencySeconds: quick ? 0.5 : 3, payloadBytes: 100, budgetMs: quick ? 30_000 : 60_000,
+    },
+    trustIndex: { tenants: number(values.tenants, 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
+    memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
+    rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
+    quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
+    timeLimitSeconds: (quick ? 240 : 900) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
+  };
+};

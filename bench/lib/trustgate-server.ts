@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
+import { mintVerificationCertificate, generateP256Key, type MintedCertificate } from './fast-certificates.ts';
+import { nowMs, track } from './processes.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const HTTP_LISTENING = 'trustgate HTTP API listening';
+const MQTT_LISTENING = 'trustgate MQTT broker listening (mutual TLS)';
+
+export interface TrustgateServer {
+  readonly name: string;
+  readonly pid: number;
+  readonly dataDir: string;
+  readonly httpUrl: string;
+  readonly apiUrl: string;
+  readonly mqttPort: number;
+  readonly brokerRootCaPem: string;
+  readonly startSeconds: number;
+  /** CA certificates in the trust index at start (its log line). */
+  readonly trustIndexSize: number;
+  token(tenant: string, scopes?: string[]): Promise<string>;
+  /** Upload, registration code, proof of possession, verify: the MindConnect path, over HTTP. */
+  registerVerifiedCa(tenant: string, ca: MintedCertificate): Promise<string>;
+  /** A Prometheus sample from /metrics, e.g. nodejs_heap_size_used_bytes. */
+  metric(name: string): Promise<number | undefined>;
+  /** The last log lines, for error messages. */
+  tail(): string;
+  stop(): Promise<void>;
+}
+
+// `bin/trustgate serve` as an operator runs it: the embedded default (SQLite in a data dir,
+// generated keys), ports 0 read back from its JSON log, log level info (a line per connection,
+// drained here as a terminal would). bin/trustgate execs node, so the pid is the server's.
+export const startTrustgate = async (name: string, dataDir: string, options: { startTimeoutMs?: number } = {}): Promise<TrustgateServer> => {
+  const started = nowMs();
+  const child: ChildProcess = track(spawn(join(ROOT, 'bin', 'trustgate'), ['serve'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0',
+      TRUSTGATE_MQTT_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0', TRUSTGATE_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }));
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line);
+    if (tail.length > 30) tail.shift();
+  };
+  let rest = '';
+  let mqttPort = 0;
+  let trustIndexSize = 0;
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: trustgate did not listen within ${options.startTimeoutMs ?? 30_000} ms:\n${tail.join('\n')}`)), options.startTimeoutMs ?? 30_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: trustgate exited (${code ?? signal}) before listening:\n${tail.join('\n')}`));
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => chunk.split('\n').filter(Boolean).forEach(remember));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        remember(line);
+        if (line.includes(MQTT_LISTENING)) mqttPort = JSON.parse(line).port;
+        else if (line.includes('trust index loaded')) trustIndexSize = JSON.parse(line).caCertificates;
+        else if (line.includes(HTTP_LISTENING)) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line).port);
+        }
+      }
+    });
+  });
+  const startSeconds = (nowMs() - started) / 1000;
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+  const apiUrl = `${httpUrl}/api/mindconnectmqtt/v3`;
+  const brokerRootCaPem = await (await fetch(`${httpUrl}/broker-ca.pem`, { signal: AbortSignal.timeout(10_000) })).text();
+  const signingKey = await loadDevSigningKey(dataDir);
+  if (!signingKey) throw new Error(`${name}: no dev signing key in ${dataDir}`);
+
+  const call = async (token: string, path: string, body?: unknown): Promise<any> => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${name}: ${path} answered ${response.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const token = (tenant: string, scopes = ['mcmqtt.admin']) => mintDevToken(signingKey, { tenant, scopes: scopes as never, ttlSeconds: 3_600 });
+
+  return {
+    name, pid: child.pid!, dataDir, httpUrl, apiUrl, mqttPort, brokerRootCaPem, startSeconds, trustIndexSize, token,
+    registerVerifiedCa: async (tenant, ca) => {
+      const admin = await token(tenant);
+      const created = await call(admin, '/caCertificates', { name: 'bench CA', caCertificate: ca.pem });
+      const { registrationCode } = await call(admin, `/caCertificates/${created.id}/registrationCode`);
+      const proof = mintVerificationCertificate(ca, registrationCode, generateP256Key());
+      const verified = await call(admin, `/caCertificates/${created.id}/verify`, { verificationCertificate: proof.pem });
+      if (!verified.isVerified) throw new Error(`${name}: CA of ${tenant} not verified`);
+      return created.id as string;
+    },
+    metric: async (metricName) => {
+      const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      const match = new RegExp(`^${metricName}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+      return match ? Number(match[1]) : undefined;
+    },
+    tail: () => tail.join('\n'),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+};

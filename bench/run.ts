@@ -1,0 +1,246 @@
+// The benchmark harness (issue 5): trustgate beside Debian's Mosquitto 2.0.11 on the same machine,
+// in the same run, driven by the same multi-process load generator. `npm run bench [-- --quick]`.
+// Prints a markdown table (stdout; progress goes to stderr) and writes bench/results/<timestamp>.json.
+// Scenarios: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit.
+// Loopback only; every loop is bounded in count and time, and no process outlives the run.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createBenchPki, mosquittoOptionsOf, TENANT, type BenchPki } from './lib/bench-pki.ts';
+import { mosquittoTarget, trustgateTarget, type Targets } from './lib/broker-target.ts';
+import { mosquittoVersion, startMosquitto } from './lib/mosquitto-server.ts';
+import { parseParameters, USAGE, type Parameters } from './lib/parameters.ts';
+import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds, setQuietWait } from './lib/processes.ts';
+import { buildReport, disturbedPasses, summaryLines, type Results } from './lib/report.ts';
+import { seedDataDir } from './lib/seed-data-dir.ts';
+import { startTrustgate } from './lib/trustgate-server.ts';
+import { runConnectStorm, type ConnectOptions } from './scenarios/connect-storm.ts';
+import { runMemory } from './scenarios/memory.ts';
+import { runCpuLimit } from './scenarios/openssl-speed.ts';
+import { runRest } from './scenarios/rest.ts';
+import { runThroughput } from './scenarios/throughput.ts';
+import { runTrustIndex } from './scenarios/trust-index.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const runStarted = nowMs();
+const log = (line: string): void => {
+  process.stderr.write(`[bench ${((nowMs() - runStarted) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+};
+
+let parameters: ReturnType<typeof parseParameters>;
+try {
+  parameters = parseParameters(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(64);
+}
+if (parameters.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+// 10,000 idle agents need 10,000 descriptors in the broker and a share in each load process, which
+// inherit this process's limit. Node cannot raise it itself, so the run restarts once under a
+// shell that raises the soft limit up to the hard one (brokers and workers inherit it).
+const WANTED_FILES = 32_768;
+const limits = openFileLimits();
+if (limits.soft < WANTED_FILES && limits.hard > limits.soft && process.env.TRUSTGATE_BENCH_ULIMIT_RAISED === undefined) {
+  const raised = Math.min(limits.hard, WANTED_FILES);
+  const child = spawnSync('sh', ['-c', `ulimit -n ${raised} && exec "$0" "$@"`, process.execPath, ...process.execArgv, import.meta.filename, ...process.argv.slice(2)], {
+    stdio: 'inherit', env: { ...process.env, TRUSTGATE_BENCH_ULIMIT_RAISED: String(raised) },
+  });
+  process.exit(child.status ?? 1);
+}
+const { outDir, help: _help, ...params } = parameters;
+// Memory stages that would not fit the descriptors we have are dropped (and said so below).
+const fileBudget = openFileLimits().soft - 500;
+const p: Parameters = { ...params, memory: { ...params.memory, stages: params.memory.stages.filter((stage) => stage <= fileBudget) } };
+const droppedStages = params.memory.stages.filter((stage) => stage > fileBudget);
+
+setQuietWait(p.quietWaitSeconds, log);
+
+// The whole run is bounded: past the limit every child is killed and the run fails.
+const watchdog = setTimeout(() => {
+  log(`time limit of ${p.timeLimitSeconds} s reached: stopping every process`);
+  killAllChildren();
+  process.exit(2);
+}, p.timeLimitSeconds * 1000);
+
+const quiet = (command: string, args: string[]): string => {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT }).trim();
+  } catch {
+    return 'unknown';
+  }
+};
+
+/** SHA-256 over every .ts file under src (path and content): tells apart runs of the same commit with different working trees. */
+const sourceDigest = async (): Promise<string> => {
+  const files = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts')).sort();
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(file).update('\0').update(await readFile(join(ROOT, 'src', file))).update('\0');
+  return hash.digest('hex').slice(0, 16);
+};
+
+const packageJson = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+const results: Results = {
+  startedAt: new Date().toISOString(),
+  mode: p.mode,
+  machine: {
+    cpuModel: cpus()[0]?.model, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), platform: process.platform,
+    loadAverageAtStart: loadAverage(),
+  },
+  versions: {
+    node: process.version, nodeOpenssl: process.versions.openssl,
+    trustgate: {
+      version: packageJson.version,
+      commit: quiet('git', ['rev-parse', '--short', 'HEAD']),
+      // Read-only: --no-optional-locks keeps `git status` from refreshing the index.
+      uncommittedChangesInSrc: quiet('git', ['--no-optional-locks', 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
+      srcDigest: await sourceDigest(),
+    },
+    mosquitto: mosquittoVersion(),
+    openssl: quiet('openssl', ['version']),
+  },
+  parameters: p,
+  targets: [],
+  scenarioSeconds: {},
+  errors: [],
+  notes: [],
+};
+if (droppedStages.length > 0) {
+  results.notes.push(`memory at ${droppedStages.join(', ')} agents skipped: only ${openFileLimits().soft} open files allowed (ulimit -n); raise the hard limit to measure it`);
+}
+
+const work = await mkdtemp(join(tmpdir(), 'trustgate-bench-'));
+const servers: { stop(): Promise<void> }[] = [];
+const stopAll = async () => {
+  for (const server of servers.splice(0).reverse()) await server.stop().catch(() => undefined);
+};
+
+const scenario = async <T>(id: number, name: string, run: () => Promise<T>): Promise<T | undefined> => {
+  if (!p.scenarios.includes(id)) return undefined;
+  log(`scenario ${id}: ${name}`);
+  const started = nowMs();
+  try {
+    return await run();
+  } catch (error) {
+    const message = (error as Error).stack ?? String(error);
+    results.errors.push({ scenario: id, message });
+    log(`scenario ${id} failed: ${message}`);
+    return undefined;
+  } finally {
+    results.scenarioSeconds[String(id)] = Number(((nowMs() - started) / 1000).toFixed(1));
+  }
+};
+
+const connectOptions: ConnectOptions = {
+  concurrencyPerWorker: p.connect.concurrencyPerWorker, timeoutMs: p.connect.timeoutMs, budgetMs: p.connect.budgetMs, ecdhCurve: p.ecdhCurve,
+};
+
+let exitCode = 0;
+try {
+  const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents,
+    p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0);
+  const pkiStarted = nowMs();
+  const pki: BenchPki = await createBenchPki(agentCount);
+  log(`PKI: tenant CAs, ${agentCount.toLocaleString('en')} agent certificates, Mosquitto's server certificate in ${((nowMs() - pkiStarted) / 1000).toFixed(1)} s`);
+
+  // 6 first, while nothing else runs.
+  results.cpuLimit = await scenario(6, 'CPU limit (openssl speed)', runCpuLimit);
+
+  if (p.scenarios.some((id) => id === 1 || id === 2 || id === 5)) {
+    // The main pair: trustgate gets the tenant's 2 CAs through its REST API (the MindConnect path).
+    const trustgate = await startTrustgate('trustgate', join(work, 'trustgate-main'));
+    servers.push(trustgate);
+    for (const ca of pki.tenantCas) await trustgate.registerVerifiedCa(TENANT, ca);
+    await mkdir(join(work, 'mosquitto-main'));
+    const mosquitto = await startMosquitto('mosquitto', mosquittoOptionsOf(pki, join(work, 'mosquitto-main')));
+    servers.push(mosquitto);
+    const targets: Targets = {
+      trustgate: trustgateTarget(pki, trustgate, await trustgate.token(TENANT, ['mcmqtt.read'])),
+      mosquitto: mosquittoTarget(pki, mosquitto, trustgate.brokerRootCaPem),
+    };
+    log(`trustgate pid ${trustgate.pid} (MQTT ${trustgate.mqttPort}, HTTP ${trustgate.httpUrl}), mosquitto pid ${mosquitto.pid} (port ${mosquitto.port})`);
+
+    results.connectStorm = await scenario(1, 'connect storm', () => runConnectStorm(targets, pki.agents.slice(0, p.connect.agents),
+      pki.agents.slice(p.connect.agents, p.connect.agents + p.connect.warmupAgents), pki.agentKeyPem, { ...connectOptions, processes: p.workers }, log));
+    results.throughput = await scenario(2, 'throughput', () => runThroughput(targets, pki.agents, pki.agentKeyPem, p, log));
+    results.rest = await scenario(5, 'REST', async () => {
+      const figures = await runRest(trustgate, { concurrency: p.rest.concurrency, workers: p.workers, registrations: p.rest.registrations, listSeconds: p.rest.listSeconds, budgetMs: p.rest.budgetMs });
+      log(`REST register: ${figures.register.requestsPerSecond} req/s, p99 ${figures.register.p99Ms} ms; list: ${figures.list.requestsPerSecond} req/s, p99 ${figures.list.p99Ms} ms`);
+      return figures;
+    });
+    await stopAll();
+  }
+
+  results.trustIndex = await scenario(3, 'trust index scale', () => runTrustIndex(
+    { ...connectOptions, tenants: p.trustIndex.tenants, rounds: p.trustIndex.rounds, seedProcesses: p.trustIndex.seedProcesses, processes: p.workers },
+    { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.trustIndex.agents), agentKeyPem: pki.agentKeyPem, targetOf: (server) => trustgateTarget(pki, server), log },
+  ));
+
+  results.memory = await scenario(4, 'memory per idle agent', async () => {
+    const options = { ...connectOptions, stages: p.memory.stages, warmupAgents: p.memory.warmupAgents, settleMs: p.memory.settleMs, processes: p.workers };
+    const dataDir = join(work, 'trustgate-memory');
+    await seedDataDir(dataDir, [{ tenant: TENANT, cas: pki.tenantCas }]);
+    const trustgate = await startTrustgate('trustgate (memory)', dataDir);
+    servers.push(trustgate);
+    const memoryTrustgate = await runMemory(trustgateTarget(pki, trustgate), pki.agents, pki.agentKeyPem, options, {
+      heapUsedMiB: async () => ((await trustgate.metric('nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1024 / 1024, log,
+    });
+    const rootPem = trustgate.brokerRootCaPem;
+    await stopAll();
+    await mkdir(join(work, 'mosquitto-memory'));
+    const mosquitto = await startMosquitto('mosquitto (memory)', mosquittoOptionsOf(pki, join(work, 'mosquitto-memory')));
+    servers.push(mosquitto);
+    const memoryMosquitto = await runMemory(mosquittoTarget(pki, mosquitto, rootPem), pki.agents, pki.agentKeyPem, options, { log });
+    await stopAll();
+    return { trustgate: memoryTrustgate, mosquitto: memoryMosquitto };
+  });
+} catch (error) {
+  results.errors.push({ scenario: 0, message: (error as Error).stack ?? String(error) });
+  log(`run failed: ${(error as Error).stack}`);
+} finally {
+  await stopAll();
+  killAllChildren();
+  await rm(work, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
+}
+
+results.finishedAt = new Date().toISOString();
+results.wallSeconds = Number(((nowMs() - runStarted) / 1000).toFixed(1));
+results.quietWaitSeconds = quietWaitedSeconds();
+(results.machine as Record<string, unknown>).loadAverageAtEnd = loadAverage();
+const tls = results.connectStorm?.firstConnects;
+if (tls?.trustgate?.tls && tls.mosquitto?.tls) {
+  const show = (info: { protocol: string | null; cipher: string; group: string | undefined }) => `${info.protocol} ${info.cipher} ${info.group ?? ''}`.trim();
+  results.notes.push(`TLS negotiated by the load generator (${p.ecdhCurve ? `offering ${p.ecdhCurve}` : 'Node defaults'}): trustgate ${show(tls.trustgate.tls)}, Mosquitto ${show(tls.mosquitto.tls)}`);
+}
+const disturbed = disturbedPasses(results, cpus().length);
+results.disturbed = disturbed;
+if (disturbed.length > 0) {
+  results.notes.push(`**disturbed**: other programs took over 10 % of the machine during ${disturbed.length} measurement(s): ${disturbed.slice(0, 4).join('; ')}${disturbed.length > 4 ? `; and ${disturbed.length - 4} more (see the JSON)` : ''}. Rerun on a quiet machine (or with --quiet-wait 120) before trusting them.`);
+}
+const { table, targets } = buildReport(results);
+results.targets = targets;
+results.table = table;
+
+const machine = results.machine as { cpuModel: string; cores: number; memoryBytes: number };
+const heading = `## trustgate ${packageJson.version} (${(results.versions.trustgate as { commit: string }).commit}) beside Mosquitto ${results.versions.mosquitto} — ${p.mode} run, ${results.startedAt}`;
+const context = `${machine.cpuModel}, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); ${results.versions.openssl}; ` +
+  `brokers and load generator share the machine; loopback; ratio = trustgate ÷ Mosquitto; ${results.wallSeconds} s wall` +
+  `${results.quietWaitSeconds ? ` (${results.quietWaitSeconds} s of it waiting for other programs to go idle)` : ''}.`;
+const output = [heading, '', context, '', table, '', ...summaryLines(results),
+  ...(results.notes.length ? ['', ...results.notes.map((note) => `- ${note}`)] : []),
+  ...(results.errors.length ? ['', `Errors in scenario(s) ${results.errors.map((e) => e.scenario).join(', ')}: see the JSON.`] : [])];
+process.stdout.write(`${output.join('\n')}\n`);
+
+const resultsDir = outDir ?? join(ROOT, 'bench', 'results');
+await mkdir(resultsDir, { recursive: true });
+const file = join(resultsDir, `${results.startedAt.replace(/[:.]/g, '-')}${p.mode === 'quick' ? '-quick' : ''}.json`);
+await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+log(`results written to ${file}`);
+if (results.errors.length > 0) exitCode = 1;
+clearTimeout(watchdog);
+process.exitCode = exitCode;
