@@ -12,7 +12,7 @@ import { createBenchPki, mosquittoOptionsOf, TENANT, type BenchPki } from './lib
 import { mosquittoTarget, trustgateTarget, type Targets } from './lib/broker-target.ts';
 import { mosquittoVersion, startMosquitto } from './lib/mosquitto-server.ts';
 import { parseParameters, USAGE, type Parameters } from './lib/parameters.ts';
-import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds, setQuietWait } from './lib/processes.ts';
+import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds, removeOnExit, setQuietWait } from './lib/processes.ts';
 import { buildReport, disturbedPasses, summaryLines, type Results } from './lib/report.ts';
 import { seedDataDir } from './lib/seed-data-dir.ts';
 import { startTrustgate } from './lib/trustgate-server.ts';
@@ -115,6 +115,7 @@ if (droppedStages.length > 0) {
 }
 
 const work = await mkdtemp(join(tmpdir(), 'trustgate-bench-'));
+removeOnExit(work);
 const servers: { stop(): Promise<void> }[] = [];
 const stopAll = async () => {
   for (const server of servers.splice(0).reverse()) await server.stop().catch(() => undefined);

@@ -34,7 +34,8 @@ export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --wo
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
   --agents    agents per connect-storm pass; --seconds: seconds per throughput case; --tenants: trust-index tenants (× 2 CAs)
-  --quiet-wait S   before each measurement wait until other programs are idle, at most S seconds in all (default 0)
+  --quiet-wait S   before each measurement wait until other programs are idle (at most S seconds in all), and
+              take a disturbed measurement again (default 0: no waiting, disturbed measurements only flagged)
   --out       directory for the JSON results (default bench/results)`;
 
 export const parseParameters = (argv: readonly string[]): Parameters & { readonly outDir: string | undefined; readonly help: boolean } => {

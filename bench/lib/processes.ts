@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 // Every child the benchmark starts (brokers, load workers) is tracked here, so that whatever
 // ends the run (an error, a time limit, Ctrl-C) also ends them: no process outlives the benchmark.
@@ -18,7 +19,16 @@ export const killAllChildren = (): void => {
   for (const child of children) if (isRunning(child)) child.kill('SIGKILL');
 };
 
-process.on('exit', killAllChildren);
+const temporaryDirs = new Set<string>();
+/** Removed when this process exits, however it exits (the children are killed first). */
+export const removeOnExit = (dir: string): void => {
+  temporaryDirs.add(dir);
+};
+
+process.on('exit', () => {
+  killAllChildren();
+  for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(signal, () => {
     killAllChildren();
@@ -75,15 +85,45 @@ const commandOf = async (pid: number): Promise<string> => {
 
 const QUIET_PROBE_MS = 250;
 let quietBudgetMs = 0;
+let retriesIfDisturbed = 0;
 let quietWaitedMs = 0;
 /** Seconds spent waiting for other programs so far (not part of what the benchmark itself takes). */
 export const quietWaitedSeconds = (): number => quietWaitedMs / 1000;
 let onWait: (line: string) => void = () => undefined;
 
-/** With a budget, every measurement first waits (in all at most `seconds`) until other programs are idle. */
+/**
+ * With a budget, every measurement first waits (in all at most `seconds`) until other programs are
+ * idle, and one that was disturbed all the same is taken again (see measureUndisturbed).
+ */
 export const setQuietWait = (seconds: number, log: (line: string) => void): void => {
   quietBudgetMs = seconds * 1000;
+  retriesIfDisturbed = seconds > 0 ? 2 : 0;
   onWait = log;
+};
+
+/** Share of the whole machine that other programs took during a measurement of `seconds`. */
+export const otherCpuShare = (figures: { readonly otherCpuSeconds: number; readonly seconds: number }): number =>
+  figures.seconds > 0 ? figures.otherCpuSeconds / (figures.seconds * cpus().length) : 0;
+
+export const DISTURBED_SHARE = 0.1;
+
+/**
+ * Runs a repeatable measurement; while other programs took over 10 % of the machine during it and
+ * retries are on (--quiet-wait), runs it again, at most twice more, and keeps the least disturbed.
+ * Not for measurements that change state (first connects onboard their agents).
+ */
+export const measureUndisturbed = async <T extends { readonly otherCpuSeconds: number; readonly seconds: number }>(
+  what: string, measure: () => Promise<T>,
+): Promise<T & { readonly attempts: number }> => {
+  let best = await measure();
+  let attempts = 1;
+  while (otherCpuShare(best) > DISTURBED_SHARE && attempts <= retriesIfDisturbed) {
+    onWait(`${what}: other programs took ${Math.round(otherCpuShare(best) * 100)} % of the machine; measuring again`);
+    const next = await measure();
+    attempts += 1;
+    if (otherCpuShare(next) < otherCpuShare(best)) best = next;
+  }
+  return { ...best, attempts };
 };
 
 // Idle = other programs used under 10 % of one core over a quarter of a second. The benchmark's own

@@ -5,6 +5,7 @@ import type { RestFigures } from '../scenarios/rest.ts';
 import type { ThroughputCase, ThroughputFigures } from '../scenarios/throughput.ts';
 import type { TrustIndexFigures } from '../scenarios/trust-index.ts';
 import type { Parameters } from './parameters.ts';
+import { DISTURBED_SHARE } from './processes.ts';
 import { round } from './stats.ts';
 
 export interface Pair<T> {
@@ -195,7 +196,7 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
   return passes.flatMap(([name, figures]) => {
     if (!figures || figures.seconds <= 0) return [];
     const share = figures.otherCpuSeconds / (figures.seconds * cores);
-    return share > 0.1 ? [`${name} (${Math.round(share * 100)} %${figures.otherCpuTop[0] ? `, mostly ${figures.otherCpuTop[0]}` : ''})`] : [];
+    return share > DISTURBED_SHARE ? [`${name} (${Math.round(share * 100)} %${figures.otherCpuTop[0] ? `, mostly ${figures.otherCpuTop[0]}` : ''})`] : [];
   });
 };
 

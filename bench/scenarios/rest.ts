@@ -1,5 +1,5 @@
 import type { RestResult } from '../lib/jobs.ts';
-import { sampleProcess, watchOtherCpu } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, watchOtherCpu } from '../lib/processes.ts';
 import { percentile, round } from '../lib/stats.ts';
 import type { TrustgateServer } from '../lib/trustgate-server.ts';
 import { withPool, type WorkerPool } from '../lib/worker-pool.ts';
@@ -84,7 +84,8 @@ export const runRest = async (server: TrustgateServer, options: RestOptions): Pr
     await pool.run(registerJobs(warmup), { timeoutMs: options.budgetMs + 30_000 });
     await pool.run(listJobs(warmup, 1), { timeoutMs: 31_000 });
     const register = await summarize(server, pool, () => pool.run<RestResult>(registerJobs(tenants), { timeoutMs: options.budgetMs + 30_000 }));
-    const list = await summarize(server, pool, () => pool.run<RestResult>(listJobs(tenants, options.listSeconds), { timeoutMs: options.listSeconds * 1000 + 30_000 }));
+    const list = await measureUndisturbed('REST GET /caCertificates',
+      () => summarize(server, pool, () => pool.run<RestResult>(listJobs(tenants, options.listSeconds), { timeoutMs: options.listSeconds * 1000 + 30_000 })));
     return { register, list };
   });
 };

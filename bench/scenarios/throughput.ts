@@ -1,7 +1,7 @@
 import type { BrokerTarget, Targets } from '../lib/broker-target.ts';
 import type { Parameters } from '../lib/parameters.ts';
 import type { AgentIdentity, Job, PublishResult, SubscribeResult } from '../lib/jobs.ts';
-import { sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
 import { percentile, round } from '../lib/stats.ts';
 import { split, withPool, type WorkerPool } from '../lib/worker-pool.ts';
 
@@ -153,8 +153,10 @@ export const runThroughput = (
     const result: ThroughputCase = { ...c, saturated: {}, paced: {} };
     for (const broker of ['trustgate', 'mosquitto'] as const) {
       const publishers = agents.slice(0, c.agents);
-      const f = result.saturated[broker] = await throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.seconds));
-      const l = result.paced[broker] = await throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.latencySeconds, t.latencyRatePerSecond));
+      const f = result.saturated[broker] = await measureUndisturbed(`${c.label} ${broker}`,
+        () => throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.seconds)));
+      const l = result.paced[broker] = await measureUndisturbed(`${c.label} at ${t.latencyRatePerSecond}/s ${broker}`,
+        () => throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.latencySeconds, t.latencyRatePerSecond)));
       log(`${c.label} ${broker}: ${f.perSecond}/s (${f.received}/${f.sent}), ${f.cpuSecondsPer100k} CPU s per 100k, broker busy ${Math.round(f.brokerCpuShare * 100)} %, ` +
         `app ${Math.round(f.applicationCpuShare * 100)} %; at ${t.latencyRatePerSecond}/s p50 ${l.p50Ms} p99 ${l.p99Ms} ms`);
     }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { BrokerTarget } from '../lib/broker-target.ts';
 import type { AgentIdentity } from '../lib/jobs.ts';
 import type { MintedCertificate } from '../lib/fast-certificates.ts';
-import { sampleProcess, track } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, track } from '../lib/processes.ts';
 import { seedDataDir } from '../lib/seed-data-dir.ts';
 import { median, round } from '../lib/stats.ts';
 import { startTrustgate, type TrustgateServer } from '../lib/trustgate-server.ts';
@@ -87,7 +87,9 @@ export const runTrustIndex = async (
       for (let r = 0; r < options.rounds; r++) {
         const order = r % 2 === 0 ? (['small', 'large'] as const) : (['large', 'small'] as const);
         const round: Partial<Record<'small' | 'large', ConnectFigures>> = {};
-        for (const which of order) round[which] = await connectPass(pool, targets[which], setup.agents, setup.agentKeyPem, options);
+        for (const which of order) {
+          round[which] = await measureUndisturbed(`trust index round ${r + 1} (${which})`, () => connectPass(pool, targets[which], setup.agents, setup.agentKeyPem, options));
+        }
         rounds.push(round as { small: ConnectFigures; large: ConnectFigures });
         setup.log(`trust index round ${r + 1}: ${round.small!.perSecond}/s with 2 CAs, ${round.large!.perSecond}/s with ${options.tenants * 2}`);
       }
