@@ -76,11 +76,14 @@ const quiet = (command: string, args: string[]): string => {
   }
 };
 
-/** SHA-256 over every .ts file under src (path and content): tells apart runs of the same commit with different working trees. */
+/** SHA-256 over what runs (src/ and bin/, path and content): tells apart runs of the same commit with different working trees. */
 const sourceDigest = async (): Promise<string> => {
-  const files = (await readdir(join(ROOT, 'src'), { recursive: true })).filter((f) => f.endsWith('.ts')).sort();
   const hash = createHash('sha256');
-  for (const file of files) hash.update(file).update('\0').update(await readFile(join(ROOT, 'src', file))).update('\0');
+  for (const dir of ['src', 'bin']) {
+    const files = (await readdir(join(ROOT, dir), { recursive: true, withFileTypes: true })).filter((f) => f.isFile())
+      .map((f) => join(f.parentPath, f.name)).sort();
+    for (const file of files) hash.update(file.slice(ROOT.length)).update('\0').update(await readFile(file)).update('\0');
+  }
   return hash.digest('hex').slice(0, 16);
 };
 
@@ -98,8 +101,8 @@ const results: Results = {
       version: packageJson.version,
       commit: quiet('git', ['rev-parse', '--short', 'HEAD']),
       // Read-only: --no-optional-locks keeps `git status` from refreshing the index.
-      uncommittedChangesInSrc: quiet('git', ['--no-optional-locks', 'status', '--porcelain', '--', 'src']).split('\n').filter(Boolean).length,
-      srcDigest: await sourceDigest(),
+      uncommittedChanges: quiet('git', ['--no-optional-locks', 'status', '--porcelain', '--', 'src', 'bin']).split('\n').filter(Boolean).length,
+      sourceDigest: await sourceDigest(),
     },
     mosquitto: mosquittoVersion(),
     openssl: quiet('openssl', ['version']),
@@ -143,7 +146,7 @@ const connectOptions: ConnectOptions = {
 
 let exitCode = 0;
 try {
-  const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents,
+  const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents + p.connect.warmupAgents,
     p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0);
   const pkiStarted = nowMs();
   const pki: BenchPki = await createBenchPki(agentCount);
@@ -179,7 +182,8 @@ try {
 
   results.trustIndex = await scenario(3, 'trust index scale', () => runTrustIndex(
     { ...connectOptions, tenants: p.trustIndex.tenants, rounds: p.trustIndex.rounds, seedProcesses: p.trustIndex.seedProcesses, processes: p.workers },
-    { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.trustIndex.agents), agentKeyPem: pki.agentKeyPem, targetOf: (server) => trustgateTarget(pki, server), log },
+    { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.trustIndex.agents),
+      warmupAgents: pki.agents.slice(p.trustIndex.agents, p.trustIndex.agents + p.connect.warmupAgents), agentKeyPem: pki.agentKeyPem, targetOf: (server) => trustgateTarget(pki, server), log },
   ));
 
   results.memory = await scenario(4, 'memory per idle agent', async () => {

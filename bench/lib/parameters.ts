@@ -69,7 +69,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
       fanInAgents: quick ? 50 : 100, fanInProcesses: 2, window: 10_000, streamBatchMessages: 10,
       latencyRatePerSecond: 10_000, latencySeconds: quick ? 0.5 : 3, payloadBytes: 100, budgetMs: quick ? 30_000 : 60_000,
     },
-    trustIndex: { tenants: number(values.tenants, 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
+    trustIndex: { tenants: number(values.tenants, 10_000), agents: quick ? 600 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,

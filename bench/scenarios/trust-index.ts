@@ -55,11 +55,14 @@ const seedInProcesses = async (dataDir: string, from: number, to: number, proces
 // Two fresh trustgate processes whose data dirs differ only in the other tenants' CAs: one with the
 // bench tenant's 2 CAs, one with the same 2 plus (tenants - 1) × 2 more, all registered and
 // verified through the registry's use cases before start (the server loads them into its trust
-// index at start). Both first onboard the same agents, then reconnect passes alternate
-// small/large, large/small, … and the medians are compared.
+// index at start). After a warm-up with other agents, both onboard the same agents (one pass each,
+// shown for context), then reconnect passes alternate small/large, large/small, … and the target
+// compares their medians.
 export const runTrustIndex = async (
   options: TrustIndexOptions,
   setup: { readonly workDir: string; readonly tenant: string; readonly tenantCas: readonly MintedCertificate[]; readonly agents: readonly AgentIdentity[];
+    /** Other agents that connect first, so that both servers are warm when the agents onboard. */
+    readonly warmupAgents: readonly AgentIdentity[];
     readonly agentKeyPem: string; readonly targetOf: (server: TrustgateServer) => BrokerTarget; readonly log: (line: string) => void },
 ): Promise<TrustIndexFigures> => {
   const smallDir = join(setup.workDir, 'trust-2');
@@ -79,6 +82,7 @@ export const runTrustIndex = async (
     const rssKiBAtStart = { small: (await sampleProcess(small.pid)).rssKiB, large: (await sampleProcess(large.pid)).rssKiB };
     const targets = { small: setup.targetOf(small), large: setup.targetOf(large) };
     const { firstConnects, rounds } = await withPool(options.processes, async (pool) => {
+      for (const which of ['small', 'large'] as const) await connectPass(pool, targets[which], setup.warmupAgents, setup.agentKeyPem, options);
       const firstConnects = {
         small: await connectPass(pool, targets.small, setup.agents, setup.agentKeyPem, options),
         large: await connectPass(pool, targets.large, setup.agents, setup.agentKeyPem, options),
