@@ -1,7 +1,8 @@
 // The benchmark harness (issue 5): trustgate beside Debian's Mosquitto 2.0.11 on the same machine,
 // in the same run, driven by the same multi-process load generator. `npm run bench [-- --quick]`.
 // Prints a markdown table (stdout; progress goes to stderr) and writes bench/results/<timestamp>.json.
-// Scenarios: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit.
+// Scenarios: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit,
+// 7 cluster (two nodes on a local PostgreSQL + Redis vs one).
 // Loopback only; every loop is bounded in count and time, and no process outlives the run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,6 +17,7 @@ import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds
 import { buildReport, disturbedPasses, summaryLines, type Results } from './lib/report.ts';
 import { seedDataDir } from './lib/seed-data-dir.ts';
 import { startTrustgate } from './lib/trustgate-server.ts';
+import { runCluster } from './scenarios/cluster.ts';
 import { runConnectStorm, type ConnectOptions } from './scenarios/connect-storm.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { runCpuLimit } from './scenarios/openssl-speed.ts';
@@ -147,7 +149,7 @@ const connectOptions: ConnectOptions = {
 let exitCode = 0;
 try {
   const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents + p.connect.warmupAgents,
-    p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0);
+    p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0, p.scenarios.includes(7) ? p.cluster.fanInAgents : 0);
   const pkiStarted = nowMs();
   const pki: BenchPki = await createBenchPki(agentCount);
   log(`PKI: tenant CAs, ${agentCount.toLocaleString('en')} agent certificates, Mosquitto's server certificate in ${((nowMs() - pkiStarted) / 1000).toFixed(1)} s`);
@@ -204,6 +206,14 @@ try {
     await stopAll();
     return { trustgate: memoryTrustgate, mosquitto: memoryMosquitto };
   });
+
+  results.cluster = await scenario(7, 'cluster (two nodes on PostgreSQL + Redis vs one)', () => runCluster(pki, p, work, log));
+  if (results.cluster) {
+    results.notes.push('Scenario 7: every MQTT message crosses Redis, on one node as on two (aedes\' shared emitter over Redis pub/sub), so the one-node column ' +
+      'is already a cluster node; "one node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
+      'redis-server is the machine\'s shared Redis: its CPU includes what its other clients asked of it meanwhile.');
+    if (results.cluster.redisPid === undefined) results.notes.push('Scenario 7: redis-server\'s pid was not found in /proc, so its CPU is not in the figures.');
+  }
 } catch (error) {
   results.errors.push({ scenario: 0, message: (error as Error).stack ?? String(error) });
   log(`run failed: ${(error as Error).stack}`);
@@ -234,7 +244,7 @@ results.table = table;
 const machine = results.machine as { cpuModel: string; cores: number; memoryBytes: number };
 const heading = `## trustgate ${packageJson.version} (${(results.versions.trustgate as { commit: string }).commit}) beside Mosquitto ${results.versions.mosquitto} — ${p.mode} run, ${results.startedAt}`;
 const context = `${machine.cpuModel}, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB; Node ${process.version} (OpenSSL ${process.versions.openssl}); ${results.versions.openssl}; ` +
-  `brokers and load generator share the machine; loopback; ratio = trustgate ÷ Mosquitto; ${results.wallSeconds} s wall` +
+  `brokers and load generator share the machine; loopback; ratio = trustgate ÷ Mosquitto${results.cluster ? ' (scenario 7: two nodes ÷ one node)' : ''}; ${results.wallSeconds} s wall` +
   `${results.quietWaitSeconds ? ` (${results.quietWaitSeconds} s of it waiting for other programs to go idle)` : ''}.`;
 const output = [heading, '', context, '', table, '', ...summaryLines(results),
   ...(results.notes.length ? ['', ...results.notes.map((note) => `- ${note}`)] : []),

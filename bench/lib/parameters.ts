@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 
 export interface Parameters {
   readonly mode: 'quick' | 'full';
-  /** Scenarios to run (1-6, see the issue). */
+  /** Scenarios to run (1-7, see the issue). */
   readonly scenarios: readonly number[];
   /** Load-generator processes per connect pass. */
   readonly workers: number;
@@ -22,6 +22,13 @@ export interface Parameters {
   readonly trustIndex: { readonly tenants: number; readonly agents: number; readonly rounds: number; readonly seedProcesses: number };
   readonly memory: { readonly stages: readonly number[]; readonly warmupAgents: number; readonly settleMs: number };
   readonly rest: { readonly concurrency: number; readonly registrations: number; readonly listSeconds: number; readonly budgetMs: number };
+  /** Scenario 7: one node vs two on PostgreSQL + Redis (payload and messages per write as in throughput). */
+  readonly cluster: {
+    readonly seconds: number; readonly warmupSeconds: number;
+    /** Agents of the fan-in case, spread over the publisher processes (and, with two nodes, over both nodes). */
+    readonly fanInAgents: number; readonly fanInProcesses: number; readonly window: number;
+    readonly latencyRatePerSecond: number; readonly latencySeconds: number; readonly budgetMs: number;
+  };
   /** Before each measurement, wait until other programs are idle, at most this long in all (0 = never wait). */
   readonly quietWaitSeconds: number;
   /** The whole run is abandoned (children killed) after this long. */
@@ -29,11 +36,12 @@ export interface Parameters {
 }
 
 export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --workers 3] [-- --groups X25519] [-- --agents N] [-- --seconds N] [-- --tenants N]
-  --quick     every scenario, smaller counts: under 2 minutes on a 2-core machine (full run: under 10)
-  --only      scenarios to run: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit
+  --quick     scenarios 1-6 with smaller counts: under 2 minutes on a 2-core machine (full run, 1-7: under 10)
+  --only      scenarios to run: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit,
+              7 cluster (two nodes on PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 vs one)
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
-  --agents    agents per connect-storm pass; --seconds: seconds per throughput case; --tenants: trust-index tenants (× 2 CAs)
+  --agents    agents per connect-storm pass; --seconds: seconds per throughput case (2 and 7); --tenants: trust-index tenants (× 2 CAs)
   --quiet-wait S   before each measurement wait until other programs are idle (at most S seconds in all), and
               take a disturbed measurement again (default 0: no waiting, disturbed measurements only flagged)
   --out       directory for the JSON results (default bench/results)`;
@@ -53,9 +61,11 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     if (!Number.isInteger(value) || value <= 0) throw new Error(`not a positive whole number: ${raw}`);
     return value;
   };
-  const scenarios = values.only === undefined ? [6, 1, 2, 5, 3, 4]
-    : [6, 1, 2, 5, 3, 4].filter((id) => values.only!.split(',').map(Number).includes(id));
+  const order = [6, 1, 2, 5, 3, 4, 7];
+  // --quick keeps within its 2 minutes without the cluster (two more nodes to start): `--quick --only 7` runs it.
+  const scenarios = values.only === undefined ? order.filter((id) => !quick || id !== 7) : order.filter((id) => values.only!.split(',').map(Number).includes(id));
   const workers = number(values.workers, 3);
+  const fanInAgents = quick ? 50 : 100; // scenarios 2 and 7: the same agents, so their figures stand side by side
   return {
     help: values.help,
     outDir: values.out,
@@ -66,13 +76,18 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     connect: { agents: number(values.agents, quick ? 1_000 : 3_000), warmupAgents: 150, concurrencyPerWorker: 8, timeoutMs: 20_000, budgetMs: quick ? 30_000 : 60_000 },
     throughput: {
       seconds: values.seconds === undefined ? (quick ? 1 : 5) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), maxMessages: 2_000_000, warmupSeconds: quick ? 0.5 : 1,
-      fanInAgents: quick ? 50 : 100, fanInProcesses: 2, window: 10_000, streamBatchMessages: 10,
+      fanInAgents, fanInProcesses: 2, window: 10_000, streamBatchMessages: 10,
       latencyRatePerSecond: 10_000, latencySeconds: quick ? 0.5 : 3, payloadBytes: 100, budgetMs: quick ? 30_000 : 60_000,
     },
     trustIndex: { tenants: number(values.tenants, 10_000), agents: quick ? 600 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
+    cluster: {
+      seconds: values.seconds === undefined ? (quick ? 1 : 3) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), warmupSeconds: quick ? 0.5 : 1,
+      fanInAgents, fanInProcesses: 2, window: 10_000, latencyRatePerSecond: 2_000, latencySeconds: quick ? 0.5 : 3, budgetMs: quick ? 30_000 : 60_000,
+    },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
-    timeLimitSeconds: (quick ? 240 : 900) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
+    // Scenario 7 (two trustgate nodes, PostgreSQL, Redis) brings its own allowance.
+    timeLimitSeconds: (quick ? 240 : 900) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
   };
 };

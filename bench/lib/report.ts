@@ -1,3 +1,4 @@
+import type { ClusterFigures } from '../scenarios/cluster.ts';
 import type { ConnectFigures, ConnectStormFigures } from '../scenarios/connect-storm.ts';
 import type { MemoryFigures } from '../scenarios/memory.ts';
 import type { CpuLimitFigures } from '../scenarios/openssl-speed.ts';
@@ -28,6 +29,7 @@ export interface Results {
   trustIndex?: TrustIndexFigures;
   memory?: Pair<MemoryFigures>;
   rest?: { register: RestFigures; list: RestFigures };
+  cluster?: ClusterFigures;
   targets: Target[];
   readonly scenarioSeconds: Record<string, number>;
   readonly errors: { scenario: number; message: string }[];
@@ -174,7 +176,58 @@ export const buildReport = (results: Results): { table: string; targets: Target[
     '|---|---|---|---:|---:|---:|---|---|',
     ...rows.map((cells) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
   ];
-  return { table: lines.join('\n'), targets };
+  const cluster = clusterTable(results);
+  const tables = [...(rows.length > 0 || !cluster ? [lines.join('\n')] : []), ...(cluster ? [cluster] : [])];
+  return { table: tables.join('\n\n'), targets };
+};
+
+const WATCHED = ['node 1', 'node 2', 'redis-server'] as const;
+
+// Scenario 7 has a table of its own: its columns are one node and two nodes (no Mosquitto, no
+// targets), with scenario 2's trustgate on its embedded SQLite default beside them for context.
+const clusterTable = (results: Results): string | undefined => {
+  const cluster = results.cluster;
+  if (!cluster) return undefined;
+  const p = results.parameters;
+  const rows: string[][] = [];
+  const row = (id: number | '', scenario: string, figure: string, one: string, two: string, ratio: string, sqlite = '') =>
+    rows.push([String(id), scenario, figure, one, two, ratio, sqlite]);
+  const watched = (f: ThroughputFigures | undefined, label: string) => f?.watched?.find((w) => w.label === label);
+  const cpuSum = (f: ThroughputFigures | undefined) => f?.watched?.reduce((sum, w) => sum + w.cpuSecondsPer100k, 0);
+  const cpuParts = (f: ThroughputFigures | undefined) => f?.watched
+    ? `${WATCHED.map((label) => fmt(watched(f, label)?.cpuSecondsPer100k, 2)).join(' + ')} = ${fmt(cpuSum(f), 2)}` : '—';
+  const busy = (f: ThroughputFigures | undefined) => f?.watched ? WATCHED.map((label) => percent(watched(f, label)?.cpuShare)).join(' · ') : '—';
+  const latency = (f: ThroughputFigures | undefined) => f ? `${fmt(f.p50Ms, 2)} / ${fmt(f.p99Ms, 2)}` : '—';
+  for (const k of cluster.cases) {
+    const one = k.oneNode.saturated;
+    const two = k.twoNodes.saturated;
+    // Scenario 2's trustgate (SQLite, no Redis) in the same case, when it ran with the same agents.
+    const sqlite = results.throughput?.find((c) => c.qos === k.qos && c.agents === k.agents && c.batchMessages === k.batchMessages)?.saturated.trustgate;
+    const writes = k.batchMessages === 1 ? 'one message per write' : `${k.batchMessages} messages per write`;
+    const where = k.agents === 1 ? 'two nodes: agent on node 1, application on node 2 (cross-node)'
+      : `two nodes: ${fmt(Math.ceil(k.agents / 2))} + ${fmt(Math.floor(k.agents / 2))} agents on nodes 1 + 2, application on node 2`;
+    row(7, `cluster: ${k.label} (${p.throughput.payloadBytes} B, ${writes}), ${p.cluster.seconds} s as fast as it goes; one node: all on node 1; ${where}`, 'messages/s',
+      fmt(one?.perSecond), fmt(two?.perSecond), times(ratioOf(two?.perSecond, one?.perSecond)), fmt(sqlite?.perSecond));
+    row('', '', 'p99 end-to-end latency at that rate, ms', fmt(one?.p99Ms, 1), fmt(two?.p99Ms, 1), times(ratioOf(two?.p99Ms, one?.p99Ms)), fmt(sqlite?.p99Ms, 1));
+    row('', '', 'CPU s per 100k messages: node 1 + node 2 + redis-server = all', cpuParts(one), cpuParts(two), times(ratioOf(cpuSum(two), cpuSum(one))),
+      sqlite ? `${fmt(sqlite.cpuSecondsPer100k, 2)} (node)` : '');
+    row('', '', 'CPU busy: node 1 · node 2 · redis-server (1 core = 100 %)', busy(one), busy(two), '', sqlite ? percent(sqlite.brokerCpuShare) : '');
+    if (k.oneNode.paced || k.twoNodes.paced) {
+      row('', '', `p50 / p99 end-to-end latency at ${fmt(p.cluster.latencyRatePerSecond)} msg/s offered, ms`, latency(k.oneNode.paced), latency(k.twoNodes.paced),
+        times(ratioOf(k.twoNodes.paced?.p99Ms, k.oneNode.paced?.p99Ms)));
+    }
+    const lost = (f: ThroughputFigures | undefined) => f ? f.sent - f.received : undefined;
+    const runs = [one, k.oneNode.paced, two, k.twoNodes.paced];
+    if (runs.some((f) => (lost(f) ?? 0) > 0)) {
+      row('', '', 'messages sent but not received (rate run / latency run)', `${fmt(lost(one))} / ${fmt(lost(k.oneNode.paced))}`, `${fmt(lost(two))} / ${fmt(lost(k.twoNodes.paced))}`, '');
+    }
+  }
+  const header = ['#', 'scenario', 'figure', 'one node (PostgreSQL + Redis)', 'two nodes', 'ratio (two ÷ one)', 'one node, SQLite (scenario 2)'];
+  return [
+    `| ${header.join(' | ')} |`,
+    '|---|---|---|---:|---:|---:|---:|',
+    ...rows.map((cells) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
+  ].join('\n');
 };
 
 /**
@@ -194,6 +247,11 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
     passes.push([`${c.label} at fixed rate, trustgate`, c.paced.trustgate], [`${c.label} at fixed rate, Mosquitto`, c.paced.mosquitto]);
   }
   if (results.rest) passes.push(['REST upload + verify', results.rest.register], ['REST GET /caCertificates', results.rest.list]);
+  for (const k of results.cluster?.cases ?? []) {
+    for (const [which, name] of [['oneNode', 'one node'], ['twoNodes', 'two nodes']] as const) {
+      passes.push([`cluster ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.label} at fixed rate, ${name}`, k[which].paced]);
+    }
+  }
   for (const [r, round] of (results.trustIndex?.rounds ?? []).entries()) {
     passes.push([`trust index round ${r + 1}, 2 CAs`, round.small], [`trust index round ${r + 1}, large`, round.large]);
   }
@@ -207,7 +265,8 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
 export const summaryLines = (results: Results): string[] => {
   const short = results.targets.filter((t) => !t.isMet);
   return [
-    short.length === 0 ? `All ${results.targets.length} targets met.` : `${short.length} of ${results.targets.length} targets short:`,
+    results.targets.length === 0 ? 'No targets in the scenarios run.'
+      : short.length === 0 ? `All ${results.targets.length} targets met.` : `${short.length} of ${results.targets.length} targets short:`,
     ...short.map((t) => `- ${t.what}: ${t.value} (target ${t.target}) — short by ${t.shortByPercent} %`),
   ];
 };

@@ -32,12 +32,22 @@ export interface TrustgateServer {
 // `bin/trustgate serve` as an operator runs it: the embedded default (SQLite in a data dir,
 // generated keys), ports 0 read back from its JSON log, log level info (a line per connection,
 // drained here as a terminal would). bin/trustgate execs node, so the pid is the server's.
-export const startTrustgate = async (name: string, dataDir: string, options: { startTimeoutMs?: number } = {}): Promise<TrustgateServer> => {
+// `env` adds or overrides settings (e.g. a cluster node's TRUSTGATE_DATABASE_URL, TRUSTGATE_REDIS_URL,
+// TRUSTGATE_NODE_ID); the data dir, the ports and the log level stay the harness's.
+export const startTrustgate = async (name: string, dataDir: string, options: { startTimeoutMs?: number; env?: Readonly<Record<string, string>> } = {}): Promise<TrustgateServer> => {
   const started = nowMs();
-  const child: ChildProcess = track(spawn(join(ROOT, 'bin', 'trustgate'), ['serve'], {
+  // BENCH_PROFILE_DIR=<dir>: the same server under `node --cpu-prof` (bin/trustgate's settings,
+  // node run directly), one .cpuprofile per server written when it stops.
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const [command, args] = profileDir
+    ? [join(ROOT, 'node_modules', 'node', 'bin', 'node'), ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--disable-warning=ExperimentalWarning', join(ROOT, 'src', 'cli', 'main.ts'), 'serve']]
+    : [join(ROOT, 'bin', 'trustgate'), ['serve']];
+  const child: ChildProcess = track(spawn(command, args, {
     cwd: ROOT,
     env: {
+      MALLOC_MMAP_THRESHOLD_: '65536',
       ...process.env,
+      ...options.env,
       TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0',
       TRUSTGATE_MQTT_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0', TRUSTGATE_LOG_LEVEL: 'info',
     },

@@ -39,6 +39,27 @@ export interface ThroughputFigures {
   readonly duplicates: number;
   readonly otherCpuSeconds: number;
   readonly otherCpuTop: readonly string[];
+  /** The CPU of the processes a placement watches (cluster nodes, Redis), in its order. */
+  readonly watched?: readonly WatchedCpu[];
+}
+
+/** Where the clients of a run connect when the broker is more than one process (scenario 7). */
+export interface Placement {
+  /** Where the tenant application connects (default: the run's target). */
+  readonly application?: BrokerTarget;
+  /** Where publisher process p connects: publishers[p % length] (default: the run's target). */
+  readonly publishers?: readonly BrokerTarget[];
+  /** Processes whose CPU is read over the run like the target's (each node, redis-server). */
+  readonly watch?: readonly { readonly label: string; readonly pid: number }[];
+}
+
+export interface WatchedCpu {
+  readonly label: string;
+  readonly pid: number;
+  readonly cpuSeconds: number;
+  readonly cpuSecondsPer100k: number;
+  /** CPU s per wall s (1 core = 1.0). */
+  readonly cpuShare: number;
 }
 
 // Agents publish to their tc/<tenant>/<clientId>/o/data topic for `seconds`; the tenant
@@ -46,17 +67,23 @@ export interface ThroughputFigures {
 // application reports what it received (through the parent) and publishers never have more than
 // `window` messages in flight end to end, so latency is the brokers' and not a queue we built.
 // The rate counts from the first publish to the last message received. Process 0 of the pool is
-// the application, processes 1… the publishers.
-export const throughputRun = async (pool: WorkerPool, target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ThroughputOptions): Promise<ThroughputFigures> => {
-  const endpoint = { ...target.endpoint, ecdhCurve: options.ecdhCurve };
+// the application, processes 1… the publishers. A placement spreads the clients over several
+// broker processes (cluster nodes) and reads the CPU of each.
+export const throughputRun = async (
+  pool: WorkerPool, target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ThroughputOptions, placement: Placement = {},
+): Promise<ThroughputFigures> => {
+  const endpointOf = (broker: BrokerTarget) => ({ ...broker.endpoint, ecdhCurve: options.ecdhCurve });
+  const applicationTarget = placement.application ?? target;
+  const publisherTargets = placement.publishers?.length ? placement.publishers : [target];
+  const watch = placement.watch ?? [];
   const slices = split(agents, options.publisherProcesses);
   const window = Math.max(options.batchMessages, Math.ceil(options.window / slices.length));
   const maxPerProcess = Math.ceil(options.maxMessages / slices.length);
   const jobs: Job[] = [
-    { kind: 'subscribe', endpoint, application: target.application, filter: target.filter, qos: options.qos, maxMessages: maxPerProcess * slices.length,
-      publisherProcesses: slices.length, progressStep: Math.max(1, Math.floor(window / 8)), budgetMs: options.budgetMs },
+    { kind: 'subscribe', endpoint: endpointOf(applicationTarget), application: applicationTarget.application, filter: applicationTarget.filter, qos: options.qos,
+      maxMessages: maxPerProcess * slices.length, publisherProcesses: slices.length, progressStep: Math.max(1, Math.floor(window / 8)), budgetMs: options.budgetMs },
     ...slices.map((slice, p): Job => ({
-      kind: 'publish', endpoint, keyPem, agents: slice, qos: options.qos, seconds: options.seconds, maxMessages: maxPerProcess, window,
+      kind: 'publish', endpoint: endpointOf(publisherTargets[p % publisherTargets.length]!), keyPem, agents: slice, qos: options.qos, seconds: options.seconds, maxMessages: maxPerProcess, window,
       ratePerSecond: options.ratePerSecond === undefined ? undefined : options.ratePerSecond / slices.length,
       batchMessages: options.batchMessages, processIndex: p, payloadBytes: options.payloadBytes, budgetMs: options.budgetMs,
     })),
@@ -67,6 +94,7 @@ export const throughputRun = async (pool: WorkerPool, target: BrokerTarget, agen
     if (message.type === 'progress') message.counts.forEach((received, p) => publishers[p]?.send({ type: 'credit', received }));
   };
   let before: ProcessSample | undefined;
+  let watchedBefore: ProcessSample[] = [];
   let otherCpu: ((own: readonly number[]) => Promise<OtherCpu>) | undefined;
   // When every publisher is done, the application learns how many messages to wait for.
   let sentByPublishers = 0;
@@ -85,11 +113,13 @@ export const throughputRun = async (pool: WorkerPool, target: BrokerTarget, agen
       beforeGo: async () => {
         otherCpu = await watchOtherCpu();
         before = await sampleProcess(target.pid);
+        watchedBefore = await Promise.all(watch.map((w) => sampleProcess(w.pid)));
       },
     }) as [SubscribeResult, ...PublishResult[]];
     const after = await sampleProcess(target.pid);
+    const watchedAfter = await Promise.all(watch.map((w) => sampleProcess(w.pid)));
     const loadCpuSeconds = (received.cpuMs + sent.reduce((sum, p) => sum + p.cpuMs, 0)) / 1000;
-    const other = await otherCpu!([target.pid, ...pool.processes.map((p) => p.child.pid ?? 0)]);
+    const other = await otherCpu!([target.pid, ...watch.map((w) => w.pid), ...pool.processes.map((p) => p.child.pid ?? 0)]);
     const startMs = Math.min(...sent.map((p) => p.startMs));
     const seconds = (received.lastMs - startMs) / 1000;
     const brokerCpuSeconds = after.cpuSeconds - before!.cpuSeconds;
@@ -109,6 +139,15 @@ export const throughputRun = async (pool: WorkerPool, target: BrokerTarget, agen
       duplicates: received.duplicates,
       otherCpuSeconds: round(other.seconds),
       otherCpuTop: other.top,
+      ...(watch.length > 0 ? {
+        watched: watch.map((w, i): WatchedCpu => {
+          const cpuSeconds = watchedAfter[i]!.cpuSeconds - watchedBefore[i]!.cpuSeconds;
+          return {
+            label: w.label, pid: w.pid, cpuSeconds: round(cpuSeconds), cpuSecondsPer100k: round(cpuSeconds * 100_000 / received.received, 3),
+            cpuShare: round(cpuSeconds / ((watchedAfter[i]!.atMs - watchedBefore[i]!.atMs) / 1000)),
+          };
+        }),
+      } : {}),
     };
   } finally {
     for (const process of pool.processes) process.onMessage = undefined;

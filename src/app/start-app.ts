@@ -1,17 +1,20 @@
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier } from '../auth/index.ts';
-import { LocalEventBus } from '../cluster/index.ts';
+import {
+  cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier,
+} from '../auth/index.ts';
+import { createRedisBrokerBackplane, LocalEventBus, RedisClusterBus, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
-import { createHttpServer } from '../http/index.ts';
-import { applyToTrustIndex, createRegistry, loadTrustIndex, TrustIndex } from '../registry/index.ts';
+import { createHttpServer, type ReadinessReport } from '../http/index.ts';
+import { createRegistry, followTrustIndex, TrustIndex, withdrawalOf, type RegistryEvent } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
-import { systemClock, type Clock } from '../shared/index.ts';
+import { isDomainError, systemClock, type Clock } from '../shared/index.ts';
 import {
   AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase, type Database,
 } from '../storage/index.ts';
@@ -33,6 +36,28 @@ export interface AppOptions {
   readonly clock?: Clock;
 }
 
+const DATABASE_CHECK_TIMEOUT_MS = 2000;
+/** How long a refusal for an untrusted CA may wait for this node to catch up with the cluster bus. */
+const CATCH_UP_BOUND_MS = 1000;
+
+/** The host name, cut to what TRUSTGATE_NODE_ID allows. */
+const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
+
+const checkDatabase = async (db: Kysely<Database>): Promise<string> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      sql`select 1`.execute(db),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS); }),
+    ]);
+    return 'ok';
+  } catch (error) {
+    return `unreachable: ${(error as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
 export const databaseUrlOf = (config: Config): string =>
   config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), 'trustgate.db')}`;
 
@@ -53,17 +78,20 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const dataDir = resolve(config.storage.dataDir);
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
 
-    const db: Kysely<Database> = await openDatabase({ url: databaseUrlOf(config) });
+    const db: Kysely<Database> = await openDatabase({
+      url: databaseUrlOf(config),
+      onConnectionError: (error) => logger.warn({ err: error.message }, 'a database connection was lost; the next query opens a new one'),
+    });
     closers.push(() => db.destroy());
 
     let tokens: TokenVerifier;
     let devJwks;
     if (config.auth.jwksUrl) {
-      tokens = createExternalTokenVerifier({ jwksUrl: config.auth.jwksUrl, issuer: config.auth.jwtIssuer!, audience: config.auth.jwtAudience! });
+      tokens = cachingTokenVerifier(createExternalTokenVerifier({ jwksUrl: config.auth.jwksUrl, issuer: config.auth.jwtIssuer!, audience: config.auth.jwtAudience! }));
       logger.info({ jwksUrl: config.auth.jwksUrl }, 'accepting tokens from an external identity provider');
     } else {
       const key = await loadOrCreateDevSigningKey(dataDir);
-      tokens = createDevTokenVerifier(key.publicJwk);
+      tokens = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk));
       devJwks = { keys: [key.publicJwk] };
       logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
     }
@@ -82,13 +110,28 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const managedCas = new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(await loadOrCreateManagedCaSealingKey(dataDir)));
     const agentCertificates = new KyselyAgentCertificateStore(db);
     const trustSources = { caCertificates, managedCas, agentCertificates };
-    // No session survives a restart; agents reconnect and are marked online again.
-    await agents.markAllOffline();
+    const nodeId = config.cluster.nodeId ?? defaultNodeId();
+    const redisUrl = config.cluster.redisUrl;
+    // No session of this node survives its restart; agents reconnect and are marked online again.
+    // In a cluster, the other nodes' agents stay as they are.
+    await agents.markAllOffline(redisUrl ? nodeId : undefined);
+
+    const onListenerError = (error: unknown, event: RegistryEvent) => logger.error({ err: error, event }, 'registry event listener failed');
+    const events = redisUrl
+      ? new RedisClusterBus({ url: redisUrl, nodeId, channelPrefix: config.cluster.redisPrefix, onListenerError, logger })
+      : new LocalEventBus(onListenerError);
+    // The index follows events from before its first load on: one that lands during the load is
+    // applied after it, never lost between the load and the subscription.
     const trustIndex = new TrustIndex();
-    await loadTrustIndex(trustIndex, trustSources, clock.now());
+    const trustFollower = followTrustIndex(trustIndex, trustSources);
+    events.subscribe((event) => trustFollower.onEvent(event));
+    if (events instanceof RedisClusterBus) {
+      await events.start();
+      closers.push(() => events.close());
+    }
+    await trustFollower.reload(clock.now());
     logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
 
-    const events = new LocalEventBus((error, event) => logger.error({ err: error, event }, 'registry event listener failed'));
     const registry = createRegistry({
       caCertificates,
       agents,
@@ -102,22 +145,69 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         clockSkewMs: config.registry.clockSkewMs,
       },
     });
-    // The index first, then the sessions: a session closed for a deleted CA or a revoked
-    // certificate cannot come back.
-    events.subscribe((event) => applyToTrustIndex(trustIndex, trustSources, event));
 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
+    let backplane: RedisBrokerBackplane | undefined;
+    if (redisUrl) {
+      backplane = createRedisBrokerBackplane({ url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId });
+      // Closed after the broker (closers run in reverse): aedes never closes the persistence.
+      closers.push(() => backplane!.close());
+      await backplane.start();
+    }
+    // Another node's API may have just trusted an agent's CA (registered and verified it, created
+    // a managed CA): its event reaches this node milliseconds later, and an agent connecting here
+    // in between must not be refused. Before refusing for an unknown or unverified CA, the node
+    // catches up with every event published so far, then asks once more.
+    const brokerRegistry: typeof registry = events instanceof RedisClusterBus ? {
+      ...registry,
+      async admitAgent(input) {
+        try {
+          return await registry.admitAgent(input);
+        } catch (error) {
+          if (!isDomainError(error) || (error.code !== 'mqtt.unknownCa' && error.code !== 'mqtt.caNotVerified')) throw error;
+          if (!await events.catchUp(CATCH_UP_BOUND_MS)) throw error;
+          return registry.admitAgent(input);
+        }
+      },
+    } : registry;
     const broker = await startMqttBroker({
-      registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port,
+      registry: brokerRegistry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());
+    // The index first (subscribed above), then the sessions: a session closed for a deleted CA or
+    // a revoked certificate cannot come back.
     events.subscribe((event) => broker.onRegistryEvent(event));
-    logger.info({ port: broker.port }, 'trustgate MQTT broker listening (mutual TLS)');
+    if (events instanceof RedisClusterBus) {
+      // The subscription was down: trust may have been withdrawn on another node meanwhile.
+      events.onResync(async () => {
+        await trustFollower.reload(clock.now());
+        let closed = 0;
+        for (const session of broker.agentSessions()) {
+          const withdrawal = await withdrawalOf(trustIndex, agents, session);
+          if (withdrawal) {
+            broker.onRegistryEvent(withdrawal);
+            closed += 1;
+          }
+        }
+        logger.info({ caCertificates: trustIndex.size, sessionsClosed: closed }, 'cluster bus back: trust index reloaded, live sessions re-checked');
+      });
+    }
+    logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
 
-    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem });
+    let isDraining = false;
+    const readiness = async (): Promise<ReadinessReport> => {
+      const checks: Record<string, string> = {
+        node: isDraining ? 'draining for shutdown' : 'ok',
+        database: await checkDatabase(db),
+      };
+      if (events instanceof RedisClusterBus) checks.cluster = events.isReady() ? 'ok' : 'Redis unreachable: trust changes from other nodes are not received';
+      return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
+    };
+
+    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, readiness });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.
@@ -134,7 +224,16 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
-    return { httpUrl, httpPort, mqttPort: broker.port, brokerRootCaPem: tlsIdentity.rootCaPem, close: closeAll };
+    return {
+      httpUrl, httpPort, mqttPort: broker.port, brokerRootCaPem: tlsIdentity.rootCaPem,
+      async close() {
+        // In a cluster, agents have somewhere to go: the balancer sees /readyz fail, and they are
+        // disconnected in batches instead of all at once.
+        isDraining = true;
+        if (redisUrl && config.cluster.drainMs > 0) await broker.drain(config.cluster.drainMs);
+        await closeAll();
+      },
+    };
   } catch (error) {
     await closeAll();
     throw error;

@@ -5,4 +5,6 @@ export interface Principal {
   readonly tenant: TenantId;
   readonly scopes: readonly string[];
   readonly subject: string | undefined;
+  /** The token's `exp`, in ms since the epoch: a cached verification never outlives it. */
+  readonly expiresAtMs?: number | undefined;
 }

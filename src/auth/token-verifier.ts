@@ -45,7 +45,10 @@ const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifie
     if (!isTenantId(payload.ten)) {
       throw new DomainError('auth.tenantInvalid', 'The Bearer token has no valid "ten" (tenant) claim: it must be 1-63 lowercase letters, digits or "-". Ask for a token issued for your tenant.');
     }
-    return { tenant: payload.ten, scopes: parseScopeClaim(payload.scope), subject: payload.sub };
+    return {
+      tenant: payload.ten, scopes: parseScopeClaim(payload.scope), subject: payload.sub,
+      expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
+    };
   },
 });
 

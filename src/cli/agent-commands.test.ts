@@ -209,9 +209,9 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
       assert.match(table[0]!, /^ID\s+CLIENT ID\s+ENABLED\s+ONLINE\s+LAST CONNECTED$/);
       assert.match(table[1]!, new RegExp(`^${listed.id}\\s+acme_pump-9\\s+yes\\s+yes\\s+\\d{4}-`));
 
-      const closed = closesWithin(client, 2_000);
       assert.equal((await cliOk(['agent', 'disable', 'acme_pump-9', '--tenant', 'acme'], { env })).stdout, `disabled agent acme_pump-9 (${listed.id})\n`);
-      assert.equal(await closed, true, 'disabling closes the live session');
+      // Counted from the CLI's answer: starting a CLI process takes seconds on a loaded machine.
+      assert.equal(await closesWithin(client, 2_000), true, 'disabling closes the live session');
       await assert.rejects(connectAgent(cwd, 'pump-9'), (error: { code?: number }) => error.code === 5);
 
       const enabled = await cliJson(['agent', 'enable', listed.id, '--tenant', 'acme'], { env });

@@ -45,6 +45,24 @@ const logLevel = (raw: string): string => {
   return value;
 };
 
+const redisUrl = (raw: string): string | undefined => {
+  const value = optionalText(raw);
+  if (value === undefined) return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must be a redis:// or rediss:// URL');
+  return value;
+};
+const redisPrefix = (raw: string): string => {
+  if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(raw)) throw new Error('must be 1 to 64 letters, digits or "_:.-"');
+  return raw;
+};
+const nodeId = (raw: string): string | undefined => {
+  const value = optionalText(raw);
+  // 31 + "." + 32 hex digits fit the 64 characters of agents.session_id.
+  if (value !== undefined && !/^[A-Za-z0-9_-]{1,31}$/.test(value)) throw new Error('must be 1 to 31 letters, digits, "_" or "-"');
+  return value;
+};
+
 export const configSchema = {
   storage: {
     dataDir: setting({
@@ -53,7 +71,7 @@ export const configSchema = {
     }),
     databaseUrl: setting<string | undefined>({
       env: 'TRUSTGATE_DATABASE_URL', default: undefined, parse: optionalText,
-      description: 'Database: unset = SQLite file `trustgate.db` in the data dir; `sqlite:<path>` for another file.',
+      description: 'Database: unset = SQLite file `trustgate.db` in the data dir; `sqlite:<path>` for another file; `postgres://user@host:5432/db` for PostgreSQL (shared by several nodes).',
     }),
   },
   http: {
@@ -112,6 +130,24 @@ export const configSchema = {
     clockSkewMs: setting({
       env: 'TRUSTGATE_CLOCK_SKEW_MS', default: 300_000, parse: integer(0, 3_600_000),
       description: 'Tolerance for certificates whose notBefore is slightly in the future, in milliseconds.',
+    }),
+  },
+  cluster: {
+    redisUrl: setting<string | undefined>({
+      env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,
+      description: 'Redis shared by the nodes of a cluster (`redis://host:6379`): MQTT messages, persistent sessions and registry events. Unset = a single node. Needs a PostgreSQL TRUSTGATE_DATABASE_URL.',
+    }),
+    redisPrefix: setting({
+      env: 'TRUSTGATE_REDIS_PREFIX', default: 'trustgate:', parse: redisPrefix,
+      description: 'Prefix of every Redis key and channel trustgate uses, so several clusters can share one Redis.',
+    }),
+    nodeId: setting<string | undefined>({
+      env: 'TRUSTGATE_NODE_ID', default: undefined, parse: nodeId,
+      description: 'This node\'s name in a cluster, stable across restarts (a restarting node marks only its own agents offline). Unset = the host name.',
+    }),
+    drainMs: setting({
+      env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),
+      description: 'On SIGTERM: time over which connected agents are disconnected in batches so they move to other nodes, in milliseconds.',
     }),
   },
   log: {

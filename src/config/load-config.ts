@@ -33,8 +33,9 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>> = p
     problems.push('TRUSTGATE_TLS_CERT_FILE and TRUSTGATE_TLS_KEY_FILE must be set together');
   }
   const databaseUrl = (config.storage as Partial<Config['storage']> | undefined)?.databaseUrl;
-  if (databaseUrl && /^postgres(ql)?:/.test(databaseUrl)) {
-    problems.push('TRUSTGATE_DATABASE_URL: PostgreSQL is not supported yet; unset it to use the embedded SQLite database');
+  const redis = (config.cluster as Partial<Config['cluster']> | undefined)?.redisUrl;
+  if (redis && !(databaseUrl && /^postgres(ql)?:/.test(databaseUrl))) {
+    problems.push('TRUSTGATE_REDIS_URL (a cluster) needs TRUSTGATE_DATABASE_URL=postgres://…: the nodes must share one database, and a SQLite file cannot be shared');
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config) as unknown as Config;

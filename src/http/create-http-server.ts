@@ -26,10 +26,18 @@ export interface HttpServerOptions {
   readonly metrics: MetricsRegistry;
   /** The generated broker root CA, served at /broker-ca.pem; undefined with the operator's certificate. */
   readonly brokerRootCaPem: string | undefined;
+  /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
+  readonly readiness?: () => Promise<ReadinessReport>;
+}
+
+export interface ReadinessReport {
+  readonly isReady: boolean;
+  /** One entry per dependency: "ok" or why not. */
+  readonly checks: Readonly<Record<string, string>>;
 }
 
 // Builds the Fastify app; listening is the caller's (app's) job.
-export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem }: HttpServerOptions): Promise<FastifyInstance> => {
+export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -66,7 +74,13 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
 
   app.get(`${API_BASE_PATH}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
   app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => devJwks ?? { keys: [] });
+  // Liveness: the process answers. Readiness: it can serve new agents and requests; a load
+  // balancer stops sending new connections to a node that answers 503 (docs/deployment.md).
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const report = readiness ? await readiness() : { isReady: true, checks: {} };
+    return reply.code(report.isReady ? 200 : 503).send({ status: report.isReady ? 'ready' : 'not ready', checks: report.checks });
+  });
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()));
   return app;

@@ -9,6 +9,7 @@ export const httpStatusByCode = {
   'request.unsupportedMediaType': 415,
   'request.routeNotFound': 404,
   'internal': 500,
+  'storage.unavailable': 503,
   'auth.tokenMissing': 401,
   'auth.tokenInvalid': 401,
   'auth.tokenExpired': 401,

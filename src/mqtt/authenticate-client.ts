@@ -17,6 +17,9 @@ export interface AuthenticateDependencies {
   readonly metrics: BrokerMetrics;
   /** True when the client sent an empty client id and aedes generated one. */
   readonly hasGeneratedClientId: (client: Client) => boolean;
+  /** Prefixes session ids (`<nodeId>.<random>`), so a restarting cluster node marks offline only
+   *  the agents whose sessions it held. */
+  readonly nodeId: string;
 }
 
 const peerCertificateOf = (client: Client): X509Certificate | undefined => {
@@ -44,8 +47,8 @@ const authenticateApplication = async (
   return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };
 };
 
-const authenticateAgent = async ({ registry }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
-  const sessionId = randomUUID();
+const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
+  const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
   const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
   return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId };
 };

@@ -1,12 +1,13 @@
 import type { ErrorCode } from '../shared/index.ts';
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes trustgate uses.
-export const CONNACK = { identifierRejected: 2, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
+export const CONNACK = { identifierRejected: 2, serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
 type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK];
 
 // The one table from error code to CONNACK code (SPEC: 2 for a client id that is not
 // <tenant>_<CN>, 4 for a bad token or a user name the token contradicts, 5 for every certificate
-// or agent problem). Total, so a new code
+// or agent problem; 3 "server unavailable" when the database cannot be reached, so the client
+// retries instead of concluding its certificate is refused). Total, so a new code
 // cannot be forgotten; codes that no connection can raise map to 5.
 export const connackCodeByError = {
   'request.invalid': 5,
@@ -15,6 +16,7 @@ export const connackCodeByError = {
   'request.unsupportedMediaType': 5,
   'request.routeNotFound': 5,
   'internal': 5,
+  'storage.unavailable': 3,
   'auth.tokenMissing': 4,
   'auth.tokenInvalid': 4,
   'auth.tokenExpired': 4,

@@ -44,6 +44,23 @@ export class SessionRegistry {
     return this.#clients.size;
   }
 
+  /** Every attached principal, at this moment. */
+  principals(): BrokerPrincipal[] {
+    return [...this.#clients].flatMap((client) => this.#principals.get(client) ?? []);
+  }
+
+  /** Closes up to `count` attached sessions (any), without recording a withdrawal: for draining. */
+  closeSome(count: number): number {
+    let closed = 0;
+    for (const client of this.#clients) {
+      if (closed >= count) break;
+      this.#clients.delete(client);
+      client.close();
+      closed += 1;
+    }
+    return closed;
+  }
+
   /** Closes every session whose principal matches, now and for admissions in flight; returns how many. */
   closeWhere(matches: PrincipalMatcher): number {
     this.#epoch += 1;

@@ -1,10 +1,11 @@
+import type { EventEmitter } from 'node:events';
 import { createServer } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { Registry, RegistryEvent } from '../registry/index.ts';
+import type { LiveAgentSession, Registry, RegistryEvent } from '../registry/index.ts';
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
@@ -19,17 +20,40 @@ export interface MqttBrokerOptions {
   readonly host: string;
   readonly port: number;
   readonly tls: { readonly certificateChainPem: string; readonly privateKeyPem: string };
+  /** This node's id (TRUSTGATE_NODE_ID): the prefix of its agents' session ids. */
+  readonly nodeId: string;
+  /** Shared with the other nodes (Redis); without it, sessions and messages stay in this process. */
+  readonly backplane?: MqttBrokerBackplane;
+}
+
+/**
+ * What aedes shares between the brokers of a cluster: its `id` (unique per broker process: it
+ * names the `$SYS/<id>/…` topics by which brokers take over each other's client ids, and keys
+ * stored QoS 1 packets), the message emitter every PUBLISH crosses, and the session persistence.
+ * The owner closes `persistence` after `close()`; aedes closes `mq` itself.
+ */
+export interface MqttBrokerBackplane {
+  readonly id: string;
+  readonly mq: object;
+  readonly persistence: object;
 }
 
 export interface RunningMqttBroker {
   readonly port: number;
   /** Withdrawn trust closes the affected sessions at once. */
   onRegistryEvent(event: RegistryEvent): void;
+  /** The agents connected to this node now: re-checked after a cluster node missed events. */
+  agentSessions(): LiveAgentSession[];
+  /** Graceful shutdown: stops accepting connections, then disconnects the connected clients in
+   *  batches spread over `durationMs`, so agents reconnect to other nodes without a stampede. */
+  drain(durationMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
+const BACKPLANE_CLOSE_BOUND_MS = 3_000;
+const DRAIN_STEP_MS = 100;
 
 // aedes over node:tls with mutual TLS. The TLS layer asks for a client certificate but neither
 // requires nor chain-checks it (no `ca` list: the CertificateRequest names no tenant's CA, and
@@ -45,11 +69,12 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   // are exempt from the `<tenant>_` namespace; an id a client chose never is.
   const generatedClientIds = new WeakSet<Client>();
   const broker = await Aedes.createBroker({
+    ...(options.backplane ? { id: options.backplane.id, mq: options.backplane.mq, persistence: options.backplane.persistence } : {}),
     preConnect: (client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) => {
       if (packet.clientId === '') generatedClientIds.add(client);
       callback(null, true);
     },
-    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client) }, sessions),
+    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId }, sessions),
     authorizeForward: createAuthorizeForward({ sessions }),
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
@@ -65,6 +90,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
       .catch((error: unknown) => log.error({ err: error, clientId: client.id }, 'could not record the agent as offline'));
   });
+  // aedes reports persistence failures (e.g. Redis unreachable) on the broker; unheard, an
+  // 'error' event would end the process.
+  (broker as EventEmitter).on('error', (error: Error) => log.error({ err: error }, 'mqtt broker error'));
   broker.on('clientError', (client: Client, error: Error) => log.debug({ clientId: client.id, err: error.message }, 'mqtt client error'));
   broker.on('connectionError', (client: Client, error: Error) => log.debug({ err: error.message }, 'mqtt connection error before CONNECT'));
 
@@ -142,13 +170,37 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
         log.info({ event: event.type, tenant: event.tenant, closed }, 'closed sessions after a trust change');
       }
     },
+    agentSessions() {
+      return sessions.principals().flatMap((p) => p.kind === 'agent' ? [p] : []);
+    },
+    async drain(durationMs) {
+      // New connections are refused from here on; the listening socket closes, live ones stay.
+      server.close();
+      const batches = Math.max(1, Math.floor(durationMs / DRAIN_STEP_MS));
+      const perBatch = Math.max(1, Math.ceil(sessions.size / batches));
+      log.info({ sessions: sessions.size, durationMs }, 'draining: disconnecting clients so they move to other nodes');
+      for (let batch = 0; batch < batches && sessions.size > 0; batch += 1) {
+        sessions.closeSome(perBatch);
+        if (sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_STEP_MS));
+      }
+    },
     async close() {
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        if (server.listening) server.close(() => resolve());
+        else resolve();
         for (const { deadline } of handshakes.values()) clearTimeout(deadline);
         for (const socket of sockets) socket.destroy();
       });
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      // With a backplane, aedes waits for Redis to confirm each client's unsubscription before it
+      // calls back: a Redis that is gone must not hold the shutdown. The backplane's own close()
+      // then drops whatever still waits.
+      await new Promise<void>((resolve) => {
+        const bound = options.backplane ? setTimeout(resolve, BACKPLANE_CLOSE_BOUND_MS) : undefined;
+        broker.close(() => {
+          clearTimeout(bound);
+          resolve();
+        });
+      });
     },
   };
 };

@@ -31,8 +31,10 @@ export class InMemoryAgentStore implements AgentStore {
     if (agent?.tenant === tenant && agent.sessionId === sessionId) this.#agents.set(agentId, { ...agent, isOnline: false, sessionId: undefined });
   }
 
-  async markAllOffline(): Promise<void> {
-    for (const [id, agent] of this.#agents) this.#agents.set(id, { ...agent, isOnline: false, sessionId: undefined });
+  async markAllOffline(nodeId?: string): Promise<void> {
+    for (const [id, agent] of this.#agents) {
+      if (nodeId === undefined || agent.sessionId?.startsWith(`${nodeId}.`)) this.#agents.set(id, { ...agent, isOnline: false, sessionId: undefined });
+    }
   }
 
   async findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined> {

@@ -14,7 +14,10 @@ export { AGENT_CERTIFICATE_NAME_PATTERN } from './agent-certificate-name.ts';
 export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
-export { applyToTrustIndex, loadTrustIndex, type TrustSources } from './sync-trust-index.ts';
+export {
+  applyToTrustIndex, followTrustIndex, loadTrustIndex, reloadTrustIndex, withdrawalOf,
+  type LiveAgentSession, type TrustIndexFollower, type TrustSources,
+} from './sync-trust-index.ts';
 export { isTopicSafeLevel } from './topic-level.ts';
 export type { AdmissionStep } from './agent-admission.ts';
 export type { Diagnosis } from './diagnose-agent-certificate.ts';

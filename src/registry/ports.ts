@@ -31,8 +31,9 @@ export interface AgentStore {
   /** Marks offline only if `sessionId` is still the agent's current session (may be written later,
    *  like a known agent's connection). */
   recordDisconnection(tenant: TenantId, agentId: string, sessionId: string, at: Date): Promise<void>;
-  /** After a restart no session survives. */
-  markAllOffline(): Promise<void>;
+  /** After a restart no session of this node survives: with `nodeId`, only agents whose session id
+   *  is `<nodeId>.…` (a cluster: other nodes' agents stay online); without, every agent. */
+  markAllOffline(nodeId?: string): Promise<void>;
   findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined>;
   list(tenant: TenantId): Promise<AgentRecord[]>;
   find(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;

@@ -1,6 +1,7 @@
 import type { RegistryEvent } from './events.ts';
-import type { AgentCertificateStore, CaCertificateStore, ManagedCaStore } from './ports.ts';
-import type { TrustIndex } from './trust-index.ts';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore } from './ports.ts';
+import { TrustIndex } from './trust-index.ts';
 
 /** The stores the trust index is loaded from and reads records back from. */
 export interface TrustSources {
@@ -42,4 +43,65 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
     default:
       return;
   }
+};
+
+/** After a cluster node missed events (its Redis subscription was down), its index is rebuilt
+ *  from the store and swapped in whole. */
+export const reloadTrustIndex = async (index: TrustIndex, sources: TrustSources, now: Date): Promise<void> => {
+  const fresh = new TrustIndex();
+  await loadTrustIndex(fresh, sources, now);
+  index.adopt(fresh);
+};
+
+export interface LiveAgentSession {
+  readonly tenant: TenantId;
+  readonly agentId: string;
+  readonly clientId: string;
+  readonly caCertificateId: string;
+  readonly certificateFingerprintSha256: string;
+}
+
+/** Whether a session admitted earlier still stands against the (reloaded) index and the agent's
+ *  record; if not, the event that would have closed it, so the broker closes it the usual way. */
+export const withdrawalOf = async (index: TrustIndex, agents: AgentStore, session: LiveAgentSession): Promise<RegistryEvent | undefined> => {
+  const { tenant, agentId, clientId } = session;
+  if (!index.isTrusted(session.caCertificateId)) {
+    return { type: 'caCertificateDeleted', tenant, caCertificateId: session.caCertificateId as CaCertificateId };
+  }
+  if (index.isRevoked(session.certificateFingerprintSha256)) {
+    return { type: 'agentCertificateRevoked', tenant, agentCertificateId: '', fingerprintSha256: session.certificateFingerprintSha256 };
+  }
+  const agent = await agents.find(tenant, agentId);
+  if (!agent) return { type: 'agentDeleted', tenant, agentId, clientId };
+  if (!agent.isEnabled) return { type: 'agentDisabled', tenant, agentId, clientId };
+  return undefined;
+};
+
+/** Keeps an index equal to the store through events, and can rebuild it from the store while
+ *  events keep arriving (at start, and after a cluster node missed events). */
+export interface TrustIndexFollower {
+  onEvent(event: RegistryEvent): Promise<void>;
+  /** Loads the store into a fresh index and swaps it in. Events that arrive meanwhile are applied
+   *  after the swap, so a CA deleted during a load cannot come back from the load's older snapshot. */
+  reload(now: Date): Promise<void>;
+}
+
+export const followTrustIndex = (index: TrustIndex, sources: TrustSources): TrustIndexFollower => {
+  let held: RegistryEvent[] | undefined;
+  return {
+    async onEvent(event) {
+      if (held) held.push(event);
+      else await applyToTrustIndex(index, sources, event);
+    },
+    async reload(now) {
+      const pending: RegistryEvent[] = held ?? [];
+      held = pending;
+      try {
+        await reloadTrustIndex(index, sources, now);
+      } finally {
+        held = undefined;
+        for (const event of pending) await applyToTrustIndex(index, sources, event);
+      }
+    },
+  };
 };

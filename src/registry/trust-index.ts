@@ -71,6 +71,22 @@ export class TrustIndex {
     });
   }
 
+  /** Whether `id` is a CA this index trusts now (registered and verified, or managed). */
+  isTrusted(id: string): boolean {
+    return this.#byId.get(id)?.isVerified === true;
+  }
+
+  /** Takes over `fresh`'s content in one synchronous step, so no admission sees a half-loaded
+   *  index: after a cluster node missed events, it reloads into a new index and adopts it. */
+  adopt(fresh: TrustIndex): void {
+    this.#bySubject.clear();
+    this.#byId.clear();
+    this.#revokedFingerprints.clear();
+    for (const [subject, bucket] of fresh.#bySubject) this.#bySubject.set(subject, [...bucket]);
+    for (const [id, entry] of fresh.#byId) this.#byId.set(id, entry);
+    for (const fingerprint of fresh.#revokedFingerprints) this.#revokedFingerprints.add(fingerprint);
+  }
+
   /** Revocation is final: a fingerprint (SHA-256 of the DER certificate) is never taken back. */
   revoke(fingerprintSha256: string): void {
     this.#revokedFingerprints.add(fingerprintSha256);

@@ -10,6 +10,7 @@ export const errorCatalogue = {
   'request.unsupportedMediaType': 'The body is not sent as application/json.',
   'request.routeNotFound': 'No such path or method under this API.',
   'internal': 'An unexpected error; details are in the server log under the logref.',
+  'storage.unavailable': 'The database cannot be reached right now (down, restarting, unreachable or out of connections); retry shortly.',
 
   // Bearer tokens
   'auth.tokenMissing': 'No Authorization: Bearer header.',

@@ -1,4 +1,4 @@
-export { openDatabase, migrateToLatest, sqlitePathOf, type OpenDatabaseOptions } from './open-database.ts';
+export { openDatabase, migrateToLatest, isPostgresUrl, sqlitePathOf, type OpenDatabaseOptions } from './open-database.ts';
 export { KyselyCaCertificateStore } from './kysely-ca-certificate-store.ts';
 export { KyselyAgentStore } from './kysely-agent-store.ts';
 export { KyselyAgentCertificateStore } from './kysely-agent-certificate-store.ts';

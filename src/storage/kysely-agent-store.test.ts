@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { AgentConnection, AgentRecord } from '../registry/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
 import { KyselyAgentStore } from './kysely-agent-store.ts';
-import { openDatabase } from './open-database.ts';
 import type { Database } from './tables.ts';
 
 const TENANT = 'acme' as TenantId;
@@ -30,8 +27,8 @@ const asAgent = (outcome: AgentRecord | { readonly isDisabled: true }): AgentRec
   return outcome;
 };
 
-describe('KyselyAgentStore: onboardings committed before they answer, reconnection updates batched', () => {
-  let dir: string;
+for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: onboardings committed before they answer, reconnection updates batched`, () => {
+  let closeDatabase: () => Promise<void>;
   let db: Kysely<Database>;
   let store: KyselyAgentStore;
   const deferredErrors: unknown[] = [];
@@ -39,15 +36,13 @@ describe('KyselyAgentStore: onboardings committed before they answer, reconnecti
   const committedRow = (clientId: string) => db.selectFrom('agents').selectAll().where('client_id', '=', clientId).executeTakeFirst();
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'trustgate-agents-'));
-    db = await openDatabase({ url: `sqlite:${join(dir, 'test.db')}` });
+    ({ db, close: closeDatabase } = await openTestDatabase(dialect));
     deferredErrors.length = 0;
     store = new KyselyAgentStore(db, { onDeferredWriteError: (error) => deferredErrors.push(error) });
   });
   afterEach(async () => {
     await store.close();
-    await db.destroy();
-    await rm(dir, { recursive: true, force: true });
+    await closeDatabase();
     assert.deepEqual(deferredErrors, []);
   });
 

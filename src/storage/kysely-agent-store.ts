@@ -1,6 +1,7 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentConnection, AgentRecord, AgentStore } from '../registry/index.ts';
+import { runTransaction } from './run-transaction.ts';
 import type { AgentsTable, Database } from './tables.ts';
 
 const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
@@ -105,9 +106,12 @@ export class KyselyAgentStore implements AgentStore {
     await this.flush();
   }
 
-  async markAllOffline(): Promise<void> {
+  async markAllOffline(nodeId?: string): Promise<void> {
     await this.flush();
-    await this.#db.updateTable('agents').set({ is_online: 0, session_id: null }).where('is_online', '=', 1).execute();
+    let update = this.#db.updateTable('agents').set({ is_online: 0, session_id: null }).where('is_online', '=', 1);
+    // substr, not LIKE: "_" in a node id would be a wildcard.
+    if (nodeId !== undefined) update = update.where(sql<string>`substr(session_id, 1, ${nodeId.length + 1})`, '=', `${nodeId}.`);
+    await update.execute();
   }
 
   async findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined> {
@@ -172,13 +176,18 @@ export class KyselyAgentStore implements AgentStore {
     const batch = this.#queue;
     if (batch.length === 0) return;
     this.#queue = [];
-    const outcomes: { settle: Extract<Write, { kind: 'onboarding' }>['settle']; record: AgentRecord | { readonly isDisabled: true } }[] = [];
+    type Outcome = { settle: Extract<Write, { kind: 'onboarding' }>['settle']; record: AgentRecord | { readonly isDisabled: true } };
+    let outcomes: Outcome[];
     try {
-      await this.#db.transaction().execute(async (trx) => {
+      // READ COMMITTED suffices: every write is one statement, and onboarding's insert is decided
+      // by the unique (tenant_id, client_id) constraint. A deadlock with another node's batch is retried.
+      outcomes = await runTransaction(this.#db, async (trx) => {
+        const settled: Outcome[] = [];
         for (const write of batch) {
-          if (write.kind === 'onboarding') outcomes.push({ settle: write.settle, record: await this.#onboard(trx, write.connection, write.changes) });
+          if (write.kind === 'onboarding') settled.push({ settle: write.settle, record: await this.#onboard(trx, write.connection, write.changes) });
           else await this.#apply(trx, write);
         }
+        return settled;
       });
     } catch (error) {
       for (const write of batch) if (write.kind === 'onboarding') write.settle({ error });

@@ -1,19 +1,21 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { caCertificateStoreContract } from '../../test/support/ca-certificate-store-contract.ts';
+import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
 import { KyselyCaCertificateStore } from './kysely-ca-certificate-store.ts';
 import { openDatabase } from './open-database.ts';
 
-// A file, not :memory:, so WAL and the real locking are what is tested.
-caCertificateStoreContract('Kysely on SQLite', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'trustgate-store-'));
-  const db = await openDatabase({ url: `sqlite:${join(dir, 'test.db')}` });
-  return {
-    store: new KyselyCaCertificateStore(db),
-    close: async () => {
-      await db.destroy();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+for (const dialect of testDialects) {
+  caCertificateStoreContract(`Kysely on ${dialect}`, async () => {
+    const { db, url, close } = await openTestDatabase(dialect);
+    if (dialect === 'sqlite') return { store: new KyselyCaCertificateStore(db), close };
+    // PostgreSQL serves several nodes: a second pool on the same database stands for another node.
+    const peerDb = await openDatabase({ url });
+    return {
+      store: new KyselyCaCertificateStore(db),
+      peer: new KyselyCaCertificateStore(peerDb),
+      close: async () => {
+        await peerDb.destroy();
+        await close();
+      },
+    };
+  });
+}

@@ -1,10 +1,11 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import {
   caCertificateLimitReached, duplicateCaCertificate, keyVerifiedByOtherTenant,
   type CaCertificateRecord, type CaCertificateStore, type NewCaCertificateRecord,
 } from '../registry/index.ts';
 import type { CaCertificatesTable, Database } from './tables.ts';
+import { runTransaction } from './run-transaction.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<CaCertificatesTable>): CaCertificateRecord => ({
@@ -39,7 +40,8 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
   async insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#db.transaction().execute(async (trx) => {
+        // READ COMMITTED suffices: the unique (tenant_id, slot) constraint decides a race for a slot.
+        return await runTransaction(this.#db, async (trx) => {
           const held = await trx.selectFrom('ca_certificates').select(['slot', 'fingerprint_sha256'])
             .where('tenant_id', '=', record.tenant).execute();
           if (held.some((row) => row.fingerprint_sha256 === record.fingerprintSha256)) throw duplicateCaCertificate();
@@ -94,7 +96,9 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
   }
 
   async remove(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
-    return this.#db.transaction().execute(async (trx) => {
+    // Serializable: whether the key claim goes depends on what this transaction read, and a
+    // concurrent markVerified of another CA with the same key must not leave a verified CA unclaimed.
+    return runTransaction(this.#db, async (trx) => {
       const row = await trx.deleteFrom('ca_certificates')
         .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
       if (!row) return undefined;
@@ -106,33 +110,40 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
           .where('public_key_sha256', '=', row.public_key_sha256).where('tenant_id', '=', tenant).execute();
       }
       return toRecord(row);
-    });
+    }, { isSerializable: true });
   }
 
   async markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined> {
-    try {
-      return await this.#db.transaction().execute(async (trx) => {
-        const row = await trx.selectFrom('ca_certificates').selectAll()
-          .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
-        if (!row) return undefined;
-        if (row.is_verified) return toRecord(row);
-        const claim = await trx.selectFrom('ca_key_claims').select('tenant_id')
-          .where('public_key_sha256', '=', row.public_key_sha256).executeTakeFirst();
-        if (claim && claim.tenant_id !== tenant) throw keyVerifiedByOtherTenant();
-        if (!claim) {
-          await trx.insertInto('ca_key_claims').values({
-            public_key_sha256: row.public_key_sha256, tenant_id: tenant, claimed_at: verifiedAt.toISOString(),
-          }).execute();
-        }
-        const updated = await trx.updateTable('ca_certificates')
-          .set({ is_verified: 1, verified_at: verifiedAt.toISOString() })
-          .where('id', '=', id).where('tenant_id', '=', tenant).returningAll().executeTakeFirstOrThrow();
-        return toRecord(updated);
-      });
-    } catch (error) {
-      // Two tenants verifying the same key at once: the claim's primary key decides.
-      if (uniqueViolation(error) !== undefined) throw keyVerifiedByOtherTenant();
-      throw error;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Serializable: the claim is decided on what was read (PostgreSQL aborts and runTransaction
+        // retries the later of two racing verifications, as SQLite's single connection serialises them).
+        return await runTransaction(this.#db, (trx) => this.#markVerified(trx, tenant, id, verifiedAt), { isSerializable: true });
+      } catch (error) {
+        if (uniqueViolation(error) === undefined) throw error;
+        // A concurrent verification claimed the key first. Look again: this tenant's claim (the
+        // same CA verified in parallel) answers the stored state, another tenant's is refused.
+        if (attempt >= 3) throw keyVerifiedByOtherTenant();
+      }
     }
+  }
+
+  async #markVerified(trx: Transaction<Database>, tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined> {
+    const row = await trx.selectFrom('ca_certificates').selectAll()
+      .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    if (row.is_verified) return toRecord(row);
+    const claim = await trx.selectFrom('ca_key_claims').select('tenant_id')
+      .where('public_key_sha256', '=', row.public_key_sha256).executeTakeFirst();
+    if (claim && claim.tenant_id !== tenant) throw keyVerifiedByOtherTenant();
+    if (!claim) {
+      await trx.insertInto('ca_key_claims').values({
+        public_key_sha256: row.public_key_sha256, tenant_id: tenant, claimed_at: verifiedAt.toISOString(),
+      }).execute();
+    }
+    const updated = await trx.updateTable('ca_certificates')
+      .set({ is_verified: 1, verified_at: verifiedAt.toISOString() })
+      .where('id', '=', id).where('tenant_id', '=', tenant).returningAll().executeTakeFirstOrThrow();
+    return toRecord(updated);
   }
 }

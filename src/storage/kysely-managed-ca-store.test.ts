@@ -1,29 +1,21 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import type { Kysely } from 'kysely';
 import { managedCaStoreContract } from '../../test/support/agent-certificate-store-contract.ts';
 import type { ManagedCaRecord } from '../registry/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
 import { KyselyManagedCaStore } from './kysely-managed-ca-store.ts';
-import { openDatabase } from './open-database.ts';
 import { AesGcmPrivateKeySealer } from './private-key-sealer.ts';
 import type { Database } from './tables.ts';
 
-const openFileDatabase = async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'trustgate-store-'));
-  const db = await openDatabase({ url: `sqlite:${join(dir, 'test.db')}` });
-  return { db, close: async () => { await db.destroy(); await rm(dir, { recursive: true, force: true }); } };
-};
-
-// A file, not :memory:, so WAL and the real locking are what is tested.
-managedCaStoreContract('Kysely on SQLite', async () => {
-  const { db, close } = await openFileDatabase();
-  return { managedCas: new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(randomBytes(32))), close };
-});
+for (const dialect of testDialects) {
+  managedCaStoreContract(`Kysely on ${dialect}`, async () => {
+    const { db, close } = await openTestDatabase(dialect);
+    return { managedCas: new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(randomBytes(32))), close };
+  });
+}
 
 const PRIVATE_KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n';
 
@@ -40,11 +32,11 @@ const managedCa = (tenant: string): ManagedCaRecord => ({
 });
 
 // docs/decisions/0010-managed-ca-keys.md: what a copy of the database holds, and what it does not.
-describe('KyselyManagedCaStore: the CA private key at rest', () => {
+for (const dialect of testDialects) describe(`KyselyManagedCaStore on ${dialect}: the CA private key at rest`, () => {
   let db: Kysely<Database>;
   let close: () => Promise<void>;
   const key = randomBytes(32);
-  beforeEach(async () => { ({ db, close } = await openFileDatabase()); });
+  beforeEach(async () => { ({ db, close } = await openTestDatabase(dialect)); });
   afterEach(async () => { await close(); });
 
   it('stores the key sealed: no PEM and no key bytes in the row', async () => {

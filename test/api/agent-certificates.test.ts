@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import pg from 'pg';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testDialects } from '../support/test-databases.ts';
 import { createCa, createCsr } from '../support/test-pki.ts';
 import { assertError, assertErrorShape, newTenant, randomId, rawRequest, uploadCaOk, type ApiAnswer } from '../support/api-helpers.ts';
 
@@ -20,10 +22,31 @@ const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const CERTIFICATE_PEM = /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/;
 const PKCS8_PEM = /^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n$/;
 
-describe('agent certificates API', () => {
+for (const dialect of testDialects) describe(`agent certificates API [${dialect}]`, () => {
   let server: TestServer;
 
-  before(async () => { server = await startTestServer(); });
+  before(async () => { server = await startTestServer({}, { dialect }); });
+
+  // Everything the database holds: the SQLite files (with WAL) as bytes, or every PostgreSQL table as text.
+  const storedBytes = async (): Promise<{ where: string; bytes: Buffer }[]> => {
+    if (dialect === 'sqlite') {
+      const files = (await readdir(server.dataDir)).filter((f) => f.startsWith('trustgate.db'));
+      assert.ok(files.includes('trustgate.db'), `database files: ${files.join(', ')}`);
+      return Promise.all(files.map(async (file) => ({ where: file, bytes: await readFile(join(server.dataDir, file)) })));
+    }
+    const client = new pg.Client({ connectionString: server.databaseUrl });
+    await client.connect();
+    try {
+      const tables = (await client.query<{ name: string }>(`select table_name as name from information_schema.tables where table_schema = 'public'`)).rows;
+      assert.ok(tables.some((table) => table.name === 'managed_ca_certificates'), `tables: ${tables.map((t) => t.name).join(', ')}`);
+      return await Promise.all(tables.map(async ({ name }) => ({
+        where: `table ${name}`,
+        bytes: Buffer.from((await client.query<{ dump: string }>(`select coalesce(string_agg(t::text, E'\\n'), '') as dump from "${name}" t`)).rows[0]!.dump),
+      })));
+    } finally {
+      await client.end();
+    }
+  };
   after(async () => { await server?.close(); });
 
   const issue = (tenant: string, body: unknown) => server.api(tenant, '/agentCertificates', { body });
@@ -336,12 +359,11 @@ describe('agent certificates API', () => {
     const issued = await issueOk(tenant, { name: 'secret' });
     const keyBody = issued.privateKey.split('\n').slice(1, -2).join('');
     assert.ok(keyBody.length > 40);
-    const files = (await readdir(server.dataDir)).filter((f) => f.startsWith('trustgate.db'));
-    assert.ok(files.includes('trustgate.db'), `database files: ${files.join(', ')}`);
-    for (const file of files) {
-      const bytes = await readFile(join(server.dataDir, file));
-      for (const line of issued.privateKey.split('\n').slice(1, -2)) assert.equal(bytes.includes(line), false, `${file} holds a line of the agent's private key`);
-      assert.equal(bytes.includes('PRIVATE KEY'), false, `${file} holds a plain private key (the managed CA's must be sealed)`);
+    const stored = await storedBytes();
+    assert.ok(stored.some(({ bytes }) => bytes.includes(issued.publicKey.split('\n')[1])), 'control: the issued certificate is found where it is stored');
+    for (const { where, bytes } of stored) {
+      for (const line of issued.privateKey.split('\n').slice(1, -2)) assert.equal(bytes.includes(line), false, `${where} holds a line of the agent's private key`);
+      assert.equal(bytes.includes('PRIVATE KEY'), false, `${where} holds a plain private key (the managed CA's must be sealed)`);
     }
   });
 });

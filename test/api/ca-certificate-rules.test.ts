@@ -2,6 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testDialects } from '../support/test-databases.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 import {
   assertError, assertErrorShape, listOf, newTenant, proofFor, randomId, rawRequest, registrationCodeOf, uploadCa,
@@ -9,7 +10,7 @@ import {
 } from '../support/api-helpers.ts';
 
 // Every rule of SPEC.md "Rules for an uploaded CA certificate" and "Registration code and
-// verification", over real HTTP against the real app and SQLite. Each refusal is checked for its
+// verification", over real HTTP against the real app on each dialect. Each refusal is checked for its
 // status, its specific code, a message that says how to fix it, and that nothing changed.
 
 const DAY_MS = 86_400_000;
@@ -33,7 +34,7 @@ const prng = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-describe('CA certificate rules and verification (REST API)', () => {
+for (const dialect of testDialects) describe(`CA certificate rules and verification (REST API) [${dialect}]`, () => {
   let server: TestServer;
   // One tenant that keeps one CA certificate; every refused upload is checked against its list.
   const rules = newTenant('rules');
@@ -41,7 +42,7 @@ describe('CA certificate rules and verification (REST API)', () => {
   let baselineResource: any;
 
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({}, { dialect });
     baseline = await createCa({ subject: 'CN=Rules Baseline CA,O=Acme' });
     baselineResource = await uploadCaOk(server, rules, baseline, 'baseline');
   });

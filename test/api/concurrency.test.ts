@@ -1,19 +1,21 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { createTestDatabaseUrl, testDialects, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
 
 // SPEC: the per-tenant limit is "enforced under concurrent requests", and "a CA public key can be
-// verified by one tenant only at a time". Parallel requests over real HTTP against real SQLite.
+// verified by one tenant only at a time". Parallel requests over real HTTP against each dialect,
+// and against two nodes sharing one PostgreSQL database.
 
 const countBy = (statuses: number[]): Record<number, number> =>
   statuses.reduce<Record<number, number>>((counts, status) => ({ ...counts, [status]: (counts[status] ?? 0) + 1 }), {});
 
-describe('concurrent requests (REST API)', () => {
+for (const dialect of testDialects) describe(`concurrent requests (REST API) [${dialect}]`, () => {
   let server: TestServer;
 
-  before(async () => { server = await startTestServer(); });
+  before(async () => { server = await startTestServer({}, { dialect }); });
   after(async () => { await server?.close(); });
 
   test('20 parallel uploads of 20 different CAs: exactly 2 x 201 and 18 x 409 caCertificate.limitReached; the list holds the 2', async () => {
@@ -94,5 +96,47 @@ describe('concurrent requests (REST API)', () => {
     assert.deepEqual(countBy(answers.map((answer) => answer.status)), { 204: 1, 404: 19 });
     for (const answer of answers.filter((a) => a.status === 404)) assertError(answer, 404, 'caCertificate.notFound');
     assert.deepEqual(await listOf(server, tenant), []);
+  });
+});
+
+// A cluster's nodes share only the database: the limit and the one-tenant-per-key rule must hold
+// when the racing requests land on different nodes (separate processes in production; here two
+// apps in one process, each with its own connection pool, data dir and token key).
+describe('concurrent requests on two nodes sharing one PostgreSQL database (REST API)', () => {
+  let database: TestDatabase | undefined;
+  let nodes: TestServer[] = [];
+
+  before(async () => {
+    database = await createTestDatabaseUrl('postgres');
+    // Started together: both migrate the fresh database at once.
+    nodes = await Promise.all([0, 1].map(() => startTestServer({ TRUSTGATE_DATABASE_URL: database!.url })));
+  });
+  after(async () => {
+    for (const node of nodes) await node.close();
+    await database?.drop();
+  });
+
+  test('20 parallel uploads for one tenant, split between the nodes: exactly 2 x 201 and 18 x 409 caCertificate.limitReached', async () => {
+    const tenant = newTenant('cluster');
+    const cas = await Promise.all(Array.from({ length: 20 }, (_, i) => createCa({ subject: `CN=Cluster Race CA ${i}` })));
+    const answers = await Promise.all(cas.map((ca, i) => uploadCa(nodes[i % 2]!, tenant, ca, `race ${i}`)));
+    assert.deepEqual(countBy(answers.map((answer) => answer.status)), { 201: 2, 409: 18 }, JSON.stringify(answers.filter((a) => a.status !== 201 && a.status !== 409).map((a) => a.body)));
+    for (const answer of answers.filter((a) => a.status === 409)) assertError(answer, 409, 'caCertificate.limitReached');
+    const created = answers.filter((answer) => answer.status === 201).map((answer) => answer.body.id).sort();
+    for (const node of nodes) assert.deepEqual((await listOf(node, tenant)).map((resource) => resource.id).sort(), created);
+  });
+
+  test('two tenants verifying the same CA key on different nodes at once: exactly one 200, the other 409', async () => {
+    for (let round = 0; round < 3; round++) {
+      const ca = await createCa({ subject: `CN=Cluster Contested CA ${round}` });
+      const prepared = await Promise.all(nodes.map(async (node) => {
+        const tenant = newTenant('node');
+        const resource = await uploadCaOk(node, tenant, ca);
+        return { node, tenant, resource, proof: await proofFor(ca, await registrationCodeOf(node, tenant, resource.id)) };
+      }));
+      const answers = await Promise.all(prepared.map(({ node, tenant, resource, proof }) => verify(node, tenant, resource.id, proof.certificatePem)));
+      assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 409], `round ${round}: ${JSON.stringify(answers.map((a) => a.body))}`);
+      assertError(answers.find((answer) => answer.status === 409)!, 409, 'verification.keyVerifiedByOtherTenant');
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testDialects } from '../support/test-databases.ts';
 import { assertError, newTenant, randomId, rawRequest } from '../support/api-helpers.ts';
 
 // The OpenAPI document is the map scripts and people read: it must list exactly the routes the
@@ -34,13 +35,13 @@ const PUBLIC_ROUTES = ['GET /broker-ca.pem'];
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
-describe('OpenAPI document and unknown routes (REST API)', () => {
+for (const dialect of testDialects) describe(`OpenAPI document and unknown routes (REST API) [${dialect}]`, () => {
   let server: TestServer;
   let document: any;
   const tenant = newTenant('oas');
 
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({}, { dialect });
     const answer = await rawRequest(server, '/openapi.json', { authorization: null });
     assert.equal(answer.status, 200, answer.text);
     document = answer.body;

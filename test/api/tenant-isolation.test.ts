@@ -1,6 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testDialects } from '../support/test-databases.ts';
 import { createCa, type TestCertificate } from '../support/test-pki.ts';
 import {
   assertError, listOf, newTenant, proofFor, randomId, rawRequest, registrationCodeOf, uploadCaOk, verify, type ApiAnswer,
@@ -10,7 +11,7 @@ import {
 // 404 exactly like a missing one." Tenant B probes tenant A's CA certificates through every route
 // and must get the very answer a random missing id gets; A's objects stay as they were.
 
-describe('tenant isolation (REST API)', () => {
+for (const dialect of testDialects) describe(`tenant isolation (REST API) [${dialect}]`, () => {
   let server: TestServer;
   const tenantA = newTenant('a');
   const tenantB = newTenant('b');
@@ -36,7 +37,7 @@ describe('tenant isolation (REST API)', () => {
   });
 
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({}, { dialect });
     caA = await createCa({ subject: 'CN=Tenant A CA' });
     unverifiedA = await uploadCaOk(server, tenantA, caA, 'A unverified');
     codeA = await registrationCodeOf(server, tenantA, unverifiedA.id);

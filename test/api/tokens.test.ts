@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { KeyObject, webcrypto } from 'node:crypto';
 import { SignJWT, base64url, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testDialects } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { loadDevSigningKey, loadOrCreateDevSigningKey, mintDevToken, DEV_AUDIENCE, DEV_ISSUER, type DevSigningKey } from '../../src/auth/index.ts';
 import {
@@ -65,7 +66,7 @@ const startIdp = async (jwks: { keys: JWK[] }): Promise<FakeIdp> => {
 const externalEnv = (idp: { url: string }, extra: Record<string, string> = {}) =>
   ({ TRUSTGATE_JWKS_URL: idp.url, TRUSTGATE_JWT_ISSUER: ISSUER, TRUSTGATE_JWT_AUDIENCE: AUDIENCE, ...extra });
 
-describe('Bearer tokens, dev issuer and external identity provider (REST API)', () => {
+for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and external identity provider (REST API) [${dialect}]`, () => {
   let server: TestServer;
   let devKey: DevSigningKey;
   const tenant = newTenant('tok');
@@ -82,7 +83,7 @@ describe('Bearer tokens, dev issuer and external identity provider (REST API)', 
   const list = (authorization: string | null) => rawRequest(server, '/caCertificates', { authorization });
 
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({}, { dialect });
     const key = await loadDevSigningKey(server.dataDir);
     assert.ok(key, 'the dev key is in the data dir');
     devKey = key;
@@ -265,7 +266,7 @@ describe('Bearer tokens, dev issuer and external identity provider (REST API)', 
     // A data dir that still holds a dev key from before the operator switched to the IdP.
     dataDir = await mkdtemp(join(tmpdir(), 'trustgate-idp-'));
     await loadOrCreateDevSigningKey(dataDir);
-    idpServer = await startTestServer(externalEnv(idp, { TRUSTGATE_DATA_DIR: dataDir }));
+    idpServer = await startTestServer(externalEnv(idp, { TRUSTGATE_DATA_DIR: dataDir }), { dialect });
   });
   after(async () => {
     await idpServer?.close();
@@ -315,7 +316,7 @@ describe('Bearer tokens, dev issuer and external identity provider (REST API)', 
 
   test('IdP down (server closed; a new kid needs a fresh JWKS): 503 auth.identityProviderUnavailable, not 500', async () => {
     const downIdp = await startIdp({ keys: [rsa.publicJwk] });
-    const downServer = await startTestServer(externalEnv(downIdp));
+    const downServer = await startTestServer(externalEnv(downIdp), { dialect });
     others.push(downServer);
     await downIdp.close();
     const answer = await rawRequest(downServer, '/caCertificates', { authorization: bearer(await idpToken({}, 'idp-key-2')) });
@@ -326,7 +327,7 @@ describe('Bearer tokens, dev issuer and external identity provider (REST API)', 
     const brokenIdp = await startIdp({ keys: [rsa.publicJwk] });
     others.push(brokenIdp);
     brokenIdp.mode = 'error';
-    const brokenServer = await startTestServer(externalEnv(brokenIdp));
+    const brokenServer = await startTestServer(externalEnv(brokenIdp), { dialect });
     others.push(brokenServer);
     const answer = await rawRequest(brokenServer, '/caCertificates', { authorization: bearer(await idpToken()) });
     assertError(answer, 503, 'auth.identityProviderUnavailable');
@@ -337,7 +338,7 @@ describe('Bearer tokens, dev issuer and external identity provider (REST API)', 
     const brokenIdp = await startIdp({ keys: [rsa.publicJwk] });
     others.push(brokenIdp);
     brokenIdp.mode = 'not-json';
-    const brokenServer = await startTestServer(externalEnv(brokenIdp));
+    const brokenServer = await startTestServer(externalEnv(brokenIdp), { dialect });
     others.push(brokenServer);
     const answer = await rawRequest(brokenServer, '/caCertificates', { authorization: bearer(await idpToken()) });
     assertError(answer, 503, 'auth.identityProviderUnavailable');

@@ -138,6 +138,13 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       assert.deepEqual((await fixture.agentCertificates.list(acme)).map((r) => r.id), [record.id]);
     });
 
+    it('names with NUL and U+FFFF round-trip and stay distinct (PostgreSQL cannot store NUL: the adapter escapes it)', async () => {
+      const names = ['n\u0000', 'n\uFFFF0', 'n\uFFFF', 'n\uFFFF\uFFFF', 'n'];
+      const records = [];
+      for (const name of names) records.push(await fixture.agentCertificates.insert(newAgentCertificate({ name })));
+      for (const [i, name] of names.entries()) assert.deepEqual(await fixture.agentCertificates.findActiveByName(acme, name), records[i], JSON.stringify(name));
+    });
+
     it('enforces one active certificate per name under 20 concurrent inserts', async () => {
       const results = await Promise.all(Array.from({ length: 20 }, () => codeOf(fixture.agentCertificates.insert(newAgentCertificate({ name: 'racer' })))));
       assert.equal(results.filter((r) => r === 'ok').length, 1);

@@ -5,6 +5,11 @@ import { newResourceId, type CaCertificateId, type TenantId } from '../../src/sh
 
 export interface StoreFixture {
   readonly store: CaCertificateStore;
+  /**
+   * Another node's store on the same database, with connections of its own (PostgreSQL); the
+   * concurrency tests spread their calls over both. Absent: they all go to `store`.
+   */
+  readonly peer?: CaCertificateStore;
   close(): Promise<void>;
 }
 
@@ -57,6 +62,14 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       assert.deepEqual(await fixture.store.list(acme), [stored]);
     });
 
+    it('round-trips text exactly, with NUL and U+FFFF too (PostgreSQL cannot store NUL: the adapter escapes it)', async () => {
+      const record = newRecord({ name: 'a\u0000b \uFFFF0 😀', description: '\uFFFF\u0000\uFFFF\uFFFF0', subject: 'CN=x\u0000y', commonName: 'x\u0000y' });
+      const stored = await fixture.store.insert(record, 2);
+      assert.deepEqual(stored, { ...record, isVerified: false, verifiedAt: undefined });
+      assert.deepEqual(await fixture.store.find(acme, record.id), stored);
+      assert.equal(await fixture.store.find(acme, `${record.id}\u0000` as CaCertificateId), undefined);
+    });
+
     it('keeps tenants apart: find, list, remove and markVerified never cross them', async () => {
       const record = newRecord();
       await fixture.store.insert(record, 2);
@@ -74,8 +87,11 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       assert.equal(await codeOf(fixture.store.insert({ ...record, id: newResourceId() as CaCertificateId, tenant: other }, 2)), 'ok');
     });
 
+    // Round-robin over the nodes there are.
+    const node = (i: number): CaCertificateStore => (i % 2 === 1 && fixture.peer) || fixture.store;
+
     it('enforces the limit under 20 concurrent inserts, and frees a slot on remove', async () => {
-      const results = await Promise.all(Array.from({ length: 20 }, () => codeOf(fixture.store.insert(newRecord(), 2))));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => codeOf(node(i).insert(newRecord(), 2))));
       assert.equal(results.filter((r) => r === 'ok').length, 2);
       assert.equal(results.filter((r) => r === 'caCertificate.limitReached').length, 18);
       const [first] = await fixture.store.list(acme);
@@ -101,6 +117,41 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       // Removing the verified CA releases the key for the other tenant.
       await fixture.store.remove(acme, mine.id);
       assert.equal((await fixture.store.markVerified(other, theirs.id, at))?.isVerified, true);
+    });
+
+    it('20 concurrent markVerified of one CA: none is refused, every caller gets the verified record', async () => {
+      const record = await fixture.store.insert(newRecord(), 2);
+      const at = new Date('2026-11-27T12:00:00.000Z');
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => node(i).markVerified(acme, record.id, at)));
+      const stored = await fixture.store.find(acme, record.id);
+      assert.equal(stored?.isVerified, true);
+      for (const answer of answers) assert.deepEqual(answer, stored);
+    });
+
+    it('two tenants marking the same key verified at once: exactly one wins, every round', async () => {
+      for (let round = 0; round < 5; round++) {
+        const key = round.toString(16).padStart(64, 'b');
+        const records = await Promise.all([acme, other].map((tenant) => fixture.store.insert(newRecord({ tenant, publicKeySha256: key }), 5)));
+        const results = await Promise.all(records.map((record, i) => codeOf(node(i).markVerified(record.tenant, record.id, new Date()))));
+        assert.deepEqual(results.sort(), ['ok', 'verification.keyVerifiedByOtherTenant'], `round ${round}`);
+        const states = await Promise.all(records.map((record) => fixture.store.find(record.tenant, record.id)));
+        assert.equal(states.filter((state) => state?.isVerified).length, 1, `round ${round}`);
+      }
+    });
+
+    it('a verification racing the removal of the tenant\'s other CA with the same key keeps the key claimed', async () => {
+      for (let round = 0; round < 5; round++) {
+        const key = round.toString(16).padStart(64, 'a');
+        const leaving = await fixture.store.insert(newRecord({ publicKeySha256: key }), 5);
+        const staying = await fixture.store.insert(newRecord({ publicKeySha256: key }), 5);
+        const theirs = await fixture.store.insert(newRecord({ publicKeySha256: key, tenant: other }), 5);
+        await fixture.store.markVerified(acme, leaving.id, new Date());
+        await Promise.all([node(0).remove(acme, leaving.id), node(1).markVerified(acme, staying.id, new Date())]);
+        assert.equal((await fixture.store.find(acme, staying.id))?.isVerified, true, `round ${round}`);
+        assert.equal(await codeOf(fixture.store.markVerified(other, theirs.id, new Date())), 'verification.keyVerifiedByOtherTenant', `round ${round}`);
+        await fixture.store.remove(acme, staying.id);
+        await fixture.store.remove(other, theirs.id);
+      }
     });
 
     it('keeps a key claimed while another verified CA of the tenant still uses it', async () => {

@@ -2,14 +2,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { startApp, type RunningApp } from '../../src/app/index.ts';
+import { databaseUrlOf, startApp, type RunningApp } from '../../src/app/index.ts';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { createTestDatabaseUrl, type TestDialect } from './test-databases.ts';
 
 export interface TestServer {
   readonly url: string;
   readonly apiUrl: string;
   readonly dataDir: string;
+  /** The database the server uses: its SQLite file (`sqlite:<path>`) or `postgres://…`. */
+  readonly databaseUrl: string;
   readonly mqttPort: number;
   /** The generated broker root CA: what agents pass as --cafile / `ca`. */
   readonly brokerRootCaPem: string;
@@ -20,14 +23,31 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /**
+   * postgres: the server gets a fresh PostgreSQL database, dropped on close (unless env names a
+   * TRUSTGATE_DATABASE_URL, e.g. one database shared by two servers). sqlite (the default): the
+   * data dir's SQLite file.
+   */
+  readonly dialect?: TestDialect;
+}
+
 // An in-process server on 127.0.0.1, port 0, with its own temporary data dir.
-export const startTestServer = async (env: Record<string, string> = {}): Promise<TestServer> => {
+export const startTestServer = async (env: Record<string, string> = {}, { dialect = 'sqlite' }: TestServerOptions = {}): Promise<TestServer> => {
   const dataDir = env.TRUSTGATE_DATA_DIR ?? await mkdtemp(join(tmpdir(), 'trustgate-test-'));
+  const database = dialect === 'postgres' && !env.TRUSTGATE_DATABASE_URL ? await createTestDatabaseUrl('postgres') : undefined;
   const config = loadConfig({
     TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_MQTT_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0',
-    TRUSTGATE_DATA_DIR: dataDir, ...env,
+    TRUSTGATE_DATA_DIR: dataDir, ...(database ? { TRUSTGATE_DATABASE_URL: database.url } : {}), ...env,
   });
-  const app: RunningApp = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  let app: RunningApp;
+  try {
+    app = await startApp(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  } catch (error) {
+    await database?.drop();
+    if (!env.TRUSTGATE_DATA_DIR) await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const url = `http://127.0.0.1:${app.httpPort}`;
   const apiUrl = `${url}/api/mindconnectmqtt/v3`;
   const token = async (tenant: string, options: { scopes?: string[]; ttlSeconds?: number } = {}) => {
@@ -39,6 +59,7 @@ export const startTestServer = async (env: Record<string, string> = {}): Promise
     url,
     apiUrl,
     dataDir,
+    databaseUrl: databaseUrlOf(config),
     mqttPort: app.mqttPort,
     brokerRootCaPem: app.brokerRootCaPem ?? '',
     token,
@@ -55,8 +76,12 @@ export const startTestServer = async (env: Record<string, string> = {}): Promise
       return { status: response.status, body: text === '' ? undefined : JSON.parse(text), headers: response.headers };
     },
     async close() {
-      await app.close();
-      if (!env.TRUSTGATE_DATA_DIR) await rm(dataDir, { recursive: true, force: true });
+      try {
+        await app.close();
+      } finally {
+        await database?.drop();
+        if (!env.TRUSTGATE_DATA_DIR) await rm(dataDir, { recursive: true, force: true });
+      }
     },
   };
 };

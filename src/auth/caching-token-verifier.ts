@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from './principal.ts';
+import type { TokenVerifier } from './token-verifier.ts';
+
+export interface TokenCacheOptions {
+  /** Verified tokens remembered at most; the oldest is forgotten first. */
+  readonly maxEntries?: number;
+  /** How long a verification is reused, at most: bounds how long a token outlives a removed
+   *  signing key (JWKS rotation). Never past the token's own `exp`. */
+  readonly maxAgeMs?: number;
+  readonly nowMs?: () => number;
+}
+
+// Clients send the same Bearer token with every request until it expires; verifying its signature
+// each time was the largest share of a GET's CPU (ECDSA verify through WebCrypto). Only successful
+// verifications are kept, keyed by the token's SHA-256, so a cache entry cannot be reached without
+// the whole token and a refused token is checked afresh every time (docs/decisions/0012-rest-latency.md).
+export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOptions = {}): TokenVerifier => {
+  const { maxEntries = 10_000, maxAgeMs = 60_000, nowMs = Date.now } = options;
+  const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();
+  return {
+    async verify(token) {
+      const key = createHash('sha256').update(token).digest('base64url');
+      const startedMs = nowMs();
+      const hit = verified.get(key);
+      if (hit && startedMs < hit.validUntilMs) return hit.principal;
+      if (hit) verified.delete(key);
+      const principal = await inner.verify(token);
+      const validUntilMs = Math.min(startedMs + maxAgeMs, principal.expiresAtMs ?? Number.POSITIVE_INFINITY);
+      verified.set(key, { principal, validUntilMs });
+      if (verified.size > maxEntries) verified.delete(verified.keys().next().value!);
+      return principal;
+    },
+  };
+};

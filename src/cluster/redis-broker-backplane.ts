@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
+} from './redis-connection.ts';
+
+// What aedes 1.2 shares between brokers on one Redis (shared/STACK.md): mqemitter-redis carries
+// every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
+// broadcasts), aedes-persistence-redis keeps persistent sessions, QoS 1 queues, retained messages
+// and wills. Both are CommonJS without (complete) types: they are loaded here and seen through the
+// narrow shapes below.
+
+/** mqemitter's contract, as aedes uses it (`opts.mq`). */
+export interface BrokerMessageEmitter {
+  on(topic: string, listener: (packet: object, done: () => void) => void, callback?: () => void): unknown;
+  emit(packet: { readonly topic: string }, callback?: (error?: Error) => void): void;
+  removeListener(topic: string, listener: (packet: object, done: () => void) => void, callback?: () => void): unknown;
+  close(callback: () => void): void;
+}
+
+/** aedes 1.x's async persistence (`opts.persistence`): aedes calls `setup` in `listen()`. */
+export interface BrokerSessionPersistence {
+  setup(broker: unknown): Promise<void>;
+}
+
+interface RetainedStreams {
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+}
+
+interface MqEmitterRedisOptions {
+  readonly subConn: Redis;
+  readonly pubConn: Redis;
+  readonly concurrency: number;
+  readonly matchEmptyLevels: boolean;
+}
+
+interface MqEmitterRedisModule {
+  MQEmitterRedisPrefix: new (prefix: string, options: MqEmitterRedisOptions) => BrokerMessageEmitter & { readonly state: EventEmitter };
+}
+
+const require = createRequire(import.meta.url);
+const { MQEmitterRedisPrefix } = require('mqemitter-redis') as MqEmitterRedisModule;
+// The package's main export wraps the async implementation in a dual callback/promise layer whose
+// streams are Node Readables, which aedes 1.2 pipes (`createRetainedStreamCombi(...).pipe`); the
+// bare async class returns async generators and would break retained messages.
+const aedesPersistenceRedis = require('aedes-persistence-redis') as (options: { readonly conn: Redis }) => BrokerSessionPersistence & RetainedStreams;
+
+export interface RedisBrokerBackplaneOptions {
+  /** `redis://…` or `rediss://…` (TRUSTGATE_REDIS_URL). */
+  readonly url: string;
+  readonly logger: Logger;
+  /** Namespaces the channels and keys (`<prefix>mqtt:`); default `trustgate:`. */
+  readonly prefix?: string;
+  /** For the Redis client names only (CLIENT LIST); default the broker id. */
+  readonly nodeId?: string;
+  /** How long `start()` waits for Redis; default 10 s. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface RedisBrokerBackplane {
+  /** The aedes broker id: random per backplane, so per process start (see below). */
+  readonly id: string;
+  readonly mq: BrokerMessageEmitter;
+  readonly persistence: BrokerSessionPersistence;
+  /** Optional before the broker starts: connects, or rejects with a clear error within the bound. */
+  start(): Promise<void>;
+  /** After the broker has closed (aedes closes `mq`, never the persistence). Idempotent. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_PREFIX = 'trustgate:';
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+/** A clean shutdown lets QUIT flush what is queued; a Redis that is gone gets no more than this. */
+const CLOSE_BOUND_MS = 2_000;
+
+const bounded = (promise: Promise<unknown>, ms: number): Promise<void> => {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(() => undefined, () => undefined),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }),
+  ]).finally(() => clearTimeout(timer));
+};
+
+/**
+ * The shared state of the brokers of a cluster, for `Aedes.createBroker({ id, mq, persistence })`.
+ * Building it does no I/O: the connections open on first use (or `start()`).
+ *
+ * The id is a fresh UUID, not the node id: aedes numbers its packets per broker from 0 at every
+ * start and stores QoS 1 packets as `packet:<brokerId>:<counter>`, so a restarted broker that kept
+ * its id would overwrite packets still queued for offline sessions; two brokers sharing an id would
+ * also ignore each other's client-id takeovers (`$SYS/<id>/new/clients`).
+ */
+export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions): RedisBrokerBackplane => {
+  const basePrefix = options.prefix ?? DEFAULT_PREFIX;
+  assertRedisPrefix(basePrefix, 'The broker backplane prefix');
+  const prefix = `${basePrefix}mqtt:`;
+  const id = randomUUID();
+  const log = options.logger.child({ component: 'mqtt-backplane', brokerId: id });
+  const name = (role: string) => redisClientName(`${prefix}${role}`, options.nodeId ?? id);
+
+  // Subscriber and publisher for mqemitter-redis (it resubscribes on reconnect: ioredis's
+  // autoResubscribe); a third connection, with every key under the prefix, for the sessions.
+  const subscriber = createRedisConnection(options.url, { connectionName: name('sub') });
+  const publisher = createRedisConnection(options.url, { connectionName: name('pub'), enableAutoPipelining: true });
+  // Session commands wait for Redis however long it is away instead of failing after ~21 s:
+  // aedes reads some of their results through streams it pipes without an error listener, where
+  // a failure would be thrown. MQTT clients stall meanwhile and their keepalive does the rest.
+  const sessions = createRedisConnection(options.url, { connectionName: name('sessions'), keyPrefix: prefix, maxRetriesPerRequest: null });
+  const connections = [subscriber, publisher, sessions] as const;
+  let isClosing = false;
+  let started: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
+  for (const [role, connection] of [['subscriber', subscriber], ['publisher', publisher], ['sessions', sessions]] as const) {
+    let isUp = false;
+    let lastError: string | undefined;
+    connection.on('ready', () => {
+      if (lastError !== undefined) log.info({ role }, 'broker backplane reconnected to Redis');
+      isUp = true;
+    });
+    connection.on('close', () => {
+      if (isUp && !isClosing) log.warn({ role, lastError }, 'broker backplane lost the Redis connection; reconnecting (MQTT messages wait)');
+      isUp = false;
+    });
+    connection.on('error', (error: Error) => {
+      lastError = error.message;
+      log.debug({ role, err: error.message }, 'redis connection error');
+    });
+  }
+
+  const mq = new MQEmitterRedisPrefix(prefix, {
+    subConn: withObservedRejections(subscriber),
+    pubConn: withObservedRejections(publisher),
+    // As aedes builds its default in-memory mq: [MQTT-4.7.1-3] `#` also matches the parent level.
+    concurrency: 100,
+    matchEmptyLevels: true,
+  });
+  // mqemitter-redis re-emits connection errors on `state`; an 'error' nobody listens to throws.
+  mq.state.on('error', (error: Error) => log.debug({ err: error.message }, 'mqemitter-redis error'));
+  // Its close() QUITs both connections and calls back on their 'end', which a connection that is
+  // reconnecting to an absent Redis never emits: aedes's broker.close() would wait for ever. QUIT
+  // is waited for (bounded) only while connected; then both connections are dropped.
+  const closeMqEmitter = mq.close.bind(mq);
+  let mqClosed: Promise<void> | undefined;
+  const closeMq = (): Promise<void> => {
+    mqClosed ??= (async () => {
+      // aedes closes the emitter during the broker's close: a shutdown, not a lost connection.
+      isClosing = true;
+      const isConnected = subscriber.status === 'ready' && publisher.status === 'ready';
+      await bounded(new Promise<void>((resolve) => closeMqEmitter(resolve)), isConnected ? CLOSE_BOUND_MS : 0);
+      await Promise.all([closeRedisConnection(subscriber, 0), closeRedisConnection(publisher, 0)]);
+    })();
+    return mqClosed;
+  };
+  mq.close = (callback) => {
+    void closeMq().then(() => callback());
+  };
+
+  const persistence = aedesPersistenceRedis({ conn: withObservedRejections(sessions) });
+  // aedes pipes the retained-message stream of a SUBSCRIBE without an error listener, so a Redis
+  // failure while it is read would be thrown. Heard here, it ends that stream: the subscriber misses
+  // retained messages, the node stays up.
+  const onRetainedStreamError = (error: Error) => log.warn({ err: error.message }, 'could not read retained messages from Redis');
+  const createRetainedStream = persistence.createRetainedStream.bind(persistence);
+  const createRetainedStreamCombi = persistence.createRetainedStreamCombi.bind(persistence);
+  persistence.createRetainedStream = (pattern) => createRetainedStream(pattern).on('error', onRetainedStreamError);
+  persistence.createRetainedStreamCombi = (patterns) => createRetainedStreamCombi(patterns).on('error', onRetainedStreamError);
+
+  const start = async (): Promise<void> => {
+    const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    let lastError: string | undefined;
+    const onError = (error: Error) => { lastError = error.message; };
+    const ready = connections.map((connection) => new Promise<void>((resolve) => {
+      connection.on('error', onError);
+      if (connection.status === 'ready') return resolve();
+      connection.once('ready', () => resolve());
+      if (connection.status === 'wait') connection.connect().catch(() => undefined);
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    const isReady = await Promise.race([
+      Promise.all(ready).then(() => true),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), timeoutMs); }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      for (const connection of connections) connection.off('error', onError);
+    });
+    if (isReady) return;
+    await closeBackplane();
+    throw new Error(`The MQTT broker backplane could not reach Redis at ${describeRedisUrl(options.url)} within ${timeoutMs} ms`
+      + `${lastError ? ` (${lastError})` : ''}: check TRUSTGATE_REDIS_URL and that Redis is running.`);
+  };
+
+  const closeBackplane = (): Promise<void> => {
+    closed ??= close();
+    return closed;
+  };
+  const close = async (): Promise<void> => {
+    isClosing = true;
+    await closeMq();
+    // Not persistence.destroy(): all it adds is unsubscribing a listener from the mq closed above
+    // (and it rejects if no broker ever set the persistence up). QUIT lets pending replies arrive.
+    await closeRedisConnection(sessions, CLOSE_BOUND_MS);
+  };
+
+  return {
+    id,
+    mq,
+    persistence,
+    start: () => {
+      started ??= start();
+      return started;
+    },
+    close: closeBackplane,
+  };
+};

@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { pino, type Logger } from 'pino';
+import type { Redis } from 'ioredis';
+import type { RegistryEvent } from '../registry/index.ts';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bus.ts';
+import {
+  clientNamesUnder, killClients, redisAdmin, RedisOutageProxy, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil,
+} from '../../test/support/redis-helpers.ts';
+
+// Against the real Redis: two buses (two "nodes") per test under a channel prefix of their own.
+
+const tenant = 'acme' as TenantId;
+const idOf = (n: number) => n.toString(16).padStart(24, '0') as CaCertificateId;
+const caEvent = (n: number): RegistryEvent => ({ type: 'caCertificateVerified', tenant, caCertificateId: idOf(n) });
+const everyRegistryEvent: readonly RegistryEvent[] = [
+  { type: 'caCertificateRegistered', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
+  { type: 'caCertificateVerified', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
+  { type: 'caCertificateDeleted', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
+  { type: 'managedCaCreated', tenant, caCertificateId: '76543210fedcba9876543210' as CaCertificateId },
+  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', fingerprintSha256: 'ab'.repeat(32) },
+  { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
+  { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
+];
+
+/** A pino logger that keeps its records for assertions. */
+const recordingLogger = (): { logger: Logger; records: Record<string, unknown>[] } => {
+  const records: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { records.push(JSON.parse(line) as Record<string, unknown>); } });
+  return { logger, records };
+};
+
+interface Node {
+  readonly bus: RedisClusterBus;
+  readonly received: RegistryEvent[];
+  readonly resyncs: number[];
+  readonly records: Record<string, unknown>[];
+  readonly listenerErrors: unknown[];
+}
+
+let admin: Redis;
+const open: RedisClusterBus[] = [];
+const proxies: RedisOutageProxy[] = [];
+
+const node = (nodeId: string, channelPrefix: string, options: Partial<RedisClusterBusOptions> = {}): Node => {
+  const { logger, records } = recordingLogger();
+  const listenerErrors: unknown[] = [];
+  const bus = new RedisClusterBus({
+    url: TEST_REDIS_URL, nodeId, channelPrefix, logger, onListenerError: (error) => listenerErrors.push(error), startTimeoutMs: 5_000, ...options,
+  });
+  open.push(bus);
+  const received: RegistryEvent[] = [];
+  bus.subscribe((event) => { received.push(event); });
+  const resyncs: number[] = [];
+  bus.onResync(() => { resyncs.push(Date.now()); });
+  return { bus, received, resyncs, records, listenerErrors };
+};
+
+const settle = (ms = 150) => new Promise((resolve) => setTimeout(resolve, ms));
+
+before(async () => {
+  admin = redisAdmin();
+  await admin.connect();
+});
+
+afterEach(async () => {
+  for (const bus of open.splice(0)) await bus.close();
+  for (const proxy of proxies.splice(0)) await proxy.close();
+});
+
+after(async () => {
+  await admin.quit();
+});
+
+describe('RedisClusterBus', () => {
+  test('an event published on one node is delivered once there and once on the other', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    assert.ok(a.bus.isReady() && b.bus.isReady());
+
+    await a.bus.publish(caEvent(1));
+    // publish resolves once this node's listeners are done, as with LocalEventBus.
+    assert.deepEqual(a.received, [caEvent(1)]);
+    await waitUntil(() => b.received.length === 1, 3_000, 'node b received the event');
+    assert.deepEqual(b.received, [caEvent(1)]);
+
+    await b.bus.publish(caEvent(2));
+    await waitUntil(() => a.received.length === 2, 3_000, 'node a received the event of node b');
+    await settle();
+    // Own messages come back from Redis too; they are not delivered a second time.
+    assert.deepEqual(a.received, [caEvent(1), caEvent(2)]);
+    assert.deepEqual(b.received, [caEvent(1), caEvent(2)]);
+    assert.deepEqual([a.resyncs, b.resyncs], [[], []], 'no resync at the first start');
+  });
+
+  test('every event type crosses unchanged and in order', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    for (const event of everyRegistryEvent) await a.bus.publish(event);
+    await waitUntil(() => b.received.length === everyRegistryEvent.length, 3_000, 'every event arrived');
+    assert.deepEqual(b.received, everyRegistryEvent);
+  });
+
+  test('another node\'s events reach the listeners one at a time, in order, and a failing listener is reported', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    const order: string[] = [];
+    b.bus.subscribe(async (event) => {
+      if (event.type !== 'caCertificateVerified') return;
+      order.push(`start ${event.caCertificateId}`);
+      await settle(20);
+      order.push(`end ${event.caCertificateId}`);
+      throw new Error('listener failed');
+    });
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    await Promise.all([a.bus.publish(caEvent(1)), a.bus.publish(caEvent(2))]);
+    await waitUntil(() => order.length === 4, 3_000, 'both events handled');
+    assert.deepEqual(order, [`start ${idOf(1)}`, `end ${idOf(1)}`, `start ${idOf(2)}`, `end ${idOf(2)}`]);
+    assert.equal(b.listenerErrors.length, 2);
+  });
+
+  test('a listener that publishes while handling an event does not wait behind itself', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    a.bus.subscribe(async (event) => {
+      if (event.type === 'caCertificateVerified' && event.caCertificateId === idOf(1)) await a.bus.publish(caEvent(99));
+    });
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    await b.bus.publish(caEvent(1));
+    await waitUntil(() => b.received.length === 2, 3_000, 'node b received what node a published from its listener');
+    assert.deepEqual(b.received, [caEvent(1), caEvent(99)]);
+    assert.deepEqual(a.received, [caEvent(1), caEvent(99)]);
+  });
+
+  test('events that arrive during a resync are delivered after it', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    let resyncStartedAt = 0;
+    let resyncEndedAt = 0;
+    a.bus.onResync(async () => {
+      resyncStartedAt = Date.now();
+      await settle(300);
+      resyncEndedAt = Date.now();
+    });
+    let receivedAt = 0;
+    a.bus.subscribe(() => { receivedAt = Date.now(); });
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    await killClients(admin, (name) => name === `${prefix}bus-sub:node-a`);
+    await waitUntil(() => resyncStartedAt > 0, 5_000, 'the resync started');
+    await b.bus.publish(caEvent(11));
+    await waitUntil(() => receivedAt > 0, 3_000, 'node a received the event');
+    assert.ok(resyncEndedAt > 0 && receivedAt >= resyncEndedAt, 'delivered after the resync finished');
+  });
+
+  test('malformed and hostile messages on the channel are logged and dropped', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const b = node('node-b', prefix);
+    await b.bus.start();
+    const channel = `${prefix}registry-events`;
+    const valid = (event: unknown, origin = 'node-x') => JSON.stringify({ v: 1, origin, event });
+    const hostile = [
+      'not json at all',
+      '{"v":1,"origin":"node-x","event":',
+      'null',
+      '[]',
+      JSON.stringify({ v: 2, origin: 'node-x', event: caEvent(1) }),
+      valid({ type: 'caCertificateVerified', tenant: 5, caCertificateId: 'x' }),
+      valid({ type: 'caCertificateVerified', tenant, caCertificateId: ['x'] }),
+      valid({ type: 'tenantDeleted', tenant }),
+      valid({ type: '__proto__', tenant }),
+      valid({ type: 'agentDeleted', tenant, agentId: 'a'.repeat(100_000), clientId: 'c' }),
+      'x'.repeat(1_000_000),
+    ];
+    for (const text of hostile) await admin.publish(channel, text);
+    // Its own node id as origin: ignored, as its own messages are.
+    await admin.publish(channel, valid(caEvent(3), 'node-b'));
+    await admin.publish(channel, valid({ ...caEvent(4), extra: 'not passed on' }));
+    await waitUntil(() => b.received.length === 1, 3_000, 'the valid message arrived');
+    await settle();
+    assert.deepEqual(b.received, [caEvent(4)]);
+    const dropped = b.records.filter((record) => record.msg === 'dropped a malformed cluster bus message');
+    assert.equal(dropped.length, hostile.length);
+    assert.ok(b.bus.isReady(), 'still subscribed');
+  });
+
+  test('the subscription lost and re-established triggers a resync, the first start does not', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    // Each node holds two named connections: an operator finds them in CLIENT LIST.
+    assert.deepEqual((await clientNamesUnder(admin, prefix)).sort(),
+      [`${prefix}bus-pub:node-a`, `${prefix}bus-pub:node-b`, `${prefix}bus-sub:node-a`, `${prefix}bus-sub:node-b`]);
+    assert.deepEqual(a.resyncs, []);
+
+    assert.equal(await killClients(admin, (name) => name === `${prefix}bus-sub:node-a`), 1);
+    await waitUntil(() => a.resyncs.length === 1, 5_000, 'node a resynced');
+    assert.ok(a.bus.isReady());
+    assert.deepEqual(b.resyncs, [], 'only the node that lost its subscription resyncs');
+    // Subscribed again: events flow both ways.
+    await b.bus.publish(caEvent(5));
+    await waitUntil(() => a.received.length === 1, 3_000, 'node a receives again');
+    await a.bus.publish(caEvent(6));
+    await waitUntil(() => b.received.length === 2, 3_000, 'node b receives from node a');
+
+    // Killing the publisher loses no subscription: no resync.
+    assert.equal(await killClients(admin, (name) => name === `${prefix}bus-pub:node-a`), 1);
+    await a.bus.publish(caEvent(7));
+    await waitUntil(() => b.received.length === 3, 5_000, 'node a publishes again after its publisher reconnected');
+    assert.equal(a.resyncs.length, 1);
+  });
+
+  test('an event published while Redis is unreachable is delivered locally at once and to the others when Redis returns', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const proxy = new RedisOutageProxy();
+    proxies.push(proxy);
+    await proxy.start();
+    const a = node('node-a', prefix, { url: proxy.url });
+    const b = node('node-b', prefix);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+
+    await proxy.cut();
+    await waitUntil(() => !a.bus.isReady(), 3_000, 'node a noticed the outage');
+    const startedAt = Date.now();
+    await a.bus.publish(caEvent(8));
+    assert.ok(Date.now() - startedAt < 500, 'publish does not wait for Redis');
+    assert.deepEqual(a.received, [caEvent(8)]);
+    await settle(300);
+    assert.deepEqual(b.received, []);
+
+    await proxy.restore();
+    await waitUntil(() => b.received.length === 1, 6_000, 'node b received the queued event');
+    assert.deepEqual(b.received, [caEvent(8)]);
+    await waitUntil(() => a.resyncs.length === 1, 6_000, 'node a resynced after its subscription came back');
+    assert.ok(a.bus.isReady());
+  });
+
+  test('start() rejects with a clear error, without the password, when Redis is unreachable', async () => {
+    const proxy = new RedisOutageProxy();
+    await proxy.start();
+    const url = proxy.url.replace('redis://', 'redis://:s3cret@');
+    await proxy.close(); // nothing listens on that port any more
+    const a = node('node-a', uniqueRedisPrefix('bus'), { url, startTimeoutMs: 600 });
+    const startedAt = Date.now();
+    await assert.rejects(a.bus.start(), (error: Error) => {
+      assert.match(error.message, /Could not reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? within 600 ms \(.*ECONNREFUSED.*\)/);
+      assert.doesNotMatch(error.message, /s3cret/);
+      return true;
+    });
+    assert.ok(Date.now() - startedAt < 2_000);
+    assert.equal(a.bus.isReady(), false);
+    await a.bus.close();
+  });
+
+  test('close() is idempotent and leaves no socket or timer behind', async () => {
+    const before = process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap');
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    await a.bus.publish(caEvent(9));
+    await waitUntil(() => b.received.length === 1, 3_000, 'node b received');
+    await Promise.all([a.bus.close(), a.bus.close(), b.bus.close()]);
+    await b.bus.close();
+    assert.equal(a.bus.isReady(), false);
+    // A publish after close still reaches this node's listeners and does not throw.
+    await a.bus.publish(caEvent(10));
+    assert.deepEqual(a.received, [caEvent(9), caEvent(10)]);
+    await settle(50);
+    const afterClose = process.getActiveResourcesInfo().filter((kind) => kind !== 'TTYWrap');
+    assert.deepEqual(afterClose.sort(), before.sort());
+    assert.deepEqual(await clientNamesUnder(admin, prefix), []);
+  });
+});

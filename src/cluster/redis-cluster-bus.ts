@@ -1,0 +1,277 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RegistryEvent, RegistryEventSink } from '../registry/index.ts';
+import { decodeClusterBusMessage, encodeClusterBusMessage } from './cluster-bus-message.ts';
+import { LocalEventBus, type RegistryEventListener } from './local-event-bus.ts';
+import { assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName } from './redis-connection.ts';
+
+export interface RedisClusterBusOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TRUSTGATE_REDIS_URL). */
+  readonly url: string;
+  /** This node's id: unique per running node; messages carrying it are its own and ignored. */
+  readonly nodeId: string;
+  /** Namespaces the channel (`<prefix>registry-events`); default `trustgate:`. */
+  readonly channelPrefix?: string;
+  readonly onListenerError: (error: unknown, event: RegistryEvent) => void;
+  readonly logger: Logger;
+  /** How long `start()` waits for Redis before it gives up; default 10 s. */
+  readonly startTimeoutMs?: number;
+}
+
+/** Rebuilds what this node derives from events (trust index, live sessions) from the store. */
+export type ResyncHandler = () => Promise<void> | void;
+
+export const DEFAULT_CHANNEL_PREFIX = 'trustgate:';
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+// Events are administrative (a CA registered, an agent disabled): a few per second at most. Past
+// this many unsent ones during an outage, Redis is not coming back soon; the rest are dropped
+// (logged) rather than held in memory, and the other nodes' resync catches up.
+const MAX_PENDING_PUBLISHES = 10_000;
+
+/**
+ * The registry's event bus across nodes sharing one Redis: `publish` delivers to this node's
+ * listeners exactly as LocalEventBus does and then sends the event to the other nodes, whose
+ * listeners get it once. A node whose subscription was down may have missed events: each time
+ * the subscription comes back, the `onResync` handlers run so it can reload from the store.
+ */
+export class RedisClusterBus implements RegistryEventSink {
+  readonly #local: LocalEventBus;
+  readonly #resyncHandlers = new Set<ResyncHandler>();
+  readonly #subscriber: Redis;
+  readonly #publisher: Redis;
+  readonly #channel: string;
+  // This bus's own channel, for catchUp() markers: no other node hears them.
+  readonly #catchUpChannel: string;
+  readonly #catchUps = new Map<string, () => void>();
+  readonly #nodeId: string;
+  readonly #url: string;
+  readonly #log: Logger;
+  readonly #startTimeoutMs: number;
+  // Deliveries (own and remote events) and resyncs run one at a time, in arrival order: a reload
+  // that read the store before an event was stored cannot overwrite that event's effect, and
+  // "verified" then "deleted" from another node cannot be applied the other way round.
+  #deliveries: Promise<void> = Promise.resolve();
+  // Set while a delivery runs: a listener that publishes must not queue behind itself.
+  readonly #inDelivery = new AsyncLocalStorage<true>();
+  #isSubscribed = false;
+  #hasSubscribed = false;
+  #onFirstSubscription: (() => void) | undefined;
+  #abortStart: (() => void) | undefined;
+  #pendingPublishes = 0;
+  #lastError: string | undefined;
+  #isClosing = false;
+  #started: Promise<void> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RedisClusterBusOptions) {
+    const prefix = options.channelPrefix ?? DEFAULT_CHANNEL_PREFIX;
+    assertRedisPrefix(prefix, 'The cluster bus channel prefix');
+    if (options.nodeId.length === 0 || options.nodeId.length > 256) throw new Error('The cluster node id must be 1 to 256 characters long.');
+    this.#local = new LocalEventBus(options.onListenerError);
+    this.#channel = `${prefix}registry-events`;
+    this.#catchUpChannel = `${prefix}registry-events:catch-up:${randomUUID()}`;
+    this.#nodeId = options.nodeId;
+    this.#url = options.url;
+    this.#startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.#log = options.logger.child({ component: 'cluster-bus', nodeId: options.nodeId });
+    // The channel is (re)subscribed by hand on every 'ready', so that the moment the subscription
+    // is back, after a loss, is known and triggers the resync.
+    this.#subscriber = createRedisConnection(options.url, {
+      connectionName: redisClientName(`${prefix}bus-sub`, options.nodeId), autoResubscribe: false,
+    });
+    // Events published while Redis is away wait in ioredis's offline queue and go out when it
+    // returns (null = no retry limit); `publish` never waits for them.
+    this.#publisher = createRedisConnection(options.url, {
+      connectionName: redisClientName(`${prefix}bus-pub`, options.nodeId), maxRetriesPerRequest: null,
+    });
+    this.#watch(this.#subscriber, 'subscriber');
+    this.#watch(this.#publisher, 'publisher');
+    this.#subscriber.on('ready', () => this.#subscribeChannel());
+    this.#subscriber.on('close', () => { this.#isSubscribed = false; });
+    this.#subscriber.on('message', (channel: string, text: string) => this.#onMessage(channel, text));
+  }
+
+  /** Connects both connections and subscribes; rejects (and closes) if Redis stays unreachable. */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async publish(event: RegistryEvent): Promise<void> {
+    if (this.#inDelivery.getStore()) await this.#local.publish(event);
+    else await this.#serially(() => this.#local.publish(event));
+    this.#sendToOtherNodes(event);
+  }
+
+  subscribe(listener: RegistryEventListener): () => void {
+    return this.#local.subscribe(listener);
+  }
+
+  /**
+   * Resolves true once every event Redis took from any node before this call has been delivered
+   * to this node's listeners; false if that cannot be known within `timeoutMs` (Redis away). A
+   * marker goes through Redis on this bus's own channel: Redis sends a subscriber its messages in
+   * the order it took them, so the marker comes after them, and deliveries run in arrival order.
+   * For a node about to refuse what another node's API has just allowed (its event on the way).
+   */
+  async catchUp(timeoutMs: number): Promise<boolean> {
+    if (!this.isReady()) return false;
+    const marker = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    const delivered = new Promise<boolean>((resolve) => {
+      this.#catchUps.set(marker, () => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    this.#publisher.publish(this.#catchUpChannel, marker).catch(() => undefined);
+    try {
+      return await delivered;
+    } finally {
+      clearTimeout(timer);
+      this.#catchUps.delete(marker);
+    }
+  }
+
+  /** Runs `handler` each time the subscription is back after a loss (not on the first connect). */
+  onResync(handler: ResyncHandler): () => void {
+    this.#resyncHandlers.add(handler);
+    return () => this.#resyncHandlers.delete(handler);
+  }
+
+  /** Subscribed and able to publish right now (for health checks). */
+  isReady(): boolean {
+    return !this.#isClosing && this.#isSubscribed && this.#publisher.status === 'ready';
+  }
+
+  /** Idempotent. Publishes still queued for an unreachable Redis are dropped. */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#isClosing) throw new Error('The cluster bus is closed.');
+    const subscribed = new Promise<void>((resolve) => { this.#onFirstSubscription = resolve; });
+    const publisherReady = new Promise<void>((resolve) => {
+      if (this.#publisher.status === 'ready') resolve();
+      else this.#publisher.once('ready', () => resolve());
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout' | 'closed'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#startTimeoutMs);
+      this.#abortStart = () => resolve('closed');
+    });
+    // Only from 'wait': a connection that is already (re)connecting keeps its own schedule.
+    for (const connection of [this.#subscriber, this.#publisher]) {
+      if (connection.status === 'wait') connection.connect().catch(() => undefined);
+    }
+    const outcome = await Promise.race([Promise.all([subscribed, publisherReady]).then(() => 'ready' as const), gaveUp])
+      .finally(() => clearTimeout(timer));
+    this.#abortStart = undefined;
+    if (outcome === 'ready' && !this.#isClosing) {
+      this.#log.info({ channel: this.#channel }, 'cluster bus connected to Redis');
+      return;
+    }
+    await this.close();
+    if (outcome === 'closed' || outcome === 'ready') throw new Error('The cluster bus was closed while it was starting.');
+    throw new Error(`Could not reach Redis at ${describeRedisUrl(this.#url)} within ${this.#startTimeoutMs} ms`
+      + `${this.#lastError ? ` (${this.#lastError})` : ''}: check TRUSTGATE_REDIS_URL and that Redis is running.`);
+  }
+
+  async #close(): Promise<void> {
+    this.#isClosing = true;
+    this.#isSubscribed = false;
+    this.#abortStart?.();
+    await Promise.all([closeRedisConnection(this.#subscriber, 0), closeRedisConnection(this.#publisher)]);
+    if (this.#pendingPublishes > 0) this.#log.warn({ unsent: this.#pendingPublishes }, 'closed with events not yet sent to the other nodes');
+  }
+
+  #watch(connection: Redis, role: 'subscriber' | 'publisher'): void {
+    let isUp = false;
+    connection.on('ready', () => {
+      isUp = true;
+    });
+    connection.on('close', () => {
+      if (isUp && !this.#isClosing) this.#log.warn({ role, lastError: this.#lastError }, 'lost the Redis connection; reconnecting');
+      isUp = false;
+    });
+    // ioredis reports every failed attempt; without a listener it would print them to stderr.
+    connection.on('error', (error: Error) => {
+      this.#lastError = error.message;
+      this.#log.debug({ role, err: error.message }, 'redis connection error');
+    });
+  }
+
+  #subscribeChannel(): void {
+    if (this.#isClosing) return;
+    this.#subscriber.subscribe(this.#channel, this.#catchUpChannel).then(() => {
+      if (this.#isClosing) return;
+      this.#isSubscribed = true;
+      if (!this.#hasSubscribed) {
+        this.#hasSubscribed = true;
+        this.#onFirstSubscription?.();
+        return;
+      }
+      this.#log.info({ channel: this.#channel }, 'cluster bus subscription restored; resyncing from the store');
+      void this.#serially(() => this.#runResyncHandlers());
+    }, (error: unknown) => {
+      // The connection dropped again before the subscription was confirmed: the next 'ready'
+      // retries. Anything else (e.g. an ACL refusing the channel) is logged and start() times out.
+      this.#lastError = error instanceof Error ? error.message : String(error);
+      if (!this.#isClosing) this.#log.warn({ err: this.#lastError, channel: this.#channel }, 'could not subscribe to the cluster bus channel');
+    });
+  }
+
+  async #runResyncHandlers(): Promise<void> {
+    for (const handler of this.#resyncHandlers) {
+      try {
+        await handler();
+      } catch (error) {
+        this.#log.error({ err: error }, 'cluster resync failed');
+      }
+    }
+  }
+
+  #onMessage(channel: string, text: string): void {
+    if (channel === this.#catchUpChannel) {
+      const caughtUp = this.#catchUps.get(text);
+      if (caughtUp) void this.#serially(async () => caughtUp());
+      return;
+    }
+    if (channel !== this.#channel || this.#isClosing) return;
+    const message = decodeClusterBusMessage(text);
+    if (!message.ok) {
+      this.#log.warn({ channel, problem: message.problem, chars: text.length }, 'dropped a malformed cluster bus message');
+      return;
+    }
+    if (message.origin === this.#nodeId) return;
+    void this.#serially(() => this.#local.publish(message.event));
+  }
+
+  #sendToOtherNodes(event: RegistryEvent): void {
+    if (this.#isClosing) {
+      this.#log.warn({ event }, 'the cluster bus is closed: event not sent to the other nodes');
+      return;
+    }
+    if (this.#pendingPublishes >= MAX_PENDING_PUBLISHES) {
+      this.#log.error({ event, unsent: this.#pendingPublishes }, 'too many events waiting for Redis: event not sent to the other nodes');
+      return;
+    }
+    this.#pendingPublishes += 1;
+    this.#publisher.publish(this.#channel, encodeClusterBusMessage(this.#nodeId, event)).then(
+      () => { this.#pendingPublishes -= 1; },
+      (error: unknown) => {
+        this.#pendingPublishes -= 1;
+        this.#log.error({ err: error, event }, 'could not send a registry event to the other nodes');
+      },
+    );
+  }
+
+  // Never rejects: the tasks (LocalEventBus.publish, the resync loop) report their own failures.
+  #serially(task: () => Promise<void>): Promise<void> {
+    const run = this.#deliveries.then(() => this.#inDelivery.run(true, task));
+    this.#deliveries = run.catch(() => undefined);
+    return this.#deliveries;
+  }
+}

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './load-config.ts';
+
+const PG = 'postgres://trustgate@db:5432/trustgate';
+
+// The cluster settings: every bad combination is refused at start with a message naming the fix.
+describe('loadConfig: cluster settings', () => {
+  it('defaults to a single node: no Redis, node id from the host name, 5 s drain', () => {
+    const { cluster } = loadConfig({});
+    assert.equal(cluster.redisUrl, undefined);
+    assert.equal(cluster.nodeId, undefined);
+    assert.equal(cluster.redisPrefix, 'trustgate:');
+    assert.equal(cluster.drainMs, 5000);
+  });
+
+  it('accepts a cluster on PostgreSQL and Redis', () => {
+    const { cluster, storage } = loadConfig({ TRUSTGATE_DATABASE_URL: PG, TRUSTGATE_REDIS_URL: 'rediss://:secret@redis:6380/2', TRUSTGATE_NODE_ID: 'node-1_a' });
+    assert.equal(storage.databaseUrl, PG);
+    assert.equal(cluster.redisUrl, 'rediss://:secret@redis:6380/2');
+    assert.equal(cluster.nodeId, 'node-1_a');
+  });
+
+  const refused: [string, Record<string, string>, RegExp][] = [
+    ['Redis without a database URL (SQLite cannot be shared)', { TRUSTGATE_REDIS_URL: 'redis://redis:6379' }, /TRUSTGATE_REDIS_URL.*needs TRUSTGATE_DATABASE_URL=postgres/],
+    ['Redis with a SQLite file', { TRUSTGATE_REDIS_URL: 'redis://redis:6379', TRUSTGATE_DATABASE_URL: 'sqlite:/var/lib/tg.db' }, /cannot be shared/],
+    ['a Redis URL of another scheme', { TRUSTGATE_DATABASE_URL: PG, TRUSTGATE_REDIS_URL: 'http://redis:6379' }, /TRUSTGATE_REDIS_URL.*redis:\/\/ or rediss:\/\//],
+    ['a node id with a dot (it separates node and session in session ids)', { TRUSTGATE_NODE_ID: 'node.1' }, /TRUSTGATE_NODE_ID.*1 to 31/],
+    ['a node id too long for agents.session_id', { TRUSTGATE_NODE_ID: 'n'.repeat(32) }, /TRUSTGATE_NODE_ID/],
+    ['a prefix with a space', { TRUSTGATE_REDIS_PREFIX: 'my prefix' }, /TRUSTGATE_REDIS_PREFIX/],
+    ['a negative drain', { TRUSTGATE_DRAIN_MS: '-1' }, /TRUSTGATE_DRAIN_MS/],
+  ];
+  for (const [name, env, message] of refused) {
+    it(`refuses ${name}`, () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message));
+    });
+  }
+});

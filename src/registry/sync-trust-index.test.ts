@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createCa } from '../../test/support/test-pki.ts';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import { InMemoryAgentStore } from './in-memory-agent-store.ts';
+import { followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
+import { TrustIndex } from './trust-index.ts';
+
+// After a cluster node missed events, every live agent session is re-checked against the reloaded
+// index and the agent's record: each way trust can be withdrawn must be found, and a session that
+// still stands must not be closed.
+describe('withdrawalOf: re-checking a live agent session', async () => {
+  const tenant = 'acme' as TenantId;
+  const ca = await createCa();
+  const index = new TrustIndex();
+  index.upsert({ id: 'ca-verified' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem });
+  index.upsert({ id: 'ca-unverified' as CaCertificateId, tenant, isVerified: false, certificatePem: ca.certificatePem });
+  index.revoke('revoked-fp');
+  const agents = new InMemoryAgentStore();
+  const connect = async (clientId: string) => {
+    const agent = await agents.recordConnection({
+      tenant, clientId, commonName: clientId, caCertificateId: 'ca-verified' as CaCertificateId,
+      certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+    });
+    assert.ok(!('isDisabled' in agent));
+    return agent.id;
+  };
+  const enabledId = await connect('acme_enabled');
+  const disabledId = await connect('acme_disabled');
+  await agents.setEnabled(tenant, disabledId, false);
+  const session = (overrides: Partial<LiveAgentSession>): LiveAgentSession => ({
+    tenant, agentId: enabledId, clientId: 'acme_enabled', caCertificateId: 'ca-verified', certificateFingerprintSha256: 'fp', ...overrides,
+  });
+
+  const cases: [string, Partial<LiveAgentSession>, string | undefined][] = [
+    ['still trusted', {}, undefined],
+    ['CA deleted meanwhile', { caCertificateId: 'ca-gone' }, 'caCertificateDeleted'],
+    ['CA no longer verified', { caCertificateId: 'ca-unverified' }, 'caCertificateDeleted'],
+    ['certificate revoked', { certificateFingerprintSha256: 'revoked-fp' }, 'agentCertificateRevoked'],
+    ['agent deleted', { agentId: 'no-such-agent' }, 'agentDeleted'],
+    ['agent disabled', { agentId: disabledId, clientId: 'acme_disabled' }, 'agentDisabled'],
+    ['agent of another tenant id', { tenant: 'other' as TenantId }, 'agentDeleted'],
+  ];
+  for (const [name, overrides, expected] of cases) {
+    it(name, async () => {
+      const event = await withdrawalOf(index, agents, session(overrides));
+      assert.equal(event?.type, expected);
+      if (event) assert.equal(event.tenant, overrides.tenant ?? tenant);
+    });
+  }
+});
+
+describe('followTrustIndex', () => {
+  it('an event that arrives while the index reloads is applied after the load, not overwritten by it', async () => {
+    const tenant = 'acme' as TenantId;
+    const ca = await createCa();
+    const record = { id: 'ca-x' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem };
+    let release!: () => void;
+    const loadGate = new Promise<void>((resolve) => { release = resolve; });
+    // The load's snapshot was taken before the CA was deleted; the store no longer has it.
+    const sources = {
+      caCertificates: { listAll: async () => { await loadGate; return [record]; }, find: async () => undefined },
+      managedCas: { listAll: async () => [], find: async () => undefined },
+      agentCertificates: { listRevokedFingerprints: async () => [] },
+    } as unknown as TrustSources;
+    const index = new TrustIndex();
+    const follower = followTrustIndex(index, sources);
+
+    const reload = follower.reload(new Date());
+    await follower.onEvent({ type: 'caCertificateDeleted', tenant, caCertificateId: record.id });
+    release();
+    await reload;
+    assert.equal(index.isTrusted('ca-x'), false, 'the deletion wins over the older snapshot');
+
+    // Outside a reload, events apply at once.
+    await follower.onEvent({ type: 'caCertificateVerified', tenant, caCertificateId: record.id });
+    assert.equal(index.isTrusted('ca-x'), false, 'read back from the store, where it is gone');
+  });
+});

@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
+import { createRedisBrokerBackplane, type RedisBrokerBackplane } from '../../src/cluster/index.ts';
+import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
+import { DomainError, type TenantId } from '../../src/shared/index.ts';
+import { closesWithin, connectClient, delay, endClient, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { registryFixture } from '../support/registry-fixture.ts';
+import {
+  clientNamesUnder, deleteKeysUnder, keysUnder, killClients, redisAdmin, RedisOutageProxy, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil,
+} from '../support/redis-helpers.ts';
+import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+
+// Two brokers in one process, each with its own backplane on the shared Redis, as two trustgate
+// nodes would run. Clients are tenant applications (token as password): admission is not what is
+// under test here, the sharing of messages, sessions and client ids between brokers is.
+
+const TENANT = 'cluster' as TenantId;
+const TOKEN = 'token-of-the-cluster-tenant';
+const tokens: TokenVerifier = {
+  verify: async (token: string): Promise<Principal> => {
+    if (token !== TOKEN) throw new DomainError('auth.tokenInvalid', 'not the test token');
+    return { tenant: TENANT, scopes: ['mcmqtt.admin'], subject: 'test-application' };
+  },
+};
+const logger = pino({ level: 'silent' });
+
+interface Node {
+  readonly broker: RunningMqttBroker;
+  readonly backplane: RedisBrokerBackplane;
+}
+
+let admin: Redis;
+let brokerCa: TestCertificate;
+let serverCertificate: TestCertificate;
+let resources: Resources;
+let prefix: string;
+
+const startNode = async (url = TEST_REDIS_URL): Promise<Node> => {
+  const backplane = createRedisBrokerBackplane({ url, logger, prefix });
+  resources.add(() => backplane.close());
+  const broker = await startMqttBroker({
+    registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
+    tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
+  });
+  resources.add(() => broker.close()); // closed before its backplane (resources close in reverse)
+  return { broker, backplane };
+};
+
+const unique = (label: string) => `${TENANT}_${label}-${randomBytes(4).toString('hex')}`;
+
+const connectApplication = async (node: Node, clientId: string, options: IClientOptions = {}, beforeConnect?: (client: MqttClient) => void): Promise<MqttClient> =>
+  resources.client(await connectClient(`mqtts://localhost:${node.broker.port}`, {
+    ca: brokerCa.certificatePem,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    protocolVersion: 4,
+    clientId,
+    username: TENANT,
+    password: TOKEN,
+    ...options,
+  }, `${clientId} connecting`, beforeConnect));
+
+before(async () => {
+  admin = redisAdmin();
+  await admin.connect();
+  brokerCa = await createCa({ subject: 'CN=backplane test broker CA' });
+  serverCertificate = await issueCertificate(brokerCa, { subject: 'CN=localhost', extendedKeyUsage: 'serverAuth' });
+});
+
+afterEach(async () => {
+  await resources.closeAll();
+  await deleteKeysUnder(admin, prefix);
+});
+
+after(async () => {
+  await admin.quit();
+});
+
+describe('brokers sharing a Redis backplane', () => {
+  let node1: Node;
+  let node2: Node;
+
+  const twoNodes = async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('backplane');
+    node1 = await startNode();
+    node2 = await startNode();
+  };
+
+  test('QoS 0 and QoS 1 messages published on one broker reach subscribers on both', async () => {
+    await twoNodes();
+    const agentClientId = unique('agent');
+    const filter = `tc/${TENANT}/${agentClientId}/i/#`;
+    const remote = await connectApplication(node2, unique('remote'));
+    const local = await connectApplication(node1, unique('local'));
+    const remoteLog = new MessageLog(remote);
+    const localLog = new MessageLog(local);
+    assert.deepEqual(await subackCodes(remote, { [filter]: { qos: 1 } }), [1]);
+    assert.deepEqual(await subackCodes(local, { [filter]: { qos: 1 } }), [1]);
+
+    const publisher = await connectApplication(node1, unique('publisher'));
+    const topic0 = `tc/${TENANT}/${agentClientId}/i/zero`;
+    const topic1 = `tc/${TENANT}/${agentClientId}/i/one`;
+    await publisher.publishAsync(topic0, 'qos 0', { qos: 0 });
+    await withTimeout(publisher.publishAsync(topic1, 'qos 1', { qos: 1 }), 5_000, 'PUBACK');
+
+    for (const log of [remoteLog, localLog]) {
+      assert.equal((await log.next(topic0, 5_000, 'qos 0')).qos, 0);
+      assert.equal((await log.next(topic1, 5_000, 'qos 1')).qos, 1);
+    }
+    await delay(200);
+    assert.deepEqual([remoteLog.messages.length, localLog.messages.length], [2, 2], 'each message exactly once');
+  });
+
+  test('a second connection with the same client id on the other broker takes over', async () => {
+    await twoNodes();
+    const clientId = unique('app');
+    const first = await connectApplication(node1, clientId);
+    const firstClosed = closesWithin(first, 3_000);
+    const second = await connectApplication(node2, clientId);
+    assert.equal(await firstClosed, true, 'the first connection was closed by its broker');
+    await delay(300);
+    assert.equal(second.connected, true, 'the second connection stays');
+
+    // And back: a third on the first broker takes over from the second.
+    const secondClosed = closesWithin(second, 3_000);
+    const third = await connectApplication(node1, clientId);
+    assert.equal(await secondClosed, true);
+    await delay(300);
+    assert.equal(third.connected, true);
+  });
+
+  test('a QoS 1 message published while a persistent session is offline is delivered when it reconnects to the other broker', async () => {
+    await twoNodes();
+    const clientId = unique('durable');
+    const topic = `tc/${TENANT}/${unique('agent')}/i/command`;
+    const durable = await connectApplication(node2, clientId, { clean: false });
+    assert.deepEqual(await subackCodes(durable, { [topic]: { qos: 1 } }), [1]);
+    await endClient(durable);
+
+    const publisher = await connectApplication(node1, unique('publisher'));
+    await withTimeout(publisher.publishAsync(topic, 'while you were away', { qos: 1 }), 5_000, 'PUBACK');
+
+    let sessionPresent: boolean | undefined;
+    let log!: MessageLog;
+    await connectApplication(node1, clientId, { clean: false }, (client) => {
+      log = new MessageLog(client);
+      client.once('connect', (connack) => { sessionPresent = connack.sessionPresent; });
+    });
+    assert.equal(sessionPresent, true, 'the session made on broker 2 is present on broker 1');
+    const message = await log.next(topic, 5_000, 'while you were away');
+    assert.equal(message.qos, 1);
+
+    // The session lives in Redis under the backplane's prefix, not in the shared key space.
+    const keys = await keysUnder(admin, `${prefix}mqtt:`);
+    assert.ok(keys.includes(`${prefix}mqtt:client:${encodeURIComponent(clientId)}`), `keys: ${keys.join(', ')}`);
+    assert.ok(keys.includes(`${prefix}mqtt:clients`));
+    assert.equal(await admin.exists(`client:${encodeURIComponent(clientId)}`), 0);
+  });
+
+  test('a retained message published on one broker is sent to a later subscriber on the other', async () => {
+    await twoNodes();
+    const agentClientId = unique('agent');
+    const topic = `tc/${TENANT}/${agentClientId}/i/config`;
+    const publisher = await connectApplication(node1, unique('publisher'));
+    await withTimeout(publisher.publishAsync(topic, 'retained value', { qos: 1, retain: true }), 5_000, 'PUBACK');
+    let log!: MessageLog;
+    const subscriber = await connectApplication(node2, unique('subscriber'), {}, (client) => { log = new MessageLog(client); });
+    // A wildcard filter: the retained messages are scanned from Redis.
+    assert.deepEqual(await subackCodes(subscriber, { [`tc/${TENANT}/${agentClientId}/i/#`]: { qos: 1 } }), [1]);
+    assert.equal((await log.next(topic, 5_000, 'retained value')).payload.toString(), 'retained value');
+  });
+
+  test('$SYS stays closed to clients: no subscription, and a forged takeover closes the forger only', async () => {
+    await twoNodes();
+    const victimId = unique('victim');
+    const victim = await connectApplication(node1, victimId);
+    const attacker = await connectApplication(node1, unique('attacker'));
+    assert.deepEqual(await subackCodes(attacker, { '$SYS/#': { qos: 0 }, '$SYS/+/new/clients': { qos: 0 }, '#': { qos: 0 } }), [128, 128, 128]);
+
+    const attackerClosed = closesWithin(attacker, 3_000);
+    // What broker 2 would publish if the victim's id connected there.
+    attacker.publish(`$SYS/${node2.backplane.id}/new/clients`, victimId);
+    assert.equal(await attackerClosed, true, 'an unauthorized PUBLISH closes the connection');
+    await delay(300);
+    assert.equal(victim.connected, true, 'the victim was not taken over');
+  });
+
+  test('the brokers survive their Redis connections being killed and carry messages again', async () => {
+    await twoNodes();
+    const topic = `tc/${TENANT}/${unique('agent')}/i/after-blip`;
+    const subscriber = await connectApplication(node2, unique('subscriber'));
+    const log = new MessageLog(subscriber);
+    await subackCodes(subscriber, { [topic]: { qos: 1 } });
+    const publisher = await connectApplication(node1, unique('publisher'));
+
+    const names = (await clientNamesUnder(admin, `${prefix}mqtt:`)).sort();
+    assert.equal(names.length, 6, `three connections per broker: ${names.join(', ')}`);
+    assert.equal(await killClients(admin, (name) => name.startsWith(`${prefix}mqtt:`)), 6);
+    await waitUntil(async () => (await clientNamesUnder(admin, `${prefix}mqtt:`)).length === 6, 5_000, 'every connection is back');
+
+    // The MQTT connections were never touched; the resubscription may take a moment.
+    assert.equal(subscriber.connected && publisher.connected, true);
+    await waitUntil(async () => {
+      await publisher.publishAsync(topic, 'after', { qos: 1 });
+      return log.on(topic).length > 0;
+    }, 5_000, 'a message crosses again');
+  });
+
+  test('start() connects, or says within its bound that Redis is unreachable', async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('backplane');
+    const reachable = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix, nodeId: 'node-1' });
+    resources.add(() => reachable.close());
+    await reachable.start();
+    assert.deepEqual((await clientNamesUnder(admin, prefix)).sort(),
+      [`${prefix}mqtt:pub:node-1`, `${prefix}mqtt:sessions:node-1`, `${prefix}mqtt:sub:node-1`]);
+
+    const proxy = new RedisOutageProxy();
+    await proxy.start();
+    const url = proxy.url.replace('redis://', 'redis://:s3cret@');
+    await proxy.close();
+    const unreachable = createRedisBrokerBackplane({ url, logger, prefix, startTimeoutMs: 500 });
+    resources.add(() => unreachable.close());
+    await assert.rejects(unreachable.start(), (error: Error) => {
+      assert.match(error.message, /could not reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? within 500 ms \(.*ECONNREFUSED.*\)/);
+      assert.doesNotMatch(error.message, /s3cret/);
+      return true;
+    });
+  });
+
+  test('close() is bounded when Redis is unreachable', async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('backplane');
+    const proxy = new RedisOutageProxy();
+    await proxy.start();
+    resources.add(() => proxy.close());
+    const node = await startNode(proxy.url);
+    const clientId = unique('app');
+    const client = await connectApplication(node, clientId, { clean: false });
+    await subackCodes(client, { [`tc/${TENANT}/${unique('agent')}/i/#`]: { qos: 1 } });
+    await proxy.cut();
+    await delay(200);
+    // Work that now waits for Redis: a message to carry, a session to store.
+    client.publish(`tc/${TENANT}/${unique('agent')}/i/lost`, 'waits', { qos: 0 });
+    const late = connectApplication(node, unique('late'), { clean: false }).catch(() => undefined);
+    await delay(200);
+    const startedAt = Date.now();
+    await node.broker.close();
+    await node.backplane.close();
+    await node.backplane.close();
+    assert.ok(Date.now() - startedAt < 5_000, `closed in ${Date.now() - startedAt} ms`);
+    await late;
+  });
+});

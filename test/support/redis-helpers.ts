@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+
+// Helpers for tests against the shared Redis (127.0.0.1:6379 here and in CI). Other test files use
+// it at the same time: every test works under its own random prefix, deletes only its own keys and
+// kills only connections it can name. Never FLUSHDB.
+
+export const TEST_REDIS_URL = process.env.TRUSTGATE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A prefix no other test uses: `test:<label>:<random>:` (only characters the prefixes accept). */
+export const uniqueRedisPrefix = (label: string): string => `test:${label}:${randomBytes(6).toString('hex')}:`;
+
+/** A plain connection for the test itself (CLIENT LIST/KILL, raw PUBLISH, SCAN). */
+export const redisAdmin = (): Redis => {
+  const admin = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  admin.on('error', () => undefined);
+  return admin;
+};
+
+interface ClientInfo {
+  readonly id: string;
+  readonly name: string;
+}
+
+const clientList = async (admin: Redis): Promise<ClientInfo[]> => {
+  const text = await admin.client('LIST') as string;
+  return text.split('\n').filter(Boolean).map((line) => {
+    const fields = new Map(line.split(' ').map((pair) => {
+      const at = pair.indexOf('=');
+      return [pair.slice(0, at), pair.slice(at + 1)] as const;
+    }));
+    return { id: fields.get('id') ?? '', name: fields.get('name') ?? '' };
+  });
+};
+
+/** Names of the connected clients whose name starts with `prefix`. */
+export const clientNamesUnder = async (admin: Redis, prefix: string): Promise<string[]> =>
+  (await clientList(admin)).map((client) => client.name).filter((name) => name.startsWith(prefix));
+
+/** CLIENT KILL ID for every client whose name satisfies `matches`; answers how many were killed. */
+export const killClients = async (admin: Redis, matches: (name: string) => boolean): Promise<number> => {
+  let killed = 0;
+  for (const client of await clientList(admin)) {
+    if (client.name && matches(client.name)) killed += Number(await admin.client('KILL', 'ID', client.id));
+  }
+  return killed;
+};
+
+/** Every key under `prefix` (SCAN, never KEYS). */
+export const keysUnder = async (admin: Redis, prefix: string): Promise<string[]> => {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+};
+
+export const deleteKeysUnder = async (admin: Redis, prefix: string): Promise<void> => {
+  const keys = await keysUnder(admin, prefix);
+  if (keys.length > 0) await admin.del(...keys);
+};
+
+export const waitUntil = async (condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+/**
+ * A TCP proxy in front of Redis that a test can cut (every connection dropped, nothing accepted:
+ * Redis is "down" for whoever connects through it) and restore on the same port.
+ */
+export class RedisOutageProxy {
+  readonly #target: { host: string; port: number };
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  #port = 0;
+
+  constructor(targetUrl = TEST_REDIS_URL) {
+    const url = new URL(targetUrl);
+    this.#target = { host: url.hostname, port: Number(url.port || 6379) };
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.#port}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((inbound) => {
+      const outbound = connect(this.#target.port, this.#target.host);
+      for (const socket of [inbound, outbound]) {
+        this.#sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          this.#sockets.delete(socket);
+          inbound.destroy();
+          outbound.destroy();
+        });
+      }
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, '127.0.0.1', () => resolve());
+    });
+    this.#port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  /** Drops every connection and stops accepting new ones. */
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const socket of this.#sockets) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Accepts connections again, on the same port. */
+  restore(): Promise<void> {
+    return this.start();
+  }
+
+  close(): Promise<void> {
+    return this.cut();
+  }
+}
