@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { assertError, listOf, newTenant, uploadCa, uploadCaOk } from '../support/api-helpers.ts';
 import { agentCertificate, ClientPool, connectOk, connectRefused, verifiedCa } from '../support/broker-refusal-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { createTestDatabaseUrl, testPostgresBaseUrl, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 
@@ -12,51 +12,9 @@ import { createCa } from '../support/test-pki.ts';
 // shared test server cannot be stopped, so the app reaches it through a TCP proxy that the test
 // cuts (connections reset, port closed: "connection refused") and restores.
 
-class CuttableProxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(target: { host: string; port: number }) {
-    this.#target = target;
-  }
-
-  async open(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.#target);
-      for (const socket of [client, upstream]) {
-        this.#sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          this.#sockets.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  /** Every connection is reset and new ones are refused, as when the server is stopped. */
-  async cut(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
-  }
-}
-
 describe('PostgreSQL unreachable while trustgate runs (REST API and broker)', () => {
   let database: TestDatabase | undefined;
-  let proxy: CuttableProxy;
+  let proxy: TcpOutageProxy;
   let server: TestServer | undefined;
   const pool = new ClientPool();
   const tenant = newTenant('outage');
@@ -67,8 +25,8 @@ describe('PostgreSQL unreachable while trustgate runs (REST API and broker)', ()
     database = await createTestDatabaseUrl('postgres');
     const url = new URL(database.url);
     const base = new URL(testPostgresBaseUrl);
-    proxy = new CuttableProxy({ host: base.hostname, port: Number(base.port || 5432) });
-    await proxy.open();
+    proxy = new TcpOutageProxy({ host: base.hostname, port: Number(base.port || 5432) });
+    await proxy.start();
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     server = await startTestServer({ TRUSTGATE_DATABASE_URL: url.toString() });
@@ -102,7 +60,7 @@ describe('PostgreSQL unreachable while trustgate runs (REST API and broker)', ()
   });
 
   test('once it is back: the next request works, nothing was changed meanwhile, and the agent connects', async () => {
-    await proxy.open();
+    await proxy.start();
     const listed = await server!.api(tenant, '/caCertificates');
     assert.equal(listed.status, 200, JSON.stringify(listed.body));
     assert.equal((await listOf(server!, tenant)).length, 2);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import { TcpOutageProxy } from './tcp-proxy.ts';
 
 // Helpers for tests against the shared Redis (127.0.0.1:6379 here and in CI). Other test files use
 // it at the same time: every test works under its own random prefix, deletes only its own keys and
@@ -72,62 +72,14 @@ export const waitUntil = async (condition: () => boolean | Promise<boolean>, ms:
   }
 };
 
-/**
- * A TCP proxy in front of Redis that a test can cut (every connection dropped, nothing accepted:
- * Redis is "down" for whoever connects through it) and restore on the same port.
- */
-export class RedisOutageProxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  #port = 0;
-
+/** A cuttable TCP proxy (tcp-proxy.ts) in front of the test Redis; `url` is the URL through it. */
+export class RedisOutageProxy extends TcpOutageProxy {
   constructor(targetUrl = TEST_REDIS_URL) {
     const url = new URL(targetUrl);
-    this.#target = { host: url.hostname, port: Number(url.port || 6379) };
+    super({ host: url.hostname, port: Number(url.port || 6379) });
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.#port}`;
-  }
-
-  async start(): Promise<void> {
-    const server = createServer((inbound) => {
-      const outbound = connect(this.#target.port, this.#target.host);
-      for (const socket of [inbound, outbound]) {
-        this.#sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => {
-          this.#sockets.delete(socket);
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => resolve());
-    });
-    this.#port = (server.address() as AddressInfo).port;
-    this.#server = server;
-  }
-
-  /** Drops every connection and stops accepting new ones. */
-  async cut(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    for (const socket of this.#sockets) socket.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  /** Accepts connections again, on the same port. */
-  restore(): Promise<void> {
-    return this.start();
-  }
-
-  close(): Promise<void> {
-    return this.cut();
+    return `redis://127.0.0.1:${this.port}`;
   }
 }
