@@ -73,13 +73,13 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     scenarios,
     workers,
     ecdhCurve: values.groups,
-    connect: { agents: number(values.agents, quick ? 1_000 : 3_000), warmupAgents: 150, concurrencyPerWorker: 8, timeoutMs: 20_000, budgetMs: quick ? 30_000 : 60_000 },
+    connect: { agents: number(values.agents, quick ? 800 : 3_000), warmupAgents: 150, concurrencyPerWorker: 8, timeoutMs: 20_000, budgetMs: quick ? 30_000 : 60_000 },
     throughput: {
       seconds: values.seconds === undefined ? (quick ? 1 : 5) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), maxMessages: 2_000_000, warmupSeconds: quick ? 0.5 : 1,
       fanInAgents, fanInProcesses: 2, window: 10_000, streamBatchMessages: 10,
       latencyRatePerSecond: 10_000, latencySeconds: quick ? 0.5 : 3, payloadBytes: 100, budgetMs: quick ? 30_000 : 60_000,
     },
-    trustIndex: { tenants: number(values.tenants, 10_000), agents: quick ? 600 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
+    trustIndex: { tenants: number(values.tenants, quick ? 5_000 : 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {

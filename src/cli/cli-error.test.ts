@@ -34,6 +34,8 @@ describe('CLI exit codes', () => {
   test('every failure becomes one line: CliError as is, pki refusals with their code, anything else as unexpected', () => {
     assert.deepEqual(describeFailure(new CliError('a\n  b', EXIT.noInput), () => false), { line: 'a b', exitCode: EXIT.noInput });
     assert.deepEqual(describeFailure(new DomainError('csr.invalid', 'The CSR is bad.'), () => false), { line: 'The CSR is bad. (csr.invalid)', exitCode: EXIT.dataError });
+    assert.deepEqual(describeFailure(new DomainError('storage.unavailable', 'PostgreSQL at db:5432 is unreachable.'), () => false),
+      { line: 'PostgreSQL at db:5432 is unreachable. (storage.unavailable)', exitCode: EXIT.unavailable }, 'serve without its database: 69, not a data error');
     assert.deepEqual(describeFailure(new Error('Invalid configuration:\n  X'), () => true), { line: 'Invalid configuration: X', exitCode: EXIT.config });
     const unexpected = describeFailure(new TypeError('boom'), () => false);
     assert.equal(unexpected.exitCode, EXIT.software);

@@ -58,6 +58,8 @@ export const describeFailure = (error: unknown, isConfigError: (error: unknown) 
   const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
   if (error instanceof CliError) return { line: oneLine(error.message), exitCode: error.exitCode };
   if (isConfigError(error)) return { line: oneLine((error as Error).message), exitCode: EXIT.config };
+  // `serve` cannot reach its database: a service is unavailable, not the input wrong.
+  if (isDomainError(error) && error.code === 'storage.unavailable') return { line: `${oneLine(error.message)} (${error.code})`, exitCode: EXIT.unavailable };
   // pki's own refusals (a CSR that does not verify, a weak key) are about the input.
   if (isDomainError(error)) return { line: `${oneLine(error.message)} (${error.code})`, exitCode: EXIT.dataError };
   const message = error instanceof Error ? error.message : String(error);
