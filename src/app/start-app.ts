@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,7 +119,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
 
     const onListenerError = (error: unknown, event: RegistryEvent) => logger.error({ err: error, event }, 'registry event listener failed');
     const events = redisUrl
-      ? new RedisClusterBus({ url: redisUrl, nodeId, channelPrefix: config.cluster.redisPrefix, onListenerError, logger })
+      // A bus ignores its own messages by this id: unique per process, so two nodes that were
+      // given the same TRUSTGATE_NODE_ID (or share a host name) still hear each other's trust changes.
+      ? new RedisClusterBus({ url: redisUrl, nodeId: `${nodeId}-${randomUUID().slice(0, 8)}`, channelPrefix: config.cluster.redisPrefix, onListenerError, logger })
       : new LocalEventBus(onListenerError);
     // The index follows events from before its first load on: one that lands during the load is
     // applied after it, never lost between the load and the subscription.
