@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
-import { spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
+import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
 // The real CLI server (`bin/trustgate serve`) stopped and started again on one data dir: what was
@@ -69,16 +69,7 @@ const sessionWith = async (server: SpawnedServer, token: string): Promise<Sessio
   return {
     server,
     brokerRootCaPem,
-    async api(path, body) {
-      const response = await fetch(`${server.apiUrl}${path}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-    },
+    api: (path, body) => callApi(server.apiUrl, token, path, body),
     connectAgent: async (agent, clientId) => track(await withTimeout(
       mqtt.connectAsync(url, { ...options, clientId, cert: agent.certificatePem, key: agent.privateKeyPem }), 7_000, `agent ${clientId} connecting`)),
     connectApplication: async () => track(await withTimeout(

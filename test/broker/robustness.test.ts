@@ -8,7 +8,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
-import { spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
+import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
 // The broker under hostile and broken connections, while a real agent stays connected and keeps
@@ -108,16 +108,7 @@ let ca: TestCertificate;
 let exchange: Exchange;
 const clients: MqttClient[] = [];
 
-const api = async (path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-  const response = await fetch(`${server.apiUrl}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-};
+const api = (path: string, body?: unknown) => callApi(server.apiUrl, token, path, body);
 
 const agentCertificate = (commonName: string): Promise<TestCertificate> => issueCertificate(ca, { subject: `CN=${commonName}` });
 

@@ -13,7 +13,7 @@ import { systemClock, type TenantId } from '../../src/shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase,
 } from '../../src/storage/index.ts';
-import { spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
+import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
 // SPEC "MQTT broker": finding the issuing CA costs the same with 2 or 20,000 registered CAs, no TLS
@@ -52,16 +52,7 @@ let setupSeconds = 0;
 
 const tokenFor = (tenant: string): Promise<string> => mintDevToken(signingKey, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: 3600 });
 
-const api = async (token: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
-  const response = await fetch(`${server.apiUrl}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
-};
+const api = (token: string, path: string, body?: unknown) => callApi(server.apiUrl, token, path, body, 15_000);
 
 /** One tenant's CA through the API: upload, registration code, X.509 v1 proof, verify. */
 const registerVerifiedCa = async (tenant: string): Promise<TestCertificate> => {

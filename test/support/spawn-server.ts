@@ -168,3 +168,15 @@ export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 15_000, 
     },
   };
 };
+
+/** One API call with a Bearer token against a server's API base URL: GET, or POST with a JSON body. */
+export const callApi = async (apiUrl: string, token: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<{ status: number; body: any }> => {
+  const response = await fetch(`${apiUrl}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+};
