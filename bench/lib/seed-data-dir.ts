@@ -2,11 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { sql } from 'kysely';
 import { databaseUrlOf } from '../../src/app/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { createRegistry, TrustIndex } from '../../src/registry/index.ts';
-import { systemClock, type TenantId } from '../../src/shared/index.ts';
-import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase,
-} from '../../src/storage/index.ts';
+import type { TenantId } from '../../src/shared/index.ts';
+import { openDatabase } from '../../src/storage/index.ts';
+import { createOfflineRegistry } from '../../test/support/offline-registry.ts';
 import { generateP256Key, mintCa, mintVerificationCertificate, type MintedCertificate, type P256Key } from './fast-certificates.ts';
 
 export interface SeedTenant {
@@ -30,10 +28,6 @@ const retryBusy = async <T>(work: () => Promise<T>): Promise<T> => {
   }
 };
 
-const noManagedCa = (): never => {
-  throw new Error('the benchmark seed creates no managed CAs');
-};
-
 /** Tenant names for the trust-index scale: `scale-00000` … (no `_`, as tenant names require). */
 export const scaleTenant = (i: number): string => `scale-${String(i).padStart(5, '0')}`;
 
@@ -54,16 +48,7 @@ export const seedDataDir = async (
   let count = 0;
   try {
     await sql`PRAGMA synchronous = OFF`.execute(db);
-    const registry = createRegistry({
-      caCertificates: new KyselyCaCertificateStore(db),
-      agents: new KyselyAgentStore(db),
-      managedCas: new KyselyManagedCaStore(db, { seal: noManagedCa, open: noManagedCa }),
-      agentCertificates: new KyselyAgentCertificateStore(db),
-      trustIndex: new TrustIndex(),
-      events: { publish: () => undefined },
-      clock: systemClock,
-      settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
-    });
+    const registry = createOfflineRegistry(db);
     const proofKey: P256Key = generateP256Key();
     for (const { tenant, cas } of tenants) {
       // A tenant's CAs share one key (its key claim); tenants never share one.

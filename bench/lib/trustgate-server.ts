@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { mintVerificationCertificate, generateP256Key, type MintedCertificate } from './fast-certificates.ts';
 import { nowMs, track } from './processes.ts';
+import { restCall } from './rest-call.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const HTTP_LISTENING = 'trustgate HTTP API listening';
@@ -89,17 +90,8 @@ export const startTrustgate = async (name: string, dataDir: string, options: { s
   const signingKey = await loadDevSigningKey(dataDir);
   if (!signingKey) throw new Error(`${name}: no dev signing key in ${dataDir}`);
 
-  const call = async (token: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${apiUrl}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${name}: ${path} answered ${response.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const call = (token: string, path: string, body?: unknown): Promise<any> => restCall(apiUrl, token, path, body)
+    .catch((error: Error) => { throw new Error(`${name}: ${path} answered ${error.message}`); });
   const token = (tenant: string, scopes = ['mcmqtt.admin']) => mintDevToken(signingKey, { tenant, scopes: scopes as never, ttlSeconds: 3_600 });
 
   return {

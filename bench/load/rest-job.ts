@@ -1,18 +1,8 @@
 import type { Job, RestResult } from '../lib/jobs.ts';
 import { generateP256Key, mintCa, mintVerificationCertificate, type MintedCertificate } from '../lib/fast-certificates.ts';
+import { restCall } from '../lib/rest-call.ts';
 import { cpuMs, lanes, nowMs, ready, send } from './control.ts';
 
-const restCall = async (apiUrl: string, token: string, path: string, body?: unknown): Promise<any> => {
-  const response = await fetch(`${apiUrl}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${response.status} ${text.slice(0, 200)}`);
-  return text === '' ? undefined : JSON.parse(text);
-};
 
 export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-list' }>): Promise<void> => {
   const latenciesMs: Record<string, number[]> = {};

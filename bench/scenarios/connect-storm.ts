@@ -72,10 +72,11 @@ const figuresOf = (results: readonly ConnectResult[], before: ProcessSample, aft
 // One pass of a connect storm: every agent connects once with mutual TLS (TCP, TLS 1.3 handshake,
 // CONNECT, CONNACK), sends DISCONNECT and closes; every process of the pool keeps
 // `concurrencyPerWorker` connects in flight, as fast as the broker answers.
-export const connectPass = async (pool: WorkerPool, target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ConnectOptions): Promise<ConnectFigures> => {
+/** One pass of the pool's connect jobs, with the broker's CPU and other programs' read around it. */
+const measuredPass = async (pool: WorkerPool, target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ConnectOptions, hold: boolean): Promise<ConnectFigures> => {
   let before: ProcessSample | undefined;
   let otherCpu: ((own: readonly number[]) => Promise<OtherCpu>) | undefined;
-  const results = await pool.run<ConnectResult>(connectJobs(target, agents, keyPem, options, pool.processes.length, false), {
+  const results = await pool.run<ConnectResult>(connectJobs(target, agents, keyPem, options, pool.processes.length, hold), {
     timeoutMs: options.budgetMs + 30_000,
     beforeGo: async () => {
       otherCpu = await watchOtherCpu();
@@ -87,22 +88,14 @@ export const connectPass = async (pool: WorkerPool, target: BrokerTarget, agents
   return figuresOf(results, before!, after, await otherCpu!(ownPids(target, pool)));
 };
 
+export const connectPass = (pool: WorkerPool, target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ConnectOptions): Promise<ConnectFigures> =>
+  measuredPass(pool, target, agents, keyPem, options, false);
+
 /** Like connectPass, but a pool of its own keeps the connections open until `release()`. */
 export const holdConnections = async (target: BrokerTarget, agents: readonly AgentIdentity[], keyPem: string, options: ConnectOptions, processes: number) => {
   const pool = new WorkerPool(processes);
   try {
-    let before: ProcessSample | undefined;
-    let otherCpu: ((own: readonly number[]) => Promise<OtherCpu>) | undefined;
-    const results = await pool.run<ConnectResult>(connectJobs(target, agents, keyPem, options, processes, true), {
-      timeoutMs: options.budgetMs + 30_000,
-      beforeGo: async () => {
-        otherCpu = await watchOtherCpu();
-        before = await sampleProcess(target.pid);
-      },
-    });
-    await sleep(SETTLE_MS);
-    const after = await sampleProcess(target.pid);
-    const figures = figuresOf(results, before!, after, await otherCpu!(ownPids(target, pool)));
+    const figures = await measuredPass(pool, target, agents, keyPem, options, true);
     return { figures, open: () => pool.open(), release: () => pool.close() };
   } catch (error) {
     await pool.close();

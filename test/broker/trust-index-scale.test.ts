@@ -8,11 +8,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { databaseUrlOf } from '../../src/app/index.ts';
 import { loadDevSigningKey, mintDevToken, type DevSigningKey } from '../../src/auth/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { createRegistry, TrustIndex } from '../../src/registry/index.ts';
-import { systemClock, type TenantId } from '../../src/shared/index.ts';
-import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase,
-} from '../../src/storage/index.ts';
+import type { TenantId } from '../../src/shared/index.ts';
+import { openDatabase } from '../../src/storage/index.ts';
+import { createOfflineRegistry } from '../support/offline-registry.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
@@ -68,25 +66,11 @@ const registerVerifiedCa = async (tenant: string): Promise<TestCertificate> => {
   return ca;
 };
 
-const noManagedCa = (): never => {
-  throw new Error('the scale setup does not create managed CAs');
-};
-
 /** The same registration and verification, through the registry on the data dir's database (the server is not running yet). */
 const registerVerifiedCasThroughRegistry = async (indexes: number[], keep: (i: number, ca: TestCertificate) => void): Promise<void> => {
   const db = await openDatabase({ url: databaseUrlOf(loadConfig({ TRUSTGATE_DATA_DIR: dataDir })) });
   try {
-    const registry = createRegistry({
-      caCertificates: new KyselyCaCertificateStore(db),
-      agents: new KyselyAgentStore(db),
-      // This setup never creates a managed CA (only uploaded ones), so it needs no sealing key.
-      managedCas: new KyselyManagedCaStore(db, { seal: noManagedCa, open: noManagedCa }),
-      agentCertificates: new KyselyAgentCertificateStore(db),
-      trustIndex: new TrustIndex(),
-      events: { publish: () => undefined },
-      clock: systemClock,
-      settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
-    });
+    const registry = createOfflineRegistry(db);
     await runConcurrently(indexes, async (i) => {
       const tenant = tenantName(i) as TenantId;
       const ca = await createCa({ subject: `CN=${tenant} Device CA,O=${tenant}` });
