@@ -39,6 +39,8 @@ describe('parseCertificatePem', () => {
   test('reads a v3 CA', () => {
     const certificate = parseCertificatePem(ca.certificatePem);
     assert.equal(certificate.version, 3);
+    assert.equal(certificate.serialNumber, 'a0b0c', 'lowercase hex without leading zeros');
+    assert.deepEqual(certificate.serialNumberOctets, Buffer.from('0a0b0c', 'hex'));
     assert.equal(certificate.subject, 'CN=acme-ca\nO=Acme\nC=DE');
     assert.equal(certificate.issuer, certificate.subject);
     assert.deepEqual(certificate.subjectCommonNames, ['acme-ca']);

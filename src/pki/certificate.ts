@@ -5,7 +5,7 @@ import {
 } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
 import {
-  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, readCommonNamesFast,
+  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, normalizeSerialHex, readCommonNamesFast,
   splitCertificate, type CertificateParts,
 } from './der.ts';
 import { derToPem, readSingleCertificatePem } from './pem.ts';
@@ -24,6 +24,11 @@ export interface Certificate {
   readonly pem: string;
   readonly x509: X509Certificate;
   readonly version: number; // 1, 2 or 3
+  /** Lowercase hex without leading zeros (normalizeSerialHex): with the issuer, what names a
+   *  certificate for revocation (RFC 5280 §5.3), unlike a hash of its (malleable) bytes. */
+  readonly serialNumber: string;
+  /** The serial number's encoded content octets (sign and length are checked by the rules). */
+  readonly serialNumberOctets: Buffer;
   readonly subject: string;
   readonly issuer: string;
   readonly subjectCommonNames: readonly string[];
@@ -118,6 +123,8 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
     pem: derToPem(der),
     x509,
     version: parts.versionNumber + 1,
+    serialNumber: normalizeSerialHex(parts.serialNumber.toString('hex')),
+    serialNumberOctets: parts.serialNumber,
     subject: x509.subject,
     issuer: x509.issuer,
     subjectCommonNames,

@@ -77,6 +77,8 @@ export const decodeOid = (der: Uint8Array, element: DerElement): string => {
 export interface CertificateParts {
   /** 0 (v1), 1 (v2) or 2 (v3), as encoded. */
   readonly versionNumber: number;
+  /** The serialNumber INTEGER's content octets, as encoded (two's complement, big-endian). */
+  readonly serialNumber: Buffer;
   readonly subject: Buffer;
   readonly subjectPublicKeyInfo: Buffer;
   readonly extensions: readonly CertificateExtension[];
@@ -135,7 +137,7 @@ export const splitCertificate = (der: Buffer): CertificateParts => {
     versionNumber = der[version!.contentStart]!;
     next = 1;
   }
-  expectTag(fields[next], DER_INTEGER, 'serialNumber');
+  const serialNumber = expectTag(fields[next], DER_INTEGER, 'serialNumber');
   expectTag(fields[next + 1], DER_SEQUENCE, 'signature');
   expectTag(fields[next + 2], DER_SEQUENCE, 'issuer');
   expectTag(fields[next + 3], DER_SEQUENCE, 'validity');
@@ -155,7 +157,7 @@ export const splitCertificate = (der: Buffer): CertificateParts => {
       extensions = readDerChildren(der, expectTag(sequence, DER_SEQUENCE, 'extensions')).map((element) => readExtension(der, element));
     }
   }
-  return { versionNumber, subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki), extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!) };
+  return { versionNumber, serialNumber: der.subarray(serialNumber.contentStart, serialNumber.end), subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki), extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!) };
 };
 
 // The extension values the admission rules read, decoded here rather than through the schema
@@ -247,3 +249,7 @@ export const readCommonNamesFast = (subject: Buffer): string[] | undefined => {
   }
   return names;
 };
+
+/** A serial number as lowercase hex without leading zeros ("0" for zero): one spelling for the
+ *  same number, whichever printer or encoder produced it (RFC 5280 §4.1.2.2 compares integers). */
+export const normalizeSerialHex = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');

@@ -1,4 +1,5 @@
 export { type Certificate, type KeyUsageBits, parseCertificateDer, parseCertificatePem } from './certificate.ts';
+export { normalizeSerialHex } from './der.ts';
 export { containsPrivateKey, derToPem, normalizePemText, parsePemBlocks, readSingleCertificatePem, type PemBlock } from './pem.ts';
 export { type HashName, isStrongHash, signatureHash } from './signature-hash.ts';
 export { ALLOWED_CURVES, MIN_RSA_BITS, describeKey, isAllowedCaKey } from './key-description.ts';
