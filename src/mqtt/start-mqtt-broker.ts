@@ -10,6 +10,7 @@ import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { guardPackets } from './guard-packets.ts';
+import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 export interface MqttBrokerOptions {
@@ -63,6 +64,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const { registry, logger } = options;
   const sessions = new SessionRegistry();
   const metrics = createBrokerMetrics(options.metrics);
+  const wallMetrics = createMessageWallMetrics(options.metrics);
   const log = logger.child({ component: 'mqtt' });
 
   // Clients that sent an empty client id: only the broker-generated `aedes_<uuid>` ids they got
@@ -75,13 +77,14 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       callback(null, true);
     },
     authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId }, sessions),
-    authorizeForward: createAuthorizeForward({ sessions }),
-    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
-    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
+    authorizeForward: createAuthorizeForward({ sessions, logger: log, wallMetrics }),
+    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics, wallMetrics }),
+    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics, wallMetrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
+  guardStoredMessages(broker, { logger: log, metrics: wallMetrics });
   broker.on('client', () => metrics.connected.inc());
   broker.on('clientDisconnect', (client: Client) => {
     metrics.connected.dec();
