@@ -25,6 +25,8 @@ export interface MqttBrokerOptions {
   readonly nodeId: string;
   /** Shared with the other nodes (Redis); without it, sessions and messages stay in this process. */
   readonly backplane?: MqttBrokerBackplane;
+  /** aedes' heartbeat (TRUSTGATE_MQTT_HEARTBEAT_MS): the wills of a node unheard for 3 are published. */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -81,6 +83,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics, wallMetrics }),
     authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics, wallMetrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
