@@ -6,6 +6,7 @@ import { grants, type TokenVerifier } from '../auth/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { DomainError, isDomainError } from '../shared/index.ts';
 import { admitWill } from './authorize-will.ts';
+import { assertNotExpired } from './session-deadlines.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { connackCodeByError } from './connack-codes.ts';
@@ -45,13 +46,19 @@ const authenticateApplication = async (
   if (!hasGeneratedClientId(client) && (!client.id.startsWith(`${principal.tenant}_`) || await registry.isAgentClientId(principal.tenant, client.id))) {
     throw new DomainError('mqtt.applicationClientIdInvalid', `A tenant application's client id must be empty or start with "${principal.tenant}_" and not be an agent's; "${client.id}" is not allowed.`);
   }
-  return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };
+  return {
+    kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin'),
+    ...(principal.expiresAtMs === undefined ? {} : { expiry: { atMs: principal.expiresAtMs, code: 'auth.tokenExpired' } }),
+  };
 };
 
 const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
-  return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId };
+  const { agent, tenant, certificateFingerprintSha256, validUntil } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  return {
+    kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId,
+    expiry: { atMs: validUntil.at.getTime(), code: validUntil.code },
+  };
 };
 
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
@@ -71,6 +78,7 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
     const admitted = attempt.then((principal) => {
       let refusal: unknown;
       try {
+        assertNotExpired(principal, Date.now());
         admitWill(client, principal);
       } catch (error) {
         refusal = error;

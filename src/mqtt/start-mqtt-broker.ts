@@ -11,6 +11,7 @@ import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscrib
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { guardPackets } from './guard-packets.ts';
 import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
+import { createSessionDeadlineMetrics, SessionDeadlines } from './session-deadlines.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 export interface MqttBrokerOptions {
@@ -88,8 +89,22 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     maxClientsIdLength: 256,
   });
   guardStoredMessages(broker, { logger: log, metrics: wallMetrics });
-  broker.on('client', () => metrics.connected.inc());
+  const expiryMetrics = createSessionDeadlineMetrics(options.metrics);
+  const deadlines = new SessionDeadlines({
+    onExpired: (client, principal, expiry) => {
+      expiryMetrics.closed.labels(expiry.code).inc();
+      log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind, reason: expiry.code, expiredAt: new Date(expiry.atMs).toISOString() },
+        'closed a session: what admitted it has expired');
+      client.close();
+    },
+  });
+  broker.on('client', (client: Client) => {
+    metrics.connected.inc();
+    const principal = sessions.principalOf(client);
+    if (principal) deadlines.track(client, principal);
+  });
   broker.on('clientDisconnect', (client: Client) => {
+    deadlines.untrack(client);
     metrics.connected.dec();
     const principal = sessions.detach(client);
     if (principal?.kind !== 'agent') return;
@@ -191,6 +206,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       }
     },
     async close() {
+      deadlines.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();
