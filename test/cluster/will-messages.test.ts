@@ -32,7 +32,7 @@ const DROPPED_WILL_LOG = 'dropped the will of a client of a node that stopped: i
 const require = createRequire(import.meta.url);
 const msgpack = require('msgpack-lite') as { encode(value: unknown): Buffer };
 
-describe('will messages in a cluster: no node publishes a will its publisher could not have sent', { timeout: 120_000 }, () => {
+describe('will messages and session deadlines in a cluster: no node publishes a will its publisher could not have sent, every node ends expired sessions', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;
@@ -76,6 +76,26 @@ describe('will messages in a cluster: no node publishes a will its publisher cou
       cmd: 'publish', brokerId: 'old-node', brokerCounter: 1, topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false,
     }));
   };
+
+  it('sessions end when what admitted them expires, on every node (each closes its own): an application on node 2, an agent on node 1', async () => {
+    const tenant = newTenant('expiry');
+    const token = await node2.token(tenant, { ttlSeconds: 3 });
+    const expMs = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).exp * 1000;
+    const { ca } = await registerVerifiedCa(node1, tenant);
+    const notAfterMs = (Math.floor(Date.now() / 1000) + 4) * 1000;
+    const shortLived = await issueAgent(ca, 'short-1', { notAfter: new Date(notAfterMs) });
+    const application = resources.client(await connectApplication(node2, tenant, { password: token }));
+    const agent = resources.client(await connectAgent(node1, shortLived, `${tenant}_short-1`));
+    const closedAt = async (client: typeof agent, deadlineMs: number) => {
+      assert.equal(await closesWithin(client, Math.max(0, deadlineMs - Date.now()) + 3_000), true, 'closed after its deadline');
+      return Date.now() - deadlineMs;
+    };
+    const [applicationLate, agentLate] = await Promise.all([closedAt(application, expMs), closedAt(agent, notAfterMs)]);
+    assert.ok(applicationLate < 1_000 && applicationLate > -50, `the application on node 2 closed ${applicationLate} ms after its token's exp`);
+    assert.ok(agentLate < 1_000 && agentLate > -50, `the agent on node 1 closed ${agentLate} ms after its certificate's notAfter`);
+    await waitUntil(() => node2.server.logLines().some((line) => line.msg === 'closed a session: what admitted it has expired' && line.reason === 'auth.tokenExpired'), 3_000, 'node 2 logged why');
+    await waitUntil(() => node1.server.logLines().some((line) => line.msg === 'closed a session: what admitted it has expired' && line.reason === 'mqtt.certificateExpired'), 3_000, 'node 1 logged why');
+  });
 
   it('replays the attack: the cross-tenant will is refused at CONNECT, dead nodes\' unchecked wills and retained messages never reach acme\'s agent, and a $SYS handover will does not disconnect it', async () => {
     // acme's agent on node 1, listening to its commands; acme's application on node 1 hears its tenant.
