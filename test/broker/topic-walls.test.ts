@@ -319,6 +319,22 @@ c.loop_forever(retry_first_connection=False)
     assert.deepEqual(lateLog.messages.filter((m) => m.payload.toString().startsWith('forbidden-will')), []);
   });
 
+  test('retained messages and retained wills of allowed publishers still reach later subscribers (they carry their publisher)', async () => {
+    const retainedTopic = topic(tenantA, a1, 'o', 'retained-state');
+    const willTopic = topic(tenantA, a1, 'o', 'retained-will');
+    const agent = await connectA1({ will: { topic: willTopic, payload: Buffer.from('retained-will'), qos: 1, retain: true } });
+    await agent.publishAsync(retainedTopic, 'retained-state', { qos: 1, retain: true });
+    const closed = closesWithin(agent, CLOSE_BOUND_MS);
+    agent.stream.destroy();
+    assert.equal(await closed, true);
+    await logs.appA!.next(willTopic, 3_000, 'retained-will');
+    const late = resources.client(await connectApplication(server, tenantA));
+    const lateLog = new MessageLog(late);
+    assert.deepEqual(await subackCodes(late, { [`tc/${tenantA}/${a1}/o/#`]: { qos: 1 } }), [1]);
+    await lateLog.next(retainedTopic, 3_000, 'retained-state');
+    await lateLog.next(willTopic, 3_000, 'retained-will');
+  });
+
   test('mosquitto_pub with --will-topic outside its prefix is refused at CONNECT (CONNACK 5)', async () => {
     const dir = await resources.tempDir('will');
     const files = await writeAgentFiles(dir, 'a1', server, certs[a1]!);
