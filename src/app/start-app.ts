@@ -176,7 +176,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       },
     } : registry;
     const broker = await startMqttBroker({
-      registry: brokerRegistry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane,
+      registry: brokerRegistry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());

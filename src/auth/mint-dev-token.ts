@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, type DevSigningKey } from './dev-issuer.ts';
+import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS, type DevSigningKey } from './dev-issuer.ts';
 
 export interface MintDevTokenInput {
   readonly tenant: string;
@@ -8,8 +8,11 @@ export interface MintDevTokenInput {
   readonly subject?: string;
 }
 
-export const mintDevToken = async (key: DevSigningKey, { tenant, scopes, ttlSeconds, subject }: MintDevTokenInput): Promise<string> =>
-  new SignJWT({ ten: tenant, scope: scopes.join(' ') })
+export const mintDevToken = async (key: DevSigningKey, { tenant, scopes, ttlSeconds, subject }: MintDevTokenInput): Promise<string> => {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds > DEV_TOKEN_MAX_TTL_SECONDS) {
+    throw new RangeError(`A dev token lives at most ${DEV_TOKEN_MAX_TTL_SECONDS / 86_400} days (${DEV_TOKEN_MAX_TTL_SECONDS} s); ${ttlSeconds} s is longer. Mint a new one when it expires.`);
+  }
+  return new SignJWT({ ten: tenant, scope: scopes.join(' ') })
     .setProtectedHeader({ alg: DEV_ALGORITHM, kid: key.publicJwk.kid, typ: 'JWT' })
     .setIssuer(DEV_ISSUER)
     .setAudience(DEV_AUDIENCE)
@@ -17,3 +20,4 @@ export const mintDevToken = async (key: DevSigningKey, { tenant, scopes, ttlSeco
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
     .sign(key.privateKey);
+};

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { DomainError, isDomainError, isTenantId } from '../shared/index.ts';
-import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER } from './dev-issuer.ts';
+import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS } from './dev-issuer.ts';
 import type { Principal } from './principal.ts';
 import { parseScopeClaim } from './scopes.ts';
 
@@ -21,13 +21,17 @@ interface VerifyOptions {
   readonly algorithms: string[];
   /** Seconds of clock difference tolerated for exp/nbf: none for the dev issuer (same machine). */
   readonly clockTolerance: number;
+  /** The longest a token may be valid for, from `iat` (or from now, without one) to `exp`. */
+  readonly maxLifetimeSeconds?: number;
 }
 
 const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifier => ({
   async verify(token) {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, keys, options));
+      // SPEC "REST API": a token without an `exp` is refused — it would be valid for ever.
+      const { maxLifetimeSeconds: _max, ...joseOptions } = options;
+      ({ payload } = await jwtVerify(token, keys, { ...joseOptions, requiredClaims: ['exp'] }));
     } catch (error) {
       if (isDomainError(error)) throw error;
       if (error instanceof errors.JWTExpired) {
@@ -36,11 +40,20 @@ const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifie
       if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') {
         throw new DomainError('auth.tokenExpired', 'The Bearer token is not valid yet (nbf is in the future). Check the clocks.', { cause: error });
       }
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'exp' && error.reason === 'missing') {
+        throw invalid('it has no "exp" (expiry) claim, and a token must expire', error);
+      }
       if (error instanceof errors.JWTClaimValidationFailed) throw invalid(`its "${error.claim}" claim is not accepted (${error.reason})`, error);
       if (error instanceof errors.JOSEAlgNotAllowed) throw invalid('its signing algorithm is not allowed', error);
       if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) throw invalid('its signature does not verify with a trusted key', error);
       if (error instanceof errors.JOSEError) throw invalid('it is malformed', error);
       throw error;
+    }
+    if (options.maxLifetimeSeconds !== undefined) {
+      const from = typeof payload.iat === 'number' ? Math.min(payload.iat, Date.now() / 1000) : Date.now() / 1000;
+      if (payload.exp! - from > options.maxLifetimeSeconds) {
+        throw invalid(`it is valid for longer than the ${options.maxLifetimeSeconds} s a dev token may be (exp - iat)`);
+      }
     }
     if (!isTenantId(payload.ten)) {
       throw new DomainError('auth.tenantInvalid', 'The Bearer token has no valid "ten" (tenant) claim: it must be 1-63 lowercase letters, digits or "-". Ask for a token issued for your tenant.');
@@ -53,7 +66,9 @@ const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifie
 });
 
 export const createDevTokenVerifier = (publicJwk: JWK): TokenVerifier =>
-  verifyWith(createLocalJWKSet({ keys: [publicJwk] }), { issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0 });
+  verifyWith(createLocalJWKSet({ keys: [publicJwk] }), {
+    issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0, maxLifetimeSeconds: DEV_TOKEN_MAX_TTL_SECONDS,
+  });
 
 const identityProviderUnavailable = (cause: unknown): DomainError =>
   new DomainError('auth.identityProviderUnavailable', 'The identity provider\'s signing keys (TRUSTGATE_JWKS_URL) cannot be fetched right now. Try again shortly.', { cause });

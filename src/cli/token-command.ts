@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeJwt } from 'jose';
-import { loadOrCreateDevSigningKey, mintDevToken, SCOPES } from '../auth/index.ts';
+import { DEV_TOKEN_MAX_TTL_SECONDS, loadOrCreateDevSigningKey, mintDevToken, SCOPES } from '../auth/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { globalsOf } from './cli-context.ts';
@@ -21,11 +21,14 @@ export const registerTokenCommand = (program: Command): void => {
     .description('mint a Bearer token from the local dev issuer (accepted by a server on the same data dir)')
     .requiredOption('--tenant <tenant>', 'tenant (the token\'s ten claim)')
     .option('--scope <scope...>', 'scopes: mcmqtt.admin (default) or mcmqtt.read', ['mcmqtt.admin'])
-    .option('--ttl <duration>', 'lifetime: seconds, or 90m, 1h, 7d', '1h')
+    .option('--ttl <duration>', `lifetime: seconds, or 90m, 1h, 7d (at most ${DEV_TOKEN_MAX_TTL_SECONDS / 86_400}d)`, '1h')
     .addHelpText('after', '\nWith --json: {token, tenant, scopes, expiresAt}. Usage: export TRUSTGATE_TOKEN=$(trustgate token --tenant acme)')
     .action(async (options: TokenOptions, command: Command) => {
       parseTenant(options.tenant);
       const ttlSeconds = parseDurationSeconds(options.ttl);
+      if (ttlSeconds > DEV_TOKEN_MAX_TTL_SECONDS) {
+        throw new CliError(`--ttl ${options.ttl} is longer than a dev token may live (${DEV_TOKEN_MAX_TTL_SECONDS / 86_400}d): the server refuses such tokens. Mint a shorter one, and a new one when it expires.`, EXIT.usage);
+      }
       const scopes = options.scope.flatMap((s) => s.split(/[\s,]+/)).filter((s) => s !== '');
       const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
       if (scopes.length === 0 || unknown.length > 0) {

@@ -93,6 +93,10 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_PORT', default: 8883, parse: integer(0, 65535),
       description: 'Port of the MQTT broker (MQTT 3.1.1 over TLS); 0 = any free port (the actual port is logged).',
     }),
+    heartbeatMs: setting({
+      env: 'TRUSTGATE_MQTT_HEARTBEAT_MS', default: 60_000, parse: integer(500, 3_600_000),
+      description: 'How often each node announces itself to the others (cluster), in milliseconds. A node unheard for 3 intervals is taken for dead: the other nodes publish its clients\' last wills (those their publishers were allowed at CONNECT) within 4 more intervals.',
+    }),
   },
   tls: {
     certFile: setting<string | undefined>({

@@ -44,6 +44,8 @@ export const httpStatusByCode = {
   'agentCertificate.duplicate': 409,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,
+  'mqtt.clientIdRequired': 400,
+  'mqtt.willNotAllowed': 400,
   'mqtt.certificateInvalid': 400,
   'mqtt.unknownCa': 400,
   'mqtt.caNotVerified': 400,

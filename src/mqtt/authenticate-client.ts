@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { grants, type TokenVerifier } from '../auth/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { DomainError, isDomainError } from '../shared/index.ts';
+import { admitWill } from './authorize-will.ts';
+import { assertNotExpired } from './session-deadlines.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { connackCodeByError } from './connack-codes.ts';
@@ -44,13 +46,19 @@ const authenticateApplication = async (
   if (!hasGeneratedClientId(client) && (!client.id.startsWith(`${principal.tenant}_`) || await registry.isAgentClientId(principal.tenant, client.id))) {
     throw new DomainError('mqtt.applicationClientIdInvalid', `A tenant application's client id must be empty or start with "${principal.tenant}_" and not be an agent's; "${client.id}" is not allowed.`);
   }
-  return { kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin') };
+  return {
+    kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin'),
+    ...(principal.expiresAtMs === undefined ? {} : { expiry: { atMs: principal.expiresAtMs, code: 'auth.tokenExpired' } }),
+  };
 };
 
 const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateFingerprintSha256 } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
-  return { kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId };
+  const { agent, tenant, certificateFingerprintSha256, validUntil } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  return {
+    kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId,
+    expiry: { atMs: validUntil.at.getTime(), code: validUntil.code },
+  };
 };
 
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
@@ -59,16 +67,29 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
   (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthenticateError | null, success: boolean | null) => void): void => {
     const epoch = sessions.epoch;
     const peerCertificate = peerCertificateOf(client);
-    const attempt = peerCertificate
-      ? authenticateAgent(dependencies, client, peerCertificate)
-      : password && password.length > 0
-        ? authenticateApplication(dependencies, client, username, password)
-        : Promise.reject(new DomainError('mqtt.credentialsMissing', 'Connect with an agent certificate (mutual TLS) or, as a tenant application, with a Bearer token as the password.'));
+    // [MQTT-3.1.3-8] an empty client id with clean session 0: CONNACK 2 (a session nobody could resume or clean).
+    const attempt = dependencies.hasGeneratedClientId(client) && client.clean === false
+      ? Promise.reject(new DomainError('mqtt.clientIdRequired', 'An empty client id needs clean session (MQTT-3.1.3-8): choose a client id to keep a persistent session, or connect with clean session.'))
+      : peerCertificate
+        ? authenticateAgent(dependencies, client, peerCertificate)
+        : password && password.length > 0
+          ? authenticateApplication(dependencies, client, username, password)
+          : Promise.reject(new DomainError('mqtt.credentialsMissing', 'Connect with an agent certificate (mutual TLS) or, as a tenant application, with a Bearer token as the password.'));
     const admitted = attempt.then((principal) => {
-      if (!sessions.attach(client, principal, epoch)) {
+      let refusal: unknown;
+      try {
+        assertNotExpired(principal, Date.now());
+        admitWill(client, principal);
+      } catch (error) {
+        refusal = error;
+      }
+      if (refusal === undefined && !sessions.attach(client, principal, epoch)) {
+        refusal = new DomainError(principal.kind === 'agent' ? 'mqtt.unknownCa' : 'auth.tokenInvalid', 'Trust was withdrawn while the connection was being admitted.');
+      }
+      if (refusal !== undefined) {
         // The admission already recorded the agent as online with this session.
         if (principal.kind === 'agent') void dependencies.registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId).catch(() => undefined);
-        throw new DomainError(principal.kind === 'agent' ? 'mqtt.unknownCa' : 'auth.tokenInvalid', 'Trust was withdrawn while the connection was being admitted.');
+        throw refusal;
       }
       return principal;
     });

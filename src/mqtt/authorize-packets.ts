@@ -1,6 +1,8 @@
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
+import { stampPublisher, wasAcceptedFrom } from './message-publisher.ts';
+import { isCheckedRetained, isStoredWill, type MessageWallMetrics } from './message-walls.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
@@ -12,18 +14,31 @@ export interface AuthorizeDependencies {
   readonly sessions: SessionRegistry;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;
+  readonly wallMetrics: MessageWallMetrics;
 }
 
 // aedes closes the connection when this calls back with an error [MQTT-3.3.5-2 leaves it open to the server].
-export const createAuthorizePublish = ({ sessions, logger, metrics }: AuthorizeDependencies) =>
+export const createAuthorizePublish = ({ sessions, logger, metrics, wallMetrics }: AuthorizeDependencies) =>
   (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
-    if (!client) return callback(null); // the broker's own messages ($SYS heartbeat)
+    // aedes' own `$SYS` messages never come here. Without a client (or with one that merely holds
+    // the same client id on this node now) it is the will of a client of a node that died, read
+    // from the persistence: judged by the publisher stamped on it at CONNECT, fail closed
+    // (message-walls.ts has already dropped those without one).
+    if (!client || isStoredWill(packet)) {
+      if (wasAcceptedFrom(packet)) return callback(null);
+      wallMetrics.refused.labels('storedWill').inc();
+      logger.warn({ topic: String(packet.topic).slice(0, 256) }, 'mqtt will of a stopped node refused: no publisher recorded, or not allowed the topic');
+      return callback(new Error('publish denied: no publisher allowed this message'));
+    }
     const principal = sessions.principalOf(client);
     const size = packet.payload?.length ?? 0;
     const reason = !principal ? 'no session'
       : size > MAX_PAYLOAD_BYTES ? `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}`
         : !mayPublish(principal, packet.topic) ? 'topic not allowed' : undefined;
-    if (reason === undefined) return callback(null);
+    if (principal && reason === undefined) {
+      stampPublisher(packet, principal);
+      return callback(null);
+    }
     metrics.deniedPublishes.inc();
     logger.warn({ clientId: client.id, tenant: principal?.tenant, topic: packet.topic.slice(0, 256), reason }, 'mqtt publish denied, closing the connection');
     callback(new Error(`publish denied: ${reason}`));
@@ -42,9 +57,15 @@ export const createAuthorizeSubscribe = ({ sessions, logger }: AuthorizeDependen
 
 // aedes delivers messages queued for a persistent session through `authorizeForward` only; a
 // client id's session may have been prepared by a different principal, so every delivery is
-// checked against the receiver's own walls.
-export const createAuthorizeForward = ({ sessions }: Pick<AuthorizeDependencies, 'sessions'>) =>
+// checked against the receiver's own walls. And against the publisher's: a message read back
+// from the persistence (queued, or written by another node) is delivered only if it carries a
+// publisher allowed its topic (message-publisher.ts); retained ones were checked as they were read.
+export const createAuthorizeForward = ({ sessions, logger, wallMetrics }: Pick<AuthorizeDependencies, 'sessions' | 'logger' | 'wallMetrics'>) =>
   (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const principal = sessions.principalOf(client);
-    return principal && mayReceive(principal, packet.topic) ? packet : null;
+    if (!principal || !mayReceive(principal, packet.topic)) return null;
+    if (wasAcceptedFrom(packet) || isCheckedRetained(packet)) return packet;
+    wallMetrics.refused.labels('delivery').inc();
+    logger.debug({ clientId: client.id, topic: packet.topic.slice(0, 256) }, 'mqtt message not delivered: its publisher is unknown or was not allowed the topic');
+    return null;
   };

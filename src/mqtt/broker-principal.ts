@@ -1,5 +1,12 @@
 import type { TenantId } from '../shared/index.ts';
 
+/** When what admitted a session stops being valid, and the code a new CONNECT would be refused
+ *  with then (session-deadlines.ts closes the session at that instant). */
+export interface SessionExpiry {
+  readonly atMs: number;
+  readonly code: 'auth.tokenExpired' | 'mqtt.certificateExpired' | 'mqtt.caExpired';
+}
+
 // Who holds an MQTT connection: an agent (by certificate) or a tenant application (by token).
 export type BrokerPrincipal =
   | {
@@ -11,5 +18,6 @@ export type BrokerPrincipal =
     /** SHA-256 of the certificate this session presented: a revocation closes exactly its sessions. */
     readonly certificateFingerprintSha256: string;
     readonly sessionId: string;
+    readonly expiry?: SessionExpiry;
   }
-  | { readonly kind: 'application'; readonly tenant: TenantId; readonly clientId: string; readonly mayPublish: boolean };
+  | { readonly kind: 'application'; readonly tenant: TenantId; readonly clientId: string; readonly mayPublish: boolean; readonly expiry?: SessionExpiry };

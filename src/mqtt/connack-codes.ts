@@ -50,6 +50,8 @@ export const connackCodeByError = {
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,
   'mqtt.credentialsMissing': 5,
+  'mqtt.clientIdRequired': 2,
+  'mqtt.willNotAllowed': 5,
   'mqtt.certificateInvalid': 5,
   'mqtt.unknownCa': 5,
   'mqtt.caNotVerified': 5,

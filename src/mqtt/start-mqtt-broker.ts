@@ -10,6 +10,8 @@ import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { guardPackets } from './guard-packets.ts';
+import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
+import { createSessionDeadlineMetrics, SessionDeadlines } from './session-deadlines.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 export interface MqttBrokerOptions {
@@ -24,6 +26,8 @@ export interface MqttBrokerOptions {
   readonly nodeId: string;
   /** Shared with the other nodes (Redis); without it, sessions and messages stay in this process. */
   readonly backplane?: MqttBrokerBackplane;
+  /** aedes' heartbeat (TRUSTGATE_MQTT_HEARTBEAT_MS): the wills of a node unheard for 3 are published. */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -63,6 +67,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const { registry, logger } = options;
   const sessions = new SessionRegistry();
   const metrics = createBrokerMetrics(options.metrics);
+  const wallMetrics = createMessageWallMetrics(options.metrics);
   const log = logger.child({ component: 'mqtt' });
 
   // Clients that sent an empty client id: only the broker-generated `aedes_<uuid>` ids they got
@@ -75,15 +80,31 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       callback(null, true);
     },
     authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId }, sessions),
-    authorizeForward: createAuthorizeForward({ sessions }),
-    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
-    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
+    authorizeForward: createAuthorizeForward({ sessions, logger: log, wallMetrics }),
+    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics, wallMetrics }),
+    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics, wallMetrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
-  broker.on('client', () => metrics.connected.inc());
+  guardStoredMessages(broker, { logger: log, metrics: wallMetrics });
+  const expiryMetrics = createSessionDeadlineMetrics(options.metrics);
+  const deadlines = new SessionDeadlines({
+    onExpired: (client, principal, expiry) => {
+      expiryMetrics.closed.labels(expiry.code).inc();
+      log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind, reason: expiry.code, expiredAt: new Date(expiry.atMs).toISOString() },
+        'closed a session: what admitted it has expired');
+      client.close();
+    },
+  });
+  broker.on('client', (client: Client) => {
+    metrics.connected.inc();
+    const principal = sessions.principalOf(client);
+    if (principal) deadlines.track(client, principal);
+  });
   broker.on('clientDisconnect', (client: Client) => {
+    deadlines.untrack(client);
     metrics.connected.dec();
     const principal = sessions.detach(client);
     if (principal?.kind !== 'agent') return;
@@ -185,6 +206,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       }
     },
     async close() {
+      deadlines.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();

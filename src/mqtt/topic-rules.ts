@@ -1,6 +1,5 @@
 import { isTopicSafeLevel } from '../registry/index.ts';
-import { isTenantId } from '../shared/index.ts';
-import type { BrokerPrincipal } from './broker-principal.ts';
+import { isTenantId, type TenantId } from '../shared/index.ts';
 
 // MindConnect's topic tree: tc/<tenant>/<clientId>/o/... is what an agent sends, tc/<tenant>/<clientId>/i/...
 // what it receives. Security-critical: every rule compares literal prefixes, so a wildcard can
@@ -15,9 +14,15 @@ const isPlainTopic = (topic: string): boolean =>
 
 export { isTopicSafeLevel } from '../registry/index.ts';
 
+/** What the rules read of a principal (a BrokerPrincipal is one): also what a message carries as
+ *  its publisher (message-publisher.ts). */
+export type Publisher =
+  | { readonly kind: 'agent'; readonly tenant: TenantId; readonly clientId: string }
+  | { readonly kind: 'application'; readonly tenant: TenantId; readonly clientId: string; readonly mayPublish: boolean };
+
 // Fail closed on an identity that could bend a prefix (defence in depth: admission already
 // refuses such CNs and tokens): tenant as token rules say, agent client id `<tenant>_<safe CN>`.
-const isWellFormed = (principal: BrokerPrincipal): boolean => {
+const isWellFormed = (principal: Publisher): boolean => {
   if (!isTenantId(principal.tenant)) return false;
   if (principal.kind === 'application') return true;
   return principal.clientId.startsWith(`${principal.tenant}_`) && isTopicSafeLevel(principal.clientId)
@@ -32,7 +37,7 @@ const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clien
 const tenantRoot = (tenant: string) => `tc/${tenant}/`;
 
 /** May this principal PUBLISH to `topic` (a topic name, never a filter)? */
-export const mayPublish = (principal: BrokerPrincipal, topic: string): boolean => {
+export const mayPublish = (principal: Publisher, topic: string): boolean => {
   if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return false;
   if (principal.kind === 'agent') return hasLevelsBelow(topic, agentOutbound(principal.tenant, principal.clientId));
   if (!principal.mayPublish) return false;
@@ -43,7 +48,7 @@ export const mayPublish = (principal: BrokerPrincipal, topic: string): boolean =
 };
 
 /** May this principal SUBSCRIBE to `filter` (which may hold wildcards, but only below its prefix)? */
-export const maySubscribe = (principal: BrokerPrincipal, filter: string): boolean => {
+export const maySubscribe = (principal: Publisher, filter: string): boolean => {
   if (!isWellFormed(principal) || !isPlainTopic(filter)) return false;
   const prefix = principal.kind === 'agent'
     ? agentInbound(principal.tenant, principal.clientId)
@@ -53,5 +58,5 @@ export const maySubscribe = (principal: BrokerPrincipal, filter: string): boolea
 
 /** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
  *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
-export const mayReceive = (principal: BrokerPrincipal, topic: string): boolean =>
+export const mayReceive = (principal: Publisher, topic: string): boolean =>
   isWildcardFree(topic) && maySubscribe(principal, topic);

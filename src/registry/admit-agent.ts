@@ -13,12 +13,22 @@ export interface AdmitAgentInput {
   readonly sessionId: string;
 }
 
+/** SPEC "MQTT broker": a session lives no longer than what admitted it — the agent certificate and
+ *  its CA, whichever expires first (the instant admission would refuse it, with that code). */
+export interface AgentValidUntil {
+  readonly at: Date;
+  readonly code: 'mqtt.certificateExpired' | 'mqtt.caExpired';
+}
+
+const validUntilOf = (certificateNotAfter: Date, caNotAfter: Date): AgentValidUntil =>
+  caNotAfter < certificateNotAfter ? { at: caNotAfter, code: 'mqtt.caExpired' } : { at: certificateNotAfter, code: 'mqtt.certificateExpired' };
+
 // The broker's one question: peer certificate + client id in, agent identity or a coded refusal
 // (DomainError) out. Finding the CA is in memory; only onboarding/updating the agent touches storage.
 export const admitAgent = async (
   { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
   { certificateDer, peerCertificate, clientId, sessionId }: AdmitAgentInput,
-): Promise<{ agent: AgentRecord; tenant: TenantId; certificateFingerprintSha256: string }> => {
+): Promise<{ agent: AgentRecord; tenant: TenantId; certificateFingerprintSha256: string; validUntil: AgentValidUntil }> => {
   let certificate;
   try {
     certificate = parseCertificateDer(certificateDer, 'client certificate', peerCertificate);
@@ -41,5 +51,5 @@ export const admitAgent = async (
     throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
   }
   // The fingerprint of this connection's certificate: a revocation closes exactly its sessions.
-  return { agent, tenant: verdict.tenant, certificateFingerprintSha256: certificate.fingerprintSha256 };
+  return { agent, tenant: verdict.tenant, certificateFingerprintSha256: certificate.fingerprintSha256, validUntil: validUntilOf(certificate.notAfter, verdict.caCertificate.certificate.notAfter) };
 };

@@ -60,6 +60,8 @@ export const errorCatalogue = {
 
   // MQTT connection refusals (logged and counted; answered with a CONNACK code)
   'mqtt.credentialsMissing': 'The client sent neither a client certificate nor a token as password.',
+  'mqtt.clientIdRequired': 'An empty client id with clean session 0 (MQTT-3.1.3-8): a persistent session needs a client id.',
+  'mqtt.willNotAllowed': 'The CONNECT carries a will on a topic this client may not publish to (or a payload over 128 KiB).',
   'mqtt.certificateInvalid': 'The client certificate cannot be read.',
   'mqtt.unknownCa': 'No registered CA certificate issued the agent certificate (unknown, deleted, or an intermediate).',
   'mqtt.caNotVerified': 'The issuing CA certificate is registered but not verified yet.',

@@ -9,7 +9,7 @@ import { SignJWT, base64url, createLocalJWKSet, exportJWK, generateKeyPair, jwtV
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { testDialects } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
-import { loadDevSigningKey, loadOrCreateDevSigningKey, mintDevToken, DEV_AUDIENCE, DEV_ISSUER, type DevSigningKey } from '../../src/auth/index.ts';
+import { loadDevSigningKey, loadOrCreateDevSigningKey, mintDevToken, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS, type DevSigningKey } from '../../src/auth/index.ts';
 import {
   assertError, listOf, newTenant, proofFor, rawRequest, registrationCodeOf, uploadCaOk,
 } from '../support/api-helpers.ts';
@@ -121,6 +121,19 @@ for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and exte
   test('an expired token: 401 auth.tokenExpired', async () => {
     const token = await devToken({ iat: nowSeconds() - 7200, exp: nowSeconds() - 3600 });
     assertError(await list(bearer(token)), 401, 'auth.tokenExpired', /expired/);
+  });
+
+  test('a dev token without exp (valid for ever): 401 auth.tokenInvalid naming the missing exp', async () => {
+    assertError(await list(bearer(await devToken({ exp: undefined }))), 401, 'auth.tokenInvalid', /"exp"/);
+  });
+
+  test('a dev token issued for longer than 7 days (a year, or a year back-dated): 401 auth.tokenInvalid; 7 days is fine', async () => {
+    const year = 366 * 86_400;
+    assertError(await list(bearer(await devToken({ exp: nowSeconds() + year }))), 401, 'auth.tokenInvalid', /longer than/);
+    assertError(await list(bearer(await devToken({ iat: nowSeconds() - year, exp: nowSeconds() + 600 }))), 401, 'auth.tokenInvalid', /longer than/);
+    assertError(await list(bearer(await devToken({ iat: undefined, exp: nowSeconds() + year }))), 401, 'auth.tokenInvalid', /longer than/);
+    assert.equal((await list(bearer(await devToken({ exp: nowSeconds() + DEV_TOKEN_MAX_TTL_SECONDS })))).status, 200);
+    await assert.rejects(mintDevToken(devKey, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: year }), /at most 7 days/);
   });
 
   test('a token not valid yet (nbf in the future): 401 auth.tokenExpired', async () => {
@@ -285,6 +298,12 @@ for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and exte
     });
     assert.equal(created.status, 201, created.text);
     assert.ok(idp.requests >= 1, 'the JWKS was fetched from the IdP');
+  });
+
+  test('IdP: a token without exp (valid for ever): 401 auth.tokenInvalid naming the missing exp; a long-lived one is the IdP\'s choice', async () => {
+    assertError(await rawRequest(idpServer, '/caCertificates', { authorization: bearer(await idpToken({ exp: undefined })) }), 401, 'auth.tokenInvalid', /"exp"/);
+    const yearLong = await rawRequest(idpServer, '/caCertificates', { authorization: bearer(await idpToken({ exp: nowSeconds() + 366 * 86_400 })) });
+    assert.equal(yearLong.status, 200, yearLong.text);
   });
 
   test('IdP: wrong issuer, wrong audience: 401 auth.tokenInvalid', async () => {

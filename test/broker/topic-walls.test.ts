@@ -1,10 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
 import {
   closesWithin, connectAgent, connectApplication, delay, issueAgent, MessageLog, mosquittoAgentArgs, PYTHON, refusalCodeOf,
-  registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, writeAgentFiles,
+  registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, withTimeout, writeAgentFiles,
 } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import type { TestCertificate } from '../support/test-pki.ts';
@@ -278,15 +279,18 @@ c.loop_forever(retry_first_connection=False)
     assert.deepEqual(leaked('read-only-publish'), []);
   });
 
-  test('a last will on a forbidden topic is not delivered (agents and applications)', async () => {
+  test('a last will on a forbidden topic is refused at CONNECT (CONNACK 5) and never delivered (agents and applications)', async () => {
     const crash = async (client: MqttClient) => {
       const closed = closesWithin(client, CLOSE_BOUND_MS);
       client.stream.destroy(); // no DISCONNECT: the broker must consider the will
       assert.equal(await closed, true);
     };
-    // Control: a will on the agent's own outbound topic is delivered, so the mechanism works.
+    // Control: a will on the agent's own outbound topic is accepted and delivered, so the mechanism works.
     await crash(await connectA1({ will: { topic: topic(tenantA, a1, 'o', 'status'), payload: Buffer.from('allowed-will'), qos: 1, retain: false } }));
     await logs.appA!.next(topic(tenantA, a1, 'o', 'status'), 3_000, 'allowed-will');
+    // So is an admin application's will on an agent's inbound topic.
+    await crash(resources.client(await connectApplication(server, tenantA, { will: { topic: topic(tenantA, a2, 'i', 'app-gone'), payload: Buffer.from('allowed-app-will'), qos: 1, retain: false } })));
+    await logs.agentA2!.next(topic(tenantA, a2, 'i', 'app-gone'), 3_000, 'allowed-app-will');
 
     const forbiddenWills: { who: string; connect: (will: IClientOptions['will']) => Promise<MqttClient>; topic: string }[] = [
       { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantA, a2, 'i', 'cmd') },
@@ -294,14 +298,58 @@ c.loop_forever(retry_first_connection=False)
       { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantA, a1, 'i', 'cmd') },
       { who: 'agent a1', connect: (will) => connectA1({ will }), topic: topic(tenantB, b1, 'i', 'cmd') },
       { who: 'agent a1', connect: (will) => connectA1({ will }), topic: '$SYS/will' },
-      { who: 'B application', connect: async (will) => resources.client(await connectApplication(server, tenantB, { will })), topic: topic(tenantA, a2, 'i', 'cmd') },
-      { who: 'A read-only application', connect: async (will) => resources.client(await connectApplication(server, tenantA, { will, scopes: ['mcmqtt.read'] })), topic: topic(tenantA, a2, 'i', 'cmd') },
+      { who: 'agent a1', connect: (will) => connectA1({ will }), topic: `$SYS/another-node/new/clients` },
+      { who: 'B application', connect: (will) => connectApplication(server, tenantB, { will }), topic: topic(tenantA, a2, 'i', 'cmd') },
+      { who: 'B application', connect: (will) => connectApplication(server, tenantB, { will }), topic: '$SYS/another-node/new/clients' },
+      { who: 'A read-only application', connect: (will) => connectApplication(server, tenantA, { will, scopes: ['mcmqtt.read'] }), topic: topic(tenantA, a2, 'i', 'cmd') },
     ];
-    for (const [index, { connect, topic: willTopic }] of forbiddenWills.entries()) {
-      await crash(await connect({ topic: willTopic, payload: Buffer.from(`forbidden-will ${index}`), qos: 1, retain: false }));
+    for (const [index, { who, connect, topic: willTopic }] of forbiddenWills.entries()) {
+      // Retained, so a will that slipped through would also reach every later subscriber.
+      const payload = willTopic.endsWith('/new/clients') ? Buffer.from(a2) : Buffer.from(`forbidden-will ${index}`);
+      assert.equal(await refusalCodeOf(connect({ topic: willTopic, payload, qos: 1, retain: true }), resources), 5, `${who} with a will on ${willTopic}`);
     }
     await delay(QUIET_MS);
     assert.deepEqual(leaked('forbidden-will'), []);
+    assert.equal(agentA2.connected, true, 'a will on $SYS/<node>/new/clients naming an agent does not take over its session');
+    // A later subscriber finds no retained will either.
+    const late = resources.client(await connectApplication(server, tenantA));
+    const lateLog = new MessageLog(late);
+    assert.deepEqual(await subackCodes(late, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
+    await delay(QUIET_MS);
+    assert.deepEqual(lateLog.messages.filter((m) => m.payload.toString().startsWith('forbidden-will')), []);
+  });
+
+  test('retained messages and retained wills of allowed publishers still reach later subscribers (they carry their publisher)', async () => {
+    const retainedTopic = topic(tenantA, a1, 'o', 'retained-state');
+    const willTopic = topic(tenantA, a1, 'o', 'retained-will');
+    const agent = await connectA1({ will: { topic: willTopic, payload: Buffer.from('retained-will'), qos: 1, retain: true } });
+    await agent.publishAsync(retainedTopic, 'retained-state', { qos: 1, retain: true });
+    const closed = closesWithin(agent, CLOSE_BOUND_MS);
+    agent.stream.destroy();
+    assert.equal(await closed, true);
+    await logs.appA!.next(willTopic, 3_000, 'retained-will');
+    const late = resources.client(await connectApplication(server, tenantA));
+    const lateLog = new MessageLog(late);
+    assert.deepEqual(await subackCodes(late, { [`tc/${tenantA}/${a1}/o/#`]: { qos: 1 } }), [1]);
+    await lateLog.next(retainedTopic, 3_000, 'retained-state');
+    await lateLog.next(willTopic, 3_000, 'retained-will');
+  });
+
+  test('mosquitto_pub with --will-topic outside its prefix is refused at CONNECT (CONNACK 5)', async () => {
+    const dir = await resources.tempDir('will');
+    const files = await writeAgentFiles(dir, 'a1', server, certs[a1]!);
+    const refused = await runProcess('mosquitto_pub', [
+      ...mosquittoAgentArgs(server, files, a1), '-t', topic(tenantA, a1, 'o', 'data'), '-m', 'x',
+      '--will-topic', topic(tenantA, a2, 'i', 'cmd'), '--will-payload', 'forbidden-will mosquitto', '--will-retain', '--will-qos', '1',
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(`${refused.stdout}${refused.stderr}`, /not authori[sz]ed/i);
+    const allowed = await runProcess('mosquitto_pub', [
+      ...mosquittoAgentArgs(server, files, a1), '-t', topic(tenantA, a1, 'o', 'data'), '-m', 'with-allowed-will',
+      '--will-topic', topic(tenantA, a1, 'o', 'status'), '--will-payload', 'gone',
+    ]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    await logs.appA!.next(topic(tenantA, a1, 'o', 'data'), 3_000, 'with-allowed-will');
   });
 
   test('an application cannot use another tenant\'s client id namespace (CONNACK 2) nor take over an agent\'s session', async () => {
@@ -351,6 +399,45 @@ c.loop_forever(retry_first_connection=False)
       assert.deepEqual(got, [], 'tenant B receives tenant A\'s messages queued for the shared client id');
       assert.fail(`an application of ${tenantA} was accepted with client id "${shared}", outside "${tenantA}_"${intruder ? `, and so was one of ${tenantB}` : ''}`);
     }
+  });
+
+  test('an empty client id with clean session 0 is refused with CONNACK 2 (MQTT-3.1.3-8): no session nobody can resume', async () => {
+    // MQTT.js and mosquitto_sub both refuse to send this CONNECT (mqtt-packet: "clientId must be
+    // given if cleanSession set to 0"; mosquitto: "Invalid id and/or clean_session"), so it is
+    // written by hand over TLS, as a hostile client would.
+    const password = Buffer.from(await server.token(tenantB));
+    const utf8 = (value: Buffer) => Buffer.concat([Buffer.from([value.length >> 8, value.length & 0xff]), value]);
+    const connackOf = async (clean: boolean): Promise<number> => {
+      const body = Buffer.concat([
+        utf8(Buffer.from('MQTT')), Buffer.from([4, 0x80 | 0x40 | (clean ? 0x02 : 0), 0, 30]),
+        utf8(Buffer.alloc(0)), utf8(Buffer.from(tenantB)), utf8(password),
+      ]);
+      const length: number[] = [];
+      for (let rest = body.length; ; ) {
+        const digit = rest % 128;
+        rest = Math.floor(rest / 128);
+        length.push(rest > 0 ? digit | 0x80 : digit);
+        if (rest === 0) break;
+      }
+      const socket = tls.connect({ host: 'localhost', port: server.mqttPort, ca: server.brokerRootCaPem });
+      resources.add(() => { socket.destroy(); });
+      const answer = new Promise<Buffer>((resolve, reject) => {
+        let received = Buffer.alloc(0);
+        socket.on('data', (chunk: Buffer) => {
+          received = Buffer.concat([received, chunk]);
+          if (received.length >= 4) resolve(received);
+        });
+        socket.on('error', reject);
+        socket.on('close', () => reject(new Error(`closed without a CONNACK (got ${received.toString('hex')})`)));
+      });
+      socket.once('secureConnect', () => socket.write(Buffer.concat([Buffer.from([0x10, ...length]), body])));
+      const connack = await withTimeout(answer, 5_000, 'a CONNACK to a hand-written CONNECT');
+      socket.destroy();
+      assert.equal(connack[0], 0x20, `a CONNACK, got ${connack.toString('hex')}`);
+      return connack[3]!;
+    };
+    assert.equal(await connackOf(false), 2, 'empty client id, clean session 0');
+    assert.equal(await connackOf(true), 0, 'empty client id, clean session 1 (control)');
   });
 
   test('an application cannot prepare a persistent session that widens an agent\'s walls before its first connection', async () => {

@@ -77,6 +77,19 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     assert.equal(listed.body.errors[0].code, 'auth.tokenExpired');
   });
 
+  test('a dev token that would live for a year: --ttl 366d exits 64 naming the 7-day limit and mints nothing; --ttl 7d still works', async () => {
+    const refused = await token(['--tenant', 'acme', '--ttl', '366d']);
+    assert.equal(refused.code, 64, `exit code; stdout: ${refused.stdout}`);
+    assert.equal(refused.stdout, '');
+    const lines = refused.stderr.split('\n').filter((line) => line !== '');
+    assert.equal(lines.length, 1, `stderr: ${refused.stderr}`);
+    assert.match(lines[0]!, /--ttl 366d .*7d/);
+    const longest = await token(['--tenant', 'acme', '--ttl', '7d']);
+    assert.equal(longest.code, 0, longest.stderr);
+    const listed = await api(`${server.apiUrl}/caCertificates`, longest.stdout.trim());
+    assert.equal(listed.status, 200, listed.text);
+  });
+
   test('--tenant Bad_Name exits 64 with one line on stderr, nothing on stdout and no stack trace', async () => {
     const result = await token(['--tenant', 'Bad_Name']);
     assert.equal(result.code, 64);
