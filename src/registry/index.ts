@@ -1,6 +1,6 @@
 export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
 export type {
-  AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings,
+  AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings, RevokedSerial,
 } from './ports.ts';
 export type { AgentConnection, AgentRecord } from './agent.ts';
 export { InMemoryAgentStore } from './in-memory-agent-store.ts';

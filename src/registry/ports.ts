@@ -63,9 +63,15 @@ export interface AgentCertificateStore {
   findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
   /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
   revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined>;
-  /** Fingerprints of every tenant's revoked certificates still within validity at `now`: loads the
-   *  broker's revocation list at start (expired ones are refused anyway). */
-  listRevokedFingerprints(now: Date): Promise<string[]>;
+  /** Issuer (managed CA id) and serial number of every tenant's revoked certificates still within
+   *  validity at `now`: loads the broker's revocation list at start (expired ones are refused anyway). */
+  listRevokedSerials(now: Date): Promise<RevokedSerial[]>;
+}
+
+/** RFC 5280 §5.3: what names a revoked certificate is its issuer and its serial number. */
+export interface RevokedSerial {
+  readonly caCertificateId: CaCertificateId;
+  readonly serialNumber: string;
 }
 
 export interface RegistryEventSink {

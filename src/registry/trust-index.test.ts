@@ -32,20 +32,21 @@ describe('TrustIndex', () => {
     const live = new TrustIndex();
     live.upsert(record('kept', kept.certificatePem));
     live.upsert(record('dropped', dropped.certificatePem));
-    live.revoke('stale-fingerprint');
+    live.revoke('kept', '0a');
 
     const fresh = new TrustIndex();
     fresh.upsert(record('kept', kept.certificatePem));
     fresh.upsert(record('added', added.certificatePem));
-    fresh.revoke('new-fingerprint');
+    fresh.revoke('kept', '0b');
 
     live.adopt(fresh);
     assert.equal(live.size, 2);
     assert.equal(live.isTrusted('dropped'), false);
     assert.equal(live.findIssuer(droppedAgent), undefined, 'a CA missing from the fresh load no longer issues');
     assert.equal(live.findIssuer(agent)?.id, 'added');
-    assert.equal(live.isRevoked('stale-fingerprint'), false);
-    assert.equal(live.isRevoked('new-fingerprint'), true);
+    assert.equal(live.isRevoked('kept', 'a'), false);
+    assert.equal(live.isRevoked('kept', 'b'), true);
+    assert.equal(live.revokedCount, 1);
 
     // The fresh index is a source, not shared state: changing it later leaves the adopter alone.
     fresh.remove('added');

@@ -165,14 +165,15 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       assert.equal(await fixture.agentCertificates.revoke(acme, newResourceId(), at), undefined);
     });
 
-    it('lists revoked fingerprints of every tenant still valid at `now`', async () => {
+    it('lists the issuer and serial number of every tenant\'s revoked certificates still valid at `now`', async () => {
       const now = new Date('2026-12-01T00:00:00.000Z');
       const mine = await fixture.agentCertificates.insert(newAgentCertificate());
       const theirs = await fixture.agentCertificates.insert(newAgentCertificate({ tenant: other }));
       const expired = await fixture.agentCertificates.insert(newAgentCertificate({ notAfter: new Date('2026-11-30T23:59:59.999Z') }));
       await fixture.agentCertificates.insert(newAgentCertificate()); // active: not listed
       for (const record of [mine, theirs, expired]) await fixture.agentCertificates.revoke(record.tenant, record.id, now);
-      assert.deepEqual((await fixture.agentCertificates.listRevokedFingerprints(now)).sort(), [mine.fingerprintSha256, theirs.fingerprintSha256].sort());
+      const listed = (await fixture.agentCertificates.listRevokedSerials(now)).map((r) => `${r.caCertificateId}/${r.serialNumber}`).sort();
+      assert.deepEqual(listed, [mine, theirs].map((r) => `${r.managedCaId}/${r.serialNumber}`).sort());
     });
 
     it('lists in issue order', async () => {
