@@ -44,10 +44,10 @@ const rules: readonly Rule[] = [
   {
     check: 'issuer',
     run: ({ certificate, tenant }, state, index) => {
-      const issuer = index.findIssuer(certificate, tenant);
+      const { issuer, conflictingTenants } = index.lookupIssuer(certificate, tenant);
       if (!issuer) {
         // SPEC: a CA key is trusted by one tenant at a time; stored data that breaks this decides for no one.
-        if (index.keyConflictOf(certificate)) {
+        if (conflictingTenants) {
           return { failed: 'mqtt.caKeyConflict', message: 'The key that signed this certificate is trusted by more than one tenant, so the broker cannot tell whose agent this is and refuses it. The operator must delete the CA certificate registered by mistake (the server log names them).' };
         }
         return { failed: 'mqtt.unknownCa', message: `No registered CA certificate signed this certificate (issuer "${certificate.issuer.replaceAll('\n', ', ')}"). Register and verify the CA that issued it; certificates issued by intermediate CAs are not supported.` };

@@ -22,6 +22,12 @@ export interface IndexedCaCertificate {
 //   refused, never given to whichever tenant comes first (SPEC: one tenant per CA key);
 // - a revocation is "issuer key + serial number" (RFC 5280 §5.3): revoked under one CA record, a
 //   serial is revoked under every record of the same tenant holding the same key.
+/** `conflictingTenants`: the signing key is trusted by all of them, so it decides for none. */
+export interface IssuerLookup {
+  readonly issuer?: IndexedCaCertificate;
+  readonly conflictingTenants?: readonly TenantId[];
+}
+
 export class TrustIndex {
   readonly #bySubject = new Map<string, IndexedCaCertificate[]>();
   readonly #byId = new Map<string, IndexedCaCertificate>();
@@ -64,27 +70,24 @@ export class TrustIndex {
   }
 
   /** The registered CA whose key signed `certificate`, verified ones first; `tenant` narrows the
-   *  search. Undefined also when the key is trusted by two tenants (see keyConflictOf). */
+   *  search. Undefined also when that key is trusted by two tenants (see lookupIssuer). */
   findIssuer(certificate: Certificate, tenant?: TenantId): IndexedCaCertificate | undefined {
-    const candidates = this.#candidates(certificate, tenant);
-    const signer = candidates.find((entry) => signedBy(certificate, entry));
-    if (!signer) return undefined;
-    // Every candidate with the signer's key signed it too; decide among them by rule, not by order.
-    const sameKey = candidates.filter((entry) => entry.certificate.publicKeySha256 === signer.certificate.publicKeySha256);
-    const trusted = sameKey.filter((entry) => entry.isVerified);
-    if (trusted.length === 0) return signer;
-    if (this.#trustingTenants(signer.certificate.publicKeySha256).size > 1) return undefined;
-    // One tenant: its managed CA first, then the lowest id, so every node answers the same.
-    return trusted.sort((a, b) => Number(b.isManaged) - Number(a.isManaged) || a.id.localeCompare(b.id))[0];
+    return this.lookupIssuer(certificate, tenant).issuer;
   }
 
-  /** The tenants that trust the key that signed `certificate`, when there are two or more: such a
-   *  key decides for no tenant. Only asked after findIssuer came back empty (the refusal path). */
-  keyConflictOf(certificate: Certificate): readonly TenantId[] | undefined {
-    const signer = this.#candidates(certificate, undefined).find((entry) => signedBy(certificate, entry));
-    if (!signer) return undefined;
-    const tenants = this.#trustingTenants(signer.certificate.publicKeySha256);
-    return tenants.size > 1 ? [...tenants].sort() : undefined;
+  /** findIssuer, telling "no issuer" from "a key two tenants trust", with one signature check. */
+  lookupIssuer(certificate: Certificate, tenant?: TenantId): IssuerLookup {
+    const candidates = this.#candidates(certificate, tenant);
+    const signer = candidates.find((entry) => signedBy(certificate, entry));
+    if (!signer) return {};
+    // Every candidate with the signer's key signed it too; decide among them by rule, not by order.
+    const key = signer.certificate.publicKeySha256;
+    const trusted = candidates.filter((entry) => entry.isVerified && entry.certificate.publicKeySha256 === key);
+    if (trusted.length === 0) return { issuer: signer };
+    const tenants = this.#trustingTenants(key);
+    if (tenants.size > 1) return { conflictingTenants: [...tenants].sort() };
+    // One tenant: its managed CA first, then the lowest id, so every node answers the same.
+    return { issuer: trusted.sort((a, b) => Number(b.isManaged) - Number(a.isManaged) || a.id.localeCompare(b.id))[0] };
   }
 
   /** Every key trusted by more than one tenant, with the CA ids involved: logged at start, since
