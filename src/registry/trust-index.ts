@@ -12,6 +12,12 @@ export interface IndexedCaCertificate {
   readonly certificate: Certificate;
 }
 
+/** `conflictingTenants`: the signing key is trusted by all of them, so it decides for none. */
+export interface IssuerLookup {
+  readonly issuer?: IndexedCaCertificate;
+  readonly conflictingTenants?: readonly TenantId[];
+}
+
 // Every tenant's CA certificates in memory, keyed by subject DN, so finding an agent
 // certificate's issuer costs the same with 2 or 20,000 CAs and needs no database query. Same-named
 // CAs of different tenants share a bucket; the signature check tells them apart. It also holds
@@ -22,12 +28,6 @@ export interface IndexedCaCertificate {
 //   refused, never given to whichever tenant comes first (SPEC: one tenant per CA key);
 // - a revocation is "issuer key + serial number" (RFC 5280 §5.3): revoked under one CA record, a
 //   serial is revoked under every record of the same tenant holding the same key.
-/** `conflictingTenants`: the signing key is trusted by all of them, so it decides for none. */
-export interface IssuerLookup {
-  readonly issuer?: IndexedCaCertificate;
-  readonly conflictingTenants?: readonly TenantId[];
-}
-
 export class TrustIndex {
   readonly #bySubject = new Map<string, IndexedCaCertificate[]>();
   readonly #byId = new Map<string, IndexedCaCertificate>();
