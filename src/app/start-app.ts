@@ -134,6 +134,11 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     }
     await trustFollower.reload(clock.now());
     logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
+    // Only data from before one-tenant-per-key covered managed CAs (decision 0013) can hold one:
+    // the broker refuses those keys' certificates (mqtt.caKeyConflict) rather than guess the tenant.
+    for (const conflict of trustIndex.keyConflicts()) {
+      logger.error(conflict, 'a CA key is trusted by more than one tenant: its agents are refused until the CA certificate registered by mistake is deleted');
+    }
 
     const registry = createRegistry({
       caCertificates,

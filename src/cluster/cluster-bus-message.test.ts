@@ -12,7 +12,7 @@ const everyRegistryEvent: readonly RegistryEvent[] = [
   { type: 'caCertificateVerified', tenant, caCertificateId },
   { type: 'caCertificateDeleted', tenant, caCertificateId },
   { type: 'managedCaCreated', tenant, caCertificateId },
-  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', fingerprintSha256: 'ab'.repeat(32) },
+  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId, serialNumber: '7f3a09' },
   { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
   { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
 ];
@@ -42,6 +42,14 @@ describe('cluster bus message', () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 
+  test('a revocation from a node older than decision 0013 (id and DER fingerprint only) decodes with issuer and serial empty, to be read back', () => {
+    const decoded = decodeClusterBusMessage(message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', fingerprintSha256: 'ab'.repeat(32) }));
+    assert.deepEqual(decoded, {
+      ok: true, origin: 'node-a',
+      event: { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId: '', serialNumber: '' },
+    });
+  });
+
   const refusals: [string, string, RegExp][] = [
     ['not JSON', 'hello', /not JSON/],
     ['truncated JSON', message(everyRegistryEvent[0]).slice(0, 30), /not JSON/],
@@ -67,7 +75,8 @@ describe('cluster bus message', () => {
     ['a tenant with a topic separator', message({ type: 'caCertificateDeleted', tenant: 'a/#', caCertificateId }), /tenant/],
     ['a missing field', message({ type: 'agentDisabled', tenant, agentId: 'x' }), /clientId/],
     ['a numeric field', message({ type: 'caCertificateDeleted', tenant, caCertificateId: 12 }), /caCertificateId/],
-    ['an object field', message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'x', fingerprintSha256: { $ne: '' } }), /fingerprintSha256/],
+    ['an object field', message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'x', caCertificateId, serialNumber: { $ne: '' } }), /serialNumber/],
+    ['a revocation with a CA but no serial number', message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'x', caCertificateId }), /serialNumber/],
     ['a 600-character field', message({ type: 'agentDeleted', tenant, agentId: 'a'.repeat(600), clientId: 'c' }), /agentId/],
     ['a message over the size bound', message(everyRegistryEvent[0], { padding: 'x'.repeat(MAX_CLUSTER_BUS_MESSAGE_CHARS) }), /longer than/],
     ['a megabyte of nesting', '['.repeat(1_000_000), /longer than/],

@@ -9,7 +9,7 @@ export const CLUSTER_BUS_MESSAGE_VERSION = 1;
 /** Far above any real message (~300 bytes); longer ones are dropped before parsing. */
 export const MAX_CLUSTER_BUS_MESSAGE_CHARS = 4_096;
 const MAX_ORIGIN_CHARS = 256;
-/** Ids are 24 hex characters, client ids at most 256 (the broker's limit), fingerprints 64. */
+/** Ids are 24 hex characters, client ids at most 256 (the broker's limit), serial numbers 40 hex. */
 const MAX_FIELD_CHARS = 512;
 
 // Rules as data (DESIGN habit 6): the string fields each event type carries besides type and
@@ -19,12 +19,19 @@ const EVENT_FIELDS = {
   caCertificateVerified: ['caCertificateId'],
   caCertificateDeleted: ['caCertificateId'],
   managedCaCreated: ['caCertificateId'],
-  agentCertificateRevoked: ['agentCertificateId', 'fingerprintSha256'],
+  agentCertificateRevoked: ['agentCertificateId', 'caCertificateId', 'serialNumber'],
   agentDisabled: ['agentId', 'clientId'],
   agentDeleted: ['agentId', 'clientId'],
 } as const satisfies Record<RegistryEvent['type'], readonly string[]>;
 
 type EventType = keyof typeof EVENT_FIELDS;
+
+// Fields a node older than decision 0013 did not send: its agentCertificateRevoked named the
+// certificate by id and DER fingerprint only. Absent, they decode as '' and the receiving node
+// reads the revoked record back (registry/sync-trust-index.ts); the old fingerprint is ignored.
+const FIELDS_OLD_NODES_OMIT: Partial<Record<EventType, readonly string[]>> = {
+  agentCertificateRevoked: ['caCertificateId', 'serialNumber'],
+};
 
 export interface ClusterBusMessage {
   readonly origin: string;
@@ -50,8 +57,10 @@ const decodeEvent = (value: unknown): RegistryEvent | string => {
   if (!isEventType(value.type)) return `unknown event type ${JSON.stringify(String(value.type).slice(0, 64))}`;
   if (!isTenantId(value.tenant)) return 'tenant is not a tenant id';
   const event: Record<string, string> = { type: value.type, tenant: value.tenant };
+  const omissible = FIELDS_OLD_NODES_OMIT[value.type] ?? [];
+  const isFromOldNode = omissible.every((field) => value[field] === undefined);
   for (const field of EVENT_FIELDS[value.type]) {
-    const fieldValue = value[field];
+    const fieldValue = isFromOldNode && omissible.includes(field) ? '' : value[field];
     if (!isBoundedString(fieldValue, MAX_FIELD_CHARS)) return `${field} is not a string of at most ${MAX_FIELD_CHARS} characters`;
     event[field] = fieldValue;
   }

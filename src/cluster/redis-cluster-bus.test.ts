@@ -19,7 +19,7 @@ const everyRegistryEvent: readonly RegistryEvent[] = [
   { type: 'caCertificateVerified', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
   { type: 'caCertificateDeleted', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
   { type: 'managedCaCreated', tenant, caCertificateId: '76543210fedcba9876543210' as CaCertificateId },
-  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', fingerprintSha256: 'ab'.repeat(32) },
+  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId: '76543210fedcba9876543210' as CaCertificateId, serialNumber: '7f3a09' },
   { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
   { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
 ];

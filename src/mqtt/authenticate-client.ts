@@ -54,9 +54,9 @@ const authenticateApplication = async (
 
 const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateFingerprintSha256, validUntil } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  const { agent, tenant, certificateSerialNumber, validUntil } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
   return {
-    kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateFingerprintSha256, sessionId,
+    kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateSerialNumber, sessionId,
     expiry: { atMs: validUntil.at.getTime(), code: validUntil.code },
   };
 };

@@ -15,8 +15,9 @@ export type BrokerPrincipal =
     readonly clientId: string;
     readonly agentId: string;
     readonly caCertificateId: string;
-    /** SHA-256 of the certificate this session presented: a revocation closes exactly its sessions. */
-    readonly certificateFingerprintSha256: string;
+    /** Serial number (normalised hex) of the certificate this session presented: with
+     *  caCertificateId, its issuer, a revocation closes exactly its sessions (RFC 5280 §5.3). */
+    readonly certificateSerialNumber: string;
     readonly sessionId: string;
     readonly expiry?: SessionExpiry;
   }

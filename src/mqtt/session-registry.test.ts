@@ -10,7 +10,7 @@ const fakeClient = () => {
   return client as unknown as Client & { closeCalls: number };
 };
 const agent = (agentId: string, caCertificateId = 'ca-1'): BrokerPrincipal =>
-  ({ kind: 'agent', tenant: 'acme' as TenantId, clientId: `acme_${agentId}`, agentId, caCertificateId, certificateFingerprintSha256: `fp-${agentId}`, sessionId: 's' });
+  ({ kind: 'agent', tenant: 'acme' as TenantId, clientId: `acme_${agentId}`, agentId, caCertificateId, certificateSerialNumber: `5e${agentId}`, sessionId: 's' });
 
 describe('SessionRegistry', () => {
   it('closes only the sessions a withdrawal matches', () => {

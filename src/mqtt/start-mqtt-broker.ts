@@ -180,8 +180,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
           closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.agentId === event.agentId);
           break;
         case 'agentCertificateRevoked':
-          // By fingerprint: the same agent connected with another (e.g. reissued) certificate stays.
-          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.certificateFingerprintSha256 === event.fingerprintSha256);
+          // By issuer + serial number: the same agent connected with another (e.g. reissued)
+          // certificate stays, and a re-encoded copy of the revoked one does not.
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant
+            && p.caCertificateId === event.caCertificateId && p.certificateSerialNumber === event.serialNumber);
           break;
         default:
           return;

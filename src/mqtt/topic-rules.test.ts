@@ -15,7 +15,7 @@ type Row = readonly [topic: string, expected: boolean, why: string];
 type Check = (principal: BrokerPrincipal, topic: string) => boolean;
 
 const agent = (tenant: string, clientId: string): BrokerPrincipal =>
-  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24), caCertificateId: 'c'.repeat(24), certificateFingerprintSha256: 'f'.repeat(64), sessionId: 's' });
+  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24), caCertificateId: 'c'.repeat(24), certificateSerialNumber: '1f', sessionId: 's' });
 const application = (tenant: string, mayPublishFlag: boolean): BrokerPrincipal =>
   ({ kind: 'application', tenant: tenant as TenantId, clientId: `app-${tenant}`, mayPublish: mayPublishFlag });
 

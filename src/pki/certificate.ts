@@ -40,6 +40,11 @@ export interface Certificate {
   readonly signatureAlgorithmOid: string;
   readonly signatureHash: HashName | undefined;
   readonly fingerprintSha256: string; // lowercase hex of the DER
+  /** Lowercase hex SHA-256 of the tbsCertificate as encoded: the certificate's identity where a
+   *  hash is needed. Unlike fingerprintSha256 it survives re-encoding the signature ((r, s) as
+   *  (r, n - s) is as valid) or the bytes outside the signed part; changing the signed part breaks
+   *  the signature. docs/decisions/0013-certificate-identity.md */
+  readonly tbsCertificateSha256: string;
   readonly publicKeySha256: string; // lowercase hex of the SubjectPublicKeyInfo DER
   readonly subjectKeyId: string | undefined;
   readonly authorityKeyId: string | undefined;
@@ -118,6 +123,7 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
       { cause });
   }
   let publicKeySha256: string | undefined;
+  let tbsCertificateSha256: string | undefined;
   return {
     der,
     pem: derToPem(der),
@@ -136,6 +142,9 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
     signatureAlgorithmOid: parts.signatureAlgorithm.oid,
     signatureHash: signatureHash(parts.signatureAlgorithm.oid, parts.signatureAlgorithm.parameters),
     fingerprintSha256: sha256Hex(der),
+    get tbsCertificateSha256() {
+      return tbsCertificateSha256 ??= sha256Hex(parts.tbsCertificate);
+    },
     get publicKeySha256() {
       return publicKeySha256 ??= sha256Hex(publicKey.export({ type: 'spki', format: 'der' }));
     },

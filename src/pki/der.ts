@@ -75,6 +75,8 @@ export const decodeOid = (der: Uint8Array, element: DerElement): string => {
 // TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, validity,
 // subject, subjectPublicKeyInfo, [1] issuerUniqueID, [2] subjectUniqueID, [3] extensions }.
 export interface CertificateParts {
+  /** The signed part, as encoded: what identifies the certificate whatever its signature's encoding. */
+  readonly tbsCertificate: Buffer;
   /** 0 (v1), 1 (v2) or 2 (v3), as encoded. */
   readonly versionNumber: number;
   /** The serialNumber INTEGER's content octets, as encoded (two's complement, big-endian). */
@@ -157,7 +159,7 @@ export const splitCertificate = (der: Buffer): CertificateParts => {
       extensions = readDerChildren(der, expectTag(sequence, DER_SEQUENCE, 'extensions')).map((element) => readExtension(der, element));
     }
   }
-  return { versionNumber, serialNumber: der.subarray(serialNumber.contentStart, serialNumber.end), subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki), extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!) };
+  return { tbsCertificate: derBytes(der, tbs!), versionNumber, serialNumber: der.subarray(serialNumber.contentStart, serialNumber.end), subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki), extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!) };
 };
 
 // The extension values the admission rules read, decoded here rather than through the schema

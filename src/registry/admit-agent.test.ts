@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { KeyObject, randomUUID, sign, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, KeyObject, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { describe, it, type TestContext } from 'node:test';
 import { createCa, issueCertificate, sharedTestKeyPair, type TestCertificate } from '../../test/support/test-pki.ts';
 import { DomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
@@ -105,16 +105,17 @@ const admit = (registry: ReturnType<typeof createRegistry>, agent: TestCertifica
 
 interface Filler {
   readonly record: CaCertificateRecord;
-  /** Usable as an issuer for issueCertificate (shares the one filler key pair). */
+  /** Usable as an issuer for issueCertificate (with its own key pair). */
   readonly ca: TestCertificate;
 }
 
 /**
  * `count` distinct, correctly self-signed CA certificates (subjects CN=filler-ca-000000...), each of
- * its own tenant, all verified. Minting 20,000 with createCa would take about a minute, so one
- * template is minted and its subject digits patched in place (same length, so every DER offset
- * stays), then the TBSCertificate is signed again with the shared key; an ECDSA signature of
- * another DER length is simply drawn again.
+ * its own tenant and key, all verified. Minting 20,000 with createCa would take about a minute, so
+ * one template is minted and its subject digits and public key patched in place (same lengths, so
+ * every DER offset stays), then the TBSCertificate is signed with the new key; an ECDSA signature
+ * of another DER length is simply drawn again. Each has a key of its own: a key trusted by two
+ * tenants decides for none (SPEC: one tenant per CA key).
  */
 const mintFillers = async (count: number): Promise<Filler[]> => {
   const keyPair = await sharedTestKeyPair('p256');
@@ -135,7 +136,7 @@ const mintFillers = async (count: number): Promise<Filler[]> => {
   const bitString = lengthAt(bitStringStart);
   const signatureStart = bitStringStart + bitString.header + 1; // skip the unused-bits byte
   const signatureLength = der.length - signatureStart;
-  const privateKey = KeyObject.from(keyPair.privateKey);
+  const templateSpki = KeyObject.from(keyPair.publicKey).export({ type: 'spki', format: 'der' });
   const marker = Buffer.from('000000');
   const now = new Date();
 
@@ -145,13 +146,21 @@ const mintFillers = async (count: number): Promise<Filler[]> => {
     const certificate = Buffer.from(der);
     const tbsBytes = certificate.subarray(tbsStart, tbsEnd);
     for (let at = tbsBytes.indexOf(marker); at !== -1; at = tbsBytes.indexOf(marker, at + 1)) digits.copy(tbsBytes, at);
+    const own = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = own.publicKey.export({ type: 'spki', format: 'der' });
+    spki.copy(tbsBytes, tbsBytes.indexOf(templateSpki));
+    const privateKey = own.privateKey;
     let signature: Buffer;
     do signature = sign('sha256', tbsBytes, privateKey); while (signature.length !== signatureLength);
     signature.copy(certificate, signatureStart);
     const x509 = new X509Certificate(certificate);
     const tenant = `filler${String(i).padStart(6, '0')}` as TenantId;
     fillers.push({
-      ca: { ...template, certificateDer: certificate, certificatePem: x509.toString(), subject: `CN=filler-ca-${digits.toString()}` },
+      ca: {
+        ...template, certificateDer: certificate, certificatePem: x509.toString(), subject: `CN=filler-ca-${digits.toString()}`,
+        privateKey: own.privateKey.toCryptoKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']),
+        publicKey: own.publicKey.toCryptoKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']),
+      },
       record: {
         id: `f${String(i).padStart(23, '0')}` as CaCertificateId,
         tenant,
@@ -161,7 +170,8 @@ const mintFillers = async (count: number): Promise<Filler[]> => {
         subject: x509.subject,
         commonName: `filler-ca-${digits.toString()}`,
         fingerprintSha256: x509.fingerprint256.replaceAll(':', '').toLowerCase(),
-        publicKeySha256: 'shared',
+        publicKeySha256: x509.fingerprint256, // not read by the index
+        tbsCertificateSha256: undefined,
         subjectKeyId: undefined,
         notBefore: x509.validFromDate,
         notAfter: x509.validToDate,

@@ -28,7 +28,7 @@ const validUntilOf = (certificateNotAfter: Date, caNotAfter: Date): AgentValidUn
 export const admitAgent = async (
   { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
   { certificateDer, peerCertificate, clientId, sessionId }: AdmitAgentInput,
-): Promise<{ agent: AgentRecord; tenant: TenantId; certificateFingerprintSha256: string; validUntil: AgentValidUntil }> => {
+): Promise<{ agent: AgentRecord; tenant: TenantId; certificateSerialNumber: string; validUntil: AgentValidUntil }> => {
   let certificate;
   try {
     certificate = parseCertificateDer(certificateDer, 'client certificate', peerCertificate);
@@ -50,6 +50,7 @@ export const admitAgent = async (
   if ('isDisabled' in agent) {
     throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
   }
-  // The fingerprint of this connection's certificate: a revocation closes exactly its sessions.
-  return { agent, tenant: verdict.tenant, certificateFingerprintSha256: certificate.fingerprintSha256, validUntil: validUntilOf(certificate.notAfter, verdict.caCertificate.certificate.notAfter) };
+  // With the issuing CA (agent.caCertificateId), the serial number names this connection's
+  // certificate: a revocation closes exactly its sessions.
+  return { agent, tenant: verdict.tenant, certificateSerialNumber: certificate.serialNumber, validUntil: validUntilOf(certificate.notAfter, verdict.caCertificate.certificate.notAfter) };
 };

@@ -44,8 +44,12 @@ const rules: readonly Rule[] = [
   {
     check: 'issuer',
     run: ({ certificate, tenant }, state, index) => {
-      const issuer = index.findIssuer(certificate, tenant);
+      const { issuer, conflictingTenants } = index.lookupIssuer(certificate, tenant);
       if (!issuer) {
+        // SPEC: a CA key is trusted by one tenant at a time; stored data that breaks this decides for no one.
+        if (conflictingTenants) {
+          return { failed: 'mqtt.caKeyConflict', message: 'The key that signed this certificate is trusted by more than one tenant, so the broker cannot tell whose agent this is and refuses it. The operator must delete the CA certificate registered by mistake (the server log names them).' };
+        }
         return { failed: 'mqtt.unknownCa', message: `No registered CA certificate signed this certificate (issuer "${certificate.issuer.replaceAll('\n', ', ')}"). Register and verify the CA that issued it; certificates issued by intermediate CAs are not supported.` };
       }
       state.issuer = issuer;
@@ -58,8 +62,10 @@ const rules: readonly Rule[] = [
   {
     check: 'revocation',
     // In memory like the CAs (loaded at start, kept current by events): no database query.
-    run: ({ certificate }, _state, index) => index.isRevoked(certificate.fingerprintSha256)
-      ? { failed: 'mqtt.certificateRevoked', message: `This agent certificate (SHA-256 ${certificate.fingerprintSha256}) was revoked. Issue a new one (POST /agentCertificates) and install it on the agent.` }
+    // By issuer + serial number (RFC 5280 §5.3), not by a hash of the bytes: those change when an
+    // ECDSA signature (r, s) is rewritten as (r, n - s), which stays valid.
+    run: ({ certificate }, { issuer }, index) => index.isRevoked(issuer!.id, certificate.serialNumber)
+      ? { failed: 'mqtt.certificateRevoked', message: `This agent certificate (serial number ${certificate.serialNumber}, issued by CA ${issuer!.id}) was revoked. Issue a new one (POST /agentCertificates) and install it on the agent.` }
       : { passed: 'Not revoked.' },
   },
   {

@@ -2,6 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
+import { ecdsaSignatureTwin } from '../../test/support/test-pki.ts';
+import { derToPem, parseCertificatePem } from '../pki/index.ts';
 import { DomainError, systemClock, type TenantId } from '../shared/index.ts';
 import { createRegistry, loadTrustIndex, TrustIndex, type AgentCertificateStore, type Registry } from './index.ts';
 
@@ -46,7 +48,7 @@ describe('agent certificates: list, find, revoke', () => {
     assert.equal((await registry.findAgentCertificate(acme, mine.certificate.id)).certificate.isRevoked, false);
   });
 
-  it('revoking marks it REVOKED (record kept), publishes the fingerprint, and is idempotent', async () => {
+  it('revoking marks it REVOKED (record kept), publishes its issuer and serial number, and is idempotent', async () => {
     const now = new Date('2026-11-27T12:00:00.000Z');
     const { registry, events, setNow } = registryFixture({ now });
     const created = await registry.createAgentCertificate({ tenant: acme, name: 'a-1' });
@@ -54,7 +56,7 @@ describe('agent certificates: list, find, revoke', () => {
     const revoked = await registry.findAgentCertificate(acme, created.certificate.id);
     assert.equal(revoked.certificate.isRevoked, true);
     assert.deepEqual(revoked.certificate.revokedAt, now);
-    const event = { type: 'agentCertificateRevoked', tenant: acme, agentCertificateId: created.certificate.id, fingerprintSha256: created.certificate.fingerprintSha256 };
+    const event = { type: 'agentCertificateRevoked', tenant: acme, agentCertificateId: created.certificate.id, caCertificateId: created.certificate.managedCaId, serialNumber: created.certificate.serialNumber };
     assert.deepEqual(events.at(-1), event);
 
     setNow(new Date('2026-11-28T12:00:00.000Z'));
@@ -69,11 +71,11 @@ describe('the broker\'s admission and the managed CA', () => {
     const { registry, trustIndex } = registryFixture();
     const created = await registry.createAgentCertificate({ tenant: acme, name: 'pump-1' });
     assert.equal(trustIndex.size, 1);
-    const { agent, tenant, certificateFingerprintSha256 } = await admit(registry, created.certificate.certificatePem, 'acme_pump-1');
+    const { agent, tenant, certificateSerialNumber } = await admit(registry, created.certificate.certificatePem, 'acme_pump-1');
     assert.equal(tenant, acme);
     assert.equal(agent.clientId, 'acme_pump-1');
     assert.equal(agent.caCertificateId, created.certificate.managedCaId);
-    assert.equal(certificateFingerprintSha256, created.certificate.fingerprintSha256);
+    assert.equal(certificateSerialNumber, created.certificate.serialNumber);
     assert.equal(await codeOf(admit(registry, created.certificate.certificatePem, 'other_pump-1')), 'mqtt.clientIdMismatch');
   });
 
@@ -87,10 +89,26 @@ describe('the broker\'s admission and the managed CA', () => {
     const refusal = await admit(registry, revoked.certificate.certificatePem, 'acme_pump-1').catch((error: DomainError) => error);
     assert.ok(refusal instanceof DomainError);
     assert.equal(refusal.code, 'mqtt.certificateRevoked');
-    assert.match(refusal.message, new RegExp(revoked.certificate.fingerprintSha256));
+    assert.match(refusal.message, new RegExp(`serial number ${revoked.certificate.serialNumber}`));
     assert.equal(await codeOf(admit(registry, sibling.certificate.certificatePem, 'acme_pump-2')), 'ok');
     const reissued = await registry.createAgentCertificate({ tenant: acme, name: 'pump-1' });
     assert.equal(await codeOf(admit(registry, reissued.certificate.certificatePem, 'acme_pump-1')), 'ok');
+  });
+
+  // Issue 10, finding 1: revocation was keyed on the SHA-256 of the DER bytes. (r, s) -> (r, n - s)
+  // gives the same certificate other bytes, and the revoked certificate got in again.
+  it('a revoked certificate rebuilt with its ECDSA signature flipped to (r, n - s) is still revoked (issuer + serial number, not a hash of the bytes)', async () => {
+    const { registry } = registryFixture();
+    const revoked = await registry.createAgentCertificate({ tenant: acme, name: 'pump-1' });
+    await registry.revokeAgentCertificate(acme, revoked.certificate.id);
+    const twinPem = derToPem(ecdsaSignatureTwin(new X509Certificate(revoked.certificate.certificatePem).raw));
+    const twin = parseCertificatePem(twinPem);
+    assert.notEqual(twin.fingerprintSha256, revoked.certificate.fingerprintSha256, 'other bytes');
+    assert.ok(twin.x509.verify(parseCertificatePem(revoked.caCertificatePem).publicKey), 'and still a valid signature of the managed CA');
+    assert.equal(twin.serialNumber, revoked.certificate.serialNumber);
+    assert.equal(await codeOf(admit(registry, twinPem, 'acme_pump-1')), 'mqtt.certificateRevoked');
+    const doctor = await registry.diagnoseAgentCertificate({ tenant: acme, agentCertificatePem: twinPem, clientId: 'acme_pump-1' });
+    assert.equal(doctor.steps.find((s) => s.check === 'revocation')?.status, 'failed');
   });
 
   it('the doctor names the revocation as its own failed step', async () => {
@@ -132,5 +150,7 @@ describe('the broker\'s admission and the managed CA', () => {
     });
     assert.equal(await codeOf(admit(restarted, kept.certificate.certificatePem, 'acme_kept')), 'ok');
     assert.equal(await codeOf(admit(restarted, gone.certificate.certificatePem, 'acme_gone')), 'mqtt.certificateRevoked');
+    const twinPem = derToPem(ecdsaSignatureTwin(new X509Certificate(gone.certificate.certificatePem).raw));
+    assert.equal(await codeOf(admit(restarted, twinPem, 'acme_gone')), 'mqtt.certificateRevoked', 'its (r, n - s) twin too');
   });
 });

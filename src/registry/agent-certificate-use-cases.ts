@@ -20,10 +20,10 @@ export const findAgentCertificate = async (dependencies: Dependencies, tenant: T
 
 // DELETE /agentCertificates/{id}: revokes it. The record stays (status REVOKED, so the name can be
 // issued again); the broker refuses the certificate from then on and closes sessions using it
-// before this resolves. Revoking again answers the same and changes nothing stored; the event is
+// before this resolves. By issuer + serial number (RFC 5280 §5.3), never by a hash of the bytes. Revoking again answers the same and changes nothing stored; the event is
 // published again (applying it is idempotent), so a node that missed it catches up.
 export const revokeAgentCertificate = async ({ agentCertificates, events, clock }: Dependencies, tenant: TenantId, id: string): Promise<void> => {
   const revoked = await agentCertificates.revoke(tenant, id, clock.now());
   if (!revoked) throw agentCertificateNotFound(id);
-  await events.publish({ type: 'agentCertificateRevoked', tenant, agentCertificateId: id, fingerprintSha256: revoked.fingerprintSha256 });
+  await events.publish({ type: 'agentCertificateRevoked', tenant, agentCertificateId: id, caCertificateId: revoked.managedCaId, serialNumber: revoked.serialNumber });
 };

@@ -8,6 +8,8 @@ export interface ManagedCaCertificate {
   readonly certificatePem: string;
   readonly subject: string;
   readonly fingerprintSha256: string;
+  /** SHA-256 of its SubjectPublicKeyInfo: claimed for the tenant like a verified uploaded CA's key. */
+  readonly publicKeySha256: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly createdAt: Date;

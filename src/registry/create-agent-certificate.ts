@@ -54,7 +54,7 @@ export const createAgentCertificate = async (
     managedCaId: ca.id,
     certificatePem: certificate.pem,
     fingerprintSha256: certificate.fingerprintSha256,
-    serialNumber: certificate.x509.serialNumber.toLowerCase(),
+    serialNumber: certificate.serialNumber,
     keySource: csr ? 'csr' : 'generated',
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,

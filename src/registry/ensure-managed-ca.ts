@@ -23,6 +23,7 @@ export const ensureManagedCa = async (
     privateKeyPem: issued.privateKeyPem,
     subject: certificate.subject,
     fingerprintSha256: certificate.fingerprintSha256,
+    publicKeySha256: certificate.publicKeySha256,
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
     createdAt: now,

@@ -1,6 +1,6 @@
 import type { TenantId } from '../shared/index.ts';
 import type { AgentCertificateRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
-import type { AgentCertificateStore } from './ports.ts';
+import type { AgentCertificateStore, RevokedSerial } from './ports.ts';
 import { duplicateAgentCertificate } from './store-errors.ts';
 
 // Reference AgentCertificateStore for unit tests; the contract suite holds the Kysely adapter to the same.
@@ -42,7 +42,8 @@ export class InMemoryAgentCertificateStore implements AgentCertificateStore {
     return revoked;
   }
 
-  async listRevokedFingerprints(now: Date): Promise<string[]> {
-    return [...this.#records.values()].filter((r) => r.isRevoked && r.notAfter > now).map((r) => r.fingerprintSha256);
+  async listRevokedSerials(now: Date): Promise<RevokedSerial[]> {
+    return [...this.#records.values()].filter((r) => r.isRevoked && r.notAfter > now)
+      .map((r) => ({ caCertificateId: r.managedCaId, serialNumber: r.serialNumber }));
   }
 }

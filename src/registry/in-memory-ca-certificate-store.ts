@@ -11,7 +11,7 @@ export class InMemoryCaCertificateStore implements CaCertificateStore {
 
   async insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord> {
     const own = [...this.#records.values()].filter((r) => r.tenant === record.tenant);
-    if (own.some((r) => r.fingerprintSha256 === record.fingerprintSha256)) throw duplicateCaCertificate();
+    if (own.some((r) => r.tbsCertificateSha256 === record.tbsCertificateSha256)) throw duplicateCaCertificate();
     if (own.length >= maxPerTenant) throw caCertificateLimitReached(maxPerTenant);
     const stored: CaCertificateRecord = { ...record, isVerified: false, verifiedAt: undefined };
     this.#records.set(record.id, stored);

@@ -24,6 +24,11 @@ export class InMemoryManagedCaStore implements ManagedCaStore {
     return record;
   }
 
+  async findByPublicKey(publicKeySha256: string): Promise<ManagedCaCertificate | undefined> {
+    const record = [...this.#byTenant.values()].find((r) => r.publicKeySha256 === publicKeySha256);
+    return record && certificateOf(record);
+  }
+
   async listAll(): Promise<ManagedCaCertificate[]> {
     return [...this.#byTenant.values()].map(certificateOf);
   }

@@ -1,6 +1,6 @@
 export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
 export type {
-  AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings,
+  AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings, RevokedSerial,
 } from './ports.ts';
 export type { AgentConnection, AgentRecord } from './agent.ts';
 export { InMemoryAgentStore } from './in-memory-agent-store.ts';
@@ -24,5 +24,5 @@ export type { Diagnosis } from './diagnose-agent-certificate.ts';
 export type { RegistryEvent } from './events.ts';
 export { createRegistry, type Registry } from './create-registry.ts';
 export { InMemoryCaCertificateStore } from './in-memory-ca-certificate-store.ts';
-export { duplicateAgentCertificate, duplicateCaCertificate, caCertificateLimitReached, keyVerifiedByOtherTenant } from './store-errors.ts';
+export { duplicateAgentCertificate, duplicateCaCertificate, caCertificateLimitReached, keyOfManagedCa, keyVerifiedByOtherTenant } from './store-errors.ts';
 export { newRegistrationCode } from './registration-code.ts';

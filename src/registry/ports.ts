@@ -8,7 +8,8 @@ import type { TrustIndex } from './trust-index.ts';
 // What the registry needs from storage. Every method is atomic; adapters translate their driver's
 // constraint errors into DomainErrors with the codes named here.
 export interface CaCertificateStore {
-  /** Inserts unless the tenant already holds this certificate (caCertificate.duplicate) or
+  /** Inserts unless the tenant already holds this certificate (same tbsCertificateSha256:
+   *  caCertificate.duplicate) or
    *  `maxPerTenant` CA certificates (caCertificate.limitReached), also under concurrent calls. */
   insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord>;
   list(tenant: TenantId): Promise<CaCertificateRecord[]>;
@@ -47,8 +48,12 @@ export interface ManagedCaStore {
   /** With its private key, to issue an agent certificate. */
   findForSigning(tenant: TenantId): Promise<ManagedCaRecord | undefined>;
   /** Stores the tenant's managed CA unless it has one already, and answers the one it has: of
-   *  concurrent first uses, exactly one CA wins and every caller gets that one. */
+   *  concurrent first uses, exactly one CA wins and every caller gets that one. Claims its key for
+   *  the tenant where the store keeps key claims (the CaCertificateStore's verification checks them). */
   insertIfAbsent(record: ManagedCaRecord): Promise<ManagedCaRecord>;
+  /** The managed CA (of any tenant) with this public key, if any: such a key is trustgate's and is
+   *  never registered or verified as an uploaded CA. */
+  findByPublicKey(publicKeySha256: string): Promise<ManagedCaCertificate | undefined>;
   /** Every tenant's managed CA certificate, without keys: loads the broker's trust index at start. */
   listAll(): Promise<ManagedCaCertificate[]>;
 }
@@ -63,9 +68,15 @@ export interface AgentCertificateStore {
   findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
   /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
   revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined>;
-  /** Fingerprints of every tenant's revoked certificates still within validity at `now`: loads the
-   *  broker's revocation list at start (expired ones are refused anyway). */
-  listRevokedFingerprints(now: Date): Promise<string[]>;
+  /** Issuer (managed CA id) and serial number of every tenant's revoked certificates still within
+   *  validity at `now`: loads the broker's revocation list at start (expired ones are refused anyway). */
+  listRevokedSerials(now: Date): Promise<RevokedSerial[]>;
+}
+
+/** RFC 5280 §5.3: what names a revoked certificate is its issuer and its serial number. */
+export interface RevokedSerial {
+  readonly caCertificateId: CaCertificateId;
+  readonly serialNumber: string;
 }
 
 export interface RegistryEventSink {

@@ -3,6 +3,7 @@ import { DomainError, newResourceId, type CaCertificateId, type TenantId } from 
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
 import { newRegistrationCode } from './registration-code.ts';
+import { keyOfManagedCa } from './store-errors.ts';
 
 export interface RegisterCaCertificateInput {
   readonly tenant: TenantId;
@@ -13,7 +14,7 @@ export interface RegisterCaCertificateInput {
 
 // POST /caCertificates: parse once, apply every CA rule, store unverified with a fresh code.
 export const registerCaCertificate = async (
-  { caCertificates, clock, events, settings }: RegistryDependencies,
+  { caCertificates, managedCas, clock, events, settings }: RegistryDependencies,
   input: RegisterCaCertificateInput,
 ): Promise<CaCertificateRecord> => {
   const certificate = parseCertificatePem(input.caCertificatePem, 'caCertificate');
@@ -21,6 +22,10 @@ export const registerCaCertificate = async (
   const report = lintCertificate(certificate, caCertificateRules, { now, clockSkewMs: settings.clockSkewMs });
   const [first] = report.findings;
   if (first) throw new DomainError(first.code, first.message, { details: report.findings });
+  // A managed CA's certificate is in every GET /agentCertificates answer; its key is trustgate's.
+  // Uploaded by any tenant (its own included) it could only be verified by tricking an admin into
+  // issuing an agent certificate named after the registration code (issue 10, finding 3).
+  if (await managedCas.findByPublicKey(certificate.publicKeySha256)) throw keyOfManagedCa();
 
   const record = await caCertificates.insert({
     id: newResourceId() as CaCertificateId,
@@ -31,6 +36,7 @@ export const registerCaCertificate = async (
     subject: certificate.subject,
     commonName: certificate.subjectCommonNames.at(-1),
     fingerprintSha256: certificate.fingerprintSha256,
+    tbsCertificateSha256: certificate.tbsCertificateSha256,
     publicKeySha256: certificate.publicKeySha256,
     subjectKeyId: certificate.subjectKeyId,
     notBefore: certificate.notBefore,

@@ -15,7 +15,7 @@ describe('withdrawalOf: re-checking a live agent session', async () => {
   const index = new TrustIndex();
   index.upsert({ id: 'ca-verified' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem });
   index.upsert({ id: 'ca-unverified' as CaCertificateId, tenant, isVerified: false, certificatePem: ca.certificatePem });
-  index.revoke('revoked-fp');
+  index.revoke('ca-verified', '0BAD'); // as a printer may write it: upper case, leading zero
   const agents = new InMemoryAgentStore();
   const connect = async (clientId: string) => {
     const agent = await agents.recordConnection({
@@ -29,14 +29,14 @@ describe('withdrawalOf: re-checking a live agent session', async () => {
   const disabledId = await connect('acme_disabled');
   await agents.setEnabled(tenant, disabledId, false);
   const session = (overrides: Partial<LiveAgentSession>): LiveAgentSession => ({
-    tenant, agentId: enabledId, clientId: 'acme_enabled', caCertificateId: 'ca-verified', certificateFingerprintSha256: 'fp', ...overrides,
+    tenant, agentId: enabledId, clientId: 'acme_enabled', caCertificateId: 'ca-verified', certificateSerialNumber: '1234', ...overrides,
   });
 
   const cases: [string, Partial<LiveAgentSession>, string | undefined][] = [
     ['still trusted', {}, undefined],
     ['CA deleted meanwhile', { caCertificateId: 'ca-gone' }, 'caCertificateDeleted'],
     ['CA no longer verified', { caCertificateId: 'ca-unverified' }, 'caCertificateDeleted'],
-    ['certificate revoked', { certificateFingerprintSha256: 'revoked-fp' }, 'agentCertificateRevoked'],
+    ['certificate revoked (issuer + serial number)', { certificateSerialNumber: 'bad' }, 'agentCertificateRevoked'],
     ['agent deleted', { agentId: 'no-such-agent' }, 'agentDeleted'],
     ['agent disabled', { agentId: disabledId, clientId: 'acme_disabled' }, 'agentDisabled'],
     ['agent of another tenant id', { tenant: 'other' as TenantId }, 'agentDeleted'],
@@ -61,7 +61,7 @@ describe('followTrustIndex', () => {
     const sources = {
       caCertificates: { listAll: async () => { await loadGate; return [record]; }, find: async () => undefined },
       managedCas: { listAll: async () => [], find: async () => undefined },
-      agentCertificates: { listRevokedFingerprints: async () => [] },
+      agentCertificates: { listRevokedSerials: async () => [] },
     } as unknown as TrustSources;
     const index = new TrustIndex();
     const follower = followTrustIndex(index, sources);
@@ -75,5 +75,21 @@ describe('followTrustIndex', () => {
     // Outside a reload, events apply at once.
     await follower.onEvent({ type: 'caCertificateVerified', tenant, caCertificateId: record.id });
     assert.equal(index.isTrusted('ca-x'), false, 'read back from the store, where it is gone');
+  });
+
+  it('a revocation from a node older than decision 0013 (no issuer, no serial number) is read back from the store and applied', async () => {
+    const tenant = 'acme' as TenantId;
+    const revoked = { id: 'cert-1', tenant, managedCaId: 'managed-1', serialNumber: '00ab', isRevoked: true };
+    const sources = {
+      caCertificates: { listAll: async () => [], find: async () => undefined },
+      managedCas: { listAll: async () => [], find: async () => undefined },
+      agentCertificates: { listRevokedSerials: async () => [], find: async (_tenant: TenantId, id: string) => (id === revoked.id ? revoked : undefined) },
+    } as unknown as TrustSources;
+    const index = new TrustIndex();
+    const follower = followTrustIndex(index, sources);
+    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1', caCertificateId: '' as CaCertificateId, serialNumber: '' });
+    assert.equal(index.isRevoked('managed-1', 'ab'), true);
+    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'unknown', caCertificateId: '' as CaCertificateId, serialNumber: '' });
+    assert.equal(index.revokedCount, 1, 'an id the store does not know revokes nothing');
   });
 });

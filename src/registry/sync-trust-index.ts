@@ -13,12 +13,13 @@ export interface TrustSources {
 export const loadTrustIndex = async (index: TrustIndex, sources: TrustSources, now: Date): Promise<void> => {
   for (const record of await sources.caCertificates.listAll()) index.upsert(record);
   for (const ca of await sources.managedCas.listAll()) index.upsertManagedCa(ca);
-  for (const fingerprint of await sources.agentCertificates.listRevokedFingerprints(now)) index.revoke(fingerprint);
+  for (const { caCertificateId, serialNumber } of await sources.agentCertificates.listRevokedSerials(now)) index.revoke(caCertificateId, serialNumber);
 };
 
 // Keeps the index equal to the store: events carry ids, the record is read back, so a node that
 // receives the event from another node (cluster bus) ends up with the same state. A revocation is
-// final and carries its fingerprint, so it needs no read-back.
+// final and carries its issuer and serial number, so it needs no read-back (unless it came from an
+// older node that sent only the certificate's id).
 export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources, event: RegistryEvent): Promise<void> => {
   switch (event.type) {
     case 'caCertificateRegistered':
@@ -37,9 +38,15 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
       if (ca) index.upsertManagedCa(ca);
       return;
     }
-    case 'agentCertificateRevoked':
-      index.revoke(event.fingerprintSha256);
+    case 'agentCertificateRevoked': {
+      if (event.serialNumber !== '') {
+        index.revoke(event.caCertificateId, event.serialNumber);
+        return;
+      }
+      const record = await sources.agentCertificates.find(event.tenant, event.agentCertificateId);
+      if (record?.isRevoked) index.revoke(record.managedCaId, record.serialNumber);
       return;
+    }
     default:
       return;
   }
@@ -58,7 +65,8 @@ export interface LiveAgentSession {
   readonly agentId: string;
   readonly clientId: string;
   readonly caCertificateId: string;
-  readonly certificateFingerprintSha256: string;
+  /** Normalised serial number of the certificate the session was admitted with. */
+  readonly certificateSerialNumber: string;
 }
 
 /** Whether a session admitted earlier still stands against the (reloaded) index and the agent's
@@ -68,8 +76,11 @@ export const withdrawalOf = async (index: TrustIndex, agents: AgentStore, sessio
   if (!index.isTrusted(session.caCertificateId)) {
     return { type: 'caCertificateDeleted', tenant, caCertificateId: session.caCertificateId as CaCertificateId };
   }
-  if (index.isRevoked(session.certificateFingerprintSha256)) {
-    return { type: 'agentCertificateRevoked', tenant, agentCertificateId: '', fingerprintSha256: session.certificateFingerprintSha256 };
+  if (index.isRevoked(session.caCertificateId, session.certificateSerialNumber)) {
+    return {
+      type: 'agentCertificateRevoked', tenant, agentCertificateId: '',
+      caCertificateId: session.caCertificateId as CaCertificateId, serialNumber: session.certificateSerialNumber,
+    };
   }
   const agent = await agents.find(tenant, agentId);
   if (!agent) return { type: 'agentDeleted', tenant, agentId, clientId };

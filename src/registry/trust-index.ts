@@ -1,4 +1,4 @@
-import { parseCertificatePem, type Certificate } from '../pki/index.ts';
+import { normalizeSerialHex, parseCertificatePem, type Certificate } from '../pki/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import type { ManagedCaCertificate } from './agent-certificate.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
@@ -12,14 +12,30 @@ export interface IndexedCaCertificate {
   readonly certificate: Certificate;
 }
 
+/** `conflictingTenants`: the signing key is trusted by all of them, so it decides for none. */
+export interface IssuerLookup {
+  readonly issuer?: IndexedCaCertificate;
+  readonly conflictingTenants?: readonly TenantId[];
+}
+
 // Every tenant's CA certificates in memory, keyed by subject DN, so finding an agent
 // certificate's issuer costs the same with 2 or 20,000 CAs and needs no database query. Same-named
 // CAs of different tenants share a bucket; the signature check tells them apart. It also holds
-// the fingerprints of revoked agent certificates, for the same reason.
+// the serial numbers of revoked agent certificates per issuing CA, for the same reason.
+//
+// Two rules keep the answer independent of list order (docs/decisions/0013-certificate-identity.md):
+// - a key trusted (verified or managed) by two tenants is a conflict: certificates it signed are
+//   refused, never given to whichever tenant comes first (SPEC: one tenant per CA key);
+// - a revocation is "issuer key + serial number" (RFC 5280 §5.3): revoked under one CA record, a
+//   serial is revoked under every record of the same tenant holding the same key.
 export class TrustIndex {
   readonly #bySubject = new Map<string, IndexedCaCertificate[]>();
   readonly #byId = new Map<string, IndexedCaCertificate>();
-  readonly #revokedFingerprints = new Set<string>();
+  /** Entries by the SHA-256 of their SubjectPublicKeyInfo. */
+  readonly #byKey = new Map<string, IndexedCaCertificate[]>();
+  /** CA id -> normalised serial numbers (lowercase hex, no leading zeros) revoked under it. */
+  readonly #revokedSerials = new Map<string, Set<string>>();
+  #revokedCount = 0;
 
   get size(): number {
     return this.#byId.size;
@@ -40,35 +56,61 @@ export class TrustIndex {
   #put(entry: IndexedCaCertificate): void {
     this.remove(entry.id);
     this.#byId.set(entry.id, entry);
-    const bucket = this.#bySubject.get(entry.certificate.subject);
-    if (bucket) bucket.push(entry);
-    else this.#bySubject.set(entry.certificate.subject, [entry]);
+    addTo(this.#bySubject, entry.certificate.subject, entry);
+    addTo(this.#byKey, entry.certificate.publicKeySha256, entry);
   }
 
   remove(id: string): IndexedCaCertificate | undefined {
     const entry = this.#byId.get(id);
     if (!entry) return undefined;
     this.#byId.delete(id);
-    const bucket = this.#bySubject.get(entry.certificate.subject)?.filter((e) => e.id !== id) ?? [];
-    if (bucket.length > 0) this.#bySubject.set(entry.certificate.subject, bucket);
-    else this.#bySubject.delete(entry.certificate.subject);
+    removeFrom(this.#bySubject, entry.certificate.subject, id);
+    removeFrom(this.#byKey, entry.certificate.publicKeySha256, id);
     return entry;
   }
 
-  /** The registered CA whose key signed `certificate`, verified ones first; `tenant` narrows the search. */
+  /** The registered CA whose key signed `certificate`, verified ones first; `tenant` narrows the
+   *  search. Undefined also when that key is trusted by two tenants (see lookupIssuer). */
   findIssuer(certificate: Certificate, tenant?: TenantId): IndexedCaCertificate | undefined {
-    const candidates = (this.#bySubject.get(certificate.issuer) ?? [])
+    return this.lookupIssuer(certificate, tenant).issuer;
+  }
+
+  /** findIssuer, telling "no issuer" from "a key two tenants trust", with one signature check. */
+  lookupIssuer(certificate: Certificate, tenant?: TenantId): IssuerLookup {
+    const candidates = this.#candidates(certificate, tenant);
+    const signer = candidates.find((entry) => signedBy(certificate, entry));
+    if (!signer) return {};
+    // Every candidate with the signer's key signed it too; decide among them by rule, not by order.
+    const key = signer.certificate.publicKeySha256;
+    const trusted = candidates.filter((entry) => entry.isVerified && entry.certificate.publicKeySha256 === key);
+    if (trusted.length === 0) return { issuer: signer };
+    const tenants = this.#trustingTenants(key);
+    if (tenants.size > 1) return { conflictingTenants: [...tenants].sort() };
+    // One tenant: its managed CA first, then the lowest id, so every node answers the same.
+    return { issuer: trusted.sort((a, b) => Number(b.isManaged) - Number(a.isManaged) || a.id.localeCompare(b.id))[0] };
+  }
+
+  /** Every key trusted by more than one tenant, with the CA ids involved: logged at start, since
+   *  only data written before this rule existed (or edited by hand) can hold one. */
+  keyConflicts(): { readonly publicKeySha256: string; readonly caCertificates: readonly { id: string; tenant: TenantId; isManaged: boolean }[] }[] {
+    return [...this.#byKey].flatMap(([publicKeySha256, entries]) => {
+      const trusted = entries.filter((entry) => entry.isVerified);
+      return new Set(trusted.map((entry) => entry.tenant)).size > 1
+        ? [{ publicKeySha256, caCertificates: trusted.map(({ id, tenant, isManaged }) => ({ id, tenant, isManaged })) }]
+        : [];
+    });
+  }
+
+  #candidates(certificate: Certificate, tenant: TenantId | undefined): IndexedCaCertificate[] {
+    return (this.#bySubject.get(certificate.issuer) ?? [])
       .filter((entry) => tenant === undefined || entry.tenant === tenant)
       // RFC 5280 §4.2.1.1: when both carry key identifiers they must match; skip the signature check otherwise.
       .filter((entry) => !certificate.authorityKeyId || !entry.certificate.subjectKeyId || certificate.authorityKeyId === entry.certificate.subjectKeyId)
       .sort((a, b) => Number(b.isVerified) - Number(a.isVerified));
-    return candidates.find((entry) => {
-      try {
-        return certificate.x509.verify(entry.certificate.publicKey);
-      } catch {
-        return false;
-      }
-    });
+  }
+
+  #trustingTenants(publicKeySha256: string): Set<TenantId> {
+    return new Set((this.#byKey.get(publicKeySha256) ?? []).filter((entry) => entry.isVerified).map((entry) => entry.tenant));
   }
 
   /** Whether `id` is a CA this index trusts now (registered and verified, or managed). */
@@ -81,22 +123,60 @@ export class TrustIndex {
   adopt(fresh: TrustIndex): void {
     this.#bySubject.clear();
     this.#byId.clear();
-    this.#revokedFingerprints.clear();
+    this.#byKey.clear();
+    this.#revokedSerials.clear();
     for (const [subject, bucket] of fresh.#bySubject) this.#bySubject.set(subject, [...bucket]);
     for (const [id, entry] of fresh.#byId) this.#byId.set(id, entry);
-    for (const fingerprint of fresh.#revokedFingerprints) this.#revokedFingerprints.add(fingerprint);
+    for (const [key, entries] of fresh.#byKey) this.#byKey.set(key, [...entries]);
+    for (const [id, serials] of fresh.#revokedSerials) this.#revokedSerials.set(id, new Set(serials));
+    this.#revokedCount = fresh.#revokedCount;
   }
 
-  /** Revocation is final: a fingerprint (SHA-256 of the DER certificate) is never taken back. */
-  revoke(fingerprintSha256: string): void {
-    this.#revokedFingerprints.add(fingerprintSha256);
+  /** Revocation is final: the serial number issued by this CA is never taken back. By issuer +
+   *  serial (RFC 5280 §5.3, what a CRL lists), never by a hash of the certificate's bytes: an
+   *  ECDSA signature (r, s) is as valid as (r, n - s), so the same certificate has two encodings. */
+  revoke(caCertificateId: string, serialNumber: string): void {
+    const serial = normalizeSerialHex(serialNumber);
+    let serials = this.#revokedSerials.get(caCertificateId);
+    if (!serials) this.#revokedSerials.set(caCertificateId, serials = new Set());
+    if (serials.has(serial)) return;
+    serials.add(serial);
+    this.#revokedCount += 1;
   }
 
-  isRevoked(fingerprintSha256: string): boolean {
-    return this.#revokedFingerprints.has(fingerprintSha256);
+  /** Whether `serialNumber` is revoked under CA `caCertificateId` or another CA record of the same
+   *  tenant with the same key (the key is the issuer: it signed the certificate either way). */
+  isRevoked(caCertificateId: string, serialNumber: string): boolean {
+    if (this.#revokedSerials.size === 0) return false;
+    const serial = normalizeSerialHex(serialNumber);
+    const issuer = this.#byId.get(caCertificateId);
+    const issuers = issuer
+      ? (this.#byKey.get(issuer.certificate.publicKeySha256) ?? []).filter((entry) => entry.tenant === issuer.tenant).map((entry) => entry.id)
+      : [caCertificateId];
+    return issuers.some((id) => this.#revokedSerials.get(id)?.has(serial) === true);
   }
 
   get revokedCount(): number {
-    return this.#revokedFingerprints.size;
+    return this.#revokedCount;
   }
 }
+
+const signedBy = (certificate: Certificate, entry: IndexedCaCertificate): boolean => {
+  try {
+    return certificate.x509.verify(entry.certificate.publicKey);
+  } catch {
+    return false;
+  }
+};
+
+const addTo = (map: Map<string, IndexedCaCertificate[]>, key: string, entry: IndexedCaCertificate): void => {
+  const list = map.get(key);
+  if (list) list.push(entry);
+  else map.set(key, [entry]);
+};
+
+const removeFrom = (map: Map<string, IndexedCaCertificate[]>, key: string, id: string): void => {
+  const rest = map.get(key)?.filter((entry) => entry.id !== id) ?? [];
+  if (rest.length > 0) map.set(key, rest);
+  else map.delete(key);
+};

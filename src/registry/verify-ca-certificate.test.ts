@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCa, issueCertificate } from '../../test/support/test-pki.ts';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
-import type { TenantId } from '../shared/index.ts';
+import { parseCertificatePem } from '../pki/index.ts';
+import type { CaCertificateId, TenantId } from '../shared/index.ts';
 
 const acme = 'acme' as TenantId;
 const codeOf = async (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string }) => error.code);
@@ -39,5 +40,30 @@ describe('verifyCaCertificate', () => {
     const proofWithOnesCode = await issueCertificate(second, { subject: `CN=${one.registrationCode}` });
     assert.equal(await codeOf(registry.verifyCaCertificate({ tenant: acme, id: two.id, verificationCertificatePem: proofWithOnesCode.certificatePem })),
       'verification.registrationCodeMismatch');
+  });
+
+  // Issue 10, finding 3: a tenant uploaded another tenant's managed CA and verified it with an agent
+  // certificate the victim's admin was tricked into issuing under the registration code's name.
+  it('refuses to verify an upload of a managed CA\'s key stored before that upload was refused, even with a valid proof from the managed CA', async () => {
+    const { registry, caCertificates, trustIndex, events } = registryFixture();
+    const victim = 'victim' as TenantId;
+    const evil = 'evil' as TenantId;
+    const issued = await registry.createAgentCertificate({ tenant: victim, name: 'pump-1' });
+    const managedCa = parseCertificatePem(issued.caCertificatePem);
+    // As the previous release stored it: the upload itself is refused now (caCertificate.keyOfManagedCa).
+    assert.equal(await codeOf(registry.registerCaCertificate({ tenant: evil, name: 'stolen', caCertificatePem: issued.caCertificatePem })), 'caCertificate.keyOfManagedCa');
+    const legacy = await caCertificates.insert({
+      id: 'e'.repeat(24) as CaCertificateId, tenant: evil, name: 'stolen', description: undefined, certificatePem: managedCa.pem, subject: managedCa.subject,
+      commonName: 'x', fingerprintSha256: managedCa.fingerprintSha256, tbsCertificateSha256: managedCa.tbsCertificateSha256, publicKeySha256: managedCa.publicKeySha256,
+      subjectKeyId: managedCa.subjectKeyId, notBefore: managedCa.notBefore, notAfter: managedCa.notAfter, registrationCode: 'c0de'.repeat(8), createdAt: new Date(),
+    }, 2);
+    // The victim's admin issues the "agent certificate" that is the attacker's proof of possession.
+    const proof = await registry.createAgentCertificate({ tenant: victim, name: legacy.registrationCode });
+    const eventsBefore = events.length;
+    assert.equal(await codeOf(registry.verifyCaCertificate({ tenant: evil, id: legacy.id, verificationCertificatePem: proof.certificate.certificatePem })), 'caCertificate.keyOfManagedCa');
+    assert.equal((await registry.findCaCertificate(evil, legacy.id)).isVerified, false);
+    assert.equal(events.length, eventsBefore);
+    const agent = parseCertificatePem(issued.certificate.certificatePem);
+    assert.equal(trustIndex.findIssuer(agent)?.tenant, victim, 'the victim\'s agents stay the victim\'s');
   });
 });

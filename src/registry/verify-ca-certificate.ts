@@ -3,6 +3,7 @@ import { DomainError, type CaCertificateId, type TenantId } from '../shared/inde
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
 import { caCertificateNotFound, findCaCertificate } from './find-ca-certificate.ts';
+import { keyOfManagedCa } from './store-errors.ts';
 
 export interface VerifyCaCertificateInput {
   readonly tenant: TenantId;
@@ -16,8 +17,10 @@ export const verifyCaCertificate = async (
   dependencies: RegistryDependencies,
   { tenant, id, verificationCertificatePem }: VerifyCaCertificateInput,
 ): Promise<CaCertificateRecord> => {
-  const { caCertificates, clock, events, settings } = dependencies;
+  const { caCertificates, managedCas, clock, events, settings } = dependencies;
   const record = await findCaCertificate(dependencies, tenant, id);
+  // Uploads of a managed CA's key are refused; one stored before that rule is not verified either.
+  if (await managedCas.findByPublicKey(record.publicKeySha256)) throw keyOfManagedCa();
   const verificationCertificate = parseCertificatePem(verificationCertificatePem, 'verificationCertificate');
   const caCertificate = parseCertificatePem(record.certificatePem, 'stored caCertificate');
   const context = { now: clock.now(), clockSkewMs: settings.clockSkewMs };

@@ -36,6 +36,7 @@ export const errorCatalogue = {
   'caCertificate.weakKey': 'The key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
   'caCertificate.weakSignature': 'The signature hash is weaker than SHA-256.',
   'caCertificate.duplicate': 'This certificate is already registered in this tenant.',
+  'caCertificate.keyOfManagedCa': 'The certificate carries the key of a managed agent CA (the CA trustgate keeps for POST /agentCertificates); that key is trustgate\'s and cannot be registered or verified as an uploaded CA.',
   'caCertificate.limitReached': 'The tenant already holds the maximum number of CA certificates.',
 
   // Proof of possession
@@ -64,6 +65,7 @@ export const errorCatalogue = {
   'mqtt.willNotAllowed': 'The CONNECT carries a will on a topic this client may not publish to (or a payload over 128 KiB).',
   'mqtt.certificateInvalid': 'The client certificate cannot be read.',
   'mqtt.unknownCa': 'No registered CA certificate issued the agent certificate (unknown, deleted, or an intermediate).',
+  'mqtt.caKeyConflict': 'The key that signed the agent certificate is trusted by more than one tenant (data from before one-tenant-per-key was enforced); refused until an operator resolves it.',
   'mqtt.caNotVerified': 'The issuing CA certificate is registered but not verified yet.',
   'mqtt.caExpired': 'The issuing CA certificate is expired or not yet valid.',
   'mqtt.certificateExpired': 'The agent certificate is past its notAfter.',

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import {
-  duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord,
+  duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
 } from '../registry/index.ts';
 import type { AgentCertificatesTable, Database } from './tables.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
@@ -87,9 +87,9 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return row ? toRecord(row) : this.find(tenant, id);
   }
 
-  async listRevokedFingerprints(now: Date): Promise<string[]> {
-    const rows = await this.#db.selectFrom('agent_certificates').select('fingerprint_sha256')
+  async listRevokedSerials(now: Date): Promise<RevokedSerial[]> {
+    const rows = await this.#db.selectFrom('agent_certificates').select(['managed_ca_id', 'serial_number'])
       .where('is_revoked', '=', 1).where('not_after', '>', now.toISOString()).execute();
-    return rows.map((row) => row.fingerprint_sha256);
+    return rows.map((row) => ({ caCertificateId: row.managed_ca_id as CaCertificateId, serialNumber: row.serial_number }));
   }
 }

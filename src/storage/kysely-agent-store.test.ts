@@ -134,3 +134,32 @@ for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: on
     assert.equal((await committedRow('acme_pump-1'))?.is_online, 1);
   });
 });
+
+// Issue 10, finding 11: on PostgreSQL one tenant's row that breaks a column limit (varchar(64))
+// failed the shared batch transaction, and every other tenant's first connection in it was refused.
+describe('KyselyAgentStore on postgres: one bad onboarding in a batch fails alone', () => {
+  it('a tenant\'s row that overflows a column cannot refuse other tenants\' first connections batched with it', async () => {
+    const { db, close } = await openTestDatabase('postgres');
+    const deferred: unknown[] = [];
+    const store = new KyselyAgentStore(db, { onDeferredWriteError: (error) => deferred.push(error) });
+    try {
+      const known = asAgent(await store.recordConnection(connection('known')));
+      const good = Array.from({ length: 15 }, (_, i) => connection(`pump-${i}`, { tenant: `tenant${i}` as TenantId, clientId: `tenant${i}_pump-${i}` }));
+      // Made directly through the store (not through admission, whose CN rule is another fix): 65 characters.
+      const bad = connection('x'.repeat(65), { tenant: 'evil' as TenantId, clientId: `evil_${'x'.repeat(65)}` });
+      // Issued in one turn of the event loop, so they share one batch with a queued reconnection.
+      const reconnection = store.recordConnection(connection('known', { at: new Date('2031-01-01T00:00:00.000Z') }));
+      const outcomes = await Promise.allSettled([...good.slice(0, 7), bad, ...good.slice(7)].map((c) => store.recordConnection(c)));
+      await reconnection;
+      const badOutcome = outcomes.splice(7, 1)[0]!;
+      assert.equal(badOutcome.status, 'rejected', 'the overflowing row fails');
+      assert.deepEqual(outcomes.map((o) => o.status), good.map(() => 'fulfilled'), 'every other tenant\'s onboarding commits');
+      for (const c of good) assert.equal((await db.selectFrom('agents').select('is_online').where('client_id', '=', c.clientId).executeTakeFirst())?.is_online, 1);
+      assert.equal((await store.find(TENANT, known.id))?.lastConnectedAt.toISOString(), '2031-01-01T00:00:00.000Z', 'the queued reconnection is written too');
+      assert.deepEqual(deferred, []);
+    } finally {
+      await store.close();
+      await close();
+    }
+  });
+});

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentConnection, AgentRecord, AgentStore } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
+import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
 
 const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
@@ -176,31 +177,58 @@ export class KyselyAgentStore implements AgentStore {
     const batch = this.#queue;
     if (batch.length === 0) return;
     this.#queue = [];
-    type Outcome = { settle: Extract<Write, { kind: 'onboarding' }>['settle']; record: AgentRecord | { readonly isDisabled: true } };
-    let outcomes: Outcome[];
     try {
-      // READ COMMITTED suffices: every write is one statement, and onboarding's insert is decided
-      // by the unique (tenant_id, client_id) constraint. A deadlock with another node's batch is retried.
-      outcomes = await runTransaction(this.#db, async (trx) => {
-        const settled: Outcome[] = [];
-        for (const write of batch) {
-          if (write.kind === 'onboarding') settled.push({ settle: write.settle, record: await this.#onboard(trx, write.connection, write.changes) });
-          else await this.#apply(trx, write);
-        }
-        return settled;
-      });
-    } catch (error) {
-      for (const write of batch) if (write.kind === 'onboarding') write.settle({ error });
-      if (batch.some((write) => write.kind !== 'onboarding')) {
-        try {
-          this.#onDeferredWriteError(error);
-        } catch {
-          // A failing reporter must not stop later flushes.
-        }
-      }
+      await this.#writeInOneTransaction(batch);
       return;
+    } catch (error) {
+      // An unreachable database fails every write alike: retrying them one by one would only
+      // multiply the wait (one connect timeout each).
+      if (batch.length === 1 || isDatabaseUnreachable(error)) {
+        this.#fail(batch, error);
+        return;
+      }
     }
+    // One operation's failure (say a row that breaks a column limit) rolled the shared transaction
+    // back for every tenant in it. Each write then runs alone, in the same order, so the bad one
+    // fails only its own caller and the others commit (issue 10, finding 11).
+    for (const [index, write] of batch.entries()) {
+      try {
+        await this.#writeInOneTransaction([write]);
+      } catch (error) {
+        if (isDatabaseUnreachable(error)) {
+          this.#fail(batch.slice(index), error);
+          return;
+        }
+        this.#fail([write], error);
+      }
+    }
+  }
+
+  // READ COMMITTED suffices: every write is one statement, and onboarding's insert is decided by
+  // the unique (tenant_id, client_id) constraint. A deadlock with another node's batch is retried.
+  async #writeInOneTransaction(writes: readonly Write[]): Promise<void> {
+    type Outcome = { settle: Extract<Write, { kind: 'onboarding' }>['settle']; record: AgentRecord | { readonly isDisabled: true } };
+    const outcomes = await runTransaction(this.#db, async (trx) => {
+      const settled: Outcome[] = [];
+      for (const write of writes) {
+        if (write.kind === 'onboarding') settled.push({ settle: write.settle, record: await this.#onboard(trx, write.connection, write.changes) });
+        else await this.#apply(trx, write);
+      }
+      return settled;
+    });
+    // Only after the commit: an onboarding is answered once it is durable.
     for (const { settle, record } of outcomes) settle({ record });
+  }
+
+  /** Onboardings are answered with the error; deferred writes have no caller, so one report. */
+  #fail(writes: readonly Write[], error: unknown): void {
+    for (const write of writes) if (write.kind === 'onboarding') write.settle({ error });
+    if (writes.every((write) => write.kind === 'onboarding')) return;
+    try {
+      this.#onDeferredWriteError(error);
+    } catch {
+      // A failing reporter must not stop later flushes.
+    }
   }
 
   async #apply(trx: Transaction<Database>, write: Exclude<Write, { kind: 'onboarding' }>): Promise<void> {

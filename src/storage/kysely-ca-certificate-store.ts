@@ -17,6 +17,7 @@ const toRecord = (row: Selectable<CaCertificatesTable>): CaCertificateRecord => 
   subject: row.subject,
   commonName: row.common_name ?? undefined,
   fingerprintSha256: row.fingerprint_sha256,
+  tbsCertificateSha256: row.tbs_certificate_sha256 ?? undefined,
   publicKeySha256: row.public_key_sha256,
   subjectKeyId: row.subject_key_id ?? undefined,
   notBefore: new Date(row.not_before),
@@ -42,9 +43,10 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
       try {
         // READ COMMITTED suffices: the unique (tenant_id, slot) constraint decides a race for a slot.
         return await runTransaction(this.#db, async (trx) => {
-          const held = await trx.selectFrom('ca_certificates').select(['slot', 'fingerprint_sha256'])
+          const held = await trx.selectFrom('ca_certificates').select(['slot', 'tbs_certificate_sha256'])
             .where('tenant_id', '=', record.tenant).execute();
-          if (held.some((row) => row.fingerprint_sha256 === record.fingerprintSha256)) throw duplicateCaCertificate();
+          // The signed part, not the DER bytes: a re-encoded signature makes the same certificate (decision 0013).
+          if (held.some((row) => row.tbs_certificate_sha256 === record.tbsCertificateSha256)) throw duplicateCaCertificate();
           const taken = new Set(held.map((row) => row.slot));
           const slot = Array.from({ length: maxPerTenant }, (_, i) => i + 1).find((s) => !taken.has(s));
           if (slot === undefined || held.length >= maxPerTenant) throw caCertificateLimitReached(maxPerTenant);
@@ -58,6 +60,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
             subject: record.subject,
             common_name: record.commonName ?? null,
             fingerprint_sha256: record.fingerprintSha256,
+            tbs_certificate_sha256: record.tbsCertificateSha256 ?? null,
             public_key_sha256: record.publicKeySha256,
             subject_key_id: record.subjectKeyId ?? null,
             not_before: record.notBefore.toISOString(),
@@ -72,7 +75,8 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
       } catch (error) {
         const violated = uniqueViolation(error);
         if (violated === undefined) throw error;
-        if (violated.includes('fingerprint')) throw duplicateCaCertificate();
+        // ca_certificates_tenant_tbs_unique (PostgreSQL) or "...tbs_certificate_sha256" (SQLite), and the older fingerprint constraint.
+        if (violated.includes('tbs') || violated.includes('fingerprint')) throw duplicateCaCertificate();
         // Lost the race for a slot to a concurrent upload: look again.
         if (attempt >= MAX_INSERT_ATTEMPTS) throw caCertificateLimitReached(maxPerTenant);
       }
@@ -105,7 +109,10 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
       const stillVerified = await trx.selectFrom('ca_certificates').select('id')
         .where('tenant_id', '=', tenant).where('public_key_sha256', '=', row.public_key_sha256)
         .where('is_verified', '=', 1).executeTakeFirst();
-      if (!stillVerified) {
+      // A managed CA's key stays claimed by its tenant whatever happens to uploaded copies.
+      const isManagedKey = await trx.selectFrom('managed_ca_certificates').select('id')
+        .where('public_key_sha256', '=', row.public_key_sha256).executeTakeFirst();
+      if (!stillVerified && !isManagedKey) {
         await trx.deleteFrom('ca_key_claims')
           .where('public_key_sha256', '=', row.public_key_sha256).where('tenant_id', '=', tenant).execute();
       }

@@ -26,6 +26,7 @@ const managedCa = (tenant: string): ManagedCaRecord => ({
   privateKeyPem: `${PRIVATE_KEY}${tenant}\n`,
   subject: `CN=${tenant}`,
   fingerprintSha256: randomBytes(32).toString('hex'),
+  publicKeySha256: randomBytes(32).toString('hex'),
   notBefore: new Date('2026-01-01T00:00:00.000Z'),
   notAfter: new Date('2036-01-01T00:00:00.000Z'),
   createdAt: new Date('2026-11-27T00:00:00.000Z'),

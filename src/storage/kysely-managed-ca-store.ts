@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
-import type { ManagedCaCertificate, ManagedCaRecord, ManagedCaStore } from '../registry/index.ts';
+import { keyVerifiedByOtherTenant, type ManagedCaCertificate, type ManagedCaRecord, type ManagedCaStore } from '../registry/index.ts';
+import { runTransaction } from './run-transaction.ts';
 import type { PrivateKeySealer } from './private-key-sealer.ts';
 import type { Database, ManagedCaCertificatesTable } from './tables.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
@@ -11,6 +12,7 @@ const toCertificate = (row: Selectable<ManagedCaCertificatesTable>): ManagedCaCe
   certificatePem: row.certificate_pem,
   subject: row.subject,
   fingerprintSha256: row.fingerprint_sha256,
+  publicKeySha256: row.public_key_sha256,
   notBefore: new Date(row.not_before),
   notAfter: new Date(row.not_after),
   createdAt: new Date(row.created_at),
@@ -40,17 +42,28 @@ export class KyselyManagedCaStore implements ManagedCaStore {
 
   async insertIfAbsent(record: ManagedCaRecord): Promise<ManagedCaRecord> {
     try {
-      await this.#db.insertInto('managed_ca_certificates').values({
-        id: record.id,
-        tenant_id: record.tenant,
-        certificate_pem: record.certificatePem,
-        private_key_sealed: this.#sealer.seal(record.privateKeyPem, sealingContext(record.tenant, record.id)),
-        subject: record.subject,
-        fingerprint_sha256: record.fingerprintSha256,
-        not_before: record.notBefore.toISOString(),
-        not_after: record.notAfter.toISOString(),
-        created_at: record.createdAt.toISOString(),
-      }).execute();
+      // The key is claimed in the same transaction, like a verified upload's (SPEC: one tenant per
+      // CA key, managed CAs included): no other tenant can verify it as an uploaded CA later.
+      await runTransaction(this.#db, async (trx) => {
+        const claim = await trx.selectFrom('ca_key_claims').select('tenant_id').where('public_key_sha256', '=', record.publicKeySha256).executeTakeFirst();
+        // A freshly generated key is nobody's; a claim here means the key is not fresh.
+        if (claim && claim.tenant_id !== record.tenant) throw keyVerifiedByOtherTenant();
+        if (!claim) {
+          await trx.insertInto('ca_key_claims').values({ public_key_sha256: record.publicKeySha256, tenant_id: record.tenant, claimed_at: record.createdAt.toISOString() }).execute();
+        }
+        await trx.insertInto('managed_ca_certificates').values({
+          id: record.id,
+          tenant_id: record.tenant,
+          certificate_pem: record.certificatePem,
+          private_key_sealed: this.#sealer.seal(record.privateKeyPem, sealingContext(record.tenant, record.id)),
+          subject: record.subject,
+          fingerprint_sha256: record.fingerprintSha256,
+          public_key_sha256: record.publicKeySha256,
+          not_before: record.notBefore.toISOString(),
+          not_after: record.notAfter.toISOString(),
+          created_at: record.createdAt.toISOString(),
+        }).execute();
+      });
       return record;
     } catch (error) {
       // A concurrent first use of this tenant stored its CA first: that one is the tenant's.
@@ -59,6 +72,11 @@ export class KyselyManagedCaStore implements ManagedCaStore {
       if (!winner) throw error;
       return winner;
     }
+  }
+
+  async findByPublicKey(publicKeySha256: string): Promise<ManagedCaCertificate | undefined> {
+    const row = await this.#db.selectFrom('managed_ca_certificates').selectAll().where('public_key_sha256', '=', publicKeySha256).executeTakeFirst();
+    return row && toCertificate(row);
   }
 
   async listAll(): Promise<ManagedCaCertificate[]> {

@@ -10,6 +10,9 @@ export interface CaCertificatesTable {
   subject: string;
   common_name: string | null;
   fingerprint_sha256: string;
+  /** SHA-256 of the signed part: the duplicate check's identity (migration 0004); NULL only on a
+   *  second copy of one certificate that a tenant held before it. */
+  tbs_certificate_sha256: string | null;
   public_key_sha256: string;
   subject_key_id: string | null;
   not_before: string;
@@ -49,6 +52,8 @@ export interface ManagedCaCertificatesTable {
   private_key_sealed: string;
   subject: string;
   fingerprint_sha256: string;
+  /** SHA-256 of the SubjectPublicKeyInfo, claimed in ca_key_claims (migration 0004). */
+  public_key_sha256: string;
   not_before: string;
   not_after: string;
   created_at: string;

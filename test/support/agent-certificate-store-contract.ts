@@ -26,6 +26,7 @@ const newManagedCa = (overrides: Partial<ManagedCaRecord> = {}): ManagedCaRecord
     privateKeyPem: `-----BEGIN PRIVATE KEY-----\nkey ${serial}\n-----END PRIVATE KEY-----\n`,
     subject: `O=trustgate managed agent CA\nCN=acme`,
     fingerprintSha256: serial.toString(16).padStart(64, 'c'),
+    publicKeySha256: serial.toString(16).padStart(64, 'b'),
     notBefore: new Date('2026-01-01T00:00:00.000Z'),
     notAfter: new Date('2036-01-01T00:00:00.456Z'),
     createdAt: new Date(Date.UTC(2026, 10, 27, 0, 0, serial)),
@@ -89,6 +90,16 @@ export const managedCaStoreContract = (name: string, open: () => Promise<Managed
       assert.deepEqual(await fixture.managedCas.insertIfAbsent(theirs), theirs);
       assert.equal(await fixture.managedCas.find('nobody' as TenantId), undefined);
       assert.deepEqual((await fixture.managedCas.listAll()).map((ca) => ca.id).sort(), [first.id, theirs.id].sort());
+    });
+
+    it('finds a managed CA by its public key, whatever the tenant', async () => {
+      const mine = newManagedCa();
+      const theirs = newManagedCa({ tenant: other });
+      await fixture.managedCas.insertIfAbsent(mine);
+      await fixture.managedCas.insertIfAbsent(theirs);
+      assert.equal((await fixture.managedCas.findByPublicKey(theirs.publicKeySha256))?.id, theirs.id);
+      assert.equal((await fixture.managedCas.findByPublicKey(mine.publicKeySha256))?.tenant, acme);
+      assert.equal(await fixture.managedCas.findByPublicKey('0'.repeat(64)), undefined);
     });
 
     it('of 20 concurrent first inserts exactly one wins, and every caller gets the winner', async () => {
@@ -165,14 +176,15 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       assert.equal(await fixture.agentCertificates.revoke(acme, newResourceId(), at), undefined);
     });
 
-    it('lists revoked fingerprints of every tenant still valid at `now`', async () => {
+    it('lists the issuer and serial number of every tenant\'s revoked certificates still valid at `now`', async () => {
       const now = new Date('2026-12-01T00:00:00.000Z');
       const mine = await fixture.agentCertificates.insert(newAgentCertificate());
       const theirs = await fixture.agentCertificates.insert(newAgentCertificate({ tenant: other }));
       const expired = await fixture.agentCertificates.insert(newAgentCertificate({ notAfter: new Date('2026-11-30T23:59:59.999Z') }));
       await fixture.agentCertificates.insert(newAgentCertificate()); // active: not listed
       for (const record of [mine, theirs, expired]) await fixture.agentCertificates.revoke(record.tenant, record.id, now);
-      assert.deepEqual((await fixture.agentCertificates.listRevokedFingerprints(now)).sort(), [mine.fingerprintSha256, theirs.fingerprintSha256].sort());
+      const listed = (await fixture.agentCertificates.listRevokedSerials(now)).map((r) => `${r.caCertificateId}/${r.serialNumber}`).sort();
+      assert.deepEqual(listed, [mine, theirs].map((r) => `${r.managedCaId}/${r.serialNumber}`).sort());
     });
 
     it('lists in issue order', async () => {

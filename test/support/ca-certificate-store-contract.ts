@@ -28,6 +28,7 @@ const newRecord = (overrides: Partial<NewCaCertificateRecord> = {}): NewCaCertif
     subject: `CN=ca ${serial}`,
     commonName: `ca ${serial}`,
     fingerprintSha256: serial.toString(16).padStart(64, 'f'),
+    tbsCertificateSha256: serial.toString(16).padStart(64, 't'),
     publicKeySha256: serial.toString(16).padStart(64, 'k'),
     subjectKeyId: undefined,
     notBefore: new Date('2026-01-01T00:00:00.000Z'),
@@ -80,6 +81,9 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       assert.equal((await fixture.store.find(acme, record.id))?.isVerified, false);
     });
 
+    // Round-robin over the nodes there are.
+    const node = (i: number): CaCertificateStore => (i % 2 === 1 && fixture.peer) || fixture.store;
+
     it('refuses a duplicate in the tenant, allows the same certificate in another tenant', async () => {
       const record = newRecord();
       await fixture.store.insert(record, 2);
@@ -87,8 +91,19 @@ export const caCertificateStoreContract = (name: string, open: () => Promise<Sto
       assert.equal(await codeOf(fixture.store.insert({ ...record, id: newResourceId() as CaCertificateId, tenant: other }, 2)), 'ok');
     });
 
-    // Round-robin over the nodes there are.
-    const node = (i: number): CaCertificateStore => (i % 2 === 1 && fixture.peer) || fixture.store;
+    // Issue 10, finding 1: the DER fingerprint changes when the signature is re-encoded ((r, s) as
+    // (r, n - s)); the signed part does not. Same signed part = same certificate.
+    it('refuses the same signed part under another DER fingerprint (a re-encoded signature) as a duplicate, also when inserted concurrently', async () => {
+      const record = newRecord();
+      await fixture.store.insert(record, 5);
+      const twin = { ...record, id: newResourceId() as CaCertificateId, fingerprintSha256: 'e'.repeat(64) };
+      assert.equal(await codeOf(fixture.store.insert(twin, 5)), 'caCertificate.duplicate');
+      const fresh = newRecord();
+      const outcomes = await Promise.all([0, 1, 2, 3].map((i) => codeOf(node(i).insert({ ...fresh, id: newResourceId() as CaCertificateId, fingerprintSha256: String(i).repeat(64) }, 5))));
+      assert.deepEqual(outcomes.sort(), ['caCertificate.duplicate', 'caCertificate.duplicate', 'caCertificate.duplicate', 'ok']);
+      assert.equal((await fixture.store.list(acme)).length, 2);
+    });
+
 
     it('enforces the limit under 20 concurrent inserts, and frees a slot on remove', async () => {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => codeOf(node(i).insert(newRecord(), 2))));

@@ -8,6 +8,7 @@ import {
   id_ce_extKeyUsage, id_ce_keyUsage, id_ce_subjectKeyIdentifier, id_kp_clientAuth, id_kp_serverAuth,
 } from '@peculiar/asn1-x509';
 import { Name as NameParser, Pkcs10CertificateRequestGenerator } from '@peculiar/x509';
+import { derBytes, readDerChildren, readDerElement, type DerElement } from '../../src/pki/der.ts';
 
 // Throwaway certificates for tests, minted in pure Node: the TBSCertificate is built with
 // @peculiar/asn1-x509 and signed with node:crypto, so every knob a hostile upload can turn (true
@@ -276,4 +277,44 @@ export const createCsr = async (options: { subject?: string; keyType?: TestKeyTy
     csrPem: csr.toString('pem'),
     privateKeyPem: KeyObject.from(keyPair.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
+};
+
+// Orders of the NIST curves' base points (SEC 2 §2.4.2, §2.5.1).
+const CURVE_ORDER: Record<string, bigint> = {
+  'P-256': 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  'P-384': 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+};
+
+const derLength = (length: number): Buffer => {
+  if (length < 0x80) return Buffer.from([length]);
+  const bytes = Buffer.from(length.toString(16).padStart(length > 0xff ? 4 : 2, '0'), 'hex');
+  return Buffer.concat([Buffer.from([0x80 | bytes.length]), bytes]);
+};
+const derElement = (tag: number, content: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
+const derInteger = (value: bigint): Buffer => {
+  let hex = value.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  // A leading 0x00 keeps a value whose top bit is set positive (X.690 §8.3).
+  if (parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+  return derElement(0x02, Buffer.from(hex, 'hex'));
+};
+
+/** The malleable twin of an ECDSA-signed certificate: the signature (r, s) rewritten as (r, n - s),
+ *  which verifies just the same, so the certificate is the same (same tbsCertificate, issuer and
+ *  serial number) with other bytes and another SHA-256 fingerprint. Anyone holding the certificate
+ *  can make it; no key is needed. */
+export const ecdsaSignatureTwin = (certificateDer: Buffer, curve: 'P-256' | 'P-384' = 'P-256'): Buffer => {
+  const order = CURVE_ORDER[curve]!;
+  const certificate = readDerElement(certificateDer, 0, certificateDer.length);
+  const [tbs, algorithm, signatureValue] = readDerChildren(certificateDer, certificate);
+  // BIT STRING: one "unused bits" octet (0), then the DER ECDSA-Sig-Value SEQUENCE { r, s }.
+  const signature = certificateDer.subarray(signatureValue!.contentStart + 1, signatureValue!.end);
+  const [r, s] = readDerChildren(signature, readDerElement(signature, 0, signature.length));
+  const integer = (element: DerElement): bigint => BigInt(`0x${Buffer.from(signature.subarray(element.contentStart, element.end)).toString('hex')}`);
+  const twinSignature = derElement(0x30, Buffer.concat([derInteger(integer(r!)), derInteger(order - integer(s!))]));
+  const twin = derElement(0x30, Buffer.concat([
+    derBytes(certificateDer, tbs!), derBytes(certificateDer, algorithm!), derElement(0x03, Buffer.concat([Buffer.from([0]), twinSignature])),
+  ]));
+  new X509Certificate(twin); // fail here, not in the test, if the DER is broken
+  return twin;
 };

@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { caCertificatesMigration } from './2026-11-27-0001-ca-certificates.ts';
 import { agentsMigration } from './2026-11-27-0002-agents.ts';
 import { agentCertificatesMigration } from './2026-11-27-0003-agent-certificates.ts';
+import { certificateIdentityMigration } from './2026-12-02-0004-certificate-identity.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
   '2026-11-27-0001-ca-certificates': caCertificatesMigration,
   '2026-11-27-0002-agents': agentsMigration,
   '2026-11-27-0003-agent-certificates': agentCertificatesMigration,
+  '2026-12-02-0004-certificate-identity': certificateIdentityMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };
