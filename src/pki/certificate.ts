@@ -5,11 +5,13 @@ import {
 } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
 import {
-  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, normalizeSerialHex, readCommonNamesFast,
-  splitCertificate, type CertificateParts,
+  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, findNonDerEncoding, normalizeSerialHex, readCommonNamesFast,
+  splitCertificate, type CertificateExtension, type CertificateParts,
 } from './der.ts';
 import { derToPem, readSingleCertificatePem } from './pem.ts';
 import { signatureHash, type HashName } from './signature-hash.ts';
+
+export type { CertificateExtension } from './der.ts';
 
 export interface KeyUsageBits {
   readonly digitalSignature: boolean;
@@ -45,6 +47,10 @@ export interface Certificate {
   readonly authorityKeyId: string | undefined;
   /** extendedKeyUsage OIDs, undefined when the extension is absent (RFC 5280 §4.2.1.12). */
   readonly extendedKeyUsage: readonly string[] | undefined;
+  /** Every extension as encoded, in order, duplicates included (the rules refuse them). */
+  readonly extensions: readonly CertificateExtension[];
+  /** Undefined for strict DER; else what is not DER (computed on first read). */
+  readonly nonDerEncoding: string | undefined;
 }
 
 const COMMON_NAME = '2.5.4.3';
@@ -118,6 +124,7 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
       { cause });
   }
   let publicKeySha256: string | undefined;
+  let nonDerEncoding: string | undefined | null = null;
   return {
     der,
     pem: derToPem(der),
@@ -143,6 +150,11 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
     authorityKeyId,
     // Node names the extendedKeyUsage extension "keyUsage".
     extendedKeyUsage: x509.keyUsage,
+    extensions: parts.extensions,
+    get nonDerEncoding() {
+      if (nonDerEncoding === null) nonDerEncoding = findNonDerEncoding(der, parts);
+      return nonDerEncoding;
+    },
   };
 };
 

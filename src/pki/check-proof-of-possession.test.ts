@@ -40,7 +40,7 @@ describe('checkProofOfPossession', () => {
   const cases: { name: string; make: () => Promise<Certificate>; expected?: { code: string; message: RegExp[] } }[] = [
     { name: 'correct v3 proof passes', make: () => proof(() => ca) },
     { name: 'correct X.509 v1 proof passes (openssl x509 -req makes v1)', make: () => proof(() => ca, { version: 1 }) },
-    { name: 'correct proof with an RSA key and more name parts passes', make: async () => proof(() => ca, { subject: `CN=${registrationCode},O=Acme`, keyPair: await sharedTestKeyPair('rsa1024') }) },
+    { name: 'correct proof with an RSA key and more name parts passes', make: async () => proof(() => ca, { subject: `CN=${registrationCode},O=Acme`, keyPair: await sharedTestKeyPair('rsa2048') }) },
     { name: 'not yet valid but within the clock skew passes', make: () => proof(() => ca, { notBefore: at(clockSkewMs - 1000) }) },
     {
       name: 'wrong CN fails and shows both values',
