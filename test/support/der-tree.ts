@@ -10,6 +10,8 @@ export interface DerNode {
   children?: DerNode[];
   /** Write the length with this many length octets after 0x80|n (non-minimal when the short form fits). */
   longLengthOctets?: number;
+  /** Already encoded (e.g. a signed TBSCertificate whose bytes must stay exactly as signed). */
+  raw?: Buffer;
 }
 
 export const decodeDer = (der: Buffer): DerNode => {
@@ -52,6 +54,7 @@ const encodeLength = (length: number, longLengthOctets: number | undefined): Buf
 };
 
 export const encodeDer = (node: DerNode): Buffer => {
+  if (node.raw) return node.raw;
   const content = node.children ? Buffer.concat(node.children.map(encodeDer)) : node.content!;
   return Buffer.concat([Buffer.from([node.tag]), encodeLength(content.length, node.longLengthOctets), content]);
 };

@@ -67,7 +67,7 @@ export const reissue = (certificate: TestCertificate, options: ReissueOptions): 
   const signature = sign(NODE_HASH[hash], tbsDer, KeyObject.from(options.signer.privateKey));
   const tree: DerNode = {
     tag: 0x30,
-    children: [decodeDer(tbsDer), decodeDer(Buffer.from(AsnConvert.serialize(algorithm))), { tag: 0x03, content: Buffer.concat([Buffer.from([0]), signature]) }],
+    children: [{ tag: 0x30, raw: tbsDer }, decodeDer(Buffer.from(AsnConvert.serialize(algorithm))), { tag: 0x03, content: Buffer.concat([Buffer.from([0]), signature]) }],
   };
   options.outerTree?.(tree);
   const certificateDer = encodeDer(tree);
