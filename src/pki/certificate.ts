@@ -160,3 +160,20 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
 
 export const parseCertificatePem = (text: string, field = 'certificate'): Certificate =>
   parseCertificateDer(readSingleCertificatePem(text, field), field);
+
+// What the broker judges is not the client's bytes but OpenSSL's re-encoding of them
+// (getPeerX509Certificate().raw): OpenSSL keeps the signed part and the signature bits as sent
+// but writes the outer SEQUENCE and the signatureAlgorithm again, minimally. The doctor judges
+// the same re-encoding, so it says what the broker will do (a certificate whose only flaw is a
+// non-minimal outer length reaches the broker as its DER original).
+export const parseCertificateAsTlsPeer = (der: Buffer, field = 'certificate'): Certificate => {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(der);
+  } catch (cause) {
+    throw new DomainError('pem.invalid',
+      `${field} is not a readable X.509 certificate (the DER inside the PEM does not parse). Export it again, e.g. with "openssl x509 -outform PEM".`,
+      { cause });
+  }
+  return parseCertificateDer(x509.raw, field, x509);
+};

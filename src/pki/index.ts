@@ -1,4 +1,4 @@
-export { type Certificate, type CertificateExtension, type KeyUsageBits, parseCertificateDer, parseCertificatePem } from './certificate.ts';
+export { type Certificate, type CertificateExtension, type KeyUsageBits, parseCertificateAsTlsPeer, parseCertificateDer, parseCertificatePem } from './certificate.ts';
 export { normalizeSerialHex } from './der.ts';
 export { containsPrivateKey, derToPem, normalizePemText, parsePemBlocks, readSingleCertificatePem, type PemBlock } from './pem.ts';
 export { type HashName, isStrongHash, signatureHash } from './signature-hash.ts';

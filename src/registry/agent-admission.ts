@@ -32,7 +32,16 @@ const SKIPPED_AFTER_FAILURE = 'Not checked: an earlier check failed.';
 // The broker and the doctor run the same ordered rule list (admission/admission-rules.ts): the
 // first failure decides. Only the doctor passes `steps`; the connect path then builds no messages.
 const runAdmissionRules = (input: AdmissionInput, index: TrustIndex, steps: AdmissionStep[] | undefined): AdmissionVerdict => {
-  const subject: AdmissionSubject = { certificate: input.certificate, clientId: input.clientId, issuer: index.findIssuer(input.certificate, input.tenant) };
+  // The issuer is looked up lazily: a certificate the first rule refuses costs no signature check.
+  let foundIssuer: AdmissionSubject['issuer'] | null = null;
+  const subject: AdmissionSubject = {
+    certificate: input.certificate,
+    clientId: input.clientId,
+    get issuer() {
+      if (foundIssuer === null) foundIssuer = index.findIssuer(input.certificate, input.tenant);
+      return foundIssuer;
+    },
+  };
   const context: AdmissionContext = { now: input.now, clockSkewMs: input.clockSkewMs, trustIndex: index };
   let failure: { code: ErrorCode; message: string } | undefined;
   let passedCommonName = false;

@@ -10,7 +10,7 @@ import { agentCertificate, agentsOf, ClientPool, connectOk, verifiedCa } from '.
 // Within the asking tenant only: another tenant's CA answers exactly like an unknown one.
 
 const STEPS = [
-  'certificate', 'issuer', 'revocation', 'caValidity', 'caRules', 'validity', 'structure', 'keyStrength', 'signatureStrength', 'notCa', 'clientAuth', 'commonName', 'clientId',
+  'certificate', 'structure', 'issuer', 'revocation', 'caValidity', 'caRules', 'validity', 'keyStrength', 'signatureStrength', 'notCa', 'clientAuth', 'commonName', 'clientId',
   'agentEnabled',
 ];
 

@@ -193,14 +193,16 @@ const clientId: AdmissionRule = {
 
 // SPEC "MQTT broker": accepted iff signed directly by a CA certificate verified in some tenant T,
 // both within validity, well formed and strong, client id = T_<CN>. In order; the first failure
-// decides. The cheap in-memory facts of the issuer come first, as the doctor has always listed them.
+// decides. Well-formedness first, as in the CA lint: a malformed certificate is refused for what it
+// is (OpenSSL's signature check would call a non-DER ECDSA signature "unknown CA"), before any
+// signature is checked; then the issuer and its facts, as the doctor has always listed them.
 export const admissionRules: readonly AdmissionRule[] = [
+  structure,
   issuer,
   revocation,
   caValidity,
   caRules,
   validity,
-  structure,
   keyStrength,
   signatureStrength,
   notCa,
