@@ -1,7 +1,8 @@
 import type { Certificate } from '../pki/index.ts';
 import type { ErrorCode, TenantId } from '../shared/index.ts';
 import type { AdmissionContext, AdmissionSubject } from './admission/admission-rule.ts';
-import { admissionRules, expectedClientIdOf } from './admission/admission-rules.ts';
+import { admissionRules } from './admission/admission-rules.ts';
+import { expectedClientIdOf } from './admission/expected-client-id.ts';
 import type { IndexedCaCertificate, TrustIndex } from './trust-index.ts';
 
 export interface AdmissionInput {
