@@ -12,7 +12,7 @@ export { caCertificateRules } from './lint/ca-certificate-rules.ts';
 export { caMustBeValidNow } from './lint/rules/ca-must-be-valid-now.ts';
 export { caMustBeSelfSigned } from './lint/rules/ca-must-be-self-signed.ts';
 export { certificateStructureRules } from './lint/certificate-structure-rules.ts';
-export { proofOfPossessionRules } from './proof-of-possession-rules.ts';
+export { proofOfPossessionRules } from './proof-of-possession/proof-of-possession-rules.ts';
 export { checkProofOfPossession, type ProofOfPossessionInput } from './check-proof-of-possession.ts';
 export { createRootCa, issueServerCertificate, normalizeHostname, subjectAltNames, type CreateRootCaOptions, type IssuedCertificate, type IssueServerCertificateOptions } from './issue-certificate.ts';
 export {
