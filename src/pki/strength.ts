@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Certificate } from './certificate.ts';
 import { describeKey, isAllowedCaKey } from './key-description.ts';
 import { isStrongHash } from './signature-hash.ts';
@@ -7,8 +8,10 @@ import { isStrongHash } from './signature-hash.ts';
 // stronger, NIST SP 800-131A Rev.2 §9). Each answers undefined when strong, else what is weak,
 // in words a message can use.
 
-export const weakKeyDescription = (certificate: Certificate): string | undefined =>
-  isAllowedCaKey(certificate.publicKey) ? undefined : describeKey(certificate.publicKey);
+export const weakKeyDescriptionOfKey = (key: KeyObject): string | undefined =>
+  isAllowedCaKey(key) ? undefined : describeKey(key);
+
+export const weakKeyDescription = (certificate: Certificate): string | undefined => weakKeyDescriptionOfKey(certificate.publicKey);
 
 export const weakSignatureDescription = (certificate: Certificate): string | undefined =>
   isStrongHash(certificate.signatureHash)

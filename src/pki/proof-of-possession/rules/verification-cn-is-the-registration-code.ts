@@ -1,4 +1,4 @@
-import { type ProofRule } from '../proof-rule.ts';
+import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationCnIsTheRegistrationCode: ProofRule = {
   id: 'verification-cn-is-the-registration-code',

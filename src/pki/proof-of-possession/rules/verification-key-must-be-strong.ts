@@ -1,5 +1,5 @@
 import { weakKeyDescription } from '../../strength.ts';
-import { type ProofRule } from '../proof-rule.ts';
+import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationKeyMustBeStrong: ProofRule = {
   id: 'verification-key-must-be-strong',

@@ -1,5 +1,5 @@
 import { validityProblem } from '../../validity.ts';
-import { type ProofRule } from '../proof-rule.ts';
+import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationMustBeValidNow: ProofRule = {
   id: 'verification-must-be-valid-now',

@@ -1,5 +1,5 @@
 import { weakSignatureDescription } from '../../strength.ts';
-import { type ProofRule } from '../proof-rule.ts';
+import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationSignatureHashMustBeStrong: ProofRule = {
   id: 'verification-signature-hash-must-be-strong',

@@ -1,4 +1,4 @@
-import { type ProofRule } from '../proof-rule.ts';
+import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationSignedByTheCaKey: ProofRule = {
   id: 'verification-signed-by-the-ca-key',
