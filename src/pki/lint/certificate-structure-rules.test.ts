@@ -74,6 +74,16 @@ describe('certificate structure rules (RFC 5280 §4.1, §4.2): hostile agent and
     // Inside the signed part: needs the CA's key, still a second encoding of the same content.
     { name: 'a long-form length inside the TBSCertificate (subject), re-signed', make: () => reissue(good, { signer: ca, tbsTree: (t) => { t.children![5]!.longLengthOctets = 1; } }), code: 'certificate.notDer' },
     { name: 'an extension value with a long-form length, re-signed', make: () => reissue(good, { signer: ca, tbsTree: changeFirstExtensionValue((v) => { v.longLengthOctets = 2; }) }), code: 'certificate.notDer', message: /value of extension/ },
+    {
+      name: 'a BER TRUE (0x01) in an extension value (basicConstraints cA), re-signed',
+      make: () => reissue(good, { signer: ca, tbs: (t) => addExtension(t, id_ce_basicConstraints, true, Buffer.from([0x30, 0x03, 0x01, 0x01, 0x01])) }),
+      code: 'certificate.notDer', message: /BOOLEAN that is not 0x00 or 0xff/,
+    },
+    {
+      name: 'a constructed (BER) OCTET STRING in an extension value, re-signed',
+      make: () => reissue(good, { signer: ca, tbs: (t) => addExtension(t, '1.2.3.4', false, Buffer.from([0x24, 0x04, 0x04, 0x02, 0x61, 0x62])) }),
+      code: 'certificate.notDer', message: /constructed string/,
+    },
     // Serial numbers (§4.1.2.2).
     { name: 'a negative serial number', make: () => reissue(good, { signer: ca, tbs: (t) => { t.serialNumber = new Uint8Array([0x81, 0x02, 0x03]).buffer; } }), code: 'certificate.serialNumberInvalid', message: /negative/ },
     { name: 'a 21-octet serial number', make: () => reissue(good, { signer: ca, tbs: (t) => { t.serialNumber = new Uint8Array(21).fill(0x11).buffer; } }), code: 'certificate.serialNumberInvalid', message: /21 octets/ },
