@@ -10,7 +10,8 @@ import {
 import { DomainError } from '../shared/index.ts';
 import { catchDomainError } from '../../test/support/catch-domain-error.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../../test/support/test-pki.ts';
-import { parseCertificateDer, parseCertificatePem } from './certificate.ts';
+import { parseCertificateAsTlsPeer, parseCertificateDer, parseCertificatePem } from './certificate.ts';
+import { reissue } from '../../test/support/hostile-certificate.ts';
 import { derToPem } from './pem.ts';
 import { signatureHash } from './signature-hash.ts';
 
@@ -249,4 +250,22 @@ describe('parseCertificateDer reads what the schema parser reads from the whole 
       }, reference);
     });
   }
+});
+
+describe('parseCertificateAsTlsPeer: the certificate as OpenSSL hands it to the broker', () => {
+  test('a non-minimal outer length is written again minimally (the doctor then judges what the broker sees); the signed part is kept', async () => {
+    const ca = await createCa({ subject: 'CN=tls peer ca' });
+    const leaf = await issueCertificate(ca, { subject: 'CN=pump-1' });
+    const twin = reissue(leaf, { signer: ca, outerTree: (t) => { t.longLengthOctets = 3; } });
+    assert.match(parseCertificateDer(twin.certificateDer).nonDerEncoding ?? '', /leading zero octet/, 'as sent: not DER');
+    const peer = parseCertificateAsTlsPeer(twin.certificateDer);
+    assert.equal(peer.nonDerEncoding, undefined, 'as OpenSSL re-encodes it: DER');
+    assert.ok(peer.der.length < twin.certificateDer.length);
+    const insideSigned = reissue(leaf, { signer: ca, tbsTree: (t) => { t.children![5]!.longLengthOctets = 2; } });
+    assert.notEqual(parseCertificateAsTlsPeer(insideSigned.certificateDer).nonDerEncoding, undefined, 'the signed part stays as sent');
+  });
+
+  test('garbage: pem.invalid', () => {
+    assert.equal(catchDomainError(() => parseCertificateAsTlsPeer(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]))).code, 'pem.invalid');
+  });
 });

@@ -5,11 +5,13 @@ import {
 } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/index.ts';
 import {
-  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, normalizeSerialHex, readCommonNamesFast,
-  splitCertificate, type CertificateParts,
+  decodeAuthorityKeyIdentifier, decodeBasicConstraints, decodeKeyUsage, decodeSubjectKeyIdentifier, findNonDerEncoding, normalizeSerialHex, readCommonNamesFast,
+  splitCertificate, type CertificateExtension, type CertificateParts,
 } from './der.ts';
 import { derToPem, readSingleCertificatePem } from './pem.ts';
 import { signatureHash, type HashName } from './signature-hash.ts';
+
+export type { CertificateExtension } from './der.ts';
 
 export interface KeyUsageBits {
   readonly digitalSignature: boolean;
@@ -50,6 +52,10 @@ export interface Certificate {
   readonly authorityKeyId: string | undefined;
   /** extendedKeyUsage OIDs, undefined when the extension is absent (RFC 5280 §4.2.1.12). */
   readonly extendedKeyUsage: readonly string[] | undefined;
+  /** Every extension as encoded, in order, duplicates included (the rules refuse them). */
+  readonly extensions: readonly CertificateExtension[];
+  /** Undefined for strict DER; else what is not DER (computed on first read). */
+  readonly nonDerEncoding: string | undefined;
 }
 
 const COMMON_NAME = '2.5.4.3';
@@ -124,6 +130,7 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
   }
   let publicKeySha256: string | undefined;
   let tbsCertificateSha256: string | undefined;
+  let nonDerEncoding: string | undefined | null = null;
   return {
     der,
     pem: derToPem(der),
@@ -152,8 +159,30 @@ export const parseCertificateDer = (der: Buffer, field = 'certificate', parsed?:
     authorityKeyId,
     // Node names the extendedKeyUsage extension "keyUsage".
     extendedKeyUsage: x509.keyUsage,
+    extensions: parts.extensions,
+    get nonDerEncoding() {
+      if (nonDerEncoding === null) nonDerEncoding = findNonDerEncoding(der, parts);
+      return nonDerEncoding;
+    },
   };
 };
 
 export const parseCertificatePem = (text: string, field = 'certificate'): Certificate =>
   parseCertificateDer(readSingleCertificatePem(text, field), field);
+
+// What the broker judges is not the client's bytes but OpenSSL's re-encoding of them
+// (getPeerX509Certificate().raw): OpenSSL keeps the signed part and the signature bits as sent
+// but writes the outer SEQUENCE and the signatureAlgorithm again, minimally. The doctor judges
+// the same re-encoding, so it says what the broker will do (a certificate whose only flaw is a
+// non-minimal outer length reaches the broker as its DER original).
+export const parseCertificateAsTlsPeer = (der: Buffer, field = 'certificate'): Certificate => {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(der);
+  } catch (cause) {
+    throw new DomainError('pem.invalid',
+      `${field} is not a readable X.509 certificate (the DER inside the PEM does not parse). Export it again, e.g. with "openssl x509 -outform PEM".`,
+      { cause });
+  }
+  return parseCertificateDer(x509.raw, field, x509);
+};

@@ -8,6 +8,7 @@ import { createCa, createCsr, issueCertificate, sharedTestKeyPair, type IssueOpt
 import { parseCertificatePem, type Certificate } from './certificate.ts';
 import { checkProofOfPossession } from './check-proof-of-possession.ts';
 import type { LintContext } from './lint/lint-rule.ts';
+import { addExtension, reissue } from '../../test/support/hostile-certificate.ts';
 
 const now = new Date('2030-06-15T12:00:00.000Z');
 const clockSkewMs = 5 * 60_000;
@@ -40,7 +41,7 @@ describe('checkProofOfPossession', () => {
   const cases: { name: string; make: () => Promise<Certificate>; expected?: { code: string; message: RegExp[] } }[] = [
     { name: 'correct v3 proof passes', make: () => proof(() => ca) },
     { name: 'correct X.509 v1 proof passes (openssl x509 -req makes v1)', make: () => proof(() => ca, { version: 1 }) },
-    { name: 'correct proof with an RSA key and more name parts passes', make: async () => proof(() => ca, { subject: `CN=${registrationCode},O=Acme`, keyPair: await sharedTestKeyPair('rsa1024') }) },
+    { name: 'correct proof with an RSA key and more name parts passes', make: async () => proof(() => ca, { subject: `CN=${registrationCode},O=Acme`, keyPair: await sharedTestKeyPair('rsa2048') }) },
     { name: 'not yet valid but within the clock skew passes', make: () => proof(() => ca, { notBefore: at(clockSkewMs - 1000) }) },
     {
       name: 'wrong CN fails and shows both values',
@@ -107,6 +108,37 @@ describe('checkProofOfPossession', () => {
       name: 'another CA, wrong CN, expired: the issuer is reported first',
       make: () => proof(() => otherCa, { subject: 'CN=wrong', notAfter: at(-DAY_MS), notBefore: at(-2 * DAY_MS) }),
       expected: { code: 'verification.issuerMismatch', message: [/CN=other-ca/] },
+    },
+    // Finding 6 of issue 10: the verification certificate is held to the key and hash rules too.
+    {
+      name: 'weak proof: an RSA-1024 verification key fails with verification.weakKey',
+      make: async () => proof(() => ca, { keyPair: await sharedTestKeyPair('rsa1024') }),
+      expected: { code: 'verification.weakKey', message: [/RSA 1024 bits/, /rsa:2048/] },
+    },
+    {
+      name: 'weak proof: a SHA-1 signature fails with verification.weakSignature',
+      make: () => proof(() => ca, { hash: 'SHA-1' }),
+      expected: { code: 'verification.weakSignature', message: [/SHA1/, /-sha256/] },
+    },
+    {
+      name: 'weak proof: a SHA-224 signature fails with verification.weakSignature',
+      make: async () => parseCertificatePem(reissue(await issueCertificate(ca, { subject: `CN=${registrationCode}`, ...validity }), { signer: ca, hash: 'SHA-224' }).certificatePem),
+      expected: { code: 'verification.weakSignature', message: [/SHA224/] },
+    },
+    // Finding 10: the same RFC 5280 structure rules as every other certificate.
+    {
+      name: 'a proof with an unknown critical extension fails with certificate.unknownCriticalExtension',
+      make: async () => parseCertificatePem(reissue(await issueCertificate(ca, { subject: `CN=${registrationCode}`, ...validity }), {
+        signer: ca, tbs: (tbs) => addExtension(tbs, '1.2.3.4', true, Buffer.from([5, 0])),
+      }).certificatePem),
+      expected: { code: 'certificate.unknownCriticalExtension', message: [/1\.2\.3\.4/] },
+    },
+    {
+      name: 'a proof re-encoded outside the signed part fails with certificate.notDer',
+      make: async () => parseCertificatePem(reissue(await issueCertificate(ca, { subject: `CN=${registrationCode}`, ...validity }), {
+        signer: ca, outerTree: (certificate) => { certificate.longLengthOctets = 3; },
+      }).certificatePem),
+      expected: { code: 'certificate.notDer', message: [/not strict DER/] },
     },
   ];
 

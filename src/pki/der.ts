@@ -85,6 +85,8 @@ export interface CertificateParts {
   readonly subjectPublicKeyInfo: Buffer;
   readonly extensions: readonly CertificateExtension[];
   readonly signatureAlgorithm: { readonly oid: string; readonly parameters: Buffer | undefined };
+  /** The signatureValue BIT STRING's content octets (the unused-bits octet first). */
+  readonly signatureValue: Buffer;
 }
 
 // Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
@@ -159,7 +161,10 @@ export const splitCertificate = (der: Buffer): CertificateParts => {
       extensions = readDerChildren(der, expectTag(sequence, DER_SEQUENCE, 'extensions')).map((element) => readExtension(der, element));
     }
   }
-  return { tbsCertificate: derBytes(der, tbs!), versionNumber, serialNumber: der.subarray(serialNumber.contentStart, serialNumber.end), subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki), extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!) };
+  return {
+    tbsCertificate: derBytes(der, tbs!), versionNumber, serialNumber: der.subarray(serialNumber.contentStart, serialNumber.end), subject: derBytes(der, subject), subjectPublicKeyInfo: derBytes(der, spki),
+    extensions, signatureAlgorithm: readAlgorithmIdentifier(der, signatureAlgorithm!), signatureValue: der.subarray(signatureValue!.contentStart, signatureValue!.end),
+  };
 };
 
 // The extension values the admission rules read, decoded here rather than through the schema
@@ -255,3 +260,85 @@ export const readCommonNamesFast = (subject: Buffer): string[] | undefined => {
 /** A serial number as lowercase hex without leading zeros ("0" for zero): one spelling for the
  *  same number, whichever printer or encoder produced it (RFC 5280 §4.1.2.2 compares integers). */
 export const normalizeSerialHex = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');
+
+// Strict DER (X.690 §10-11), so one certificate has exactly one encoding and one fingerprint:
+// OpenSSL and the splitter above accept a length in more octets than needed, and OpenSSL keeps the
+// bytes as they came, so re-encoding a length outside the signed part (no key needed) would make a
+// second certificate out of one. Walked without allocating: each element is checked and its
+// constructed content walked in place; a violation throws (rare) and becomes the answer.
+class NotDer extends Error {}
+
+const walkStrictDer = (der: Uint8Array, start: number, limit: number): void => {
+  for (let offset = start; offset < limit;) {
+    const tag = der[offset]!;
+    if ((tag & 0x1f) === 0x1f) throw new NotDer('a multi-byte tag');
+    if (offset + 2 > limit) throw new NotDer('a truncated element');
+    let length = der[offset + 1]!;
+    let content = offset + 2;
+    if (length & 0x80) {
+      const count = length & 0x7f;
+      if (count === 0) throw new NotDer('an indefinite length (BER, not DER)');
+      if (count > 4 || content + count > limit) throw new NotDer('a length that overruns its container');
+      // X.690 §10.1: the definite form in the fewest octets.
+      if (der[content] === 0) throw new NotDer('a length written with a leading zero octet');
+      length = 0;
+      for (let i = 0; i < count; i++) length = length * 256 + der[content + i]!;
+      if (length < 0x80) throw new NotDer('a length below 128 written in the long form');
+      content += count;
+    }
+    const end = content + length;
+    if (end > limit) throw new NotDer('an element that overruns its container');
+    if (tag & 0x20) {
+      // X.690 §10.2: strings are primitive in DER; of the universal types only SEQUENCE and SET are constructed.
+      if ((tag & 0xc0) === 0 && tag !== DER_SEQUENCE && tag !== 0x31) throw new NotDer('a constructed string');
+      walkStrictDer(der, content, end);
+    } else if (tag === DER_INTEGER) {
+      // X.690 §8.3.2: the fewest octets (no redundant leading 0x00 or 0xff).
+      if (length === 0) throw new NotDer('an empty INTEGER');
+      const first = der[content]!;
+      if (length > 1 && ((first === 0x00 && (der[content + 1]! & 0x80) === 0) || (first === 0xff && (der[content + 1]! & 0x80) !== 0))) {
+        throw new NotDer('an INTEGER with a redundant leading octet');
+      }
+    } else if (tag === DER_BOOLEAN) {
+      // X.690 §11.1: TRUE is 0xff.
+      if (length !== 1 || (der[content] !== 0x00 && der[content] !== 0xff)) throw new NotDer('a BOOLEAN that is not 0x00 or 0xff');
+    }
+    offset = end;
+  }
+};
+
+const ECDSA_SIGNATURE_OID_PREFIX = '1.2.840.10045.4.';
+const RSA_ENCRYPTION_OID = Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]); // 1.2.840.113549.1.1.1
+
+/** Undefined when the whole certificate is strict DER, including the DER inside it (every
+ *  extension value, an ECDSA signature's Ecdsa-Sig-Value, an RSA key's RSAPublicKey); else what
+ *  is not, in words. */
+export const findNonDerEncoding = (der: Buffer, parts: CertificateParts): string | undefined => {
+  let where = 'the certificate';
+  try {
+    walkStrictDer(der, 0, der.length);
+    for (const extension of parts.extensions) {
+      where = `the value of extension ${extension.oid}`;
+      if (extension.value.length === 0) throw new NotDer('an empty value');
+      walkStrictDer(extension.value, 0, extension.value.length);
+    }
+    // RFC 3279 §2.2.3: the ECDSA signature is a DER Ecdsa-Sig-Value inside the BIT STRING; its
+    // INTEGERs are outside the signed part, so a second encoding needs no key.
+    if (parts.signatureAlgorithm.oid.startsWith(ECDSA_SIGNATURE_OID_PREFIX)) {
+      where = 'the ECDSA signature value';
+      if (parts.signatureValue[0] !== 0) throw new NotDer('unused bits in the signature BIT STRING');
+      walkStrictDer(parts.signatureValue, 1, parts.signatureValue.length);
+    }
+    const spki = readWhole(parts.subjectPublicKeyInfo, DER_SEQUENCE, 'subjectPublicKeyInfo');
+    const [algorithm, key] = readDerChildren(parts.subjectPublicKeyInfo, spki);
+    const oid = algorithm && readDerChildren(parts.subjectPublicKeyInfo, algorithm)[0];
+    if (oid && key?.tag === DER_BIT_STRING && RSA_ENCRYPTION_OID.equals(parts.subjectPublicKeyInfo.subarray(oid.contentStart, oid.end))) {
+      where = 'the RSA public key';
+      walkStrictDer(parts.subjectPublicKeyInfo, key.contentStart + 1, key.end);
+    }
+    return undefined;
+  } catch (error) {
+    if (error instanceof NotDer) return `${where} has ${error.message}`;
+    throw error;
+  }
+};

@@ -8,6 +8,7 @@ import {
 import { DomainError } from '../shared/index.ts';
 import { commonNameDn, crypto, pemOf, randomSerialHex, validity, type IssuedCertificate } from './issue-certificate.ts';
 import { containsPrivateKey } from './pem.ts';
+import { weakKeyDescriptionOfKey } from './strength.ts';
 
 // Issuance for tenants: CA certificates (`trustgate ca create`), verification certificates
 // (proof of possession), agent certificates (`trustgate agent issue`, POST /agentCertificates),
@@ -118,10 +119,9 @@ export const readCsr = async (csrPem: string): Promise<CheckedCsr> => {
   }
   if (!isSigned) throw new DomainError('csr.invalid', 'The CSR\'s signature does not verify: it was not made with the key it contains. Create it again with the device\'s key.');
   const publicKey = await csr.publicKey.export(crypto);
-  const algorithm = publicKey.algorithm as webcrypto.EcKeyAlgorithm & webcrypto.RsaHashedKeyAlgorithm;
-  const isAllowed = (algorithm.name === 'ECDSA' && ['P-256', 'P-384', 'P-521'].includes(algorithm.namedCurve))
-    || (algorithm.name.startsWith('RSA') && algorithm.modulusLength >= 2048);
-  if (!isAllowed) throw new DomainError('csr.weakKey', `The CSR's key (${algorithm.name}${algorithm.namedCurve ? ` ${algorithm.namedCurve}` : algorithm.modulusLength ? ` ${algorithm.modulusLength} bits` : ''}) is not supported: use RSA with at least 2048 bits or EC P-256/P-384/P-521 for the device key.`);
+  // The one strength helper (strength.ts), as for every certificate trustgate admits.
+  const weakKey = weakKeyDescriptionOfKey(KeyObject.from(publicKey));
+  if (weakKey !== undefined) throw new DomainError('csr.weakKey', `The CSR's key (${weakKey}) is not supported: use RSA with at least 2048 bits or EC P-256/P-384/P-521 for the device key.`);
   const commonName = csr.subjectName.getField('CN')[0];
   return { publicKey, commonName };
 };

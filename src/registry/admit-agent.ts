@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { parseCertificateDer } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { AgentRecord } from './agent.ts';
-import { evaluateAgentCertificate } from './agent-admission.ts';
+import { admitAgentCertificate } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
 
 export interface AdmitAgentInput {
@@ -36,7 +36,7 @@ export const admitAgent = async (
     throw new DomainError('mqtt.certificateInvalid', isDomainError(error) ? error.message : 'The client certificate cannot be read.', { cause: error });
   }
   const now = clock.now();
-  const { verdict } = evaluateAgentCertificate({ certificate, clientId, now, clockSkewMs: settings.clockSkewMs }, trustIndex);
+  const verdict = admitAgentCertificate({ certificate, clientId, now, clockSkewMs: settings.clockSkewMs }, trustIndex);
   if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message);
   const agent = await agents.recordConnection({
     tenant: verdict.tenant,

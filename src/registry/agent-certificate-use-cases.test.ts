@@ -120,10 +120,10 @@ describe('the broker\'s admission and the managed CA', () => {
     await registry.revokeAgentCertificate(acme, created.certificate.id);
     const after = await registry.diagnoseAgentCertificate({ tenant: acme, agentCertificatePem: created.certificate.certificatePem, clientId: 'acme_pump-1' });
     assert.equal(after.wouldBeAccepted, false);
-    assert.deepEqual(after.steps.slice(0, 3).map((s) => [s.check, s.status]), [['certificate', 'passed'], ['issuer', 'passed'], ['revocation', 'failed']]);
+    assert.deepEqual(after.steps.slice(0, 4).map((s) => [s.check, s.status]), [['certificate', 'passed'], ['structure', 'passed'], ['issuer', 'passed'], ['revocation', 'failed']]);
     // Another tenant's doctor does not even find the issuer: it learns nothing of acme's revocations.
     const foreign = await registry.diagnoseAgentCertificate({ tenant: other, agentCertificatePem: created.certificate.certificatePem, clientId: undefined });
-    assert.deepEqual(foreign.steps.slice(1, 3).map((s) => [s.check, s.status]), [['issuer', 'failed'], ['revocation', 'skipped']]);
+    assert.deepEqual(foreign.steps.slice(2, 4).map((s) => [s.check, s.status]), [['issuer', 'failed'], ['revocation', 'skipped']]);
   });
 
   it('after a restart (index loaded from the stores) the managed CA is trusted and revocations hold, with no AgentCertificateStore or ManagedCaStore call on the connect path', async () => {

@@ -1,4 +1,4 @@
-import { containsPrivateKey, parseCertificateDer, parsePemBlocks } from '../pki/index.ts';
+import { containsPrivateKey, parseCertificateAsTlsPeer, parsePemBlocks } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import { admissionChecks, evaluateAgentCertificate, type AdmissionStep } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
@@ -15,13 +15,14 @@ export const diagnoseAgentCertificate = async (
   { tenant, agentCertificatePem, clientId }: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined },
 ): Promise<Diagnosis> => {
   // The agent's file may hold its CA appended (as the how-to concatenates them): the first
-  // certificate is the agent's, as in a TLS handshake.
+  // certificate is the agent's, as in a TLS handshake, and it is judged as the TLS layer hands it
+  // to the broker (parseCertificateAsTlsPeer).
   let certificate;
   try {
     if (containsPrivateKey(agentCertificatePem)) throw new DomainError('pem.privateKeyIncluded', 'agentCertificate contains a private key. Send only the certificate; keep the key on the agent.');
     const first = parsePemBlocks(agentCertificatePem).find((block) => block.label === 'CERTIFICATE');
     if (!first) throw new DomainError('pem.invalid', 'agentCertificate holds no PEM certificate. Send the agent\'s -----BEGIN CERTIFICATE----- block.');
-    certificate = parseCertificateDer(first.der, 'agentCertificate');
+    certificate = parseCertificateAsTlsPeer(first.der, 'agentCertificate');
   } catch (error) {
     if (!isDomainError(error)) throw error;
     const skipped = [...admissionChecks, 'agentEnabled'].map((check): AdmissionStep => ({ check, status: 'skipped', message: 'Not checked: an earlier check failed.' }));

@@ -1,4 +1,4 @@
-import { caMustBeValidNow, checkProofOfPossession, parseCertificatePem } from '../pki/index.ts';
+import { caCertificateRules, checkProofOfPossession, firstProblem, parseCertificatePem } from '../pki/index.ts';
 import { DomainError, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
@@ -24,8 +24,9 @@ export const verifyCaCertificate = async (
   const verificationCertificate = parseCertificatePem(verificationCertificatePem, 'verificationCertificate');
   const caCertificate = parseCertificatePem(record.certificatePem, 'stored caCertificate');
   const context = { now: clock.now(), clockSkewMs: settings.clockSkewMs };
-  // A CA that expired since its upload cannot become trusted.
-  const failure = caMustBeValidNow.check(caCertificate, context) ?? checkProofOfPossession(
+  // The CA rules again: a CA that expired since its upload, or one stored by an earlier version
+  // that today's rules refuse (e.g. critical nameConstraints), cannot become trusted.
+  const failure = firstProblem(caCertificateRules, caCertificate, context) ?? checkProofOfPossession(
     { caCertificate, verificationCertificate, registrationCode: record.registrationCode },
     context,
   );

@@ -25,6 +25,13 @@ export const errorCatalogue = {
   'pem.privateKeyIncluded': 'The field contains a private key; only the certificate may be sent.',
   'pem.multipleCertificates': 'The field contains more than one certificate (a chain or bundle).',
 
+  // Any certificate trustgate reads (CA upload, verification certificate, agent certificate at connect): RFC 5280 well-formedness
+  'certificate.notDer': 'The certificate is not strict DER (e.g. a length in more octets than needed), so it would have a second encoding and fingerprint.',
+  'certificate.serialNumberInvalid': 'The serial number is negative or longer than 20 octets (RFC 5280 §4.1.2.2).',
+  'certificate.duplicateExtension': 'The certificate has an extension more than once (RFC 5280 §4.2).',
+  'certificate.unknownCriticalExtension': 'The certificate has a critical extension trustgate does not process (RFC 5280 §4.2).',
+  'certificate.keyCertSignWithoutCa': 'keyUsage allows keyCertSign but basicConstraints is missing or CA:FALSE (RFC 5280 §4.2.1.3).',
+
   // Uploaded CA certificate
   'caCertificate.notFound': 'No CA certificate with this id in this tenant.',
   'caCertificate.notV3': 'The certificate is X.509 v1/v2; a CA certificate must be v3.',
@@ -35,6 +42,7 @@ export const errorCatalogue = {
   'caCertificate.notYetValid': 'The CA certificate\'s notBefore is in the future.',
   'caCertificate.weakKey': 'The key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
   'caCertificate.weakSignature': 'The signature hash is weaker than SHA-256.',
+  'caCertificate.nameConstraintsNotSupported': 'The CA certificate has nameConstraints, which trustgate does not enforce.',
   'caCertificate.duplicate': 'This certificate is already registered in this tenant.',
   'caCertificate.keyOfManagedCa': 'The certificate carries the key of a managed agent CA (the CA trustgate keeps for POST /agentCertificates); that key is trustgate\'s and cannot be registered or verified as an uploaded CA.',
   'caCertificate.limitReached': 'The tenant already holds the maximum number of CA certificates.',
@@ -45,6 +53,8 @@ export const errorCatalogue = {
   'verification.signatureMismatch': 'The verification certificate was not signed by this CA\'s private key.',
   'verification.expired': 'The verification certificate is past its notAfter.',
   'verification.notYetValid': 'The verification certificate\'s notBefore is in the future.',
+  'verification.weakKey': 'The verification certificate\'s key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
+  'verification.weakSignature': 'The verification certificate\'s signature hash is weaker than SHA-256.',
   'verification.keyVerifiedByOtherTenant': 'Another tenant has already verified a CA certificate with this public key.',
 
   // Certificate signing requests (agent certificates from a device's key)
@@ -68,9 +78,12 @@ export const errorCatalogue = {
   'mqtt.caKeyConflict': 'The key that signed the agent certificate is trusted by more than one tenant (data from before one-tenant-per-key was enforced); refused until an operator resolves it.',
   'mqtt.caNotVerified': 'The issuing CA certificate is registered but not verified yet.',
   'mqtt.caExpired': 'The issuing CA certificate is expired or not yet valid.',
+  'mqtt.caInvalid': 'The issuing CA certificate (stored by an earlier version) breaks a rule CA uploads are checked against now.',
   'mqtt.certificateExpired': 'The agent certificate is past its notAfter.',
   'mqtt.certificateNotYetValid': 'The agent certificate\'s notBefore is in the future.',
   'mqtt.certificateRevoked': 'The agent certificate was revoked (DELETE /agentCertificates/{id}).',
+  'mqtt.certificateWeakKey': 'The agent certificate\'s key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
+  'mqtt.certificateWeakSignature': 'The agent certificate\'s signature hash is weaker than SHA-256.',
   'mqtt.certificateIsCa': 'The agent certificate is itself a CA certificate (basicConstraints CA:TRUE).',
   'mqtt.clientAuthNotAllowed': 'The agent certificate has an extendedKeyUsage without clientAuth.',
   'mqtt.commonNameInvalid': 'The agent certificate has no single CN usable in a client id and topic.',

@@ -9,7 +9,10 @@ import { agentCertificate, agentsOf, ClientPool, connectOk, verifiedCa } from '.
 // broker would accept an agent certificate (and optionally the client id it will use) and why not.
 // Within the asking tenant only: another tenant's CA answers exactly like an unknown one.
 
-const STEPS = ['certificate', 'issuer', 'revocation', 'caValidity', 'validity', 'notCa', 'clientAuth', 'commonName', 'clientId', 'agentEnabled'];
+const STEPS = [
+  'certificate', 'structure', 'issuer', 'revocation', 'caValidity', 'caRules', 'validity', 'keyStrength', 'signatureStrength', 'notCa', 'clientAuth', 'commonName', 'clientId',
+  'agentEnabled',
+];
 
 interface Step { check: string; status: 'passed' | 'failed' | 'skipped'; message: string }
 interface Diagnosis { wouldBeAccepted: boolean; clientId: string | null; steps: Step[] }

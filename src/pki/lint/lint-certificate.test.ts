@@ -18,9 +18,14 @@ const codesOf = (certificate: Certificate, rules = caCertificateRules, at = cont
   lintCertificate(certificate, rules, at).findings.map((finding) => finding.code);
 
 describe('lintCertificate with caCertificateRules', () => {
-  test('the rule list: unique ids, each with a citation, what-it-is before how-well-made', () => {
+  test('the rule list: unique ids, each with a citation, well-formed before what-it-is before how-well-made', () => {
     const ids = caCertificateRules.map((rule) => rule.id);
     assert.deepEqual(ids, [
+      'certificate-must-be-strict-der',
+      'serial-number-must-be-valid',
+      'extensions-must-be-unique',
+      'ca-must-not-have-name-constraints',
+      'critical-extensions-must-be-known',
       'ca-must-be-v3',
       'ca-must-have-ca-basic-constraint',
       'ca-key-usage-must-allow-cert-sign',

@@ -1,21 +1,11 @@
-import type { ErrorCode } from '../../shared/index.ts';
 import type { Certificate } from '../certificate.ts';
+import type { CertificateRule, RuleContext, RuleProblem } from '../certificate-rule.ts';
 
-export interface LintContext {
-  readonly now: Date;
-  readonly clockSkewMs: number;
-}
+// The upload lint is the certificate-rule shape over one certificate (certificate-rule.ts).
+export type LintContext = RuleContext;
 
-export interface LintFinding {
+export interface LintFinding extends RuleProblem {
   readonly rule: string;
-  readonly code: ErrorCode;
-  readonly message: string;
 }
 
-// One rule: a name, the standard or product rule it implements, and a check that returns a
-// problem (code + message telling how to fix it) or nothing.
-export interface LintRule {
-  readonly id: string;
-  readonly citation: string;
-  check(certificate: Certificate, context: LintContext): Omit<LintFinding, 'rule'> | undefined;
-}
+export type LintRule = CertificateRule<Certificate>;
