@@ -9,7 +9,7 @@ export const createBrokerMetrics = (registry: Registry) => {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  for (const code of errorCodes.filter((c) => c.startsWith('mqtt.') || c.startsWith('auth.') || c.startsWith('certificate.') || c.startsWith('pem.'))) refusals.labels(code).inc(0);
+  for (const code of errorCodes.filter((c) => c.startsWith('mqtt.') || c.startsWith('auth.') || c.startsWith('certificate.'))) refusals.labels(code).inc(0);
   return {
     refusals,
     accepted: new Counter({
