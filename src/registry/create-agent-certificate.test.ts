@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { createCsr } from '../../test/support/test-pki.ts';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
-import { isKeyOfCertificate } from '../pki/index.ts';
+import { isKeyOfCertificate, normalizeSerialHex } from '../pki/index.ts';
 import type { TenantId } from '../shared/index.ts';
 
 const acme = 'acme' as TenantId;
@@ -45,7 +45,7 @@ describe('createAgentCertificate (POST /agentCertificates)', () => {
       managedCaId: ca.id,
       certificatePem: '<pem>',
       fingerprintSha256: agent.fingerprint256.replaceAll(':', '').toLowerCase(),
-      serialNumber: agent.serialNumber.toLowerCase(),
+      serialNumber: normalizeSerialHex(agent.serialNumber), // no leading zeros (Node prints them)
       keySource: 'generated',
       notBefore: agent.validFromDate,
       notAfter: agent.validToDate,
