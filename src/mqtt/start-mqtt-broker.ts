@@ -9,7 +9,9 @@ import type { LiveAgentSession, Registry, RegistryEvent } from '../registry/inde
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
+import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
+import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 export interface MqttBrokerOptions {
@@ -24,6 +26,8 @@ export interface MqttBrokerOptions {
   readonly nodeId: string;
   /** Shared with the other nodes (Redis); without it, sessions and messages stay in this process. */
   readonly backplane?: MqttBrokerBackplane;
+  /** Caps on what one client or tenant may hold (broker-quotas.ts). */
+  readonly quotas: BrokerQuotaSettings;
 }
 
 /**
@@ -36,6 +40,8 @@ export interface MqttBrokerBackplane {
   readonly id: string;
   readonly mq: object;
   readonly persistence: object;
+  /** Counts behind the caps, shared like the persistence. */
+  readonly quotaLedger: QuotaLedger;
 }
 
 export interface RunningMqttBroker {
@@ -82,6 +88,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
+  const quotas = installBrokerQuotas(broker, { settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log });
   broker.on('client', () => metrics.connected.inc());
   broker.on('clientDisconnect', (client: Client) => {
     metrics.connected.dec();
@@ -125,7 +132,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     endHandshake(keyOf(socket));
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
     socket.setNoDelay(true);
-    guardPackets(broker.handle(socket));
+    const client = broker.handle(socket);
+    guardPackets(client);
+    quotas.guard(client);
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -185,6 +194,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       }
     },
     async close() {
+      quotas.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();
