@@ -54,7 +54,7 @@ const REFUSED_COMMAND = 'refused-by-broker-cap';
 
 export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger }: BrokerQuotaDependencies): BrokerQuotas => {
   const hits = new CapHits(metrics, logger);
-  const slowConsumers = createSlowConsumerGuard({ maxOutgoingBytes: settings.maxOutgoingBytesPerClient, timeoutMs: settings.slowConsumerTimeoutMs }, hits);
+  const slowConsumers = createSlowConsumerGuard(broker, { maxOutgoingBytes: settings.maxOutgoingBytesPerClient, timeoutMs: settings.slowConsumerTimeoutMs }, hits);
   const clients = (broker as unknown as { clients: Record<string, Client & { closed: boolean }> }).clients;
   const persistence = (broker as unknown as { persistence: SessionPersistence }).persistence;
 
@@ -65,7 +65,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
       hits.hit('qos2Publish', { clientId: this.client.id, topic: packet.topic?.slice(0, 256) }, 'QoS 2 PUBLISH refused (SPEC: QoS 0 and 1): connection closed', true);
       packet.cmd = REFUSED_COMMAND;
     } else if (packet.cmd === 'subscribe' && (packet.subscriptions?.length ?? 0) > settings.maxFiltersPerSubscribe) {
-      hits.hit('filtersPerSubscribe', { clientId: this.client.id, filters: packet.subscriptions?.length, cap: settings.maxFiltersPerSubscribe },
+      hits.hit('filtersPerSubscribe', { clientId: this.client.id, filters: packet.subscriptions?.length, limit: settings.maxFiltersPerSubscribe },
         'SUBSCRIBE with too many filters refused: connection closed', true);
       packet.cmd = REFUSED_COMMAND;
     }
@@ -80,7 +80,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     if (!held) filtersOf.set(client, held = new Set());
     const isNew = !held.has(subscription.topic);
     if (isNew && held.size >= settings.maxFiltersPerClient) {
-      hits.hit('filtersPerClient', { clientId: client.id, cap: settings.maxFiltersPerClient }, 'subscription refused (SUBACK 0x80): the client holds the most filters allowed');
+      hits.hit('filtersPerClient', { clientId: client.id, limit: settings.maxFiltersPerClient }, 'subscription refused (SUBACK 0x80): the client holds the most filters allowed');
       return callback(null, null);
     }
     if (isNew) held.add(subscription.topic);
@@ -105,7 +105,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     const verdict = await ledger.claimRetained(tenant, owner, packet.topic, retainedCaps);
     if (verdict === 'ok') return;
     packet.retain = false;
-    hits.hit(verdict, { clientId: owner, tenant, cap: verdict === 'retainedPerTenant' ? retainedCaps.perTenant : retainedCaps.perClient },
+    hits.hit(verdict, { clientId: owner, tenant, limit: verdict === 'retainedPerTenant' ? retainedCaps.perTenant : retainedCaps.perClient },
       'retained PUBLISH delivered but not retained: the retained-message cap is reached');
   };
   const authorizePublish = broker.authorizePublish as AuthorizePublish;
@@ -128,7 +128,6 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     hits,
     connectedClient: (clientId) => clients[clientId],
   });
-  persistence.outgoingStream = slowConsumers.paceOutgoingStream(persistence.outgoingStream.bind(persistence));
 
   const expiry = new SessionExpiry({
     expiryMs: settings.sessionExpirySeconds * 1000,

@@ -100,13 +100,13 @@ export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, 
     }
     if (reserve(clientId, tenant, isConnected)) return true;
     if ((byClient.get(clientId) ?? 0) >= caps.perClient) {
-      hits.hit('queuedPerClient', { clientId, tenant, cap: caps.perClient },
+      hits.hit('queuedPerClient', { clientId, tenant, limit: caps.perClient },
         isConnected ? 'a connected persistent session holds too many unacknowledged QoS 1 messages: disconnected, the message stays out of its queue'
           : 'the queue of an offline persistent session is full: a QoS 1 message was not queued for it', isConnected);
       // It reads but does not acknowledge: aedes could not store the delivery either.
       if (isConnected) connected.close();
     } else {
-      hits.hit('queuedPerTenant', { clientId, tenant, cap: caps.perTenant }, 'the tenant\'s queued QoS 1 messages are at their cap: a message was not queued for an offline session');
+      hits.hit('queuedPerTenant', { clientId, tenant, limit: caps.perTenant }, 'the tenant\'s queued QoS 1 messages are at their cap: a message was not queued for an offline session');
     }
     return false;
   };
