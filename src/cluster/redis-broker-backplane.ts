@@ -213,7 +213,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     id,
     mq,
     persistence,
-    quotaLedger: new RedisQuotaLedger(sessions),
+    quotaLedger: new RedisQuotaLedger(sessions, log),
     start: () => {
       started ??= start();
       return started;

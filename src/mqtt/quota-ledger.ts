@@ -1,45 +1,64 @@
 // Where the counts behind the broker's caps live. The embedded broker keeps its sessions and
 // retained messages in this process (aedes-persistence), so this process's counts are the truth;
 // a cluster keeps them in Redis (aedes-persistence-redis), shared by every node, and its ledger
-// (src/cluster/redis-quota-ledger.ts) answers from Redis so a cap holds across nodes.
+// (src/cluster/redis-quota-ledger.ts) counts in Redis, atomically, so a cap holds across nodes.
 
 export type RetainedVerdict = 'ok' | 'retainedPerTenant' | 'retainedPerClient';
+export type QueuedVerdict = 'ok' | 'queuedPerClient' | 'queuedPerTenant';
 
-export interface RetainedCaps {
+export interface QuotaCaps {
   readonly perTenant: number;
   readonly perClient: number;
+}
+
+/** One persistent session a message is about to be queued for. */
+export interface QueueEntry {
+  readonly clientId: string;
+  readonly tenant: string;
+  /** Connected (on this node): its entries are in flight and leave with its PUBACKs; only its
+   *  own cap applies, so a tenant whose offline queues are full still reaches live sessions. */
+  readonly isConnected: boolean;
 }
 
 export interface QuotaLedger {
   /** A retained message is about to be stored on `topic`: 'ok' when the topic already holds one
    *  (a replacement never grows anything) or both caps leave room, else the cap that refuses. */
-  claimRetained(tenant: string, clientId: string, topic: string, caps: RetainedCaps): Promise<RetainedVerdict>;
+  claimRetained(tenant: string, clientId: string, topic: string, caps: QuotaCaps): Promise<RetainedVerdict>;
   /** The retained message on `topic` is being cleared (an empty retained PUBLISH). */
   releaseRetained(tenant: string, topic: string): Promise<void>;
-  /** How many packets the persistence holds for this persistent session, when another node may
-   *  have changed it; undefined when this process's own count is exact (the embedded broker). */
-  queueLength(clientId: string): Promise<number | undefined>;
+  /** Takes a place in each session's queue (and its tenant's), or says which cap refuses it. */
+  reserveQueued(entries: readonly QueueEntry[], caps: QuotaCaps): Promise<readonly QueuedVerdict[]>;
+  /** One queued packet left the session's queue (PUBACK, replay, expiry). */
+  releaseQueued(clientId: string, tenant: string): void;
+  /** The session's queue is gone (aedes-persistence-redis drops it with the subscriptions);
+   *  `onlyIfGone`: it may be, look first. */
+  resetQueued(clientId: string, options?: { readonly onlyIfGone?: boolean }): Promise<void>;
   /** Client ids with a stored persistent session when this node starts (to start their expiry
    *  clocks); empty for the embedded broker, whose sessions start empty. */
   persistentClientIds(): Promise<readonly string[]>;
 }
+
+const decrement = (map: Map<string, number>, key: string): void => {
+  const next = (map.get(key) ?? 0) - 1;
+  if (next > 0) map.set(key, next);
+  else map.delete(key);
+};
 
 /** The embedded broker's ledger: plain maps, exact because only this process stores anything. */
 export class InMemoryQuotaLedger implements QuotaLedger {
   /** tenant → retained topic → the client id that first retained it (its count holds the topic). */
   readonly #retainedByTenant = new Map<string, Map<string, string>>();
   readonly #retainedCountByClient = new Map<string, number>();
+  readonly #queuedByClient = new Map<string, number>();
+  readonly #queuedByTenant = new Map<string, number>();
 
-  async claimRetained(tenant: string, clientId: string, topic: string, caps: RetainedCaps): Promise<RetainedVerdict> {
+  async claimRetained(tenant: string, clientId: string, topic: string, caps: QuotaCaps): Promise<RetainedVerdict> {
     let topics = this.#retainedByTenant.get(tenant);
     if (topics?.has(topic)) return 'ok';
     if ((topics?.size ?? 0) >= caps.perTenant) return 'retainedPerTenant';
     const held = this.#retainedCountByClient.get(clientId) ?? 0;
     if (held >= caps.perClient) return 'retainedPerClient';
-    if (!topics) {
-      topics = new Map();
-      this.#retainedByTenant.set(tenant, topics);
-    }
+    if (!topics) this.#retainedByTenant.set(tenant, topics = new Map());
     topics.set(topic, clientId);
     this.#retainedCountByClient.set(clientId, held + 1);
     return 'ok';
@@ -51,13 +70,30 @@ export class InMemoryQuotaLedger implements QuotaLedger {
     if (owner === undefined || !topics) return;
     topics.delete(topic);
     if (topics.size === 0) this.#retainedByTenant.delete(tenant);
-    const held = (this.#retainedCountByClient.get(owner) ?? 1) - 1;
-    if (held > 0) this.#retainedCountByClient.set(owner, held);
-    else this.#retainedCountByClient.delete(owner);
+    decrement(this.#retainedCountByClient, owner);
   }
 
-  async queueLength(): Promise<undefined> {
-    return undefined;
+  async reserveQueued(entries: readonly QueueEntry[], caps: QuotaCaps): Promise<readonly QueuedVerdict[]> {
+    return entries.map(({ clientId, tenant, isConnected }): QueuedVerdict => {
+      const queued = this.#queuedByClient.get(clientId) ?? 0;
+      if (queued >= caps.perClient) return 'queuedPerClient';
+      const tenantQueued = this.#queuedByTenant.get(tenant) ?? 0;
+      if (!isConnected && tenantQueued >= caps.perTenant) return 'queuedPerTenant';
+      this.#queuedByClient.set(clientId, queued + 1);
+      this.#queuedByTenant.set(tenant, tenantQueued + 1);
+      return 'ok';
+    });
+  }
+
+  releaseQueued(clientId: string, tenant: string): void {
+    if (!this.#queuedByClient.has(clientId)) return;
+    decrement(this.#queuedByClient, clientId);
+    decrement(this.#queuedByTenant, tenant);
+  }
+
+  async resetQueued(): Promise<void> {
+    // aedes-persistence's cleanSubscriptions leaves the queue in place; it leaves through
+    // outgoingClearMessageId (the replay at CONNECT, or expiry), one releaseQueued each.
   }
 
   async persistentClientIds(): Promise<readonly string[]> {
