@@ -93,8 +93,8 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_PORT', default: 8883, parse: integer(0, 65535),
       description: 'Port of the MQTT broker (MQTT 3.1.1 over TLS); 0 = any free port (the actual port is logged).',
     }),
-    // Bounded resources (SPEC "MQTT broker"; docs/decisions/0015-broker-quotas.md). Worst-case
-    // memory is roughly the caps times the 128 KiB payload limit.
+    // Bounded resources (SPEC "MQTT broker"; docs/decisions/0015-broker-quotas.md). What a tenant
+    // can make the broker hold is at most its queued + retained caps times the 128 KiB payload.
     maxOutgoingBytesPerClient: setting({
       env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_CLIENT', default: 8 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),
       description: 'Bytes written to one connection but not yet read by the client; a client past it is disconnected as a slow consumer (it never delays other clients).',
@@ -116,7 +116,7 @@ export const configSchema = {
       description: 'QoS 1 messages stored for one persistent session (offline queue and unacknowledged deliveries); past it, new messages are not queued for it and a connected client that holds them unacknowledged is disconnected.',
     }),
     maxQueuedPerTenant: setting({
-      env: 'TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT', default: 20_000, parse: integer(1, 10_000_000),
+      env: 'TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT', default: 10_000, parse: integer(1, 10_000_000),
       description: 'QoS 1 messages stored for all persistent sessions of one tenant; past it, new messages are not queued.',
     }),
     maxRetainedPerClient: setting({
@@ -124,7 +124,7 @@ export const configSchema = {
       description: 'Retained messages (distinct topics) one client id may leave; past it, its retained PUBLISHes are delivered but not retained.',
     }),
     maxRetainedPerTenant: setting({
-      env: 'TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT', default: 2000, parse: integer(0, 10_000_000),
+      env: 'TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT', default: 1000, parse: integer(0, 10_000_000),
       description: 'Retained messages (distinct topics) of one tenant; past it, retained PUBLISHes are delivered but not retained.',
     }),
     sessionExpirySeconds: setting({
