@@ -60,6 +60,7 @@ return 0`;
 
 const RETAINED_VERDICTS: readonly RetainedVerdict[] = ['ok', 'retainedPerTenant', 'retainedPerClient'];
 const QUEUED_VERDICTS: readonly QueuedVerdict[] = ['ok', 'queuedPerClient', 'queuedPerTenant'];
+const SESSIONS_AWAY_KEY = 'quota:sessions-away';
 /** A full tenant's counter is rebuilt from the queues at most this often (per node). */
 const TENANT_RECOUNT_INTERVAL_MS = 10_000;
 
@@ -106,8 +107,18 @@ export class RedisQuotaLedger {
       options.onlyIfGone ? 1 : 0);
   }
 
-  async persistentClientIds(): Promise<readonly string[]> {
-    return this.#redis.smembers('clients');
+  // The clocks of persistent sessions whose clients are away: one sorted set, score = when the
+  // client left, shared by the nodes (a node's sweep also expires sessions left on a dead node).
+  async sessionLeft(clientId: string, at: number): Promise<void> {
+    await this.#redis.zadd(SESSIONS_AWAY_KEY, at, clientId);
+  }
+
+  async sessionBack(clientId: string): Promise<void> {
+    await this.#redis.zrem(SESSIONS_AWAY_KEY, clientId);
+  }
+
+  async sessionsAwaySince(before: number, limit: number): Promise<readonly string[]> {
+    return this.#redis.zrangebyscore(SESSIONS_AWAY_KEY, '-inf', before, 'LIMIT', 0, limit);
   }
 
   // A tenant counter can only drift upwards (a queue dropped whole by aedes behind our back):

@@ -132,6 +132,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
 
   const expiry = new SessionExpiry({
     expiryMs: settings.sessionExpirySeconds * 1000,
+    clocks: ledger,
     isConnectedHere: (clientId) => clients[clientId] !== undefined,
     async expire(clientId) {
       const session = { id: clientId, clean: false };
@@ -145,20 +146,22 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
       metrics.sessionsExpired.inc();
       logger.info({ clientId, expirySeconds: settings.sessionExpirySeconds }, 'persistent session expired: its client stayed away longer than the session expiry');
     },
-    onError: (clientId, error) => logger.warn({ clientId, err: error }, 'could not expire a persistent session; trying again later'),
+    onError: (error, clientId) => logger.warn({ clientId, err: error }, 'could not keep or expire a persistent session\'s clock; trying again later'),
+  });
+  // A client taken over by a connection on another node leaves here after that node stopped the
+  // clock (aedes announces the new connection on `$SYS/<broker>/new/clients`, then closes the old
+  // one): its leaving must not start the clock again.
+  const movedElsewhere = new Set<string>();
+  (broker as unknown as { mq: { on(topic: string, listener: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
+    const clientId = packet.payload.toString('utf8');
+    if (packet.topic.split('/')[1] !== broker.id && clients[clientId] !== undefined) movedElsewhere.add(clientId);
+    done();
   });
   broker.on('clientDisconnect', (client: Client) => {
+    if (movedElsewhere.delete(client.id)) return;
     if (!client.clean && client.id) expiry.clientLeft(client.id);
   });
   broker.on('client', (client: Client) => expiry.clientBack(client.id));
-  // Connections on other nodes of a cluster (aedes's own takeover announcement).
-  (broker as unknown as { mq: { on(topic: string, listener: (packet: { payload: Buffer }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet: { payload: Buffer }, done: () => void) => {
-    expiry.clientBack(packet.payload.toString('utf8'));
-    done();
-  });
-  void ledger.persistentClientIds().then((ids) => {
-    for (const id of ids) if (clients[id] === undefined) expiry.clientLeft(id);
-  }, (error: unknown) => logger.warn({ err: error }, 'could not list stored persistent sessions: those not seen again will not expire'));
   expiry.start();
 
   return {

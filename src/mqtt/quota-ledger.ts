@@ -2,6 +2,8 @@
 // retained messages in this process (aedes-persistence), so this process's counts are the truth;
 // a cluster keeps them in Redis (aedes-persistence-redis), shared by every node, and its ledger
 // (src/cluster/redis-quota-ledger.ts) counts in Redis, atomically, so a cap holds across nodes.
+// The clocks of persistent sessions whose clients are away live there too.
+import { InMemorySessionClocks, type SessionClocks } from './session-expiry.ts';
 
 export type RetainedVerdict = 'ok' | 'retainedPerTenant' | 'retainedPerClient';
 export type QueuedVerdict = 'ok' | 'queuedPerClient' | 'queuedPerTenant';
@@ -20,7 +22,7 @@ export interface QueueEntry {
   readonly isConnected: boolean;
 }
 
-export interface QuotaLedger {
+export interface QuotaLedger extends SessionClocks {
   /** A retained message is about to be stored on `topic`: 'ok' when the topic already holds one
    *  (a replacement never grows anything) or both caps leave room, else the cap that refuses. */
   claimRetained(tenant: string, clientId: string, topic: string, caps: QuotaCaps): Promise<RetainedVerdict>;
@@ -33,9 +35,6 @@ export interface QuotaLedger {
   /** The session's queue is gone (aedes-persistence-redis drops it with the subscriptions);
    *  `onlyIfGone`: it may be, look first. */
   resetQueued(clientId: string, options?: { readonly onlyIfGone?: boolean }): Promise<void>;
-  /** Client ids with a stored persistent session when this node starts (to start their expiry
-   *  clocks); empty for the embedded broker, whose sessions start empty. */
-  persistentClientIds(): Promise<readonly string[]>;
 }
 
 const decrement = (map: Map<string, number>, key: string): void => {
@@ -45,7 +44,7 @@ const decrement = (map: Map<string, number>, key: string): void => {
 };
 
 /** The embedded broker's ledger: plain maps, exact because only this process stores anything. */
-export class InMemoryQuotaLedger implements QuotaLedger {
+export class InMemoryQuotaLedger extends InMemorySessionClocks implements QuotaLedger {
   /** tenant → retained topic → the client id that first retained it (its count holds the topic). */
   readonly #retainedByTenant = new Map<string, Map<string, string>>();
   readonly #retainedCountByClient = new Map<string, number>();
@@ -94,9 +93,5 @@ export class InMemoryQuotaLedger implements QuotaLedger {
   async resetQueued(): Promise<void> {
     // aedes-persistence's cleanSubscriptions leaves the queue in place; it leaves through
     // outgoingClearMessageId (the replay at CONNECT, or expiry), one releaseQueued each.
-  }
-
-  async persistentClientIds(): Promise<readonly string[]> {
-    return [];
   }
 }

@@ -40,12 +40,12 @@ let prefix: string;
 
 const unique = (label: string) => `${TENANT}_${label}-${randomBytes(4).toString('hex')}`;
 
-const startNode = async (): Promise<RunningMqttBroker> => {
+const startNode = async (caps: Record<string, string> = CAPS): Promise<RunningMqttBroker> => {
   const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
   resources.add(() => backplane.close());
   const broker = await startMqttBroker({
     registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
-    quotas: loadConfig(CAPS).mqtt,
+    quotas: loadConfig(caps).mqtt,
     tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
   });
   resources.add(() => broker.close());
@@ -128,5 +128,38 @@ describe('broker caps across the nodes of a cluster', () => {
     await one.publishAsync(`tc/${TENANT}/${agent}/i/marker`, 'marker', { qos: 1 });
     await marker;
     assert.equal(log.on(`tc/${TENANT}/${agent}/i/m`).length, 5, `queued: ${log.messages.map((m) => m.payload.toString()).join(', ')}`);
+  });
+
+  test('a persistent session away longer than the expiry is deleted; one taken over by a connection on the other node is not', async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('quotas');
+    const expiring = { TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '1' };
+    node1 = await startNode(expiring);
+    node2 = await startNode(expiring);
+    const agent = unique('agent');
+    // Moved first: had its clock been started by the takeover, it would expire before `gone`.
+    const movedId = unique('moved');
+    const before = await connectApplication(node1, movedId, { clean: false });
+    await subackCodes(before, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    const beforeClosed = closesWithin(before, 3_000);
+    let movedLog!: MessageLog;
+    const moved = await connectApplication(node2, movedId, { clean: false }, (client) => { movedLog = new MessageLog(client); });
+    assert.equal(await beforeClosed, true, 'taken over');
+    const goneId = unique('gone');
+    const gone = await connectApplication(node1, goneId, { clean: false });
+    await subackCodes(gone, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    gone.end(true);
+    await closesWithin(gone, 3_000);
+
+    const sessionKey = (id: string) => `${prefix}mqtt:client:${encodeURIComponent(id)}`;
+    assert.equal(await admin.exists(sessionKey(goneId)), 1);
+    await withTimeout((async () => { while (await admin.exists(sessionKey(goneId)) === 1) await new Promise((r) => setTimeout(r, 100)); })(), 10_000, 'the session away to expire');
+    // The moved session is intact: still subscribed, it receives.
+    const publisher = await connectApplication(node1, unique('publisher'));
+    const arrived = movedLog.next(`tc/${TENANT}/${agent}/i/m`, 5_000, 'for moved');
+    await publisher.publishAsync(`tc/${TENANT}/${agent}/i/m`, 'for moved', { qos: 1 });
+    await arrived;
+    assert.equal(moved.connected, true);
+    assert.equal(await admin.exists(sessionKey(movedId)), 1);
   });
 });
