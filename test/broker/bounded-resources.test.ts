@@ -18,15 +18,14 @@ const ABUSER = 'quota-abuser';
 const VICTIM = 'quota-victim';
 const VICTIM_AGENT = `${VICTIM}_sensor-1`;
 const MIB = 1024 * 1024;
-/** The caps this file runs with (docs/config.md has the defaults). */
+/** The caps this file runs with (the unread-byte cap and the others: docs/config.md's defaults). */
 const CAPS = {
-  TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_CLIENT: String(1 * MIB),
   TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT: '300',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT: '100',
 };
 /** What the caps above allow to be stored at most: 300 queued + 100 retained packets of 120 KiB
  *  (~47 MiB), plus the transient buffers of the floods. The code before the caps stored >500 MiB. */
-const RSS_GROWTH_BOUND = 150 * MIB;
+const RSS_GROWTH_BOUND = 200 * MIB;
 /** Another tenant's message must arrive within this, whatever the abuser does. */
 const VICTIM_LATENCY_BOUND_MS = 3_000;
 
@@ -230,7 +229,7 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     if (dataDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
   });
 
-  test('a subscriber that stops reading does not stall another tenant\'s agent -> application messages and is disconnected as a slow consumer', { timeout: 60_000 }, async () => {
+  test('a subscriber that stops reading does not stall another tenant\'s agent -> application messages and is disconnected as a slow consumer', { timeout: 60_000 }, async (t) => {
     const slow = await openApplicationSocket(ABUSER, `${ABUSER}_stops-reading`);
     const suback = new Promise<void>((resolve) => slow.once('data', () => resolve()));
     slow.write(subscribePacket(`tc/${ABUSER}/#`, 0));
@@ -242,7 +241,8 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     const disconnectLog = () => server.logLines().find((line) => String(line.msg).startsWith('slow consumer disconnected') && line.clientId === `${ABUSER}_stops-reading`);
     victim.start();
     const payload = Buffer.alloc(64 * 1024, 0x61);
-    // At most 40 MiB: far past what the loopback socket buffers hold, plus the 1 MiB cap.
+    // At most 40 MiB: past what the loopback socket buffers hold plus the 8 MiB cap, and far past
+    // the 100 messages that held every slot of aedes' shared emitter before.
     for (let sent = 0; sent < 640 && (sent % 16 !== 0 || !disconnectLog()); sent += 1) {
       await flooder.publishAsync(`tc/${ABUSER}/some-agent/i/flood`, payload, { qos: 0 });
     }
@@ -251,19 +251,21 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     slow.resume();
     await withTimeout(slowClosed, 10_000, 'the slow consumer\'s connection to end');
     // The victim's flow kept going during the flood and goes on afterwards.
+    const duringFlood = victim.latenciesMs.length;
     const countAfterClose = victim.latenciesMs.length;
     await waitFor(() => victim.latenciesMs.length >= countAfterClose + 3 || victim.failures.length > 0, 10_000, 'three more victim messages');
     await victim.stop();
 
+    t.diagnostic(`victim messages: ${duringFlood} during the flood, ${victim.latenciesMs.length} in all, slowest ${Math.max(...victim.latenciesMs)} ms`);
     assert.deepEqual(victim.failures, [], 'every victim message arrived within the bound');
-    assert.ok(victim.latenciesMs.length >= 3, `victim messages during the flood: ${victim.latenciesMs.length}`);
+    assert.ok(victim.latenciesMs.length >= 3, `victim messages: ${victim.latenciesMs.length} (${duringFlood} during the flood)`);
     assert.ok(Math.max(...victim.latenciesMs) < VICTIM_LATENCY_BOUND_MS, `slowest victim message ${Math.max(...victim.latenciesMs)} ms`);
     const hits = await metric('trustgate_mqtt_cap_hits_total', '{cap="outgoingBytes"}') + await metric('trustgate_mqtt_cap_hits_total', '{cap="slowConsumerTimeout"}');
     assert.ok(hits >= 1, 'a slow-consumer cap hit is counted');
     assert.match(String(disconnectLog()?.msg), /unread bytes exceed|did not drain within/, 'the disconnection is logged with its reason');
   });
 
-  test('QoS 2, retained and queued floods from several client ids cannot push the broker\'s RSS 150 MiB past where it was', { timeout: 60_000 }, async (t) => {
+  test('QoS 2, retained and queued floods from several client ids cannot push the broker\'s RSS 200 MiB past where it was', { timeout: 60_000 }, async (t) => {
     const payload = Buffer.alloc(120 * 1024, 0x62);
     // Three persistent sessions that will be away while messages for them pile up.
     for (let i = 1; i <= 3; i += 1) {
