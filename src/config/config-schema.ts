@@ -99,6 +99,10 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_CLIENT', default: 8 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),
       description: 'Bytes written to one connection but not yet read by the client; a client past it is disconnected as a slow consumer (it never delays other clients).',
     }),
+    maxOutgoingBytesPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_TENANT', default: 64 * 1024 * 1024, parse: integer(65_536, 16 * 1024 * 1024 * 1024),
+      description: 'Unread bytes of all of a tenant\'s connections that are behind (waiting for the client to read); the connection that would pass it is disconnected as a slow consumer.',
+    }),
     slowConsumerTimeoutMs: setting({
       env: 'TRUSTGATE_MQTT_SLOW_CONSUMER_TIMEOUT_MS', default: 10_000, parse: integer(100, 600_000),
       description: 'A connection whose pending writes have not drained for this long is disconnected as a slow consumer, in milliseconds.',

@@ -15,6 +15,7 @@ import { createSlowConsumerGuard } from './slow-consumer-guard.ts';
 
 export interface BrokerQuotaSettings {
   readonly maxOutgoingBytesPerClient: number;
+  readonly maxOutgoingBytesPerTenant: number;
   readonly slowConsumerTimeoutMs: number;
   readonly maxFiltersPerSubscribe: number;
   readonly maxFiltersPerClient: number;
@@ -30,6 +31,8 @@ export interface BrokerQuotaDependencies {
   readonly ledger: QuotaLedger;
   readonly metrics: BrokerMetrics;
   readonly logger: Logger;
+  /** The tenant a connected client belongs to (its admitted principal). */
+  readonly tenantOf: (client: Client) => string | undefined;
 }
 
 export interface BrokerQuotas {
@@ -52,9 +55,11 @@ interface SessionPersistence extends QueuePersistence {
 // handler runs: nothing of a refused packet is stored or forwarded.
 const REFUSED_COMMAND = 'refused-by-broker-cap';
 
-export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger }: BrokerQuotaDependencies): BrokerQuotas => {
+export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger, tenantOf }: BrokerQuotaDependencies): BrokerQuotas => {
   const hits = new CapHits(metrics, logger);
-  const slowConsumers = createSlowConsumerGuard(broker, { maxOutgoingBytes: settings.maxOutgoingBytesPerClient, timeoutMs: settings.slowConsumerTimeoutMs }, hits);
+  const slowConsumers = createSlowConsumerGuard(broker, {
+    maxOutgoingBytes: settings.maxOutgoingBytesPerClient, maxOutgoingBytesPerTenant: settings.maxOutgoingBytesPerTenant, timeoutMs: settings.slowConsumerTimeoutMs,
+  }, hits, tenantOf);
   const clients = (broker as unknown as { clients: Record<string, Client & { closed: boolean }> }).clients;
   const persistence = (broker as unknown as { persistence: SessionPersistence }).persistence;
 

@@ -16,15 +16,25 @@ import type { CapHits } from './cap-hits.ts';
 
 export interface SlowConsumerSettings {
   readonly maxOutgoingBytes: number;
+  /** Unread bytes of all of a tenant's connections that are waiting for a drain. */
+  readonly maxOutgoingBytesPerTenant: number;
   readonly timeoutMs: number;
 }
 
 type Deliver = (packet: object, done: () => void) => void;
 type DrainCallback = (error: Error | null, client: unknown) => void;
 
+interface GuardedConnection {
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  destroy(): void;
+  once(event: 'drain' | 'close', listener: (this: GuardedConnection) => void): unknown;
+  removeListener(event: 'drain' | 'close', listener: (this: GuardedConnection) => void): unknown;
+}
+
 interface GuardedClient {
   readonly id: string | null;
-  readonly conn: { readonly writableLength: number; readonly destroyed: boolean; destroy(): void };
+  readonly conn: GuardedConnection;
   waitForDrain(done: DrainCallback): void;
   _handleDrainTimeout(): void;
 }
@@ -37,7 +47,7 @@ interface SubscribingBroker {
 
 const noop = (): void => undefined;
 
-export const createSlowConsumerGuard = (broker: Aedes, settings: SlowConsumerSettings, hits: CapHits) => {
+export const createSlowConsumerGuard = (broker: Aedes, settings: SlowConsumerSettings, hits: CapHits, tenantOf: (client: Client) => string | undefined) => {
   const subscribing = broker as unknown as SubscribingBroker;
   // aedes reads its drain timeout from the options at every wait (Client#waitForDrain).
   subscribing.opts.drainTimeout = settings.timeoutMs;
@@ -65,16 +75,55 @@ export const createSlowConsumerGuard = (broker: Aedes, settings: SlowConsumerSet
   let waitForDrain: ((this: GuardedClient, done: DrainCallback) => void) | undefined;
   let handleDrainTimeout: ((this: GuardedClient) => void) | undefined;
 
+  // Per tenant: the unread bytes of its connections that wait for a drain, as each last reported
+  // them (a connection that drains or closes takes its share out). Connections that keep up,
+  // the common case, are never in here.
+  const unreadByTenant = new Map<string, number>();
+  const waiting = new WeakMap<GuardedConnection, { readonly tenant: string; bytes: number }>();
+
+  function forget(this: GuardedConnection): void {
+    const share = waiting.get(this);
+    if (!share) return;
+    waiting.delete(this);
+    this.removeListener('drain', forget);
+    this.removeListener('close', forget);
+    const left = (unreadByTenant.get(share.tenant) ?? 0) - share.bytes;
+    if (left > 0) unreadByTenant.set(share.tenant, left);
+    else unreadByTenant.delete(share.tenant);
+  }
+
+  const disconnect = (client: GuardedClient, cap: 'outgoingBytes' | 'outgoingBytesPerTenant', unread: number, limit: number, detail: string): void => {
+    if (client.conn.destroyed) return;
+    hits.hit(cap, { clientId: client.id, unreadBytes: unread, limit }, `slow consumer disconnected: ${detail}`, true);
+    client.conn.destroy();
+  };
+
   function waitForDrainBounded(this: GuardedClient, done: DrainCallback): void {
-    const unread = this.conn.writableLength;
+    const conn = this.conn;
+    const unread = conn.writableLength;
     if (unread > settings.maxOutgoingBytes) {
-      if (!this.conn.destroyed) {
-        hits.hit('outgoingBytes', { clientId: this.id, unreadBytes: unread, limit: settings.maxOutgoingBytes },
-          `slow consumer disconnected: ${unread} unread bytes exceed ${settings.maxOutgoingBytes}`, true);
-        this.conn.destroy();
-      }
+      disconnect(this, 'outgoingBytes', unread, settings.maxOutgoingBytes, `${unread} unread bytes exceed ${settings.maxOutgoingBytes}`);
       setImmediate(done, new Error('slow consumer disconnected'), this);
       return;
+    }
+    const tenant = tenantOf(this as unknown as Client);
+    if (tenant !== undefined) {
+      let share = waiting.get(conn);
+      const tenantUnread = (unreadByTenant.get(tenant) ?? 0) - (share?.bytes ?? 0) + unread;
+      if (tenantUnread > settings.maxOutgoingBytesPerTenant) {
+        // The connection that would push its tenant past the cap goes, not the tenant's others.
+        disconnect(this, 'outgoingBytesPerTenant', unread, settings.maxOutgoingBytesPerTenant,
+          `its tenant's waiting connections would hold ${tenantUnread} unread bytes, over ${settings.maxOutgoingBytesPerTenant}`);
+        setImmediate(done, new Error('slow consumer disconnected'), this);
+        return;
+      }
+      if (!share) {
+        waiting.set(conn, share = { tenant, bytes: 0 });
+        conn.once('drain', forget);
+        conn.once('close', forget);
+      }
+      share.bytes = unread;
+      unreadByTenant.set(tenant, tenantUnread);
     }
     waitForDrain!.call(this, done);
   }

@@ -88,7 +88,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
-  const quotas = installBrokerQuotas(broker, { settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log });
+  const quotas = installBrokerQuotas(broker, {
+    settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log,
+    tenantOf: (client) => sessions.principalOf(client)?.tenant,
+  });
   broker.on('client', () => metrics.connected.inc());
   broker.on('clientDisconnect', (client: Client) => {
     metrics.connected.dec();

@@ -16,6 +16,7 @@ const CAPS = {
   TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT: '8',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_CLIENT: '3',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT: '5',
+  TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_TENANT: String(2 * 1024 * 1024),
 };
 
 const metricValue = async (server: TestServer, name: string): Promise<number> => {
@@ -119,6 +120,25 @@ describe('broker caps', () => {
     await waitFor(() => received() >= 8, 5_000, 'the queued messages');
     for (const log of logs) await roundTrip(publisher, log, `tc/${tenant}/a/i/marker`, `marker-${logs.indexOf(log)}`);
     assert.equal(received(), 8, 'the two sessions together got as many as the tenant cap');
+  });
+
+  test('subscribers of one tenant that stop reading are disconnected once together they leave more unread bytes than the tenant cap', async () => {
+    const tenant = newTenant('unread');
+    const readers = await Promise.all([1, 2].map(async () => {
+      const reader = resources.client(await connectApplication(server, tenant));
+      await subackCodes(reader, { [`tc/${tenant}/a/i/#`]: { qos: 0 } });
+      reader.stream.pause(); // it reads nothing from here on
+      return reader;
+    }));
+    const publisher = resources.client(await connectApplication(server, tenant));
+    const payload = Buffer.alloc(64 * 1024, 0x63);
+    const hits = () => metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="outgoingBytesPerTenant"}');
+    for (let sent = 0; sent < 640 && (sent % 16 !== 0 || await hits() === 0); sent += 1) {
+      await publisher.publishAsync(`tc/${tenant}/a/i/flood`, payload, { qos: 0 });
+    }
+    assert.ok(await hits() >= 1, 'the tenant cap disconnected one of them');
+    assert.equal(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="outgoingBytes"}'), 0, 'each stayed under its own 8 MiB');
+    for (const reader of readers) reader.stream.resume();
   });
 
   test('retained messages stop at the per-client and per-tenant caps; replacing or clearing one is always allowed', async () => {
