@@ -132,7 +132,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     ledger,
     hits,
     connectedClient: (clientId) => clients[clientId],
-    onLedgerError: (error) => logger.warn({ err: error }, 'could not count a queued message: not queued for the sessions away'),
+    onLedgerError: (error) => logger.warn({ err: error }, 'could not update the queued-message counts (a message may not have been queued for the sessions away)'),
   });
 
   const expiry = new SessionExpiry({

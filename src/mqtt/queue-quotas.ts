@@ -85,10 +85,12 @@ export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, 
     });
   };
 
+  // Every clean CONNECT comes here: the reset is not waited for (no round trip added to the
+  // CONNECT), and nothing can be queued for a clean session meanwhile.
   const cleanSubscriptions = persistence.cleanSubscriptions.bind(persistence);
   persistence.cleanSubscriptions = async (client) => {
     const result = await cleanSubscriptions(client);
-    await ledger.resetQueued(client.id);
+    ledger.resetQueued(client.id).catch(onLedgerError);
     return result;
   };
 
@@ -96,7 +98,7 @@ export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, 
   const removeSubscriptions = persistence.removeSubscriptions.bind(persistence);
   persistence.removeSubscriptions = async (client, topics) => {
     const result = await removeSubscriptions(client, topics);
-    await ledger.resetQueued(client.id, { onlyIfGone: true });
+    ledger.resetQueued(client.id, { onlyIfGone: true }).catch(onLedgerError);
     return result;
   };
 };
