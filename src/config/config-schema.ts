@@ -115,6 +115,10 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_FILTERS_PER_CLIENT', default: 256, parse: integer(1, 100_000),
       description: 'Topic filters one client (session) may hold; filters past it get SUBACK 0x80 (failure), the connection stays.',
     }),
+    maxFiltersPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT', default: 20_000, parse: integer(1, 10_000_000),
+      description: 'Topic filters all of a tenant\'s connections to one node may hold; filters past it get SUBACK 0x80.',
+    }),
     maxQueuedPerClient: setting({
       env: 'TRUSTGATE_MQTT_MAX_QUEUED_PER_CLIENT', default: 1000, parse: integer(1, 1_000_000),
       description: 'QoS 1 messages stored for one persistent session (offline queue and unacknowledged deliveries); past it, new messages are not queued for it and a connected client that holds them unacknowledged is disconnected.',

@@ -3,7 +3,7 @@ import { errorCodes } from '../shared/index.ts';
 
 /** Every cap the broker enforces (docs/decisions/0015-broker-quotas.md): the `cap` label's values. */
 export const brokerCaps = [
-  'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'queuedPerClient', 'queuedPerTenant',
+  'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'filtersPerTenant', 'queuedPerClient', 'queuedPerTenant',
   'retainedPerClient', 'retainedPerTenant', 'outgoingBytes', 'outgoingBytesPerTenant', 'slowConsumerTimeout',
 ] as const;
 export type BrokerCap = typeof brokerCaps[number];

@@ -1,7 +1,8 @@
-import type { Aedes, Client, PublishPacket, Subscription } from 'aedes';
+import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { CapHits } from './cap-hits.ts';
+import { applyFilterCaps } from './filter-caps.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-quotas.ts';
 import { SessionExpiry } from './session-expiry.ts';
@@ -19,6 +20,7 @@ export interface BrokerQuotaSettings {
   readonly slowConsumerTimeoutMs: number;
   readonly maxFiltersPerSubscribe: number;
   readonly maxFiltersPerClient: number;
+  readonly maxFiltersPerTenant: number;
   readonly maxQueuedPerClient: number;
   readonly maxQueuedPerTenant: number;
   readonly maxRetainedPerClient: number;
@@ -42,7 +44,6 @@ export interface BrokerQuotas {
 }
 
 type AuthorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => void;
-type AuthorizeSubscribe = (client: Client, subscription: Subscription, callback: (error: Error | null, subscription?: Subscription | null) => void) => void;
 
 interface ParsedPacket { cmd: string; qos?: number; topic?: string; subscriptions?: readonly unknown[] }
 interface PacketParser { client: Client; prependListener(event: 'packet', listener: (this: PacketParser, packet: ParsedPacket) => void): void }
@@ -76,28 +77,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     }
   }
 
-  // Filters per client: those past the cap get SUBACK 0x80, the connection stays. Counted from
-  // the filters granted on this connection, restored ones included (aedes authorizes those too).
-  const filtersOf = new WeakMap<Client, Set<string>>();
-  const authorizeSubscribe = broker.authorizeSubscribe as AuthorizeSubscribe;
-  broker.authorizeSubscribe = ((client, subscription, callback) => {
-    let held = filtersOf.get(client);
-    if (!held) filtersOf.set(client, held = new Set());
-    const isNew = !held.has(subscription.topic);
-    if (isNew && held.size >= settings.maxFiltersPerClient) {
-      hits.hit('filtersPerClient', { clientId: client.id, limit: settings.maxFiltersPerClient }, 'subscription refused (SUBACK 0x80): the client holds the most filters allowed');
-      return callback(null, null);
-    }
-    if (isNew) held.add(subscription.topic);
-    authorizeSubscribe(client, subscription, (error, granted) => {
-      if (isNew && (error || !granted)) held.delete(subscription.topic);
-      callback(error, granted);
-    });
-  }) satisfies AuthorizeSubscribe;
-  broker.on('unsubscribe', (topics: string[], client: Client) => {
-    const held = filtersOf.get(client);
-    for (const topic of topics) held?.delete(topic);
-  });
+  applyFilterCaps(broker, { perClient: settings.maxFiltersPerClient, perTenant: settings.maxFiltersPerTenant }, hits, tenantOf);
 
   // Retained messages per client id and per tenant: past a cap the message is still delivered,
   // only not retained. Non-retained PUBLISHes (the hot path) pass straight through.

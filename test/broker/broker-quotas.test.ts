@@ -12,6 +12,7 @@ import { startTestServer, type TestServer } from '../support/start-test-server.t
 const CAPS = {
   TRUSTGATE_MQTT_MAX_FILTERS_PER_SUBSCRIBE: '4',
   TRUSTGATE_MQTT_MAX_FILTERS_PER_CLIENT: '8',
+  TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT: '12',
   TRUSTGATE_MQTT_MAX_QUEUED_PER_CLIENT: '5',
   TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT: '8',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_CLIENT: '3',
@@ -78,6 +79,24 @@ describe('broker caps', () => {
     await reader.unsubscribeAsync(`tc/${tenant}/+/o/0/#`);
     assert.deepEqual(await subackCodes(reader, { [`tc/${tenant}/+/o/99/#`]: { qos: 0 } }), [0]);
     assert.equal(reader.connected, true);
+  });
+
+  test('many connections of one read-only tenant cannot hold more filters than the tenant cap; a closed connection frees its filters', async () => {
+    const tenant = newTenant('fan');
+    const filters = (from: number, count: number) => Object.fromEntries(Array.from({ length: count }, (_, n) => [`tc/${tenant}/+/o/${from + n}/#`, { qos: 0 as const }]));
+    const first = await connectApplication(server, tenant, { scopes: ['mcmqtt.read'] });
+    assert.deepEqual(await subackCodes(first, filters(0, 4)), [0, 0, 0, 0]);
+    assert.deepEqual(await subackCodes(first, filters(4, 4)), [0, 0, 0, 0]);
+    const second = resources.client(await connectApplication(server, tenant, { scopes: ['mcmqtt.read'] }));
+    assert.deepEqual(await subackCodes(second, filters(100, 4)), [0, 0, 0, 0]);
+    assert.deepEqual(await subackCodes(second, filters(104, 4)), [128, 128, 128, 128], 'past 12 filters for the tenant');
+    first.end(true);
+    await closesWithin(first, 3_000);
+    // The broker frees the closed connection's places once it has seen it go.
+    await withTimeout((async () => {
+      while ((await subackCodes(second, filters(104, 1)))[0] === 128) await new Promise((resolve) => setTimeout(resolve, 50));
+    })(), 5_000, 'a place freed by the closed connection');
+    assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="filtersPerTenant"}') >= 4);
   });
 
   test('messages queued for a persistent session that stays away stop at the per-client cap', async () => {
