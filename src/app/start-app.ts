@@ -182,6 +182,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     } : registry;
     const broker = await startMqttBroker({
       registry: brokerRegistry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
+      quotas: config.mqtt,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
+import { RedisQuotaLedger } from './redis-quota-ledger.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (shared/STACK.md): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
@@ -67,6 +68,8 @@ export interface RedisBrokerBackplane {
   readonly id: string;
   readonly mq: BrokerMessageEmitter;
   readonly persistence: BrokerSessionPersistence;
+  /** The broker's quota counts, kept in Redis next to the sessions they count. */
+  readonly quotaLedger: RedisQuotaLedger;
   /** Optional before the broker starts: connects, or rejects with a clear error within the bound. */
   start(): Promise<void>;
   /** After the broker has closed (aedes closes `mq`, never the persistence). Idempotent. */
@@ -210,6 +213,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     id,
     mq,
     persistence,
+    quotaLedger: new RedisQuotaLedger(sessions, log),
     start: () => {
       started ??= start();
       return started;

@@ -97,6 +97,52 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_HEARTBEAT_MS', default: 60_000, parse: integer(500, 3_600_000),
       description: 'How often each node announces itself to the others (cluster), in milliseconds. A node unheard for 3 intervals is taken for dead: the other nodes publish its clients\' last wills (those their publishers were allowed at CONNECT) within 4 more intervals.',
     }),
+    // Bounded resources (SPEC "MQTT broker"; docs/decisions/0015-broker-quotas.md). What a tenant
+    // can make the broker hold is at most its queued + retained caps times the 128 KiB payload.
+    maxOutgoingBytesPerClient: setting({
+      env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_CLIENT', default: 8 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),
+      description: 'Bytes written to one connection but not yet read by the client; a client past it is disconnected as a slow consumer (it never delays other clients).',
+    }),
+    maxOutgoingBytesPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_TENANT', default: 64 * 1024 * 1024, parse: integer(65_536, 16 * 1024 * 1024 * 1024),
+      description: 'Unread bytes of all of a tenant\'s connections that are behind (waiting for the client to read); the connection that would pass it is disconnected as a slow consumer.',
+    }),
+    slowConsumerTimeoutMs: setting({
+      env: 'TRUSTGATE_MQTT_SLOW_CONSUMER_TIMEOUT_MS', default: 10_000, parse: integer(100, 600_000),
+      description: 'A connection whose pending writes have not drained for this long is disconnected as a slow consumer, in milliseconds.',
+    }),
+    maxFiltersPerSubscribe: setting({
+      env: 'TRUSTGATE_MQTT_MAX_FILTERS_PER_SUBSCRIBE', default: 64, parse: integer(1, 10_000),
+      description: 'Topic filters in one SUBSCRIBE packet; a packet with more closes the connection.',
+    }),
+    maxFiltersPerClient: setting({
+      env: 'TRUSTGATE_MQTT_MAX_FILTERS_PER_CLIENT', default: 256, parse: integer(1, 100_000),
+      description: 'Topic filters one client (session) may hold; filters past it get SUBACK 0x80 (failure), the connection stays.',
+    }),
+    maxFiltersPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT', default: 20_000, parse: integer(1, 10_000_000),
+      description: 'Topic filters all of a tenant\'s connections to one node may hold; filters past it get SUBACK 0x80.',
+    }),
+    maxQueuedPerClient: setting({
+      env: 'TRUSTGATE_MQTT_MAX_QUEUED_PER_CLIENT', default: 1000, parse: integer(1, 1_000_000),
+      description: 'QoS 1 messages stored for one persistent session (offline queue and unacknowledged deliveries); past it, new messages are not queued for it and a connected client that holds them unacknowledged is disconnected.',
+    }),
+    maxQueuedPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_QUEUED_PER_TENANT', default: 10_000, parse: integer(1, 10_000_000),
+      description: 'QoS 1 messages stored for all persistent sessions of one tenant; past it, new messages are not queued.',
+    }),
+    maxRetainedPerClient: setting({
+      env: 'TRUSTGATE_MQTT_MAX_RETAINED_PER_CLIENT', default: 100, parse: integer(0, 1_000_000),
+      description: 'Retained messages (distinct topics) one client id may leave; past it, its retained PUBLISHes are delivered but not retained.',
+    }),
+    maxRetainedPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT', default: 1000, parse: integer(0, 10_000_000),
+      description: 'Retained messages (distinct topics) of one tenant; past it, retained PUBLISHes are delivered but not retained.',
+    }),
+    sessionExpirySeconds: setting({
+      env: 'TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS', default: 7 * 24 * 3600, parse: integer(1, 10 * 365 * 24 * 3600),
+      description: 'A persistent session (clean session = false) whose client stays away this long is deleted with its subscriptions and queued messages, in seconds.',
+    }),
   },
   tls: {
     certFile: setting<string | undefined>({

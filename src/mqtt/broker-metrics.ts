@@ -1,7 +1,15 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorCodes } from '../shared/index.ts';
 
-// Labels are bounded: `reason` is a catalogue code, `kind` agent|application. No tenant labels.
+/** Every cap the broker enforces (docs/decisions/0015-broker-quotas.md): the `cap` label's values. */
+export const brokerCaps = [
+  'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'filtersPerTenant', 'queuedPerClient', 'queuedPerTenant',
+  'retainedPerClient', 'retainedPerTenant', 'outgoingBytes', 'outgoingBytesPerTenant', 'slowConsumerTimeout',
+] as const;
+export type BrokerCap = typeof brokerCaps[number];
+
+// Labels are bounded: `reason` is a catalogue code, `kind` agent|application, `cap` one of
+// brokerCaps. No tenant labels.
 export const createBrokerMetrics = (registry: Registry) => {
   const refusals = new Counter({
     name: 'trustgate_mqtt_connection_refusals_total',
@@ -10,7 +18,21 @@ export const createBrokerMetrics = (registry: Registry) => {
     registers: [registry],
   });
   for (const code of errorCodes.filter((c) => c.startsWith('mqtt.') || c.startsWith('auth.') || c.startsWith('certificate.'))) refusals.labels(code).inc(0);
+  const capHits = new Counter({
+    name: 'trustgate_mqtt_cap_hits_total',
+    help: 'Times a broker cap refused something (a packet, a filter, a queued or retained message) or disconnected a client, by cap',
+    labelNames: ['cap'] as const,
+    registers: [registry],
+  });
+  for (const cap of brokerCaps) capHits.labels(cap).inc(0);
   return {
+    brokerCaps,
+    capHits,
+    sessionsExpired: new Counter({
+      name: 'trustgate_mqtt_persistent_sessions_expired_total',
+      help: 'Persistent sessions deleted because their client stayed away longer than the session expiry',
+      registers: [registry],
+    }),
     refusals,
     accepted: new Counter({
       name: 'trustgate_mqtt_connections_accepted_total',

@@ -9,9 +9,11 @@ import type { LiveAgentSession, Registry, RegistryEvent } from '../registry/inde
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
+import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
 import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
 import { createSessionDeadlineMetrics, SessionDeadlines } from './session-deadlines.ts';
+import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 export interface MqttBrokerOptions {
@@ -28,6 +30,8 @@ export interface MqttBrokerOptions {
   readonly backplane?: MqttBrokerBackplane;
   /** aedes' heartbeat (TRUSTGATE_MQTT_HEARTBEAT_MS): the wills of a node unheard for 3 are published. */
   readonly heartbeatMs?: number;
+  /** Caps on what one client or tenant may hold (broker-quotas.ts). */
+  readonly quotas: BrokerQuotaSettings;
 }
 
 /**
@@ -40,6 +44,8 @@ export interface MqttBrokerBackplane {
   readonly id: string;
   readonly mq: object;
   readonly persistence: object;
+  /** Counts behind the caps, shared like the persistence. */
+  readonly quotaLedger: QuotaLedger;
 }
 
 export interface RunningMqttBroker {
@@ -98,6 +104,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       client.close();
     },
   });
+  const quotas = installBrokerQuotas(broker, {
+    settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log,
+    tenantOf: (client) => sessions.principalOf(client)?.tenant,
+  });
   broker.on('client', (client: Client) => {
     metrics.connected.inc();
     const principal = sessions.principalOf(client);
@@ -146,7 +156,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     endHandshake(keyOf(socket));
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
     socket.setNoDelay(true);
-    guardPackets(broker.handle(socket));
+    const client = broker.handle(socket);
+    guardPackets(client);
+    quotas.guard(client);
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -209,6 +221,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     },
     async close() {
       deadlines.close();
+      quotas.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();

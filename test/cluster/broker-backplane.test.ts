@@ -7,6 +7,7 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
 import { createRedisBrokerBackplane, type RedisBrokerBackplane } from '../../src/cluster/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
 import { DomainError, type TenantId } from '../../src/shared/index.ts';
 import { closesWithin, connectClient, delay, endClient, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
@@ -46,6 +47,7 @@ const startNode = async (url = TEST_REDIS_URL): Promise<Node> => {
   resources.add(() => backplane.close());
   const broker = await startMqttBroker({
     registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
+    quotas: loadConfig({}).mqtt,
     tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
   });
   resources.add(() => broker.close()); // closed before its backplane (resources close in reverse)

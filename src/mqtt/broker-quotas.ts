@@ -1,0 +1,161 @@
+import type { Aedes, Client, PublishPacket } from 'aedes';
+import type { Logger } from 'pino';
+import type { BrokerMetrics } from './broker-metrics.ts';
+import { CapHits } from './cap-hits.ts';
+import { applyFilterCaps } from './filter-caps.ts';
+import type { QuotaLedger } from './quota-ledger.ts';
+import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-quotas.ts';
+import { SessionExpiry } from './session-expiry.ts';
+import { createSlowConsumerGuard } from './slow-consumer-guard.ts';
+
+// SPEC "MQTT broker", bounded resources: no client can grow the broker's memory without bound or
+// delay other clients' deliveries. Every cap, its default and what a hit does:
+// docs/decisions/0015-broker-quotas.md and docs/config.md. aedes 1.2 has hooks for none of this,
+// so the caps sit where aedes looks things up at call time: the client's packet parser, the
+// broker's authorize hooks, the persistence's queue calls and Client#waitForDrain.
+
+export interface BrokerQuotaSettings {
+  readonly maxOutgoingBytesPerClient: number;
+  readonly maxOutgoingBytesPerTenant: number;
+  readonly slowConsumerTimeoutMs: number;
+  readonly maxFiltersPerSubscribe: number;
+  readonly maxFiltersPerClient: number;
+  readonly maxFiltersPerTenant: number;
+  readonly maxQueuedPerClient: number;
+  readonly maxQueuedPerTenant: number;
+  readonly maxRetainedPerClient: number;
+  readonly maxRetainedPerTenant: number;
+  readonly sessionExpirySeconds: number;
+}
+
+export interface BrokerQuotaDependencies {
+  readonly settings: BrokerQuotaSettings;
+  readonly ledger: QuotaLedger;
+  readonly metrics: BrokerMetrics;
+  readonly logger: Logger;
+  /** The tenant a connected client belongs to (its admitted principal). */
+  readonly tenantOf: (client: Client) => string | undefined;
+}
+
+export interface BrokerQuotas {
+  /** For each new connection, right after `broker.handle(socket)`. */
+  guard(client: Client): void;
+  close(): void;
+}
+
+type AuthorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => void;
+
+interface ParsedPacket { cmd: string; qos?: number; topic?: string; subscriptions?: readonly unknown[] }
+interface PacketParser { client: Client; prependListener(event: 'packet', listener: (this: PacketParser, packet: ParsedPacket) => void): void }
+interface SessionPersistence extends QueuePersistence {
+  outgoingStream(client: unknown): AsyncIterable<unknown>;
+  cleanIncoming?(client: unknown): Promise<void>;
+}
+
+// aedes handles a packet whose command it does not know by destroying the connection, before any
+// handler runs: nothing of a refused packet is stored or forwarded.
+const REFUSED_COMMAND = 'refused-by-broker-cap';
+
+export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger, tenantOf }: BrokerQuotaDependencies): BrokerQuotas => {
+  const hits = new CapHits(metrics, logger);
+  const slowConsumers = createSlowConsumerGuard(broker, {
+    maxOutgoingBytes: settings.maxOutgoingBytesPerClient, maxOutgoingBytesPerTenant: settings.maxOutgoingBytesPerTenant, timeoutMs: settings.slowConsumerTimeoutMs,
+  }, hits, tenantOf);
+  const clients = (broker as unknown as { clients: Record<string, Client & { closed: boolean }> }).clients;
+  const persistence = (broker as unknown as { persistence: SessionPersistence }).persistence;
+
+  // SPEC: QoS 0 and 1; a QoS 2 PUBLISH closes the connection (aedes would store it until a PUBREL
+  // that an abuser never sends). And at most maxFiltersPerSubscribe filters in one SUBSCRIBE.
+  function refuseAtParse(this: PacketParser, packet: ParsedPacket): void {
+    if (packet.cmd === 'publish' && packet.qos === 2) {
+      hits.hit('qos2Publish', { clientId: this.client.id, topic: packet.topic?.slice(0, 256) }, 'QoS 2 PUBLISH refused (SPEC: QoS 0 and 1): connection closed', true);
+      packet.cmd = REFUSED_COMMAND;
+    } else if (packet.cmd === 'subscribe' && (packet.subscriptions?.length ?? 0) > settings.maxFiltersPerSubscribe) {
+      hits.hit('filtersPerSubscribe', { clientId: this.client.id, filters: packet.subscriptions?.length, limit: settings.maxFiltersPerSubscribe },
+        'SUBSCRIBE with too many filters refused: connection closed', true);
+      packet.cmd = REFUSED_COMMAND;
+    }
+  }
+
+  applyFilterCaps(broker, { perClient: settings.maxFiltersPerClient, perTenant: settings.maxFiltersPerTenant }, hits, tenantOf);
+
+  // Retained messages per client id and per tenant: past a cap the message is still delivered,
+  // only not retained. Non-retained PUBLISHes (the hot path) pass straight through.
+  const retainedCaps = { perTenant: settings.maxRetainedPerTenant, perClient: settings.maxRetainedPerClient };
+  const applyRetainedCaps = async (client: Client | null, packet: PublishPacket): Promise<void> => {
+    const tenant = tenantOfTopic(packet.topic);
+    if (tenant === '') return;
+    if ((packet.payload?.length ?? 0) === 0) return ledger.releaseRetained(tenant, packet.topic);
+    const owner = client?.id ?? (packet as { clientId?: string }).clientId ?? '';
+    const verdict = await ledger.claimRetained(tenant, owner, packet.topic, retainedCaps);
+    if (verdict === 'ok') return;
+    packet.retain = false;
+    hits.hit(verdict, { clientId: owner, tenant, limit: verdict === 'retainedPerTenant' ? retainedCaps.perTenant : retainedCaps.perClient },
+      'retained PUBLISH delivered but not retained: the retained-message cap is reached');
+  };
+  const authorizePublish = broker.authorizePublish as AuthorizePublish;
+  broker.authorizePublish = ((client, packet, callback) => {
+    if (!packet.retain) return authorizePublish(client, packet, callback);
+    authorizePublish(client, packet, (error) => {
+      if (error) return callback(error);
+      applyRetainedCaps(client, packet).then(() => callback(null), (failure: unknown) => {
+        // Fail closed: a message whose count could not be taken is not retained.
+        packet.retain = false;
+        logger.warn({ err: failure, clientId: client?.id }, 'could not count a retained message: delivered but not retained');
+        callback(null);
+      });
+    });
+  }) satisfies AuthorizePublish;
+
+  applyQueueQuotas(persistence, {
+    caps: { perClient: settings.maxQueuedPerClient, perTenant: settings.maxQueuedPerTenant },
+    ledger,
+    hits,
+    connectedClient: (clientId) => clients[clientId],
+    onLedgerError: (error) => logger.warn({ err: error }, 'could not update the queued-message counts (a message may not have been queued for the sessions away)'),
+  });
+
+  const expiry = new SessionExpiry({
+    expiryMs: settings.sessionExpirySeconds * 1000,
+    clocks: ledger,
+    isConnectedHere: (clientId) => clients[clientId] !== undefined,
+    async expire(clientId) {
+      const session = { id: clientId, clean: false };
+      await persistence.cleanSubscriptions(session);
+      // aedes-persistence keeps the queue apart from the subscriptions: empty it through the
+      // wrapped call (counts follow). aedes-persistence-redis dropped it with the subscriptions.
+      for await (const packet of persistence.outgoingStream(session)) await persistence.outgoingClearMessageId(session, packet as object);
+      await persistence.cleanIncoming?.(session);
+    },
+    onExpired(clientId) {
+      metrics.sessionsExpired.inc();
+      logger.info({ clientId, expirySeconds: settings.sessionExpirySeconds }, 'persistent session expired: its client stayed away longer than the session expiry');
+    },
+    onError: (error, clientId) => logger.warn({ clientId, err: error }, 'could not keep or expire a persistent session\'s clock; trying again later'),
+  });
+  // A client taken over by a connection on another node leaves here after that node stopped the
+  // clock (aedes announces the new connection on `$SYS/<broker>/new/clients`, then closes the old
+  // one): its leaving must not start the clock again.
+  const movedElsewhere = new Set<string>();
+  (broker as unknown as { mq: { on(topic: string, listener: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
+    const clientId = packet.payload.toString('utf8');
+    if (packet.topic.split('/')[1] !== broker.id && clients[clientId] !== undefined) movedElsewhere.add(clientId);
+    done();
+  });
+  broker.on('clientDisconnect', (client: Client) => {
+    if (movedElsewhere.delete(client.id)) return;
+    if (!client.clean && client.id) expiry.clientLeft(client.id);
+  });
+  broker.on('client', (client: Client) => expiry.clientBack(client.id));
+  expiry.start();
+
+  return {
+    guard(client) {
+      (client as unknown as { _parser: PacketParser })._parser.prependListener('packet', refuseAtParse);
+      slowConsumers.guard(client);
+    },
+    close() {
+      expiry.stop();
+    },
+  };
+};

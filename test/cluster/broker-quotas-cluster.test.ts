@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
+import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
+import { DomainError, type TenantId } from '../../src/shared/index.ts';
+import { closesWithin, connectClient, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { registryFixture } from '../support/registry-fixture.ts';
+import { deleteKeysUnder, redisAdmin, uniqueRedisPrefix, TEST_REDIS_URL } from '../support/redis-helpers.ts';
+import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+
+// The broker caps hold in a cluster: two brokers in one process, each with its own backplane on
+// the shared Redis (aedes-persistence-redis), the counts in Redis (src/cluster/redis-quota-ledger.ts).
+
+const TENANT = 'quotas' as TenantId;
+const TOKEN = 'token-of-the-quotas-tenant';
+const tokens: TokenVerifier = {
+  verify: async (token: string): Promise<Principal> => {
+    if (token !== TOKEN) throw new DomainError('auth.tokenInvalid', 'not the test token');
+    return { tenant: TENANT, scopes: ['mcmqtt.admin'], subject: 'test-application' };
+  },
+};
+const logger = pino({ level: 'silent' });
+const CAPS = {
+  TRUSTGATE_MQTT_MAX_QUEUED_PER_CLIENT: '5',
+  TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT: '4',
+};
+
+let admin: Redis;
+let brokerCa: TestCertificate;
+let serverCertificate: TestCertificate;
+let resources: Resources;
+let prefix: string;
+
+const unique = (label: string) => `${TENANT}_${label}-${randomBytes(4).toString('hex')}`;
+
+const startNode = async (caps: Record<string, string> = CAPS): Promise<RunningMqttBroker> => {
+  const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
+  resources.add(() => backplane.close());
+  const broker = await startMqttBroker({
+    registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
+    quotas: loadConfig(caps).mqtt,
+    tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
+  });
+  resources.add(() => broker.close());
+  return broker;
+};
+
+const connectApplication = async (node: RunningMqttBroker, clientId: string, options: IClientOptions = {}, beforeConnect?: (client: MqttClient) => void): Promise<MqttClient> =>
+  resources.client(await connectClient(`mqtts://localhost:${node.port}`, {
+    ca: brokerCa.certificatePem, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, clientId, username: TENANT, password: TOKEN, ...options,
+  }, `${clientId} connecting`, beforeConnect));
+
+const waitFor = (condition: () => boolean, ms: number, what: string): Promise<void> =>
+  withTimeout((async () => { while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20)); })(), ms, what);
+
+before(async () => {
+  admin = redisAdmin();
+  await admin.connect();
+  brokerCa = await createCa({ subject: 'CN=quota test broker CA' });
+  serverCertificate = await issueCertificate(brokerCa, { subject: 'CN=localhost', extendedKeyUsage: 'serverAuth' });
+});
+
+afterEach(async () => {
+  await resources.closeAll();
+  await deleteKeysUnder(admin, prefix);
+});
+
+after(async () => {
+  await admin.quit();
+});
+
+describe('broker caps across the nodes of a cluster', () => {
+  let node1: RunningMqttBroker;
+  let node2: RunningMqttBroker;
+
+  const twoNodes = async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('quotas');
+    node1 = await startNode();
+    node2 = await startNode();
+  };
+
+  test('retained messages left through two nodes stop at one tenant cap', async () => {
+    await twoNodes();
+    const agent = unique('agent');
+    const one = await connectApplication(node1, unique('one'));
+    const two = await connectApplication(node2, unique('two'));
+    for (let n = 1; n <= 3; n += 1) {
+      await one.publishAsync(`tc/${TENANT}/${agent}/i/one/${n}`, `one-${n}`, { qos: 1, retain: true });
+      await two.publishAsync(`tc/${TENANT}/${agent}/i/two/${n}`, `two-${n}`, { qos: 1, retain: true });
+    }
+    const reader = await connectApplication(node1, unique('reader'));
+    const log = new MessageLog(reader);
+    await subackCodes(reader, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    await waitFor(() => log.messages.length >= 4, 5_000, 'the retained messages');
+    // Positive control: a message after them arrives; no fifth retained one came before it.
+    const marker = log.next(`tc/${TENANT}/${agent}/i/marker`, 5_000);
+    await one.publishAsync(`tc/${TENANT}/${agent}/i/marker`, 'marker', { qos: 1 });
+    await marker;
+    assert.equal(log.messages.length, 5, `retained: ${log.messages.map((m) => m.topic).join(', ')}`);
+  });
+
+  test('a persistent session\'s queue stops at its cap when messages come in through both nodes', async () => {
+    await twoNodes();
+    const agent = unique('agent');
+    const sessionId = unique('away');
+    const away = await connectApplication(node1, sessionId, { clean: false });
+    await subackCodes(away, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    away.end(true);
+    await closesWithin(away, 3_000);
+    const one = await connectApplication(node1, unique('one'));
+    const two = await connectApplication(node2, unique('two'));
+    for (let n = 1; n <= 4; n += 1) {
+      await one.publishAsync(`tc/${TENANT}/${agent}/i/m`, `one-${n}`, { qos: 1 });
+      await two.publishAsync(`tc/${TENANT}/${agent}/i/m`, `two-${n}`, { qos: 1 });
+    }
+    let log!: MessageLog;
+    await connectApplication(node2, sessionId, { clean: false }, (client) => { log = new MessageLog(client); });
+    await waitFor(() => log.messages.length >= 5, 5_000, 'the queued messages');
+    const marker = log.next(`tc/${TENANT}/${agent}/i/marker`, 5_000);
+    await one.publishAsync(`tc/${TENANT}/${agent}/i/marker`, 'marker', { qos: 1 });
+    await marker;
+    assert.equal(log.on(`tc/${TENANT}/${agent}/i/m`).length, 5, `queued: ${log.messages.map((m) => m.payload.toString()).join(', ')}`);
+  });
+
+  test('a persistent session away longer than the expiry is deleted; one taken over by a connection on the other node is not', async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('quotas');
+    const expiring = { TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '1' };
+    node1 = await startNode(expiring);
+    node2 = await startNode(expiring);
+    const agent = unique('agent');
+    // Moved first: had its clock been started by the takeover, it would expire before `gone`.
+    const movedId = unique('moved');
+    const before = await connectApplication(node1, movedId, { clean: false });
+    await subackCodes(before, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    const beforeClosed = closesWithin(before, 3_000);
+    let movedLog!: MessageLog;
+    const moved = await connectApplication(node2, movedId, { clean: false }, (client) => { movedLog = new MessageLog(client); });
+    assert.equal(await beforeClosed, true, 'taken over');
+    const goneId = unique('gone');
+    const gone = await connectApplication(node1, goneId, { clean: false });
+    await subackCodes(gone, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
+    gone.end(true);
+    await closesWithin(gone, 3_000);
+
+    const sessionKey = (id: string) => `${prefix}mqtt:client:${encodeURIComponent(id)}`;
+    assert.equal(await admin.exists(sessionKey(goneId)), 1);
+    await withTimeout((async () => { while (await admin.exists(sessionKey(goneId)) === 1) await new Promise((r) => setTimeout(r, 100)); })(), 10_000, 'the session away to expire');
+    // The moved session is intact: still subscribed, it receives.
+    const publisher = await connectApplication(node1, unique('publisher'));
+    const arrived = movedLog.next(`tc/${TENANT}/${agent}/i/m`, 5_000, 'for moved');
+    await publisher.publishAsync(`tc/${TENANT}/${agent}/i/m`, 'for moved', { qos: 1 });
+    await arrived;
+    assert.equal(moved.connected, true);
+    assert.equal(await admin.exists(sessionKey(movedId)), 1);
+  });
+});
