@@ -2,6 +2,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { CapHits } from './cap-hits.ts';
+import { onClientGone, onClientReady } from './client-lifecycle.ts';
 import { applyFilterCaps } from './filter-caps.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-quotas.ts';
@@ -118,7 +119,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   const expiry = new SessionExpiry({
     expiryMs: settings.sessionExpirySeconds * 1000,
     clocks: ledger,
-    isConnectedHere: (clientId) => clients[clientId] !== undefined,
+    isConnectedHere: (clientId) => clients[clientId] !== undefined && !clients[clientId].closed,
     async expire(clientId) {
       const session = { id: clientId, clean: false };
       await persistence.cleanSubscriptions(session);
@@ -142,11 +143,12 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     if (packet.topic.split('/')[1] !== broker.id && clients[clientId] !== undefined) movedElsewhere.add(clientId);
     done();
   });
-  broker.on('clientDisconnect', (client: Client) => {
+  // client-lifecycle.ts: aedes' own events miss connections dropped while their CONNECT is answered.
+  onClientGone(broker, (client: Client) => {
     if (movedElsewhere.delete(client.id)) return;
     if (!client.clean && client.id) expiry.clientLeft(client.id);
   });
-  broker.on('client', (client: Client) => expiry.clientBack(client.id));
+  onClientReady(broker, (client: Client) => expiry.clientBack(client.id));
   expiry.start();
 
   return {
