@@ -17,7 +17,10 @@ import type { Aedes, Client } from 'aedes';
 // - CLIENT_GONE (client, wasReady): once per client, when aedes unregisters it or its socket
 //   closes, whichever comes first.
 // A closed client aedes registers anyway is taken out of `broker.clients` again, so nothing
-// (takeover, the expiry sweep, queue caps) mistakes it for a connected one.
+// (takeover, the expiry sweep, queue caps) mistakes it for a connected one; and the open
+// connection that held its client id, if the dropped one unregistered it (aedes deletes the entry
+// by id, whoever holds it), is put back, so a later connection with that id (here, or announced
+// by another node) still takes it over: one session per client id (MQTT-3.1.4-2).
 export const CLIENT_READY = 'trustgate:clientReady';
 export const CLIENT_GONE = 'trustgate:clientGone';
 
@@ -39,14 +42,27 @@ export interface ClientLifecycle {
 }
 
 export const pairClientEvents = (broker: Aedes): ClientLifecycle => {
-  const clients = (broker as unknown as { clients: Record<string, Client | undefined>; deleteClient(id: string): void });
+  const clients = (broker as unknown as { clients: Record<string, Client | undefined>; connectedClients: number; deleteClient(id: string): void });
   const ready = new WeakSet<Client>();
+  /** The ready client holding each client id on this node. */
+  const readyById = new Map<string, Client>();
+  const isClosed = (client: Client): boolean => (client as unknown as ClosableClient).closed === true;
+  // Puts the open connection holding `id` back where aedes looks clients up, as registerClient
+  // would have left it (the entry and the count).
+  const reinstate = (id: string): void => {
+    const holder = readyById.get(id);
+    if (!holder || isClosed(holder) || clients.clients[id] === holder) return;
+    if (clients.clients[id] !== undefined) clients.deleteClient(id);
+    clients.clients[id] = holder;
+    clients.connectedClients += 1;
+  };
   const gone = new WeakSet<Client>();
   const clientOfSocket = new WeakMap<Socket, Client>();
 
   const leave = (client: Client): void => {
     if (gone.has(client)) return;
     gone.add(client);
+    if (readyById.get(client.id) === client) readyById.delete(client.id);
     (broker as unknown as EventEmitter).emit(CLIENT_GONE, client, ready.has(client));
   };
   // One shared listener, no closure per connection.
@@ -56,14 +72,21 @@ export const pairClientEvents = (broker: Aedes): ClientLifecycle => {
   }
 
   broker.on('client', (client: Client) => {
-    if ((client as unknown as ClosableClient).closed === true || gone.has(client)) {
-      if (clients.clients[client.id] === client) clients.deleteClient(client.id);
+    if (isClosed(client) || gone.has(client)) {
+      if (clients.clients[client.id] === client) {
+        clients.deleteClient(client.id);
+        reinstate(client.id);
+      }
       return;
     }
     ready.add(client);
+    readyById.set(client.id, client);
     (broker as unknown as EventEmitter).emit(CLIENT_READY, client);
   });
-  broker.on('clientDisconnect', leave);
+  broker.on('clientDisconnect', (client: Client) => {
+    leave(client);
+    if (clients.clients[client.id] === undefined) reinstate(client.id);
+  });
 
   return {
     guard(client) {

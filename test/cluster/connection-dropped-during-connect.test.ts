@@ -10,7 +10,7 @@ import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
 import { DomainError, type TenantId } from '../../src/shared/index.ts';
-import { connectClient, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { closesWithin, connectClient, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
 import { registryFixture } from '../support/registry-fixture.ts';
 import { deleteKeysUnder, redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil } from '../support/redis-helpers.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
@@ -104,5 +104,63 @@ describe('a connection dropped while aedes answers its CONNECT (cluster)', () =>
 
     const other = resources.client(await connectClient(url, { ...options, clientId: `${TENANT}_other` }, 'another application'));
     assert.deepEqual(await subackCodes(other, { [`tc/${TENANT}/b/i/#`]: { qos: 1 } }), [1], 'the tenant\'s filter cap is free again');
+  });
+
+  // aedes' Client#close unregisters by client id: the dropped connection took the entry of the
+  // connection that held the id, which then stayed connected unseen — no later connection with
+  // that id (on this node, or announced by another node) took it over: two sessions, one id.
+  test('it does not unhook the connection already holding that client id: a later connection still takes it over', { timeout: 30_000 }, async () => {
+    const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
+    resources.add(() => backplane.close());
+    const broker: RunningMqttBroker = await startMqttBroker({
+      registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
+      quotas: loadConfig({}).mqtt,
+      tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
+    });
+    resources.add(() => broker.close());
+    const url = `mqtts://localhost:${broker.port}`;
+    const options = { ca: brokerCa.certificatePem, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4 as const, username: TENANT, password: TOKEN };
+    const clientId = `${TENANT}_held-${randomBytes(4).toString('hex')}`;
+
+    const holder = resources.client(await connectClient(url, { ...options, clientId }, 'the connection holding the id'));
+
+    const persistence = backplane.persistence as unknown as DelWill;
+    const delWill = persistence.delWill.bind(persistence);
+    let reached!: () => void;
+    const held = new Promise<void>((resolve) => { reached = resolve; });
+    // aedes announces each unregistration on `$SYS/<broker>/disconnect/clients`.
+    const mq = backplane.mq as unknown as { on(topic: string, listener: (packet: { payload: Buffer }, done: () => void) => void, done?: () => void): void };
+    let unregistered!: () => void;
+    const dropUnregistered = new Promise<void>((resolve) => { unregistered = resolve; });
+    await new Promise<void>((resolve) => mq.on('$SYS/+/disconnect/clients', (packet, done) => {
+      if (packet.payload.toString() === clientId) unregistered();
+      done();
+    }, resolve));
+    let passed!: () => void;
+    const gatePassed = new Promise<void>((resolve) => { passed = resolve; });
+    let gated = false;
+    persistence.delWill = async (client) => {
+      const conn = client.conn;
+      if (client.id !== clientId || !conn || gated) return delWill(client);
+      gated = true;
+      reached();
+      // The dropped client's close (which unregisters by client id) happens before aedes goes on.
+      await dropUnregistered;
+      try {
+        return await delWill(client);
+      } finally {
+        passed();
+      }
+    };
+    const dropped = mqtt.connect(url, { ...options, clientId });
+    dropped.on('error', () => undefined);
+    await withTimeout(held, 5_000, 'the CONNECT reaching the will step');
+    dropped.end(true);
+    await withTimeout(gatePassed, 5_000, 'the dropped CONNECT going on');
+    assert.equal(holder.connected, true, 'the connection holding the id is still there');
+
+    const closed = closesWithin(holder, 5_000);
+    resources.client(await connectClient(url, { ...options, clientId }, 'a later connection with the same id'));
+    assert.equal(await closed, true, 'the later connection took the session over (one session per client id)');
   });
 });
