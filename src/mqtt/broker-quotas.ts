@@ -137,15 +137,18 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   // A client taken over by a connection on another node leaves here after that node stopped the
   // clock (aedes announces the new connection on `$SYS/<broker>/new/clients`, then closes the old
   // one): its leaving must not start the clock again.
-  const movedElsewhere = new Set<string>();
+  // By connection, not client id: a mark left on a connection that had already gone (it dropped
+  // as it was taken over) must not make a later connection's departure with that id count as a move.
+  const movedElsewhere = new WeakSet<Client>();
   (broker as unknown as { mq: { on(topic: string, listener: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
     const clientId = packet.payload.toString('utf8');
-    if (packet.topic.split('/')[1] !== broker.id && clients[clientId] !== undefined) movedElsewhere.add(clientId);
+    const here = clients[clientId];
+    if (packet.topic.split('/')[1] !== broker.id && here !== undefined) movedElsewhere.add(here);
     done();
   });
   // client-lifecycle.ts: aedes' own events miss connections dropped while their CONNECT is answered.
   onClientGone(broker, (client: Client) => {
-    if (movedElsewhere.delete(client.id)) return;
+    if (movedElsewhere.delete(client)) return;
     if (!client.clean && client.id) expiry.clientLeft(client.id);
   });
   onClientReady(broker, (client: Client) => expiry.clientBack(client.id));
