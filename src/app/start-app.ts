@@ -11,7 +11,7 @@ import {
 import { createRedisBrokerBackplane, LocalEventBus, RedisClusterBus, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
-import { createRegistry, followTrustIndex, TrustIndex, withdrawalOf, type RegistryEvent } from '../registry/index.ts';
+import { completeRevocation, createRegistry, followTrustIndex, TrustIndex, withdrawalOf, type RegistryEvent } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
@@ -188,7 +188,12 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     closers.push(() => broker.close());
     // The index first (subscribed above), then the sessions: a session closed for a deleted CA or
     // a revoked certificate cannot come back.
-    events.subscribe((event) => broker.onRegistryEvent(event));
+    events.subscribe((event) => {
+      broker.onRegistryEvent(event);
+      // A revocation from a node of the previous release names no issuer or serial: close by what
+      // the index (subscribed first, so it has read the revocation back) now says.
+      for (const complete of completeRevocation(trustIndex, broker.agentSessions(), event)) broker.onRegistryEvent(complete);
+    });
     if (events instanceof RedisClusterBus) {
       // The subscription was down: trust may have been withdrawn on another node meanwhile.
       events.onResync(async () => {

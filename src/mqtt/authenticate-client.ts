@@ -61,6 +61,8 @@ const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies,
   };
 };
 
+const CLOSED_DURING_ADMISSION = new Error('the connection closed while it was being admitted');
+
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
 // logged with its code and counted, and answered with the CONNACK code of connack-codes.ts.
 export const createAuthenticate = (dependencies: AuthenticateDependencies, sessions: SessionRegistry) =>
@@ -83,6 +85,10 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       } catch (error) {
         refusal = error;
       }
+      // aedes ignores the answer for a client that closed meanwhile: it never registers it, so no
+      // `clientDisconnect` would ever detach what is attached here (a ghost session per dropped
+      // CONNECT, and an agent recorded online for ever).
+      if (refusal === undefined && (client as { closed?: boolean }).closed === true) refusal = CLOSED_DURING_ADMISSION;
       if (refusal === undefined && !sessions.attach(client, principal, epoch)) {
         refusal = new DomainError(principal.kind === 'agent' ? 'mqtt.unknownCa' : 'auth.tokenInvalid', 'Trust was withdrawn while the connection was being admitted.');
       }
@@ -99,6 +105,10 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       dependencies.logger.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
       done(null, true);
     }, (error: unknown) => {
+      if (error === CLOSED_DURING_ADMISSION) {
+        dependencies.logger.debug({ clientId: client.id }, 'mqtt connection closed while it was being admitted');
+        return done(error as AuthenticateError, false);
+      }
       const code = isDomainError(error) ? error.code : 'internal';
       if (!isDomainError(error)) dependencies.logger.error({ err: error, clientId: client.id }, 'mqtt authentication failed unexpectedly');
       dependencies.metrics.refusals.labels(code).inc();

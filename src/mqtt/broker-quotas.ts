@@ -2,6 +2,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { CapHits } from './cap-hits.ts';
+import { onClientGone, onClientReady } from './client-lifecycle.ts';
 import { applyFilterCaps } from './filter-caps.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-quotas.ts';
@@ -118,7 +119,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   const expiry = new SessionExpiry({
     expiryMs: settings.sessionExpirySeconds * 1000,
     clocks: ledger,
-    isConnectedHere: (clientId) => clients[clientId] !== undefined,
+    isConnectedHere: (clientId) => clients[clientId] !== undefined && !clients[clientId].closed,
     async expire(clientId) {
       const session = { id: clientId, clean: false };
       await persistence.cleanSubscriptions(session);
@@ -136,17 +137,21 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   // A client taken over by a connection on another node leaves here after that node stopped the
   // clock (aedes announces the new connection on `$SYS/<broker>/new/clients`, then closes the old
   // one): its leaving must not start the clock again.
-  const movedElsewhere = new Set<string>();
+  // By connection, not client id: a mark left on a connection that had already gone (it dropped
+  // as it was taken over) must not make a later connection's departure with that id count as a move.
+  const movedElsewhere = new WeakSet<Client>();
   (broker as unknown as { mq: { on(topic: string, listener: (packet: { topic: string; payload: Buffer }, done: () => void) => void): void } }).mq.on('$SYS/+/new/clients', (packet, done) => {
     const clientId = packet.payload.toString('utf8');
-    if (packet.topic.split('/')[1] !== broker.id && clients[clientId] !== undefined) movedElsewhere.add(clientId);
+    const here = clients[clientId];
+    if (packet.topic.split('/')[1] !== broker.id && here !== undefined) movedElsewhere.add(here);
     done();
   });
-  broker.on('clientDisconnect', (client: Client) => {
-    if (movedElsewhere.delete(client.id)) return;
+  // client-lifecycle.ts: aedes' own events miss connections dropped while their CONNECT is answered.
+  onClientGone(broker, (client: Client) => {
+    if (movedElsewhere.delete(client)) return;
     if (!client.clean && client.id) expiry.clientLeft(client.id);
   });
-  broker.on('client', (client: Client) => expiry.clientBack(client.id));
+  onClientReady(broker, (client: Client) => expiry.clientBack(client.id));
   expiry.start();
 
   return {

@@ -1,5 +1,6 @@
 import type { Aedes, Client, Subscription } from 'aedes';
 import type { CapHits } from './cap-hits.ts';
+import { onClientGone } from './client-lifecycle.ts';
 
 // Topic filters per client and per tenant (SPEC "MQTT broker": filters per client are capped).
 // Every filter a connection holds is a listener in the shared emitter — in a cluster a Redis
@@ -27,6 +28,10 @@ export const applyFilterCaps = (broker: Aedes, caps: FilterCaps, hits: CapHits, 
 
   const authorizeSubscribe = broker.authorizeSubscribe as AuthorizeSubscribe;
   broker.authorizeSubscribe = ((client, subscription, callback) => {
+    // A persistent session's filters restored for a connection that has closed meanwhile: its
+    // release may already have happened (client-lifecycle.ts); counting them now would keep
+    // them counted for ever.
+    if ((client as { closed?: boolean }).closed === true) return authorizeSubscribe(client, subscription, callback);
     let held = filtersOf.get(client);
     if (!held) filtersOf.set(client, held = { tenant: tenantOf(client) ?? '', topics: new Set() });
     const { tenant, topics } = held;
@@ -54,7 +59,7 @@ export const applyFilterCaps = (broker: Aedes, caps: FilterCaps, hits: CapHits, 
   });
   // A closed connection's filters leave the emitter with it (a persistent session keeps them in
   // the persistence only, bounded by the per-client cap and the session expiry).
-  broker.on('clientDisconnect', (client: Client) => {
+  onClientGone(broker, (client: Client) => {
     const held = filtersOf.get(client);
     if (!held) return;
     release(held.tenant, held.topics.size);

@@ -9,6 +9,7 @@ import type { LiveAgentSession, Registry, RegistryEvent } from '../registry/inde
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
+import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
 import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
@@ -95,6 +96,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     maxClientsIdLength: 256,
   });
   guardStoredMessages(broker, { logger: log, metrics: wallMetrics });
+  const lifecycle = pairClientEvents(broker);
   const expiryMetrics = createSessionDeadlineMetrics(options.metrics);
   const deadlines = new SessionDeadlines({
     onExpired: (client, principal, expiry) => {
@@ -108,14 +110,16 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log,
     tenantOf: (client) => sessions.principalOf(client)?.tenant,
   });
-  broker.on('client', (client: Client) => {
+  onClientReady(broker, (client: Client) => {
     metrics.connected.inc();
     const principal = sessions.principalOf(client);
     if (principal) deadlines.track(client, principal);
   });
-  broker.on('clientDisconnect', (client: Client) => {
+  // Not aedes' 'clientDisconnect': it never comes for a connection dropped while its CONNECT is
+  // answered (client-lifecycle.ts).
+  onClientGone(broker, (client: Client, wasReady: boolean) => {
     deadlines.untrack(client);
-    metrics.connected.dec();
+    if (wasReady) metrics.connected.dec();
     const principal = sessions.detach(client);
     if (principal?.kind !== 'agent') return;
     registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
@@ -158,6 +162,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     socket.setNoDelay(true);
     const client = broker.handle(socket);
     guardPackets(client);
+    lifecycle.guard(client);
     quotas.guard(client);
   });
   server.on('connection', (socket: Socket) => {

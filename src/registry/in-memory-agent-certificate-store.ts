@@ -43,7 +43,7 @@ export class InMemoryAgentCertificateStore implements AgentCertificateStore {
   }
 
   async listRevokedSerials(now: Date): Promise<RevokedSerial[]> {
-    return [...this.#records.values()].filter((r) => r.isRevoked && r.notAfter > now)
+    return [...this.#records.values()].filter((r) => r.isRevoked && r.notAfter >= now)
       .map((r) => ({ caCertificateId: r.managedCaId, serialNumber: r.serialNumber }));
   }
 }

@@ -15,7 +15,7 @@ export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-sto
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
 export {
-  applyToTrustIndex, followTrustIndex, loadTrustIndex, reloadTrustIndex, withdrawalOf,
+  applyToTrustIndex, completeRevocation, followTrustIndex, loadTrustIndex, reloadTrustIndex, withdrawalOf,
   type LiveAgentSession, type TrustIndexFollower, type TrustSources,
 } from './sync-trust-index.ts';
 export { isTopicSafeLevel } from './topic-level.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createCa } from '../../test/support/test-pki.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import { InMemoryAgentStore } from './in-memory-agent-store.ts';
-import { followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
+import { completeRevocation, followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
 import { TrustIndex } from './trust-index.ts';
 
 // After a cluster node missed events, every live agent session is re-checked against the reloaded
@@ -91,5 +91,24 @@ describe('followTrustIndex', () => {
     assert.equal(index.isRevoked('managed-1', 'ab'), true);
     await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'unknown', caCertificateId: '' as CaCertificateId, serialNumber: '' });
     assert.equal(index.revokedCount, 1, 'an id the store does not know revokes nothing');
+  });
+});
+
+describe('completeRevocation', () => {
+  it('a revocation relayed by a node of the previous release (no issuer, no serial number) still closes the revoked certificate\'s live sessions', async () => {
+    const tenant = 'acme' as TenantId;
+    const ca = await createCa();
+    const index = new TrustIndex();
+    index.upsert({ id: 'ca-1' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem });
+    index.revoke('ca-1', '0bad'); // what applyToTrustIndex read back from the store
+    const live = (clientId: string, certificateSerialNumber: string, sessionTenant = tenant): LiveAgentSession =>
+      ({ tenant: sessionTenant, agentId: clientId, clientId, caCertificateId: 'ca-1', certificateSerialNumber });
+    const sessions = [live('acme_revoked', 'bad'), live('acme_other', 'beef'), live('other_revoked', 'bad', 'other' as TenantId)];
+    const fromOldNode = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1', caCertificateId: '' as CaCertificateId, serialNumber: '' } as const;
+
+    assert.deepEqual(completeRevocation(index, sessions, fromOldNode),
+      [{ ...fromOldNode, caCertificateId: 'ca-1', serialNumber: 'bad' }], 'exactly the revoked certificate of that tenant');
+    assert.deepEqual(completeRevocation(index, sessions, { ...fromOldNode, caCertificateId: 'ca-1' as CaCertificateId, serialNumber: 'bad' }), [],
+      'a complete revocation closes by itself');
   });
 });

@@ -88,6 +88,18 @@ export const withdrawalOf = async (index: TrustIndex, agents: AgentStore, sessio
   return undefined;
 };
 
+/** A revocation announced by a node of the previous release carries neither issuer nor serial
+ *  number (cluster-bus-message.ts decodes both as ''), so the broker's "close by issuer + serial"
+ *  would match no session. Once the index has read the revocation back (applyToTrustIndex), this
+ *  names, per live session of that tenant the index now finds revoked, the complete event that
+ *  closes it. Any other event: nothing to add. */
+export const completeRevocation = (index: TrustIndex, sessions: readonly LiveAgentSession[], event: RegistryEvent): RegistryEvent[] => {
+  if (event.type !== 'agentCertificateRevoked' || event.serialNumber !== '') return [];
+  return sessions
+    .filter((session) => session.tenant === event.tenant && index.isRevoked(session.caCertificateId, session.certificateSerialNumber))
+    .map((session) => ({ ...event, caCertificateId: session.caCertificateId as CaCertificateId, serialNumber: session.certificateSerialNumber }));
+};
+
 /** Keeps an index equal to the store through events, and can rebuild it from the store while
  *  events keep arriving (at start, and after a cluster node missed events). */
 export interface TrustIndexFollower {

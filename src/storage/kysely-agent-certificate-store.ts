@@ -89,7 +89,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
 
   async listRevokedSerials(now: Date): Promise<RevokedSerial[]> {
     const rows = await this.#db.selectFrom('agent_certificates').select(['managed_ca_id', 'serial_number'])
-      .where('is_revoked', '=', 1).where('not_after', '>', now.toISOString()).execute();
+      .where('is_revoked', '=', 1).where('not_after', '>=', now.toISOString()).execute();
     return rows.map((row) => ({ caCertificateId: row.managed_ca_id as CaCertificateId, serialNumber: row.serial_number }));
   }
 }

@@ -187,6 +187,16 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       assert.deepEqual(listed, [mine, theirs].map((r) => `${r.managedCaId}/${r.serialNumber}`).sort());
     });
 
+    it('a revoked certificate in its last instant (notAfter = now) is still listed: admission accepts it until then, inclusive', async () => {
+      // RFC 5280 §4.1.2.5: the validity period includes notAfter (src/pki/validity.ts), so a
+      // revocation left out of the index at that instant would admit the revoked certificate.
+      const now = new Date('2026-12-01T00:00:00.000Z');
+      const lastInstant = await fixture.agentCertificates.insert(newAgentCertificate({ notAfter: now }));
+      await fixture.agentCertificates.revoke(lastInstant.tenant, lastInstant.id, now);
+      const listed = (await fixture.agentCertificates.listRevokedSerials(now)).map((r) => `${r.caCertificateId}/${r.serialNumber}`);
+      assert.deepEqual(listed, [`${lastInstant.managedCaId}/${lastInstant.serialNumber}`]);
+    });
+
     it('lists in issue order', async () => {
       const first = newAgentCertificate({ createdAt: new Date('2026-01-01T00:00:00.000Z') });
       const second = newAgentCertificate({ createdAt: new Date('2026-01-02T00:00:00.000Z') });
