@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 
 type RetainedVerdict = 'ok' | 'retainedPerTenant' | 'retainedPerClient';
 type QueuedVerdict = 'ok' | 'queuedPerClient' | 'queuedPerTenant';
+type SessionVerdict = 'ok' | 'persistentSessionsPerTenant';
 interface Caps { readonly perTenant: number; readonly perClient: number }
 interface QueueEntry { readonly clientId: string; readonly tenant: string; readonly isConnected: boolean }
 
@@ -58,6 +59,21 @@ end
 redis.call('DEL', KEYS[1])
 return 0`;
 
+// KEYS: the tenant's set of persistent client ids, aedes-persistence-redis' `clients` set (the ids
+// holding subscriptions). ARGV: client id, tenant cap. 0 = ok, 1 = tenant full. A session stored
+// before this count existed is in `clients`: resuming it is counted, never refused.
+const CLAIM_SESSION = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 1 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 0`;
+
+// RESET_QUEUED for a deleted session (KEYS[4]: its tenant's set of persistent client ids), in
+// the same script: a clean CONNECT pays no more commands than before.
+const SESSION_CLEANED = `
+redis.call('SREM', KEYS[4], ARGV[2])
+${RESET_QUEUED}`;
+
 const RETAINED_VERDICTS: readonly RetainedVerdict[] = ['ok', 'retainedPerTenant', 'retainedPerClient'];
 const QUEUED_VERDICTS: readonly QueuedVerdict[] = ['ok', 'queuedPerClient', 'queuedPerTenant'];
 const SESSIONS_AWAY_KEY = 'quota:sessions-away';
@@ -105,6 +121,17 @@ export class RedisQuotaLedger {
   async resetQueued(clientId: string, options: { onlyIfGone?: boolean } = {}): Promise<void> {
     await this.#redis.eval(RESET_QUEUED, 3, key('queued', clientId), key('queued-tenant', tenantOfClientId(clientId)), outgoingKey(clientId),
       options.onlyIfGone ? 1 : 0);
+  }
+
+  async claimSession(tenant: string, clientId: string, cap: number): Promise<SessionVerdict> {
+    const answer = await this.#redis.eval(CLAIM_SESSION, 2, key('sessions', tenant), 'clients', clientId, cap) as number;
+    return answer === 0 ? 'ok' : 'persistentSessionsPerTenant';
+  }
+
+  async sessionCleaned(clientId: string): Promise<void> {
+    const tenant = tenantOfClientId(clientId);
+    await this.#redis.eval(SESSION_CLEANED, 4, key('queued', clientId), key('queued-tenant', tenant), outgoingKey(clientId), key('sessions', tenant),
+      0, clientId);
   }
 
   // The clocks of persistent sessions whose clients are away: one sorted set, score = when the

@@ -139,6 +139,10 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT', default: 1000, parse: integer(0, 10_000_000),
       description: 'Retained messages (distinct topics) of one tenant; past it, retained PUBLISHes are delivered but not retained.',
     }),
+    maxPersistentSessionsPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT', default: 100_000, parse: integer(1, 10_000_000),
+      description: 'Persistent sessions (clean session = false) one tenant may hold, connected or away until their expiry; past it, a CONNECT with clean session 0 for a client id without a session is refused (CONNACK 5), resuming one never is. The default leaves room for every agent of a large tenant.',
+    }),
     sessionExpirySeconds: setting({
       env: 'TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS', default: 7 * 24 * 3600, parse: integer(1, 10 * 365 * 24 * 3600),
       description: 'A persistent session (clean session = false) whose client stays away this long is deleted with its subscriptions and queued messages, in seconds.',

@@ -73,4 +73,5 @@ export const httpStatusByCode = {
   'mqtt.agentDisabled': 400,
   'mqtt.applicationClientIdInvalid': 400,
   'mqtt.tenantMismatch': 400,
+  'mqtt.persistentSessionLimitReached': 409,
 } as const satisfies Record<ErrorCode, number>;

@@ -5,6 +5,7 @@ import { errorCodes } from '../shared/index.ts';
 export const brokerCaps = [
   'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'filtersPerTenant', 'queuedPerClient', 'queuedPerTenant',
   'retainedPerClient', 'retainedPerTenant', 'outgoingBytes', 'outgoingBytesPerTenant', 'slowConsumerTimeout',
+  'persistentSessionsPerTenant',
 ] as const;
 export type BrokerCap = typeof brokerCaps[number];
 

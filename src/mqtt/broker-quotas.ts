@@ -1,8 +1,9 @@
-import type { Aedes, Client, PublishPacket } from 'aedes';
+import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { CapHits } from './cap-hits.ts';
 import { onClientGone, onClientReady } from './client-lifecycle.ts';
+import { connackCodeByError } from './connack-codes.ts';
 import { applyFilterCaps } from './filter-caps.ts';
 import type { QuotaLedger } from './quota-ledger.ts';
 import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-quotas.ts';
@@ -26,6 +27,7 @@ export interface BrokerQuotaSettings {
   readonly maxQueuedPerTenant: number;
   readonly maxRetainedPerClient: number;
   readonly maxRetainedPerTenant: number;
+  readonly maxPersistentSessionsPerTenant: number;
   readonly sessionExpirySeconds: number;
 }
 
@@ -44,6 +46,7 @@ export interface BrokerQuotas {
   close(): void;
 }
 
+type Authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: AuthenticateError | null, success: boolean | null) => void) => void;
 type AuthorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => void;
 
 interface ParsedPacket { cmd: string; qos?: number; topic?: string; subscriptions?: readonly unknown[] }
@@ -107,6 +110,37 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
       });
     });
   }) satisfies AuthorizePublish;
+
+  // Persistent sessions per tenant: the filter and queue caps bound what one session holds, this
+  // bounds how many sessions a tenant's client ids (`<tenant>_<anything>`) can park until their
+  // expiry. Checked once the client is admitted (its tenant known), before aedes restores or
+  // creates the session; a clean CONNECT passes straight through (no ledger call), and its
+  // cleanSubscriptions frees the place (queue-quotas.ts), as the expiry does.
+  const authenticate = broker.authenticate as Authenticate;
+  const refuseSession = (code: 'mqtt.persistentSessionLimitReached' | 'storage.unavailable', message: string): AuthenticateError => {
+    const refusal = new Error(message) as AuthenticateError;
+    refusal.returnCode = connackCodeByError[code];
+    return refusal;
+  };
+  broker.authenticate = ((client, username, password, done) => {
+    if (client.clean !== false) return authenticate(client, username, password, done);
+    authenticate(client, username, password, (error, success) => {
+      const tenant = error || !success ? undefined : tenantOf(client);
+      if (tenant === undefined) return done(error, success);
+      ledger.claimSession(tenant, client.id, settings.maxPersistentSessionsPerTenant).then((verdict) => {
+        if (verdict === 'ok') return done(null, true);
+        hits.hit('persistentSessionsPerTenant', { clientId: client.id, tenant, limit: settings.maxPersistentSessionsPerTenant },
+          'CONNECT refused: the tenant holds the maximum number of persistent sessions (mqtt.persistentSessionLimitReached)', true);
+        metrics.refusals.labels('mqtt.persistentSessionLimitReached').inc();
+        done(refuseSession('mqtt.persistentSessionLimitReached', 'The tenant holds the maximum number of persistent sessions.'), false);
+      }, (failure: unknown) => {
+        // Fail closed: a session whose place could not be counted is not created.
+        logger.warn({ err: failure, clientId: client.id, tenant }, 'could not count a persistent session: CONNECT refused as server unavailable');
+        metrics.refusals.labels('storage.unavailable').inc();
+        done(refuseSession('storage.unavailable', 'The persistent-session count could not be read; try again.'), false);
+      });
+    });
+  }) satisfies Authenticate;
 
   applyQueueQuotas(persistence, {
     caps: { perClient: settings.maxQueuedPerClient, perTenant: settings.maxQueuedPerTenant },

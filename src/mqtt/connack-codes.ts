@@ -79,4 +79,6 @@ export const connackCodeByError = {
   'mqtt.agentDisabled': 5,
   'mqtt.applicationClientIdInvalid': 2,
   'mqtt.tenantMismatch': 4,
+  // A tenant quota, not a transient outage: 5, so clients do not hammer it with retries.
+  'mqtt.persistentSessionLimitReached': 5,
 } as const satisfies Record<ErrorCode, ConnackCode>;

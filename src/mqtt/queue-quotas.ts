@@ -85,12 +85,14 @@ export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, 
     });
   };
 
-  // Every clean CONNECT comes here: the reset is not waited for (no round trip added to the
-  // CONNECT), and nothing can be queued for a clean session meanwhile.
+  // Every clean CONNECT comes here, and the session expiry: the reset (which also frees the
+  // session's persistent-session place) is not waited for (no round trip added to the CONNECT),
+  // and nothing can be queued for a clean session meanwhile. It is sent before the CONNECT goes
+  // on, so on the ledger's one connection it precedes any later claim by the same client id.
   const cleanSubscriptions = persistence.cleanSubscriptions.bind(persistence);
   persistence.cleanSubscriptions = async (client) => {
     const result = await cleanSubscriptions(client);
-    ledger.resetQueued(client.id).catch(onLedgerError);
+    ledger.sessionCleaned(client.id).catch(onLedgerError);
     return result;
   };
 

@@ -29,3 +29,18 @@ test('queued messages: per session and per tenant; a connected session is held t
   ledger.releaseQueued('t_a', 't'); // more releases than reservations never go below zero
   assert.deepEqual(await ledger.reserveQueued([away('t_b')], caps), ['ok']);
 });
+
+test('persistent sessions: a tenant minting new client ids stops at its cap; resuming one is free; a cleaned session frees its place', async () => {
+  const ledger = new InMemoryQuotaLedger();
+  assert.equal(await ledger.claimSession('t', 't_a', 2), 'ok');
+  assert.equal(await ledger.claimSession('t', 't_b', 2), 'ok');
+  assert.equal(await ledger.claimSession('t', 't_c', 2), 'persistentSessionsPerTenant');
+  assert.equal(await ledger.claimSession('t', 't_a', 2), 'ok', 'resuming a session it holds');
+  assert.equal(await ledger.claimSession('u', 'u_a', 2), 'ok', 'another tenant has its own count');
+  await ledger.sessionCleaned('t_c'); // never counted: frees nothing
+  assert.equal(await ledger.claimSession('t', 't_c', 2), 'persistentSessionsPerTenant');
+  await ledger.sessionCleaned('t_a');
+  await ledger.sessionCleaned('t_a');
+  assert.equal(await ledger.claimSession('t', 't_c', 2), 'ok');
+  assert.equal(await ledger.claimSession('t', 't_a', 2), 'persistentSessionsPerTenant', 'a cleaned session is a new one');
+});

@@ -7,6 +7,7 @@ import { InMemorySessionClocks, type SessionClocks } from './session-expiry.ts';
 
 export type RetainedVerdict = 'ok' | 'retainedPerTenant' | 'retainedPerClient';
 export type QueuedVerdict = 'ok' | 'queuedPerClient' | 'queuedPerTenant';
+export type SessionVerdict = 'ok' | 'persistentSessionsPerTenant';
 
 export interface QuotaCaps {
   readonly perTenant: number;
@@ -35,7 +36,16 @@ export interface QuotaLedger extends SessionClocks {
   /** The session's queue is gone (aedes-persistence-redis drops it with the subscriptions);
    *  `onlyIfGone`: it may be, look first. */
   resetQueued(clientId: string, options?: { readonly onlyIfGone?: boolean }): Promise<void>;
+  /** A CONNECT with clean session = false: 'ok' when the client id already holds a persistent
+   *  session (a resumption is never refused) or the tenant has a place left, which it takes. */
+  claimSession(tenant: string, clientId: string, cap: number): Promise<SessionVerdict>;
+  /** The session was deleted (clean CONNECT, expiry): its queue count resets and its place is
+   *  free. One call (one script in a cluster) for both, on a path that already had the reset. */
+  sessionCleaned(clientId: string): Promise<void>;
 }
+
+/** Client ids are `<tenant>_…` (agents and applications alike; `_` is not in tenant names). */
+export const tenantOfClientId = (clientId: string): string => clientId.slice(0, Math.max(0, clientId.indexOf('_')));
 
 const decrement = (map: Map<string, number>, key: string): void => {
   const next = (map.get(key) ?? 0) - 1;
@@ -50,6 +60,8 @@ export class InMemoryQuotaLedger extends InMemorySessionClocks implements QuotaL
   readonly #retainedCountByClient = new Map<string, number>();
   readonly #queuedByClient = new Map<string, number>();
   readonly #queuedByTenant = new Map<string, number>();
+  /** tenant → the client ids holding a persistent session. */
+  readonly #sessionsByTenant = new Map<string, Set<string>>();
 
   async claimRetained(tenant: string, clientId: string, topic: string, caps: QuotaCaps): Promise<RetainedVerdict> {
     let topics = this.#retainedByTenant.get(tenant);
@@ -93,5 +105,21 @@ export class InMemoryQuotaLedger extends InMemorySessionClocks implements QuotaL
   async resetQueued(): Promise<void> {
     // aedes-persistence's cleanSubscriptions leaves the queue in place; it leaves through
     // outgoingClearMessageId (the replay at CONNECT, or expiry), one releaseQueued each.
+  }
+
+  async claimSession(tenant: string, clientId: string, cap: number): Promise<SessionVerdict> {
+    let sessions = this.#sessionsByTenant.get(tenant);
+    if (sessions?.has(clientId)) return 'ok';
+    if ((sessions?.size ?? 0) >= cap) return 'persistentSessionsPerTenant';
+    if (!sessions) this.#sessionsByTenant.set(tenant, sessions = new Set());
+    sessions.add(clientId);
+    return 'ok';
+  }
+
+  async sessionCleaned(clientId: string): Promise<void> {
+    const tenant = tenantOfClientId(clientId);
+    const sessions = this.#sessionsByTenant.get(tenant);
+    if (!sessions?.delete(clientId)) return;
+    if (sessions.size === 0) this.#sessionsByTenant.delete(tenant);
   }
 }

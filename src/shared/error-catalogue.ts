@@ -91,6 +91,7 @@ export const errorCatalogue = {
   'mqtt.agentDisabled': 'The agent is disabled.',
   'mqtt.applicationClientIdInvalid': 'A tenant application\'s client id must be empty or start with <tenant>_ and not be an agent\'s.',
   'mqtt.tenantMismatch': 'The MQTT user name names another tenant than the token.',
+  'mqtt.persistentSessionLimitReached': 'A new persistent session (clean session 0) for a client id the tenant holds no session for, while the tenant already holds the maximum number of persistent sessions; resume an existing one, connect with clean session, or let one expire.',
 } as const satisfies Record<string, string>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

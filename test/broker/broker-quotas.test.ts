@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
-import { closesWithin, connectApplication, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { closesWithin, connectApplication, MessageLog, refusalCodeOf, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 
 // The broker's caps one by one (SPEC "MQTT broker", bounded resources), each named after the
@@ -18,7 +18,9 @@ const CAPS = {
   TRUSTGATE_MQTT_MAX_RETAINED_PER_CLIENT: '3',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT: '5',
   TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_TENANT: String(2 * 1024 * 1024),
+  TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT: '2',
 };
+const NOT_AUTHORIZED = 5;
 
 const metricValue = async (server: TestServer, name: string): Promise<number> => {
   const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
@@ -182,6 +184,35 @@ describe('broker caps', () => {
     assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="retainedPerClient"}') >= 2);
     assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="retainedPerTenant"}') >= 3);
   });
+
+  test('an application token minting persistent client ids past the tenant cap is refused; resuming one, clean sessions and a cleaned session\'s place still work', async () => {
+    const tenant = newTenant('mint');
+    const hitsBefore = await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="persistentSessionsPerTenant"}');
+    // One session parked (away, with a filter), one connected: the tenant's two places.
+    const parked = await connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false });
+    await subackCodes(parked, { [`tc/${tenant}/a/i/#`]: { qos: 1 } });
+    parked.end(true);
+    await closesWithin(parked, 3_000);
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p2`, clean: false }));
+
+    assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }), resources), NOT_AUTHORIZED,
+      'a third persistent client id is refused');
+    assert.equal(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="persistentSessionsPerTenant"}'), hitsBefore + 1);
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_c`, clean: true }));
+    let sessionPresent: boolean | undefined;
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false }, (client) => {
+      client.once('connect', (connack) => { sessionPresent = connack.sessionPresent; });
+    }));
+    assert.equal(sessionPresent, true, 'the parked session is resumed');
+
+    // A clean CONNECT with a persistent client id deletes that session (MQTT-3.1.2-6): its place is free.
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p2`, clean: true }));
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }));
+    assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p4`, clean: false }), resources), NOT_AUTHORIZED);
+    // Another tenant has places of its own.
+    const other = newTenant('mint-other');
+    resources.client(await connectApplication(server, other, { clientId: `${other}_p1`, clean: false }));
+  });
 });
 
 describe('persistent session expiry', () => {
@@ -189,7 +220,7 @@ describe('persistent session expiry', () => {
   let server: TestServer;
 
   before(async () => {
-    server = await startTestServer({ TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '1' });
+    server = await startTestServer({ TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '1', TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT: '2' });
     resources.add(() => server.close());
   });
   after(() => resources.closeAll());
@@ -218,5 +249,28 @@ describe('persistent session expiry', () => {
     await subackCodes(back, { [`tc/${tenant}/a/i/#`]: { qos: 1 } });
     await roundTrip(publisher, log, `tc/${tenant}/a/i/marker`, 'marker');
     assert.deepEqual(log.on(`tc/${tenant}/a/i/m`), [], 'the queued message went with the session');
+  });
+
+  test('persistent client ids parked past the tenant cap free their places when their sessions expire', async () => {
+    const tenant = newTenant('parked');
+    const first = await connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false });
+    resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p2`, clean: false }));
+    assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }), resources), 5);
+    first.end(true);
+    await closesWithin(first, 3_000);
+    // Its session expires after 1 s away; until then the tenant stays full.
+    await withTimeout((async () => {
+      for (;;) {
+        try {
+          resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }));
+          return;
+        } catch (error) {
+          if ((error as { code?: number }).code !== 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+    })(), 15_000, 'a place freed by the expiry');
+    // p1's session is gone: its id would be a new session, and p2 and p3 hold the places.
+    assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false }), resources), 5);
   });
 });

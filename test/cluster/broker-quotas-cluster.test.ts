@@ -162,4 +162,45 @@ describe('broker caps across the nodes of a cluster', () => {
     assert.equal(moved.connected, true);
     assert.equal(await admin.exists(sessionKey(movedId)), 1);
   });
+
+  test('persistent client ids minted past the tenant cap are refused on both nodes; resuming on the other node and cleaning work, a clean CONNECT sends no more to Redis', async () => {
+    resources = new Resources();
+    prefix = uniqueRedisPrefix('quotas');
+    const capped = { ...CAPS, TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT: '2' };
+    node1 = await startNode(capped);
+    node2 = await startNode(capped);
+    const refusalCode = async (node: RunningMqttBroker, clientId: string): Promise<number | undefined> => {
+      try {
+        await connectApplication(node, clientId, { clean: false });
+      } catch (error) {
+        return (error as { code?: number }).code;
+      }
+      return 0;
+    };
+    const [p1, p2, p3] = [unique('p1'), unique('p2'), unique('p3')];
+    const first = await connectApplication(node1, p1, { clean: false });
+    await connectApplication(node2, p2, { clean: false });
+    assert.equal(await refusalCode(node1, p3), 5);
+    assert.equal(await refusalCode(node2, p3), 5, 'the other node counts the same sessions');
+    const firstClosed = closesWithin(first, 3_000);
+    await connectApplication(node2, p1, { clean: false });
+    assert.equal(await firstClosed, true, 'resumed on the other node (taken over), not refused');
+
+    // A clean CONNECT sends the same one script to the ledger as before (the queue reset, which
+    // now also frees the session's place), not waited for; the claim is for clean = false only.
+    // Watched with MONITOR: scripts sent on this test's keys.
+    const monitor = await admin.duplicate().monitor();
+    const scripts: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.startsWith('lua') && args[0]?.toLowerCase() === 'eval' && args.some((a) => a.startsWith(`${prefix}mqtt:quota:`))) {
+        scripts.push(args[1]!.includes('SREM') ? 'sessionCleaned' : args[1]!.includes('SADD') ? 'claimSession' : 'other');
+      }
+    });
+    await connectApplication(node1, p2, { clean: true });
+    await waitFor(() => scripts.length >= 1, 5_000, 'the reset');
+    await connectApplication(node2, p3, { clean: false }); // p2's place was freed
+    await waitFor(() => scripts.length >= 2, 5_000, 'the claim');
+    await monitor.disconnect();
+    assert.deepEqual(scripts, ['sessionCleaned', 'claimSession']);
+  });
 });
