@@ -1,102 +1,22 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
-import { pino } from 'pino';
-import { Registry as MetricsRegistry } from 'prom-client';
-import type { Redis } from 'ioredis';
-import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
-import { createRedisBrokerBackplane, type RedisBrokerBackplane } from '../../src/cluster/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
-import { DomainError, type TenantId } from '../../src/shared/index.ts';
-import { closesWithin, connectClient, delay, endClient, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
-import { registryFixture } from '../support/registry-fixture.ts';
-import {
-  clientNamesUnder, deleteKeysUnder, keysUnder, killClients, redisAdmin, RedisOutageProxy, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil,
-} from '../support/redis-helpers.ts';
-import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { describe, test } from 'node:test';
+import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
+import type { TenantId } from '../../src/shared/index.ts';
+import { closesWithin, delay, endClient, MessageLog, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { inProcessBrokers } from '../support/in-process-brokers.ts';
+import { clientNamesUnder, keysUnder, killClients, RedisOutageProxy, TEST_REDIS_URL, waitUntil } from '../support/redis-helpers.ts';
 
 // Two brokers in one process, each with its own backplane on the shared Redis, as two trustgate
 // nodes would run. Clients are tenant applications (token as password): admission is not what is
 // under test here, the sharing of messages, sessions and client ids between brokers is.
 
 const TENANT = 'cluster' as TenantId;
-const TOKEN = 'token-of-the-cluster-tenant';
-const tokens: TokenVerifier = {
-  verify: async (token: string): Promise<Principal> => {
-    if (token !== TOKEN) throw new DomainError('auth.tokenInvalid', 'not the test token');
-    return { tenant: TENANT, scopes: ['mcmqtt.admin'], subject: 'test-application' };
-  },
-};
-const logger = pino({ level: 'silent' });
-
-interface Node {
-  readonly broker: RunningMqttBroker;
-  readonly backplane: RedisBrokerBackplane;
-}
-
-let admin: Redis;
-let brokerCa: TestCertificate;
-let serverCertificate: TestCertificate;
-let resources: Resources;
-let prefix: string;
-
-const startNode = async (url = TEST_REDIS_URL): Promise<Node> => {
-  const backplane = createRedisBrokerBackplane({ url, logger, prefix });
-  resources.add(() => backplane.close());
-  const broker = await startMqttBroker({
-    registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
-    quotas: loadConfig({}).mqtt,
-    tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
-  });
-  resources.add(() => broker.close()); // closed before its backplane (resources close in reverse)
-  return { broker, backplane };
-};
-
-const unique = (label: string) => `${TENANT}_${label}-${randomBytes(4).toString('hex')}`;
-
-const connectApplication = async (node: Node, clientId: string, options: IClientOptions = {}, beforeConnect?: (client: MqttClient) => void): Promise<MqttClient> =>
-  resources.client(await connectClient(`mqtts://localhost:${node.broker.port}`, {
-    ca: brokerCa.certificatePem,
-    reconnectPeriod: 0,
-    connectTimeout: 5_000,
-    protocolVersion: 4,
-    clientId,
-    username: TENANT,
-    password: TOKEN,
-    ...options,
-  }, `${clientId} connecting`, beforeConnect));
-
-before(async () => {
-  admin = redisAdmin();
-  await admin.connect();
-  brokerCa = await createCa({ subject: 'CN=backplane test broker CA' });
-  serverCertificate = await issueCertificate(brokerCa, { subject: 'CN=localhost', extendedKeyUsage: 'serverAuth' });
-});
-
-afterEach(async () => {
-  await resources.closeAll();
-  await deleteKeysUnder(admin, prefix);
-});
-
-after(async () => {
-  await admin.quit();
-});
+const brokers = inProcessBrokers({ tenant: TENANT, caName: 'backplane', prefixLabel: 'backplane', cleanUp: 'each' });
+const { logger, unique, connectApplication } = brokers;
 
 describe('brokers sharing a Redis backplane', () => {
-  let node1: Node;
-  let node2: Node;
-
-  const twoNodes = async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('backplane');
-    node1 = await startNode();
-    node2 = await startNode();
-  };
-
   test('QoS 0 and QoS 1 messages published on one broker reach subscribers on both', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const agentClientId = unique('agent');
     const filter = `tc/${TENANT}/${agentClientId}/i/#`;
     const remote = await connectApplication(node2, unique('remote'));
@@ -121,7 +41,7 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('a second connection with the same client id on the other broker takes over', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const clientId = unique('app');
     const first = await connectApplication(node1, clientId);
     const firstClosed = closesWithin(first, 3_000);
@@ -139,7 +59,7 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('a QoS 1 message published while a persistent session is offline is delivered when it reconnects to the other broker', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const clientId = unique('durable');
     const topic = `tc/${TENANT}/${unique('agent')}/i/command`;
     const durable = await connectApplication(node2, clientId, { clean: false });
@@ -160,6 +80,7 @@ describe('brokers sharing a Redis backplane', () => {
     assert.equal(message.qos, 1);
 
     // The session lives in Redis under the backplane's prefix, not in the shared key space.
+    const { admin, prefix } = brokers;
     const keys = await keysUnder(admin, `${prefix}mqtt:`);
     assert.ok(keys.includes(`${prefix}mqtt:client:${encodeURIComponent(clientId)}`), `keys: ${keys.join(', ')}`);
     assert.ok(keys.includes(`${prefix}mqtt:clients`));
@@ -167,7 +88,7 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('a retained message published on one broker is sent to a later subscriber on the other', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const agentClientId = unique('agent');
     const topic = `tc/${TENANT}/${agentClientId}/i/config`;
     const publisher = await connectApplication(node1, unique('publisher'));
@@ -180,7 +101,7 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('$SYS stays closed to clients: no subscription, and a forged takeover closes the forger only', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const victimId = unique('victim');
     const victim = await connectApplication(node1, victimId);
     const attacker = await connectApplication(node1, unique('attacker'));
@@ -195,13 +116,14 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('the brokers survive their Redis connections being killed and carry messages again', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const topic = `tc/${TENANT}/${unique('agent')}/i/after-blip`;
     const subscriber = await connectApplication(node2, unique('subscriber'));
     const log = new MessageLog(subscriber);
     await subackCodes(subscriber, { [topic]: { qos: 1 } });
     const publisher = await connectApplication(node1, unique('publisher'));
 
+    const { admin, prefix } = brokers;
     const names = (await clientNamesUnder(admin, `${prefix}mqtt:`)).sort();
     assert.equal(names.length, 6, `three connections per broker: ${names.join(', ')}`);
     assert.equal(await killClients(admin, (name) => name.startsWith(`${prefix}mqtt:`)), 6);
@@ -216,8 +138,8 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('start() connects, or says within its bound that Redis is unreachable', async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('backplane');
+    brokers.reset();
+    const { admin, prefix, resources } = brokers;
     const reachable = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix, nodeId: 'node-1' });
     resources.add(() => reachable.close());
     await reachable.start();
@@ -238,12 +160,12 @@ describe('brokers sharing a Redis backplane', () => {
   });
 
   test('close() is bounded when Redis is unreachable', async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('backplane');
+    brokers.reset();
+    const { resources } = brokers;
     const proxy = new RedisOutageProxy();
     await proxy.start();
     resources.add(() => proxy.close());
-    const node = await startNode(proxy.url);
+    const node = await brokers.startNode({ url: proxy.url });
     const clientId = unique('app');
     const client = await connectApplication(node, clientId, { clean: false });
     await subackCodes(client, { [`tc/${TENANT}/${unique('agent')}/i/#`]: { qos: 1 } });

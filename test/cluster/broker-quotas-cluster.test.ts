@@ -1,94 +1,26 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
-import { pino } from 'pino';
-import { Registry as MetricsRegistry } from 'prom-client';
-import type { Redis } from 'ioredis';
-import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
-import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
-import { DomainError, type TenantId } from '../../src/shared/index.ts';
-import { closesWithin, connectClient, MessageLog, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
-import { registryFixture } from '../support/registry-fixture.ts';
-import { deleteKeysUnder, redisAdmin, uniqueRedisPrefix, TEST_REDIS_URL } from '../support/redis-helpers.ts';
-import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { describe, test } from 'node:test';
+import type { TenantId } from '../../src/shared/index.ts';
+import { closesWithin, MessageLog, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { inProcessBrokers, type InProcessNode } from '../support/in-process-brokers.ts';
 
 // The broker caps hold in a cluster: two brokers in one process, each with its own backplane on
 // the shared Redis (aedes-persistence-redis), the counts in Redis (src/cluster/redis-quota-ledger.ts).
 
 const TENANT = 'quotas' as TenantId;
-const TOKEN = 'token-of-the-quotas-tenant';
-const tokens: TokenVerifier = {
-  verify: async (token: string): Promise<Principal> => {
-    if (token !== TOKEN) throw new DomainError('auth.tokenInvalid', 'not the test token');
-    return { tenant: TENANT, scopes: ['mcmqtt.admin'], subject: 'test-application' };
-  },
-};
-const logger = pino({ level: 'silent' });
 const CAPS = {
   TRUSTGATE_MQTT_MAX_QUEUED_PER_CLIENT: '5',
   TRUSTGATE_MQTT_MAX_RETAINED_PER_TENANT: '4',
 };
-
-let admin: Redis;
-let brokerCa: TestCertificate;
-let serverCertificate: TestCertificate;
-let resources: Resources;
-let prefix: string;
-
-const unique = (label: string) => `${TENANT}_${label}-${randomBytes(4).toString('hex')}`;
-
-const startNode = async (caps: Record<string, string> = CAPS): Promise<RunningMqttBroker> => {
-  const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
-  resources.add(() => backplane.close());
-  const broker = await startMqttBroker({
-    registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
-    quotas: loadConfig(caps).mqtt,
-    tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
-  });
-  resources.add(() => broker.close());
-  return broker;
-};
-
-const connectApplication = async (node: RunningMqttBroker, clientId: string, options: IClientOptions = {}, beforeConnect?: (client: MqttClient) => void): Promise<MqttClient> =>
-  resources.client(await connectClient(`mqtts://localhost:${node.port}`, {
-    ca: brokerCa.certificatePem, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, clientId, username: TENANT, password: TOKEN, ...options,
-  }, `${clientId} connecting`, beforeConnect));
+const brokers = inProcessBrokers({ tenant: TENANT, caName: 'quota', prefixLabel: 'quotas', config: CAPS, cleanUp: 'each' });
+const { unique, connectApplication } = brokers;
 
 const waitFor = (condition: () => boolean, ms: number, what: string): Promise<void> =>
   withTimeout((async () => { while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20)); })(), ms, what);
 
-before(async () => {
-  admin = redisAdmin();
-  await admin.connect();
-  brokerCa = await createCa({ subject: 'CN=quota test broker CA' });
-  serverCertificate = await issueCertificate(brokerCa, { subject: 'CN=localhost', extendedKeyUsage: 'serverAuth' });
-});
-
-afterEach(async () => {
-  await resources.closeAll();
-  await deleteKeysUnder(admin, prefix);
-});
-
-after(async () => {
-  await admin.quit();
-});
-
 describe('broker caps across the nodes of a cluster', () => {
-  let node1: RunningMqttBroker;
-  let node2: RunningMqttBroker;
-
-  const twoNodes = async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('quotas');
-    node1 = await startNode();
-    node2 = await startNode();
-  };
-
   test('retained messages left through two nodes stop at one tenant cap', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const agent = unique('agent');
     const one = await connectApplication(node1, unique('one'));
     const two = await connectApplication(node2, unique('two'));
@@ -108,7 +40,7 @@ describe('broker caps across the nodes of a cluster', () => {
   });
 
   test('a persistent session\'s queue stops at its cap when messages come in through both nodes', async () => {
-    await twoNodes();
+    const [node1, node2] = await brokers.twoNodes();
     const agent = unique('agent');
     const sessionId = unique('away');
     const away = await connectApplication(node1, sessionId, { clean: false });
@@ -131,11 +63,9 @@ describe('broker caps across the nodes of a cluster', () => {
   });
 
   test('a persistent session away longer than the expiry is deleted; one taken over by a connection on the other node is not', async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('quotas');
     const expiring = { TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '1' };
-    node1 = await startNode(expiring);
-    node2 = await startNode(expiring);
+    const [node1, node2] = await brokers.twoNodes({ config: expiring });
+    const { admin, prefix } = brokers;
     const agent = unique('agent');
     // Moved first: had its clock been started by the takeover, it would expire before `gone`.
     const movedId = unique('moved');
@@ -164,12 +94,10 @@ describe('broker caps across the nodes of a cluster', () => {
   });
 
   test('persistent client ids minted past the tenant cap are refused on both nodes; resuming on the other node and cleaning work, a clean CONNECT sends no more to Redis', async () => {
-    resources = new Resources();
-    prefix = uniqueRedisPrefix('quotas');
     const capped = { ...CAPS, TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT: '2' };
-    node1 = await startNode(capped);
-    node2 = await startNode(capped);
-    const refusalCode = async (node: RunningMqttBroker, clientId: string): Promise<number | undefined> => {
+    const [node1, node2] = await brokers.twoNodes({ config: capped });
+    const { admin, prefix } = brokers;
+    const refusalCode = async (node: InProcessNode, clientId: string): Promise<number | undefined> => {
       try {
         await connectApplication(node, clientId, { clean: false });
       } catch (error) {

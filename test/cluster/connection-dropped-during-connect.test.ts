@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { pino } from 'pino';
-import { Registry as MetricsRegistry } from 'prom-client';
-import type { Redis } from 'ioredis';
-import type { Principal, TokenVerifier } from '../../src/auth/index.ts';
-import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
-import { startMqttBroker, type RunningMqttBroker } from '../../src/mqtt/index.ts';
-import { DomainError, type TenantId } from '../../src/shared/index.ts';
-import { closesWithin, connectClient, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
-import { registryFixture } from '../support/registry-fixture.ts';
-import { deleteKeysUnder, redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil } from '../support/redis-helpers.ts';
-import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import type { TenantId } from '../../src/shared/index.ts';
+import { closesWithin, connectClient, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { inProcessBrokers } from '../support/in-process-brokers.ts';
+import { waitUntil } from '../support/redis-helpers.ts';
 
 // In a cluster aedes answers a CONNECT in several Redis round trips after `authenticate` (fetch
 // the session's subscriptions, restore them, replace the will) before it registers the client.
@@ -25,51 +16,19 @@ import { createCa, issueCertificate, type TestCertificate } from '../support/tes
 // ghosts, a closed Client kept in memory per dropped connection.
 
 const TENANT = 'dropped' as TenantId;
-const TOKEN = 'token-of-the-dropped-tenant';
-const tokens: TokenVerifier = {
-  verify: async (token: string): Promise<Principal> => {
-    if (token !== TOKEN) throw new DomainError('auth.tokenInvalid', 'not the test token');
-    return { tenant: TENANT, scopes: ['mcmqtt.admin'], subject: 'test-application' };
-  },
-};
-const logger = pino({ level: 'silent' });
+const brokers = inProcessBrokers({ tenant: TENANT, caName: 'dropped-connect', prefixLabel: 'dropped', cleanUp: 'once' });
+const { resources } = brokers;
 
 interface DelWill { delWill(client: { id: string; conn?: { closed?: boolean; once(event: 'close', listener: () => void): void } }): Promise<unknown> }
 
-let admin: Redis;
-let brokerCa: TestCertificate;
-let serverCertificate: TestCertificate;
-const resources = new Resources();
-const prefix = uniqueRedisPrefix('dropped');
-
-before(async () => {
-  admin = redisAdmin();
-  await admin.connect();
-  brokerCa = await createCa({ subject: 'CN=dropped-connect test broker CA' });
-  serverCertificate = await issueCertificate(brokerCa, { subject: 'CN=localhost', extendedKeyUsage: 'serverAuth' });
-});
-
-after(async () => {
-  await resources.closeAll();
-  await deleteKeysUnder(admin, prefix);
-  await admin.quit();
-});
-
 describe('a connection dropped while aedes answers its CONNECT (cluster)', () => {
   test('its persistent session still expires, and its restored filters do not stay counted against the tenant', { timeout: 30_000 }, async () => {
-    const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
-    resources.add(() => backplane.close());
-    const metrics = new MetricsRegistry();
-    const broker: RunningMqttBroker = await startMqttBroker({
-      registry: registryFixture().registry, tokens, logger, metrics, host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
-      quotas: loadConfig({ TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '3', TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT: '1' }).mqtt,
-      tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
-    });
-    resources.add(() => broker.close());
+    const node = await brokers.startNode({ config: { TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '3', TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT: '1' } });
+    const { backplane, metrics } = node;
     const metric = async (name: string): Promise<number> => (await metrics.getSingleMetric(name)!.get()).values.reduce((sum, v) => sum + v.value, 0);
-    const url = `mqtts://localhost:${broker.port}`;
-    const options = { ca: brokerCa.certificatePem, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4 as const, username: TENANT, password: TOKEN };
-    const victimId = `${TENANT}_ghost-${randomBytes(4).toString('hex')}`;
+    const url = brokers.url(node);
+    const options = brokers.applicationOptions();
+    const victimId = brokers.unique('ghost');
 
     // A persistent session holding one filter: the tenant's whole filter cap while connected.
     const first = await connectClient(url, { ...options, clientId: victimId, clean: false }, 'first connection');
@@ -110,17 +69,11 @@ describe('a connection dropped while aedes answers its CONNECT (cluster)', () =>
   // connection that held the id, which then stayed connected unseen — no later connection with
   // that id (on this node, or announced by another node) took it over: two sessions, one id.
   test('it does not unhook the connection already holding that client id: a later connection still takes it over', { timeout: 30_000 }, async () => {
-    const backplane = createRedisBrokerBackplane({ url: TEST_REDIS_URL, logger, prefix });
-    resources.add(() => backplane.close());
-    const broker: RunningMqttBroker = await startMqttBroker({
-      registry: registryFixture().registry, tokens, logger, metrics: new MetricsRegistry(), host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
-      quotas: loadConfig({}).mqtt,
-      tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
-    });
-    resources.add(() => broker.close());
-    const url = `mqtts://localhost:${broker.port}`;
-    const options = { ca: brokerCa.certificatePem, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4 as const, username: TENANT, password: TOKEN };
-    const clientId = `${TENANT}_held-${randomBytes(4).toString('hex')}`;
+    const node = await brokers.startNode();
+    const { backplane } = node;
+    const url = brokers.url(node);
+    const options = brokers.applicationOptions();
+    const clientId = brokers.unique('held');
 
     const holder = resources.client(await connectClient(url, { ...options, clientId }, 'the connection holding the id'));
 
