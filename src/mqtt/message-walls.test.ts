@@ -63,6 +63,19 @@ describe('a will is judged at CONNECT by its publisher\'s rules', () => {
     }
   });
 
+  it('refuses a will on a filter or a malformed topic below the principal\'s own prefix (wildcards, NUL, empty level)', () => {
+    for (const topic of ['tc/acme/acme_pump-1/o/#', 'tc/acme/acme_pump-1/o/+/x', 'tc/acme/acme_pump-1/o/\u0000', 'tc/acme/acme_pump-1/o/', 'tc/acme/+/o/x']) {
+      assert.throws(() => admitWill(clientWithWill(topic), acmeAgent), { code: 'mqtt.willNotAllowed' }, JSON.stringify(topic));
+    }
+  });
+
+  it('replaces a publisher a client forged into its will with the one that connected', () => {
+    const client = clientWithWill('tc/acme/acme_pump-1/o/status');
+    (client._will as { properties?: object }).properties = { [PUBLISHER_PROPERTY]: { kind: 'application', tenant: 'evil', clientId: 'evil_x', mayPublish: true } };
+    admitWill(client, acmeAgent);
+    assert.deepEqual((client._will as { properties: object }).properties, { [PUBLISHER_PROPERTY]: { kind: 'agent', tenant: 'acme', clientId: 'acme_pump-1' } });
+  });
+
   it('refuses a will payload over 128 KiB', () => {
     assert.throws(() => admitWill(clientWithWill('tc/acme/acme_pump-1/o/s', Buffer.alloc(128 * 1024 + 1)), acmeAgent), { code: 'mqtt.willNotAllowed' });
   });

@@ -136,6 +136,13 @@ for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and exte
     await assert.rejects(mintDevToken(devKey, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: year }), /at most 7 days/);
   });
 
+  test('a dev token that dodges the lifetime cap (iat dated a year ahead, exp at the end of time, exp as a string): 401 auth.tokenInvalid', async () => {
+    const year = 366 * 86_400;
+    assertError(await list(bearer(await devToken({ iat: nowSeconds() + year, exp: nowSeconds() + year + 600 }))), 401, 'auth.tokenInvalid', /longer than/);
+    assertError(await list(bearer(await devToken({ exp: Number.MAX_SAFE_INTEGER }))), 401, 'auth.tokenInvalid', /longer than/);
+    assertError(await list(bearer(await devToken({ exp: String(nowSeconds() + 600) } as unknown as JWTPayload))), 401, 'auth.tokenInvalid');
+  });
+
   test('a token not valid yet (nbf in the future): 401 auth.tokenExpired', async () => {
     const token = await devToken({ nbf: nowSeconds() + 3600 });
     assertError(await list(bearer(token)), 401, 'auth.tokenExpired', /not valid yet/);
