@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
+import { withTimeout } from '../support/broker-helpers.ts';
+import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
+import { procStatus, resetPeakRss } from '../support/process-memory.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate } from '../support/test-pki.ts';
 
@@ -29,38 +32,16 @@ const RSS_GROWTH_BOUND = 200 * MIB;
 /** Another tenant's message must arrive within this, whatever the abuser does. */
 const VICTIM_LATENCY_BOUND_MS = 3_000;
 
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-};
 
 // ---- MQTT 3.1.1 packets by hand -------------------------------------------------------------
 
-const remainingLength = (length: number): Buffer => {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
-};
-const field = (value: string | Buffer): Buffer => {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
-};
-const packet = (firstByte: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
 const connectPacket = (clientId: string, tenant: string, password: string, clean: boolean): Buffer =>
-  packet(0x10, Buffer.concat([field('MQTT'), Buffer.from([4, 0xc0 | (clean ? 0x02 : 0), 0, 60]), field(clientId), field(tenant), field(password)]));
-const subscribePacket = (filter: string, qos: 0 | 1): Buffer => packet(0x82, Buffer.concat([Buffer.from([0, 1]), field(filter), Buffer.from([qos])]));
+  mqttPacket(0x10, Buffer.concat([mqttField('MQTT'), Buffer.from([4, 0xc0 | (clean ? 0x02 : 0), 0, 60]), mqttField(clientId), mqttField(tenant), mqttField(password)]));
+const subscribePacket = (filter: string, qos: 0 | 1): Buffer => mqttPacket(0x82, Buffer.concat([Buffer.from([0, 1]), mqttField(filter), Buffer.from([qos])]));
 const publishPacket = (topic: string, payload: Buffer, options: { qos: 0 | 1 | 2; retain?: boolean; messageId?: number }): Buffer => {
   const firstByte = 0x30 | (options.qos << 1) | (options.retain ? 1 : 0);
   const id = options.qos > 0 ? Buffer.from([(options.messageId ?? 1) >> 8, (options.messageId ?? 1) & 0xff]) : Buffer.alloc(0);
-  return packet(firstByte, Buffer.concat([field(topic), id, payload]));
+  return mqttPacket(firstByte, Buffer.concat([mqttField(topic), id, payload]));
 };
 
 // ---- the world --------------------------------------------------------------------------------
@@ -122,21 +103,6 @@ const metric = async (name: string, labels = ''): Promise<number> => {
   const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line ? Number(line.split(' ')[1]) : 0;
-};
-
-const procStatus = async (field: 'VmRSS' | 'VmHWM'): Promise<number> => {
-  const status = await readFile(`/proc/${server.process.pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  assert.ok(match, `${field} in /proc/<pid>/status`);
-  return Number(match[1]) * 1024;
-};
-const resetPeakRss = async (): Promise<boolean> => {
-  try {
-    await writeFile(`/proc/${server.process.pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
 };
 
 /** The victim tenant: its agent publishes, its application receives; each message's latency. */
@@ -277,8 +243,8 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
       await closed(socket);
     }
     await new Promise((resolve) => setTimeout(resolve, 200)); // let the broker see them go
-    const rssBefore = await procStatus('VmRSS');
-    const peakWasReset = await resetPeakRss();
+    const rssBefore = await procStatus(server.process.pid, 'VmRSS');
+    const peakWasReset = await resetPeakRss(server.process.pid);
 
     // QoS 2 from three persistent client ids: aedes stored each until a PUBREL that never comes.
     const qos2 = await Promise.all([1, 2, 3].map(async (i) => {
@@ -313,8 +279,8 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     await withTimeout(reader.subscribeAsync(`tc/${ABUSER}/some-agent/i/retained/#`, { qos: 0 }), 5_000, 'the reader\'s SUBACK');
     await waitFor(() => retained >= 100, 10_000, '100 retained messages');
 
-    const rssAfter = await procStatus('VmRSS');
-    const peak = peakWasReset ? await procStatus('VmHWM') : rssAfter;
+    const rssAfter = await procStatus(server.process.pid, 'VmRSS');
+    const peak = peakWasReset ? await procStatus(server.process.pid, 'VmHWM') : rssAfter;
     t.diagnostic(`broker RSS ${(rssBefore / MIB).toFixed(0)} MiB -> ${(rssAfter / MIB).toFixed(0)} MiB, peak ${peakWasReset ? `${(peak / MIB).toFixed(0)} MiB` : 'unknown'}; QoS 2 packets written before each close: ${qos2.join(', ')}`);
     for (const written of qos2) assert.ok(written < 100, `a QoS 2 publisher could write ${written} packets before the close`);
     assert.ok(rssAfter - rssBefore < RSS_GROWTH_BOUND, `broker RSS grew by ${((rssAfter - rssBefore) / MIB).toFixed(0)} MiB`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,9 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
+import { withTimeout } from '../support/broker-helpers.ts';
+import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
+import { procStatus, resetPeakRss } from '../support/process-memory.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
@@ -28,13 +31,6 @@ const MIB = 1024 * 1024;
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-};
 
 /** Every raw socket this file opens; `after` destroys whatever is left. */
 const openSockets = new Set<Socket>();
@@ -66,34 +62,14 @@ const closedWithin = (socket: Socket, ms: number, since = Date.now()): Promise<n
 
 // ---- MQTT 3.1.1 packets by hand ---------------------------------------------------------------
 
-const remainingLength = (length: number): Buffer => {
-  const bytes: number[] = [];
-  do {
-    let byte = length % 128;
-    length = Math.floor(length / 128);
-    if (length > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (length > 0);
-  return Buffer.from(bytes);
-};
-
-const utf8 = (text: string): Buffer => {
-  const bytes = Buffer.from(text, 'utf8');
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(bytes.length);
-  return Buffer.concat([length, bytes]);
-};
-
-const packet = (firstByte: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
-
 const connectPacket = (options: { clientId: string; protocolName?: string; level?: number; connectFlags?: number; firstByte?: number }): Buffer =>
-  packet(options.firstByte ?? 0x10, Buffer.concat([
-    utf8(options.protocolName ?? 'MQTT'),
+  mqttPacket(options.firstByte ?? 0x10, Buffer.concat([
+    mqttField(options.protocolName ?? 'MQTT'),
     Buffer.from([options.level ?? 4, options.connectFlags ?? 0x02, 0x00, 30]), // clean session, keep alive 30 s
-    utf8(options.clientId),
+    mqttField(options.clientId),
   ]));
 
-const publishPacket = (topic: string, payload: string): Buffer => packet(0x30, Buffer.concat([utf8(topic), Buffer.from(payload)]));
+const publishPacket = (topic: string, payload: string): Buffer => mqttPacket(0x30, Buffer.concat([mqttField(topic), Buffer.from(payload)]));
 
 /** The first bytes of a PUBLISH (or other packet) whose remaining length claims 268,435,455 bytes (256 MiB - 1, the MQTT maximum). */
 const HUGE_LENGTH = Buffer.from([0xff, 0xff, 0xff, 0x7f]);
@@ -314,23 +290,6 @@ const streamUntilClosed = async (socket: TLSSocket, header: Buffer, maxBytes: nu
 
 // ---- the broker process, seen from /proc ------------------------------------------------------
 
-const procStatus = async (field: 'VmRSS' | 'VmHWM'): Promise<number> => {
-  const status = await readFile(`/proc/${server.process.pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-  assert.ok(match, `${field} in /proc/<pid>/status`);
-  return Number(match[1]) * 1024;
-};
-
-/** Resets the peak RSS (VmHWM) of the broker process; false where the kernel does not allow it. */
-const resetPeakRss = async (): Promise<boolean> => {
-  try {
-    await writeFile(`/proc/${server.process.pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 const openDescriptors = async (): Promise<number> => (await readdir(`/proc/${server.process.pid}/fd`)).length;
 let baselineDescriptors = 0;
 
@@ -438,11 +397,11 @@ describe('the broker under hostile connections while an agent keeps talking to i
     const mark = exchange.mark();
     const malformed = await agentCertificate('malformed-2');
     const clientId = `${TENANT}_malformed-2`;
-    const subscribeBody = Buffer.concat([Buffer.from([0x00, 0x01]), utf8(`tc/${TENANT}/${clientId}/i/#`), Buffer.from([0x01])]);
+    const subscribeBody = Buffer.concat([Buffer.from([0x00, 0x01]), mqttField(`tc/${TENANT}/${clientId}/i/#`), Buffer.from([0x01])]);
     const cases: { name: string; bytes: Buffer }[] = [
-      { name: 'SUBSCRIBE with reserved flags 0000 instead of 0010', bytes: packet(0x80, subscribeBody) },
+      { name: 'SUBSCRIBE with reserved flags 0000 instead of 0010', bytes: mqttPacket(0x80, subscribeBody) },
       { name: 'a remaining length of 5 bytes', bytes: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]) },
-      { name: 'PUBLISH with both QoS bits set', bytes: packet(0x36, Buffer.concat([utf8(`tc/${TENANT}/${clientId}/o/x`), Buffer.from([0x00, 0x01]), Buffer.from('x')])) },
+      { name: 'PUBLISH with both QoS bits set', bytes: mqttPacket(0x36, Buffer.concat([mqttField(`tc/${TENANT}/${clientId}/o/x`), Buffer.from([0x00, 0x01]), Buffer.from('x')])) },
       { name: 'a second CONNECT', bytes: connectPacket({ clientId }) },
       { name: 'a packet of reserved type 0', bytes: Buffer.from([0x00, 0x00]) },
       { name: 'a packet of reserved type 15', bytes: Buffer.from([0xf0, 0x00]) },
@@ -459,8 +418,8 @@ describe('the broker under hostile connections while an agent keeps talking to i
 
   test('a PUBLISH or CONNECT claiming 256 MiB is refused at its length field; the broker\'s RSS does not grow', { timeout: 60_000 }, async (t) => {
     const mark = exchange.mark();
-    const rssBefore = await procStatus('VmRSS');
-    const peakWasReset = await resetPeakRss();
+    const rssBefore = await procStatus(server.process.pid, 'VmRSS');
+    const peakWasReset = await resetPeakRss(server.process.pid);
     const streamsPerKind = 6;
     const maxBytesEach = 48 * MIB; // without a limit the broker would buffer all of it: ~580 MB in total
 
@@ -477,8 +436,8 @@ describe('the broker under hostile connections while an agent keeps talking to i
     ]);
 
     await delay(500);
-    const rssAfter = await procStatus('VmRSS');
-    const peakAfter = await procStatus('VmHWM');
+    const rssAfter = await procStatus(server.process.pid, 'VmRSS');
+    const peakAfter = await procStatus(server.process.pid, 'VmHWM');
     const written = outcomes.reduce((sum, outcome) => sum + outcome.written, 0);
     t.diagnostic(`broker RSS ${(rssBefore / MIB).toFixed(0)} MiB -> ${(rssAfter / MIB).toFixed(0)} MiB, peak since the attack ${peakWasReset ? `${(peakAfter / MIB).toFixed(0)} MiB` : 'unknown (clear_refs not allowed)'}; ${(written / MIB).toFixed(1)} MiB written before the broker closed the ${outcomes.length} connections; slowest close ${Math.max(...outcomes.map((o) => o.closedAfterMs ?? Infinity))} ms`);
 

@@ -7,6 +7,7 @@ import {
   closesWithin, connectAgent, connectApplication, delay, issueAgent, MessageLog, mosquittoAgentArgs, PYTHON, refusalCodeOf,
   registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, withTimeout, writeAgentFiles,
 } from '../support/broker-helpers.ts';
+import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import type { TestCertificate } from '../support/test-pki.ts';
 
@@ -406,19 +407,11 @@ c.loop_forever(retry_first_connection=False)
     // given if cleanSession set to 0"; mosquitto: "Invalid id and/or clean_session"), so it is
     // written by hand over TLS, as a hostile client would.
     const password = Buffer.from(await server.token(tenantB));
-    const utf8 = (value: Buffer) => Buffer.concat([Buffer.from([value.length >> 8, value.length & 0xff]), value]);
     const connackOf = async (clean: boolean): Promise<number> => {
-      const body = Buffer.concat([
-        utf8(Buffer.from('MQTT')), Buffer.from([4, 0x80 | 0x40 | (clean ? 0x02 : 0), 0, 30]),
-        utf8(Buffer.alloc(0)), utf8(Buffer.from(tenantB)), utf8(password),
-      ]);
-      const length: number[] = [];
-      for (let rest = body.length; ; ) {
-        const digit = rest % 128;
-        rest = Math.floor(rest / 128);
-        length.push(rest > 0 ? digit | 0x80 : digit);
-        if (rest === 0) break;
-      }
+      const connect = mqttPacket(0x10, Buffer.concat([
+        mqttField('MQTT'), Buffer.from([4, 0x80 | 0x40 | (clean ? 0x02 : 0), 0, 30]),
+        mqttField(''), mqttField(tenantB), mqttField(password),
+      ]));
       const socket = tls.connect({ host: 'localhost', port: server.mqttPort, ca: server.brokerRootCaPem });
       resources.add(() => { socket.destroy(); });
       const answer = new Promise<Buffer>((resolve, reject) => {
@@ -430,7 +423,7 @@ c.loop_forever(retry_first_connection=False)
         socket.on('error', reject);
         socket.on('close', () => reject(new Error(`closed without a CONNACK (got ${received.toString('hex')})`)));
       });
-      socket.once('secureConnect', () => socket.write(Buffer.concat([Buffer.from([0x10, ...length]), body])));
+      socket.once('secureConnect', () => socket.write(connect));
       const connack = await withTimeout(answer, 5_000, 'a CONNACK to a hand-written CONNECT');
       socket.destroy();
       assert.equal(connack[0], 0x20, `a CONNACK, got ${connack.toString('hex')}`);
