@@ -2,7 +2,7 @@ import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'ae
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { stampPublisher, wasAcceptedFrom } from './message-publisher.ts';
-import { isCheckedRetained, isStoredWill, type MessageWallMetrics } from './message-walls.ts';
+import { isCheckedRetained, isStoredWill } from './message-walls.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
@@ -14,11 +14,10 @@ export interface AuthorizeDependencies {
   readonly sessions: SessionRegistry;
   readonly logger: Logger;
   readonly metrics: BrokerMetrics;
-  readonly wallMetrics: MessageWallMetrics;
 }
 
 // aedes closes the connection when this calls back with an error [MQTT-3.3.5-2 leaves it open to the server].
-export const createAuthorizePublish = ({ sessions, logger, metrics, wallMetrics }: AuthorizeDependencies) =>
+export const createAuthorizePublish = ({ sessions, logger, metrics }: AuthorizeDependencies) =>
   (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void): void => {
     // aedes' own `$SYS` messages never come here. Without a client (or with one that merely holds
     // the same client id on this node now) it is the will of a client of a node that died, read
@@ -26,7 +25,7 @@ export const createAuthorizePublish = ({ sessions, logger, metrics, wallMetrics 
     // (message-walls.ts has already dropped those without one).
     if (!client || isStoredWill(packet)) {
       if (wasAcceptedFrom(packet)) return callback(null);
-      wallMetrics.refused.labels('storedWill').inc();
+      metrics.messagesRefused.labels('storedWill').inc();
       logger.warn({ topic: String(packet.topic).slice(0, 256) }, 'mqtt will of a stopped node refused: no publisher recorded, or not allowed the topic');
       return callback(new Error('publish denied: no publisher allowed this message'));
     }
@@ -60,12 +59,12 @@ export const createAuthorizeSubscribe = ({ sessions, logger }: AuthorizeDependen
 // checked against the receiver's own walls. And against the publisher's: a message read back
 // from the persistence (queued, or written by another node) is delivered only if it carries a
 // publisher allowed its topic (message-publisher.ts); retained ones were checked as they were read.
-export const createAuthorizeForward = ({ sessions, logger, wallMetrics }: Pick<AuthorizeDependencies, 'sessions' | 'logger' | 'wallMetrics'>) =>
+export const createAuthorizeForward = ({ sessions, logger, metrics }: AuthorizeDependencies) =>
   (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const principal = sessions.principalOf(client);
     if (!principal || !mayReceive(principal, packet.topic)) return null;
     if (wasAcceptedFrom(packet) || isCheckedRetained(packet)) return packet;
-    wallMetrics.refused.labels('delivery').inc();
+    metrics.messagesRefused.labels('delivery').inc();
     logger.debug({ clientId: client.id, topic: packet.topic.slice(0, 256) }, 'mqtt message not delivered: its publisher is unknown or was not allowed the topic');
     return null;
   };

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorCodes } from '../shared/index.ts';
+import type { SessionExpiry } from './broker-principal.ts';
 
 /** Every cap the broker enforces (docs/decisions/0015-broker-quotas.md): the `cap` label's values. */
 export const brokerCaps = [
@@ -26,7 +27,23 @@ export const createBrokerMetrics = (registry: Registry) => {
     registers: [registry],
   });
   for (const cap of brokerCaps) capHits.labels(cap).inc(0);
+  const messagesRefused = new Counter({
+    name: 'trustgate_mqtt_messages_refused_total',
+    help: 'Messages stopped because their publisher is unknown or was not allowed the topic, by where: storedWill (a dead node\'s will), retained (read from the store), delivery, sysTopic (a client-originated $SYS message)',
+    labelNames: ['where'] as const,
+    registers: [registry],
+  });
+  for (const where of ['storedWill', 'retained', 'delivery', 'sysTopic']) messagesRefused.labels(where).inc(0);
+  const sessionsClosedByExpiry = new Counter({
+    name: 'trustgate_mqtt_sessions_closed_by_expiry_total',
+    help: 'Live MQTT sessions closed because the token, agent certificate or CA certificate that admitted them expired, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const code of ['auth.tokenExpired', 'mqtt.certificateExpired', 'mqtt.caExpired'] satisfies SessionExpiry['code'][]) sessionsClosedByExpiry.labels(code).inc(0);
   return {
+    messagesRefused,
+    sessionsClosedByExpiry,
     brokerCaps,
     capHits,
     sessionsExpired: new Counter({

@@ -10,7 +10,7 @@ import { admitWill } from './authorize-will.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { PUBLISHER_PROPERTY, stampPublisher } from './message-publisher.ts';
-import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
+import { guardStoredMessages } from './message-walls.ts';
 import { SessionRegistry } from './session-registry.ts';
 
 // The hooks and walls of finding 2 (issue 10) fed hostile packets: a will without a client (what
@@ -28,8 +28,8 @@ const fakeClient = (id: string) => ({ id, close() {} }) as unknown as Client;
 const setUp = () => {
   const registry = new Registry();
   const sessions = new SessionRegistry();
-  const wallMetrics = createMessageWallMetrics(registry);
-  const dependencies = { sessions, logger, metrics: createBrokerMetrics(registry), wallMetrics };
+  const metrics = createBrokerMetrics(registry);
+  const dependencies = { sessions, logger, metrics };
   const authorizePublish = (client: Client | null, packet: object) => new Promise<Error | null | undefined>((resolve) =>
     createAuthorizePublish(dependencies)(client, packet as PublishPacket, resolve));
   const forward = createAuthorizeForward(dependencies);
@@ -38,8 +38,8 @@ const setUp = () => {
     sessions.attach(client, principal, sessions.epoch);
     return client;
   };
-  const refused = async (where: string) => (await wallMetrics.refused.get()).values.find((v) => v.labels.where === where)?.value ?? 0;
-  return { authorizePublish, forward, attach, refused, wallMetrics };
+  const refused = async (where: string) => (await metrics.messagesRefused.get()).values.find((v) => v.labels.where === where)?.value ?? 0;
+  return { authorizePublish, forward, attach, refused, metrics };
 };
 
 const publish = (topic: string, extra: object = {}) => ({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, retain: true, dup: false, ...extra });
@@ -160,7 +160,7 @@ describe('the walls around the persistence and broker.publish', () => {
   };
 
   it('streamWill hands out only wills whose recorded publisher was allowed, and deletes the others', async () => {
-    const { wallMetrics, refused } = setUp();
+    const { metrics, refused } = setUp();
     const good = stamped('tc/acme/acme_pump-1/o/status', { kind: 'agent', tenant: 'acme', clientId: 'acme_pump-1' }, { clientId: 'acme_pump-1', brokerId: 'dead' });
     const wills = [
       publish('tc/acme/acme_pump-1/i/cmd', { clientId: 'evil_app', brokerId: 'dead' }),
@@ -171,7 +171,7 @@ describe('the walls around the persistence and broker.publish', () => {
       good,
     ];
     const { broker, deleted } = fakeBroker(wills, []);
-    guardStoredMessages(broker as unknown as Aedes, { logger, metrics: wallMetrics });
+    guardStoredMessages(broker as unknown as Aedes, { logger, metrics });
     const handedOut: object[] = [];
     for await (const will of broker.persistence.streamWill()) handedOut.push(will);
     assert.deepEqual(handedOut, [good]);
@@ -182,14 +182,14 @@ describe('the walls around the persistence and broker.publish', () => {
   });
 
   it('retained messages without an allowed publisher are skipped as they are read; the others are recognised at delivery', async () => {
-    const { wallMetrics, forward, attach, refused } = setUp();
+    const { metrics, forward, attach, refused } = setUp();
     const good = stamped('tc/acme/acme_pump-1/i/cmd', { kind: 'application', tenant: 'acme', clientId: 'acme_app', mayPublish: true });
     const { broker } = fakeBroker([], [
       publish('tc/acme/acme_pump-1/i/cmd', { payload: Buffer.from('legacy') }),
       stamped('tc/acme/acme_pump-1/i/cmd', { kind: 'application', tenant: 'evil', clientId: 'evil_app', mayPublish: true }),
       good,
     ]);
-    guardStoredMessages(broker as unknown as Aedes, { logger, metrics: wallMetrics });
+    guardStoredMessages(broker as unknown as Aedes, { logger, metrics });
     const read: { topic: string; payload: Buffer }[] = [];
     for await (const packet of broker.persistence.createRetainedStreamCombi()) read.push(packet);
     assert.deepEqual(read, [good]);
@@ -203,9 +203,9 @@ describe('the walls around the persistence and broker.publish', () => {
   });
 
   it('broker.publish refuses a client-originated message on a $ topic and lets the broker\'s own through', async () => {
-    const { wallMetrics, refused } = setUp();
+    const { metrics, refused } = setUp();
     const { broker, published } = fakeBroker([], []);
-    guardStoredMessages(broker as unknown as Aedes, { logger, metrics: wallMetrics });
+    guardStoredMessages(broker as unknown as Aedes, { logger, metrics });
     const publishVia = (packet: object, client?: unknown) => new Promise<Error | undefined>((resolve) => {
       if (client === undefined) (broker.publish as (p: object, done: (e?: Error) => void) => void)(packet, resolve);
       else broker.publish(packet as { topic: string }, client, resolve);

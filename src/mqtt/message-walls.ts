@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Aedes, Client } from 'aedes';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { BrokerMetrics } from './broker-metrics.ts';
 import { stampedPublisherOf, wasAcceptedFrom } from './message-publisher.ts';
 
 // The walls a message meets where aedes gives no hook, or a hook without the publisher
@@ -34,19 +34,6 @@ interface StoredWill {
 
 type Publish = (packet: { readonly topic: string }, client?: Client | null | ((error?: Error) => void), done?: (error?: Error) => void) => void;
 
-export const createMessageWallMetrics = (registry: Registry) => {
-  const refused = new Counter({
-    name: 'trustgate_mqtt_messages_refused_total',
-    help: 'Messages stopped because their publisher is unknown or was not allowed the topic, by where: storedWill (a dead node\'s will), retained (read from the store), delivery, sysTopic (a client-originated $SYS message)',
-    labelNames: ['where'] as const,
-    registers: [registry],
-  });
-  for (const where of ['storedWill', 'retained', 'delivery', 'sysTopic']) refused.labels(where).inc(0);
-  return { refused };
-};
-
-export type MessageWallMetrics = ReturnType<typeof createMessageWallMetrics>;
-
 // Wills handed out by the guarded `streamWill`: `authorizePublish` checks them by their stamp,
 // never by whichever client holds their client id on this node now.
 const storedWills = new WeakSet<object>();
@@ -62,7 +49,7 @@ const isSysTopic = (topic: unknown): boolean => typeof topic === 'string' && top
 
 export interface MessageWallDependencies {
   readonly logger: Logger;
-  readonly metrics: MessageWallMetrics;
+  readonly metrics: BrokerMetrics;
 }
 
 /** Installs the walls on a broker created by `Aedes.createBroker` (its persistence is set up by then). */
@@ -78,7 +65,7 @@ export const guardStoredMessages = (broker: Aedes, { logger, metrics }: MessageW
         yield will;
         continue;
       }
-      metrics.refused.labels('storedWill').inc();
+      metrics.messagesRefused.labels('storedWill').inc();
       logger.warn({ clientId: String(will.clientId).slice(0, 256), topic: String(will.topic).slice(0, 256), tenant: publisher?.tenant, reason: publisher ? 'topic not allowed' : 'no publisher recorded' },
         'dropped the will of a client of a node that stopped: its publisher may not publish there');
       await persistence.delWill({ id: will.clientId, brokerId: will.brokerId }).catch((error: unknown) =>
@@ -94,7 +81,7 @@ export const guardStoredMessages = (broker: Aedes, { logger, metrics }: MessageW
           yield packet;
           continue;
         }
-        metrics.refused.labels('retained').inc();
+        metrics.messagesRefused.labels('retained').inc();
         logger.warn({ topic: String(packet.topic).slice(0, 256), tenant: stampedPublisherOf(packet)?.tenant },
           'skipped a retained message: its publisher is unknown (stored before trustgate recorded publishers) or not allowed the topic');
       }
@@ -115,7 +102,7 @@ export const guardStoredMessages = (broker: Aedes, { logger, metrics }: MessageW
     const callback = typeof client === 'function' ? client : done;
     const sender = typeof client === 'function' ? null : client;
     if (isSysTopic(packet.topic) && (sender || 'clientId' in packet || stampedPublisherOf(packet) !== undefined)) {
-      metrics.refused.labels('sysTopic').inc();
+      metrics.messagesRefused.labels('sysTopic').inc();
       logger.warn({ clientId: sender?.id, topic: packet.topic.slice(0, 256) }, 'refused a client-originated message on a $ topic: only brokers publish there');
       return callback?.(new Error('$ topics are reserved for the brokers'));
     }

@@ -1,5 +1,4 @@
 import type { Client } from 'aedes';
-import { Counter, type Registry } from 'prom-client';
 import { DomainError } from '../shared/index.ts';
 import type { BrokerPrincipal, SessionExpiry } from './broker-principal.ts';
 
@@ -24,17 +23,6 @@ const messages: Record<SessionExpiry['code'], string> = {
 /** Refuses a CONNECT whose token or certificate expired while it was being admitted. */
 export const assertNotExpired = (principal: BrokerPrincipal, nowMs: number): void => {
   if (principal.expiry && principal.expiry.atMs <= nowMs) throw new DomainError(principal.expiry.code, messages[principal.expiry.code]);
-};
-
-export const createSessionDeadlineMetrics = (registry: Registry) => {
-  const closed = new Counter({
-    name: 'trustgate_mqtt_sessions_closed_by_expiry_total',
-    help: 'Live MQTT sessions closed because the token, agent certificate or CA certificate that admitted them expired, by reason',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  for (const code of Object.keys(messages)) closed.labels(code).inc(0);
-  return { closed };
 };
 
 export interface SessionDeadlineOptions {

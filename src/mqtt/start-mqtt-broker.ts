@@ -12,8 +12,8 @@ import { createBrokerMetrics } from './broker-metrics.ts';
 import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
-import { createMessageWallMetrics, guardStoredMessages } from './message-walls.ts';
-import { createSessionDeadlineMetrics, SessionDeadlines } from './session-deadlines.ts';
+import { guardStoredMessages } from './message-walls.ts';
+import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
 
@@ -74,7 +74,6 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const { registry, logger } = options;
   const sessions = new SessionRegistry();
   const metrics = createBrokerMetrics(options.metrics);
-  const wallMetrics = createMessageWallMetrics(options.metrics);
   const log = logger.child({ component: 'mqtt' });
 
   // Clients that sent an empty client id: only the broker-generated `aedes_<uuid>` ids they got
@@ -87,20 +86,19 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       callback(null, true);
     },
     authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId }, sessions),
-    authorizeForward: createAuthorizeForward({ sessions, logger: log, wallMetrics }),
-    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics, wallMetrics }),
-    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics, wallMetrics }),
+    authorizeForward: createAuthorizeForward({ sessions, logger: log, metrics }),
+    authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
+    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
     connectTimeout: CONNECT_TIMEOUT_MS,
     ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
-  guardStoredMessages(broker, { logger: log, metrics: wallMetrics });
+  guardStoredMessages(broker, { logger: log, metrics });
   const lifecycle = pairClientEvents(broker);
-  const expiryMetrics = createSessionDeadlineMetrics(options.metrics);
   const deadlines = new SessionDeadlines({
     onExpired: (client, principal, expiry) => {
-      expiryMetrics.closed.labels(expiry.code).inc();
+      metrics.sessionsClosedByExpiry.labels(expiry.code).inc();
       log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind, reason: expiry.code, expiredAt: new Date(expiry.atMs).toISOString() },
         'closed a session: what admitted it has expired');
       client.close();
