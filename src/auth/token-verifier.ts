@@ -25,13 +25,13 @@ interface VerifyOptions {
   readonly maxLifetimeSeconds?: number;
 }
 
-const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifier => ({
-  async verify(token) {
+const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, ...options }: VerifyOptions): TokenVerifier => {
+  // SPEC "REST API": a token without an `exp` is refused — it would be valid for ever.
+  const joseOptions = { ...options, requiredClaims: ['exp'] };
+  return { async verify(token) {
     let payload;
     try {
-      // SPEC "REST API": a token without an `exp` is refused — it would be valid for ever.
-      const { maxLifetimeSeconds: _max, ...joseOptions } = options;
-      ({ payload } = await jwtVerify(token, keys, { ...joseOptions, requiredClaims: ['exp'] }));
+      ({ payload } = await jwtVerify(token, keys, joseOptions));
     } catch (error) {
       if (isDomainError(error)) throw error;
       if (error instanceof errors.JWTExpired) {
@@ -49,10 +49,10 @@ const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifie
       if (error instanceof errors.JOSEError) throw invalid('it is malformed', error);
       throw error;
     }
-    if (options.maxLifetimeSeconds !== undefined) {
+    if (maxLifetimeSeconds !== undefined) {
       const from = typeof payload.iat === 'number' ? Math.min(payload.iat, Date.now() / 1000) : Date.now() / 1000;
-      if (payload.exp! - from > options.maxLifetimeSeconds) {
-        throw invalid(`it is valid for longer than the ${options.maxLifetimeSeconds} s a dev token may be (exp - iat)`);
+      if (payload.exp! - from > maxLifetimeSeconds) {
+        throw invalid(`it is valid for longer than the ${maxLifetimeSeconds} s a dev token may be (exp - iat)`);
       }
     }
     if (!isTenantId(payload.ten)) {
@@ -62,8 +62,8 @@ const verifyWith = (keys: JWTVerifyGetKey, options: VerifyOptions): TokenVerifie
       tenant: payload.ten, scopes: parseScopeClaim(payload.scope), subject: payload.sub,
       expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
     };
-  },
-});
+  } };
+};
 
 export const createDevTokenVerifier = (publicJwk: JWK): TokenVerifier =>
   verifyWith(createLocalJWKSet({ keys: [publicJwk] }), {
