@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { publishOnce, readOptional } from '../shared/durable-files.ts';
+import { publishOnce, readOptional } from '../files/index.ts';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
