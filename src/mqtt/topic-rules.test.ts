@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
@@ -15,7 +15,7 @@ type Row = readonly [topic: string, expected: boolean, why: string];
 type Check = (principal: BrokerPrincipal, topic: string) => boolean;
 
 const agent = (tenant: string, clientId: string): BrokerPrincipal =>
-  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24), caCertificateId: 'c'.repeat(24), certificateSerialNumber: '1f', sessionId: 's' });
+  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24) as AgentId, caCertificateId: 'c'.repeat(24) as CaCertificateId, certificateSerialNumber: '1f', sessionId: 's' });
 const application = (tenant: string, mayPublishFlag: boolean): BrokerPrincipal =>
   ({ kind: 'application', tenant: tenant as TenantId, clientId: `app-${tenant}`, mayPublish: mayPublishFlag });
 

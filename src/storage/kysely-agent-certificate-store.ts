@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, CaCertificateId, TenantId } from '../shared/index.ts';
 import {
   duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
 } from '../registry/index.ts';
@@ -7,7 +7,7 @@ import type { AgentCertificatesTable, Database } from './tables.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<AgentCertificatesTable>): AgentCertificateRecord => ({
-  id: row.id,
+  id: row.id as AgentCertificateId,
   tenant: row.tenant_id as TenantId,
   name: row.name,
   owner: row.owner ?? undefined,

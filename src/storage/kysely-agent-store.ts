@@ -1,12 +1,12 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentConnection, AgentRecord, AgentStore } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
 
 const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
-  id: row.id,
+  id: row.id as AgentId,
   tenant: row.tenant_id as TenantId,
   clientId: row.client_id,
   commonName: row.common_name,
