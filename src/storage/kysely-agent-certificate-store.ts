@@ -66,7 +66,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return rows.map(toRecord);
   }
 
-  async find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined> {
+  async find(tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateRecord | undefined> {
     const row = await this.#db.selectFrom('agent_certificates').selectAll()
       .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
     return row && toRecord(row);
@@ -78,7 +78,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return row && toRecord(row);
   }
 
-  async revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined> {
+  async revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined> {
     // One statement: of two concurrent revocations the first sets revoked_at, the second matches nothing.
     const row = await this.#db.updateTable('agent_certificates')
       .set({ is_revoked: 1, revoked_at: at.toISOString(), active_name: null })
