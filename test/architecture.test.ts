@@ -32,14 +32,14 @@ const readPolicy = (markdown: string): Policy => {
     assert.ok(name !== undefined && imports !== undefined && packages !== undefined, `${doc}: cannot read the row ${line}`);
     policy.set(name, {
       imports: new Set(names(imports)),
-      // The packages of a pure module are strictly named in the parentheses-free list; "any" elsewhere.
+      // A pure module may import exactly the backticked packages outside parentheses; "any" elsewhere.
       packages: packages.startsWith('any') ? undefined : names(packages.replace(/\([^)]*\)/g, '')),
     });
   }
   return policy;
 };
 
-// Habit "keep pki and registry pure" (and shared, which they import): whatever the table says, a
+// pki and registry stay pure (and shared, which they import): whatever the table says, a
 // module with a package list never imports a framework, driver, network or environment package.
 const IMPURE_PACKAGES = [
   /^(@fastify\/|fastify)/, /^aedes/, /^mqemitter/, /^kysely/, /^pg$/, /^ioredis$/, /^jose$/, /^pino/,

@@ -1,7 +1,7 @@
 import type { preValidationAsyncHookHandler } from 'fastify';
 import { containsPrivateKey, privateKeyIncluded } from '../pki/index.ts';
 
-// SPEC: no private key anywhere in the body. Runs before validation, over every string in the
+// No private key anywhere in the body (README, "REST API"). Runs before validation, over every string in the
 // parsed JSON (also fields no schema names), so a key pasted into `description` or an extra field is refused
 // too. The error names the field, never the key.
 const findPrivateKey = (value: unknown, path: string, depth = 0): string | undefined => {

@@ -4,7 +4,7 @@ import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
-// SPEC "MQTT broker": an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
+// The topic rules (README, "Connect an agent"): an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
 // tc/<tenant>/<clientId>/i/... (wildcards only below that prefix); $SYS is closed; a tenant
 // application subscribes anywhere under tc/<its tenant>/ and publishes to agents' inbound topics
 // tc/<tenant>/<clientId>/i/... — never outside its tenant. Every row is what an attacker would try,
