@@ -44,7 +44,8 @@ const readPolicy = (markdown: string): Policy => {
 const IMPURE_PACKAGES = [
   /^(@fastify\/|fastify)/, /^aedes/, /^mqemitter/, /^kysely/, /^pg$/, /^ioredis$/, /^jose$/, /^pino/,
   /^prom-client$/, /^commander$/,
-  /^node:(fs|tls|http|https|http2|dgram|dns|child_process|cluster|os|process|sqlite|worker_threads|inspector)(\/|$)/,
+  // node:net is left out on purpose: pki's row allows it for `isIP`, a string check that opens no socket.
+  /^(node:)?(fs|tls|http|https|http2|dgram|dns|child_process|cluster|os|process|sqlite|worker_threads|inspector)(\/|$)/,
 ];
 
 const matches = (pattern: string, specifier: string): boolean =>
@@ -73,7 +74,7 @@ const checkImports = (imports: readonly Import[], policy: Policy): string[] => {
     }
     const target = normalize(join(dirname(file), specifier)).split(sep).join('/');
     const [top, to, ...rest] = target.split('/');
-    if (top !== 'src' || to === undefined || rest.length === 0) {
+    if (top !== 'src' || to === undefined) {
       problems.push(`${where}: points out of src/`);
       continue;
     }
@@ -225,6 +226,6 @@ describe('the architecture picture stays true', async () => {
     assert.match(problems[2]!, /^src\/pki\/outward\.ts:2 imports '\.\.\/registry\/agent\.ts': enters registry other than through its index\.ts/);
     assert.match(problems[5]!, /pki must stay pure/);
     assert.match(problems[7]!, /^src\/storage\/side-entrance\.ts:7 .*enters registry other than through its index\.ts \(import '\.\.\/registry\/index\.ts'\)/);
-    assert.deepEqual(environmentAccess('src/pki/outward.ts', source).length, 1);
+    assert.equal(environmentAccess('src/pki/outward.ts', source).length, 1);
   });
 });
