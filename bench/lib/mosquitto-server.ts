@@ -48,7 +48,7 @@ export const mosquittoVersion = (): string => {
   }
 };
 
-// The baseline of ../shared/STACK.md: Debian's Mosquitto on its own port, mutual TLS with the same
+// The baseline broker: Debian's Mosquitto on its own port, mutual TLS with the same
 // tenant CA trustgate verified, the client certificate's CN as user name, a pattern ACL that gives
 // each agent exactly trustgate's walls (publish below tc/<tenant>/<tenant>_<CN>/o/, subscribe below
 // .../i/), unbounded queues (its default limit silently drops QoS 1 bursts) and TCP_NODELAY.

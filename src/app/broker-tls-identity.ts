@@ -3,7 +3,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { publishOnce, publishReplacing, readOptional } from '../shared/durable-files.ts';
+import { publishOnce, publishReplacing, readOptional } from '../files/index.ts';
 import { createRootCa, derToPem, issueServerCertificate, normalizeHostname, parsePemBlocks, subjectAltNames } from '../pki/index.ts';
 
 // The broker's own TLS identity: the operator's certificate files, or a server certificate issued

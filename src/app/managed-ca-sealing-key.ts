@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { publishOnce, readOptional } from '../shared/durable-files.ts';
+import { publishOnce, readOptional } from '../files/index.ts';
 import { SEALING_KEY_BYTES } from '../storage/index.ts';
 
 // The key that seals the managed CAs' private keys in the database (docs/decisions/0010-managed-ca-keys.md).

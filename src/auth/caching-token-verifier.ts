@@ -14,7 +14,7 @@ export interface TokenCacheOptions {
 // Clients send the same Bearer token with every request until it expires; verifying its signature
 // each time was the largest share of a GET's CPU (ECDSA verify through WebCrypto). Only successful
 // verifications are kept, keyed by the token's SHA-256, so a cache entry cannot be reached without
-// the whole token and a refused token is checked afresh every time (docs/decisions/0012-rest-latency.md).
+// the whole token and a refused token is checked afresh every time (docs/decisions/0012-performance-targets-on-node-tls.md, "REST").
 export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOptions = {}): TokenVerifier => {
   const { maxEntries = 10_000, maxAgeMs = 60_000, nowMs = Date.now } = options;
   const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();

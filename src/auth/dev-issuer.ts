@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { publishOnce, readOptional } from '../shared/durable-files.ts';
+import { publishOnce, readOptional } from '../files/index.ts';
 import { join } from 'node:path';
 import type { webcrypto } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
@@ -12,7 +12,7 @@ type CryptoKey = webcrypto.CryptoKey;
 export const DEV_ISSUER = 'urn:trustgate:dev-issuer';
 export const DEV_AUDIENCE = 'urn:trustgate:api';
 export const DEV_ALGORITHM = 'ES256';
-/** The longest a dev token may live (SPEC: every token has an `exp`, and a dev token's is bounded):
+/** The longest a dev token may live (README, "Tokens": every token has an `exp`, and a dev token's is bounded):
  *  minting refuses a longer lifetime and verification refuses a dev token issued for longer. */
 export const DEV_TOKEN_MAX_TTL_SECONDS = 7 * 24 * 3600;
 const KEY_FILE = 'dev-token-signing-key.json';

@@ -26,7 +26,7 @@ interface VerifyOptions {
 }
 
 const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, ...options }: VerifyOptions): TokenVerifier => {
-  // SPEC "REST API": a token without an `exp` is refused — it would be valid for ever.
+  // Every token needs an `exp` (README, "Tokens"): one without would be valid for ever.
   const joseOptions = { ...options, requiredClaims: ['exp'] };
   return { async verify(token) {
     let payload;

@@ -3,7 +3,7 @@ import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { containsPrivateKey, parseCertificatePem, parsePemBlocks, type Certificate } from '../pki/index.ts';
 import { isDomainError } from '../shared/index.ts';
-import { publishOnce, publishReplacing } from '../shared/durable-files.ts';
+import { publishOnce, publishReplacing } from '../files/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 
 // Reading the files a person points the CLI at, and writing the ones it makes. Every failure names

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { RegistryEvent } from '../registry/index.ts';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { decodeClusterBusMessage, encodeClusterBusMessage, MAX_CLUSTER_BUS_MESSAGE_CHARS } from './cluster-bus-message.ts';
 
 const tenant = 'acme' as TenantId;
@@ -12,9 +12,9 @@ const everyRegistryEvent: readonly RegistryEvent[] = [
   { type: 'caCertificateVerified', tenant, caCertificateId },
   { type: 'caCertificateDeleted', tenant, caCertificateId },
   { type: 'managedCaCreated', tenant, caCertificateId },
-  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId, serialNumber: '7f3a09' },
-  { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
-  { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
+  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98' as AgentCertificateId, caCertificateId, serialNumber: '7f3a09' },
+  { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },
+  { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },
 ];
 
 const problemOf = (text: string): string => {
@@ -43,10 +43,10 @@ describe('cluster bus message', () => {
   });
 
   test('a revocation from a node older than decision 0013 (id and DER fingerprint only) decodes with issuer and serial empty, to be read back', () => {
-    const decoded = decodeClusterBusMessage(message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', fingerprintSha256: 'ab'.repeat(32) }));
+    const decoded = decodeClusterBusMessage(message({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98' as AgentCertificateId, fingerprintSha256: 'ab'.repeat(32) }));
     assert.deepEqual(decoded, {
       ok: true, origin: 'node-a',
-      event: { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId: '', serialNumber: '' },
+      event: { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98' as AgentCertificateId, caCertificateId: '', serialNumber: '' },
     });
   });
 

@@ -12,7 +12,7 @@ const MAX_ORIGIN_CHARS = 256;
 /** Ids are 24 hex characters, client ids at most 256 (the broker's limit), serial numbers 40 hex. */
 const MAX_FIELD_CHARS = 512;
 
-// Rules as data (DESIGN habit 6): the string fields each event type carries besides type and
+// Rules as data, not code: the string fields each event type carries besides type and
 // tenant. The `satisfies` makes the compiler flag a new event type that is missing here.
 const EVENT_FIELDS = {
   caCertificateRegistered: ['caCertificateId'],

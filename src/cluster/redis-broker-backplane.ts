@@ -9,7 +9,7 @@ import {
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
 
-// What aedes 1.2 shares between brokers on one Redis (shared/STACK.md): mqemitter-redis carries
+// What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
 // broadcasts), aedes-persistence-redis keeps persistent sessions, QoS 1 queues, retained messages
 // and wills. Both are CommonJS without (complete) types: they are loaded here and seen through the

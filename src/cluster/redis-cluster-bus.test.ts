@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import type { RegistryEvent } from '../registry/index.ts';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bus.ts';
 import {
   clientNamesUnder, killClients, redisAdmin, RedisOutageProxy, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil,
@@ -19,9 +19,9 @@ const everyRegistryEvent: readonly RegistryEvent[] = [
   { type: 'caCertificateVerified', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
   { type: 'caCertificateDeleted', tenant, caCertificateId: '0123456789abcdef01234567' as CaCertificateId },
   { type: 'managedCaCreated', tenant, caCertificateId: '76543210fedcba9876543210' as CaCertificateId },
-  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98', caCertificateId: '76543210fedcba9876543210' as CaCertificateId, serialNumber: '7f3a09' },
-  { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
-  { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb', clientId: 'acme_sensor-1' },
+  { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98' as AgentCertificateId, caCertificateId: '76543210fedcba9876543210' as CaCertificateId, serialNumber: '7f3a09' },
+  { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },
+  { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },
 ];
 
 /** A pino logger that keeps its records for assertions. */

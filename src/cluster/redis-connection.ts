@@ -33,7 +33,7 @@ const reconnectDelay = (attempt: number): number => Math.min(attempt * 100, MAX_
 
 /**
  * One ioredis connection with trustgate's defaults: nothing happens until the first command or
- * `connect()` (DESIGN habit 5), bounded reconnection backoff, a connect timeout, a client name
+ * `connect()` (build, then start: a factory does no I/O), bounded reconnection backoff, a connect timeout, a client name
  * an operator can find in CLIENT LIST. Callers attach their own 'error' listener.
  */
 export const createRedisConnection = (url: string, options: RedisOptions & { readonly connectionName: string }): Redis =>

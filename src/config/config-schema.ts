@@ -97,7 +97,7 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_HEARTBEAT_MS', default: 60_000, parse: integer(500, 3_600_000),
       description: 'How often each node announces itself to the others (cluster), in milliseconds. A node unheard for 3 intervals is taken for dead: the other nodes publish its clients\' last wills (those their publishers were allowed at CONNECT) within 4 more intervals.',
     }),
-    // Bounded resources (SPEC "MQTT broker"; docs/decisions/0015-broker-quotas.md). What a tenant
+    // Bounded resources (docs/decisions/0015-broker-quotas.md). What a tenant
     // can make the broker hold is at most its queued + retained caps times the 128 KiB payload.
     maxOutgoingBytesPerClient: setting({
       env: 'TRUSTGATE_MQTT_MAX_OUTGOING_BYTES_PER_CLIENT', default: 8 * 1024 * 1024, parse: integer(65_536, 1024 * 1024 * 1024),

@@ -1,8 +1,7 @@
 import type { preValidationAsyncHookHandler } from 'fastify';
-import { containsPrivateKey } from '../pki/index.ts';
-import { DomainError } from '../shared/index.ts';
+import { containsPrivateKey, privateKeyIncluded } from '../pki/index.ts';
 
-// SPEC: no private key anywhere in the body. Runs before validation, over every string in the
+// No private key anywhere in the body (README, "REST API"). Runs before validation, over every string in the
 // parsed JSON (also fields no schema names), so a key pasted into `description` or an extra field is refused
 // too. The error names the field, never the key.
 const findPrivateKey = (value: unknown, path: string, depth = 0): string | undefined => {
@@ -17,8 +16,5 @@ const findPrivateKey = (value: unknown, path: string, depth = 0): string | undef
 
 export const rejectPrivateKeys: preValidationAsyncHookHandler = async (request) => {
   const field = findPrivateKey(request.body, '');
-  if (field !== undefined) {
-    throw new DomainError('pem.privateKeyIncluded',
-      `${field === '' ? 'The body' : field} contains a private key. Send only the certificate (the -----BEGIN CERTIFICATE----- block) and keep the key secret; consider this key exposed if it crossed a network.`);
-  }
+  if (field !== undefined) throw privateKeyIncluded(field === '' ? 'The body' : field);
 };

@@ -99,7 +99,7 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       }
       return principal;
     });
-    // Exactly one callback, whatever happens (DESIGN habit 8).
+    // Exactly one callback, whatever happens: aedes waits for it, and a second one would answer twice.
     admitted.then((principal) => {
       dependencies.metrics.accepted.labels(principal.kind).inc();
       dependencies.logger.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');

@@ -6,7 +6,7 @@ import { isCheckedRetained, isStoredWill } from './message-walls.ts';
 import type { SessionRegistry } from './session-registry.ts';
 import { mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
-// SPEC: payloads up to 128 KiB. (QoS 2 subscriptions are lowered to 1 in guard-packets.ts,
+// Payloads up to 128 KiB (README, "Connect an agent"). (QoS 2 subscriptions are lowered to 1 in guard-packets.ts,
 // before aedes computes the granted QoS.)
 export const MAX_PAYLOAD_BYTES = 128 * 1024;
 

@@ -16,7 +16,7 @@ const willOf = (client: Client): WillPacket | undefined =>
   (client as unknown as { _will?: WillPacket | null })._will ?? undefined;
 
 /**
- * SPEC "MQTT broker": a will is checked at CONNECT against the publish rules of the principal
+ * A will is checked at CONNECT against the publish rules of the principal
  * connecting — it is a PUBLISH the broker will send for it later, perhaps from another node, when
  * nobody can be asked any more. A will the principal could not publish refuses the CONNECT
  * (`mqtt.willNotAllowed`, CONNACK 5); an allowed one is stamped with its publisher, which goes

@@ -1,4 +1,4 @@
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 
 /** When what admitted a session stops being valid, and the code a new CONNECT would be refused
  *  with then (session-deadlines.ts closes the session at that instant). */
@@ -13,8 +13,8 @@ export type BrokerPrincipal =
     readonly kind: 'agent';
     readonly tenant: TenantId;
     readonly clientId: string;
-    readonly agentId: string;
-    readonly caCertificateId: string;
+    readonly agentId: AgentId;
+    readonly caCertificateId: CaCertificateId;
     /** Serial number (normalised hex) of the certificate this session presented: with
      *  caCertificateId, its issuer, a revocation closes exactly its sessions (RFC 5280 §5.3). */
     readonly certificateSerialNumber: string;

@@ -10,7 +10,7 @@ import { applyQueueQuotas, tenantOfTopic, type QueuePersistence } from './queue-
 import { SessionExpiry } from './session-expiry.ts';
 import { createSlowConsumerGuard } from './slow-consumer-guard.ts';
 
-// SPEC "MQTT broker", bounded resources: no client can grow the broker's memory without bound or
+// Bounded resources (docs/decisions/0015-broker-quotas.md): no client can grow the broker's memory without bound or
 // delay other clients' deliveries. Every cap, its default and what a hit does:
 // docs/decisions/0015-broker-quotas.md and docs/config.md. aedes 1.2 has hooks for none of this,
 // so the caps sit where aedes looks things up at call time: the client's packet parser, the
@@ -68,11 +68,11 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   const clients = (broker as unknown as { clients: Record<string, Client & { closed: boolean }> }).clients;
   const persistence = (broker as unknown as { persistence: SessionPersistence }).persistence;
 
-  // SPEC: QoS 0 and 1; a QoS 2 PUBLISH closes the connection (aedes would store it until a PUBREL
+  // QoS 0 and 1 only (README, "Connect an agent"): a QoS 2 PUBLISH closes the connection (aedes would store it until a PUBREL
   // that an abuser never sends). And at most maxFiltersPerSubscribe filters in one SUBSCRIBE.
   function refuseAtParse(this: PacketParser, packet: ParsedPacket): void {
     if (packet.cmd === 'publish' && packet.qos === 2) {
-      hits.hit('qos2Publish', { clientId: this.client.id, topic: packet.topic?.slice(0, 256) }, 'QoS 2 PUBLISH refused (SPEC: QoS 0 and 1): connection closed', true);
+      hits.hit('qos2Publish', { clientId: this.client.id, topic: packet.topic?.slice(0, 256) }, 'QoS 2 PUBLISH refused (QoS 0 and 1 only): connection closed', true);
       packet.cmd = REFUSED_COMMAND;
     } else if (packet.cmd === 'subscribe' && (packet.subscriptions?.length ?? 0) > settings.maxFiltersPerSubscribe) {
       hits.hit('filtersPerSubscribe', { clientId: this.client.id, filters: packet.subscriptions?.length, limit: settings.maxFiltersPerSubscribe },

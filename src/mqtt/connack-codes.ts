@@ -4,7 +4,7 @@ import type { ErrorCode } from '../shared/index.ts';
 export const CONNACK = { identifierRejected: 2, serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
 type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK];
 
-// The one table from error code to CONNACK code (SPEC: 2 for a client id that is not
+// The one table from error code to CONNACK code (README, "Connect an agent": 2 for a client id that is not
 // <tenant>_<CN>, 4 for a bad token or a user name the token contradicts, 5 for every certificate
 // or agent problem; 3 "server unavailable" when the database cannot be reached, so the client
 // retries instead of concluding its certificate is refused). Total, so a new code

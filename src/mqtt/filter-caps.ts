@@ -2,7 +2,7 @@ import type { Aedes, Client, Subscription } from 'aedes';
 import type { CapHits } from './cap-hits.ts';
 import { onClientGone } from './client-lifecycle.ts';
 
-// Topic filters per client and per tenant (SPEC "MQTT broker": filters per client are capped).
+// Topic filters per client and per tenant are capped (docs/decisions/0015-broker-quotas.md).
 // Every filter a connection holds is a listener in the shared emitter — in a cluster a Redis
 // pattern on every node — so 100,000 wildcard filters from one read-only token slowed every
 // tenant's deliveries. Filters past a cap get SUBACK 0x80 and the connection stays (MQTT-3.9.3:

@@ -14,7 +14,7 @@ interface PacketParser {
 
 interface SubscribePacket { cmd: string; subscriptions?: { qos: number }[] }
 
-// SPEC: QoS 0 and 1; a QoS 2 request is granted 1 (MQTT 3.1.1 §3.8.4: the server may grant less).
+// QoS 0 and 1 only (README, "Connect an agent"): a QoS 2 request is granted 1 (MQTT 3.1.1 §3.8.4: the server may grant less).
 const lowerQos2 = (packet: SubscribePacket): void => {
   if (packet.cmd !== 'subscribe') return;
   for (const subscription of packet.subscriptions ?? []) {

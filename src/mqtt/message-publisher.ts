@@ -2,7 +2,7 @@ import { isTenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { mayPublish, type Publisher } from './topic-rules.ts';
 
-// SPEC "MQTT broker": every message that enters the broker — PUBLISH, will, retained, queued, or
+// Every message that enters the broker — PUBLISH, will, retained, queued, or
 // arriving from another node — passes the topic rules of its publisher as accepted, and every
 // delivery the receiver's. aedes keeps no publisher with a message: a will of a node that died
 // reaches `authorizePublish` without a client, and a retained or queued message read back from

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { AedesPublishPacket, Aedes, Client, PublishPacket } from 'aedes';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { createAuthorizeForward, createAuthorizePublish } from './authorize-packets.ts';
 import { admitWill } from './authorize-will.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
@@ -18,7 +18,7 @@ import { SessionRegistry } from './session-registry.ts';
 // missing. Each must be refused or dropped; the control beside it must pass.
 
 const logger = pino({ level: 'silent' });
-const acmeAgent: BrokerPrincipal = { kind: 'agent', tenant: 'acme' as TenantId, clientId: 'acme_pump-1', agentId: 'a1', caCertificateId: 'ca', certificateSerialNumber: '1', sessionId: 's' };
+const acmeAgent: BrokerPrincipal = { kind: 'agent', tenant: 'acme' as TenantId, clientId: 'acme_pump-1', agentId: 'a1' as AgentId, caCertificateId: 'ca' as CaCertificateId, certificateSerialNumber: '1', sessionId: 's' };
 const evilReader: BrokerPrincipal = { kind: 'application', tenant: 'evil' as TenantId, clientId: 'evil_app', mayPublish: false };
 const evilAdmin: BrokerPrincipal = { kind: 'application', tenant: 'evil' as TenantId, clientId: 'evil_admin', mayPublish: true };
 const acmeAdmin: BrokerPrincipal = { kind: 'application', tenant: 'acme' as TenantId, clientId: 'acme_app', mayPublish: true };

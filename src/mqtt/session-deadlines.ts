@@ -2,7 +2,7 @@ import type { Client } from 'aedes';
 import { DomainError } from '../shared/index.ts';
 import type { BrokerPrincipal, SessionExpiry } from './broker-principal.ts';
 
-// SPEC "MQTT broker": a session lives no longer than what admitted it — the application's token
+// A session lives no longer than what admitted it — the application's token
 // (`exp`), the agent's certificate or its CA (notAfter, whichever comes first). Admission refuses
 // them from that instant on (no clock-skew allowance after notAfter or exp for the dev issuer; an
 // identity provider's 30 s tolerance is not extended to a live session either); this closes the

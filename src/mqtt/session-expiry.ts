@@ -1,5 +1,5 @@
-// Persistent sessions (clean session = false) of clients that stay away expire (SPEC "MQTT
-// broker": default 7 days). MQTT 3.1.1 has no session expiry of its own (§3.1.2.4 leaves the
+// Persistent sessions (clean session = false) of clients that stay away expire (default 7 days,
+// TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS in docs/config.md). MQTT 3.1.1 has no session expiry of its own (§3.1.2.4 leaves the
 // session to the server, MQTT 5 added the interval); without one, every client id that ever
 // connected with clean = false kept its subscriptions and queued messages for ever.
 //

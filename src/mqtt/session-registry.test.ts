@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from 'aedes';
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { SessionRegistry } from './session-registry.ts';
 
@@ -10,7 +10,7 @@ const fakeClient = () => {
   return client as unknown as Client & { closeCalls: number };
 };
 const agent = (agentId: string, caCertificateId = 'ca-1'): BrokerPrincipal =>
-  ({ kind: 'agent', tenant: 'acme' as TenantId, clientId: `acme_${agentId}`, agentId, caCertificateId, certificateSerialNumber: `5e${agentId}`, sessionId: 's' });
+  ({ kind: 'agent', tenant: 'acme' as TenantId, clientId: `acme_${agentId}`, agentId: agentId as AgentId, caCertificateId: caCertificateId as CaCertificateId, certificateSerialNumber: `5e${agentId}`, sessionId: 's' });
 
 describe('SessionRegistry', () => {
   it('closes only the sessions a withdrawal matches', () => {

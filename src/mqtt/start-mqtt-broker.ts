@@ -156,7 +156,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   }, (socket) => {
     endHandshake(keyOf(socket));
-    // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (shared/STACK.md).
+    // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (measured against Mosquitto: 62
+    // instead of ~440 connects/s).
     socket.setNoDelay(true);
     const client = broker.handle(socket);
     guardPackets(client);

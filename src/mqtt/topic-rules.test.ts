@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
 
-// SPEC "MQTT broker": an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
+// The topic rules (README, "Connect an agent"): an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
 // tc/<tenant>/<clientId>/i/... (wildcards only below that prefix); $SYS is closed; a tenant
 // application subscribes anywhere under tc/<its tenant>/ and publishes to agents' inbound topics
 // tc/<tenant>/<clientId>/i/... — never outside its tenant. Every row is what an attacker would try,
@@ -15,7 +15,7 @@ type Row = readonly [topic: string, expected: boolean, why: string];
 type Check = (principal: BrokerPrincipal, topic: string) => boolean;
 
 const agent = (tenant: string, clientId: string): BrokerPrincipal =>
-  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24), caCertificateId: 'c'.repeat(24), certificateSerialNumber: '1f', sessionId: 's' });
+  ({ kind: 'agent', tenant: tenant as TenantId, clientId, agentId: 'a'.repeat(24) as AgentId, caCertificateId: 'c'.repeat(24) as CaCertificateId, certificateSerialNumber: '1f', sessionId: 's' });
 const application = (tenant: string, mayPublishFlag: boolean): BrokerPrincipal =>
   ({ kind: 'application', tenant: tenant as TenantId, clientId: `app-${tenant}`, mayPublish: mayPublishFlag });
 

@@ -1,6 +1,6 @@
 export { type Certificate, type CertificateExtension, type KeyUsageBits, parseCertificateAsTlsPeer, parseCertificateDer, parseCertificatePem } from './certificate.ts';
 export { normalizeSerialHex } from './der.ts';
-export { containsPrivateKey, derToPem, normalizePemText, parsePemBlocks, readSingleCertificatePem, type PemBlock } from './pem.ts';
+export { containsPrivateKey, derToPem, normalizePemText, parsePemBlocks, privateKeyIncluded, readSingleCertificatePem, type PemBlock } from './pem.ts';
 export { type HashName, isStrongHash, signatureHash } from './signature-hash.ts';
 export { ALLOWED_CURVES, MIN_RSA_BITS, describeKey, isAllowedCaKey } from './key-description.ts';
 export { type CertificateRule, type RuleContext, type RuleProblem, firstProblem, ruleOnCertificateOf } from './certificate-rule.ts';

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 
-// Keys a CA may use (SPEC: RSA >= 2048 bits or EC P-256/P-384/P-521). Names are Node's.
+// Keys a CA may use: RSA >= 2048 bits or EC P-256/P-384/P-521 (README, "REST API"). Names are Node's.
 export const MIN_RSA_BITS = 2048;
 export const ALLOWED_CURVES: Readonly<Record<string, string>> = {
   prime256v1: 'P-256',

@@ -18,6 +18,11 @@ export const normalizePemText = (text: string): string =>
 
 export const containsPrivateKey = (text: string): boolean => PRIVATE_KEY_HEADER.test(normalizePemText(text));
 
+/** The one refusal of a private key, wherever a certificate is expected (upload, verify, doctor,
+ *  any field of a request body): it names the field, never the key, and says the key may be exposed. */
+export const privateKeyIncluded = (field: string): DomainError => new DomainError('pem.privateKeyIncluded',
+  `${field} contains a private key. Send only the certificate (the -----BEGIN CERTIFICATE----- block) and keep the key secret; consider this key exposed if it crossed a network.`);
+
 export const parsePemBlocks = (text: string): PemBlock[] => {
   const blocks: PemBlock[] = [];
   for (const match of normalizePemText(text).matchAll(BLOCK)) {
@@ -31,10 +36,7 @@ export const parsePemBlocks = (text: string): PemBlock[] => {
 // Exactly one CERTIFICATE block and nothing else that matters. `field` names the JSON field in
 // messages so a user knows which part of the request to fix.
 export const readSingleCertificatePem = (text: string, field: string): Buffer => {
-  if (containsPrivateKey(text)) {
-    throw new DomainError('pem.privateKeyIncluded',
-      `${field} contains a private key. Send only the certificate (the -----BEGIN CERTIFICATE----- block) and keep the key secret; consider this key exposed if it crossed a network.`);
-  }
+  if (containsPrivateKey(text)) throw privateKeyIncluded(field);
   const blocks = parsePemBlocks(text);
   const certificates = blocks.filter((block) => block.label === 'CERTIFICATE');
   // Count headers too: a second, corrupted certificate block is still a bundle, not a footnote.

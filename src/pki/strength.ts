@@ -3,7 +3,7 @@ import type { Certificate } from './certificate.ts';
 import { describeKey, isAllowedCaKey } from './key-description.ts';
 import { isStrongHash } from './signature-hash.ts';
 
-// The one strength helper for every certificate trustgate trusts or admits (SPEC: key RSA >= 2048
+// The one strength helper for every certificate trustgate trusts or admits (README, "REST API": key RSA >= 2048
 // bits or EC P-256/P-384/P-521, NIST SP 800-57 Pt.1 Rev.5 §5.6; signature hash SHA-256 or
 // stronger, NIST SP 800-131A Rev.2 §9). Each answers undefined when strong, else what is weak,
 // in words a message can use.

@@ -9,7 +9,7 @@ import {
   type AgentCertificateStore, type AgentStore, type CaCertificateRecord, type CaCertificateStore, type ManagedCaStore, type RegistryEvent,
 } from './index.ts';
 
-// SPEC "MQTT broker": finding the issuing CA costs the same with 2 or 20,000 registered CAs (an
+// Finding the issuing CA costs the same with 2 or 20,000 registered CAs (an
 // in-memory index) and the connect path does no database query for a known CA. Proven at the
 // registry level: the stores the trust index is loaded from (CA certificates, managed CAs, agent
 // certificates for revocations) are wrapped so that, once the index is loaded, every call is
@@ -115,7 +115,7 @@ interface Filler {
  * one template is minted and its subject digits and public key patched in place (same lengths, so
  * every DER offset stays), then the TBSCertificate is signed with the new key; an ECDSA signature
  * of another DER length is simply drawn again. Each has a key of its own: a key trusted by two
- * tenants decides for none (SPEC: one tenant per CA key).
+ * tenants decides for none (one tenant per CA key: docs/architecture.md, invariants).
  */
 const mintFillers = async (count: number): Promise<Filler[]> => {
   const keyPair = await sharedTestKeyPair('p256');

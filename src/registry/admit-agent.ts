@@ -13,7 +13,7 @@ export interface AdmitAgentInput {
   readonly sessionId: string;
 }
 
-/** SPEC "MQTT broker": a session lives no longer than what admitted it — the agent certificate and
+/** A session lives no longer than what admitted it — the agent certificate and
  *  its CA, whichever expires first (the instant admission would refuse it, with that code). */
 export interface AgentValidUntil {
   readonly at: Date;

@@ -4,7 +4,7 @@ import { randomUUID, X509Certificate } from 'node:crypto';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { ecdsaSignatureTwin } from '../../test/support/test-pki.ts';
 import { derToPem, parseCertificatePem } from '../pki/index.ts';
-import { DomainError, systemClock, type TenantId } from '../shared/index.ts';
+import { DomainError, systemClock, type AgentCertificateId, type TenantId } from '../shared/index.ts';
 import { createRegistry, loadTrustIndex, TrustIndex, type AgentCertificateStore, type Registry } from './index.ts';
 
 const acme = 'acme' as TenantId;
@@ -36,7 +36,7 @@ describe('agent certificates: list, find, revoke', () => {
     const { registry, events } = registryFixture();
     const mine = await registry.createAgentCertificate({ tenant: acme, name: 'a-1' });
     const eventsBefore = events.length;
-    for (const id of [mine.certificate.id, 'f'.repeat(24), 'not-an-id']) {
+    for (const id of [mine.certificate.id, 'f'.repeat(24) as AgentCertificateId, 'not-an-id' as AgentCertificateId]) {
       const find = await registry.findAgentCertificate(other, id).catch((error: DomainError) => error);
       const revoke = await registry.revokeAgentCertificate(other, id).catch((error: DomainError) => error);
       assert.ok(find instanceof DomainError && revoke instanceof DomainError);

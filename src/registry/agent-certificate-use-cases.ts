@@ -1,4 +1,4 @@
-import { DomainError, type TenantId } from '../shared/index.ts';
+import { DomainError, type AgentCertificateId, type TenantId } from '../shared/index.ts';
 import { viewAgentCertificates, type AgentCertificateView } from './agent-certificate-view.ts';
 import type { RegistryDependencies } from './ports.ts';
 
@@ -11,7 +11,7 @@ type Dependencies = Pick<RegistryDependencies, 'agentCertificates' | 'agents' | 
 export const listAgentCertificates = async (dependencies: Dependencies, tenant: TenantId): Promise<AgentCertificateView[]> =>
   viewAgentCertificates(dependencies, tenant, await dependencies.agentCertificates.list(tenant));
 
-export const findAgentCertificate = async (dependencies: Dependencies, tenant: TenantId, id: string): Promise<AgentCertificateView> => {
+export const findAgentCertificate = async (dependencies: Dependencies, tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateView> => {
   const certificate = await dependencies.agentCertificates.find(tenant, id);
   if (!certificate) throw agentCertificateNotFound(id);
   const [view] = await viewAgentCertificates(dependencies, tenant, [certificate]);
@@ -22,7 +22,7 @@ export const findAgentCertificate = async (dependencies: Dependencies, tenant: T
 // issued again); the broker refuses the certificate from then on and closes sessions using it
 // before this resolves. By issuer + serial number (RFC 5280 §5.3), never by a hash of the bytes. Revoking again answers the same and changes nothing stored; the event is
 // published again (applying it is idempotent), so a node that missed it catches up.
-export const revokeAgentCertificate = async ({ agentCertificates, events, clock }: Dependencies, tenant: TenantId, id: string): Promise<void> => {
+export const revokeAgentCertificate = async ({ agentCertificates, events, clock }: Dependencies, tenant: TenantId, id: AgentCertificateId): Promise<void> => {
   const revoked = await agentCertificates.revoke(tenant, id, clock.now());
   if (!revoked) throw agentCertificateNotFound(id);
   await events.publish({ type: 'agentCertificateRevoked', tenant, agentCertificateId: id, caCertificateId: revoked.managedCaId, serialNumber: revoked.serialNumber });

@@ -1,4 +1,4 @@
-import type { TenantId } from '../shared/index.ts';
+import type { AgentId, TenantId } from '../shared/index.ts';
 import type { AgentCertificateRecord } from './agent-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
 
@@ -8,7 +8,7 @@ export interface AgentCertificateView {
   readonly certificate: AgentCertificateRecord;
   readonly caCertificatePem: string;
   /** The agent with this certificate's client id, once onboarded (first connection). */
-  readonly agentId: string | undefined;
+  readonly agentId: AgentId | undefined;
 }
 
 type Dependencies = Pick<RegistryDependencies, 'agents' | 'managedCas'>;

@@ -1,4 +1,4 @@
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, CaCertificateId, TenantId } from '../shared/index.ts';
 
 // The tenant's managed CA: created on first use by POST /agentCertificates, one per tenant, apart
 // from (and not counted in) the uploaded CA certificates. Trusted like a verified CA from birth.
@@ -25,7 +25,7 @@ export type AgentCertificateStatus = 'READY' | 'REVOKED';
 // An agent certificate the managed CA issued (MindConnect's auto-generated agent certificate).
 // Its private key is never stored: it is returned once, or it never left the device (CSR).
 export interface AgentCertificateRecord {
-  readonly id: string;
+  readonly id: AgentCertificateId;
   readonly tenant: TenantId;
   /** The CN; unique among the tenant's certificates that are not revoked. */
   readonly name: string;

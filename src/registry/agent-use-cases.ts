@@ -1,4 +1,4 @@
-import { DomainError, type TenantId } from '../shared/index.ts';
+import { DomainError, type AgentId, type TenantId } from '../shared/index.ts';
 import type { AgentRecord } from './agent.ts';
 import type { RegistryDependencies } from './ports.ts';
 
@@ -9,14 +9,14 @@ type Dependencies = Pick<RegistryDependencies, 'agents' | 'events'>;
 
 export const listAgents = ({ agents }: Dependencies, tenant: TenantId): Promise<AgentRecord[]> => agents.list(tenant);
 
-export const findAgent = async ({ agents }: Dependencies, tenant: TenantId, id: string): Promise<AgentRecord> => {
+export const findAgent = async ({ agents }: Dependencies, tenant: TenantId, id: AgentId): Promise<AgentRecord> => {
   const agent = await agents.find(tenant, id);
   if (!agent) throw agentNotFound(id);
   return agent;
 };
 
 // PATCH /agents/{id}: disabling closes a live session (the broker listens for agentDisabled).
-export const setAgentEnabled = async ({ agents, events }: Dependencies, tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord> => {
+export const setAgentEnabled = async ({ agents, events }: Dependencies, tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord> => {
   const agent = await agents.setEnabled(tenant, id, isEnabled);
   if (!agent) throw agentNotFound(id);
   if (!isEnabled) await events.publish({ type: 'agentDisabled', tenant, agentId: id, clientId: agent.clientId });
@@ -25,7 +25,7 @@ export const setAgentEnabled = async ({ agents, events }: Dependencies, tenant: 
 
 // DELETE /agents/{id}: forgets the agent and closes its session; it is onboarded anew if it
 // connects again with a valid certificate (disable it to keep it out).
-export const deleteAgent = async ({ agents, events }: Dependencies, tenant: TenantId, id: string): Promise<void> => {
+export const deleteAgent = async ({ agents, events }: Dependencies, tenant: TenantId, id: AgentId): Promise<void> => {
   const agent = await agents.remove(tenant, id);
   if (!agent) throw agentNotFound(id);
   await events.publish({ type: 'agentDeleted', tenant, agentId: id, clientId: agent.clientId });

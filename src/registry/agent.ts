@@ -1,8 +1,8 @@
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 
 // An MQTT client authenticated by an agent certificate; created on its first accepted connection.
 export interface AgentRecord {
-  readonly id: string;
+  readonly id: AgentId;
   readonly tenant: TenantId;
   readonly clientId: string;
   readonly commonName: string;

@@ -1,5 +1,5 @@
 import { issueAgentCertificate, parseCertificatePem, readCsr } from '../pki/index.ts';
-import { newResourceId, type TenantId } from '../shared/index.ts';
+import { newResourceId, type AgentCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentCertificateView } from './agent-certificate-view.ts';
 import { checkAgentCertificateName } from './agent-certificate-name.ts';
 import { ensureManagedCa } from './ensure-managed-ca.ts';
@@ -46,7 +46,7 @@ export const createAgentCertificate = async (
   const certificate = parseCertificatePem(issued.certificatePem, 'issued agent certificate');
   const clientId = `${tenant}_${name}`;
   const record = await agentCertificates.insert({
-    id: newResourceId(),
+    id: newResourceId() as AgentCertificateId,
     tenant,
     name,
     owner,

@@ -1,4 +1,4 @@
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { RegistryDependencies } from './ports.ts';
 import { registerCaCertificate, type RegisterCaCertificateInput } from './register-ca-certificate.ts';
 import { listCaCertificates } from './list-ca-certificates.ts';
@@ -21,19 +21,19 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   getRegistrationCode: (tenant: TenantId, id: CaCertificateId) => getRegistrationCode(dependencies, tenant, id),
   verifyCaCertificate: (input: VerifyCaCertificateInput) => verifyCaCertificate(dependencies, input),
   admitAgent: (input: AdmitAgentInput) => admitAgent(dependencies, input),
-  recordAgentDisconnection: (tenant: TenantId, agentId: string, sessionId: string) =>
+  recordAgentDisconnection: (tenant: TenantId, agentId: AgentId, sessionId: string) =>
     dependencies.agents.recordDisconnection(tenant, agentId, sessionId, dependencies.clock.now()),
   diagnoseAgentCertificate: (input: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined }) =>
     diagnoseAgentCertificate(dependencies, input),
   isAgentClientId: async (tenant: TenantId, clientId: string) => (await dependencies.agents.findByClientId(tenant, clientId)) !== undefined,
   listAgents: (tenant: TenantId) => listAgents(dependencies, tenant),
-  findAgent: (tenant: TenantId, id: string) => findAgent(dependencies, tenant, id),
-  setAgentEnabled: (tenant: TenantId, id: string, isEnabled: boolean) => setAgentEnabled(dependencies, tenant, id, isEnabled),
-  deleteAgent: (tenant: TenantId, id: string) => deleteAgent(dependencies, tenant, id),
+  findAgent: (tenant: TenantId, id: AgentId) => findAgent(dependencies, tenant, id),
+  setAgentEnabled: (tenant: TenantId, id: AgentId, isEnabled: boolean) => setAgentEnabled(dependencies, tenant, id, isEnabled),
+  deleteAgent: (tenant: TenantId, id: AgentId) => deleteAgent(dependencies, tenant, id),
   createAgentCertificate: (input: CreateAgentCertificateInput) => createAgentCertificate(dependencies, input),
   listAgentCertificates: (tenant: TenantId) => listAgentCertificates(dependencies, tenant),
-  findAgentCertificate: (tenant: TenantId, id: string) => findAgentCertificate(dependencies, tenant, id),
-  revokeAgentCertificate: (tenant: TenantId, id: string) => revokeAgentCertificate(dependencies, tenant, id),
+  findAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => findAgentCertificate(dependencies, tenant, id),
+  revokeAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => revokeAgentCertificate(dependencies, tenant, id),
 });
 
 export type Registry = ReturnType<typeof createRegistry>;

@@ -1,4 +1,4 @@
-import { containsPrivateKey, parseCertificateAsTlsPeer, parsePemBlocks } from '../pki/index.ts';
+import { containsPrivateKey, parseCertificateAsTlsPeer, parsePemBlocks, privateKeyIncluded } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import { admissionChecks, evaluateAgentCertificate, type AdmissionStep } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
@@ -19,7 +19,7 @@ export const diagnoseAgentCertificate = async (
   // to the broker (parseCertificateAsTlsPeer).
   let certificate;
   try {
-    if (containsPrivateKey(agentCertificatePem)) throw new DomainError('pem.privateKeyIncluded', 'agentCertificate contains a private key. Send only the certificate; keep the key on the agent.');
+    if (containsPrivateKey(agentCertificatePem)) throw privateKeyIncluded('agentCertificate');
     const first = parsePemBlocks(agentCertificatePem).find((block) => block.label === 'CERTIFICATE');
     if (!first) throw new DomainError('pem.invalid', 'agentCertificate holds no PEM certificate. Send the agent\'s -----BEGIN CERTIFICATE----- block.');
     certificate = parseCertificateAsTlsPeer(first.der, 'agentCertificate');

@@ -1,11 +1,11 @@
-import type { TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, TenantId } from '../shared/index.ts';
 import type { AgentCertificateRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
 import type { AgentCertificateStore, RevokedSerial } from './ports.ts';
 import { duplicateAgentCertificate } from './store-errors.ts';
 
 // Reference AgentCertificateStore for unit tests; the contract suite holds the Kysely adapter to the same.
 export class InMemoryAgentCertificateStore implements AgentCertificateStore {
-  readonly #records = new Map<string, AgentCertificateRecord>();
+  readonly #records = new Map<AgentCertificateId, AgentCertificateRecord>();
 
   async insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
     // Check and insert without an await in between: atomic, like the database's unique constraint.
@@ -20,7 +20,7 @@ export class InMemoryAgentCertificateStore implements AgentCertificateStore {
       .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
   }
 
-  async find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined> {
+  async find(tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateRecord | undefined> {
     const record = this.#records.get(id);
     return record?.tenant === tenant ? record : undefined;
   }
@@ -33,7 +33,7 @@ export class InMemoryAgentCertificateStore implements AgentCertificateStore {
     return [...this.#records.values()].find((r) => r.tenant === tenant && r.name === name && !r.isRevoked);
   }
 
-  async revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined> {
+  async revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined> {
     const record = this.#records.get(id);
     if (record?.tenant !== tenant) return undefined;
     if (record.isRevoked) return record;

@@ -1,16 +1,16 @@
-import { newResourceId, type TenantId } from '../shared/index.ts';
+import { newResourceId, type AgentId, type TenantId } from '../shared/index.ts';
 import type { AgentConnection, AgentRecord } from './agent.ts';
 import type { AgentStore } from './ports.ts';
 
 // Reference AgentStore for unit tests; the contract suite holds the Kysely adapter to the same.
 export class InMemoryAgentStore implements AgentStore {
-  readonly #agents = new Map<string, AgentRecord & { sessionId: string | undefined }>();
+  readonly #agents = new Map<AgentId, AgentRecord & { sessionId: string | undefined }>();
 
   async recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }> {
     const existing = [...this.#agents.values()].find((a) => a.tenant === connection.tenant && a.clientId === connection.clientId);
     if (existing && !existing.isEnabled) return { isDisabled: true };
     const agent = {
-      id: existing?.id ?? newResourceId(),
+      id: existing?.id ?? newResourceId() as AgentId,
       tenant: connection.tenant,
       clientId: connection.clientId,
       commonName: connection.commonName,
@@ -26,7 +26,7 @@ export class InMemoryAgentStore implements AgentStore {
     return strip(agent);
   }
 
-  async recordDisconnection(tenant: TenantId, agentId: string, sessionId: string): Promise<void> {
+  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {
     const agent = this.#agents.get(agentId);
     if (agent?.tenant === tenant && agent.sessionId === sessionId) this.#agents.set(agentId, { ...agent, isOnline: false, sessionId: undefined });
   }
@@ -47,12 +47,12 @@ export class InMemoryAgentStore implements AgentStore {
       .sort((a, b) => a.firstConnectedAt.getTime() - b.firstConnectedAt.getTime() || a.id.localeCompare(b.id)).map(strip);
   }
 
-  async find(tenant: TenantId, id: string): Promise<AgentRecord | undefined> {
+  async find(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
     const agent = this.#agents.get(id);
     return agent?.tenant === tenant ? strip(agent) : undefined;
   }
 
-  async setEnabled(tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord | undefined> {
+  async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined> {
     const agent = this.#agents.get(id);
     if (agent?.tenant !== tenant) return undefined;
     const updated = { ...agent, isEnabled };
@@ -60,7 +60,7 @@ export class InMemoryAgentStore implements AgentStore {
     return strip(updated);
   }
 
-  async remove(tenant: TenantId, id: string): Promise<AgentRecord | undefined> {
+  async remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
     const agent = this.#agents.get(id);
     if (agent?.tenant !== tenant) return undefined;
     this.#agents.delete(id);

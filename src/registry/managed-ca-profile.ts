@@ -1,7 +1,7 @@
 import type { KeyType } from '../pki/index.ts';
 import type { TenantId } from '../shared/index.ts';
 
-// What the managed CA and its agent certificates look like (SPEC "Agents and agent certificates").
+// What the managed CA and its agent certificates look like (POST /agentCertificates, README "REST API").
 export const MANAGED_CA_KEY_TYPE: KeyType = 'p256';
 export const MANAGED_CA_VALIDITY_DAYS = 3650;
 export const AGENT_CERTIFICATE_KEY_TYPE: KeyType = 'p256';

@@ -1,4 +1,4 @@
-import type { CaCertificateId, Clock, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
 import type { AgentConnection, AgentRecord } from './agent.ts';
 import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
@@ -31,15 +31,15 @@ export interface AgentStore {
   recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }>;
   /** Marks offline only if `sessionId` is still the agent's current session (may be written later,
    *  like a known agent's connection). */
-  recordDisconnection(tenant: TenantId, agentId: string, sessionId: string, at: Date): Promise<void>;
+  recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, at: Date): Promise<void>;
   /** After a restart no session of this node survives: with `nodeId`, only agents whose session id
    *  is `<nodeId>.…` (a cluster: other nodes' agents stay online); without, every agent. */
   markAllOffline(nodeId?: string): Promise<void>;
   findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined>;
   list(tenant: TenantId): Promise<AgentRecord[]>;
-  find(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;
-  setEnabled(tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord | undefined>;
-  remove(tenant: TenantId, id: string): Promise<AgentRecord | undefined>;
+  find(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;
+  setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined>;
+  remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;
 }
 
 export interface ManagedCaStore {
@@ -63,11 +63,11 @@ export interface AgentCertificateStore {
    *  (agentCertificate.duplicate), also under concurrent calls. */
   insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord>;
   list(tenant: TenantId): Promise<AgentCertificateRecord[]>;
-  find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined>;
+  find(tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateRecord | undefined>;
   /** The tenant's certificate with this name that is not revoked, if any. */
   findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
   /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
-  revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined>;
+  revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined>;
   /** Issuer (managed CA id) and serial number of every tenant's revoked certificates still within
    *  validity at `now`: loads the broker's revocation list at start (expired ones are refused anyway). */
   listRevokedSerials(now: Date): Promise<RevokedSerial[]>;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCa } from '../../test/support/test-pki.ts';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { InMemoryAgentStore } from './in-memory-agent-store.ts';
 import { completeRevocation, followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
 import { TrustIndex } from './trust-index.ts';
@@ -29,15 +29,15 @@ describe('withdrawalOf: re-checking a live agent session', async () => {
   const disabledId = await connect('acme_disabled');
   await agents.setEnabled(tenant, disabledId, false);
   const session = (overrides: Partial<LiveAgentSession>): LiveAgentSession => ({
-    tenant, agentId: enabledId, clientId: 'acme_enabled', caCertificateId: 'ca-verified', certificateSerialNumber: '1234', ...overrides,
+    tenant, agentId: enabledId, clientId: 'acme_enabled', caCertificateId: 'ca-verified' as CaCertificateId, certificateSerialNumber: '1234', ...overrides,
   });
 
   const cases: [string, Partial<LiveAgentSession>, string | undefined][] = [
     ['still trusted', {}, undefined],
-    ['CA deleted meanwhile', { caCertificateId: 'ca-gone' }, 'caCertificateDeleted'],
-    ['CA no longer verified', { caCertificateId: 'ca-unverified' }, 'caCertificateDeleted'],
+    ['CA deleted meanwhile', { caCertificateId: 'ca-gone' as CaCertificateId }, 'caCertificateDeleted'],
+    ['CA no longer verified', { caCertificateId: 'ca-unverified' as CaCertificateId }, 'caCertificateDeleted'],
     ['certificate revoked (issuer + serial number)', { certificateSerialNumber: 'bad' }, 'agentCertificateRevoked'],
-    ['agent deleted', { agentId: 'no-such-agent' }, 'agentDeleted'],
+    ['agent deleted', { agentId: 'no-such-agent' as AgentId }, 'agentDeleted'],
     ['agent disabled', { agentId: disabledId, clientId: 'acme_disabled' }, 'agentDisabled'],
     ['agent of another tenant id', { tenant: 'other' as TenantId }, 'agentDeleted'],
   ];
@@ -87,9 +87,9 @@ describe('followTrustIndex', () => {
     } as unknown as TrustSources;
     const index = new TrustIndex();
     const follower = followTrustIndex(index, sources);
-    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1', caCertificateId: '' as CaCertificateId, serialNumber: '' });
+    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' });
     assert.equal(index.isRevoked('managed-1', 'ab'), true);
-    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'unknown', caCertificateId: '' as CaCertificateId, serialNumber: '' });
+    await follower.onEvent({ type: 'agentCertificateRevoked', tenant, agentCertificateId: 'unknown' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' });
     assert.equal(index.revokedCount, 1, 'an id the store does not know revokes nothing');
   });
 });
@@ -102,9 +102,9 @@ describe('completeRevocation', () => {
     index.upsert({ id: 'ca-1' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem });
     index.revoke('ca-1', '0bad'); // what applyToTrustIndex read back from the store
     const live = (clientId: string, certificateSerialNumber: string, sessionTenant = tenant): LiveAgentSession =>
-      ({ tenant: sessionTenant, agentId: clientId, clientId, caCertificateId: 'ca-1', certificateSerialNumber });
+      ({ tenant: sessionTenant, agentId: clientId as AgentId, clientId, caCertificateId: 'ca-1' as CaCertificateId, certificateSerialNumber });
     const sessions = [live('acme_revoked', 'bad'), live('acme_other', 'beef'), live('other_revoked', 'bad', 'other' as TenantId)];
-    const fromOldNode = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1', caCertificateId: '' as CaCertificateId, serialNumber: '' } as const;
+    const fromOldNode = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' } as const;
 
     assert.deepEqual(completeRevocation(index, sessions, fromOldNode),
       [{ ...fromOldNode, caCertificateId: 'ca-1', serialNumber: 'bad' }], 'exactly the revoked certificate of that tenant');

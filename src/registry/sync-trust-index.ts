@@ -1,5 +1,5 @@
 import type { RegistryEvent } from './events.ts';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore } from './ports.ts';
 import { TrustIndex } from './trust-index.ts';
 
@@ -62,9 +62,9 @@ export const reloadTrustIndex = async (index: TrustIndex, sources: TrustSources,
 
 export interface LiveAgentSession {
   readonly tenant: TenantId;
-  readonly agentId: string;
+  readonly agentId: AgentId;
   readonly clientId: string;
-  readonly caCertificateId: string;
+  readonly caCertificateId: CaCertificateId;
   /** Normalised serial number of the certificate the session was admitted with. */
   readonly certificateSerialNumber: string;
 }
@@ -74,12 +74,12 @@ export interface LiveAgentSession {
 export const withdrawalOf = async (index: TrustIndex, agents: AgentStore, session: LiveAgentSession): Promise<RegistryEvent | undefined> => {
   const { tenant, agentId, clientId } = session;
   if (!index.isTrusted(session.caCertificateId)) {
-    return { type: 'caCertificateDeleted', tenant, caCertificateId: session.caCertificateId as CaCertificateId };
+    return { type: 'caCertificateDeleted', tenant, caCertificateId: session.caCertificateId };
   }
   if (index.isRevoked(session.caCertificateId, session.certificateSerialNumber)) {
     return {
-      type: 'agentCertificateRevoked', tenant, agentCertificateId: '',
-      caCertificateId: session.caCertificateId as CaCertificateId, serialNumber: session.certificateSerialNumber,
+      type: 'agentCertificateRevoked', tenant, agentCertificateId: '' as AgentCertificateId,
+      caCertificateId: session.caCertificateId, serialNumber: session.certificateSerialNumber,
     };
   }
   const agent = await agents.find(tenant, agentId);
@@ -97,7 +97,7 @@ export const completeRevocation = (index: TrustIndex, sessions: readonly LiveAge
   if (event.type !== 'agentCertificateRevoked' || event.serialNumber !== '') return [];
   return sessions
     .filter((session) => session.tenant === event.tenant && index.isRevoked(session.caCertificateId, session.certificateSerialNumber))
-    .map((session) => ({ ...event, caCertificateId: session.caCertificateId as CaCertificateId, serialNumber: session.certificateSerialNumber }));
+    .map((session) => ({ ...event, caCertificateId: session.caCertificateId, serialNumber: session.certificateSerialNumber }));
 };
 
 /** Keeps an index equal to the store through events, and can rebuild it from the store while

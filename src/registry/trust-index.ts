@@ -25,7 +25,7 @@ export interface IssuerLookup {
 //
 // Two rules keep the answer independent of list order (docs/decisions/0013-certificate-identity.md):
 // - a key trusted (verified or managed) by two tenants is a conflict: certificates it signed are
-//   refused, never given to whichever tenant comes first (SPEC: one tenant per CA key);
+//   refused, never given to whichever tenant comes first (one tenant per CA key);
 // - a revocation is "issuer key + serial number" (RFC 5280 §5.3): revoked under one CA record, a
 //   serial is revoked under every record of the same tenant holding the same key.
 export class TrustIndex {

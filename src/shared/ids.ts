@@ -5,9 +5,10 @@ export type Brand<T, B extends string> = T & { readonly [brand]: B };
 
 export type TenantId = Brand<string, 'TenantId'>;
 export type CaCertificateId = Brand<string, 'CaCertificateId'>;
+export type AgentId = Brand<string, 'AgentId'>;
+export type AgentCertificateId = Brand<string, 'AgentCertificateId'>;
 
 // Ids look like MindConnect's public samples: 24 lowercase hex characters (96 random bits).
-export const RESOURCE_ID_PATTERN = '^[0-9a-f]{24}$';
 export const newResourceId = (): string => randomBytes(12).toString('hex');
 
 // A tenant becomes part of MQTT client ids (`<tenant>_<CN>`) and topics (`tc/<tenant>/...`), so it

@@ -1,7 +1,7 @@
 export { DomainError, isDomainError } from './domain-error.ts';
 export { errorCatalogue, errorCodes, type ErrorCode } from './error-catalogue.ts';
-export { type Clock, systemClock, fixedClock } from './clock.ts';
+export { type Clock, systemClock } from './clock.ts';
 export {
-  type Brand, type TenantId, type CaCertificateId,
-  newResourceId, RESOURCE_ID_PATTERN, TENANT_PATTERN, isTenantId,
+  type Brand, type TenantId, type CaCertificateId, type AgentId, type AgentCertificateId,
+  newResourceId, TENANT_PATTERN, isTenantId,
 } from './ids.ts';

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentCertificateId, CaCertificateId, TenantId } from '../shared/index.ts';
 import {
   duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
 } from '../registry/index.ts';
@@ -7,7 +7,7 @@ import type { AgentCertificatesTable, Database } from './tables.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<AgentCertificatesTable>): AgentCertificateRecord => ({
-  id: row.id,
+  id: row.id as AgentCertificateId,
   tenant: row.tenant_id as TenantId,
   name: row.name,
   owner: row.owner ?? undefined,
@@ -66,7 +66,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return rows.map(toRecord);
   }
 
-  async find(tenant: TenantId, id: string): Promise<AgentCertificateRecord | undefined> {
+  async find(tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateRecord | undefined> {
     const row = await this.#db.selectFrom('agent_certificates').selectAll()
       .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
     return row && toRecord(row);
@@ -78,7 +78,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return row && toRecord(row);
   }
 
-  async revoke(tenant: TenantId, id: string, at: Date): Promise<AgentCertificateRecord | undefined> {
+  async revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined> {
     // One statement: of two concurrent revocations the first sets revoked_at, the second matches nothing.
     const row = await this.#db.updateTable('agent_certificates')
       .set({ is_revoked: 1, revoked_at: at.toISOString(), active_name: null })

@@ -1,12 +1,12 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
-import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentConnection, AgentRecord, AgentStore } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
 
 const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
-  id: row.id,
+  id: row.id as AgentId,
   tenant: row.tenant_id as TenantId,
   clientId: row.client_id,
   commonName: row.common_name,
@@ -87,7 +87,7 @@ export class KyselyAgentStore implements AgentStore {
     return outcome.record;
   }
 
-  async recordDisconnection(tenant: TenantId, agentId: string, sessionId: string): Promise<void> {
+  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {
     this.#enqueue({ kind: 'disconnection', tenant, agentId, sessionId });
   }
 
@@ -128,20 +128,20 @@ export class KyselyAgentStore implements AgentStore {
     return rows.map(toRecord);
   }
 
-  async find(tenant: TenantId, id: string): Promise<AgentRecord | undefined> {
+  async find(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
     await this.flush();
     const row = await this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
     return row && toRecord(row);
   }
 
-  async setEnabled(tenant: TenantId, id: string, isEnabled: boolean): Promise<AgentRecord | undefined> {
+  async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined> {
     await this.flush();
     const row = await this.#db.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
       .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
     return row && toRecord(row);
   }
 
-  async remove(tenant: TenantId, id: string): Promise<AgentRecord | undefined> {
+  async remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
     await this.flush();
     const row = await this.#db.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
     return row && toRecord(row);

@@ -42,8 +42,8 @@ export class KyselyManagedCaStore implements ManagedCaStore {
 
   async insertIfAbsent(record: ManagedCaRecord): Promise<ManagedCaRecord> {
     try {
-      // The key is claimed in the same transaction, like a verified upload's (SPEC: one tenant per
-      // CA key, managed CAs included): no other tenant can verify it as an uploaded CA later.
+      // The key is claimed in the same transaction, like a verified upload's (one tenant per CA
+      // key, managed CAs included: docs/architecture.md, invariants): no other tenant can verify it as an uploaded CA later.
       await runTransaction(this.#db, async (trx) => {
         const claim = await trx.selectFrom('ca_key_claims').select('tenant_id').where('public_key_sha256', '=', record.publicKeySha256).executeTakeFirst();
         // A freshly generated key is nobody's; a claim here means the key is not fresh.

@@ -9,7 +9,7 @@ import { testDialects } from '../support/test-databases.ts';
 import { createCa, createCsr } from '../support/test-pki.ts';
 import { assertError, assertErrorShape, newTenant, randomId, rawRequest, uploadCaOk, type ApiAnswer } from '../support/api-helpers.ts';
 
-// SPEC "Agents and agent certificates" / issue 4 item 5: POST /agentCertificates answers
+// Issue 4 item 5: POST /agentCertificates answers
 // MindConnect's auto-generated agent certificate; with `csr` no private key is generated or
 // returned; GET lists without keys; DELETE revokes; tenants are walls; bad names and CSRs get
 // specific 4xx and change nothing; reading needs mcmqtt.read, changing mcmqtt.admin.

@@ -9,8 +9,8 @@ import {
   uploadCaOk, verify,
 } from '../support/api-helpers.ts';
 
-// Every rule of SPEC.md "Rules for an uploaded CA certificate" and "Registration code and
-// verification", over real HTTP against the real app on each dialect. Each refusal is checked for its
+// Every rule for an uploaded CA certificate and for its registration code and verification
+// (README, "REST API"; docs/errors.md), over real HTTP against the real app on each dialect. Each refusal is checked for its
 // status, its specific code, a message that says how to fix it, and that nothing changed.
 
 const DAY_MS = 86_400_000;

@@ -5,8 +5,8 @@ import { createTestDatabaseUrl, testDialects, type TestDatabase } from '../suppo
 import { createCa } from '../support/test-pki.ts';
 import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
 
-// SPEC: the per-tenant limit is "enforced under concurrent requests", and "a CA public key can be
-// verified by one tenant only at a time". Parallel requests over real HTTP against each dialect,
+// The per-tenant limit holds under concurrent requests, and a CA public key can be verified by one
+// tenant only at a time (docs/architecture.md, invariants). Parallel requests over real HTTP against each dialect,
 // and against two nodes sharing one PostgreSQL database.
 
 const countBy = (statuses: number[]): Record<number, number> =>

@@ -9,7 +9,7 @@ import { assertError, newTenant, randomId, rawRequest } from '../support/api-hel
 
 const BASE = '/api/mindconnectmqtt/v3';
 
-// The API routes: SPEC "REST API" table, the how-to's shorthand path, the agents and agent
+// The API routes: the table of README "REST API", the how-to's shorthand path, the agents and agent
 // certificates extensions.
 const API_ROUTES = [
   'POST /agentCertificates',
@@ -106,7 +106,7 @@ for (const dialect of testDialects) describe(`OpenAPI document and unknown route
     }
   });
 
-  test('the request and response bodies are documented as the SPEC describes them', () => {
+  test('the request and response bodies are documented as README "REST API" describes them', () => {
     const byRoute = new Map(operations().map(({ route, operation }) => [route, operation]));
     const upload = byRoute.get('POST /caCertificates');
     const uploadSchema = upload.requestBody?.content?.['application/json']?.schema;

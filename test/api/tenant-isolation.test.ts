@@ -7,8 +7,8 @@ import {
   assertError, listOf, newTenant, proofFor, randomId, rawRequest, registrationCodeOf, uploadCaOk, verify, type ApiAnswer,
 } from '../support/api-helpers.ts';
 
-// SPEC: "A tenant never sees, changes or learns of another tenant's objects: a foreign id answers
-// 404 exactly like a missing one." Tenant B probes tenant A's CA certificates through every route
+// A tenant never sees, changes or learns of another tenant's objects: a foreign id answers 404
+// exactly like a missing one (README, "REST API"). Tenant B probes tenant A's CA certificates through every route
 // and must get the very answer a random missing id gets; A's objects stay as they were.
 
 for (const dialect of testDialects) describe(`tenant isolation (REST API) [${dialect}]`, () => {

@@ -10,7 +10,7 @@ import { assertStillConnected, closedWithin, refusalCount } from '../support/bro
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { createCsr } from '../support/test-pki.ts';
 
-// Issue 4 item 5 / SPEC "Agents and agent certificates": the key and certificate POST
+// Issue 4 item 5: the key and certificate POST
 // /agentCertificates returns connect to the broker with the returned client id and are onboarded
 // (the tenant's managed CA is trusted from the moment it exists, and across restarts); a
 // CSR-issued certificate connects with the device's key; DELETE revokes: the live session closes

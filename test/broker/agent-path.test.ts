@@ -13,7 +13,7 @@ import {
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import type { TestKeyType } from '../support/test-pki.ts';
 
-// SPEC "MQTT broker" + "Agents and agent certificates": an agent holding a certificate issued by a
+// An agent holding a certificate issued by a
 // verified CA connects over mutual TLS with client id <tenant>_<CN>, is onboarded on its first
 // connection, stays connected, and exchanges messages with its tenant's application on
 // tc/<tenant>/<clientId>/o/... (agent → application) and .../i/... (application → agent).
@@ -31,7 +31,7 @@ describe('an agent of a verified CA connects over mutual TLS, is onboarded on it
   const outbound = (commonName: string, rest = 'data') => `tc/${tenant}/${clientIdOf(commonName)}/o/${rest}`;
   const inbound = (commonName: string, rest = 'cmd') => `tc/${tenant}/${clientIdOf(commonName)}/i/${rest}`;
 
-  /** The onboarding record: every field the SPEC names, and online. */
+  /** The onboarding record: every field GET /agents shows (README, "REST API"), and online. */
   const assertOnboarded = async (commonName: string, caCertificateId: string, certificateDer: Buffer): Promise<any> => {
     const agent = await waitForAgent(server, tenant, clientIdOf(commonName), (a) => a.online === true);
     assert.equal(agent.clientId, clientIdOf(commonName));

@@ -7,7 +7,7 @@ import type { TestCertificate } from '../support/test-pki.ts';
 import { assertError, newTenant, randomId, rawRequest, type ApiAnswer } from '../support/api-helpers.ts';
 import { agentCertificate, agentsOf, assertStillConnected, ClientPool, connectOk, verifiedCa } from '../support/broker-refusal-helpers.ts';
 
-// SPEC "Agents and agent certificates": GET /agents, GET/PATCH/DELETE /agents/{id}; and the REST
+// GET /agents, GET/PATCH/DELETE /agents/{id}; and the REST
 // rules that hold for them too: a foreign id answers 404 exactly like a missing one, mcmqtt.read
 // for GETs and mcmqtt.admin for everything else, 400 for invalid input without a state change.
 

@@ -12,7 +12,7 @@ import { procStatus, resetPeakRss } from '../support/process-memory.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate } from '../support/test-pki.ts';
 
-// SPEC "MQTT broker", bounded resources, against the real server in a child process (its RSS is
+// Bounded resources (docs/decisions/0015-broker-quotas.md), against the real server in a child process (its RSS is
 // read from /proc): one tenant's abusive clients — a subscriber that stops reading, QoS 2,
 // retained and queued floods from several client ids — neither stall another tenant's agent →
 // application messages nor grow the broker's memory past a stated bound. Every wait is bounded.

@@ -5,7 +5,7 @@ import { newTenant } from '../support/api-helpers.ts';
 import { closesWithin, connectApplication, MessageLog, refusalCodeOf, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 
-// The broker's caps one by one (SPEC "MQTT broker", bounded resources), each named after the
+// The broker's caps one by one (docs/decisions/0015-broker-quotas.md), each named after the
 // abuse it stops, with real MQTT.js clients of tenant applications. Small caps keep the tests
 // short; docs/config.md has the defaults. Each test uses its own tenant: caps count per tenant.
 

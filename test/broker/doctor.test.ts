@@ -5,7 +5,7 @@ import { createCa, type TestCertificate } from '../support/test-pki.ts';
 import { assertError, newTenant, rawRequest, uploadCaOk } from '../support/api-helpers.ts';
 import { agentCertificate, agentsOf, ClientPool, connectOk, verifiedCa } from '../support/broker-refusal-helpers.ts';
 
-// SPEC "Agents and agent certificates": a dry-run doctor that answers, step by step, whether the
+// POST /agents/doctor: a dry-run doctor that answers, step by step, whether the
 // broker would accept an agent certificate (and optionally the client id it will use) and why not.
 // Within the asking tenant only: another tenant's CA answers exactly like an unknown one.
 

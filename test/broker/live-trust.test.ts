@@ -7,11 +7,11 @@ import {
   agentCertificate, agentsOf, assertStillConnected, ClientPool, closedWithin, connectOk, connectRefused, sleep, verifiedCa,
 } from '../support/broker-refusal-helpers.ts';
 
-// SPEC: "once verified, the CA is trusted by the broker at once — no restart"; "Live enforcement:
-// deleting a CA, disabling or deleting an agent ... closes the affected sessions within one
-// second"; "One session per client id: a second connection with the same id takes over the
-// first"; CA rotation: "an agent whose certificate is reissued by the tenant's other CA with the
-// same CN keeps its identity".
+// Once verified, the CA is trusted by the broker at once, with no restart. Live enforcement:
+// deleting a CA, disabling or deleting an agent closes the affected sessions within one second.
+// One session per client id: a second connection with the same id takes over the first. CA
+// rotation: an agent whose certificate is reissued by the tenant's other CA with the same CN keeps
+// its identity.
 
 const ONE_SECOND_MS = 1000;
 const NOT_AUTHORIZED = 5;

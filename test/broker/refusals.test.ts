@@ -7,7 +7,7 @@ import {
   agentCertificate, agentsOf, ClientPool, closedWithin, connectOk, connectRefused, refusalCounts, verifiedCa, type AgentIdentity,
 } from '../support/broker-refusal-helpers.ts';
 
-// SPEC "MQTT broker": every refusal is logged and counted with a reason and answered with the
+// Every refusal is logged and counted with a reason and answered with the
 // fitting CONNACK code: 2 when the client id is not <tenant>_<CN>, 4 for a bad token, 5 for every
 // certificate or agent problem. Each case below asserts the CONNACK code, that exactly one
 // refusal was counted under exactly its reason (and no other reason moved), and that no agent
@@ -209,7 +209,7 @@ describe('broker refusals', () => {
     });
 
     test('a token of another tenant (user name names tenant A, token of tenant B): CONNACK 4 (bad user name or password)', async () => {
-      // SPEC: 4 "bad user name or password" for a bad token. The user name and the token
+      // CONNACK 4 "bad user name or password" for a bad token. The user name and the token
       // contradict each other: the credentials as a pair are bad.
       const token = await server.token(otherTenant);
       await assertRefused({ clientId: `${tenant}_app-foreign`, credentials: { username: tenant, password: token }, connack: BAD_TOKEN, reason: 'mqtt.tenantMismatch' });

@@ -9,9 +9,9 @@ import { startTestServer, type TestServer } from '../support/start-test-server.t
 
 // Finding 5 of issue 10: sessions outlived what admitted them — an application kept publishing and
 // receiving after its token's exp, an agent stayed connected after its certificate (or its CA)
-// expired. SPEC "MQTT broker": "A session lives no longer than what admitted it: when the
+// expired. A session lives no longer than what admitted it: when the
 // application's token expires or the agent's certificate (or its CA) expires, the session is
-// closed (within a second)." Real MQTT.js clients; every wait is an event with a deadline.
+// closed (within a second). Real MQTT.js clients; every wait is an event with a deadline.
 
 const WITHIN_MS = 1_000;
 const NOT_AUTHORIZED = 5;

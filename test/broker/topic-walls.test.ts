@@ -11,7 +11,7 @@ import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import type { TestCertificate } from '../support/test-pki.ts';
 
-// SPEC "MQTT broker", topics: an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes
+// The topic rules (README, "Connect an agent"): an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes
 // only below tc/<tenant>/<clientId>/i/...; a tenant application subscribes anywhere under
 // tc/<its tenant>/ and publishes only to agents' i/ topics of its tenant. Anything else: SUBACK
 // 0x80, or the connection closed for a PUBLISH. $SYS is closed. QoS 2 is granted 1. Payloads up to

@@ -14,7 +14,7 @@ import { createOfflineRegistry } from '../support/offline-registry.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 
-// SPEC "MQTT broker": finding the issuing CA costs the same with 2 or 20,000 registered CAs, no TLS
+// Finding the issuing CA costs the same with 2 or 20,000 registered CAs, no TLS
 // context rebuild when CAs change, and the TLS CertificateRequest does not list tenants' CA names.
 //
 // How the 2,000 verified CAs get there. Through the real API, 20 tenants at a time (upload,

@@ -12,9 +12,9 @@ import { createCa } from '../support/test-pki.ts';
 // Two real `trustgate serve` processes on one PostgreSQL database and one Redis (docs/deployment.md),
 // driven only from outside: the REST API of either node and MQTT.js clients over mutual TLS. What
 // one node is told (a message, a verified CA, a withdrawn trust, a client id) the other acts on.
-// SPEC: "once verified, the CA is trusted by the broker at once — no restart, on every node";
-// "Live enforcement: … closes the affected sessions within one second, on every node"; "One
-// session per client id"; "at most maxCaCertificatesPerTenant … enforced under concurrent requests".
+// Once verified, the CA is trusted by the broker at once, with no restart, on every node; live
+// enforcement closes the affected sessions within one second, on every node; one session per client
+// id; at most maxCaCertificatesPerTenant CAs, also under concurrent requests.
 
 const ONE_SECOND_MS = 1_000;
 const NOT_AUTHORIZED = 5;

@@ -16,7 +16,7 @@ import type { TestCertificate } from '../support/test-pki.ts';
 // "command" from the surviving node (aedes publishes a dead node's wills through
 // authorizePublish(null, will), which let everything without a client through), and again on every
 // later subscribe; and a will on `$SYS/<x>/new/clients` naming acme's agent closed its session.
-// SPEC "MQTT broker": every message that enters the broker — PUBLISH, will, retained, queued, or
+// Every message that enters the broker — PUBLISH, will, retained, queued, or
 // arriving from another node — passes the topic rules of its publisher; a will is checked at CONNECT.
 //
 // Wills and retained messages that an older trustgate (or anything else writing Redis) stored

@@ -1,7 +1,7 @@
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentCertificateStore, ManagedCaRecord, ManagedCaStore, NewAgentCertificateRecord } from '../../src/registry/index.ts';
-import { newResourceId, type CaCertificateId, type TenantId } from '../../src/shared/index.ts';
+import { newResourceId, type AgentCertificateId, type CaCertificateId, type TenantId } from '../../src/shared/index.ts';
 
 export interface ManagedCaStoreFixture {
   readonly managedCas: ManagedCaStore;
@@ -39,7 +39,7 @@ const newAgentCertificate = (overrides: Partial<NewAgentCertificateRecord> = {})
   const tenant = overrides.tenant ?? acme;
   const name = overrides.name ?? `pump-${serial}`;
   return {
-    id: newResourceId(),
+    id: newResourceId() as AgentCertificateId,
     tenant,
     name,
     owner: undefined,
@@ -173,7 +173,7 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       const reissued = await fixture.agentCertificates.insert(newAgentCertificate({ name: 'pump-r' }));
       assert.deepEqual((await fixture.agentCertificates.findActiveByName(acme, 'pump-r'))?.id, reissued.id);
       assert.deepEqual((await fixture.agentCertificates.list(acme)).map((r) => [r.id, r.isRevoked]), [[record.id, true], [reissued.id, false]]);
-      assert.equal(await fixture.agentCertificates.revoke(acme, newResourceId(), at), undefined);
+      assert.equal(await fixture.agentCertificates.revoke(acme, newResourceId() as AgentCertificateId, at), undefined);
     });
 
     it('lists the issuer and serial number of every tenant\'s revoked certificates still valid at `now`', async () => {

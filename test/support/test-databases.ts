@@ -6,12 +6,12 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/storage/index.ts';
 
-// Every store and API test runs once per dialect (DESIGN: "the same store contract suite runs on
-// every dialect"), each on a database of its own.
+// Every store and API test runs once per dialect (the same store contract suite on
+// every dialect), each on a database of its own.
 export type TestDialect = 'sqlite' | 'postgres';
 export const testDialects: readonly TestDialect[] = ['sqlite', 'postgres'];
 
-/** A database trust-auth'd users may create databases from (STACK.md: here and in CI). */
+/** A database trust-auth'd users may create databases from (PostgreSQL runs with trust auth here and in CI). */
 export const testPostgresBaseUrl = process.env.TRUSTGATE_TEST_POSTGRES_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
 export interface TestDatabase {

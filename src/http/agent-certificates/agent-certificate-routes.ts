@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { TokenVerifier } from '../../auth/index.ts';
 import type { Registry } from '../../registry/index.ts';
+import type { AgentCertificateId } from '../../shared/index.ts';
 import { authenticate, principalOf } from '../authenticate.ts';
 import { ErrorBody } from '../error-body.ts';
 import { IdParams } from '../ca-certificates/schemas.ts';
@@ -52,7 +53,7 @@ export const agentCertificateRoutes: FastifyPluginAsync<AgentCertificateRoutesOp
   app.get('/agentCertificates/:id', {
     onRequest: read,
     schema: { tags, security, summary: 'Get an agent certificate (without its private key)', params: IdParams, response: { 200: AgentCertificateResource, ...errors(401, 403, 404) } },
-  }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(principalOf(request).tenant, request.params.id)));
+  }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(principalOf(request).tenant, request.params.id as AgentCertificateId)));
 
   app.delete('/agentCertificates/:id', {
     onRequest: admin,
@@ -61,7 +62,7 @@ export const agentCertificateRoutes: FastifyPluginAsync<AgentCertificateRoutesOp
       params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) },
     },
   }, async (request, reply) => {
-    await registry.revokeAgentCertificate(principalOf(request).tenant, request.params.id);
+    await registry.revokeAgentCertificate(principalOf(request).tenant, request.params.id as AgentCertificateId);
     request.log.info({ agentCertificateId: request.params.id }, 'agent certificate revoked');
     return reply.code(204).send(null);
   });

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { TokenVerifier } from '../../auth/index.ts';
 import type { Registry } from '../../registry/index.ts';
+import type { AgentId } from '../../shared/index.ts';
 import { authenticate, principalOf } from '../authenticate.ts';
 import { ErrorBody } from '../error-body.ts';
 import { IdParams } from '../ca-certificates/schemas.ts';
@@ -31,7 +32,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRoutesOptions> = async (plugin
   app.get('/agents/:id', {
     onRequest: read,
     schema: { tags, security, summary: 'Get an agent', params: IdParams, response: { 200: AgentResource, ...errors(401, 403, 404) } },
-  }, async (request) => toAgentResource(await registry.findAgent(principalOf(request).tenant, request.params.id)));
+  }, async (request) => toAgentResource(await registry.findAgent(principalOf(request).tenant, request.params.id as AgentId)));
 
   app.patch('/agents/:id', {
     onRequest: admin,
@@ -40,7 +41,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRoutesOptions> = async (plugin
       params: IdParams, body: PatchAgentBody, response: { 200: AgentResource, ...errors(400, 401, 403, 404, 415) },
     },
   }, async (request) => {
-    const agent = await registry.setAgentEnabled(principalOf(request).tenant, request.params.id, request.body.enabled);
+    const agent = await registry.setAgentEnabled(principalOf(request).tenant, request.params.id as AgentId, request.body.enabled);
     request.log.info({ agentId: agent.id, enabled: agent.isEnabled }, 'agent updated');
     return toAgentResource(agent);
   });
@@ -49,7 +50,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRoutesOptions> = async (plugin
     onRequest: admin,
     schema: { tags, security, summary: 'Delete an agent (closes its session)', params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
   }, async (request, reply) => {
-    await registry.deleteAgent(principalOf(request).tenant, request.params.id);
+    await registry.deleteAgent(principalOf(request).tenant, request.params.id as AgentId);
     request.log.info({ agentId: request.params.id }, 'agent deleted');
     return reply.code(204).send(null);
   });

@@ -12,7 +12,7 @@ import { agentCertificateMustAllowClientAuth } from './rules/agent-certificate-m
 import { agentCertificateMustHaveOneUsableCn } from './rules/agent-certificate-must-have-one-usable-cn.ts';
 import { clientIdMustBeTenantAndCn } from './rules/client-id-must-be-tenant-and-cn.ts';
 
-// SPEC "MQTT broker": accepted iff signed directly by a CA certificate verified in some tenant T,
+// Accepted iff signed directly by a CA certificate verified in some tenant T,
 // both within validity, well formed and strong, client id = T_<CN>. In order; the first failure
 // decides. Well-formedness first, as in the CA lint: a malformed certificate is refused for what it
 // is (OpenSSL's signature check would call a non-DER ECDSA signature "unknown CA"), before any

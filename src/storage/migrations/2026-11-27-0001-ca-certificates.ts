@@ -28,7 +28,7 @@ export const caCertificatesMigration: Migration = {
       .execute();
     await db.schema.createIndex('ca_certificates_public_key_idx').on('ca_certificates').column('public_key_sha256').execute();
 
-    // One row per verified CA public key: the tenant that may use it (SPEC: one tenant at a time).
+    // One row per verified CA public key: the tenant that may use it (one tenant at a time).
     await db.schema.createTable('ca_key_claims')
       .addColumn('public_key_sha256', 'varchar(64)', (c) => c.primaryKey())
       .addColumn('tenant_id', 'varchar(64)', (c) => c.notNull())

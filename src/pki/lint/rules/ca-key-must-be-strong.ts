@@ -3,7 +3,7 @@ import { weakKeyDescription } from '../../strength.ts';
 
 export const caKeyMustBeStrong: LintRule = {
   id: 'ca-key-must-be-strong',
-  citation: 'NIST SP 800-57 Pt.1 Rev.5 §5.6 (112-bit security); SPEC: RSA >= 2048 or EC P-256/P-384/P-521',
+  citation: 'NIST SP 800-57 Pt.1 Rev.5 §5.6 (112-bit security); trustgate: RSA >= 2048 or EC P-256/P-384/P-521',
   check: (certificate) => {
     const weakKey = weakKeyDescription(certificate);
     return weakKey === undefined ? undefined : {

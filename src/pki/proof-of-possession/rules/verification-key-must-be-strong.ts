@@ -3,7 +3,7 @@ import type { ProofRule } from '../proof-rule.ts';
 
 export const verificationKeyMustBeStrong: ProofRule = {
   id: 'verification-key-must-be-strong',
-  citation: 'NIST SP 800-57 Pt.1 Rev.5 §5.6; SPEC: RSA >= 2048 or EC P-256/P-384/P-521',
+  citation: 'NIST SP 800-57 Pt.1 Rev.5 §5.6; trustgate: RSA >= 2048 or EC P-256/P-384/P-521',
   check: ({ verificationCertificate: proof }) => {
     const weakKey = weakKeyDescription(proof);
     return weakKey === undefined ? undefined : {

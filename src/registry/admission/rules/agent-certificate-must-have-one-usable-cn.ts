@@ -6,7 +6,7 @@ const showName = (name: string): string => JSON.stringify(name).replace(/[\uD800
 export const agentCertificateMustHaveOneUsableCn: AdmissionRule = {
   id: 'agent-certificate-must-have-one-usable-cn',
   step: 'commonName',
-  citation: 'SPEC "MQTT broker" (client id <tenant>_<CN>); RFC 5280 ub-common-name 64; MQTT-1.5.3-1',
+  citation: 'MindConnect: client id <tenant>_<CN>; RFC 5280 ub-common-name 64; MQTT-1.5.3-1',
   check: ({ certificate: { subjectCommonNames: names } }) => {
     const [name] = names;
     const problem = names.length === 1 && name !== undefined ? commonNameProblem(name) : `found ${names.length === 0 ? 'none' : names.length}`;

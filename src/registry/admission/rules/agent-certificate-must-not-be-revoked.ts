@@ -3,7 +3,7 @@ import { issuerOf, type AdmissionRule } from '../admission-rule.ts';
 export const agentCertificateMustNotBeRevoked: AdmissionRule = {
   id: 'agent-certificate-must-not-be-revoked',
   step: 'revocation',
-  citation: 'RFC 5280 §6.3; SPEC "Certificate lifecycle"',
+  citation: 'RFC 5280 §6.3; trustgate: revoked by issuer + serial number',
   // In memory like the CAs (loaded at start, kept current by events): no database query.
   // By issuer + serial number (RFC 5280 §5.3), not by a hash of the bytes: those change when an
   // ECDSA signature (r, s) is rewritten as (r, n - s), which stays valid.

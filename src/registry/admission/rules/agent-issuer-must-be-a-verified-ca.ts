@@ -3,9 +3,9 @@ import { issuerOf, type AdmissionRule } from '../admission-rule.ts';
 export const agentIssuerMustBeAVerifiedCa: AdmissionRule = {
   id: 'agent-issuer-must-be-a-verified-ca',
   step: 'issuer',
-  citation: 'SPEC "MQTT broker": signed directly by a CA certificate verified in some tenant; RFC 5280 §6.1.3 (a)(1); SPEC: one tenant per CA key',
+  citation: 'trustgate: signed directly by a CA certificate verified in some tenant, a CA key trusted by one tenant at a time; RFC 5280 §6.1.3 (a)(1)',
   check: ({ certificate, issuer: ca, issuerKeyTrustedBy }) => {
-    // SPEC: a CA key is trusted by one tenant at a time; stored data that breaks this decides for no one.
+    // A CA key is trusted by one tenant at a time; stored data that breaks this decides for no one.
     if (issuerKeyTrustedBy) {
       return { code: 'mqtt.caKeyConflict', message: 'The key that signed this certificate is trusted by more than one tenant, so the broker cannot tell whose agent this is and refuses it. The operator must delete the CA certificate registered by mistake (the server log names them).' };
     }

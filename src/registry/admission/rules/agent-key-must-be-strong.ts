@@ -4,7 +4,7 @@ import type { AdmissionRule } from '../admission-rule.ts';
 export const agentKeyMustBeStrong: AdmissionRule = {
   id: 'agent-key-must-be-strong',
   step: 'keyStrength',
-  citation: 'SPEC "MQTT broker" (as strong as an uploaded CA); NIST SP 800-57 Pt.1 Rev.5 §5.6',
+  citation: 'trustgate: as strong as an uploaded CA; NIST SP 800-57 Pt.1 Rev.5 §5.6',
   check: ({ certificate }) => {
     const weakKey = weakKeyDescription(certificate);
     return weakKey === undefined ? undefined : {

@@ -4,7 +4,7 @@ import type { AdmissionRule } from '../admission-rule.ts';
 export const agentSignatureHashMustBeStrong: AdmissionRule = {
   id: 'agent-signature-hash-must-be-strong',
   step: 'signatureStrength',
-  citation: 'SPEC "MQTT broker"; NIST SP 800-131A Rev.2 §9 (no SHA-1 signatures)',
+  citation: 'trustgate: as strong as an uploaded CA; NIST SP 800-131A Rev.2 §9 (no SHA-1 signatures)',
   check: ({ certificate }) => {
     const weakSignature = weakSignatureDescription(certificate);
     return weakSignature === undefined ? undefined : {

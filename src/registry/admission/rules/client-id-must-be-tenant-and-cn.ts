@@ -4,7 +4,7 @@ import type { AdmissionRule } from '../admission-rule.ts';
 export const clientIdMustBeTenantAndCn: AdmissionRule = {
   id: 'client-id-must-be-tenant-and-cn',
   step: 'clientId',
-  citation: 'SPEC "MQTT broker": client id = <tenant>_<CN>; MindConnect',
+  citation: 'MindConnect: client id = <tenant>_<CN>',
   appliesTo: ({ clientId: given }) => given !== undefined,
   check: (subject) => subject.clientId === expectedClientIdOf(subject) ? undefined : {
     code: 'mqtt.clientIdMismatch',

@@ -20,7 +20,7 @@ const caProblemOf = (ca: Certificate): RuleProblem | undefined => {
 export const issuingCaMustPassTheCaRules: AdmissionRule = {
   id: 'issuing-ca-must-pass-the-ca-rules',
   step: 'caRules',
-  citation: 'SPEC "Rules for an uploaded CA certificate"; RFC 5280 §4.2',
+  citation: 'trustgate: the rules for an uploaded CA certificate; RFC 5280 §4.2',
   check: (subject) => {
     const problem = caProblemOf(issuerOf(subject).certificate);
     return problem && {

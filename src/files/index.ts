@@ -1,0 +1,1 @@
+export { publishOnce, publishReplacing, readOptional } from './durable-files.ts';
