@@ -29,7 +29,9 @@ export const ensureManagedCa = async (
     createdAt: now,
   });
   // A concurrent first use may have won: its CA is the tenant's, and its event is applied too
-  // (publishing again is harmless: the index upsert is idempotent).
-  await events.publish({ type: 'managedCaCreated', tenant, caCertificateId: stored.id });
+  // (publishing again is harmless: the index upsert is idempotent). The certificate goes with the
+  // event, never the private key.
+  const { privateKeyPem: _privateKeyPem, ...certificateOnly } = stored;
+  await events.publish({ type: 'managedCaCreated', tenant, caCertificateId: stored.id }, { kind: 'managedCa', record: certificateOnly });
   return stored;
 };

@@ -1,4 +1,6 @@
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import type { ManagedCaCertificate } from './agent-certificate.ts';
+import type { CaCertificateRecord } from './ca-certificate.ts';
 
 // Facts the registry announces after they are stored; the broker's trust index listens.
 export type RegistryEvent =
@@ -12,3 +14,14 @@ export type RegistryEvent =
   | { readonly type: 'agentCertificateRevoked'; readonly tenant: TenantId; readonly agentCertificateId: string; readonly caCertificateId: CaCertificateId; readonly serialNumber: string }
   | { readonly type: 'agentDisabled'; readonly tenant: TenantId; readonly agentId: string; readonly clientId: string }
   | { readonly type: 'agentDeleted'; readonly tenant: TenantId; readonly agentId: string; readonly clientId: string };
+
+/**
+ * The record a use case of this node has just stored and its event names, published beside the
+ * event: this node applies it as it is instead of reading it back from the store. It is never part
+ * of the event, so it never reaches the wire or a log line; an event from another node comes
+ * without one and is read back (docs/decisions/0017-cluster-bus-port.md).
+ */
+export type StoredRecord =
+  | { readonly kind: 'caCertificate'; readonly record: CaCertificateRecord }
+  // The certificate only: keeping trust current never needs the CA's (sealed) private key.
+  | { readonly kind: 'managedCa'; readonly record: ManagedCaCertificate };
