@@ -5,7 +5,7 @@ import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import { LocalEventBus } from './local-event-bus.ts';
 
 const event: RegistryEvent = { type: 'caCertificateVerified', tenant: 'acme' as TenantId, caCertificateId: '0123456789abcdef01234567' as CaCertificateId };
-const stored: StoredRecord = { kind: 'caCertificate', record: { id: event.caCertificateId } as CaCertificateRecord };
+const stored = { kind: 'caCertificate', record: { id: event.caCertificateId } as CaCertificateRecord } as StoredRecord;
 
 describe('LocalEventBus', () => {
   test('delivers the event and the stored record to every listener in order; a failing listener is reported and the rest still run', async () => {

@@ -115,8 +115,9 @@ describe('RedisClusterBus', () => {
       await wire.subscribe(`${prefix}registry-events`);
       await Promise.all([a.bus.start(), b.bus.start()]);
       const record = { id: idOf(1), tenant, certificatePem: '-----BEGIN CERTIFICATE-----', registrationCode: 'not-for-the-wire' } as unknown as CaCertificateRecord;
-      await a.bus.publish(caEvent(1), { kind: 'caCertificate', record });
-      assert.deepEqual(onA, [{ kind: 'caCertificate', record }]);
+      const stored = { kind: 'caCertificate', record, certificate: { pem: record.certificatePem } } as unknown as StoredRecord;
+      await a.bus.publish(caEvent(1), stored);
+      assert.deepEqual(onA, [stored]);
       await waitUntil(() => onB.length === 1 && sent.length === 1, 3_000, 'node b and the wire got the event');
       assert.deepEqual(onB, [undefined]);
       assert.deepEqual(b.received, [caEvent(1)]);

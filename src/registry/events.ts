@@ -1,3 +1,4 @@
+import type { Certificate } from '../pki/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import type { ManagedCaCertificate } from './agent-certificate.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
@@ -17,11 +18,12 @@ export type RegistryEvent =
 
 /**
  * The record a use case of this node has just stored and its event names, published beside the
- * event: this node applies it as it is instead of reading it back from the store. It is never part
- * of the event, so it never reaches the wire or a log line; an event from another node comes
- * without one and is read back (docs/decisions/0017-cluster-bus-port.md).
+ * event with the certificate the use case parsed: this node applies both as they are instead of
+ * reading the record back from the store and parsing its PEM again. It is never part of the
+ * event, so it never reaches the wire or a log line; an event from another node comes without one
+ * and is read back (docs/decisions/0017-cluster-bus-port.md).
  */
 export type StoredRecord =
-  | { readonly kind: 'caCertificate'; readonly record: CaCertificateRecord }
+  | { readonly kind: 'caCertificate'; readonly record: CaCertificateRecord; readonly certificate: Certificate }
   // The certificate only: keeping trust current never needs the CA's (sealed) private key.
-  | { readonly kind: 'managedCa'; readonly record: ManagedCaCertificate };
+  | { readonly kind: 'managedCa'; readonly record: ManagedCaCertificate; readonly certificate: Certificate };

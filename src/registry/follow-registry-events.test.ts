@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCa } from '../../test/support/test-pki.ts';
+import { parseCertificatePem } from '../pki/index.ts';
 import type { CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryEventFeed, RegistryEventListener, ResyncHandler } from './cluster-bus.ts';
@@ -58,6 +59,7 @@ describe('followRegistryEvents', async () => {
   const ca = await createCa();
   const record = (overrides: Partial<CaCertificateRecord> = {}) =>
     ({ id: caId, tenant, isVerified: true, certificatePem: ca.certificatePem, ...overrides }) as CaCertificateRecord;
+  const certificate = parseCertificatePem(ca.certificatePem);
 
   it('applies an event to the trust index before it closes sessions: a deleted CA is no longer trusted when its sessions close', async () => {
     const { feed, deliver } = fakeFeed();
@@ -125,7 +127,9 @@ describe('followRegistryEvents', async () => {
     });
     followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
 
-    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record() });
+    // The PEM is not parsed again either: the certificate the use case parsed goes in as it is.
+    const inHand = record({ certificatePem: 'not parsed again' });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: inHand, certificate });
     assert.deepEqual(reads, [], 'no read-back for the record in hand');
     assert.equal(trustIndex.isTrusted(caId), true);
 
@@ -134,7 +138,7 @@ describe('followRegistryEvents', async () => {
     assert.equal(trustIndex.isTrusted(caId), false, 'what the store says wins');
 
     // A record that is not the one the event names is not taken for it.
-    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: 'ca-2' as CaCertificateId }, { kind: 'caCertificate', record: record() });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: 'ca-2' as CaCertificateId }, { kind: 'caCertificate', record: record(), certificate });
     assert.deepEqual(reads, [caId, 'ca-2']);
   });
 
@@ -146,8 +150,31 @@ describe('followRegistryEvents', async () => {
       id: 'managed-1' as CaCertificateId, tenant, certificatePem: ca.certificatePem, subject: 'CN=x', fingerprintSha256: 'f', publicKeySha256: 'k',
       notBefore: new Date(), notAfter: new Date(), createdAt: new Date(),
     };
-    await deliver({ type: 'managedCaCreated', tenant, caCertificateId: managed.id }, { kind: 'managedCa', record: managed });
+    await deliver({ type: 'managedCaCreated', tenant, caCertificateId: managed.id }, { kind: 'managedCa', record: managed, certificate });
     assert.equal(trustIndex.isTrusted('managed-1'), true);
+  });
+
+  it('a record in hand never moves its CA back: not past a deletion, not from verified to unverified (the store is asked instead)', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const inStore = new Map<string, CaCertificateRecord>();
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => { reads.push(id); return inStore.get(id); } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // Verified here, deleted through another node whose event got here before this one's.
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'a deleted CA is not trusted again');
+    assert.deepEqual(reads, [caId]);
+
+    // Registered here, verified through another node whose event got here first.
+    const other = 'ca-2' as CaCertificateId;
+    inStore.set(other, record({ id: other }));
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: other });
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: other }, { kind: 'caCertificate', record: record({ id: other, isVerified: false }), certificate });
+    assert.equal(trustIndex.isTrusted(other), true, 'still verified, as the store says');
+    assert.deepEqual(reads, [caId, other, other]);
   });
 
   it('before the broker is attached, events update the index only', async () => {

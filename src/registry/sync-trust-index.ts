@@ -25,9 +25,11 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
   switch (event.type) {
     case 'caCertificateRegistered':
     case 'caCertificateVerified': {
-      const record = stored?.kind === 'caCertificate' && stored.record.id === event.caCertificateId
-        ? stored.record
-        : await sources.caCertificates.find(event.tenant, event.caCertificateId);
+      if (stored?.kind === 'caCertificate' && stored.record.id === event.caCertificateId) {
+        index.upsert(stored.record, stored.certificate);
+        return;
+      }
+      const record = await sources.caCertificates.find(event.tenant, event.caCertificateId);
       if (record) index.upsert(record);
       else index.remove(event.caCertificateId);
       return;
@@ -37,9 +39,11 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
       return;
     case 'managedCaCreated': {
       // The certificate only: keeping trust current never needs the CA's (sealed) private key.
-      const ca = stored?.kind === 'managedCa' && stored.record.id === event.caCertificateId
-        ? stored.record
-        : await sources.managedCas.find(event.tenant);
+      if (stored?.kind === 'managedCa' && stored.record.id === event.caCertificateId) {
+        index.upsertManagedCa(stored.record, stored.certificate);
+        return;
+      }
+      const ca = await sources.managedCas.find(event.tenant);
       if (ca) index.upsertManagedCa(ca);
       return;
     }
@@ -114,15 +118,35 @@ export interface TrustIndexFollower {
   reload(now: Date): Promise<void>;
 }
 
+/** Far more CA deletions than can happen while one use case's event is on its way. */
+const REMEMBERED_DELETIONS = 10_000;
+
 export const followTrustIndex = (index: TrustIndex, sources: TrustSources): TrustIndexFollower => {
   let held: [RegistryEvent, StoredRecord | undefined][] | undefined;
   // Reloads that overlap (a resync during the load at start) hold events until the last has
   // swapped its snapshot in: none of them may overwrite an event applied in between.
   let reloads = 0;
+  const deleted = new Set<string>();
+  // A record in hand is as of its use case's write. A change made since by another request (say
+  // another node's deletion, whose event got here first) must not be undone by it: a deletion is
+  // final and a verification is undone only by one, so a record that would move its CA back
+  // (deleted, or verified to unverified) is left aside and the store is asked, as for a remote event.
+  const current = (stored: StoredRecord | undefined): StoredRecord | undefined => {
+    if (stored?.kind !== 'caCertificate') return stored;
+    const { id, isVerified } = stored.record;
+    return deleted.has(id) || (!isVerified && index.isTrusted(id)) ? undefined : stored;
+  };
+  const apply = (event: RegistryEvent, stored: StoredRecord | undefined): Promise<void> => {
+    if (event.type === 'caCertificateDeleted') {
+      deleted.add(event.caCertificateId);
+      if (deleted.size > REMEMBERED_DELETIONS) deleted.delete(deleted.values().next().value!);
+    }
+    return applyToTrustIndex(index, sources, event, current(stored));
+  };
   return {
     async onEvent(event, stored) {
       if (held) held.push([event, stored]);
-      else await applyToTrustIndex(index, sources, event, stored);
+      else await apply(event, stored);
     },
     async reload(now) {
       held ??= [];
@@ -134,7 +158,7 @@ export const followTrustIndex = (index: TrustIndex, sources: TrustSources): Trus
         if (reloads === 0 && held) {
           const pending = held;
           held = undefined;
-          for (const [event, stored] of pending) await applyToTrustIndex(index, sources, event, stored);
+          for (const [event, stored] of pending) await apply(event, stored);
         }
       }
     },
