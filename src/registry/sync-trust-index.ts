@@ -18,8 +18,8 @@ export const loadTrustIndex = async (index: TrustIndex, sources: TrustSources, n
 
 // Keeps the index equal to the store. Events carry ids: a node that receives one from another
 // node (cluster bus) reads the record back, and ends up with the same state. The node whose use
-// case stored the record applies the record it has in hand (`stored`), which is what a read-back
-// would return (decision 0017). A revocation is final and carries its issuer and serial number, so
+// case stored the record applies the record it has in hand (`stored`) instead, which followTrustIndex
+// passes only when it cannot undo a later change (decision 0017). A revocation is final and carries its issuer and serial number, so
 // it needs no read-back (unless it came from an older node that sent only the certificate's id).
 export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources, event: RegistryEvent, stored?: StoredRecord): Promise<void> => {
   switch (event.type) {
