@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,14 +7,14 @@ import type { Logger } from 'pino';
 import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier,
 } from '../auth/index.ts';
-import { createRedisBrokerBackplane, LocalEventBus, RedisClusterBus, type RedisBrokerBackplane } from '../cluster/index.ts';
+import { createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
-import { completeRevocation, createRegistry, followTrustIndex, TrustIndex, withdrawalOf, type RegistryEvent } from '../registry/index.ts';
+import { createRegistry, followRegistryEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
-import { isDomainError, systemClock, type Clock } from '../shared/index.ts';
+import { systemClock, type Clock } from '../shared/index.ts';
 import {
   AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase, type Database,
 } from '../storage/index.ts';
@@ -38,8 +37,6 @@ export interface AppOptions {
 }
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
-/** How long a refusal for an untrusted CA may wait for this node to catch up with the cluster bus. */
-const CATCH_UP_BOUND_MS = 1000;
 
 /** The host name, cut to what TRUSTGATE_NODE_ID allows. */
 const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
@@ -117,22 +114,14 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // In a cluster, the other nodes' agents stay as they are.
     await agents.markAllOffline(redisUrl ? nodeId : undefined);
 
-    const onListenerError = (error: unknown, event: RegistryEvent) => logger.error({ err: error, event }, 'registry event listener failed');
-    const events = redisUrl
-      // A bus ignores its own messages by this id: unique per process, so two nodes that were
-      // given the same TRUSTGATE_NODE_ID (or share a host name) still hear each other's trust changes.
-      ? new RedisClusterBus({ url: redisUrl, nodeId: `${nodeId}-${randomUUID().slice(0, 8)}`, channelPrefix: config.cluster.redisPrefix, onListenerError, logger })
-      : new LocalEventBus(onListenerError);
+    const events = createClusterBus({ redisUrl, redisPrefix: config.cluster.redisPrefix, nodeId, logger });
     // The index follows events from before its first load on: one that lands during the load is
     // applied after it, never lost between the load and the subscription.
     const trustIndex = new TrustIndex();
-    const trustFollower = followTrustIndex(trustIndex, trustSources);
-    events.subscribe((event) => trustFollower.onEvent(event));
-    if (events instanceof RedisClusterBus) {
-      await events.start();
-      closers.push(() => events.close());
-    }
-    await trustFollower.reload(clock.now());
+    const follower = followRegistryEvents({ feed: events, trustIndex, sources: trustSources, agents, clock, log: logger });
+    await events.start();
+    closers.push(() => events.close());
+    await follower.load();
     logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
     // Only data from before one-tenant-per-key covered managed CAs (decision 0013) can hold one:
     // the broker refuses those keys' certificates (mqtt.caKeyConflict) rather than guess the tenant.
@@ -164,51 +153,13 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       closers.push(() => backplane!.close());
       await backplane.start();
     }
-    // Another node's API may have just trusted an agent's CA (registered and verified it, created
-    // a managed CA): its event reaches this node milliseconds later, and an agent connecting here
-    // in between must not be refused. Before refusing for an unknown or unverified CA, the node
-    // catches up with every event published so far, then asks once more.
-    const brokerRegistry: typeof registry = events instanceof RedisClusterBus ? {
-      ...registry,
-      async admitAgent(input) {
-        try {
-          return await registry.admitAgent(input);
-        } catch (error) {
-          if (!isDomainError(error) || (error.code !== 'mqtt.unknownCa' && error.code !== 'mqtt.caNotVerified')) throw error;
-          if (!await events.catchUp(CATCH_UP_BOUND_MS)) throw error;
-          return registry.admitAgent(input);
-        }
-      },
-    } : registry;
     const broker = await startMqttBroker({
-      registry: brokerRegistry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
+      registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());
-    // The index first (subscribed above), then the sessions: a session closed for a deleted CA or
-    // a revoked certificate cannot come back.
-    events.subscribe((event) => {
-      broker.onRegistryEvent(event);
-      // A revocation from a node of the previous release names no issuer or serial: close by what
-      // the index (subscribed first, so it has read the revocation back) now says.
-      for (const complete of completeRevocation(trustIndex, broker.agentSessions(), event)) broker.onRegistryEvent(complete);
-    });
-    if (events instanceof RedisClusterBus) {
-      // The subscription was down: trust may have been withdrawn on another node meanwhile.
-      events.onResync(async () => {
-        await trustFollower.reload(clock.now());
-        let closed = 0;
-        for (const session of broker.agentSessions()) {
-          const withdrawal = await withdrawalOf(trustIndex, agents, session);
-          if (withdrawal) {
-            broker.onRegistryEvent(withdrawal);
-            closed += 1;
-          }
-        }
-        logger.info({ caCertificates: trustIndex.size, sessionsClosed: closed }, 'cluster bus back: trust index reloaded, live sessions re-checked');
-      });
-    }
+    follower.attachSessions(broker);
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
 
     let isDraining = false;
@@ -217,7 +168,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         node: isDraining ? 'draining for shutdown' : 'ok',
         database: await checkDatabase(db),
       };
-      if (events instanceof RedisClusterBus) checks.cluster = events.isReady() ? 'ok' : 'Redis unreachable: trust changes from other nodes are not received';
+      const cluster = events.readiness();
+      if (cluster !== undefined) checks.cluster = cluster;
       return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
     };
 

@@ -33,6 +33,20 @@ describe('cluster bus message', () => {
     }
   });
 
+  test('only the fields the event type declares are sent: a record an event object may hold at run time stays on this node', () => {
+    const event = { type: 'caCertificateVerified', tenant, caCertificateId, record: { certificatePem: '-----BEGIN CERTIFICATE-----', registrationCode: 'secret' } };
+    const text = encodeClusterBusMessage('node-a', event as RegistryEvent);
+    assert.deepEqual(JSON.parse(text), { v: 1, origin: 'node-a', event: { type: 'caCertificateVerified', tenant, caCertificateId } });
+  });
+
+  test('a forged message carrying a record decodes to ids only: what other nodes apply is always read back from the store', () => {
+    const forged = { type: 'caCertificateVerified', tenant, caCertificateId, record: { id: caCertificateId, tenant, isVerified: true, certificatePem: 'x' } };
+    for (const extra of [{}, { stored: { kind: 'caCertificate', record: forged.record } }]) {
+      const decoded = decodeClusterBusMessage(message(forged, extra));
+      assert.deepEqual(decoded, { ok: true, origin: 'node-a', event: { type: 'caCertificateVerified', tenant, caCertificateId } });
+    }
+  });
+
   test('fields the event type does not declare are not passed on', () => {
     const decoded = decodeClusterBusMessage(
       `{"v":1,"origin":"node-a","event":{"type":"caCertificateDeleted","tenant":"acme","caCertificateId":"${caCertificateId}","isVerified":true,"__proto__":{"polluted":1}}}`,

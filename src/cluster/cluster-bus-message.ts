@@ -40,8 +40,13 @@ export interface ClusterBusMessage {
 
 export type DecodedClusterBusMessage = ({ readonly ok: true } & ClusterBusMessage) | { readonly ok: false; readonly problem: string };
 
-export const encodeClusterBusMessage = (origin: string, event: RegistryEvent): string =>
-  JSON.stringify({ v: CLUSTER_BUS_MESSAGE_VERSION, origin, event });
+/** Sends the fields the event type declares and nothing else: whatever else an event object may
+ *  hold at run time stays on this node (a record travels beside the event, never in it). */
+export const encodeClusterBusMessage = (origin: string, event: RegistryEvent): string => {
+  const fields: Record<string, string> = { type: event.type, tenant: event.tenant };
+  for (const field of EVENT_FIELDS[event.type]) fields[field] = (event as unknown as Record<string, string>)[field]!;
+  return JSON.stringify({ v: CLUSTER_BUS_MESSAGE_VERSION, origin, event: fields });
+};
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);

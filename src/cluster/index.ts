@@ -1,5 +1,6 @@
-export { LocalEventBus, type RegistryEventListener } from './local-event-bus.ts';
-export { RedisClusterBus, type RedisClusterBusOptions, type ResyncHandler } from './redis-cluster-bus.ts';
+export { createClusterBus, type ClusterBusOptions } from './create-cluster-bus.ts';
+export { LocalEventBus } from './local-event-bus.ts';
+export { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bus.ts';
 export {
   createRedisBrokerBackplane, type BrokerMessageEmitter, type BrokerSessionPersistence, type RedisBrokerBackplane, type RedisBrokerBackplaneOptions,
 } from './redis-broker-backplane.ts';

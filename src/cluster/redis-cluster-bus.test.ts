@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import type { Redis } from 'ioredis';
-import type { RegistryEvent } from '../registry/index.ts';
+import type { CaCertificateRecord, RegistryEvent, StoredRecord } from '../registry/index.ts';
 import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bus.ts';
 import {
@@ -94,6 +94,38 @@ describe('RedisClusterBus', () => {
     assert.deepEqual(a.received, [caEvent(1), caEvent(2)]);
     assert.deepEqual(b.received, [caEvent(1), caEvent(2)]);
     assert.deepEqual([a.resyncs, b.resyncs], [[], []], 'no resync at the first start');
+  });
+
+  test('the record a use case stored reaches this node\'s listeners only: the wire and the other nodes get the event\'s ids', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const a = node('node-a', prefix);
+    const b = node('node-b', prefix);
+    const storedOn = (bus: RedisClusterBus) => {
+      const seen: (StoredRecord | undefined)[] = [];
+      bus.subscribe((_event, stored) => { seen.push(stored); });
+      return seen;
+    };
+    const onA = storedOn(a.bus);
+    const onB = storedOn(b.bus);
+    const wire = redisAdmin();
+    const sent: string[] = [];
+    wire.on('message', (_channel: string, text: string) => sent.push(text));
+    try {
+      await wire.connect();
+      await wire.subscribe(`${prefix}registry-events`);
+      await Promise.all([a.bus.start(), b.bus.start()]);
+      const record = { id: idOf(1), tenant, certificatePem: '-----BEGIN CERTIFICATE-----', registrationCode: 'not-for-the-wire' } as unknown as CaCertificateRecord;
+      const stored = { kind: 'caCertificate', record, certificate: { pem: record.certificatePem } } as unknown as StoredRecord;
+      await a.bus.publish(caEvent(1), stored);
+      assert.deepEqual(onA, [stored]);
+      await waitUntil(() => onB.length === 1 && sent.length === 1, 3_000, 'node b and the wire got the event');
+      assert.deepEqual(onB, [undefined]);
+      assert.deepEqual(b.received, [caEvent(1)]);
+      assert.deepEqual(JSON.parse(sent[0]!).event, caEvent(1));
+      assert.doesNotMatch(sent[0]!, /not-for-the-wire|CERTIFICATE/);
+    } finally {
+      wire.disconnect();
+    }
   });
 
   test('every event type crosses unchanged and in order', async () => {

@@ -2,9 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RegistryEvent, RegistryEventSink } from '../registry/index.ts';
+import type { ClusterBus, RegistryEvent, RegistryEventListener, ResyncHandler, StoredRecord } from '../registry/index.ts';
 import { decodeClusterBusMessage, encodeClusterBusMessage } from './cluster-bus-message.ts';
-import { LocalEventBus, type RegistryEventListener } from './local-event-bus.ts';
+import { LocalEventBus } from './local-event-bus.ts';
 import { assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName } from './redis-connection.ts';
 
 export interface RedisClusterBusOptions {
@@ -20,9 +20,6 @@ export interface RedisClusterBusOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** Rebuilds what this node derives from events (trust index, live sessions) from the store. */
-export type ResyncHandler = () => Promise<void> | void;
-
 export const DEFAULT_CHANNEL_PREFIX = 'trustgate:';
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 // Events are administrative (a CA registered, an agent disabled): a few per second at most. Past
@@ -36,7 +33,7 @@ const MAX_PENDING_PUBLISHES = 10_000;
  * listeners get it once. A node whose subscription was down may have missed events: each time
  * the subscription comes back, the `onResync` handlers run so it can reload from the store.
  */
-export class RedisClusterBus implements RegistryEventSink {
+export class RedisClusterBus implements ClusterBus {
   readonly #local: LocalEventBus;
   readonly #resyncHandlers = new Set<ResyncHandler>();
   readonly #subscriber: Redis;
@@ -99,9 +96,10 @@ export class RedisClusterBus implements RegistryEventSink {
     return this.#started;
   }
 
-  async publish(event: RegistryEvent): Promise<void> {
-    if (this.#inDelivery.getStore()) await this.#local.publish(event);
-    else await this.#serially(() => this.#local.publish(event));
+  /** `stored` goes to this node's listeners only: the other nodes get the event's ids. */
+  async publish(event: RegistryEvent, stored?: StoredRecord): Promise<void> {
+    if (this.#inDelivery.getStore()) await this.#local.publish(event, stored);
+    else await this.#serially(() => this.#local.publish(event, stored));
     this.#sendToOtherNodes(event);
   }
 
@@ -142,6 +140,10 @@ export class RedisClusterBus implements RegistryEventSink {
   /** Subscribed and able to publish right now (for health checks). */
   isReady(): boolean {
     return !this.#isClosing && this.#isSubscribed && this.#publisher.status === 'ready';
+  }
+
+  readiness(): string {
+    return this.isReady() ? 'ok' : 'Redis unreachable: trust changes from other nodes are not received';
   }
 
   /** Idempotent. Publishes still queued for an unreachable Redis are dropped. */

@@ -5,7 +5,7 @@ import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { LiveAgentSession, Registry, RegistryEvent } from '../registry/index.ts';
+import type { AgentSessions, Registry } from '../registry/index.ts';
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
@@ -49,12 +49,10 @@ export interface MqttBrokerBackplane {
   readonly quotaLedger: QuotaLedger;
 }
 
-export interface RunningMqttBroker {
+/** As AgentSessions, the registry's event follower closes the sessions whose trust is withdrawn
+ *  (at once), and re-checks the live ones after a cluster node missed events. */
+export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
-  /** Withdrawn trust closes the affected sessions at once. */
-  onRegistryEvent(event: RegistryEvent): void;
-  /** The agents connected to this node now: re-checked after a cluster node missed events. */
-  agentSessions(): LiveAgentSession[];
   /** Graceful shutdown: stops accepting connections, then disconnects the connected clients in
    *  batches spread over `durationMs`, so agents reconnect to other nodes without a stampede. */
   drain(durationMs: number): Promise<void>;
@@ -185,7 +183,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   return {
     port,
-    onRegistryEvent(event) {
+    closeSessionsFor(event) {
       let closed = 0;
       switch (event.type) {
         case 'caCertificateDeleted':
@@ -209,7 +207,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
         log.info({ event: event.type, tenant: event.tenant, closed }, 'closed sessions after a trust change');
       }
     },
-    agentSessions() {
+    liveAgentSessions() {
       return sessions.principals().flatMap((p) => p.kind === 'agent' ? [p] : []);
     },
     async drain(durationMs) {

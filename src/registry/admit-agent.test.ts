@@ -6,7 +6,7 @@ import { DomainError, systemClock, type CaCertificateId, type TenantId } from '.
 import {
   applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
   loadTrustIndex, TrustIndex,
-  type AgentCertificateStore, type AgentStore, type CaCertificateRecord, type CaCertificateStore, type ManagedCaStore, type RegistryEvent,
+  type AgentCertificateStore, type AgentStore, type CaCertificateRecord, type CaCertificateStore, type ManagedCaStore, type RegistryEvent, type StoredRecord,
 } from './index.ts';
 
 // Finding the issuing CA costs the same with 2 or 20,000 registered CAs (an
@@ -84,7 +84,7 @@ const worldLoadedAtStart = async (setUp: (registry: ReturnType<typeof createRegi
   const agents = guardStore<AgentStore>(new InMemoryAgentStore(), 'AgentStore');
   const setupRegistry = createRegistry({
     ...sources.stores, agents: agents.store, trustIndex: new TrustIndex(),
-    events: { publish: () => undefined }, clock: systemClock, settings: SETTINGS,
+    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS,
   });
   await setUp(setupRegistry);
 
@@ -93,7 +93,7 @@ const worldLoadedAtStart = async (setUp: (registry: ReturnType<typeof createRegi
   sources.arm();
   const registry = createRegistry({
     ...sources.stores, agents: agents.store, trustIndex,
-    events: { publish: () => undefined }, clock: systemClock, settings: SETTINGS,
+    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS,
   });
   return { registry, trustIndex, trustSources: sources, agents };
 };
@@ -217,8 +217,11 @@ describe('admitAgent: the connect path and the trust stores', () => {
       ...sources.stores,
       agents: new InMemoryAgentStore(),
       trustIndex,
-      // What start-app does: the index follows the registry's events.
-      events: { publish: (event: RegistryEvent) => { const done = applyToTrustIndex(trustIndex, sources.stores, event); applied.push(done); return done; } },
+      // What the registry's event follower does: the index follows the registry's events.
+      events: {
+        publish: (event: RegistryEvent, stored?: StoredRecord) => { const done = applyToTrustIndex(trustIndex, sources.stores, event, stored); applied.push(done); return done; },
+        catchUp: async () => false,
+      },
       clock: systemClock,
       settings: SETTINGS,
     });

@@ -144,7 +144,7 @@ describe('the broker\'s admission and the managed CA', () => {
       managedCas: forbidden('ManagedCaStore'),
       agentCertificates: forbidden<AgentCertificateStore>('AgentCertificateStore'),
       trustIndex,
-      events: { publish: () => undefined },
+      events: { publish: () => undefined, catchUp: async () => false },
       clock: systemClock,
       settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
     });

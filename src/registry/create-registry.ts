@@ -6,7 +6,8 @@ import { findCaCertificate } from './find-ca-certificate.ts';
 import { deleteCaCertificate } from './delete-ca-certificate.ts';
 import { getRegistrationCode } from './get-registration-code.ts';
 import { verifyCaCertificate, type VerifyCaCertificateInput } from './verify-ca-certificate.ts';
-import { admitAgent, type AdmitAgentInput } from './admit-agent.ts';
+import type { AdmitAgentInput } from './admit-agent.ts';
+import { admitAgentCaughtUp } from './admit-agent-caught-up.ts';
 import { diagnoseAgentCertificate } from './diagnose-agent-certificate.ts';
 import { deleteAgent, findAgent, listAgents, setAgentEnabled } from './agent-use-cases.ts';
 import { createAgentCertificate, type CreateAgentCertificateInput } from './create-agent-certificate.ts';
@@ -20,7 +21,7 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   deleteCaCertificate: (tenant: TenantId, id: CaCertificateId) => deleteCaCertificate(dependencies, tenant, id),
   getRegistrationCode: (tenant: TenantId, id: CaCertificateId) => getRegistrationCode(dependencies, tenant, id),
   verifyCaCertificate: (input: VerifyCaCertificateInput) => verifyCaCertificate(dependencies, input),
-  admitAgent: (input: AdmitAgentInput) => admitAgent(dependencies, input),
+  admitAgent: (input: AdmitAgentInput) => admitAgentCaughtUp(dependencies, input),
   recordAgentDisconnection: (tenant: TenantId, agentId: AgentId, sessionId: string) =>
     dependencies.agents.recordDisconnection(tenant, agentId, sessionId, dependencies.clock.now()),
   diagnoseAgentCertificate: (input: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined }) =>

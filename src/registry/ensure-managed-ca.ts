@@ -16,8 +16,9 @@ export const ensureManagedCa = async (
   const now = clock.now();
   const issued = await createCaCertificate({ subject: managedCaSubject(tenant), keyType: MANAGED_CA_KEY_TYPE, validityDays: MANAGED_CA_VALIDITY_DAYS, now });
   const certificate = parseCertificatePem(issued.certificatePem, 'managed CA');
+  const id = newResourceId() as CaCertificateId;
   const stored = await managedCas.insertIfAbsent({
-    id: newResourceId() as CaCertificateId,
+    id,
     tenant,
     certificatePem: certificate.pem,
     privateKeyPem: issued.privateKeyPem,
@@ -29,7 +30,10 @@ export const ensureManagedCa = async (
     createdAt: now,
   });
   // A concurrent first use may have won: its CA is the tenant's, and its event is applied too
-  // (publishing again is harmless: the index upsert is idempotent).
-  await events.publish({ type: 'managedCaCreated', tenant, caCertificateId: stored.id });
+  // (publishing again is harmless: the index upsert is idempotent). The certificate goes with the
+  // event, never the private key.
+  const { privateKeyPem: _privateKeyPem, ...certificateOnly } = stored;
+  const storedCertificate = stored.id === id ? certificate : parseCertificatePem(stored.certificatePem, 'stored managed CA');
+  await events.publish({ type: 'managedCaCreated', tenant, caCertificateId: stored.id }, { kind: 'managedCa', record: certificateOnly, certificate: storedCertificate });
   return stored;
 };

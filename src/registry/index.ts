@@ -14,14 +14,15 @@ export { AGENT_CERTIFICATE_NAME_PATTERN } from './agent-certificate-name.ts';
 export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
-export {
-  applyToTrustIndex, completeRevocation, followTrustIndex, loadTrustIndex, reloadTrustIndex, withdrawalOf,
-  type LiveAgentSession, type TrustIndexFollower, type TrustSources,
-} from './sync-trust-index.ts';
+export { applyToTrustIndex, loadTrustIndex, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
 export { isTopicSafeLevel } from './topic-level.ts';
 export type { AdmissionStep } from './agent-admission.ts';
 export type { Diagnosis } from './diagnose-agent-certificate.ts';
-export type { RegistryEvent } from './events.ts';
+export type { RegistryEvent, StoredRecord } from './events.ts';
+export type { ClusterBus, RegistryEventFeed, RegistryEventListener, ResyncHandler } from './cluster-bus.ts';
+export {
+  followRegistryEvents, type AgentSessions, type FollowerLog, type RegistryEventFollower, type RegistryEventFollowerOptions,
+} from './follow-registry-events.ts';
 export { createRegistry, type Registry } from './create-registry.ts';
 export { InMemoryCaCertificateStore } from './in-memory-ca-certificate-store.ts';
 export { duplicateAgentCertificate, duplicateCaCertificate, caCertificateLimitReached, keyOfManagedCa, keyVerifiedByOtherTenant } from './store-errors.ts';

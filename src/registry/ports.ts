@@ -2,7 +2,7 @@ import type { AgentCertificateId, AgentId, CaCertificateId, Clock, TenantId } fr
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
 import type { AgentConnection, AgentRecord } from './agent.ts';
 import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
-import type { RegistryEvent } from './events.ts';
+import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
 
 // What the registry needs from storage. Every method is atomic; adapters translate their driver's
@@ -81,8 +81,13 @@ export interface RevokedSerial {
 
 export interface RegistryEventSink {
   /** Resolves once this node has applied the event (trust index, sessions), so an API answer
-   *  that follows it describes a broker that already acts on it. */
-  publish(event: RegistryEvent): void | Promise<void>;
+   *  that follows it describes a broker that already acts on it. `stored`, the record the use case
+   *  has just written, is applied on this node only; other nodes get the event and read it back. */
+  publish(event: RegistryEvent, stored?: StoredRecord): void | Promise<void>;
+  /** Resolves true once every event other nodes published before this call has been applied on
+   *  this node: asking the trust index again may now give another answer. False when there are no
+   *  other nodes (nothing can be missing) or when that cannot be known within `boundMs`. */
+  catchUp(boundMs: number): Promise<boolean>;
 }
 
 export interface RegistrySettings {

@@ -44,6 +44,6 @@ export const registerCaCertificate = async (
     registrationCode: newRegistrationCode(),
     createdAt: now,
   }, settings.maxCaCertificatesPerTenant);
-  await events.publish({ type: 'caCertificateRegistered', tenant: record.tenant, caCertificateId: record.id });
+  await events.publish({ type: 'caCertificateRegistered', tenant: record.tenant, caCertificateId: record.id }, { kind: 'caCertificate', record, certificate });
   return record;
 };

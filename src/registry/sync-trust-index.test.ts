@@ -77,6 +77,31 @@ describe('followTrustIndex', () => {
     assert.equal(index.isTrusted('ca-x'), false, 'read back from the store, where it is gone');
   });
 
+  it('overlapping reloads (a resync during the load at start) hold events until the last one has swapped its snapshot in', async () => {
+    const tenant = 'acme' as TenantId;
+    const ca = await createCa();
+    const record = { id: 'ca-x' as CaCertificateId, tenant, isVerified: true, certificatePem: ca.certificatePem };
+    const gates: (() => void)[] = [];
+    // Both loads' snapshots were taken before the CA was deleted.
+    const sources = {
+      caCertificates: { listAll: async () => { await new Promise<void>((resolve) => gates.push(resolve)); return [record]; }, find: async () => undefined },
+      managedCas: { listAll: async () => [], find: async () => undefined },
+      agentCertificates: { listRevokedSerials: async () => [] },
+    } as unknown as TrustSources;
+    const index = new TrustIndex();
+    const follower = followTrustIndex(index, sources);
+
+    const first = follower.reload(new Date());
+    const second = follower.reload(new Date());
+    await follower.onEvent({ type: 'caCertificateDeleted', tenant, caCertificateId: record.id });
+    gates[0]!();
+    await first;
+    assert.equal(index.isTrusted('ca-x'), true, 'the first snapshot is in; the deletion still waits for the second');
+    gates[1]!();
+    await second;
+    assert.equal(index.isTrusted('ca-x'), false, 'the deletion wins over both snapshots');
+  });
+
   it('a revocation from a node older than decision 0013 (no issuer, no serial number) is read back from the store and applied', async () => {
     const tenant = 'acme' as TenantId;
     const revoked = { id: 'cert-1', tenant, managedCaId: 'managed-1', serialNumber: '00ab', isRevoked: true };

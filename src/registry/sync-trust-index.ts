@@ -1,4 +1,4 @@
-import type { RegistryEvent } from './events.ts';
+import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore } from './ports.ts';
 import { TrustIndex } from './trust-index.ts';
@@ -16,14 +16,19 @@ export const loadTrustIndex = async (index: TrustIndex, sources: TrustSources, n
   for (const { caCertificateId, serialNumber } of await sources.agentCertificates.listRevokedSerials(now)) index.revoke(caCertificateId, serialNumber);
 };
 
-// Keeps the index equal to the store: events carry ids, the record is read back, so a node that
-// receives the event from another node (cluster bus) ends up with the same state. A revocation is
-// final and carries its issuer and serial number, so it needs no read-back (unless it came from an
-// older node that sent only the certificate's id).
-export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources, event: RegistryEvent): Promise<void> => {
+// Keeps the index equal to the store. Events carry ids: a node that receives one from another
+// node (cluster bus) reads the record back, and ends up with the same state. The node whose use
+// case stored the record applies the record it has in hand (`stored`) instead, which followTrustIndex
+// passes only when it cannot undo a later change (decision 0017). A revocation is final and carries its issuer and serial number, so
+// it needs no read-back (unless it came from an older node that sent only the certificate's id).
+export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources, event: RegistryEvent, stored?: StoredRecord): Promise<void> => {
   switch (event.type) {
     case 'caCertificateRegistered':
     case 'caCertificateVerified': {
+      if (stored?.kind === 'caCertificate' && stored.record.id === event.caCertificateId) {
+        index.upsert(stored.record, stored.certificate);
+        return;
+      }
       const record = await sources.caCertificates.find(event.tenant, event.caCertificateId);
       if (record) index.upsert(record);
       else index.remove(event.caCertificateId);
@@ -34,6 +39,10 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
       return;
     case 'managedCaCreated': {
       // The certificate only: keeping trust current never needs the CA's (sealed) private key.
+      if (stored?.kind === 'managedCa' && stored.record.id === event.caCertificateId) {
+        index.upsertManagedCa(stored.record, stored.certificate);
+        return;
+      }
       const ca = await sources.managedCas.find(event.tenant);
       if (ca) index.upsertManagedCa(ca);
       return;
@@ -71,7 +80,7 @@ export interface LiveAgentSession {
 
 /** Whether a session admitted earlier still stands against the (reloaded) index and the agent's
  *  record; if not, the event that would have closed it, so the broker closes it the usual way. */
-export const withdrawalOf = async (index: TrustIndex, agents: AgentStore, session: LiveAgentSession): Promise<RegistryEvent | undefined> => {
+export const withdrawalOf = async (index: TrustIndex, agents: Pick<AgentStore, 'find'>, session: LiveAgentSession): Promise<RegistryEvent | undefined> => {
   const { tenant, agentId, clientId } = session;
   if (!index.isTrusted(session.caCertificateId)) {
     return { type: 'caCertificateDeleted', tenant, caCertificateId: session.caCertificateId };
@@ -103,27 +112,54 @@ export const completeRevocation = (index: TrustIndex, sessions: readonly LiveAge
 /** Keeps an index equal to the store through events, and can rebuild it from the store while
  *  events keep arriving (at start, and after a cluster node missed events). */
 export interface TrustIndexFollower {
-  onEvent(event: RegistryEvent): Promise<void>;
+  onEvent(event: RegistryEvent, stored?: StoredRecord): Promise<void>;
   /** Loads the store into a fresh index and swaps it in. Events that arrive meanwhile are applied
    *  after the swap, so a CA deleted during a load cannot come back from the load's older snapshot. */
   reload(now: Date): Promise<void>;
 }
 
+/** Far more CA deletions than can happen while one use case's event is on its way. */
+const REMEMBERED_DELETIONS = 10_000;
+
 export const followTrustIndex = (index: TrustIndex, sources: TrustSources): TrustIndexFollower => {
-  let held: RegistryEvent[] | undefined;
+  let held: [RegistryEvent, StoredRecord | undefined][] | undefined;
+  // Reloads that overlap (a resync during the load at start) hold events until the last has
+  // swapped its snapshot in: none of them may overwrite an event applied in between.
+  let reloads = 0;
+  const deleted = new Set<string>();
+  // A record in hand is as of its use case's write. A change made since by another request (say
+  // another node's deletion, whose event got here first) must not be undone by it: a deletion is
+  // final and a verification is undone only by one, so a record that would move its CA back
+  // (deleted, or verified to unverified) is left aside and the store is asked, as for a remote event.
+  const current = (stored: StoredRecord | undefined): StoredRecord | undefined => {
+    if (stored?.kind !== 'caCertificate') return stored;
+    const { id, isVerified } = stored.record;
+    return deleted.has(id) || (!isVerified && index.isTrusted(id)) ? undefined : stored;
+  };
+  const apply = (event: RegistryEvent, stored: StoredRecord | undefined): Promise<void> => {
+    if (event.type === 'caCertificateDeleted') {
+      deleted.add(event.caCertificateId);
+      if (deleted.size > REMEMBERED_DELETIONS) deleted.delete(deleted.values().next().value!);
+    }
+    return applyToTrustIndex(index, sources, event, current(stored));
+  };
   return {
-    async onEvent(event) {
-      if (held) held.push(event);
-      else await applyToTrustIndex(index, sources, event);
+    async onEvent(event, stored) {
+      if (held) held.push([event, stored]);
+      else await apply(event, stored);
     },
     async reload(now) {
-      const pending: RegistryEvent[] = held ?? [];
-      held = pending;
+      held ??= [];
+      reloads += 1;
       try {
         await reloadTrustIndex(index, sources, now);
       } finally {
-        held = undefined;
-        for (const event of pending) await applyToTrustIndex(index, sources, event);
+        reloads -= 1;
+        if (reloads === 0 && held) {
+          const pending = held;
+          held = undefined;
+          for (const [event, stored] of pending) await apply(event, stored);
+        }
       }
     },
   };

@@ -41,16 +41,16 @@ export class TrustIndex {
     return this.#byId.size;
   }
 
-  /** An uploaded CA certificate: trusted once verified. */
-  upsert(record: Pick<CaCertificateRecord, 'id' | 'tenant' | 'isVerified' | 'certificatePem'>): void {
+  /** An uploaded CA certificate: trusted once verified. `certificate`: its PEM as already parsed. */
+  upsert(record: Pick<CaCertificateRecord, 'id' | 'tenant' | 'isVerified' | 'certificatePem'>, certificate?: Certificate): void {
     this.#put({ id: record.id, tenant: record.tenant, isVerified: record.isVerified, isManaged: false,
-      certificate: parseCertificatePem(record.certificatePem, 'stored caCertificate') });
+      certificate: certificate ?? parseCertificatePem(record.certificatePem, 'stored caCertificate') });
   }
 
   /** The tenant's managed CA: trusted from birth, no proof of possession needed (trustgate made its key). */
-  upsertManagedCa(ca: Pick<ManagedCaCertificate, 'id' | 'tenant' | 'certificatePem'>): void {
+  upsertManagedCa(ca: Pick<ManagedCaCertificate, 'id' | 'tenant' | 'certificatePem'>, certificate?: Certificate): void {
     this.#put({ id: ca.id, tenant: ca.tenant, isVerified: true, isManaged: true,
-      certificate: parseCertificatePem(ca.certificatePem, 'stored managed CA') });
+      certificate: certificate ?? parseCertificatePem(ca.certificatePem, 'stored managed CA') });
   }
 
   #put(entry: IndexedCaCertificate): void {

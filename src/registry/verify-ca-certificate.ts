@@ -35,6 +35,6 @@ export const verifyCaCertificate = async (
 
   const verified = await caCertificates.markVerified(tenant, id, context.now);
   if (!verified) throw caCertificateNotFound(id);
-  await events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id });
+  await events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id }, { kind: 'caCertificate', record: verified, certificate: caCertificate });
   return verified;
 };

@@ -17,7 +17,7 @@ export const createOfflineRegistry = (db: Kysely<Database>): Registry => createR
   managedCas: new KyselyManagedCaStore(db, { seal: noManagedCa, open: noManagedCa }),
   agentCertificates: new KyselyAgentCertificateStore(db),
   trustIndex: new TrustIndex(),
-  events: { publish: () => undefined },
+  events: { publish: () => undefined, catchUp: async () => false },
   clock: systemClock,
   settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
 });

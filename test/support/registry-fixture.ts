@@ -5,7 +5,7 @@ import {
 import type { Clock } from '../../src/shared/index.ts';
 
 // A registry on the in-memory stores with a settable clock and a recorded event log. The trust
-// index follows the events, as in start-app.
+// index follows the events (with the stored record in hand), as the registry's event follower does.
 export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenant?: number } = {}) => {
   let now = options.now ?? new Date();
   const clock: Clock = { now: () => new Date(now) };
@@ -22,10 +22,12 @@ export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenan
     agentCertificates,
     trustIndex,
     events: {
-      publish: async (event) => {
+      publish: async (event, stored) => {
         events.push(event);
-        await applyToTrustIndex(trustIndex, { caCertificates, managedCas, agentCertificates }, event);
+        await applyToTrustIndex(trustIndex, { caCertificates, managedCas, agentCertificates }, event, stored);
       },
+      // One node: nothing to catch up with.
+      catchUp: async () => false,
     },
     clock,
     settings: { maxCaCertificatesPerTenant: options.maxCaCertificatesPerTenant ?? 2, clockSkewMs: 300_000 },

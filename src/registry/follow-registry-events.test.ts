@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createCa } from '../../test/support/test-pki.ts';
+import { parseCertificatePem } from '../pki/index.ts';
+import type { AgentCertificateId, AgentId, CaCertificateId, Clock, TenantId } from '../shared/index.ts';
+import type { CaCertificateRecord } from './ca-certificate.ts';
+import type { RegistryEventFeed, RegistryEventListener, ResyncHandler } from './cluster-bus.ts';
+import type { RegistryEvent, StoredRecord } from './events.ts';
+import { followRegistryEvents, type AgentSessions } from './follow-registry-events.ts';
+import { InMemoryAgentStore } from './in-memory-agent-store.ts';
+import type { LiveAgentSession, TrustSources } from './sync-trust-index.ts';
+import { TrustIndex } from './trust-index.ts';
+
+const tenant = 'acme' as TenantId;
+const caId = 'ca-1' as CaCertificateId;
+const clock: Clock = { now: () => new Date() };
+
+/** A bus as the follower sees it: the test delivers events and resyncs by hand. */
+const fakeFeed = () => {
+  let listener: RegistryEventListener | undefined;
+  let onResync: ResyncHandler | undefined;
+  const feed: RegistryEventFeed = {
+    subscribe: (subscribed) => { listener = subscribed; return () => undefined; },
+    onResync: (handler) => { onResync = handler; return () => undefined; },
+  };
+  return {
+    feed,
+    deliver: async (event: RegistryEvent, stored?: StoredRecord) => { await listener!(event, stored); },
+    resync: async () => { await onResync!(); },
+  };
+};
+
+/** Stores that must not be read: each test lets through only what it expects. */
+const sourcesWith = (overrides: { caCertificates?: object; managedCas?: object; agentCertificates?: object } = {}): TrustSources => {
+  const forbidden = (name: string) => new Proxy({}, { get: (_target, property) => () => assert.fail(`${name}.${String(property)} was read`) });
+  return {
+    caCertificates: overrides.caCertificates ?? forbidden('CaCertificateStore'),
+    managedCas: overrides.managedCas ?? forbidden('ManagedCaStore'),
+    agentCertificates: overrides.agentCertificates ?? forbidden('AgentCertificateStore'),
+  } as unknown as TrustSources;
+};
+
+const live = (clientId: string, overrides: Partial<LiveAgentSession> = {}): LiveAgentSession =>
+  ({ tenant, agentId: clientId as AgentId, clientId, caCertificateId: caId, certificateSerialNumber: '0a', ...overrides });
+
+/** Records what it was asked to close, and what the index said at that moment. */
+const recordingSessions = (sessions: readonly LiveAgentSession[], indexSaid: () => string) => {
+  const closed: { event: RegistryEvent; index: string }[] = [];
+  const port: AgentSessions = {
+    closeSessionsFor: (event) => { closed.push({ event, index: indexSaid() }); },
+    liveAgentSessions: () => sessions,
+  };
+  return { port, closed };
+};
+
+const noLog = { info: () => undefined };
+
+describe('followRegistryEvents', async () => {
+  const ca = await createCa();
+  const record = (overrides: Partial<CaCertificateRecord> = {}) =>
+    ({ id: caId, tenant, isVerified: true, certificatePem: ca.certificatePem, ...overrides }) as CaCertificateRecord;
+  const certificate = parseCertificatePem(ca.certificatePem);
+
+  it('applies an event to the trust index before it closes sessions: a deleted CA is no longer trusted when its sessions close', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    const follower = followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents: new InMemoryAgentStore(), clock, log: noLog });
+    const sessions = recordingSessions([], () => (trustIndex.isTrusted(caId) ? 'trusted' : 'not trusted'));
+    follower.attachSessions(sessions.port);
+
+    const deleted: RegistryEvent = { type: 'caCertificateDeleted', tenant, caCertificateId: caId };
+    await deliver(deleted);
+
+    assert.deepEqual(sessions.closed, [{ event: deleted, index: 'not trusted' }]);
+  });
+
+  it('a revocation is in the index when the sessions of that certificate are closed', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    const follower = followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents: new InMemoryAgentStore(), clock, log: noLog });
+    const sessions = recordingSessions([], () => (trustIndex.isRevoked(caId, '0a') ? 'revoked' : 'not revoked'));
+    follower.attachSessions(sessions.port);
+
+    const revoked: RegistryEvent = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: caId, serialNumber: '0a' };
+    await deliver(revoked);
+
+    assert.deepEqual(sessions.closed, [{ event: revoked, index: 'revoked' }]);
+  });
+
+  it('a revocation from a node of the previous release (no issuer, no serial) is read back, then closes the live sessions the index now finds revoked', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    const revokedRecord = { id: 'cert-1', tenant, managedCaId: caId, serialNumber: '0a', isRevoked: true };
+    const sources = sourcesWith({ agentCertificates: { find: async (_tenant: TenantId, id: string) => (id === revokedRecord.id ? revokedRecord : undefined) } });
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+    const sessions = recordingSessions([live('acme_revoked'), live('acme_other', { certificateSerialNumber: 'beef' })], () => '');
+    follower.attachSessions(sessions.port);
+
+    const fromOldNode: RegistryEvent = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' };
+    await deliver(fromOldNode);
+
+    assert.deepEqual(sessions.closed.map(({ event }) => event), [fromOldNode, { ...fromOldNode, caCertificateId: caId, serialNumber: '0a' }]);
+  });
+
+  it('closes the sessions even when the index could not read a record back (closing fails safe), and still reports the failure', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const sources = sourcesWith({ agentCertificates: { find: async () => { throw new Error('database away'); } } });
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+    const sessions = recordingSessions([], () => '');
+    follower.attachSessions(sessions.port);
+
+    const fromOldNode: RegistryEvent = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' };
+    await assert.rejects(deliver(fromOldNode), /database away/);
+    assert.deepEqual(sessions.closed.map(({ event }) => event), [fromOldNode]);
+  });
+
+  it('applies the record a use case of this node stored as it is, and reads back an event from another node (no record)', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const sources = sourcesWith({
+      caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => { reads.push(id); return record({ id, isVerified: false }); } },
+    });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // The PEM is not parsed again either: the certificate the use case parsed goes in as it is.
+    const inHand = record({ certificatePem: 'not parsed again' });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: inHand, certificate });
+    assert.deepEqual(reads, [], 'no read-back for the record in hand');
+    assert.equal(trustIndex.isTrusted(caId), true);
+
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId });
+    assert.deepEqual(reads, [caId], 'an event from another node is read back');
+    assert.equal(trustIndex.isTrusted(caId), false, 'what the store says wins');
+
+    // A record that is not the one the event names is not taken for it.
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: 'ca-2' as CaCertificateId }, { kind: 'caCertificate', record: record(), certificate });
+    assert.deepEqual(reads, [caId, 'ca-2']);
+  });
+
+  it('applies a managed CA created on this node from the certificate in hand', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents: new InMemoryAgentStore(), clock, log: noLog });
+    const managed = {
+      id: 'managed-1' as CaCertificateId, tenant, certificatePem: ca.certificatePem, subject: 'CN=x', fingerprintSha256: 'f', publicKeySha256: 'k',
+      notBefore: new Date(), notAfter: new Date(), createdAt: new Date(),
+    };
+    await deliver({ type: 'managedCaCreated', tenant, caCertificateId: managed.id }, { kind: 'managedCa', record: managed, certificate });
+    assert.equal(trustIndex.isTrusted('managed-1'), true);
+  });
+
+  it('a record in hand never moves its CA back: not past a deletion, not from verified to unverified (the store is asked instead)', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const inStore = new Map<string, CaCertificateRecord>();
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => { reads.push(id); return inStore.get(id); } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // Verified here, deleted through another node whose event got here before this one's.
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'a deleted CA is not trusted again');
+    assert.deepEqual(reads, [caId]);
+
+    // Registered here, verified through another node whose event got here first.
+    const other = 'ca-2' as CaCertificateId;
+    inStore.set(other, record({ id: other }));
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: other });
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: other }, { kind: 'caCertificate', record: record({ id: other, isVerified: false }), certificate });
+    assert.equal(trustIndex.isTrusted(other), true, 'still verified, as the store says');
+    assert.deepEqual(reads, [caId, other, other]);
+  });
+
+  it('before the broker is attached, events update the index only', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents: new InMemoryAgentStore(), clock, log: noLog });
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    assert.equal(trustIndex.isTrusted(caId), false);
+  });
+
+  it('on a resync, reloads the index from the store and closes exactly the live sessions whose trust was withdrawn', async () => {
+    const { feed, resync } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    trustIndex.upsert(record({ id: 'ca-gone' as CaCertificateId }));
+    // The store as it is after events this node missed: ca-gone was deleted.
+    const sources = sourcesWith({
+      caCertificates: { listAll: async () => [record()] },
+      managedCas: { listAll: async () => [] },
+      agentCertificates: { listRevokedSerials: async () => [] },
+    });
+    const agents = new InMemoryAgentStore();
+    const connect = async (clientId: string, caCertificateId: CaCertificateId) => {
+      const agent = await agents.recordConnection({
+        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+      });
+      assert.ok(!('isDisabled' in agent));
+      return live(clientId, { agentId: agent.id, caCertificateId });
+    };
+    const standing = await connect('acme_standing', caId);
+    const orphaned = await connect('acme_orphaned', 'ca-gone' as CaCertificateId);
+    const lines: { fields: object; message: string }[] = [];
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents, clock, log: { info: (fields, message) => { lines.push({ fields, message }); } } });
+    const sessions = recordingSessions([standing, orphaned], () => '');
+    follower.attachSessions(sessions.port);
+
+    await resync();
+
+    assert.equal(trustIndex.isTrusted('ca-gone'), false, 'reloaded');
+    assert.deepEqual(sessions.closed.map(({ event }) => event), [{ type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }]);
+    assert.deepEqual(lines, [{ fields: { caCertificates: 1, sessionsClosed: 1 }, message: 'cluster bus back: trust index reloaded, live sessions re-checked' }]);
+  });
+});
