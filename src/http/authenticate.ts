@@ -1,35 +1,69 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { grants, type Principal, type Scope, type TokenVerifier } from '../auth/index.ts';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { grants, SCOPES, type Principal, type Scope, type TokenVerifier } from '../auth/index.ts';
 import { DomainError } from '../shared/index.ts';
 
-const principals = new WeakMap<FastifyRequest, Principal>();
-
-// The authenticated caller of a route that used `authenticate`. A route without it has none,
-// and asking is a programming error.
-export const principalOf = (request: FastifyRequest): Principal => {
-  const principal = principals.get(request);
-  if (!principal) throw new Error('route is not authenticated');
-  return principal;
-};
+// The principal is a request decoration and each route says in its `config` who may call it, as
+// fastify's own auth plugins do (@fastify/jwt's `request.user`, a route's `config` read from
+// `request.routeOptions.config`).
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The caller, from its verified token. Set at onRequest before any route that declares a
+     * `scope` runs, so its handler can rely on it; null on `public` routes, which must not read it.
+     */
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** The scope the caller's token must grant (mcmqtt.admin grants mcmqtt.read too). */
+    scope?: Scope;
+    /** Reachable without a token, on purpose. */
+    public?: true;
+  }
+}
 
 // RFC 7235 §2.1: the scheme is case-insensitive.
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 
-// Runs at onRequest, before the body is read: a caller without a valid token never gets its body
-// parsed or validated.
-export const authenticate = (verifier: TokenVerifier, needed: Scope): onRequestAsyncHookHandler =>
-  async (request: FastifyRequest, _reply: FastifyReply) => {
-    const header = request.headers.authorization;
-    if (!header) {
-      throw new DomainError('auth.tokenMissing', 'Send "Authorization: Bearer <token>". For the local dev issuer: TOKEN=$(npx trustgate token --tenant <tenant>).');
-    }
-    const token = BEARER.exec(header)?.[1];
-    if (!token) {
-      throw new DomainError('auth.tokenInvalid', 'The Authorization header must be "Bearer <token>" with a JWT.');
-    }
-    const principal = await verifier.verify(token);
-    if (!grants(principal.scopes, needed)) {
-      throw new DomainError('auth.scopeMissing', `This call needs the scope ${needed}${needed === 'mcmqtt.read' ? ' or mcmqtt.admin' : ''}; the token has ${principal.scopes.length > 0 ? principal.scopes.join(', ') : 'none'}.`);
-    }
-    principals.set(request, principal);
-  };
+// Fail closed at startup: a route that forgets to say who may call it is refused when it is
+// registered, so it is never reachable without a token by accident.
+const checkDeclaresAccess = (route: RouteOptions): void => {
+  const { scope, public: isPublic } = route.config ?? {};
+  const where = `${String(route.method)} ${route.url}`;
+  if (isPublic === true && scope !== undefined) throw new Error(`${where} declares both config.public and config.scope; it is one or the other.`);
+  if (isPublic === true) return;
+  if (scope === undefined || !SCOPES.includes(scope)) {
+    throw new Error(`${where} declares no access: give it config.scope (one of ${SCOPES.join(', ')}) or, if anyone may call it, config.public: true.`);
+  }
+};
+
+const verifyBearer = async (verifier: TokenVerifier, request: FastifyRequest, needed: Scope): Promise<Principal> => {
+  const header = request.headers.authorization;
+  if (!header) {
+    throw new DomainError('auth.tokenMissing', 'Send "Authorization: Bearer <token>". For the local dev issuer: TOKEN=$(npx trustgate token --tenant <tenant>).');
+  }
+  const token = BEARER.exec(header)?.[1];
+  if (!token) {
+    throw new DomainError('auth.tokenInvalid', 'The Authorization header must be "Bearer <token>" with a JWT.');
+  }
+  const principal = await verifier.verify(token);
+  if (!grants(principal.scopes, needed)) {
+    throw new DomainError('auth.scopeMissing', `This call needs the scope ${needed}${needed === 'mcmqtt.read' ? ' or mcmqtt.admin' : ''}; the token has ${principal.scopes.length > 0 ? principal.scopes.join(', ') : 'none'}.`);
+  }
+  return principal;
+};
+
+// Installs the authentication on the root instance, before any route is registered, so every
+// route (and every plugin's route) is checked. The token is checked at onRequest, before the body
+// is read: a caller without a valid token never gets its body parsed or validated.
+export const authenticate = (app: FastifyInstance, verifier: TokenVerifier): void => {
+  app.decorateRequest('principal', null, []);
+  app.addHook('onRoute', checkDeclaresAccess);
+  app.addHook('onRequest', async (request) => {
+    // An unknown route answers 404 the same with and without a token: it leaks nothing about auth.
+    if (request.is404) return;
+    const { config } = request.routeOptions;
+    if (config.public === true) return;
+    // A route registered before this hook escaped the startup check: it gets the strictest scope.
+    request.principal = await verifyBearer(verifier, request, config.scope ?? 'mcmqtt.admin');
+  });
+};

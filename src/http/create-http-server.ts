@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteShorthandOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
@@ -10,6 +10,7 @@ import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts'
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
+import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
 
@@ -53,6 +54,8 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
   handleErrors(app);
+  // Before any route: from here on every route must say who may call it (config.scope or config.public).
+  authenticate(app, tokens);
   app.addHook('preValidation', rejectPrivateKeys);
 
   await app.register(swagger, {
@@ -67,21 +70,24 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
     },
   });
 
-  await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
-  await app.register(agentRoutes, { prefix: API_BASE_PATH, registry, tokens });
-  await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry, tokens });
+  await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });
+  await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
+  await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem });
 
-  app.get(`${API_BASE_PATH}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
-  app.get('/.well-known/jwks.json', { schema: { hide: true } }, async () => devJwks ?? { keys: [] });
+  // Outside the OpenAPI document and without a token: the document itself and the public keys are
+  // public by nature, and load balancers and Prometheus call the probes without one.
+  const hiddenAndPublic = (): RouteShorthandOptions => ({ config: { public: true }, schema: { hide: true } });
+  app.get(`${API_BASE_PATH}/openapi.json`, hiddenAndPublic(), async () => app.swagger());
+  app.get('/.well-known/jwks.json', hiddenAndPublic(), async () => devJwks ?? { keys: [] });
   // Liveness: the process answers. Readiness: it can serve new agents and requests; a load
   // balancer stops sending new connections to a node that answers 503 (docs/deployment.md).
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/healthz', hiddenAndPublic(), async () => ({ status: 'ok' }));
+  app.get('/readyz', hiddenAndPublic(), async (_request, reply) => {
     const report = readiness ? await readiness() : { isReady: true, checks: {} };
     return reply.code(report.isReady ? 200 : 503).send({ status: report.isReady ? 'ready' : 'not ready', checks: report.checks });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+  app.get('/metrics', hiddenAndPublic(), async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.metrics()));
   return app;
 };

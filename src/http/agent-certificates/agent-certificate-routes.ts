@@ -1,40 +1,25 @@
-import type { FastifyPluginAsync } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { TokenVerifier } from '../../auth/index.ts';
-import type { Registry } from '../../registry/index.ts';
 import type { AgentCertificateId } from '../../shared/index.ts';
-import { authenticate, principalOf } from '../authenticate.ts';
-import { ErrorBody } from '../error-body.ts';
-import { IdParams } from '../ca-certificates/schemas.ts';
+import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
 import { AgentCertificateResource, CreateAgentCertificateBody, toAgentCertificateResource } from './schemas.ts';
 
-export interface AgentCertificateRoutesOptions {
-  readonly registry: Registry;
-  readonly tokens: TokenVerifier;
-}
-
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
-const tags = ['agentCertificates'];
-const security = [{ bearerAuth: [] }];
+const agentCertificates = apiOperation('agentCertificates');
+const IdParams = idParams<AgentCertificateId>();
 
 // MindConnect's auto-generated agent certificates, issued by the tenant's managed CA.
-export const agentCertificateRoutes: FastifyPluginAsync<AgentCertificateRoutesOptions> = async (plugin, { registry, tokens }) => {
-  const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-  const read = authenticate(tokens, 'mcmqtt.read');
-  const admin = authenticate(tokens, 'mcmqtt.admin');
-
+export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (app, { registry }) => {
   app.post('/agentCertificates', {
-    onRequest: admin,
+    config: { scope: 'mcmqtt.admin' },
     schema: {
-      tags, security,
+      ...agentCertificates,
       summary: 'Issue an agent certificate from the tenant\'s managed CA (with a generated key, or for a CSR)',
       body: CreateAgentCertificateBody,
       response: { 201: AgentCertificateResource, ...errors(400, 401, 403, 409, 413, 415) },
     },
   }, async (request, reply) => {
     const created = await registry.createAgentCertificate({
-      tenant: principalOf(request).tenant,
+      tenant: request.principal.tenant,
       name: request.body.name,
       owner: request.body.owner,
       csrPem: request.body.csr,
@@ -46,23 +31,23 @@ export const agentCertificateRoutes: FastifyPluginAsync<AgentCertificateRoutesOp
   });
 
   app.get('/agentCertificates', {
-    onRequest: read,
-    schema: { tags, security, summary: 'List the tenant\'s agent certificates (without private keys)', response: { 200: Type.Array(AgentCertificateResource), ...errors(401, 403) } },
-  }, async (request) => (await registry.listAgentCertificates(principalOf(request).tenant)).map(toAgentCertificateResource));
+    config: { scope: 'mcmqtt.read' },
+    schema: { ...agentCertificates, summary: 'List the tenant\'s agent certificates (without private keys)', response: { 200: Type.Array(AgentCertificateResource), ...errors(401, 403) } },
+  }, async (request) => (await registry.listAgentCertificates(request.principal.tenant)).map(toAgentCertificateResource));
 
   app.get('/agentCertificates/:id', {
-    onRequest: read,
-    schema: { tags, security, summary: 'Get an agent certificate (without its private key)', params: IdParams, response: { 200: AgentCertificateResource, ...errors(401, 403, 404) } },
-  }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(principalOf(request).tenant, request.params.id as AgentCertificateId)));
+    config: { scope: 'mcmqtt.read' },
+    schema: { ...agentCertificates, summary: 'Get an agent certificate (without its private key)', params: IdParams, response: { 200: AgentCertificateResource, ...errors(401, 403, 404) } },
+  }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(request.principal.tenant, request.params.id)));
 
   app.delete('/agentCertificates/:id', {
-    onRequest: admin,
+    config: { scope: 'mcmqtt.admin' },
     schema: {
-      tags, security, summary: 'Revoke an agent certificate: the broker refuses it and closes sessions using it',
+      ...agentCertificates, summary: 'Revoke an agent certificate: the broker refuses it and closes sessions using it',
       params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) },
     },
   }, async (request, reply) => {
-    await registry.revokeAgentCertificate(principalOf(request).tenant, request.params.id as AgentCertificateId);
+    await registry.revokeAgentCertificate(request.principal.tenant, request.params.id);
     request.log.info({ agentCertificateId: request.params.id }, 'agent certificate revoked');
     return reply.code(204).send(null);
   });

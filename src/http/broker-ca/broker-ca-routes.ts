@@ -13,6 +13,7 @@ const PEM_CONTENT_TYPE = 'application/x-pem-file';
 // on purpose, like any CA certificate; mounted at the server root, outside the MindConnect API.
 export const brokerCaRoutes: FastifyPluginAsync<BrokerCaRoutesOptions> = async (app, { rootCaPem }) => {
   app.get(BROKER_CA_PATH, {
+    config: { public: true },
     schema: {
       hide: false,
       tags: ['broker'],

@@ -46,6 +46,4 @@ export const VerifyCaCertificateBody = Type.Object({
   verificationCertificate: Type.String({ minLength: 1, maxLength: 65536, description: 'PEM certificate with CN = registration code, signed by the CA' }),
 });
 
-export const IdParams = Type.Object({ id: Type.String() });
-
 export const RegistrationCodeResponse = Type.Object({ registrationCode: Type.String() });

@@ -1,0 +1,131 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import { createDevTokenVerifier, loadOrCreateDevSigningKey, mintDevToken, type DevSigningKey, type Scope } from '../auth/index.ts';
+import { registryFixture } from '../../test/support/registry-fixture.ts';
+import { API_BASE_PATH, createHttpServer } from './create-http-server.ts';
+
+// Who may call each route of the server, as a table: a route the table does not name fails this
+// test, so adding one means deciding its access here (a route that declares none does not even
+// register: see authenticate.test.ts). HEAD routes are Fastify's copies of the GET routes and must
+// answer the same.
+const API = API_BASE_PATH;
+const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
+  [`POST ${API}/caCertificates`]: 'mcmqtt.admin',
+  [`GET ${API}/caCertificates`]: 'mcmqtt.read',
+  [`GET ${API}/caCertificates/:id`]: 'mcmqtt.read',
+  [`DELETE ${API}/caCertificates/:id`]: 'mcmqtt.admin',
+  [`GET ${API}/caCertificates/:id/registrationCode`]: 'mcmqtt.read',
+  [`GET ${API}/:id/registrationCode`]: 'mcmqtt.read',
+  [`POST ${API}/caCertificates/:id/verify`]: 'mcmqtt.admin',
+  [`GET ${API}/agents`]: 'mcmqtt.read',
+  [`GET ${API}/agents/:id`]: 'mcmqtt.read',
+  [`PATCH ${API}/agents/:id`]: 'mcmqtt.admin',
+  [`DELETE ${API}/agents/:id`]: 'mcmqtt.admin',
+  [`POST ${API}/agents/doctor`]: 'mcmqtt.read',
+  [`POST ${API}/agentCertificates`]: 'mcmqtt.admin',
+  [`GET ${API}/agentCertificates`]: 'mcmqtt.read',
+  [`GET ${API}/agentCertificates/:id`]: 'mcmqtt.read',
+  [`DELETE ${API}/agentCertificates/:id`]: 'mcmqtt.admin',
+  [`GET ${API}/openapi.json`]: 'public',
+  'GET /broker-ca.pem': 'public',
+  'GET /.well-known/jwks.json': 'public',
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+};
+
+const expectedAccess = (route: string): Scope | 'public' | undefined => ACCESS[route.replace(/^HEAD /, 'GET ')];
+
+// Every "METHOD /path" the router holds, read from printRoutes' tree (each level indents by four
+// characters and continues its parent's path). A line the parser does not understand fails the
+// test rather than hiding a route.
+const routesOf = (app: FastifyInstance): string[] => {
+  const paths: string[] = [];
+  const routes: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n').filter((l) => l.trim() !== '')) {
+    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(\S+)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    assert.ok(match, `printRoutes line understood: ${JSON.stringify(line)}`);
+    const depth = match[1]!.length / 4;
+    const path = `${depth === 0 ? '' : paths[depth - 1]}${match[2]}`;
+    paths[depth] = path;
+    paths.length = depth + 1;
+    for (const method of match[3]?.split(', ') ?? []) routes.push(`${method} ${path}`);
+  }
+  return routes.sort();
+};
+
+describe('the HTTP server\'s routes and who may call them', () => {
+  let dataDir: string;
+  let key: DevSigningKey;
+  let app: FastifyInstance;
+  const tokens = new Map<string, string>();
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'trustgate-routes-'));
+    key = await loadOrCreateDevSigningKey(dataDir);
+    for (const [name, scopes] of Object.entries({ none: [], read: ['mcmqtt.read'], admin: ['mcmqtt.admin'] })) {
+      tokens.set(name, await mintDevToken(key, { tenant: 'acme', scopes, ttlSeconds: 600 }));
+    }
+    app = await createHttpServer({
+      registry: registryFixture().registry,
+      tokens: createDevTokenVerifier(key.publicJwk),
+      logger: pino({ level: 'silent' }),
+      devJwks: { keys: [key.publicJwk] },
+      metrics: new MetricsRegistry(),
+      brokerRootCaPem: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
+    });
+    await app.ready();
+  });
+  after(async () => {
+    await app?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const call = async (route: string, token: 'none' | 'read' | 'admin' | undefined) => {
+    const [method = '', path = ''] = route.split(' ');
+    const answer = await app.inject({
+      method,
+      url: path.replace(':id', 'a'.repeat(24)),
+      headers: token === undefined ? {} : { authorization: `Bearer ${tokens.get(token)}` },
+    });
+    const isRefusal = method !== 'HEAD' && (answer.statusCode === 401 || answer.statusCode === 403);
+    return { status: answer.statusCode, error: isRefusal ? answer.json().errors[0] : undefined };
+  };
+
+  test('every route is in the table, and the table names no route the server lacks', () => {
+    const routes = routesOf(app);
+    assert.deepEqual(routes.filter((route) => expectedAccess(route) === undefined), [], 'routes whose access nobody decided');
+    const expected = Object.keys(ACCESS).flatMap((route) => (route.startsWith('GET ') ? [route, route.replace('GET ', 'HEAD ')] : [route])).sort();
+    assert.deepEqual(routes, expected);
+  });
+
+  test('a scoped route refuses a caller without a token (401) and a token without its scope (403 naming the scope)', async () => {
+    for (const route of routesOf(app).filter((r) => expectedAccess(r) !== 'public')) {
+      const scope = expectedAccess(route);
+      const anonymous = await call(route, undefined);
+      assert.equal(anonymous.status, 401, `${route} without a token`);
+      if (anonymous.error) assert.equal(anonymous.error.code, 'auth.tokenMissing', route);
+      const scopeless = await call(route, 'none');
+      assert.equal(scopeless.status, 403, `${route} with a token without scopes`);
+      if (scopeless.error) assert.match(scopeless.error.message, new RegExp(`needs the scope ${String(scope).replace('.', '\\.')}[ ;]`), route);
+      const reader = await call(route, 'read');
+      if (scope === 'mcmqtt.admin') assert.equal(reader.status, 403, `${route} with mcmqtt.read`);
+      else assert.ok(![401, 403].includes(reader.status), `${route} with mcmqtt.read: ${reader.status}`);
+      const admin = await call(route, 'admin');
+      assert.ok(![401, 403].includes(admin.status), `${route} with mcmqtt.admin: ${admin.status}`);
+    }
+  });
+
+  test('a public route answers without a token', async () => {
+    for (const route of routesOf(app).filter((r) => expectedAccess(r) === 'public')) {
+      const anonymous = await call(route, undefined);
+      assert.equal(anonymous.status, 200, `${route} without a token`);
+    }
+  });
+});
