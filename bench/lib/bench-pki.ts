@@ -1,4 +1,4 @@
-import { createRootCa, issueServerCertificate, type IssuedCertificate } from '../../src/pki/index.ts';
+import { brokerRootCaProfile, issueCertificate, issueServerCertificate, type IssuedCertificate } from '../../src/pki/index.ts';
 import type { AgentIdentity } from './jobs.ts';
 import type { MosquittoOptions } from './mosquitto-server.ts';
 import { generateP256Key, mintAgentCertificate, mintCa, type MintedCertificate } from './fast-certificates.ts';
@@ -35,7 +35,7 @@ export const createBenchPki = async (agentCount: number): Promise<BenchPki> => {
   });
   const applicationKey = generateP256Key();
   const application = mintAgentCertificate(tenantCas[0], APPLICATION_CN, applicationKey);
-  const benchRoot = await createRootCa({ commonName: 'trustgate bench root CA', validityDays: 2, now });
+  const benchRoot = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'trustgate bench root CA' }, key: 'p256', validityDays: 2, now });
   const mosquittoServer = await issueServerCertificate({ issuer: benchRoot, hostnames: ['localhost', '127.0.0.1'], validityDays: 1, now });
   return {
     tenant: TENANT, tenantCas, agentKeyPem: agentKey.privateKeyPem, agents,

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createRootCa, issueServerCertificate, subjectAltNames } from '../pki/index.ts';
+import { brokerRootCaProfile, issueCertificate, issueServerCertificate, subjectAltNames } from '../pki/index.ts';
 import {
   BROKER_ROOT_CA_FILE, BROKER_ROOT_CA_KEY_FILE, BROKER_SERVER_CERTIFICATE_FILE, BROKER_SERVER_KEY_FILE,
   loadBrokerTlsIdentity, type BrokerTlsIdentityOptions,
@@ -99,7 +99,7 @@ describe('loadBrokerTlsIdentity, generated (no TRUSTGATE_TLS_* files)', () => {
 
   test('a server certificate not issued by the current root is reissued', async () => {
     await loadBrokerTlsIdentity(options);
-    const otherRoot = await createRootCa({ commonName: 'other', validityDays: 10, now: new Date() });
+    const otherRoot = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'other' }, key: 'p256', validityDays: 10, now: new Date() });
     const keyPem = await readFile(join(dataDir, BROKER_SERVER_KEY_FILE), 'utf8');
     const foreign = await issueServerCertificate({ issuer: otherRoot, hostnames: ['localhost', '127.0.0.1'], validityDays: 365, now: new Date(), privateKeyPem: keyPem });
     await writeFile(join(dataDir, BROKER_SERVER_CERTIFICATE_FILE), foreign.certificatePem);
@@ -197,7 +197,7 @@ describe('loadBrokerTlsIdentity, operator files (TRUSTGATE_TLS_CERT_FILE, TRUSTG
   let chain: string;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trustgate-own-tls-'));
-    const root = await createRootCa({ commonName: 'Operator CA', validityDays: 100, now: new Date() });
+    const root = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'Operator CA' }, key: 'p256', validityDays: 100, now: new Date() });
     const server = await issueServerCertificate({ issuer: root, hostnames: ['mqtt.example.com'], validityDays: 90, now: new Date() });
     chain = server.certificatePem + root.certificatePem;
     certFile = join(dir, 'tls.crt');

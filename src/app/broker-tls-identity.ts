@@ -1,10 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { publishOnce, publishReplacing, readOptional } from '../files/index.ts';
-import { createRootCa, derToPem, issueServerCertificate, normalizeHostname, parsePemBlocks, subjectAltNames } from '../pki/index.ts';
+import {
+  brokerRootCaProfile, derToPem, generateKeyPair, issueCertificate, issueServerCertificate, normalizeHostname, parsePemBlocks, subjectAltNames,
+} from '../pki/index.ts';
 
 // The broker's own TLS identity: the operator's certificate files, or a server certificate issued
 // by a broker root CA generated in the data dir. See docs/decisions/0006-broker-tls-identity.md.
@@ -41,7 +42,6 @@ const DAY_MS = 86_400_000;
 // link the certificate, before it concludes that start crashed and certifies the key itself.
 const ROOT_CERTIFICATE_WAIT_MS = 2000;
 const POLL_MS = 50;
-const generateEcKeyPair = promisify(generateKeyPair);
 
 const readCertificates = (text: string, describe: string): X509Certificate[] => {
   const blocks = parsePemBlocks(text).filter((block) => block.label === 'CERTIFICATE');
@@ -144,8 +144,7 @@ const readRootCa = (certificateText: string, keyText: string, certPath: string, 
   };
 }, ROOT_RECOVERY);
 
-const newEcPrivateKeyPem = async (): Promise<string> =>
-  (await generateEcKeyPair('ec', { namedCurve: 'P-256' })).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const newEcPrivateKeyPem = async (): Promise<string> => (await generateKeyPair('p256')).privateKeyPem;
 
 // A suffix from the key tells the roots of different installations apart in trust stores and
 // logs, and stays the same when a lost root certificate is certified again from its key: agents
@@ -169,7 +168,7 @@ const loadOrCreateRootCa = async (dataDir: string, now: Date, notes: string[]): 
     if (keyText === undefined) {
       // The key file decides who wins a concurrent first start; the loser reads the winner's root.
       const privateKeyPem = await newEcPrivateKeyPem();
-      const root = await createRootCa({ commonName: rootCommonName(privateKeyPem), validityDays: ROOT_CA_VALIDITY_DAYS, now, privateKeyPem });
+      const root = await issueCertificate(brokerRootCaProfile, { subject: { CN: rootCommonName(privateKeyPem) }, key: { privateKeyPem }, validityDays: ROOT_CA_VALIDITY_DAYS, now });
       if (await publishOnce(keyPath, root.privateKeyPem, 0o600)) {
         await publishOnce(certPath, root.certificatePem, 0o644);
         notes.push(`created the broker root CA ${certPath}; agents must trust it (trustgate broker-ca, or GET /broker-ca.pem)`);
@@ -184,7 +183,7 @@ const loadOrCreateRootCa = async (dataDir: string, now: Date, notes: string[]): 
       continue;
     }
     const existingKeyPem = withHint(() => readPrivateKey(keyText, keyPath), ROOT_RECOVERY).export({ type: 'pkcs8', format: 'pem' }).toString();
-    const root = await createRootCa({ commonName: rootCommonName(existingKeyPem), validityDays: ROOT_CA_VALIDITY_DAYS, now, privateKeyPem: existingKeyPem });
+    const root = await issueCertificate(brokerRootCaProfile, { subject: { CN: rootCommonName(existingKeyPem) }, key: { privateKeyPem: existingKeyPem }, validityDays: ROOT_CA_VALIDITY_DAYS, now });
     if (await publishOnce(certPath, root.certificatePem, 0o644)) {
       notes.push(`certified the existing broker root CA key ${keyPath} again, as ${certPath} was missing`);
     }

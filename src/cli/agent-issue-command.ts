@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { isKeyOfCertificate, readCsr, type CheckedCsr, type IssuedCertificate } from '../pki/index.ts';
+import { isKeyOfCertificate, KEY_TYPE_NAMES, readCsr, type CheckedCsr, type IssuedCertificate } from '../pki/index.ts';
 import { isDomainError } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { outputOf } from './cli-context.ts';
-import { checkAgentName, KEY_TYPE_NAMES, parseDays, parseKeyType, parseTenant, parseWholeNumber } from './cli-options.ts';
+import { checkAgentName, parseDays, parseKeyType, parseTenant, parseWholeNumber } from './cli-options.ts';
 import { agentFilePaths, clientIdOf, issueAgentFiles, type IssuedAgent } from './issue-agent-files.ts';
 import { prepareOutputs, readCertificateFile, readInputFile, readPrivateKeyFile } from './local-files.ts';
 import { startProgress } from './progress.ts';

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRootCa, issueServerCertificate, type IssuedCertificate } from '../pki/index.ts';
+import { brokerRootCaProfile, issueCertificate, issueServerCertificate, type IssuedCertificate } from '../pki/index.ts';
 
 // `trustgate broker-ca` as a user runs it: bin/trustgate in a child process against a tiny HTTP
 // server standing in for trustgate.
@@ -39,7 +39,7 @@ describe('trustgate broker-ca', { concurrency: true }, () => {
   const routes = new Map<string, Handler>();
 
   before(async () => {
-    root = await createRootCa({ commonName: 'trustgate broker root CA cli', validityDays: 10, now: new Date() });
+    root = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'trustgate broker root CA cli' }, key: 'p256', validityDays: 10, now: new Date() });
     leaf = await issueServerCertificate({ issuer: root, hostnames: ['localhost'], validityDays: 10, now: new Date() });
     dir = await mkdtemp(join(tmpdir(), 'trustgate-broker-ca-cli-'));
     // Each test gets its own path prefix ("/<name>/broker-ca.pem"), so they can run concurrently.

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { isKeyOfCertificate, issueVerificationCertificate, type Certificate } from '../pki/index.ts';
+import {
+  agentCertificateProfile, isKeyOfCertificate, issueCertificate, VERIFICATION_CERTIFICATE_VALIDITY_DAYS, type Certificate,
+} from '../pki/index.ts';
 import { ApiError, type ApiClient } from './api-client.ts';
 import { addCaCreateCommand } from './ca-create-command.ts';
 import { CliError, EXIT } from './cli-error.ts';
@@ -47,7 +49,13 @@ const proveAndVerify = async (api: ApiClient, id: string, certificate: Certifica
   const { registrationCode } = await api.get<{ registrationCode: string }>(`/caCertificates/${id}/registrationCode`);
   let verificationCertificate: string;
   try {
-    verificationCertificate = await issueVerificationCertificate({ certificatePem: certificate.pem, privateKeyPem }, registrationCode, new Date());
+    verificationCertificate = (await issueCertificate(agentCertificateProfile, {
+      subject: { CN: registrationCode },
+      key: 'p256',
+      issuer: { certificatePem: certificate.pem, privateKeyPem },
+      validityDays: VERIFICATION_CERTIFICATE_VALIDITY_DAYS,
+      now: new Date(),
+    })).certificatePem;
   } catch (cause) {
     throw new CliError(`cannot sign the verification certificate with this key: ${(cause as Error).message}`, EXIT.dataError, { cause });
   }

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createCaCertificate, parseCertificatePem } from '../pki/index.ts';
+import { caCertificateProfile, issueCertificate, KEY_TYPE_NAMES, parseCertificatePem } from '../pki/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { outputOf } from './cli-context.ts';
-import { KEY_TYPE_NAMES, parseDays, parseKeyType, parseTenant } from './cli-options.ts';
+import { parseDays, parseKeyType, parseTenant } from './cli-options.ts';
 import { outputPath, prepareOutputs, writeOutputs } from './local-files.ts';
 import { parseSubject } from './parse-subject.ts';
 
@@ -55,7 +55,7 @@ export const addCaCreateCommand = (ca: Command): void => {
       await prepareOutputs(options.outDir, [keyPath, certificatePath], force);
 
       if (keyType.startsWith('rsa')) output.note(`generating an ${KEY_TYPE_NAMES[keyType]} key (a few seconds)…`);
-      const issued = await createCaCertificate({ subject, keyType, validityDays, now: new Date() });
+      const issued = await issueCertificate(caCertificateProfile, { subject, key: keyType, validityDays, now: new Date() });
       // The key first: a certificate without its key would be useless, a key without its certificate is re-run with --force.
       await writeOutputs([
         { path: keyPath, content: issued.privateKeyPem, mode: 0o600 },

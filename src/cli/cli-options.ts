@@ -40,7 +40,3 @@ export const checkAgentName = (option: string, name: string): string => {
   if (problem) throw new CliError(`${option} "${name}" ${problem}`, EXIT.usage);
   return name;
 };
-
-export const KEY_TYPE_NAMES: Readonly<Record<KeyType, string>> = {
-  p256: 'EC P-256', p384: 'EC P-384', rsa2048: 'RSA 2048', rsa3072: 'RSA 3072', rsa4096: 'RSA 4096',
-};

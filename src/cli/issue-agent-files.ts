@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
-import { issueAgentCertificate, type CheckedCsr, type IssuedCertificate, type KeyType } from '../pki/index.ts';
+import { agentCertificateProfile, issueCertificate, type CheckedCsr, type IssuedCertificate, type KeyType } from '../pki/index.ts';
 import { outputPath, writeOutputs } from './local-files.ts';
 import type { Progress } from './progress.ts';
 
@@ -51,7 +51,7 @@ export const clientIdOf = (tenant: string, name: string): string => `${tenant}_$
 
 const issueOne = async (options: IssueAgentFilesOptions, name: string): Promise<IssuedAgent> => {
   const { issuer, tenant, keyType, csr, validityDays, outDir, force } = options;
-  const issued = await issueAgentCertificate({ issuer, commonName: name, keyType, csr, validityDays, now: new Date() });
+  const issued = await issueCertificate(agentCertificateProfile, { subject: { CN: name }, key: csr ?? keyType, issuer, validityDays, now: new Date() });
   const files = agentFilePaths(outDir, name, issued.privateKeyPem !== undefined);
   const clientId = clientIdOf(tenant, name);
   await writeOutputs([

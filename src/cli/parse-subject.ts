@@ -1,7 +1,7 @@
 import { CliError, EXIT } from './cli-error.ts';
 
 // `--subject "/C=DE/O=Acme/CN=acme CA"` as OpenSSL's `req -subj` takes it (a "\/" is a slash in a
-// value), into the attribute record pki's createCaCertificate takes, in the order given.
+// value), into the attribute record pki's issueCertificate takes, in the order given.
 
 const ATTRIBUTES: Readonly<Record<string, string>> = {
   c: 'C', st: 'ST', l: 'L', o: 'O', ou: 'OU', cn: 'CN', dc: 'DC', e: 'E', emailaddress: 'E',

@@ -14,8 +14,11 @@ export { caMustBeSelfSigned } from './lint/rules/ca-must-be-self-signed.ts';
 export { certificateStructureRules } from './lint/certificate-structure-rules.ts';
 export { proofOfPossessionRules } from './proof-of-possession/proof-of-possession-rules.ts';
 export { checkProofOfPossession, type ProofOfPossessionInput } from './check-proof-of-possession.ts';
-export { createRootCa, issueServerCertificate, normalizeHostname, subjectAltNames, type CreateRootCaOptions, type IssuedCertificate, type IssueServerCertificateOptions } from './issue-certificate.ts';
+export { KEY_TYPES, KEY_TYPE_NAMES, generateKeyPair, isKeyOfCertificate, type KeyType } from './key-pair.ts';
 export {
-  KEY_TYPES, createCaCertificate, generateKeyPair, importSigningKey, isKeyOfCertificate, issueAgentCertificate,
-  issueVerificationCertificate, readCsr, type CheckedCsr, type CreateCaCertificateOptions, type IssueAgentCertificateOptions, type KeyType,
-} from './issue-agent-certificate.ts';
+  VERIFICATION_CERTIFICATE_VALIDITY_DAYS, agentCertificateProfile, brokerRootCaProfile, brokerServerCertificateProfile, caCertificateProfile,
+  type CertificateProfile,
+} from './certificate-profiles.ts';
+export { issueCertificate, type CertificateRequest, type IssuedCertificate } from './issue-certificate.ts';
+export { issueServerCertificate, normalizeHostname, subjectAltNames, type IssueServerCertificateOptions } from './issue-server-certificate.ts';
+export { readCsr, type CheckedCsr } from './read-csr.ts';

@@ -1,35 +1,24 @@
-import { describe, test, before, after } from 'node:test';
+import 'reflect-metadata'; // @peculiar/x509 throws at import without it
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect, checkServerIdentity, type ConnectionOptions, type PeerCertificate, type Server } from 'node:tls';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { createPrivateKey, generateKeyPairSync, KeyObject, webcrypto, X509Certificate } from 'node:crypto';
+import { KeyUsageFlags, KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { parseCertificatePem } from './certificate.ts';
+import { agentCertificateProfile, brokerRootCaProfile, brokerServerCertificateProfile, caCertificateProfile } from './certificate-profiles.ts';
 import { caCertificateRules } from './lint/ca-certificate-rules.ts';
 import { lintCertificate } from './lint/lint-certificate.ts';
-import { createRootCa, issueServerCertificate, normalizeHostname, subjectAltNames, type IssuedCertificate } from './issue-certificate.ts';
-
-const run = promisify(execFile);
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { issueCertificate, type IssuedCertificate } from './issue-certificate.ts';
 
 const DAY_MS = 86_400_000;
 const now = new Date('2026-11-27T10:00:00.000Z');
+const keyUsageFlags = (pem: string): number => new PeculiarCertificate(pem).getExtension(KeyUsagesExtension)?.usages ?? 0;
+const extensionOrder = (pem: string): string[] => [...new PeculiarCertificate(pem).extensions].map((extension) => extension.type);
+const OID = { basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37', subjectAltName: '2.5.29.17', aki: '2.5.29.35', ski: '2.5.29.14' };
 
-describe('createRootCa', () => {
+describe('issueCertificate: the broker root CA profile', () => {
   let root: IssuedCertificate;
   before(async () => {
-    root = await createRootCa({ commonName: 'trustgate broker root CA', validityDays: 3650, now });
+    root = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'trustgate broker root CA' }, key: 'p256', validityDays: 3650, now });
   });
 
   test('is a self-signed X.509 v3 CA with an EC P-256 key, SHA-256 and the expected validity', () => {
@@ -60,7 +49,7 @@ describe('createRootCa', () => {
     const serial = new X509Certificate(root.certificatePem).serialNumber;
     assert.match(serial, /^[0-7][0-9A-F]{31}$/);
     assert.doesNotMatch(serial, /^00/);
-    const other = await createRootCa({ commonName: 'x', validityDays: 1, now });
+    const other = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'x' }, key: 'p256', validityDays: 1, now });
     assert.notEqual(new X509Certificate(other.certificatePem).serialNumber, serial);
   });
 
@@ -70,162 +59,91 @@ describe('createRootCa', () => {
   });
 
   test('certifies a given key instead of generating one', async () => {
-    const again = await createRootCa({ commonName: 'trustgate broker root CA', validityDays: 10, now, privateKeyPem: root.privateKeyPem });
+    const again = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'trustgate broker root CA' }, key: { privateKeyPem: root.privateKeyPem }, validityDays: 10, now });
     assert.ok(new X509Certificate(again.certificatePem).checkPrivateKey(createPrivateKey(root.privateKeyPem)));
     assert.notEqual(again.certificatePem, root.certificatePem);
   });
 
   test('refuses a key that is not EC P-256, and a validity that is not positive', async () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    await assert.rejects(createRootCa({ commonName: 'x', validityDays: 1, now, privateKeyPem: rsa }), /rsa, not EC P-256/);
+    await assert.rejects(issueCertificate(brokerRootCaProfile, { subject: { CN: 'x' }, key: { privateKeyPem: rsa }, validityDays: 1, now }), /rsa, not EC P-256/);
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    await assert.rejects(createRootCa({ commonName: 'x', validityDays: 1, now, privateKeyPem: p384 }), /ec secp384r1, not EC P-256/);
-    await assert.rejects(createRootCa({ commonName: 'x', validityDays: 0, now }), /validityDays must be positive/);
+    await assert.rejects(issueCertificate(brokerRootCaProfile, { subject: { CN: 'x' }, key: { privateKeyPem: p384 }, validityDays: 1, now }), /ec secp384r1, not EC P-256/);
+    await assert.rejects(issueCertificate(brokerRootCaProfile, { subject: { CN: 'x' }, key: 'p256', validityDays: 0, now }), /validityDays must be positive/);
   });
 });
 
-describe('issueServerCertificate', () => {
-  let root: IssuedCertificate;
-  let server: IssuedCertificate;
-  const hostnames = ['localhost', '127.0.0.1', '::1', 'Broker.Example.com'];
+
+describe('issueCertificate: a tenant\'s CA and its agent certificates', () => {
+  const cas = new Map<string, IssuedCertificate>();
   before(async () => {
-    root = await createRootCa({ commonName: 'trustgate broker root CA', validityDays: 3650, now });
-    server = await issueServerCertificate({ issuer: root, hostnames, validityDays: 365, now });
-  });
-
-  test('is an end-entity certificate signed by the root, CN = first host name, EC P-256', () => {
-    const rootCertificate = parseCertificatePem(root.certificatePem);
-    const certificate = parseCertificatePem(server.certificatePem);
-    assert.equal(certificate.version, 3);
-    assert.equal(certificate.subject, 'CN=localhost');
-    assert.equal(certificate.issuer, rootCertificate.subject);
-    assert.ok(certificate.x509.checkIssued(rootCertificate.x509));
-    assert.ok(certificate.x509.verify(rootCertificate.publicKey), 'signed by the root key');
-    assert.equal(certificate.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
-    assert.ok(certificate.x509.checkPrivateKey(createPrivateKey(server.privateKeyPem)));
-    assert.equal(certificate.signatureHash, 'sha256');
-    assert.equal(certificate.notBefore.getTime(), now.getTime() - 5 * 60_000);
-    assert.equal(certificate.notAfter.getTime(), now.getTime() + 365 * DAY_MS);
-  });
-
-  test('has critical CA:FALSE, critical digitalSignature only, EKU serverAuth, AKI = root SKI and its own SKI', () => {
-    const rootCertificate = parseCertificatePem(root.certificatePem);
-    const certificate = parseCertificatePem(server.certificatePem);
-    assert.deepEqual(certificate.basicConstraints, { isCa: false, isCritical: true });
-    assert.deepEqual(certificate.keyUsage, { digitalSignature: true, keyCertSign: false, cRLSign: false });
-    assert.deepEqual(certificate.x509.keyUsage, ['1.3.6.1.5.5.7.3.1'], 'Node names the EKU list keyUsage');
-    assert.equal(certificate.authorityKeyId, rootCertificate.subjectKeyId);
-    assert.match(certificate.subjectKeyId ?? '', /^[0-9a-f]{40}$/);
-    assert.notEqual(certificate.subjectKeyId, rootCertificate.subjectKeyId);
-  });
-
-  test('puts DNS names (lowercased) and IP addresses in the subjectAltName', () => {
-    assert.equal(new X509Certificate(server.certificatePem).subjectAltName,
-      'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:broker.example.com');
-    assert.deepEqual(subjectAltNames(server.certificatePem), ['127.0.0.1', '::1', 'broker.example.com', 'localhost']);
-    const x509 = new X509Certificate(server.certificatePem);
-    assert.equal(x509.checkHost('BROKER.example.com'), 'broker.example.com');
-    assert.equal(x509.checkIP('127.0.0.1'), '127.0.0.1');
-    assert.equal(x509.checkHost('other.example.com'), undefined);
-  });
-
-  test('de-duplicates host names that are equal once normalized', async () => {
-    const issued = await issueServerCertificate({ issuer: root, hostnames: ['a.example', 'A.EXAMPLE', '::1', '0:0::1'], validityDays: 1, now });
-    assert.equal(new X509Certificate(issued.certificatePem).subjectAltName, 'DNS:a.example, IP Address:0:0:0:0:0:0:0:1');
-  });
-
-  test('never outlives notAfterCap', async () => {
-    const cap = new Date(now.getTime() + 10 * DAY_MS);
-    const issued = await issueServerCertificate({ issuer: root, hostnames: ['localhost'], validityDays: 365, now, notAfterCap: cap });
-    assert.equal(new X509Certificate(issued.certificatePem).validToDate.getTime(), cap.getTime());
-  });
-
-  test('certifies a given key, and refuses an empty host name list', async () => {
-    const issued = await issueServerCertificate({ issuer: root, hostnames: ['localhost'], validityDays: 1, now, privateKeyPem: server.privateKeyPem });
-    assert.ok(new X509Certificate(issued.certificatePem).checkPrivateKey(createPrivateKey(server.privateKeyPem)));
-    await assert.rejects(issueServerCertificate({ issuer: root, hostnames: [], validityDays: 1, now }), /at least one host name/);
-  });
-
-  test('normalizeHostname: lowercase DNS names, compressed IPv6, IPv4 as is', () => {
-    assert.equal(normalizeHostname('Broker.EXAMPLE.com'), 'broker.example.com');
-    assert.equal(normalizeHostname('0:0:0:0:0:0:0:1'), '::1');
-    assert.equal(normalizeHostname('FE80:0::1'), 'fe80::1');
-    assert.equal(normalizeHostname('10.0.0.1'), '10.0.0.1');
-  });
-});
-
-describe('the issued pair against real TLS stacks', () => {
-  let dir: string;
-  let root: IssuedCertificate;
-  let server: IssuedCertificate;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'trustgate-issue-'));
-    // Issued "now" for real: OpenSSL and node:tls check validity against the wall clock.
-    root = await createRootCa({ commonName: 'trustgate broker root CA', validityDays: 3650, now: new Date() });
-    server = await issueServerCertificate({ issuer: root, hostnames: ['localhost', '127.0.0.1'], validityDays: 365, now: new Date() });
-    await writeFile(join(dir, 'root.pem'), root.certificatePem);
-    await writeFile(join(dir, 'server.pem'), server.certificatePem);
-  });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
-
-  test('openssl verify -CAfile root.pem server.pem passes', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
-    const { stdout } = await run('openssl', ['verify', '-purpose', 'sslserver', '-CAfile', join(dir, 'root.pem'), join(dir, 'server.pem')]);
-    assert.equal(stdout.trim(), `${join(dir, 'server.pem')}: OK`);
-  });
-
-  test('openssl x509 -text shows the SANs, the EKU and the CA constraints', { skip: !hasOpenssl && 'openssl not installed' }, async () => {
-    const { stdout: serverText } = await run('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'server.pem')]);
-    assert.match(serverText, /DNS:localhost, IP Address:127\.0\.0\.1/);
-    assert.match(serverText, /X509v3 Extended Key Usage: *\n *TLS Web Server Authentication/);
-    assert.match(serverText, /X509v3 Basic Constraints: critical\n *CA:FALSE/);
-    assert.match(serverText, /X509v3 Key Usage: critical\n *Digital Signature\n/);
-    assert.match(serverText, /ecdsa-with-SHA256/);
-    const { stdout: rootText } = await run('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'root.pem')]);
-    assert.match(rootText, /X509v3 Basic Constraints: critical\n *CA:TRUE, pathlen:0/);
-    assert.match(rootText, /X509v3 Key Usage: critical\n *Certificate Sign, CRL Sign\n/);
-    assert.match(rootText, /NIST CURVE: P-256/);
-  });
-
-  const withTlsServer = async (use: (port: number) => Promise<void>): Promise<void> => {
-    const tlsServer: Server = createServer({ cert: server.certificatePem + root.certificatePem, key: server.privateKeyPem }, (socket) => socket.end('hello'));
-    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
-    try {
-      await use((tlsServer.address() as AddressInfo).port);
-    } finally {
-      await new Promise((resolve) => tlsServer.close(resolve));
+    for (const keyType of ['p256', 'p384', 'rsa2048'] as const) {
+      cas.set(keyType, await issueCertificate(caCertificateProfile, { subject: { O: 'Acme', CN: 'acme CA' }, key: keyType, validityDays: 3650, now }));
     }
-  };
-
-  const handshake = (options: ConnectionOptions): Promise<PeerCertificate> => new Promise((resolve, reject) => {
-    const socket = connect(options, () => {
-      const peer = socket.getPeerCertificate();
-      socket.end();
-      resolve(peer);
-    });
-    socket.once('error', reject);
   });
 
-  test('node:tls with ca = root accepts it for servername localhost', async () => {
-    await withTlsServer(async (port) => {
-      const peer = await handshake({ host: '127.0.0.1', port, ca: root.certificatePem, servername: 'localhost' });
-      assert.equal(peer.subject.CN, 'localhost');
-    });
+  test('a CA keeps the subject\'s attribute order, and its hash follows its key (SHA-384 for P-384)', () => {
+    for (const [keyType, hash] of [['p256', 'sha256'], ['p384', 'sha384'], ['rsa2048', 'sha256']] as const) {
+      const certificate = parseCertificatePem(cas.get(keyType)!.certificatePem);
+      assert.equal(certificate.x509.subject, 'O=Acme\nCN=acme CA', keyType);
+      assert.equal(certificate.issuer, certificate.subject);
+      assert.equal(certificate.signatureHash, hash, keyType);
+      assert.deepEqual(certificate.basicConstraints, { isCa: true, isCritical: true });
+      assert.equal(keyUsageFlags(certificate.pem), KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign);
+      assert.deepEqual(extensionOrder(certificate.pem), [OID.basicConstraints, OID.keyUsage, OID.ski]);
+      assert.ok(certificate.x509.checkPrivateKey(createPrivateKey(cas.get(keyType)!.privateKeyPem)));
+      assert.deepEqual(lintCertificate(certificate, caCertificateRules, { now, clockSkewMs: 0 }).findings, [], keyType);
+    }
   });
 
-  test('node:tls accepts it by its IP SAN when connecting to 127.0.0.1 without a server name', async () => {
-    await withTlsServer(async (port) => {
-      const peer = await handshake({ host: '127.0.0.1', port, ca: root.certificatePem });
-      assert.equal(checkServerIdentity('127.0.0.1', peer), undefined);
-      assert.ok(checkServerIdentity('10.0.0.1', peer) instanceof Error, 'an IP not in the SAN is refused');
-    });
+  test('an agent certificate: client authentication, AKI = the CA\'s SKI, signed with the CA\'s hash', async () => {
+    for (const [caKey, hash] of [['p384', 'sha384'], ['rsa2048', 'sha256']] as const) {
+      const ca = parseCertificatePem(cas.get(caKey)!.certificatePem);
+      const issued = await issueCertificate(agentCertificateProfile, { subject: { CN: 'pump-1' }, key: 'p256', issuer: cas.get(caKey)!, validityDays: 365, now });
+      const certificate = parseCertificatePem(issued.certificatePem);
+      assert.equal(certificate.subject, 'CN=pump-1');
+      assert.equal(certificate.issuer, ca.subject);
+      assert.ok(certificate.x509.verify(ca.publicKey), 'signed by the CA');
+      assert.equal(certificate.signatureHash, hash, caKey);
+      assert.deepEqual(certificate.basicConstraints, { isCa: false, isCritical: true });
+      assert.equal(keyUsageFlags(certificate.pem), KeyUsageFlags.digitalSignature);
+      assert.deepEqual(certificate.x509.keyUsage, ['1.3.6.1.5.5.7.3.2'], 'EKU clientAuth');
+      assert.equal(certificate.authorityKeyId, ca.subjectKeyId);
+      assert.deepEqual(extensionOrder(certificate.pem), [OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.aki, OID.ski]);
+      assert.equal(certificate.notBefore.getTime(), now.getTime() - 5 * 60_000);
+      assert.equal(certificate.notAfter.getTime(), now.getTime() + 365 * DAY_MS);
+      assert.ok(certificate.x509.checkPrivateKey(createPrivateKey(issued.privateKeyPem)));
+    }
   });
 
-  test('node:tls refuses it for a name not in the certificate, and without the root', async () => {
-    await withTlsServer(async (port) => {
-      await assert.rejects(handshake({ host: '127.0.0.1', port, ca: root.certificatePem, servername: 'other.example' }),
-        { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
-      await assert.rejects(handshake({ host: '127.0.0.1', port, servername: 'localhost' }),
-        { code: 'SELF_SIGNED_CERT_IN_CHAIN' });
-    });
+  test('an RSA agent key may also encipher (RSA key transport)', async () => {
+    const issued = await issueCertificate(agentCertificateProfile, { subject: { CN: 'rsa-1' }, key: 'rsa2048', issuer: cas.get('p256')!, validityDays: 1, now });
+    assert.equal(keyUsageFlags(issued.certificatePem), KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment);
+  });
+
+  test('an agent certificate never outlives its CA', async () => {
+    const issued = await issueCertificate(agentCertificateProfile, { subject: { CN: 'long' }, key: 'p256', issuer: cas.get('p256')!, validityDays: 99_999, now });
+    assert.equal(new X509Certificate(issued.certificatePem).validToDate.getTime(), new X509Certificate(cas.get('p256')!.certificatePem).validToDate.getTime());
+  });
+
+  test('certifies a public key it is given (a CSR\'s), and then returns no private key', async () => {
+    const device = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    const issued = await issueCertificate(agentCertificateProfile, { subject: { CN: 'device-1' }, key: { publicKey: device.publicKey }, issuer: cas.get('p256')!, validityDays: 1, now });
+    assert.equal(issued.privateKeyPem, undefined);
+    assert.ok(new X509Certificate(issued.certificatePem).checkPrivateKey(KeyObject.from(device.privateKey)));
+  });
+
+  test('refuses what a profile does not allow', async () => {
+    const issuer = cas.get('p256')!;
+    await assert.rejects(issueCertificate(agentCertificateProfile, { subject: { CN: 'x' }, key: 'p256', validityDays: 1, now }), /signed by an issuer/);
+    await assert.rejects(issueCertificate(caCertificateProfile, { subject: { CN: 'x' }, key: 'p256', issuer, validityDays: 1, now }), /self-signed/);
+    await assert.rejects(issueCertificate(brokerServerCertificateProfile, { subject: { CN: 'x' }, key: 'p384', issuer, validityDays: 1, now }), /only p256 keys, not p384/);
+    await assert.rejects(issueCertificate(brokerServerCertificateProfile, { subject: { CN: 'x' }, key: 'p256', issuer: cas.get('p384')!, validityDays: 1, now }), /the key is ec secp384r1, not EC P-256/);
+    const p384 = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    await assert.rejects(issueCertificate(brokerServerCertificateProfile, { subject: { CN: 'x' }, key: { publicKey: p384.publicKey }, issuer: cas.get('p256')!, validityDays: 1, now }),
+      /the key is ec secp384r1, not EC P-256/);
+    const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await assert.rejects(issueCertificate(agentCertificateProfile, { subject: { CN: 'x' }, key: 'p256', issuer: { certificatePem: issuer.certificatePem, privateKeyPem: ed25519 }, validityDays: 1, now }),
+      /unsupported issuer key: ed25519 \(use RSA or EC P-256\/P-384\)/);
   });
 });

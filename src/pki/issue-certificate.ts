@@ -1,166 +1,111 @@
 import 'reflect-metadata'; // @peculiar/x509 throws at import without it
-import { createPrivateKey, createPublicKey, KeyObject, randomBytes, webcrypto } from 'node:crypto';
-import { isIP } from 'node:net';
+import { KeyObject, randomBytes } from 'node:crypto';
+import { SubjectKeyIdentifierExtension, X509Certificate, X509CertificateGenerator, type Extension, type JsonName } from '@peculiar/x509';
+import type { CertificateProfile, ExtensionContext } from './certificate-profiles.ts';
 import {
-  AuthorityKeyIdentifierExtension, BasicConstraintsExtension, ExtendedKeyUsage, ExtendedKeyUsageExtension,
-  KeyUsageFlags, KeyUsagesExtension, SubjectAlternativeNameExtension, SubjectKeyIdentifierExtension,
-  X509Certificate, X509CertificateGenerator, type JsonGeneralName, type JsonName,
-} from '@peculiar/x509';
+  generateKeyPair, importKeyPair, requireKeyType, signingAlgorithmOf, x509Crypto, type CryptoKey, type KeyPair, type KeyType,
+} from './key-pair.ts';
 
-// Issuance of the broker's own TLS identity: a self-signed root CA and a server certificate it
-// signs. Pure: keys and certificates go in and out as PEM; reading and writing files is app's job.
-
-type CryptoKey = webcrypto.CryptoKey;
-type PeculiarCrypto = Parameters<typeof X509CertificateGenerator.create>[1];
+// The one issuer: builds any profile of certificate-profiles.ts, self-signed or signed by an
+// issuer's key. Pure: keys and certificates go in and out as PEM; files are the caller's job.
 
 export interface IssuedCertificate {
   readonly certificatePem: string;
   readonly privateKeyPem: string; // PKCS#8
 }
 
-export interface CreateRootCaOptions {
-  readonly commonName: string;
-  readonly validityDays: number;
-  readonly now: Date;
-  /** Certify this key (PKCS#8 or SEC1 PEM, EC P-256) instead of generating a new one. */
-  readonly privateKeyPem?: string;
+/** A certificate for a key someone else holds (a device's CSR): no private key to return. */
+export interface CertifiedPublicKey {
+  readonly certificatePem: string;
+  readonly privateKeyPem: undefined;
 }
 
-export interface IssueServerCertificateOptions {
-  readonly issuer: IssuedCertificate;
-  /** DNS names and IP addresses (DNS names are lowercased); the first one also becomes the CN. */
-  readonly hostnames: readonly string[];
+/** The key to certify: generate one of this type, import this one, or take a CSR's public key. */
+export type SubjectKey = KeyType | { readonly privateKeyPem: string } | { readonly publicKey: CryptoKey };
+
+export type Issued<K extends SubjectKey> = K extends { readonly publicKey: CryptoKey } ? CertifiedPublicKey : IssuedCertificate;
+
+export interface CertificateRequest<K extends SubjectKey> {
+  /** Subject attributes in order, one RDN each, e.g. { O: 'Acme', CN: 'acme CA' }. */
+  readonly subject: Readonly<Record<string, string>>;
+  readonly key: K;
+  /** The CA and its key; none for a self-signed profile. */
+  readonly issuer?: IssuedCertificate | undefined;
+  /** For a profile with a subjectAltName: normalized, unique DNS names and IP addresses. */
+  readonly hostnames?: readonly string[] | undefined;
   readonly validityDays: number;
   readonly now: Date;
-  /** Never issue past this instant (the issuer's notAfter); default: no cap. */
-  readonly notAfterCap?: Date;
-  /** Certify this key (PEM, EC P-256) instead of generating a new one. */
-  readonly privateKeyPem?: string;
+  /** Never issue past this instant; default: no cap beyond the profile's. */
+  readonly notAfterCap?: Date | undefined;
 }
 
-export const crypto = webcrypto as unknown as PeculiarCrypto;
 const DAY_MS = 86_400_000;
 // Tolerate clocks of relying parties that run a little behind ours.
 const BACKDATE_MS = 5 * 60_000;
-const EC_P256: webcrypto.EcKeyImportParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-
-interface KeyPair {
-  readonly privateKey: CryptoKey;
-  readonly publicKey: CryptoKey;
-  readonly privateKeyPem: string;
-}
-
-const generateKeyPair = async (): Promise<KeyPair> => {
-  const pair = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
-  return {
-    privateKey: pair.privateKey,
-    publicKey: pair.publicKey,
-    privateKeyPem: KeyObject.from(pair.privateKey).export({ type: 'pkcs8', format: 'pem' }).toString(),
-  };
-};
-
-// Only EC P-256 is used for the broker identity: small, fast handshakes, and every TLS stack an
-// agent might run supports it.
-const importKeyPair = (privateKeyPem: string): KeyPair => {
-  const privateKey = createPrivateKey(privateKeyPem);
-  const curve = privateKey.asymmetricKeyDetails?.namedCurve;
-  if (privateKey.asymmetricKeyType !== 'ec' || curve !== 'prime256v1') {
-    throw new Error(`the key is ${privateKey.asymmetricKeyType}${curve ? ` ${curve}` : ''}, not EC P-256`);
-  }
-  return {
-    privateKey: privateKey.toCryptoKey(EC_P256, true, ['sign']),
-    publicKey: createPublicKey(privateKey).toCryptoKey(EC_P256, true, ['verify']),
-    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-  };
-};
 
 // RFC 5280 §4.1.2.2: positive, at most 20 octets; 128 random bits (CA/B Forum asks for ≥ 64).
-export const randomSerialHex = (): string => {
+const randomSerialHex = (): string => {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0]! & 0x7f) | 0x01; // high bit clear (positive), never a leading zero octet
   return bytes.toString('hex');
 };
 
-export const validity = (now: Date, validityDays: number, cap?: Date) => {
+const validityWindow = (now: Date, validityDays: number, caps: readonly (Date | undefined)[]) => {
   if (!Number.isFinite(validityDays) || validityDays <= 0) throw new Error(`validityDays must be positive, not ${validityDays}`);
-  const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
-  return {
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: cap && cap.getTime() < notAfter.getTime() ? cap : notAfter,
-  };
+  let notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+  for (const cap of caps) if (cap && cap.getTime() < notAfter.getTime()) notAfter = cap;
+  return { notBefore: new Date(now.getTime() - BACKDATE_MS), notAfter };
 };
+
+// A structured name, not a DN string: a value holding "," or "=" cannot turn into a second attribute.
+const nameOf = (subject: Readonly<Record<string, string>>): JsonName =>
+  Object.entries(subject).map(([attribute, value]) => ({ [attribute]: [value] }));
 
 // @peculiar/x509 ends its PEM without a newline; files and chains are easier to handle with one.
-export const pemOf = (certificate: X509Certificate): string => `${certificate.toString('pem').trimEnd()}\n`;
+const pemOf = (certificate: X509Certificate): string => `${certificate.toString('pem').trimEnd()}\n`;
 
-/** Canonical form of a host name for comparisons: DNS names lowercase, IPv6 compressed. */
-export const normalizeHostname = (name: string): string => {
-  if (isIP(name) === 6) return new URL(`http://[${name}]`).hostname.slice(1, -1);
-  return name.toLowerCase();
+// The public key to certify, and its pair when we hold the private key (generated or imported).
+const subjectKeyOf = async (key: SubjectKey, { id, onlyKeyType }: CertificateProfile): Promise<{ publicKey: CryptoKey; pair: KeyPair | undefined }> => {
+  if (typeof key === 'string') {
+    if (onlyKeyType !== undefined && key !== onlyKeyType) throw new Error(`a ${id} takes only ${onlyKeyType} keys, not ${key}`);
+    const pair = await generateKeyPair(key);
+    return { publicKey: pair.publicKey, pair };
+  }
+  if ('privateKeyPem' in key) {
+    const pair = importKeyPair(key.privateKeyPem, { onlyKeyType, role: 'subject' });
+    return { publicKey: pair.publicKey, pair };
+  }
+  requireKeyType(KeyObject.from(key.publicKey), onlyKeyType);
+  return { publicKey: key.publicKey, pair: undefined };
 };
 
-// A structured name, not a DN string: a CN holding "," or "=" cannot turn into a second attribute.
-export const commonNameDn = (commonName: string): JsonName => [{ CN: [commonName] }];
-
-export const createRootCa = async ({ commonName, validityDays, now, privateKeyPem }: CreateRootCaOptions): Promise<IssuedCertificate> => {
-  const keys = privateKeyPem === undefined ? await generateKeyPair() : importKeyPair(privateKeyPem);
-  const certificate = await X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialHex(),
-    name: commonNameDn(commonName),
-    ...validity(now, validityDays),
-    keys: { privateKey: keys.privateKey, publicKey: keys.publicKey },
-    signingAlgorithm: SIGNING,
-    extensions: [
-      // RFC 5280 §4.2.1.9: critical CA:TRUE; pathLen 0 because it signs only end-entity certificates.
-      new BasicConstraintsExtension(true, 0, true),
-      // RFC 5280 §4.2.1.3: a CA key signs certificates and CRLs, nothing else.
-      new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
-      await SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
-  return { certificatePem: pemOf(certificate), privateKeyPem: keys.privateKeyPem };
+// In the profile's order: the order of the extensions in the certificate.
+const extensionsOf = async (profile: CertificateProfile, context: ExtensionContext): Promise<Extension[]> => {
+  const extensions: Extension[] = [];
+  for (const extension of profile.extensions) extensions.push(await extension.build(context));
+  return extensions;
 };
 
-const subjectAltName = (hostname: string): JsonGeneralName =>
-  ({ type: isIP(hostname) === 0 ? 'dns' : 'ip', value: hostname });
-
-
-export const issueServerCertificate = async (options: IssueServerCertificateOptions): Promise<IssuedCertificate> => {
-  const { issuer, hostnames, validityDays, now, notAfterCap, privateKeyPem } = options;
-  const names = [...new Set(hostnames.map(normalizeHostname))];
-  const [commonName] = names;
-  if (commonName === undefined) throw new Error('a server certificate needs at least one host name');
-  const issuerCertificate = new X509Certificate(issuer.certificatePem);
-  const issuerKeys = importKeyPair(issuer.privateKeyPem);
-  const keys = privateKeyPem === undefined ? await generateKeyPair() : importKeyPair(privateKeyPem);
-  // RFC 5280 §4.2.1.1: the AKI is the issuer's SKI, so chain builders pick the right root.
-  const issuerKeyId = issuerCertificate.getExtension(SubjectKeyIdentifierExtension)?.keyId
-    ?? (await SubjectKeyIdentifierExtension.create(issuerKeys.publicKey, false, crypto)).keyId;
+export const issueCertificate = async <K extends SubjectKey>(profile: CertificateProfile, request: CertificateRequest<K>): Promise<Issued<K>> => {
+  const { subject, key, issuer, hostnames = [], validityDays, now, notAfterCap } = request;
+  if (profile.isSelfSigned !== (issuer === undefined)) throw new Error(`a ${profile.id} is ${profile.isSelfSigned ? 'self-signed' : 'signed by an issuer'}`);
+  const issuerCertificate = issuer && new X509Certificate(issuer.certificatePem);
+  const issuerKeys = issuer && importKeyPair(issuer.privateKeyPem, { onlyKeyType: profile.onlyKeyType, role: 'issuer' });
+  const { publicKey, pair: subjectKeys } = await subjectKeyOf(key, profile);
+  const signingKey = (issuerKeys ?? subjectKeys)?.privateKey;
+  if (signingKey === undefined) throw new Error(`a self-signed ${profile.id} needs its private key`);
+  const issuerKeyId = issuerCertificate && issuerKeys && (issuerCertificate.getExtension(SubjectKeyIdentifierExtension)?.keyId
+    ?? (await SubjectKeyIdentifierExtension.create(issuerKeys.publicKey, false, x509Crypto)).keyId);
+  const name = nameOf(subject);
   const certificate = await X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
-    subject: commonNameDn(commonName),
-    issuer: issuerCertificate.subjectName,
-    ...validity(now, validityDays, notAfterCap),
-    publicKey: keys.publicKey,
-    signingKey: issuerKeys.privateKey,
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new BasicConstraintsExtension(false, undefined, true),
-      // An ECDHE handshake needs only signatures from the server key.
-      new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
-      new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth], false),
-      // RFC 6125 §6.4.4: clients match SANs, never the CN, once a SAN is present.
-      new SubjectAlternativeNameExtension(names.map(subjectAltName), false),
-      new AuthorityKeyIdentifierExtension(issuerKeyId, false),
-      await SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
-    ],
-  }, crypto);
-  return { certificatePem: pemOf(certificate), privateKeyPem: keys.privateKeyPem };
-};
-
-/** The DNS names and IP addresses in a certificate's subjectAltName, normalized, sorted, unique. */
-export const subjectAltNames = (certificatePem: string): string[] => {
-  const names = new X509Certificate(certificatePem).getExtension(SubjectAlternativeNameExtension)?.names.items ?? [];
-  return [...new Set(names.filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => normalizeHostname(n.value)))].sort();
+    subject: name,
+    issuer: issuerCertificate?.subjectName ?? name,
+    ...validityWindow(now, validityDays, [notAfterCap, profile.isCappedByIssuer ? issuerCertificate?.notAfter : undefined]),
+    publicKey,
+    signingKey,
+    signingAlgorithm: signingAlgorithmOf(signingKey),
+    extensions: await extensionsOf(profile, { subjectKey: publicKey, issuerKeyId, hostnames }),
+  }, x509Crypto);
+  return { certificatePem: pemOf(certificate), privateKeyPem: subjectKeys?.privateKeyPem } as Issued<K>;
 };

@@ -1,4 +1,4 @@
-import { issueAgentCertificate, parseCertificatePem, readCsr } from '../pki/index.ts';
+import { agentCertificateProfile, issueCertificate, parseCertificatePem, readCsr } from '../pki/index.ts';
 import { newResourceId, type AgentCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentCertificateView } from './agent-certificate-view.ts';
 import { checkAgentCertificateName } from './agent-certificate-name.ts';
@@ -35,11 +35,10 @@ export const createAgentCertificate = async (
   const ca = await ensureManagedCa(dependencies, tenant);
   const now = clock.now();
   // The CN is the name; a CSR's own subject is ignored (the CA decides what it certifies).
-  const issued = await issueAgentCertificate({
+  const issued = await issueCertificate(agentCertificateProfile, {
+    subject: { CN: name },
+    key: csr ?? AGENT_CERTIFICATE_KEY_TYPE,
     issuer: { certificatePem: ca.certificatePem, privateKeyPem: ca.privateKeyPem },
-    commonName: name,
-    keyType: AGENT_CERTIFICATE_KEY_TYPE,
-    csr,
     validityDays: AGENT_CERTIFICATE_VALIDITY_DAYS,
     now,
   });

@@ -1,4 +1,4 @@
-import { createCaCertificate, parseCertificatePem } from '../pki/index.ts';
+import { caCertificateProfile, issueCertificate, parseCertificatePem } from '../pki/index.ts';
 import { newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { ManagedCaRecord } from './agent-certificate.ts';
 import { MANAGED_CA_KEY_TYPE, MANAGED_CA_VALIDITY_DAYS, managedCaSubject } from './managed-ca-profile.ts';
@@ -14,7 +14,7 @@ export const ensureManagedCa = async (
   const existing = await managedCas.findForSigning(tenant);
   if (existing) return existing;
   const now = clock.now();
-  const issued = await createCaCertificate({ subject: managedCaSubject(tenant), keyType: MANAGED_CA_KEY_TYPE, validityDays: MANAGED_CA_VALIDITY_DAYS, now });
+  const issued = await issueCertificate(caCertificateProfile, { subject: managedCaSubject(tenant), key: MANAGED_CA_KEY_TYPE, validityDays: MANAGED_CA_VALIDITY_DAYS, now });
   const certificate = parseCertificatePem(issued.certificatePem, 'managed CA');
   const id = newResourceId() as CaCertificateId;
   const stored = await managedCas.insertIfAbsent({

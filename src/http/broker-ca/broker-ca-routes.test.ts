@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import { createRootCa } from '../../pki/index.ts';
+import { brokerRootCaProfile, issueCertificate } from '../../pki/index.ts';
 import { brokerCaRoutes } from './broker-ca-routes.ts';
 
 const build = async (rootCaPem: string | undefined): Promise<FastifyInstance> => {
@@ -17,7 +17,7 @@ const build = async (rootCaPem: string | undefined): Promise<FastifyInstance> =>
 describe('GET /broker-ca.pem', () => {
   let rootCaPem: string;
   before(async () => {
-    ({ certificatePem: rootCaPem } = await createRootCa({ commonName: 'trustgate broker root CA test', validityDays: 10, now: new Date() }));
+    ({ certificatePem: rootCaPem } = await issueCertificate(brokerRootCaProfile, { subject: { CN: 'trustgate broker root CA test' }, key: 'p256', validityDays: 10, now: new Date() }));
   });
 
   test('answers the generated root as a PEM download, without a token', async () => {
