@@ -3,13 +3,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isDomainError, type TenantId } from '../shared/index.ts';
+import { type Clock, isDomainError, type TenantId } from '../shared/index.ts';
 import { cachingTokenVerifier } from './caching-token-verifier.ts';
 import { createDevTokenVerifier } from './token-verifier.ts';
 import { loadOrCreateDevSigningKey } from './dev-issuer.ts';
 import { mintDevToken } from './mint-dev-token.ts';
 import type { Principal } from './principal.ts';
 import type { TokenVerifier } from './token-verifier.ts';
+
+/** A clock that stands still until the test moves it: expiry is tested without waiting for it. */
+const manualClock = (startMs: number): Clock & { set(ms: number): void } => {
+  let nowMs = startMs;
+  return { now: () => new Date(nowMs), set: (ms) => { nowMs = ms; } };
+};
 
 const principal = (tenant: string, expiresAtMs?: number): Principal => ({ tenant: tenant as TenantId, scopes: ['mcmqtt.admin'], subject: undefined, expiresAtMs });
 
@@ -30,7 +36,7 @@ const countingVerifier = () => {
 describe('cachingTokenVerifier', () => {
   it('verifies a token once and answers its repeats from the cache', async () => {
     const { verifier, calls } = countingVerifier();
-    const cached = cachingTokenVerifier(verifier, { nowMs: () => 1000 });
+    const cached = cachingTokenVerifier(verifier, { clock: manualClock(1000) });
     for (let i = 0; i < 5; i += 1) assert.equal((await cached.verify('good-acme')).tenant, 'acme');
     assert.equal((await cached.verify('good-other')).tenant, 'other', 'another token is another entry');
     assert.deepEqual(calls, ['good-acme', 'good-other']);
@@ -46,7 +52,7 @@ describe('cachingTokenVerifier', () => {
   it('checks the token afresh once its exp or the cache age has passed', async () => {
     const { verifier, calls } = countingVerifier();
     let now = 0;
-    const cached = cachingTokenVerifier(verifier, { maxAgeMs: 60_000, nowMs: () => now });
+    const cached = cachingTokenVerifier(verifier, { maxAgeMs: 60_000, clock: { now: () => new Date(now) } });
     await cached.verify('good-acme-exp5000');
     now = 4999;
     await cached.verify('good-acme-exp5000');
@@ -75,11 +81,15 @@ describe('cachingTokenVerifier', () => {
     const dir = await mkdtemp(join(tmpdir(), 'trustgate-token-cache-'));
     const key = await loadOrCreateDevSigningKey(dir);
     await rm(dir, { recursive: true, force: true });
-    // exp has whole seconds: a 3 s token is still valid for over 2 s, also on a loaded machine.
     const token = await mintDevToken(key, { tenant: 'acme', scopes: ['mcmqtt.admin'], ttlSeconds: 3 });
-    const cached = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk));
+    const { iat, exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number };
+    // One clock for the cache and the verifier under it, set from the token's own claims.
+    const clock = manualClock(iat * 1000);
+    const cached = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk, clock), { clock });
     assert.equal((await cached.verify(token)).tenant, 'acme');
-    await new Promise((resolve) => setTimeout(resolve, 4100));
+    clock.set(exp * 1000 - 1);
+    assert.equal((await cached.verify(token)).tenant, 'acme', 'valid until the last millisecond before exp');
+    clock.set(exp * 1000);
     await assert.rejects(cached.verify(token), (error: unknown) => isDomainError(error) && error.code === 'auth.tokenExpired');
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { type Clock, systemClock } from '../shared/index.ts';
 import type { Principal } from './principal.ts';
 import type { TokenVerifier } from './token-verifier.ts';
 
@@ -8,7 +9,8 @@ export interface TokenCacheOptions {
   /** How long a verification is reused, at most: bounds how long a token outlives a removed
    *  signing key (JWKS rotation). Never past the token's own `exp`. */
   readonly maxAgeMs?: number;
-  readonly nowMs?: () => number;
+  /** The system clock, or a test's clock that it moves forward instead of waiting. */
+  readonly clock?: Clock;
 }
 
 // Clients send the same Bearer token with every request until it expires; verifying its signature
@@ -16,12 +18,12 @@ export interface TokenCacheOptions {
 // verifications are kept, keyed by the token's SHA-256, so a cache entry cannot be reached without
 // the whole token and a refused token is checked afresh every time (docs/decisions/0012-performance-targets-on-node-tls.md, "REST").
 export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOptions = {}): TokenVerifier => {
-  const { maxEntries = 10_000, maxAgeMs = 60_000, nowMs = Date.now } = options;
+  const { maxEntries = 10_000, maxAgeMs = 60_000, clock = systemClock } = options;
   const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();
   return {
     async verify(token) {
       const key = createHash('sha256').update(token).digest('base64url');
-      const startedMs = nowMs();
+      const startedMs = clock.now().getTime();
       const hit = verified.get(key);
       if (hit && startedMs < hit.validUntilMs) return hit.principal;
       if (hit) verified.delete(key);

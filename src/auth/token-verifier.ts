@@ -1,5 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
-import { DomainError, isDomainError, isTenantId } from '../shared/index.ts';
+import { type Clock, DomainError, isDomainError, isTenantId, systemClock } from '../shared/index.ts';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS } from './dev-issuer.ts';
 import type { Principal } from './principal.ts';
 import { parseScopeClaim } from './scopes.ts';
@@ -23,11 +23,14 @@ interface VerifyOptions {
   readonly clockTolerance: number;
   /** The longest a token may be valid for, from `iat` (or from now, without one) to `exp`. */
   readonly maxLifetimeSeconds?: number;
+  /** What "now" is for exp, nbf and the lifetime bound: the system clock, or a test's clock. */
+  readonly clock: Clock;
 }
 
-const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, ...options }: VerifyOptions): TokenVerifier => {
-  // Every token needs an `exp` (README, "Tokens"): one without would be valid for ever.
-  const joseOptions = { ...options, requiredClaims: ['exp'] };
+const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, ...options }: VerifyOptions): TokenVerifier => {
+  // Every token needs an `exp` (README, "Tokens"): one without would be valid for ever. Built
+  // once; the getter hands jose the clock's "now" on every verification.
+  const joseOptions = { ...options, requiredClaims: ['exp'], get currentDate() { return clock.now(); } };
   return { async verify(token) {
     let payload;
     try {
@@ -50,7 +53,8 @@ const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, ...options }: V
       throw error;
     }
     if (maxLifetimeSeconds !== undefined) {
-      const from = typeof payload.iat === 'number' ? Math.min(payload.iat, Date.now() / 1000) : Date.now() / 1000;
+      const nowSeconds = clock.now().getTime() / 1000;
+      const from = typeof payload.iat === 'number' ? Math.min(payload.iat, nowSeconds) : nowSeconds;
       if (payload.exp! - from > maxLifetimeSeconds) {
         throw invalid(`it is valid for longer than the ${maxLifetimeSeconds} s a dev token may be (exp - iat)`);
       }
@@ -65,9 +69,9 @@ const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, ...options }: V
   } };
 };
 
-export const createDevTokenVerifier = (publicJwk: JWK): TokenVerifier =>
+export const createDevTokenVerifier = (publicJwk: JWK, clock: Clock = systemClock): TokenVerifier =>
   verifyWith(createLocalJWKSet({ keys: [publicJwk] }), {
-    issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0, maxLifetimeSeconds: DEV_TOKEN_MAX_TTL_SECONDS,
+    issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0, maxLifetimeSeconds: DEV_TOKEN_MAX_TTL_SECONDS, clock,
   });
 
 const identityProviderUnavailable = (cause: unknown): DomainError =>
@@ -87,5 +91,5 @@ export const createExternalTokenVerifier = (options: { jwksUrl: string; issuer: 
       throw identityProviderUnavailable(error);
     }
   };
-  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS, clockTolerance: 30 });
+  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS, clockTolerance: 30, clock: systemClock });
 };

@@ -8,6 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { withTimeout } from '../support/with-timeout.ts';
 
 // The real CLI server (`bin/trustgate serve`) stopped and started again on one data dir: what was
 // onboarded stays onboarded (same agent ids, the CA still verified, the same broker root CA), no
@@ -18,13 +19,6 @@ const TENANT = 'restart';
 const AGENT_NAMES = ['pump-1', 'pump-2', 'valve-1'];
 const clientIdOf = (name: string): string => `${TENANT}_${name}`;
 
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-};
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const tempDirs: string[] = [];

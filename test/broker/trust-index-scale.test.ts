@@ -13,6 +13,7 @@ import { openDatabase } from '../../src/storage/index.ts';
 import { createOfflineRegistry } from '../support/offline-registry.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { withTimeout } from '../support/with-timeout.ts';
 
 // Finding the issuing CA costs the same with 2 or 20,000 registered CAs, no TLS
 // context rebuild when CAs change, and the TLS CertificateRequest does not list tenants' CA names.
@@ -31,13 +32,6 @@ const CONCURRENCY = 20;
 const VIA_API = process.env.TRUSTGATE_SCALE_VIA_API === '1';
 const tenantName = (i: number): string => `scale-${String(i).padStart(4, '0')}`;
 
-const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-};
 
 let server: SpawnedServer;
 let dataDir: string;

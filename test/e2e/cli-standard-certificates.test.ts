@@ -22,7 +22,7 @@ const freePort = async (): Promise<number> => {
 };
 
 /** Waits (bounded) until `child` has written `pattern` to stderr; fails with its output if it exits first. */
-const waitForOutput = (child: ChildProcess, pattern: RegExp, what: string, ms = 10_000): Promise<void> => new Promise((resolve, reject) => {
+const waitForOutput = (child: ChildProcess, pattern: RegExp, what: string, ms = 30_000): Promise<void> => new Promise((resolve, reject) => {
   let output = '';
   const timer = setTimeout(() => reject(new Error(`${what}: no ${pattern} within ${ms} ms. Output:\n${output}`)), ms);
   const onData = (chunk: Buffer) => {

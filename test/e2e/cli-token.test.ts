@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readlink, realpath, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { killAllSpawnedServers, REPO_ROOT, spawnServer, TRUSTGATE_BIN, type SpawnedServer } from '../support/spawn-server.ts';
@@ -64,16 +64,17 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     assert.equal(posted.body.errors[0].code, 'auth.scopeMissing');
   });
 
-  test('--ttl 1 gives a token that is refused with 401 auth.tokenExpired about 2 s later', async () => {
+  test('--ttl 1 gives a token that is refused with 401 auth.tokenExpired as soon as its exp has passed', async () => {
     const result = await token(['--tenant', 'shortlived', '--ttl', '1']);
     assert.equal(result.code, 0, result.stderr);
     const jwt = result.stdout.trim();
     const payload = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
     assert.equal(payload.exp - payload.iat, 1);
-    await sleep(2_500);
+    // The server reads the same system clock: once exp has passed here, it has passed there.
+    while (Date.now() < payload.exp * 1000) await sleep(payload.exp * 1000 - Date.now());
     const listed = await api(`${server.apiUrl}/caCertificates`, jwt);
     assert.equal(listed.status, 401,
-      `a --ttl 1 token is still accepted 2.5 s after it was minted (clock tolerance in the dev token verifier?): ${listed.text}`);
+      `a --ttl 1 token is still accepted after its exp (clock tolerance in the dev token verifier?): ${listed.text}`);
     assert.equal(listed.body.errors[0].code, 'auth.tokenExpired');
   });
 
@@ -126,45 +127,64 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     }
   });
 
-  test('a first run that finds the dev key file being written by a concurrent first run uses that key instead of failing', async () => {
-    // Makes the race window of two first runs deterministic: the preload holds every exclusive
-    // ('wx') writeFile open for 1.5 s between creating the file and writing its content, as a
-    // slow disk or a busy machine can. A key file must never be visible half-written.
+  test('two concurrent first runs on an empty data dir both succeed and sign with the one key that was published', async () => {
+    // Makes the race of two first runs deterministic, with no timing: a preload stops each run just
+    // before it makes the key file visible until the other run got there too, so both generated a
+    // key and exactly one publishes. Should the key ever be written in place again (an exclusive
+    // writeFile), the winner's file stays empty until the loser has read it: a key file must never
+    // be visible half-written.
     const dir = await makeTempDir('cli-token-race');
     try {
       const dataDir = join(dir, 'data');
-      const preload = join(dir, 'slow-exclusive-write.mjs');
+      const meeting = join(dir, 'meeting');
+      await mkdir(meeting);
+      const preload = join(dir, 'meet-before-publishing.mjs');
       await writeFile(preload, [
         "import fs from 'node:fs/promises';",
+        "import { basename, join } from 'node:path';",
         "import { syncBuiltinESMExports } from 'node:module';",
-        'const original = fs.writeFile;',
+        "const KEY_FILE = 'dev-token-signing-key.json';",
+        `const meeting = ${JSON.stringify(meeting)};`,
+        'const original = { link: fs.link, readFile: fs.readFile, writeFile: fs.writeFile };',
+        'const isKeyFile = (path) => basename(String(path)) === KEY_FILE;',
+        'const until = async (what, condition) => {',
+        '  const deadline = Date.now() + 60_000;',
+        '  while (!(await condition())) {',
+        "    if (Date.now() > deadline) throw new Error(`race preload: gave up waiting for ${what}`);",
+        '    await new Promise((resolve) => setTimeout(resolve, 10));',
+        '  }',
+        '};',
+        'const mark = (name) => original.writeFile(join(meeting, name), String(process.pid));',
+        "const meet = async () => { await mark(`at-publish-${process.pid}`); await until('the other run', async () => (await fs.readdir(meeting)).filter((name) => name.startsWith('at-publish-')).length >= 2); };",
+        'fs.link = async (existing, path) => { if (isKeyFile(path)) await meet(); return original.link(existing, path); };',
+        'fs.readFile = async (path, options) => { const text = await original.readFile(path, options); if (isKeyFile(path)) await mark(`read-${process.pid}`); return text; };',
         'fs.writeFile = async (path, data, options) => {',
-        "  if (typeof options !== 'object' || options?.flag !== 'wx') return original(path, data, options);",
+        "  if (!isKeyFile(path) || typeof options !== 'object' || options?.flag !== 'wx') return original.writeFile(path, data, options);",
+        '  await meet();',
         "  const handle = await fs.open(path, 'wx', options.mode);",
-        '  try { await new Promise((r) => setTimeout(r, 1500)); await handle.writeFile(data); } finally { await handle.close(); }',
+        "  try { await until('the other run to read the key file', async () => (await fs.readdir(meeting)).some((name) => name.startsWith('read-') && name !== `read-${process.pid}`)); await handle.writeFile(data); } finally { await handle.close(); }",
         '};',
         'syncBuiltinESMExports();',
       ].join('\n'));
-      const slowEnv = { ...process.env, TRUSTGATE_DATA_DIR: dataDir, NODE_OPTIONS: `--import=${preload}` };
-      const first = run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: slowEnv });
-      const keyFile = join(dataDir, 'dev-token-signing-key.json');
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(keyFile) && Date.now() < deadline) await sleep(20);
-      assert.ok(existsSync(keyFile), 'the first run created the key file');
-      const second = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: { ...process.env, TRUSTGATE_DATA_DIR: dataDir } });
-      const firstResult = await first;
-      assert.equal(firstResult.code, 0, firstResult.stderr);
-      assert.equal(second.code, 0, `the second first run failed while the first one was writing the key: ${second.stderr.trim()}`);
+      const racingEnv = { ...process.env, TRUSTGATE_DATA_DIR: dataDir, NODE_OPTIONS: `--import=${preload}` };
+      const [first, second] = await Promise.all([0, 1].map(() => run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: racingEnv, timeoutMs: 90_000 })));
+      assert.equal(first!.code, 0, `a first run failed while the other one published the key: ${first!.stderr.trim()}`);
+      assert.equal(second!.code, 0, `a first run failed while the other one published the key: ${second!.stderr.trim()}`);
+      const atPublish = (await readdir(meeting)).filter((name) => name.startsWith('at-publish-'));
+      assert.equal(atPublish.length, 2, 'both runs generated a key and reached the point of publishing it');
       const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.trim().split('.')[0]!, 'base64url').toString('utf8')).kid;
-      assert.equal(kidOf(second.stdout), kidOf(firstResult.stdout), 'both runs sign with the one key of the data dir');
+      assert.equal(kidOf(second!.stdout), kidOf(first!.stdout), 'both runs sign with the one key of the data dir');
+      const stored = JSON.parse(await readFile(join(dataDir, 'dev-token-signing-key.json'), 'utf8'));
+      assert.equal(stored.kid, kidOf(first!.stdout), 'the published key is the one both signed with');
     } finally {
       await removeDir(dir);
     }
   });
 
   test('--json prints {token, tenant, scopes, expiresAt} with expiresAt about an hour ahead', async () => {
-    const before = Date.now();
+    const startedAt = Date.now();
     const result = await token(['--tenant', 'acme', '--json']);
+    const endedAt = Date.now();
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.trim().split('\n').length, 1);
     const printed = JSON.parse(result.stdout);
@@ -172,10 +192,13 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     assert.equal(printed.tenant, 'acme');
     assert.deepEqual(printed.scopes, ['mcmqtt.admin']);
     assert.match(printed.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const expiresIn = Date.parse(printed.expiresAt) - before;
-    assert.ok(expiresIn > 3_590_000 && expiresIn < 3_610_000, `expires in ${expiresIn} ms`);
+    // Minted between startedAt and endedAt, with exp in whole seconds (rounded down): an hour from the
+    // minting, however long the command took to start on a busy machine.
+    const expiresAtMs = Date.parse(printed.expiresAt);
+    assert.ok(expiresAtMs > startedAt + 3_599_000 && expiresAtMs <= endedAt + 3_600_000,
+      `expiresAt ${printed.expiresAt} is not an hour after the command ran (${new Date(startedAt).toISOString()} .. ${new Date(endedAt).toISOString()})`);
     const payload = JSON.parse(Buffer.from(printed.token.split('.')[1], 'base64url').toString('utf8'));
-    assert.ok(Math.abs(payload.exp * 1000 - Date.parse(printed.expiresAt)) <= 2_000, 'expiresAt is the token\'s exp');
+    assert.equal(payload.exp * 1000, expiresAtMs, 'expiresAt is the token\'s exp');
     const listed = await api(`${server.apiUrl}/caCertificates`, printed.token);
     assert.equal(listed.status, 200, listed.text);
   });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { TRUSTGATE_BIN } from '../support/spawn-server.ts';
 
 // Helpers shared by the end-to-end tests: a child process with a bound, OpenSSL as a user runs
-// it, the CLI, and fetch with a bound.
+// it, the CLI, and fetch with a bound. The bounds only matter when something hangs: generous, so
+// that a machine with both cores busy elsewhere does not trip them.
 
 export interface RunResult {
   readonly code: number | null;
@@ -14,19 +15,19 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs a program to completion (killed after `timeoutMs`, default 30 s); never rejects on a non-zero exit. */
+/** Runs a program to completion (killed after `timeoutMs`, default 60 s); never rejects on a non-zero exit. */
 export const run = (file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> =>
   new Promise((resolveRun, reject) => {
     execFile(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      timeout: options.timeoutMs ?? 30_000,
+      timeout: options.timeoutMs ?? 60_000,
       killSignal: 'SIGKILL',
       maxBuffer: 16 * 1024 * 1024,
       encoding: 'utf8',
     }, (error: ExecFileException | null, stdout: string, stderr: string) => {
       if (error && typeof error.code === 'string') return reject(error); // ENOENT and friends: not a run
-      if (error?.killed) return reject(new Error(`${file} ${args.join(' ')} was killed after ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      if (error?.killed) return reject(new Error(`${file} ${args.join(' ')} was killed after ${options.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
       resolveRun({
         code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
         signal: (error?.signal as NodeJS.Signals | undefined) ?? null,
@@ -58,7 +59,7 @@ export interface ApiAnswer {
   readonly text: string;
 }
 
-/** fetch with a Bearer token and a bound (default 10 s); JSON bodies in and out. */
+/** fetch with a Bearer token and a bound (default 30 s); JSON bodies in and out. */
 export const api = async (url: string, token: string, init: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<ApiAnswer> => {
   const response = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
@@ -67,7 +68,7 @@ export const api = async (url: string, token: string, init: { method?: string; b
       ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
     },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
+    signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
   });
   const text = await response.text();
   let body: unknown;

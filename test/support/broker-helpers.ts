@@ -8,18 +8,12 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { proofFor, registrationCodeOf, uploadCaOk, verify } from './api-helpers.ts';
 import type { TestServer } from './start-test-server.ts';
 import { createCa, issueCertificate, type IssueOptions, type TestCertificate, type TestCertificateOptions } from './test-pki.ts';
+import { withTimeout } from './with-timeout.ts';
 
 // Shared helpers for the broker tests under test/broker: real clients (MQTT.js, Debian's
 // mosquitto clients, python3 paho) against a real in-process server. Every wait is bounded.
 
-/** Rejects with a message naming `what` if `promise` has not settled within `ms`. */
-export const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-};
+export { withTimeout };
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,6 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { TestServer } from './start-test-server.ts';
 import { createCa, issueCertificate, type IssueOptions, type TestCertificate } from './test-pki.ts';
 import { proofFor, registrationCodeOf, uploadCaOk, verify } from './api-helpers.ts';
+import { withTimeout } from './with-timeout.ts';
 
 // Black-box helpers for the broker tests under test/broker: real TLS + MQTT against a real
 // in-process server. Every wait is bounded, so a broker that never answers fails the test instead
@@ -10,14 +11,7 @@ import { proofFor, registrationCodeOf, uploadCaOk, verify } from './api-helpers.
 
 export const CONNECT_TIMEOUT_MS = 4000;
 
-/** Rejects after `ms` with a message naming what was awaited. */
-export const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-};
+export { withTimeout };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -14,7 +14,8 @@ export interface SpawnServerOptions {
   readonly dataDir: string;
   /** Extra environment, applied over process.env and the defaults below (PATH too). */
   readonly env?: Readonly<Record<string, string>>;
-  /** How long to wait for the "listening" log line; default 15 s. */
+  /** How long to wait for the "listening" log line; default 60 s. Only matters when the server
+   *  never starts: with both cores busy, a start takes over 10 s. */
   readonly startTimeoutMs?: number;
   /** A node:test context (or anything with `after`): the child is killed when it ends. */
   readonly t?: { after(fn: () => unknown): void };
@@ -66,7 +67,7 @@ export const killAllSpawnedServers = async (): Promise<void> => {
   await Promise.all(running.map(exited));
 };
 
-export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 15_000, t }: SpawnServerOptions): Promise<SpawnedServer> => {
+export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 60_000, t }: SpawnServerOptions): Promise<SpawnedServer> => {
   const child = spawn(TRUSTGATE_BIN, ['serve'], {
     cwd: REPO_ROOT,
     env: {
