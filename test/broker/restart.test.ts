@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // The real CLI server (`bin/trustgate serve`) stopped and started again on one data dir: what was
 // onboarded stays onboarded (same agent ids, the CA still verified, the same broker root CA), no
@@ -25,7 +26,6 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
     new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
   ]).finally(() => clearTimeout(timer));
 };
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const tempDirs: string[] = [];
 const clients = new Set<MqttClient>();
@@ -103,14 +103,11 @@ const listAgents = async (session: Session): Promise<any[]> => {
 };
 
 /** Polls GET /agents until `condition` holds for the list (bounded). */
-const waitForAgents = async (session: Session, condition: (agents: any[]) => boolean, what: string, ms = 3_000): Promise<any[]> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const agents = await listAgents(session);
-    if (condition(agents)) return agents;
-    if (Date.now() > deadline) assert.fail(`${what} within ${ms} ms; GET /agents: ${JSON.stringify(agents)}`);
-    await delay(50);
-  }
+const waitForAgents = async (session: Session, condition: (agents: any[]) => boolean, what: string, ms = 5_000): Promise<any[]> => {
+  let agents: any[] = [];
+  await waitUntil(async () => condition(agents = await listAgents(session)), ms, `${what}; GET /agents: ${JSON.stringify(agents)}`)
+    .catch(() => assert.fail(`${what} within ${ms} ms; GET /agents: ${JSON.stringify(agents)}`));
+  return agents;
 };
 
 const allOnline = (agents: any[]) => agents.length === AGENT_NAMES.length && agents.every((agent) => agent.online === true);
@@ -225,12 +222,15 @@ describe('restarting the server on the same data dir', { timeout: 120_000 }, () 
     const dataDir = await tempDir();
     const server = await spawnServer({ dataDir, t });
     // A port scanner, a load balancer probe or a client stuck mid-handshake: connected, silent.
+    const descriptors = async () => (await readdir(`/proc/${server.process.pid}/fd`)).length;
+    const descriptorsBefore = await descriptors();
     const idle = netConnect(server.mqttPort, '127.0.0.1');
     sockets.add(idle);
     idle.on('error', () => undefined);
     idle.resume();
     await withTimeout(new Promise((resolve) => idle.once('connect', resolve)), 5_000, 'TCP connect');
-    await delay(200);
+    // The server holds it once it has accepted it (a descriptor more), not merely the kernel.
+    await waitUntil(async () => await descriptors() > descriptorsBefore, 5_000, 'the server accepted the idle connection');
 
     const stopped = Date.now();
     let exit: number | null | undefined;
