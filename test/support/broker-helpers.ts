@@ -8,6 +8,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { proofFor, registrationCodeOf, uploadCaOk, verify } from './api-helpers.ts';
 import type { TestServer } from './start-test-server.ts';
 import { createCa, issueCertificate, type IssueOptions, type TestCertificate, type TestCertificateOptions } from './test-pki.ts';
+import { waitUntil } from './wait-until.ts';
 
 // Shared helpers for the broker tests under test/broker: real clients (MQTT.js, Debian's
 // mosquitto clients, python3 paho) against a real in-process server. Every wait is bounded.
@@ -319,16 +320,15 @@ export const listAgents = async (server: TestServer, tenant: string): Promise<an
 
 /** Polls GET /agents until the agent with `clientId` satisfies `condition` (bounded); returns it. */
 export const waitForAgent = async (
-  server: TestServer, tenant: string, clientId: string, condition: (agent: any) => boolean, ms = 2_000,
+  server: TestServer, tenant: string, clientId: string, condition: (agent: any) => boolean, ms = 5_000,
 ): Promise<any> => {
-  const deadline = Date.now() + ms;
   let last: any;
-  for (;;) {
+  await waitUntil(async () => {
     last = (await listAgents(server, tenant)).find((agent) => agent.clientId === clientId);
-    if (last && condition(last)) return last;
-    if (Date.now() > deadline) assert.fail(`agent ${clientId} did not reach the expected state within ${ms} ms; last seen: ${JSON.stringify(last)}`);
-    await delay(40);
-  }
+    return last !== undefined && condition(last);
+  }, ms, `agent ${clientId} in the expected state`)
+    .catch(() => assert.fail(`agent ${clientId} did not reach the expected state within ${ms} ms; last seen: ${JSON.stringify(last)}`));
+  return last;
 };
 
 // ---- external programs (mosquitto clients, python3 paho, openssl) ----------------------------
