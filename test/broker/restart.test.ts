@@ -105,7 +105,7 @@ const listAgents = async (session: Session): Promise<any[]> => {
 /** Polls GET /agents until `condition` holds for the list (bounded). */
 const waitForAgents = async (session: Session, condition: (agents: any[]) => boolean, what: string, ms = 5_000): Promise<any[]> => {
   let agents: any[] = [];
-  await waitUntil(async () => condition(agents = await listAgents(session)), ms, `${what}; GET /agents: ${JSON.stringify(agents)}`)
+  await waitUntil(async () => condition(agents = await listAgents(session)), ms, what)
     .catch(() => assert.fail(`${what} within ${ms} ms; GET /agents: ${JSON.stringify(agents)}`));
   return agents;
 };
