@@ -22,6 +22,7 @@ export const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };
 
+/** A pause for pacing or sampling loops; a test waiting for an outcome waits for its event instead. */
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const sha256Hex = (der: Buffer): string => createHash('sha256').update(der).digest('hex');

@@ -19,8 +19,6 @@ export const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 };
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Every client a test opened, so `after` can close whatever is left. */
 export class ClientPool {
   readonly #clients = new Set<MqttClient>();
