@@ -61,6 +61,20 @@ const node = (nodeId: string, channelPrefix: string, options: Partial<RedisClust
 
 const settle = (ms = 150) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The event a third node publishes as a positive control (see `controlReaches`). */
+const CONTROL = caEvent(0xc0ffee);
+
+/**
+ * The positive control of "not delivered (again)": a third node publishes CONTROL on the channel
+ * after everything else, and each node in `nodes` handles it. Redis passes a channel's messages to
+ * a subscriber in the order it took them, and a node handles them one at a time, in order: once
+ * CONTROL is in, every earlier message has been handled there.
+ */
+const controlReaches = async (channelPrefix: string, nodes: readonly Node[]): Promise<void> => {
+  await admin.publish(`${channelPrefix}registry-events`, JSON.stringify({ v: 1, origin: 'node-control', event: CONTROL }));
+  await waitUntil(() => nodes.every((n) => n.received.some((event) => JSON.stringify(event) === JSON.stringify(CONTROL))), 3_000, 'the control event arrived');
+};
+
 before(async () => {
   admin = redisAdmin();
   await admin.connect();
@@ -91,10 +105,10 @@ describe('RedisClusterBus', () => {
 
     await b.bus.publish(caEvent(2));
     await waitUntil(() => a.received.length === 2, 3_000, 'node a received the event of node b');
-    await settle();
+    await controlReaches(prefix, [a, b]);
     // Own messages come back from Redis too; they are not delivered a second time.
-    assert.deepEqual(a.received, [caEvent(1), caEvent(2)]);
-    assert.deepEqual(b.received, [caEvent(1), caEvent(2)]);
+    assert.deepEqual(a.received, [caEvent(1), caEvent(2), CONTROL]);
+    assert.deepEqual(b.received, [caEvent(1), caEvent(2), CONTROL]);
     assert.deepEqual([a.resyncs, b.resyncs], [[], []], 'no resync at the first start');
   });
 
@@ -218,8 +232,8 @@ describe('RedisClusterBus', () => {
     await admin.publish(channel, valid(caEvent(3), 'node-b'));
     await admin.publish(channel, valid({ ...caEvent(4), extra: 'not passed on' }));
     await waitUntil(() => b.received.length === 1, 3_000, 'the valid message arrived');
-    await settle();
-    assert.deepEqual(b.received, [caEvent(4)]);
+    await controlReaches(prefix, [b]);
+    assert.deepEqual(b.received, [caEvent(4), CONTROL]);
     const dropped = b.records.filter((record) => record.msg === 'dropped a malformed cluster bus message');
     assert.equal(dropped.length, hostile.length);
     assert.ok(b.bus.isReady(), 'still subscribed');
@@ -267,12 +281,12 @@ describe('RedisClusterBus', () => {
     await a.bus.publish(caEvent(8));
     assert.ok(Date.now() - startedAt < 500, 'publish does not wait for Redis');
     assert.deepEqual(a.received, [caEvent(8)]);
-    await settle(300);
-    assert.deepEqual(b.received, []);
+    await controlReaches(prefix, [b]);
+    assert.deepEqual(b.received, [CONTROL], 'nothing of node a while Redis is unreachable for it');
 
     await proxy.restore();
-    await waitUntil(() => b.received.length === 1, 6_000, 'node b received the queued event');
-    assert.deepEqual(b.received, [caEvent(8)]);
+    await waitUntil(() => b.received.length === 2, 6_000, 'node b received the queued event');
+    assert.deepEqual(b.received, [CONTROL, caEvent(8)]);
     await waitUntil(() => a.resyncs.length === 1, 6_000, 'node a resynced after its subscription came back');
     assert.ok(a.bus.isReady());
   });

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { AgentConnection, AgentRecord } from '../registry/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { waitUntil } from '../../test/support/wait-until.ts';
 import { KyselyAgentStore } from './kysely-agent-store.ts';
 import type { Database } from './tables.ts';
 
@@ -86,8 +87,8 @@ for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: on
     const session = randomUUID();
     await store.recordConnection(connection('pump-1', { sessionId: session }));
     await store.recordDisconnection(TENANT, id, session);
-    for (let i = 0; i < 50 && (await committedRow('acme_pump-1'))?.is_online !== 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal((await committedRow('acme_pump-1'))?.is_online, 0);
+    // committedRow reads the database directly, not through the store (which would flush first).
+    await waitUntil(async () => (await committedRow('acme_pump-1'))?.is_online === 0, 5_000, 'the queued disconnection is committed');
   });
 
   it('a disabled agent is refused, also with its own updates still queued, and nothing changes', async () => {

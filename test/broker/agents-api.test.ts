@@ -6,6 +6,7 @@ import { startTestServer, type TestServer } from '../support/start-test-server.t
 import type { TestCertificate } from '../support/test-pki.ts';
 import { assertError, newTenant, randomId, rawRequest, type ApiAnswer } from '../support/api-helpers.ts';
 import { agentCertificate, agentsOf, assertStillConnected, ClientPool, connectOk, verifiedCa } from '../support/broker-refusal-helpers.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // GET /agents, GET/PATCH/DELETE /agents/{id}; and the REST
 // rules that hold for them too: a foreign id answers 404 exactly like a missing one, mcmqtt.read
@@ -59,7 +60,7 @@ describe('agents API', () => {
     [agentB1] = await agentsOf(server, tenantB);
     assert.ok(agentA1 && agentA2 && agentB1);
     // Wait (bounded) until a-2's disconnect is recorded, so snapshots are stable.
-    for (let i = 0; i < 50 && (await server.api(tenantA, `/agents/${agentA2.id}`)).body.online; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(async () => !(await server.api(tenantA, `/agents/${agentA2.id}`)).body.online, 5_000, 'a-2 is recorded offline');
     agentA2 = (await server.api(tenantA, `/agents/${agentA2.id}`)).body;
   });
   after(async () => {

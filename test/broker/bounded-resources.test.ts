@@ -11,6 +11,7 @@ import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
 import { procStatus, resetPeakRss } from '../support/process-memory.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate } from '../support/test-pki.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // Bounded resources (docs/decisions/0015-broker-quotas.md), against the real server in a child process (its RSS is
 // read from /proc): one tenant's abusive clients — a subscriber that stops reading, QoS 2,
@@ -80,10 +81,6 @@ const openApplicationSocket = async (tenant: string, clientId: string, clean = t
   assert.ok(answer[0] === 0x20 && answer[3] === 0, `CONNACK 0 for ${clientId}: ${answer.subarray(0, 4).toString('hex')}`);
   return socket;
 };
-
-/** Resolves once `condition()` holds, checking every 20 ms; rejects after `ms`. */
-const waitFor = (condition: () => boolean, ms: number, what: string): Promise<void> =>
-  withTimeout((async () => { while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20)); })(), ms, what);
 
 const isClosed = (socket: TLSSocket) => socket.closed || socket.destroyed;
 const closed = (socket: TLSSocket): Promise<void> => isClosed(socket) ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
@@ -212,14 +209,14 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     for (let sent = 0; sent < 640 && (sent % 16 !== 0 || !disconnectLog()); sent += 1) {
       await flooder.publishAsync(`tc/${ABUSER}/some-agent/i/flood`, payload, { qos: 0 });
     }
-    await waitFor(() => disconnectLog() !== undefined, 20_000, 'the slow consumer\'s disconnection in the broker log');
+    await waitUntil(() => disconnectLog() !== undefined, 20_000, 'the slow consumer\'s disconnection in the broker log');
     // Reading again, the client finds its connection closed (after what was buffered for it).
     slow.resume();
     await withTimeout(slowClosed, 10_000, 'the slow consumer\'s connection to end');
     // The victim's flow kept going during the flood and goes on afterwards.
     const duringFlood = victim.latenciesMs.length;
     const countAfterClose = victim.latenciesMs.length;
-    await waitFor(() => victim.latenciesMs.length >= countAfterClose + 3 || victim.failures.length > 0, 10_000, 'three more victim messages');
+    await waitUntil(() => victim.latenciesMs.length >= countAfterClose + 3 || victim.failures.length > 0, 10_000, 'three more victim messages');
     await victim.stop();
 
     t.diagnostic(`victim messages: ${duringFlood} during the flood, ${victim.latenciesMs.length} in all, slowest ${Math.max(...victim.latenciesMs)} ms`);
@@ -234,6 +231,7 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
   test('QoS 2, retained and queued floods from several client ids cannot push the broker\'s RSS 200 MiB past where it was', { timeout: 60_000 }, async (t) => {
     const payload = Buffer.alloc(120 * 1024, 0x62);
     // Three persistent sessions that will be away while messages for them pile up.
+    const sessionsBefore = await metric('trustgate_mqtt_sessions');
     for (let i = 1; i <= 3; i += 1) {
       const socket = await openApplicationSocket(ABUSER, `${ABUSER}_away-${i}`, false);
       const suback = new Promise<void>((resolve) => socket.once('data', () => resolve()));
@@ -242,7 +240,7 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
       socket.destroy();
       await closed(socket);
     }
-    await new Promise((resolve) => setTimeout(resolve, 200)); // let the broker see them go
+    await waitUntil(async () => await metric('trustgate_mqtt_sessions') <= sessionsBefore, 5_000, 'the broker saw the three sessions go');
     const rssBefore = await procStatus(server.process.pid, 'VmRSS');
     const peakWasReset = await resetPeakRss(server.process.pid);
 
@@ -277,7 +275,7 @@ describe('bounded broker resources: one tenant\'s abusive clients', { concurrenc
     let retained = 0;
     reader.on('message', (_topic, _payload, received) => { if (received.retain) retained += 1; });
     await withTimeout(reader.subscribeAsync(`tc/${ABUSER}/some-agent/i/retained/#`, { qos: 0 }), 5_000, 'the reader\'s SUBACK');
-    await waitFor(() => retained >= 100, 10_000, '100 retained messages');
+    await waitUntil(() => retained >= 100, 10_000, '100 retained messages');
 
     const rssAfter = await procStatus(server.process.pid, 'VmRSS');
     const peak = peakWasReset ? await procStatus(server.process.pid, 'VmHWM') : rssAfter;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
-import { closesWithin, connectApplication, MessageLog, refusalCodeOf, Resources, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { closesWithin, connectApplication, controlArrives, MessageLog, refusalCodeOf, Resources, subackCodes } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // The broker's caps one by one (docs/decisions/0015-broker-quotas.md), each named after the
 // abuse it stops, with real MQTT.js clients of tenant applications. Small caps keep the tests
@@ -28,16 +28,6 @@ const metricValue = async (server: TestServer, name: string): Promise<number> =>
   return line ? Number(line.split(' ')[1]) : 0;
 };
 
-/** Resolves once `condition()` holds, checking every 20 ms; rejects after `ms`. */
-const waitFor = (condition: () => boolean, ms: number, what: string): Promise<void> =>
-  withTimeout((async () => { while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20)); })(), ms, what);
-
-/** Publishes `marker` and waits for it: everything `publisher` sent before has been handled. */
-const roundTrip = async (publisher: MqttClient, log: MessageLog, topic: string, marker: string): Promise<void> => {
-  const arrived = log.next(topic, 5_000, marker);
-  await publisher.publishAsync(topic, marker, { qos: 1 });
-  await arrived;
-};
 
 describe('broker caps', () => {
   const resources = new Resources();
@@ -59,7 +49,7 @@ describe('broker caps', () => {
     assert.equal(await closesWithin(abuser, 3_000), true, 'the QoS 2 publisher is disconnected');
     // Positive control: a later message arrives, the QoS 2 one never did.
     const publisher = resources.client(await connectApplication(server, tenant));
-    await roundTrip(publisher, log, `tc/${tenant}/a/i/one`, 'after');
+    await controlArrives(publisher, `tc/${tenant}/a/i/one`, [log]);
     assert.deepEqual(log.under(`tc/${tenant}/a/i/two`), []);
     assert.equal(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="qos2Publish"}'), 1);
   });
@@ -95,9 +85,7 @@ describe('broker caps', () => {
     first.end(true);
     await closesWithin(first, 3_000);
     // The broker frees the closed connection's places once it has seen it go.
-    await withTimeout((async () => {
-      while ((await subackCodes(second, filters(104, 1)))[0] === 128) await new Promise((resolve) => setTimeout(resolve, 50));
-    })(), 5_000, 'a place freed by the closed connection');
+    await waitUntil(async () => (await subackCodes(second, filters(104, 1)))[0] !== 128, 5_000, 'a place freed by the closed connection');
     assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="filtersPerTenant"}') >= 4);
   });
 
@@ -115,8 +103,8 @@ describe('broker caps', () => {
     let log!: MessageLog;
     const back = resources.client(await connectApplication(server, tenant, { clientId: sessionId, clean: false }, (client) => { log = new MessageLog(client); }));
     // The queue arrives after the CONNACK; then a marker shows nothing more was on its way.
-    await waitFor(() => log.on(`tc/${tenant}/a/i/m`).length >= 5, 5_000, 'the queued messages');
-    await roundTrip(publisher, log, `tc/${tenant}/a/i/marker`, 'marker');
+    await waitUntil(() => log.on(`tc/${tenant}/a/i/m`).length >= 5, 5_000, 'the queued messages');
+    await controlArrives(publisher, `tc/${tenant}/a/i/marker`, [log]);
     assert.deepEqual(log.on(`tc/${tenant}/a/i/m`).map((m) => m.payload.toString()), ['1', '2', '3', '4', '5']);
     assert.ok(back.connected);
     assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="queuedPerClient"}') >= 3);
@@ -138,8 +126,8 @@ describe('broker caps', () => {
       resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_${name}`, clean: false }, (client) => { logs.push(new MessageLog(client)); }));
     }
     const received = () => logs.reduce((sum, log) => sum + log.on(`tc/${tenant}/a/i/m`).length, 0);
-    await waitFor(() => received() >= 8, 5_000, 'the queued messages');
-    for (const log of logs) await roundTrip(publisher, log, `tc/${tenant}/a/i/marker`, `marker-${logs.indexOf(log)}`);
+    await waitUntil(() => received() >= 8, 5_000, 'the queued messages');
+    await controlArrives(publisher, `tc/${tenant}/a/i/marker`, logs);
     assert.equal(received(), 8, 'the two sessions together got as many as the tenant cap');
   });
 
@@ -177,8 +165,8 @@ describe('broker caps', () => {
     const reader = resources.client(await connectApplication(server, tenant));
     const log = new MessageLog(reader);
     await subackCodes(reader, { [`tc/${tenant}/a/i/#`]: { qos: 1 } });
-    await waitFor(() => log.messages.length >= 5, 5_000, 'the retained messages');
-    await roundTrip(first, log, `tc/${tenant}/a/i/marker`, 'marker');
+    await waitUntil(() => log.messages.length >= 5, 5_000, 'the retained messages');
+    await controlArrives(first, `tc/${tenant}/a/i/marker`, [log]);
     const retained = log.messages.filter((m) => m.topic !== `tc/${tenant}/a/i/marker`).map((m) => `${m.topic.split('/').slice(-2).join('/')}=${m.payload.toString()}`).sort();
     assert.deepEqual(retained, ['first/1=f1-new', 'first/3=f3', 'second/1=s1', 'second/2=s2', 'second/9=s9']);
     assert.ok(await metricValue(server, 'trustgate_mqtt_cap_hits_total{cap="retainedPerClient"}') >= 2);
@@ -235,9 +223,7 @@ describe('persistent session expiry', () => {
     const publisher = resources.client(await connectApplication(server, tenant));
     await publisher.publishAsync(`tc/${tenant}/a/i/m`, 'queued', { qos: 1 });
 
-    await withTimeout((async () => {
-      while (await metricValue(server, 'trustgate_mqtt_persistent_sessions_expired_total') < 1) await new Promise((resolve) => setTimeout(resolve, 100));
-    })(), 10_000, 'the session to expire');
+    await waitUntil(async () => await metricValue(server, 'trustgate_mqtt_persistent_sessions_expired_total') >= 1, 10_000, 'the session expired');
 
     let log!: MessageLog;
     let sessionPresent: boolean | undefined;
@@ -247,7 +233,7 @@ describe('persistent session expiry', () => {
     }));
     assert.equal(sessionPresent, false, 'no session is present any more');
     await subackCodes(back, { [`tc/${tenant}/a/i/#`]: { qos: 1 } });
-    await roundTrip(publisher, log, `tc/${tenant}/a/i/marker`, 'marker');
+    await controlArrives(publisher, `tc/${tenant}/a/i/marker`, [log]);
     assert.deepEqual(log.on(`tc/${tenant}/a/i/m`), [], 'the queued message went with the session');
   });
 
@@ -256,20 +242,21 @@ describe('persistent session expiry', () => {
     const first = await connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false });
     resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p2`, clean: false }));
     assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }), resources), 5);
+    const expiredBefore = await metricValue(server, 'trustgate_mqtt_persistent_sessions_expired_total');
     first.end(true);
     await closesWithin(first, 3_000);
-    // Its session expires after 1 s away; until then the tenant stays full.
-    await withTimeout((async () => {
-      for (;;) {
-        try {
-          resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }));
-          return;
-        } catch (error) {
-          if ((error as { code?: number }).code !== 5) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
+    // Its session expires after 1 s away; until then the tenant stays full. The expiry is counted
+    // when it happens; the place is free from then on (retried in case it frees just after).
+    await waitUntil(async () => await metricValue(server, 'trustgate_mqtt_persistent_sessions_expired_total') > expiredBefore, 15_000, 'p1\'s session expired');
+    await waitUntil(async () => {
+      try {
+        resources.client(await connectApplication(server, tenant, { clientId: `${tenant}_p3`, clean: false }));
+        return true;
+      } catch (error) {
+        if ((error as { code?: number }).code !== 5) throw error;
+        return false;
       }
-    })(), 15_000, 'a place freed by the expiry');
+    }, 5_000, 'a place freed by the expiry');
     // p1's session is gone: its id would be a new session, and p2 and p3 hold the places.
     assert.equal(await refusalCodeOf(connectApplication(server, tenant, { clientId: `${tenant}_p1`, clean: false }), resources), 5);
   });

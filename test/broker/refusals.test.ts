@@ -6,6 +6,7 @@ import { newTenant, uploadCaOk } from '../support/api-helpers.ts';
 import {
   agentCertificate, agentsOf, ClientPool, closedWithin, connectOk, connectRefused, refusalCounts, verifiedCa, type AgentIdentity,
 } from '../support/broker-refusal-helpers.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // Every refusal is logged and counted with a reason and answered with the
 // fitting CONNACK code: 2 when the client id is not <tenant>_<CN>, 4 for a bad token, 5 for every
@@ -171,7 +172,7 @@ describe('broker refusals', () => {
       assert.equal(patched.status, 200, JSON.stringify(patched.body));
       await closed.elapsedSince(start);
       // Let the broker record the disconnection before the "unchanged" snapshot is taken.
-      for (let i = 0; i < 20 && (await server.api(tenant, `/agents/${agent.id}`)).body.online; i++) await new Promise((r) => setTimeout(r, 25));
+      await waitUntil(async () => !(await server.api(tenant, `/agents/${agent.id}`)).body.online, 5_000, `${clientId} is recorded offline`);
       await assertRefused({ clientId, credentials: { agent: cert }, connack: NOT_AUTHORIZED, reason: 'mqtt.agentDisabled' });
       const after = (await server.api(tenant, `/agents/${agent.id}`)).body;
       assert.equal(after.enabled, false);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { waitUntil } from '../support/wait-until.ts';
 import { withTimeout } from '../support/with-timeout.ts';
 
 // The real CLI server (`bin/trustgate serve`) stopped and started again on one data dir: what was
@@ -19,7 +20,6 @@ const TENANT = 'restart';
 const AGENT_NAMES = ['pump-1', 'pump-2', 'valve-1'];
 const clientIdOf = (name: string): string => `${TENANT}_${name}`;
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const tempDirs: string[] = [];
 const clients = new Set<MqttClient>();
@@ -97,14 +97,11 @@ const listAgents = async (session: Session): Promise<any[]> => {
 };
 
 /** Polls GET /agents until `condition` holds for the list (bounded). */
-const waitForAgents = async (session: Session, condition: (agents: any[]) => boolean, what: string, ms = 3_000): Promise<any[]> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const agents = await listAgents(session);
-    if (condition(agents)) return agents;
-    if (Date.now() > deadline) assert.fail(`${what} within ${ms} ms; GET /agents: ${JSON.stringify(agents)}`);
-    await delay(50);
-  }
+const waitForAgents = async (session: Session, condition: (agents: any[]) => boolean, what: string, ms = 5_000): Promise<any[]> => {
+  let agents: any[] = [];
+  await waitUntil(async () => condition(agents = await listAgents(session)), ms, what)
+    .catch(() => assert.fail(`${what} within ${ms} ms; GET /agents: ${JSON.stringify(agents)}`));
+  return agents;
 };
 
 const allOnline = (agents: any[]) => agents.length === AGENT_NAMES.length && agents.every((agent) => agent.online === true);
@@ -219,12 +216,15 @@ describe('restarting the server on the same data dir', { timeout: 120_000 }, () 
     const dataDir = await tempDir();
     const server = await spawnServer({ dataDir, t });
     // A port scanner, a load balancer probe or a client stuck mid-handshake: connected, silent.
+    const descriptors = async () => (await readdir(`/proc/${server.process.pid}/fd`)).length;
+    const descriptorsBefore = await descriptors();
     const idle = netConnect(server.mqttPort, '127.0.0.1');
     sockets.add(idle);
     idle.on('error', () => undefined);
     idle.resume();
     await withTimeout(new Promise((resolve) => idle.once('connect', resolve)), 5_000, 'TCP connect');
-    await delay(200);
+    // The server holds it once it has accepted it (a descriptor more), not merely the kernel.
+    await waitUntil(async () => await descriptors() > descriptorsBefore, 5_000, 'the server accepted the idle connection');
 
     const stopped = Date.now();
     let exit: number | null | undefined;

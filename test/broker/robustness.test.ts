@@ -13,6 +13,7 @@ import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
 import { procStatus, resetPeakRss } from '../support/process-memory.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // The broker under hostile and broken connections, while a real agent stays connected and keeps
 // exchanging messages with a tenant application the whole time. The server is the real CLI in a
@@ -29,6 +30,7 @@ const MIB = 1024 * 1024;
 
 // ---- small bounded helpers ------------------------------------------------------------------
 
+/** Paces the background exchange and bounds a drain wait; no test waits on it for an outcome. */
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 
@@ -229,11 +231,19 @@ const openConnectedTls = async (certificate: TestCertificate, clientId: string):
   const socket = await openTls(certificate);
   const log = received(socket);
   socket.write(connectPacket({ clientId }));
-  const deadline = Date.now() + 5_000;
-  while (log.bytes().length < 4) {
-    if (isClosed(socket) || Date.now() > deadline) assert.fail(`no CONNACK for ${clientId}; got ${log.bytes().toString('hex')}`);
-    await delay(10);
-  }
+  // The CONNACK (4 bytes) or the close, whichever comes first.
+  await withTimeout(new Promise<void>((resolve) => {
+    const check = () => {
+      if (log.bytes().length < 4 && !isClosed(socket)) return;
+      socket.off('data', check);
+      socket.off('close', check);
+      resolve();
+    };
+    socket.on('data', check);
+    socket.on('close', check);
+    check();
+  }), 5_000, `a CONNACK for ${clientId}`).catch(() => undefined);
+  if (log.bytes().length < 4) assert.fail(`no CONNACK for ${clientId}; got ${log.bytes().toString('hex')}`);
   assert.deepEqual(log.bytes().subarray(0, 4), CONNACK_ACCEPTED, `CONNACK for ${clientId}`);
   return { socket, bytes: log.bytes };
 };
@@ -321,7 +331,7 @@ describe('the broker under hostile connections while an agent keeps talking to i
     exchange = new Exchange(agent, app);
     await exchange.roundTrip();
     exchange.start();
-    await delay(500);
+    await waitUntil(() => exchange.roundTrips >= 1, 5_000, 'the exchange loop completed a round trip');
     baselineDescriptors = await openDescriptors();
   });
 
@@ -420,6 +430,7 @@ describe('the broker under hostile connections while an agent keeps talking to i
     const mark = exchange.mark();
     const rssBefore = await procStatus(server.process.pid, 'VmRSS');
     const peakWasReset = await resetPeakRss(server.process.pid);
+    const descriptorsBefore = await openDescriptors();
     const streamsPerKind = 6;
     const maxBytesEach = 48 * MIB; // without a limit the broker would buffer all of it: ~580 MB in total
 
@@ -435,7 +446,8 @@ describe('the broker under hostile connections while an agent keeps talking to i
         .then((outcome) => ({ kind: 'CONNECT before authentication', ...outcome }))),
     ]);
 
-    await delay(500);
+    // Measured once the broker has let go of the attack connections (their descriptors are closed).
+    await waitUntil(async () => await openDescriptors() <= descriptorsBefore, 5_000, 'the broker closed the attack connections');
     const rssAfter = await procStatus(server.process.pid, 'VmRSS');
     const peakAfter = await procStatus(server.process.pid, 'VmHWM');
     const written = outcomes.reduce((sum, outcome) => sum + outcome.written, 0);
@@ -532,7 +544,7 @@ describe('the broker under hostile connections while an agent keeps talking to i
   test('afterwards the original agent still publishes, the application still receives, a new agent connects, and no descriptor leaked', { timeout: 30_000 }, async (t) => {
     for (const socket of openSockets) socket.destroy();
     const mark = exchange.mark();
-    await delay(1_000);
+    await waitUntil(() => exchange.roundTrips >= mark.roundTrips + 3 || exchange.failures.length > mark.failures, 10_000, 'three more round trips');
     await exchange.assertHealthySince(mark, 'the whole file');
     assert.deepEqual(exchange.failures, [], 'no round trip failed at any time');
     t.diagnostic(`${exchange.roundTrips} round trips in total, the slowest took ${exchange.slowestMs} ms`);
@@ -549,12 +561,8 @@ describe('the broker under hostile connections while an agent keeps talking to i
     assert.equal(agents.body.find((agent: any) => agent.clientId === AGENT_ID)?.online, true, 'the original agent is still online');
 
     // Every connection this file opened is closed on its side; the broker must have let go too.
-    const deadline = Date.now() + 5_000;
     let descriptors = await openDescriptors();
-    while (descriptors > baselineDescriptors + 5 && Date.now() < deadline) {
-      await delay(200);
-      descriptors = await openDescriptors();
-    }
+    await waitUntil(async () => (descriptors = await openDescriptors()) <= baselineDescriptors + 5, 5_000, 'the broker let go').catch(() => undefined);
     assert.ok(descriptors <= baselineDescriptors + 5, `the broker holds ${descriptors} descriptors, ${baselineDescriptors} before the attacks`);
   });
 });

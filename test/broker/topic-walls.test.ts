@@ -4,8 +4,8 @@ import tls from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
 import {
-  closesWithin, connectAgent, connectApplication, delay, issueAgent, MessageLog, mosquittoAgentArgs, PYTHON, refusalCodeOf,
-  registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, withTimeout, writeAgentFiles,
+  closesWithin, connectAgent, connectApplication, controlArrives, isControl, issueAgent, MessageLog, mosquittoAgentArgs, pingRoundTrip,
+  PYTHON, refusalCodeOf, registerVerifiedCa, Resources, runProcess, RunningProcess, subackCodes, waitForAgent, withTimeout, writeAgentFiles,
 } from '../support/broker-helpers.ts';
 import { mqttField, mqttPacket } from '../support/mqtt-wire.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
@@ -16,9 +16,10 @@ import type { TestCertificate } from '../support/test-pki.ts';
 // tc/<its tenant>/ and publishes only to agents' i/ topics of its tenant. Anything else: SUBACK
 // 0x80, or the connection closed for a PUBLISH. $SYS is closed. QoS 2 is granted 1. Payloads up to
 // 128 KiB. Every wall is checked with real clients and with a subscriber that would otherwise get
-// the message, so "refused" also means "not delivered".
+// the message, so "refused" also means "not delivered". "Nothing was delivered" is asserted after
+// a positive control (a marker through the same observers, which arrives after anything the
+// broker handled before it), never after a pause.
 
-const QUIET_MS = 300; // how long "nothing arrives" is watched after the offender is gone
 const CLOSE_BOUND_MS = 2_000;
 const KIB_128 = 128 * 1024;
 
@@ -39,11 +40,26 @@ describe('topic walls: agents and tenant applications stay inside their prefixes
   let appB: MqttClient;
   let agentA2: MqttClient;
   let agentB1: MqttClient;
+  /** Tenant B's second application (from the tenant-B test on), a further observer. */
+  let appB2: MqttClient | undefined;
   const logs: Record<string, MessageLog> = {};
 
   /** Every message any observer got whose payload starts with `marker`. */
   const leaked = (marker: string) => Object.entries(logs).flatMap(([who, log]) =>
     log.messages.filter((m) => m.payload.toString().startsWith(marker)).map((m) => `${who} got ${m.topic} "${m.payload.toString().slice(0, 40)}"`));
+
+  /**
+   * The positive control for "nothing leaked": a marker to each long-lived observer, along the
+   * paths a leak would take (appA to a2's inbound topic reaches appA and agent a2; appB to b1's
+   * reaches appB, agent b1 and B's second application). Once every marker has arrived, anything
+   * the broker handled earlier has too; a1's own connections in `logs` are closed by then.
+   */
+  const observersSettled = async (): Promise<void> => {
+    await Promise.all([
+      controlArrives(appA, topic(tenantA, a2, 'i', 'control'), [logs.appA!, logs.agentA2!]),
+      controlArrives(appB, topic(tenantB, b1, 'i', 'control'), [logs.appB!, logs.agentB1!, ...(appB2?.connected ? [logs.appB2!] : [])]),
+    ]);
+  };
 
   const connectA1 = async (options: IClientOptions = {}) => resources.client(await connectAgent(server, certs[a1]!, a1, options));
 
@@ -100,15 +116,17 @@ describe('topic walls: agents and tenant applications stay inside their prefixes
       agent.publish(target, `forbidden-agent-publish ${index}`, { qos: index % 2 === 0 ? 1 : 0 }, () => undefined);
       if (!await closing) outcomes.push(`still connected after publishing to ${target}`);
     }
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual(outcomes, []);
     assert.deepEqual(leaked('forbidden-agent-publish'), []);
 
-    // Control: the same observers do get what a1 may publish, and a1 stays connected.
+    // Control: the same observers do get what a1 may publish, and a1 stays connected (the broker
+    // still answers it after handling the publish).
     const agent = await connectA1();
     await agent.publishAsync(topic(tenantA, a1, 'o', 'data'), 'allowed-agent-publish', { qos: 1 });
     await logs.appA!.next(topic(tenantA, a1, 'o', 'data'), 3_000, 'allowed-agent-publish');
-    assert.equal(await closesWithin(agent, QUIET_MS), false);
+    await pingRoundTrip(agent);
+    assert.equal(agent.connected, true);
     await agent.endAsync();
   });
 
@@ -155,8 +173,10 @@ describe('topic walls: agents and tenant applications stay inside their prefixes
     await appA.publishAsync(topic(tenantA, a1, 'i', 'q2'), 'qos2-sub', { qos: 1 });
     const received = await log.next(topic(tenantA, a1, 'i', 'q2'), 3_000, 'qos2-sub');
     assert.equal(received.qos, 1);
-    await delay(QUIET_MS);
-    assert.deepEqual(log.messages.map((m) => m.topic), [topic(tenantA, a1, 'i', 'q2')], 'a1 got only its own inbound message');
+    // Control: a marker along the path a leak to a1 would take arrives after anything earlier.
+    await controlArrives(appA, topic(tenantA, a1, 'i', 'control'), [log]);
+    await observersSettled();
+    assert.deepEqual(log.messages.filter((m) => !isControl(m)).map((m) => m.topic), [topic(tenantA, a1, 'i', 'q2')], 'a1 got only its own inbound message');
     await agent.endAsync();
   });
 
@@ -198,7 +218,7 @@ c.loop_forever(retry_first_connection=False)
     assert.doesNotMatch(paho.stdout, /PUBACK/, 'no PUBACK for a forbidden publish');
     assert.match(paho.stdout, /^DISCONNECT [1-9]\d*$/m, `paho is disconnected\n${paho.stdout}${paho.stderr}`);
 
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual([...leaked('forbidden-mosquitto'), ...leaked('forbidden-paho')], []);
   });
 
@@ -220,13 +240,14 @@ c.loop_forever(retry_first_connection=False)
     app.publish(topic(tenantA, a2, 'i', 'too-big'), Buffer.concat([Buffer.from('oversized'), Buffer.alloc(KIB_128 + 1 - 9, 0x64)]), { qos: 0 }, () => undefined);
     assert.equal(await appClosing, true, 'the application publishing 128 KiB + 1 is disconnected');
 
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual(leaked('oversized'), []);
   });
 
   test('tenant B\'s application: every filter reaching beyond tc/B/ gets 0x80 and nothing of tenant A arrives; publishing to A\'s agents disconnects it', async () => {
     const app = resources.client(await connectApplication(server, tenantB));
     logs.appB2 = new MessageLog(app);
+    appB2 = app;
     const filters: [string, number][] = [
       [`tc/${tenantB}/#`, 1],
       [`tc/${tenantB}/+/o/#`, 1],
@@ -260,7 +281,7 @@ c.loop_forever(retry_first_connection=False)
       publisher.publish(target, `tenant-b-intrusion ${index}`, { qos: 1 }, () => undefined);
       if (!await closing) outcomes.push(`B's application still connected after publishing to ${target}`);
     }
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual(outcomes, []);
     assert.deepEqual(logs.appB2.messages.filter((m) => !m.topic.startsWith(`tc/${tenantB}/`)).map((m) => m.topic), [], 'B got nothing of A');
     assert.deepEqual(leaked('tenant-b-intrusion'), []);
@@ -276,7 +297,7 @@ c.loop_forever(retry_first_connection=False)
     const closing = closesWithin(reader, CLOSE_BOUND_MS);
     reader.publish(topic(tenantA, a2, 'i', 'cmd'), 'read-only-publish', { qos: 1 }, () => undefined);
     assert.equal(await closing, true, 'a read-only application is disconnected when it publishes');
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual(leaked('read-only-publish'), []);
   });
 
@@ -309,15 +330,21 @@ c.loop_forever(retry_first_connection=False)
       const payload = willTopic.endsWith('/new/clients') ? Buffer.from(a2) : Buffer.from(`forbidden-will ${index}`);
       assert.equal(await refusalCodeOf(connect({ topic: willTopic, payload, qos: 1, retain: true }), resources), 5, `${who} with a will on ${willTopic}`);
     }
-    await delay(QUIET_MS);
+    await observersSettled();
     assert.deepEqual(leaked('forbidden-will'), []);
+    await pingRoundTrip(agentA2);
     assert.equal(agentA2.connected, true, 'a will on $SYS/<node>/new/clients naming an agent does not take over its session');
-    // A later subscriber finds no retained will either.
+    // A later subscriber finds no retained will either. Control: a retained marker stored after
+    // the refused CONNECTs is sent to the new subscription after any retained message stored before.
+    const retainedControl = topic(tenantA, a2, 'i', 'retained-control');
+    await appA.publishAsync(retainedControl, 'retained-control', { qos: 1, retain: true });
+    resources.add(() => appA.publishAsync(retainedControl, '', { qos: 1, retain: true }).then(() => undefined));
     const late = resources.client(await connectApplication(server, tenantA));
     const lateLog = new MessageLog(late);
     assert.deepEqual(await subackCodes(late, { [`tc/${tenantA}/#`]: { qos: 1 } }), [1]);
-    await delay(QUIET_MS);
+    await lateLog.next(retainedControl, 3_000, 'retained-control');
     assert.deepEqual(lateLog.messages.filter((m) => m.payload.toString().startsWith('forbidden-will')), []);
+    await appA.publishAsync(retainedControl, '', { qos: 1, retain: true });
   });
 
   test('retained messages and retained wills of allowed publishers still reach later subscribers (they carry their publisher)', async () => {
@@ -361,9 +388,11 @@ c.loop_forever(retry_first_connection=False)
     // Tenant A's own application with its connected agent's client id, and with an offline agent's.
     assert.equal(await refusalCodeOf(connectApplication(server, tenantA, { clientId: a2 }), resources), 2);
     assert.equal(await refusalCodeOf(connectApplication(server, tenantA, { clientId: a1 }), resources), 2);
-    assert.equal(await closesWithin(agentA2, QUIET_MS), false, 'the agent\'s session was not taken over');
+    // The refusals came before this delivery and this PINGRESP: a takeover would have closed a2 first.
     await appA.publishAsync(topic(tenantA, a2, 'i', 'cmd'), 'still-a2', { qos: 1 });
     await logs.agentA2!.next(topic(tenantA, a2, 'i', 'cmd'), 3_000, 'still-a2');
+    await pingRoundTrip(agentA2);
+    assert.equal(agentA2.connected, true, 'the agent\'s session was not taken over');
   });
 
   test('an application client id outside "<tenant>_" is refused even when shaped like the broker\'s generated ids; an empty client id is accepted', async () => {
@@ -393,7 +422,11 @@ c.loop_forever(retry_first_connection=False)
       try {
         intruder = resources.client(await connectApplication(server, tenantB, { clientId: shared, clean: false },
           (client) => client.on('message', (t, payload) => got.push(`${t} "${payload.toString()}"`))));
-        await delay(QUIET_MS + 200);
+        // Control: a live message for the session's filter follows the queued ones down the connection.
+        const intruderLog = new MessageLog(intruder);
+        await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'after-the-queue', { qos: 1 });
+        await intruderLog.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'after-the-queue').catch(() => pingRoundTrip(intruder!));
+        got.splice(0, got.length, ...got.filter((line) => !line.endsWith('"after-the-queue"')));
       } catch (error) {
         assert.equal((error as { code?: number }).code, 2, String(error));
       }
@@ -451,8 +484,12 @@ c.loop_forever(retry_first_connection=False)
     let log!: MessageLog;
     const agent = resources.client(await connectAgent(server, certs[late]!, late, { clean: false }, (client) => { log = new MessageLog(client); }));
     await agentA2.publishAsync(topic(tenantA, a2, 'o', 'data'), 'live-for-late', { qos: 1 });
-    await delay(QUIET_MS + 200);
-    assert.deepEqual(log.messages.map((m) => `${m.topic} "${m.payload.toString()}"`), [],
+    await logs.appA!.next(topic(tenantA, a2, 'o', 'data'), 3_000, 'live-for-late');
+    // Control: a marker to late's own inbound topic, handled after the queue was sent and after the
+    // live message, arrives after anything either would have brought.
+    assert.deepEqual(await subackCodes(agent, { [`tc/${tenantA}/${late}/i/#`]: { qos: 1 } }), [1]);
+    await controlArrives(appA, topic(tenantA, late, 'i', 'control'), [log]);
+    assert.deepEqual(log.messages.filter((m) => !isControl(m)).map((m) => `${m.topic} "${m.payload.toString()}"`), [],
       'an agent receives nothing outside tc/<tenant>/<clientId>/i/, whatever session state its client id had');
     await agent.endAsync();
   });

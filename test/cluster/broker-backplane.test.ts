@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
 import { createRedisBrokerBackplane } from '../../src/cluster/index.ts';
 import type { TenantId } from '../../src/shared/index.ts';
-import { closesWithin, delay, endClient, MessageLog, subackCodes, withTimeout } from '../support/broker-helpers.ts';
-import { inProcessBrokers } from '../support/in-process-brokers.ts';
+import { closesWithin, controlArrives, endClient, isControl, MessageLog, pingRoundTrip, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { inProcessBrokers, type InProcessNode } from '../support/in-process-brokers.ts';
 import { clientNamesUnder, keysUnder, killClients, RedisOutageProxy, TEST_REDIS_URL, waitUntil } from '../support/redis-helpers.ts';
 
 // Two brokers in one process, each with its own backplane on the shared Redis, as two trustgate
@@ -13,6 +14,20 @@ import { clientNamesUnder, keysUnder, killClients, RedisOutageProxy, TEST_REDIS_
 const TENANT = 'cluster' as TenantId;
 const brokers = inProcessBrokers({ tenant: TENANT, caName: 'backplane', prefixLabel: 'backplane', cleanUp: 'each' });
 const { logger, unique, connectApplication } = brokers;
+
+/**
+ * The positive control of "nothing happened to `client`": it subscribes to a fresh topic, and a
+ * publisher on `via` sends a marker there. The marker crosses Redis behind every message and
+ * takeover announcement `via` sent before it, so once it has arrived and `client` still answers
+ * a PINGREQ, those were handled and left it connected.
+ */
+const controlThroughBackplane = async (via: InProcessNode, client: MqttClient): Promise<void> => {
+  const topic = `tc/${TENANT}/${unique('agent')}/i/control`;
+  const log = new MessageLog(client);
+  assert.deepEqual(await subackCodes(client, { [topic]: { qos: 1 } }), [1]);
+  await controlArrives(await connectApplication(via, unique('control')), topic, [log]);
+  await pingRoundTrip(client);
+};
 
 describe('brokers sharing a Redis backplane', () => {
   test('QoS 0 and QoS 1 messages published on one broker reach subscribers on both', async () => {
@@ -36,8 +51,10 @@ describe('brokers sharing a Redis backplane', () => {
       assert.equal((await log.next(topic0, 5_000, 'qos 0')).qos, 0);
       assert.equal((await log.next(topic1, 5_000, 'qos 1')).qos, 1);
     }
-    await delay(200);
-    assert.deepEqual([remoteLog.messages.length, localLog.messages.length], [2, 2], 'each message exactly once');
+    // Control: a later message from the same publisher arrives behind any duplicate.
+    await controlArrives(publisher, `tc/${TENANT}/${agentClientId}/i/control`, [remoteLog, localLog]);
+    const counts = [remoteLog, localLog].map((log) => log.messages.filter((m) => !isControl(m)).length);
+    assert.deepEqual(counts, [2, 2], 'each message exactly once');
   });
 
   test('a second connection with the same client id on the other broker takes over', async () => {
@@ -47,14 +64,14 @@ describe('brokers sharing a Redis backplane', () => {
     const firstClosed = closesWithin(first, 3_000);
     const second = await connectApplication(node2, clientId);
     assert.equal(await firstClosed, true, 'the first connection was closed by its broker');
-    await delay(300);
+    await controlThroughBackplane(node1, second);
     assert.equal(second.connected, true, 'the second connection stays');
 
     // And back: a third on the first broker takes over from the second.
     const secondClosed = closesWithin(second, 3_000);
     const third = await connectApplication(node1, clientId);
     assert.equal(await secondClosed, true);
-    await delay(300);
+    await controlThroughBackplane(node2, third);
     assert.equal(third.connected, true);
   });
 
@@ -111,7 +128,8 @@ describe('brokers sharing a Redis backplane', () => {
     // What broker 2 would publish if the victim's id connected there.
     attacker.publish(`$SYS/${node2.backplane.id}/new/clients`, victimId);
     assert.equal(await attackerClosed, true, 'an unauthorized PUBLISH closes the connection');
-    await delay(300);
+    // Had the forged announcement gone out, it would have crossed Redis before this marker.
+    await controlThroughBackplane(node1, victim);
     assert.equal(victim.connected, true, 'the victim was not taken over');
   });
 
@@ -170,11 +188,14 @@ describe('brokers sharing a Redis backplane', () => {
     const client = await connectApplication(node, clientId, { clean: false });
     await subackCodes(client, { [`tc/${TENANT}/${unique('agent')}/i/#`]: { qos: 1 } });
     await proxy.cut();
-    await delay(200);
+    // Redis has seen the node's connections go: the outage is in effect.
+    await waitUntil(async () => (await clientNamesUnder(brokers.admin, `${brokers.prefix}mqtt:`)).length === 0, 5_000, 'the node\'s Redis connections are gone');
     // Work that now waits for Redis: a message to carry, a session to store.
     client.publish(`tc/${TENANT}/${unique('agent')}/i/lost`, 'waits', { qos: 0 });
+    const verifiedBefore = brokers.verifications;
     const late = connectApplication(node, unique('late'), { clean: false }).catch(() => undefined);
-    await delay(200);
+    // The late CONNECT is past its authentication, on its way to the session store in Redis.
+    await waitUntil(() => brokers.verifications > verifiedBefore, 5_000, 'the broker has the late CONNECT');
     const startedAt = Date.now();
     await node.broker.close();
     await node.backplane.close();

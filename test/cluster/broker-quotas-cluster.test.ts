@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { TenantId } from '../../src/shared/index.ts';
-import { closesWithin, MessageLog, subackCodes, withTimeout } from '../support/broker-helpers.ts';
+import { closesWithin, controlArrives, isControl, MessageLog, subackCodes } from '../support/broker-helpers.ts';
 import { inProcessBrokers, type InProcessNode } from '../support/in-process-brokers.ts';
+import { waitUntil } from '../support/wait-until.ts';
 
 // The broker caps hold in a cluster: two brokers in one process, each with its own backplane on
 // the shared Redis (aedes-persistence-redis), the counts in Redis (src/cluster/redis-quota-ledger.ts).
@@ -14,9 +15,6 @@ const CAPS = {
 };
 const brokers = inProcessBrokers({ tenant: TENANT, caName: 'quota', prefixLabel: 'quotas', config: CAPS, cleanUp: 'each' });
 const { unique, connectApplication } = brokers;
-
-const waitFor = (condition: () => boolean, ms: number, what: string): Promise<void> =>
-  withTimeout((async () => { while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20)); })(), ms, what);
 
 describe('broker caps across the nodes of a cluster', () => {
   test('retained messages left through two nodes stop at one tenant cap', async () => {
@@ -31,12 +29,10 @@ describe('broker caps across the nodes of a cluster', () => {
     const reader = await connectApplication(node1, unique('reader'));
     const log = new MessageLog(reader);
     await subackCodes(reader, { [`tc/${TENANT}/${agent}/i/#`]: { qos: 1 } });
-    await waitFor(() => log.messages.length >= 4, 5_000, 'the retained messages');
+    await waitUntil(() => log.messages.length >= 4, 5_000, 'the retained messages');
     // Positive control: a message after them arrives; no fifth retained one came before it.
-    const marker = log.next(`tc/${TENANT}/${agent}/i/marker`, 5_000);
-    await one.publishAsync(`tc/${TENANT}/${agent}/i/marker`, 'marker', { qos: 1 });
-    await marker;
-    assert.equal(log.messages.length, 5, `retained: ${log.messages.map((m) => m.topic).join(', ')}`);
+    await controlArrives(one, `tc/${TENANT}/${agent}/i/marker`, [log]);
+    assert.equal(log.messages.filter((m) => !isControl(m)).length, 4, `retained: ${log.messages.map((m) => m.topic).join(', ')}`);
   });
 
   test('a persistent session\'s queue stops at its cap when messages come in through both nodes', async () => {
@@ -55,10 +51,8 @@ describe('broker caps across the nodes of a cluster', () => {
     }
     let log!: MessageLog;
     await connectApplication(node2, sessionId, { clean: false }, (client) => { log = new MessageLog(client); });
-    await waitFor(() => log.messages.length >= 5, 5_000, 'the queued messages');
-    const marker = log.next(`tc/${TENANT}/${agent}/i/marker`, 5_000);
-    await one.publishAsync(`tc/${TENANT}/${agent}/i/marker`, 'marker', { qos: 1 });
-    await marker;
+    await waitUntil(() => log.messages.length >= 5, 5_000, 'the queued messages');
+    await controlArrives(one, `tc/${TENANT}/${agent}/i/marker`, [log]);
     assert.equal(log.on(`tc/${TENANT}/${agent}/i/m`).length, 5, `queued: ${log.messages.map((m) => m.payload.toString()).join(', ')}`);
   });
 
@@ -83,7 +77,7 @@ describe('broker caps across the nodes of a cluster', () => {
 
     const sessionKey = (id: string) => `${prefix}mqtt:client:${encodeURIComponent(id)}`;
     assert.equal(await admin.exists(sessionKey(goneId)), 1);
-    await withTimeout((async () => { while (await admin.exists(sessionKey(goneId)) === 1) await new Promise((r) => setTimeout(r, 100)); })(), 10_000, 'the session away to expire');
+    await waitUntil(async () => await admin.exists(sessionKey(goneId)) === 0, 10_000, 'the session away expired');
     // The moved session is intact: still subscribed, it receives.
     const publisher = await connectApplication(node1, unique('publisher'));
     const arrived = movedLog.next(`tc/${TENANT}/${agent}/i/m`, 5_000, 'for moved');
@@ -125,9 +119,9 @@ describe('broker caps across the nodes of a cluster', () => {
       }
     });
     await connectApplication(node1, p2, { clean: true });
-    await waitFor(() => scripts.length >= 1, 5_000, 'the reset');
+    await waitUntil(() => scripts.length >= 1, 5_000, 'the reset');
     await connectApplication(node2, p3, { clean: false }); // p2's place was freed
-    await waitFor(() => scripts.length >= 2, 5_000, 'the claim');
+    await waitUntil(() => scripts.length >= 2, 5_000, 'the claim');
     await monitor.disconnect();
     assert.deepEqual(scripts, ['sessionCleaned', 'claimSession']);
   });

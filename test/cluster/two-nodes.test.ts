@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertError, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
 import {
-  closesWithin, connectAgent, connectApplication, delay, issueAgent, listAgents, MessageLog, refusalCodeOf, registerVerifiedCa, Resources,
+  closesWithin, connectAgent, connectApplication, controlArrives, isControl, issueAgent, listAgents, MessageLog, refusalCodeOf, registerVerifiedCa, Resources,
   subackCodes, waitForAgent, withTimeout,
 } from '../support/broker-helpers.ts';
 import { assertStillConnected, closedWithin } from '../support/broker-refusal-helpers.ts';
@@ -58,8 +58,9 @@ describe('two trustgate nodes sharing PostgreSQL and Redis', { timeout: 60_000 }
     await withTimeout(application.publishAsync(command, '19', { qos: 1 }), 5_000, 'PUBACK from node 2');
     assert.equal((await agentLog.next(command, 5_000, '19')).qos, 1);
 
-    await delay(200);
-    assert.deepEqual(applicationLog.under(`tc/${tenant}/${clientId}/o/`).map((m) => m.payload.toString()), ['qos0 21.5', 'qos1 overheat'],
+    // Control: a later message of the agent crosses behind any duplicate.
+    await controlArrives(agent, topic1, [applicationLog]);
+    assert.deepEqual(applicationLog.under(`tc/${tenant}/${clientId}/o/`).filter((m) => !isControl(m)).map((m) => m.payload.toString()), ['qos0 21.5', 'qos1 overheat'],
       'each message arrived exactly once');
   });
 
@@ -144,10 +145,12 @@ describe('two trustgate nodes sharing PostgreSQL and Redis', { timeout: 60_000 }
     t.diagnostic(`node 1 closed the first session ${elapsed.toFixed(1)} ms after node 2 accepted the second`);
     assert.ok(elapsed < ONE_SECOND_MS, `the first session closed ${elapsed.toFixed(0)} ms after the second was accepted`);
 
-    // The closed session's disconnect is recorded by node 1 meanwhile: it must not mark the agent
-    // offline, since its session now lives on node 2.
-    await delay(300);
+    // The closed session's disconnect is recorded by node 1 (queued as node 1 saw it close, before
+    // the client did): it must not mark the agent offline, since its session now lives on node 2.
+    // Each node's API reads after that node's queued records: listing through node 2 writes its
+    // record of the second session, listing through node 1 the disconnect, in whichever order.
     await assertStillConnected(second, `tc/${tenant}/${clientId}/i/#`);
+    await listAgents(node2, tenant);
     const agents = (await listAgents(node1, tenant)).filter((a) => a.clientId === clientId);
     assert.equal(agents.length, 1, 'one agent record for the client id');
     assert.equal(agents[0].id, before.id, 'the same agent');

@@ -8,6 +8,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { proofFor, registrationCodeOf, uploadCaOk, verify } from './api-helpers.ts';
 import type { TestServer } from './start-test-server.ts';
 import { createCa, issueCertificate, type IssueOptions, type TestCertificate, type TestCertificateOptions } from './test-pki.ts';
+import { waitUntil } from './wait-until.ts';
 import { withTimeout } from './with-timeout.ts';
 
 // Shared helpers for the broker tests under test/broker: real clients (MQTT.js, Debian's
@@ -15,6 +16,7 @@ import { withTimeout } from './with-timeout.ts';
 
 export { withTimeout };
 
+/** A pause for pacing or sampling loops; a test waiting for an outcome waits for its event instead. */
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const sha256Hex = (der: Buffer): string => createHash('sha256').update(der).digest('hex');
@@ -256,6 +258,52 @@ export class MessageLog {
   }
 }
 
+/**
+ * A PINGREQ answered by a PINGRESP, bounded: the broker still serves this connection, and has
+ * handled every packet the client sent before and saw answered (aedes handles one read of a
+ * connection at a time, so a packet sent after an answer is handled after the packet answered).
+ */
+export const pingRoundTrip = async (client: MqttClient, ms = 3_000): Promise<void> => {
+  let cleanUp = (): void => undefined;
+  const answered = new Promise<void>((resolve, reject) => {
+    const onPacket = (packet: { cmd: string }) => {
+      if (packet.cmd === 'pingresp') resolve();
+    };
+    const onClose = () => reject(new Error(`${client.options.clientId}: the connection closed before a PINGRESP`));
+    client.on('packetreceive', onPacket);
+    client.once('close', onClose);
+    cleanUp = () => {
+      client.off('packetreceive', onPacket);
+      client.off('close', onClose);
+    };
+  });
+  try {
+    client.sendPing();
+    await withTimeout(answered, ms, `a PINGRESP for ${client.options.clientId}`);
+  } finally {
+    cleanUp();
+  }
+};
+
+const CONTROL_PREFIX = 'positive-control ';
+let controlCount = 0;
+
+/** True for the markers `controlArrives` publishes (a test listing all a client got leaves them out). */
+export const isControl = (message: ReceivedMessage): boolean => message.payload.toString().startsWith(CONTROL_PREFIX);
+
+/**
+ * The positive control of a "nothing arrived" check: publishes a fresh marker (QoS 1) from
+ * `publisher` on `topic` and waits until every log in `logs` has it. The broker hands messages
+ * to a subscriber in the order it handled them, so whatever an earlier action (already handled:
+ * answered, refused or disconnected) sent towards those subscribers has arrived before the
+ * marker. A "nothing arrived" assertion is made after this, never after a sleep.
+ */
+export const controlArrives = async (publisher: MqttClient, topic: string, logs: readonly MessageLog[], ms = 5_000): Promise<void> => {
+  const payload = `${CONTROL_PREFIX}${++controlCount}`;
+  await withTimeout(publisher.publishAsync(topic, payload, { qos: 1 }), ms, `the PUBACK of ${payload} on ${topic}`);
+  await Promise.all(logs.map((log) => log.next(topic, ms, payload)));
+};
+
 // ---- the agents API --------------------------------------------------------------------------
 
 export const listAgents = async (server: TestServer, tenant: string): Promise<any[]> => {
@@ -267,16 +315,15 @@ export const listAgents = async (server: TestServer, tenant: string): Promise<an
 
 /** Polls GET /agents until the agent with `clientId` satisfies `condition` (bounded); returns it. */
 export const waitForAgent = async (
-  server: TestServer, tenant: string, clientId: string, condition: (agent: any) => boolean, ms = 2_000,
+  server: TestServer, tenant: string, clientId: string, condition: (agent: any) => boolean, ms = 5_000,
 ): Promise<any> => {
-  const deadline = Date.now() + ms;
   let last: any;
-  for (;;) {
+  await waitUntil(async () => {
     last = (await listAgents(server, tenant)).find((agent) => agent.clientId === clientId);
-    if (last && condition(last)) return last;
-    if (Date.now() > deadline) assert.fail(`agent ${clientId} did not reach the expected state within ${ms} ms; last seen: ${JSON.stringify(last)}`);
-    await delay(40);
-  }
+    return last !== undefined && condition(last);
+  }, ms, `agent ${clientId} in the expected state`)
+    .catch(() => assert.fail(`agent ${clientId} did not reach the expected state within ${ms} ms; last seen: ${JSON.stringify(last)}`));
+  return last;
 };
 
 // ---- external programs (mosquitto clients, python3 paho, openssl) ----------------------------

@@ -13,8 +13,6 @@ export const CONNECT_TIMEOUT_MS = 4000;
 
 export { withTimeout };
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Every client a test opened, so `after` can close whatever is left. */
 export class ClientPool {
   readonly #clients = new Set<MqttClient>();

@@ -58,6 +58,8 @@ export interface InProcessBrokers {
   readonly brokerCa: TestCertificate;
   readonly resources: Resources;
   readonly prefix: string;
+  /** Tokens the brokers have verified so far: one more once an application's CONNECT reached its broker. */
+  readonly verifications: number;
   /** New resources and a new prefix (cleanUp 'each': at the start of a test). */
   reset(): void;
   /** A backplane and a broker on it, both closed with the resources (the broker first). */
@@ -76,8 +78,10 @@ export interface InProcessBrokers {
 export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBrokers => {
   const { tenant, caName, prefixLabel, config: defaultConfig = {}, cleanUp } = options;
   const token = `token-of-the-${tenant}-tenant`;
+  let verifications = 0;
   const tokens: TokenVerifier = {
     verify: async (candidate: string): Promise<Principal> => {
+      verifications += 1;
       if (candidate !== token) throw new DomainError('auth.tokenInvalid', 'not the test token');
       return { tenant, scopes: ['mcmqtt.admin'], subject: 'test-application' };
     },
@@ -142,6 +146,7 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
     get brokerCa() { return brokerCa; },
     get resources() { return resources; },
     get prefix() { return prefix; },
+    get verifications() { return verifications; },
     reset,
     startNode,
     twoNodes: async (nodeOptions) => {

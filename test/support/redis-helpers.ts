@@ -64,13 +64,8 @@ export const deleteKeysUnder = async (admin: Redis, prefix: string): Promise<voi
   if (keys.length > 0) await admin.del(...keys);
 };
 
-export const waitUntil = async (condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-};
+// One wait-until for every test (the cluster tests import it from here).
+export { waitUntil } from './wait-until.ts';
 
 /** A cuttable TCP proxy (tcp-proxy.ts) in front of the test Redis; `url` is the URL through it. */
 export class RedisOutageProxy extends TcpOutageProxy {
