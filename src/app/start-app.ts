@@ -114,7 +114,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // In a cluster, the other nodes' agents stay as they are.
     await agents.markAllOffline(redisUrl ? nodeId : undefined);
 
-    const events = createClusterBus({ redisUrl, redisPrefix: config.cluster.redisPrefix, nodeId, logger });
+    const events = createClusterBus({ redisUrl, redisPrefix: config.cluster.redisPrefix, nodeId, pingIntervalMs: config.cluster.busPingMs, logger });
     // The index follows events from before its first load on: one that lands during the load is
     // applied after it, never lost between the load and the subscription.
     const trustIndex = new TrustIndex();

@@ -291,6 +291,59 @@ describe('RedisClusterBus', () => {
     assert.ok(a.bus.isReady());
   });
 
+  test('a subscription whose packets are silently dropped is noticed within the silence limit: not ready, reconnected once the network heals, and resynced after what it missed', async () => {
+    const prefix = uniqueRedisPrefix('bus');
+    const proxy = new RedisOutageProxy();
+    proxies.push(proxy);
+    await proxy.start();
+    const pingIntervalMs = 200;
+    const silenceLimitMs = 800;
+    const a = node('node-a', prefix, { url: proxy.url, pingIntervalMs, silenceLimitMs });
+    const b = node('node-b', prefix, { pingIntervalMs, silenceLimitMs });
+    await Promise.all([a.bus.start(), b.bus.start()]);
+    // Pings go round while all is well: no false alarm over several silence limits.
+    await controlReaches(prefix, [a, b]);
+    const quietSince = Date.now();
+    await waitUntil(() => Date.now() - quietSince > 3 * silenceLimitMs, 5_000, 'three silence limits passed');
+    assert.equal(a.bus.readiness(), 'ok');
+    assert.deepEqual(a.resyncs, [], 'no reconnect while Redis answers');
+
+    proxy.blackhole();
+    const blackholedAt = Date.now();
+    assert.equal(a.bus.readiness(), 'ok', 'nothing is closed: the connection still looks fine at first');
+    await waitUntil(() => !a.bus.isReady(), 5_000, 'node a noticed its silent subscription');
+    const noticedAfterMs = Date.now() - blackholedAt;
+    // The bound: the silence limit, plus the check's granularity, plus scheduling slack.
+    assert.ok(noticedAfterMs <= silenceLimitMs + pingIntervalMs + 500, `noticed ${noticedAfterMs} ms after the packets stopped`);
+    assert.equal(a.bus.readiness(), 'Redis subscription silent: trust changes from other nodes may be missed');
+    assert.ok(a.records.some((record) => record.msg === 'cluster bus subscription silent: reconnecting to Redis; trust changes from other nodes may be missed until the resync'));
+    // Another node changes trust while node a hears nothing.
+    await b.bus.publish(caEvent(12));
+    const publishedAt = Date.now();
+    assert.equal(await a.bus.catchUp(200), false, 'a silent subscription cannot promise to be caught up');
+    // Held over several more silence limits: still not ready, no resync yet (nothing came back).
+    await waitUntil(() => Date.now() - publishedAt > 3 * silenceLimitMs, 5_000, 'three more silence limits passed');
+    assert.notEqual(a.bus.readiness(), 'ok');
+    assert.deepEqual(a.resyncs, []);
+
+    proxy.restoreFlow();
+    await waitUntil(() => a.resyncs.length > 0, 10_000, 'node a resynced after the network healed');
+    assert.ok(a.resyncs[0]! >= publishedAt, 'the resync ran after the event it may have missed');
+    await waitUntil(() => a.bus.readiness() === 'ok', 5_000, 'node a ready again');
+    assert.ok(a.bus.isReady());
+    assert.ok(await a.bus.catchUp(3_000), 'caught up again');
+    // Events flow again both ways.
+    await b.bus.publish(caEvent(13));
+    await waitUntil(() => a.received.some((event) => JSON.stringify(event) === JSON.stringify(caEvent(13))), 3_000, 'node a receives again');
+    await a.bus.publish(caEvent(14));
+    await waitUntil(() => b.received.some((event) => JSON.stringify(event) === JSON.stringify(caEvent(14))), 3_000, 'node b receives from node a again');
+    assert.deepEqual(b.resyncs, [], 'the node that heard all along did not resync');
+  });
+
+  test('the ping options are checked', () => {
+    assert.throws(() => node('node-a', uniqueRedisPrefix('bus'), { pingIntervalMs: 1_000, silenceLimitMs: 1_000 }), /ping interval must be positive and shorter than its silence limit/);
+  });
+
   test('start() rejects with a clear error, without the password, when Redis is unreachable', async () => {
     const proxy = new RedisOutageProxy();
     await proxy.start();

@@ -18,10 +18,21 @@ export interface RedisClusterBusOptions {
   readonly logger: Logger;
   /** How long `start()` waits for Redis before it gives up; default 10 s. */
   readonly startTimeoutMs?: number;
+  /** How often a ping goes round through Redis to this bus's own subscription; default 5 s. */
+  readonly pingIntervalMs?: number;
+  /**
+   * How long the subscription may stay silent (no ping back, no message) before it counts as lost:
+   * readiness turns not ok and the connection is replaced, which resyncs once it is back. Default
+   * 10 s: with the check's granularity, a dead subscription is noticed within ~11 s.
+   */
+  readonly silenceLimitMs?: number;
 }
 
 export const DEFAULT_CHANNEL_PREFIX = 'trustgate:';
 const DEFAULT_START_TIMEOUT_MS = 10_000;
+export const DEFAULT_PING_INTERVAL_MS = 5_000;
+export const DEFAULT_SILENCE_LIMIT_MS = 10_000;
+const PING_PREFIX = 'ping:';
 // Events are administrative (a CA registered, an agent disabled): a few per second at most. Past
 // this many unsent ones during an outage, Redis is not coming back soon; the rest are dropped
 // (logged) rather than held in memory, and the other nodes' resync catches up.
@@ -31,7 +42,10 @@ const MAX_PENDING_PUBLISHES = 10_000;
  * The registry's event bus across nodes sharing one Redis: `publish` delivers to this node's
  * listeners exactly as LocalEventBus does and then sends the event to the other nodes, whose
  * listeners get it once. A node whose subscription was down may have missed events: each time
- * the subscription comes back, the `onResync` handlers run so it can reload from the store.
+ * the subscription comes back, the `onResync` handlers run so it can reload from the store. A
+ * subscription that stops hearing Redis without its connection closing (packets dropped) is
+ * found by a ping through Redis to itself: after `silenceLimitMs` without one back it counts as
+ * lost (readiness says so) and its connection is replaced, which then resyncs.
  */
 export class RedisClusterBus implements ClusterBus {
   readonly #local: LocalEventBus;
@@ -61,6 +75,20 @@ export class RedisClusterBus implements ClusterBus {
   #isClosing = false;
   #started: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  // Liveness of the subscriber path. A connection whose packets are dropped (no reset) looks
+  // 'ready' to ioredis and the OS for as long as TCP keepalive takes (~2 h by default): only a
+  // message that went round through Redis proves the subscription still hears the others.
+  readonly #pingIntervalMs: number;
+  readonly #silenceLimitMs: number;
+  #liveness: NodeJS.Timeout | undefined;
+  #lastHeardAt = 0;
+  #lastPingAt = 0;
+  // A ping Redis has not acknowledged yet: no second one piles up behind it on a dead publisher.
+  #pingSentAt: number | undefined;
+  #pingCount = 0;
+  // Set when the subscription was found silent, until it is confirmed again: readiness names it.
+  #isSilent = false;
+  #reconnectForcedAt = 0;
 
   constructor(options: RedisClusterBusOptions) {
     const prefix = options.channelPrefix ?? DEFAULT_CHANNEL_PREFIX;
@@ -72,6 +100,11 @@ export class RedisClusterBus implements ClusterBus {
     this.#nodeId = options.nodeId;
     this.#url = options.url;
     this.#startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.#pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.#silenceLimitMs = options.silenceLimitMs ?? DEFAULT_SILENCE_LIMIT_MS;
+    if (!(this.#pingIntervalMs > 0 && this.#silenceLimitMs > this.#pingIntervalMs)) {
+      throw new Error('The cluster bus ping interval must be positive and shorter than its silence limit.');
+    }
     this.#log = options.logger.child({ component: 'cluster-bus', nodeId: options.nodeId });
     // The channel is (re)subscribed by hand on every 'ready', so that the moment the subscription
     // is back, after a loss, is known and triggers the resync.
@@ -143,7 +176,9 @@ export class RedisClusterBus implements ClusterBus {
   }
 
   readiness(): string {
-    return this.isReady() ? 'ok' : 'Redis unreachable: trust changes from other nodes are not received';
+    if (this.isReady()) return 'ok';
+    if (this.#isSilent && !this.#isClosing) return 'Redis subscription silent: trust changes from other nodes may be missed';
+    return 'Redis unreachable: trust changes from other nodes are not received';
   }
 
   /** Idempotent. Publishes still queued for an unreachable Redis are dropped. */
@@ -184,6 +219,8 @@ export class RedisClusterBus implements ClusterBus {
   async #close(): Promise<void> {
     this.#isClosing = true;
     this.#isSubscribed = false;
+    clearInterval(this.#liveness);
+    this.#liveness = undefined;
     this.#abortStart?.();
     await Promise.all([closeRedisConnection(this.#subscriber, 0), closeRedisConnection(this.#publisher)]);
     if (this.#pendingPublishes > 0) this.#log.warn({ unsent: this.#pendingPublishes }, 'closed with events not yet sent to the other nodes');
@@ -210,6 +247,12 @@ export class RedisClusterBus implements ClusterBus {
     this.#subscriber.subscribe(this.#channel, this.#catchUpChannel).then(() => {
       if (this.#isClosing) return;
       this.#isSubscribed = true;
+      this.#lastHeardAt = Date.now();
+      if (this.#isSilent) {
+        this.#isSilent = false;
+        this.#log.info('cluster bus subscription hears Redis again');
+      }
+      this.#startLiveness();
       if (!this.#hasSubscribed) {
         this.#hasSubscribed = true;
         this.#onFirstSubscription?.();
@@ -235,8 +278,74 @@ export class RedisClusterBus implements ClusterBus {
     }
   }
 
+  #startLiveness(): void {
+    if (this.#liveness || this.#isClosing) return;
+    // Checked a few times per interval, so the bound is the silence limit plus a fraction.
+    const checkEveryMs = Math.max(10, Math.min(this.#pingIntervalMs, 1_000, this.#silenceLimitMs / 5));
+    this.#liveness = setInterval(() => this.#checkLiveness(), checkEveryMs);
+    // Never what keeps a process alive: close() clears it anyway.
+    this.#liveness.unref();
+  }
+
+  #checkLiveness(): void {
+    if (this.#isClosing) return;
+    const now = Date.now();
+    if (this.#isSubscribed) {
+      // Silence counts only while pings can go out: with the publisher reconnecting (readiness
+      // already not ok) the subscriber is not to blame, and is not replaced for it.
+      if (this.#publisher.status !== 'ready') {
+        this.#lastHeardAt = now;
+        return;
+      }
+      if (now - this.#lastHeardAt >= this.#silenceLimitMs) {
+        this.#onSilence(now);
+        return;
+      }
+      if (now - this.#lastPingAt >= this.#pingIntervalMs && this.#pingSentAt === undefined) this.#ping(now);
+      return;
+    }
+    // Replaced for silence but not subscribed again: a new connection into the same black hole
+    // can hang in its handshake (ioredis's connect timeout ends at the TCP connect). Replace it
+    // again; one that is waiting to retry keeps ioredis's schedule.
+    if (this.#isSilent && now - this.#reconnectForcedAt >= this.#silenceLimitMs
+      && (this.#subscriber.status === 'connect' || this.#subscriber.status === 'ready')) {
+      this.#reconnectForcedAt = now;
+      this.#subscriber.disconnect(true);
+    }
+  }
+
+  #ping(now: number): void {
+    this.#lastPingAt = now;
+    this.#pingSentAt = now;
+    this.#pingCount += 1;
+    this.#publisher.publish(this.#catchUpChannel, `${PING_PREFIX}${this.#pingCount}`).then(
+      () => { this.#pingSentAt = undefined; },
+      // The publisher lost its connection: the ping is not coming back; the next one goes out
+      // once the publisher is ready again.
+      () => { this.#pingSentAt = undefined; },
+    );
+  }
+
+  #onSilence(now: number): void {
+    const silentForMs = now - this.#lastHeardAt;
+    const publisherSilent = this.#pingSentAt !== undefined && now - this.#pingSentAt >= this.#pingIntervalMs;
+    this.#isSilent = true;
+    this.#isSubscribed = false;
+    this.#reconnectForcedAt = now;
+    this.#log.warn({ silentForMs, publisherSilent, channel: this.#channel },
+      'cluster bus subscription silent: reconnecting to Redis; trust changes from other nodes may be missed until the resync');
+    // A new subscription resyncs from the store once it is confirmed ('ready' → subscribe).
+    this.#subscriber.disconnect(true);
+    // Redis did not acknowledge the ping either: the publisher's connection is as dead. ioredis
+    // sends its unanswered commands again on the new connection (at least once).
+    if (publisherSilent) this.#publisher.disconnect(true);
+  }
+
   #onMessage(channel: string, text: string): void {
+    // Anything that arrives proves the subscriber path alive.
+    this.#lastHeardAt = Date.now();
     if (channel === this.#catchUpChannel) {
+      if (text.startsWith(PING_PREFIX)) return;
       const caughtUp = this.#catchUps.get(text);
       if (caughtUp) void this.#serially(async () => caughtUp());
       return;

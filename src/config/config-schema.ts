@@ -203,6 +203,10 @@ export const configSchema = {
       env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),
       description: 'On SIGTERM: time over which connected agents are disconnected in batches so they move to other nodes, in milliseconds.',
     }),
+    busPingMs: setting({
+      env: 'TRUSTGATE_CLUSTER_PING_MS', default: 5000, parse: integer(10, 600_000),
+      description: 'How often a node sends a ping through Redis to its own cluster-bus subscription, in milliseconds. After twice this long without hearing from it (a connection silently dropped by the network), /readyz reports `cluster` not ok and the node reconnects, then resyncs its trust state from the database.',
+    }),
   },
   log: {
     level: setting({
