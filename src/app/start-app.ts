@@ -12,7 +12,7 @@ import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
-import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
@@ -99,9 +99,19 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
     for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
 
+    const metrics = new MetricsRegistry();
+    collectDefaultMetrics({ register: metrics });
+
     const caCertificates = new KyselyCaCertificateStore(db);
+    // An agent's update that fails for its own reason (not an outage: those are retried) is dropped.
+    const agentUpdatesDropped = new Counter({
+      name: 'trustgate_agent_record_updates_dropped_total',
+      help: 'Agents whose queued online/last-connected update was dropped because the database refused it (not for an outage, which is retried)',
+      registers: [metrics],
+    });
     const agents = new KyselyAgentStore(db, {
       onDeferredWriteError: (error) => logger.error({ err: error }, 'could not write agent online/last-connected updates'),
+      onDeferredWriteDropped: () => agentUpdatesDropped.inc(),
     });
     // Runs after the broker has closed its sessions (closers run in reverse), before the database closes.
     closers.push(() => agents.close());
@@ -142,9 +152,6 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         clockSkewMs: config.registry.clockSkewMs,
       },
     });
-
-    const metrics = new MetricsRegistry();
-    collectDefaultMetrics({ register: metrics });
 
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {

@@ -20,46 +20,108 @@ const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
 
 type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' | 'certificate_fingerprint_sha256' | 'session_id' | 'last_connected_at'> & { is_online: number };
 
-type Write =
-  /** A known agent reconnected: written after the CONNACK, and only while it is enabled. */
-  | { readonly kind: 'reconnection'; readonly tenant: TenantId; readonly agentId: string; readonly changes: ConnectionChanges }
-  | { readonly kind: 'disconnection'; readonly tenant: TenantId; readonly agentId: string; readonly sessionId: string }
-  /** A first connection: committed before the caller is answered. */
-  | {
-    readonly kind: 'onboarding';
-    readonly connection: AgentConnection;
-    readonly changes: ConnectionChanges;
-    readonly settle: (outcome: { record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }) => void;
-  };
+type Onboarding = {
+  readonly connection: AgentConnection;
+  readonly changes: ConnectionChanges;
+  readonly settle: (outcome: { record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }) => void;
+};
+
+/**
+ * Every deferred write of one agent not yet committed, coalesced: what the writes made in order
+ * would do, in two statements. The sessions that ended are marked offline first (each matches only
+ * if the row still holds that session); then the latest reconnection, if any, overwrites every
+ * column a reconnection or disconnection sets. This is exact: a disconnection after a reconnection
+ * of another session was a no-op on an enabled agent (the reconnection replaced the session) and
+ * is one on a disabled agent wherever it stands; a disconnection of the reconnection's own session
+ * folds into it (offline). So memory stays bounded by the number of agents with writes pending,
+ * however long the database is away, and no disconnection is overtaken by an older reconnection.
+ */
+type PendingUpdate = {
+  readonly tenant: TenantId;
+  readonly agentId: string;
+  readonly endedSessions: Set<string>;
+  /** A known agent reconnected: written only while it is enabled. */
+  reconnection: { readonly sessionId: string; readonly changes: ConnectionChanges } | undefined;
+};
 
 // How long a reconnection's or disconnection's record update may wait, so that a reconnect storm
 // costs one synchronous commit (fsync) per batch instead of two per agent.
 const DEFERRED_WRITE_DELAY_MS = 50;
 
+// While the database is unreachable the pending updates are kept and retried, first soon (a
+// failover or a dropped connection heals in well under a second), then every 2 s at most: the
+// online state converges within that bound (plus one write) after the database is back.
+const RETRY_FIRST_DELAY_MS = 100;
+export const RETRY_MAX_DELAY_MS = 2_000;
+
+const keyOf = (tenant: TenantId, agentId: string): string => `${tenant}\u0000${agentId}`;
+
+const recordReconnection = (pending: PendingUpdate, sessionId: string, changes: ConnectionChanges): void => {
+  pending.reconnection = { sessionId, changes };
+};
+
+const recordSessionEnd = (pending: PendingUpdate, sessionId: string): void => {
+  // Also kept as an ended session: on a disabled agent the reconnection is not written, and the
+  // disconnection then applies to the row as it stands.
+  pending.endedSessions.add(sessionId);
+  if (pending.reconnection?.sessionId === sessionId) {
+    pending.reconnection = { sessionId, changes: { ...pending.reconnection.changes, is_online: 0, session_id: null } };
+  }
+};
+
+/** Folds `later` (written after `earlier`) into `earlier`, as if its writes had been made there. */
+const mergeUpdates = (earlier: Map<string, PendingUpdate>, later: Map<string, PendingUpdate>): Map<string, PendingUpdate> => {
+  for (const [key, update] of later) {
+    const into = earlier.get(key);
+    if (!into) {
+      earlier.set(key, update);
+      continue;
+    }
+    for (const sessionId of update.endedSessions) recordSessionEnd(into, sessionId);
+    if (update.reconnection) into.reconnection = update.reconnection;
+  }
+  return earlier;
+};
+
 export interface KyselyAgentStoreOptions {
-  /** Deferred writes have no caller to fail: their errors go here. */
+  /**
+   * Deferred writes have no caller to fail: their errors go here. An unreachable database is
+   * reported once per outage (the writes are kept and retried); an agent's update that fails for
+   * its own reason (a constraint, bad data) is reported and dropped, and onDeferredWriteDropped called.
+   */
   readonly onDeferredWriteError?: (error: unknown) => void;
+  /** Called once for every agent whose pending update was dropped (for a counter). */
+  readonly onDeferredWriteDropped?: () => void;
 }
 
 // The connect path's store. A known agent's reconnection needs only a read (is it enabled?) before
 // the CONNACK; its record update (online, last connected, certificate) and every disconnection are
-// queued and written in one transaction per batch. A first connection is committed before it is
-// answered (several onboardings share a commit). Writes are applied in the order they were made,
-// and every other method first waits for the queued writes, so readers see them and admin writes
-// (disable, delete) land after them. A crash loses at most the last batch of online/last-connected
-// updates, which the next start resets anyway (markAllOffline); never an onboarding.
+// queued, coalesced per agent, and written in one transaction per batch. A first connection is
+// committed before it is answered (several onboardings share a commit). Each agent's writes take
+// effect in the order they were made, and every other method first waits for the queued writes,
+// so readers see them and admin writes (disable, delete) land after them. While the database is
+// unreachable the queued updates are kept and retried with backoff until written (issue 12, item
+// 3: dropping them left agents online after a short outage). A crash loses the pending
+// online/last-connected updates, which the next start resets anyway (markAllOffline); never an onboarding.
 export class KyselyAgentStore implements AgentStore {
   readonly #db: Kysely<Database>;
   readonly #onDeferredWriteError: (error: unknown) => void;
-  #queue: Write[] = [];
+  readonly #onDeferredWriteDropped: () => void;
+  #onboardings: Onboarding[] = [];
+  #updates = new Map<string, PendingUpdate>();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #isClosed = false;
+  /** Set while the pending updates wait for the database to come back: the next retry's delay. */
+  #retryDelayMs: number | undefined;
 
-  constructor(db: Kysely<Database>, { onDeferredWriteError = (error) => console.error('agent record update failed', error) }: KyselyAgentStoreOptions = {}) {
+  constructor(db: Kysely<Database>, {
+    onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined,
+  }: KyselyAgentStoreOptions = {}) {
     this.#db = db;
     this.#onDeferredWriteError = onDeferredWriteError;
+    this.#onDeferredWriteDropped = onDeferredWriteDropped;
   }
 
   async recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }> {
@@ -77,21 +139,24 @@ export class KyselyAgentStore implements AgentStore {
     const existing = await this.#selectByClientId(connection.tenant, connection.clientId);
     if (existing && !existing.is_enabled) return { isDisabled: true };
     if (existing) {
-      this.#enqueue({ kind: 'reconnection', tenant: connection.tenant, agentId: existing.id, changes });
+      this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
       return toRecord({ ...existing, ...changes });
     }
     const outcome = await new Promise<{ record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
-      this.#enqueue({ kind: 'onboarding', connection, changes, settle });
+      this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
     return outcome.record;
   }
 
   async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {
-    this.#enqueue({ kind: 'disconnection', tenant, agentId, sessionId });
+    this.#enqueueUpdate(tenant, agentId, (pending) => recordSessionEnd(pending, sessionId));
   }
 
-  /** Writes every queued update; resolves once they are committed (or reported as failed). */
+  /**
+   * Writes every queued update; resolves once they are committed, reported as failed, or (with the
+   * database unreachable) kept for the next retry.
+   */
   flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -101,7 +166,10 @@ export class KyselyAgentStore implements AgentStore {
     return this.#flushing;
   }
 
-  /** Writes what is queued; later deferred updates are dropped (the next start marks every agent offline). */
+  /**
+   * Writes what is queued (one attempt: with the database away, the pending updates are reported
+   * and dropped); later deferred updates are dropped (the next start marks every agent offline).
+   */
   async close(): Promise<void> {
     this.#isClosed = true;
     await this.flush();
@@ -151,79 +219,134 @@ export class KyselyAgentStore implements AgentStore {
     return this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('client_id', '=', clientId).executeTakeFirst();
   }
 
-  #enqueue(write: Write): void {
+  #enqueueOnboarding(onboarding: Onboarding): void {
     if (this.#isClosed) {
-      if (write.kind === 'onboarding') write.settle({ error: new Error('the agent store is closed') });
+      onboarding.settle({ error: new Error('the agent store is closed') });
       return;
     }
-    this.#queue.push(write);
-    if (write.kind === 'onboarding') {
-      // Soon, not later: the agent waits for its CONNACK. Onboardings admitted in the same turn of
-      // the event loop share the commit.
-      this.#immediate ??= setImmediate(() => {
-        this.#immediate = undefined;
-        void this.flush();
-      });
-    } else if (!this.#timer && !this.#immediate) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        void this.flush();
-      }, DEFERRED_WRITE_DELAY_MS);
-      this.#timer.unref();
+    this.#onboardings.push(onboarding);
+    // Soon, not later: the agent waits for its CONNACK. Onboardings admitted in the same turn of
+    // the event loop share the commit (with the pending updates, even while a retry waits).
+    this.#immediate ??= setImmediate(() => {
+      this.#immediate = undefined;
+      void this.flush();
+    });
+  }
+
+  #enqueueUpdate(tenant: TenantId, agentId: string, record: (pending: PendingUpdate) => void): void {
+    if (this.#isClosed) return;
+    const key = keyOf(tenant, agentId);
+    let pending = this.#updates.get(key);
+    if (!pending) {
+      pending = { tenant, agentId, endedSessions: new Set(), reconnection: undefined };
+      this.#updates.set(key, pending);
     }
+    record(pending);
+    this.#schedule(DEFERRED_WRITE_DELAY_MS);
+  }
+
+  /** Arms the flush timer unless a flush is already due (a retry's backoff delays new updates too). */
+  #schedule(delayMs: number): void {
+    if (this.#timer || this.#immediate) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, delayMs);
+    this.#timer.unref();
   }
 
   async #writeQueued(): Promise<void> {
-    const batch = this.#queue;
-    if (batch.length === 0) return;
-    this.#queue = [];
+    const onboardings = this.#onboardings;
+    const updates = this.#updates;
+    if (onboardings.length === 0 && updates.size === 0) return;
+    this.#onboardings = [];
+    this.#updates = new Map();
     try {
-      await this.#writeInOneTransaction(batch);
+      await this.#writeInOneTransaction([...updates.values()], onboardings);
+      this.#recovered();
       return;
     } catch (error) {
       // An unreachable database fails every write alike: retrying them one by one would only
       // multiply the wait (one connect timeout each).
-      if (batch.length === 1 || isDatabaseUnreachable(error)) {
-        this.#fail(batch, error);
+      if (isDatabaseUnreachable(error)) {
+        this.#keepForRetry(updates, error);
+        for (const onboarding of onboardings) onboarding.settle({ error });
+        return;
+      }
+      if (updates.size + onboardings.length === 1) {
+        this.#drop([...updates.values()], error);
+        for (const onboarding of onboardings) onboarding.settle({ error });
         return;
       }
     }
     // One operation's failure (say a row that breaks a column limit) rolled the shared transaction
-    // back for every tenant in it. Each write then runs alone, in the same order, so the bad one
-    // fails only its own caller and the others commit (issue 10, finding 11).
-    for (const [index, write] of batch.entries()) {
+    // back for every tenant in it. Each agent's update and each onboarding then runs alone, so the
+    // bad one fails (or is dropped) alone and the others commit (issue 10, finding 11; issue 12, item 3).
+    const remaining = new Map(updates);
+    for (const [key, update] of updates) {
       try {
-        await this.#writeInOneTransaction([write]);
+        await this.#writeInOneTransaction([update], []);
+        remaining.delete(key);
       } catch (error) {
         if (isDatabaseUnreachable(error)) {
-          this.#fail(batch.slice(index), error);
+          this.#keepForRetry(remaining, error);
+          for (const onboarding of onboardings) onboarding.settle({ error });
           return;
         }
-        this.#fail([write], error);
+        remaining.delete(key);
+        this.#drop([update], error);
+      }
+    }
+    for (const [index, onboarding] of onboardings.entries()) {
+      try {
+        await this.#writeInOneTransaction([], [onboarding]);
+      } catch (error) {
+        if (isDatabaseUnreachable(error)) {
+          for (const failed of onboardings.slice(index)) failed.settle({ error });
+          return;
+        }
+        onboarding.settle({ error });
+      }
+    }
+    this.#recovered();
+  }
+
+  /** The database is away: the updates go back in front of the newer ones, and a retry is armed. */
+  #keepForRetry(updates: Map<string, PendingUpdate>, error: unknown): void {
+    if (this.#isClosed) {
+      if (updates.size > 0) this.#report(error);
+      return;
+    }
+    this.#updates = mergeUpdates(updates, this.#updates);
+    if (this.#updates.size === 0) return;
+    // Reported when the outage begins, not at every retry.
+    if (this.#retryDelayMs === undefined) this.#report(error);
+    const delayMs = this.#retryDelayMs ?? RETRY_FIRST_DELAY_MS;
+    this.#retryDelayMs = Math.min(delayMs * 2, RETRY_MAX_DELAY_MS);
+    // The retry replaces the normal delay: new updates wait for it (they are coalesced meanwhile).
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#schedule(delayMs);
+  }
+
+  #recovered(): void {
+    this.#retryDelayMs = undefined;
+  }
+
+  /** Updates that failed for their own reason: reported and dropped, so they cannot block the others. */
+  #drop(updates: readonly PendingUpdate[], error: unknown): void {
+    if (updates.length === 0) return;
+    this.#report(error);
+    for (let count = 0; count < updates.length; count++) {
+      try {
+        this.#onDeferredWriteDropped();
+      } catch {
+        // A failing counter must not stop later flushes.
       }
     }
   }
 
-  // READ COMMITTED suffices: every write is one statement, and onboarding's insert is decided by
-  // the unique (tenant_id, client_id) constraint. A deadlock with another node's batch is retried.
-  async #writeInOneTransaction(writes: readonly Write[]): Promise<void> {
-    type Outcome = { settle: Extract<Write, { kind: 'onboarding' }>['settle']; record: AgentRecord | { readonly isDisabled: true } };
-    const outcomes = await runTransaction(this.#db, async (trx) => {
-      const settled: Outcome[] = [];
-      for (const write of writes) {
-        if (write.kind === 'onboarding') settled.push({ settle: write.settle, record: await this.#onboard(trx, write.connection, write.changes) });
-        else await this.#apply(trx, write);
-      }
-      return settled;
-    });
-    // Only after the commit: an onboarding is answered once it is durable.
-    for (const { settle, record } of outcomes) settle({ record });
-  }
-
-  /** Onboardings are answered with the error; deferred writes have no caller, so one report. */
-  #fail(writes: readonly Write[], error: unknown): void {
-    for (const write of writes) if (write.kind === 'onboarding') write.settle({ error });
-    if (writes.every((write) => write.kind === 'onboarding')) return;
+  #report(error: unknown): void {
     try {
       this.#onDeferredWriteError(error);
     } catch {
@@ -231,14 +354,30 @@ export class KyselyAgentStore implements AgentStore {
     }
   }
 
-  async #apply(trx: Transaction<Database>, write: Exclude<Write, { kind: 'onboarding' }>): Promise<void> {
-    if (write.kind === 'reconnection') {
-      // By id, not client id: an agent deleted and onboarded anew since is another record.
-      await trx.updateTable('agents').set(write.changes)
-        .where('tenant_id', '=', write.tenant).where('id', '=', write.agentId).where('is_enabled', '=', 1).execute();
-    } else {
+  // READ COMMITTED suffices: every write is one statement, and onboarding's insert is decided by
+  // the unique (tenant_id, client_id) constraint. A deadlock with another node's batch is retried.
+  // Updates go first: each concerns an agent whose record was committed before it was queued, so
+  // no onboarding in the same batch can precede it.
+  async #writeInOneTransaction(updates: readonly PendingUpdate[], onboardings: readonly Onboarding[]): Promise<void> {
+    const outcomes = await runTransaction(this.#db, async (trx) => {
+      for (const update of updates) await this.#apply(trx, update);
+      const settled: { settle: Onboarding['settle']; record: AgentRecord | { readonly isDisabled: true } }[] = [];
+      for (const { connection, changes, settle } of onboardings) settled.push({ settle, record: await this.#onboard(trx, connection, changes) });
+      return settled;
+    });
+    // Only after the commit: an onboarding is answered once it is durable.
+    for (const { settle, record } of outcomes) settle({ record });
+  }
+
+  async #apply(trx: Transaction<Database>, update: PendingUpdate): Promise<void> {
+    if (update.endedSessions.size > 0) {
       await trx.updateTable('agents').set({ is_online: 0, session_id: null })
-        .where('tenant_id', '=', write.tenant).where('id', '=', write.agentId).where('session_id', '=', write.sessionId).execute();
+        .where('tenant_id', '=', update.tenant).where('id', '=', update.agentId).where('session_id', 'in', [...update.endedSessions]).execute();
+    }
+    if (update.reconnection) {
+      // By id, not client id: an agent deleted and onboarded anew since is another record.
+      await trx.updateTable('agents').set(update.reconnection.changes)
+        .where('tenant_id', '=', update.tenant).where('id', '=', update.agentId).where('is_enabled', '=', 1).execute();
     }
   }
 
