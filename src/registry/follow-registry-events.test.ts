@@ -218,4 +218,62 @@ describe('followRegistryEvents', async () => {
     assert.deepEqual(sessions.closed.map(({ event }) => event), [{ type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }]);
     assert.deepEqual(lines, [{ fields: { caCertificates: 1, sessionsClosed: 1 }, message: 'cluster bus back: trust index reloaded, live sessions re-checked' }]);
   });
+  // Attacks on the record in hand (issue 11 review): it must never grant what the store would not.
+  it('a record in hand grants nothing the store would not: a registered CA stays untrusted, a deletion is remembered past 9,999 later ones', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => { reads.push(id); return undefined; } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // POST /caCertificates: its record is unverified, and so is its entry.
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record({ isVerified: false }), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'registered is not trusted');
+    assert.equal(trustIndex.findIssuer(certificate)?.isVerified, false);
+
+    // Deleted (on any node), then a flood of other deletions, then this node's verification of it.
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    for (let n = 0; n < 9_999; n += 1) await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: `flood-${n}` as CaCertificateId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'the deleted CA does not come back');
+    assert.equal(trustIndex.findIssuer(certificate), undefined);
+    assert.deepEqual(reads, [caId], 'the store was asked instead');
+  });
+
+  it('on a resync, the index is reloaded before any session closes; an old-format revocation closes after the index has it', async () => {
+    const { feed, deliver, resync } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record({ id: 'ca-gone' as CaCertificateId }));
+    const revokedRecord = { id: 'cert-1', tenant, managedCaId: caId, serialNumber: '0a', isRevoked: true };
+    const sources = sourcesWith({
+      caCertificates: { listAll: async () => [record()] },
+      managedCas: { listAll: async () => [] },
+      agentCertificates: { listRevokedSerials: async () => [], find: async () => revokedRecord },
+    });
+    const agents = new InMemoryAgentStore();
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents, clock, log: noLog });
+    const connect = async (clientId: string, caCertificateId: CaCertificateId) => {
+      const agent = await agents.recordConnection({
+        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+      });
+      assert.ok(!('isDisabled' in agent));
+      return live(clientId, { agentId: agent.id, caCertificateId });
+    };
+    const orphaned = await connect('acme_orphaned', 'ca-gone' as CaCertificateId);
+    const revoked = await connect('acme_revoked', caId);
+    const sessions = recordingSessions([orphaned, revoked], () =>
+      `${trustIndex.isTrusted('ca-gone') ? 'ca-gone trusted' : 'ca-gone untrusted'}, ${trustIndex.isRevoked(caId, '0a') ? '0a revoked' : '0a valid'}`);
+    follower.attachSessions(sessions.port);
+
+    await resync();
+    assert.deepEqual(sessions.closed, [{ event: { type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }, index: 'ca-gone untrusted, 0a valid' }]);
+
+    sessions.closed.length = 0;
+    const fromOldNode: RegistryEvent = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' };
+    await deliver(fromOldNode);
+    assert.deepEqual(sessions.closed, [
+      { event: fromOldNode, index: 'ca-gone untrusted, 0a revoked' },
+      { event: { ...fromOldNode, caCertificateId: caId, serialNumber: '0a' }, index: 'ca-gone untrusted, 0a revoked' },
+    ]);
+  });
 });
