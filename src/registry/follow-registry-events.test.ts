@@ -128,7 +128,10 @@ describe('followRegistryEvents', async () => {
     followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
 
     // The PEM is not parsed again either: the certificate the use case parsed goes in as it is.
+    // (Registered first, as always: a verification applies to the entry its registration made.)
     const inHand = record({ certificatePem: 'not parsed again' });
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: { ...inHand, isVerified: false }, certificate });
+    assert.equal(trustIndex.isTrusted(caId), false);
     await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: inHand, certificate });
     assert.deepEqual(reads, [], 'no read-back for the record in hand');
     assert.equal(trustIndex.isTrusted(caId), true);
@@ -275,5 +278,34 @@ describe('followRegistryEvents', async () => {
       { event: fromOldNode, index: 'ca-gone untrusted, 0a revoked' },
       { event: { ...fromOldNode, caCertificateId: caId, serialNumber: '0a' }, index: 'ca-gone untrusted, 0a revoked' },
     ]);
+  });
+  // Issue 11 review, finding: the remembered deletions are bounded (10,000). A burst of bus
+  // messages parsed from one Redis read is queued before this node's own verification resumes,
+  // so "delete X, then 10,000 other deletions" (forged by anyone with Redis access, or a tenant's
+  // flood) could be applied ahead of X's verified record in hand and push X's deletion out.
+  it('a verified record in hand does not trust a CA the index no longer holds, even once its deletion is forgotten', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const registeredElsewhere = 'ca-3' as CaCertificateId;
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => {
+      reads.push(id);
+      return id === registeredElsewhere ? record({ id }) : undefined;
+    } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // Positive control: registered through another node whose event has not arrived yet, verified
+    // here: the store is asked, and it says verified.
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: registeredElsewhere }, { kind: 'caCertificate', record: record({ id: registeredElsewhere }), certificate });
+    assert.equal(trustIndex.isTrusted(registeredElsewhere), true);
+    assert.deepEqual(reads.splice(0), [registeredElsewhere]);
+
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record({ isVerified: false }), certificate });
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    for (let n = 0; n < 10_001; n += 1) await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: `flood-${n}` as CaCertificateId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+
+    assert.equal(trustIndex.isTrusted(caId), false, 'the deleted CA does not come back');
+    assert.deepEqual(reads, [caId], 'the store was asked instead');
   });
 });
