@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CaCertificateRecord, RegistryEvent, StoredRecord } from '../registry/index.ts';
-import type { CaCertificateId, TenantId } from '../shared/index.ts';
+import { randomUUID } from 'node:crypto';
+import { createCa, issueCertificate } from '../../test/support/test-pki.ts';
+import {
+  createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, TrustIndex,
+  type CaCertificateRecord, type RegistryEvent, type StoredRecord,
+} from '../registry/index.ts';
+import { isDomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { LocalEventBus } from './local-event-bus.ts';
 
 const event: RegistryEvent = { type: 'caCertificateVerified', tenant: 'acme' as TenantId, caCertificateId: '0123456789abcdef01234567' as CaCertificateId };
@@ -28,5 +33,29 @@ describe('LocalEventBus', () => {
     assert.equal(bus.readiness(), undefined);
     await bus.close();
     assert.equal(resyncs, 0);
+  });
+  // Issue 11 review: the catch-up moved from the app (cluster only) into the registry (every
+  // node). A single node must still refuse an agent of an unknown CA at once: waiting up to the
+  // 1 s bound on every such CONNECT would be a free delay an attacker could pile up.
+  test('a single node refuses an agent of an unknown or unverified CA at once: no catch-up wait', async () => {
+    const trustIndex = new TrustIndex();
+    const registry = createRegistry({
+      caCertificates: new InMemoryCaCertificateStore(), agents: new InMemoryAgentStore(), managedCas: new InMemoryManagedCaStore(),
+      agentCertificates: new InMemoryAgentCertificateStore(), trustIndex, events: new LocalEventBus(() => undefined), clock: systemClock,
+      settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
+    });
+    const ca = await createCa({ subject: 'CN=acme-ca' });
+    const agent = await issueCertificate(ca, { subject: 'CN=pump-1' });
+    const refusalOf = async () => {
+      const started = performance.now();
+      const code = await registry.admitAgent({ certificateDer: agent.certificateDer, clientId: 'acme_pump-1', sessionId: randomUUID() })
+        .then(() => 'admitted', (error: unknown) => (isDomainError(error) ? error.code : String(error)));
+      return { code, ms: performance.now() - started };
+    };
+    const unknown = await refusalOf();
+    trustIndex.upsert({ id: 'ca-1' as CaCertificateId, tenant: 'acme' as TenantId, isVerified: false, certificatePem: ca.certificatePem });
+    const unverified = await refusalOf();
+    assert.deepEqual([unknown.code, unverified.code], ['mqtt.unknownCa', 'mqtt.caNotVerified']);
+    assert.ok(unknown.ms < 250 && unverified.ms < 250, `refused at once, not after the 1 s bound: ${unknown.ms.toFixed(0)} ms, ${unverified.ms.toFixed(0)} ms`);
   });
 });

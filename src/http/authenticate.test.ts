@@ -95,4 +95,38 @@ describe('authenticate', () => {
     assert.equal(answer.json().errors[0].code, 'request.routeNotFound');
     await app.close();
   });
+  test('request.principal never leaks between requests: concurrent callers each see their own, a later public call sees none', async () => {
+    const app = build();
+    const tokenOf = (tenant: string) => mintDevToken(key, { tenant, scopes: ['mcmqtt.read'], ttlSeconds: 600 });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    app.get('/mine', { config: { scope: 'mcmqtt.read' } }, async (request) => {
+      const before = request.principal.tenant;
+      await gate; // every request is in flight at once before any answers
+      return { before, after: request.principal.tenant };
+    });
+    const seenByPublic: unknown[] = [];
+    app.get('/open', { config: { public: true } }, async (request) => { seenByPublic.push(request.principal); return 'open'; });
+    const tenants = ['acme', 'globex', 'initech', 'umbrella'];
+    const answers = tenants.map(async (tenant) => app.inject({ method: 'GET', url: '/mine', headers: { authorization: `Bearer ${await tokenOf(tenant)}` } }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // A call without a token meanwhile: refused, and it changes nobody's principal.
+    assert.equal((await app.inject({ method: 'GET', url: '/mine' })).statusCode, 401);
+    release();
+    assert.deepEqual((await Promise.all(answers)).map((answer) => answer.json()), tenants.map((tenant) => ({ before: tenant, after: tenant })));
+    for (let i = 0; i < 3; i += 1) assert.equal((await app.inject({ method: 'GET', url: '/open' })).statusCode, 200);
+    assert.deepEqual(seenByPublic, [null, null, null], 'a public route after scoped ones still has no principal');
+    await app.close();
+  });
+  test('a route registered before authenticate() escaped the startup check: it still needs a token, with the strictest scope', async () => {
+    const app = Fastify();
+    handleErrors(app);
+    app.get('/early', async () => 'reachable');
+    authenticate(app, createDevTokenVerifier(key.publicJwk));
+    const call = async (scopes?: string[]) => (await app.inject({
+      method: 'GET', url: '/early', headers: scopes ? { authorization: `Bearer ${await tokenWith(scopes)}` } : {},
+    })).statusCode;
+    assert.deepEqual([await call(), await call(['mcmqtt.read']), await call(['mcmqtt.admin'])], [401, 403, 200]);
+    await app.close();
+  });
 });

@@ -128,4 +128,65 @@ describe('the HTTP server\'s routes and who may call them', () => {
       assert.equal(anonymous.status, 200, `${route} without a token`);
     }
   });
+  // Attacks on the token check that the onRequest hook must withstand (issue 11 review): the
+  // token is checked before the body is read, whatever the body, and no spelling of a scoped
+  // path reaches its handler without a token. Each row would fail if the protection regressed.
+  const HUGE = JSON.stringify({ name: 'x', caCertificate: 'A'.repeat(10 * 1024 * 1024) });
+  const bodyRoutes = () => routesOf(app).filter((route) => /^(POST|PATCH|PUT) /.test(route));
+
+  test('a caller without a valid token never gets its body read: 10 MB, text/plain or broken JSON is 401, a read-only token on an admin route 403, never 413/415/400', async () => {
+    assert.ok(bodyRoutes().length >= 5, 'the routes that take a body');
+    for (const route of bodyRoutes()) {
+      const [method = '', path = ''] = route.split(' ');
+      const send = (payload: string, contentType: string, authorization?: string) => app.inject({
+        method: method as 'POST', url: path.replace(':id', 'a'.repeat(24)), payload,
+        headers: { 'content-type': contentType, ...(authorization ? { authorization } : {}) },
+      });
+      const rows: [string, Awaited<ReturnType<typeof send>>, number, string][] = [
+        ['no token, 10 MB JSON', await send(HUGE, 'application/json'), 401, 'auth.tokenMissing'],
+        ['no token, text/plain', await send('hello', 'text/plain'), 401, 'auth.tokenMissing'],
+        ['no token, broken JSON', await send('{not json', 'application/json'), 401, 'auth.tokenMissing'],
+        ['a token that is no JWT, 10 MB JSON', await send(HUGE, 'application/json', 'Bearer a.b.c'), 401, 'auth.tokenInvalid'],
+        ['a token without scopes, 10 MB JSON', await send(HUGE, 'application/json', `Bearer ${tokens.get('none')}`), 403, 'auth.scopeMissing'],
+      ];
+      if (expectedAccess(route) === 'mcmqtt.admin') {
+        rows.push(['mcmqtt.read, 10 MB JSON', await send(HUGE, 'application/json', `Bearer ${tokens.get('read')}`), 403, 'auth.scopeMissing']);
+      }
+      // Positive control: with the scope, the same body is refused for its size.
+      const scoped = tokens.get(expectedAccess(route) === 'mcmqtt.admin' ? 'admin' : 'read');
+      rows.push(['the right scope, 10 MB JSON', await send(HUGE, 'application/json', `Bearer ${scoped}`), 413, 'request.bodyTooLarge']);
+      for (const [what, answer, status, code] of rows) {
+        assert.equal(answer.statusCode, status, `${route}, ${what}`);
+        assert.equal(answer.json().errors[0].code, code, `${route}, ${what}`);
+      }
+    }
+  });
+
+  test('no other spelling of a scoped route answers without a token: trailing slash, percent-encoding, query, HEAD are 401; case, double slash, OPTIONS, TRACE are 404', async () => {
+    const scoped = routesOf(app).filter((route) => expectedAccess(route) !== 'public' && !route.startsWith('HEAD '));
+    const encodeFirstLetter = (path: string) => path.replace(/\/([A-Za-z])([A-Za-z]*)$/, (_all, first: string, rest: string) => `/%${first.charCodeAt(0).toString(16)}${rest}`);
+    for (const route of scoped) {
+      const [method = '', template = ''] = route.split(' ');
+      const path = template.replace(':id', 'a'.repeat(24));
+      const rows: [string, string, string, number][] = [
+        ['trailing slash', method, `${path}/`, 401],
+        ['query string', method, `${path}?tenant=other&scope=mcmqtt.admin`, 401],
+        ['percent-encoded letter', method, encodeFirstLetter(path), 401],
+        ['upper case', method, path.toUpperCase(), 404],
+        ['double slash', method, path.replace(API, `${API}/`), 404],
+        ['leading double slash', method, `/${path}`, 404],
+        ['OPTIONS', 'OPTIONS', path, 404],
+        ['TRACE', 'TRACE', path, 404],
+      ];
+      if (method === 'GET') rows.push(['HEAD', 'HEAD', path, 401], ['HEAD with trailing slash', 'HEAD', `${path}/`, 401]);
+      for (const [what, verb, url, status] of rows) {
+        const answer = await app.inject({ method: verb as 'GET', url });
+        assert.equal(answer.statusCode, status, `${route}, ${what}: ${verb} ${url}`);
+      }
+    }
+    // No UI or document route a plugin might add answers besides the table's.
+    for (const url of ['/documentation', '/documentation/json', '/documentation/static/index.html', '/docs', `${API}/documentation`]) {
+      assert.equal((await app.inject({ method: 'GET', url })).statusCode, 404, url);
+    }
+  });
 });

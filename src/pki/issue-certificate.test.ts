@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync, KeyObject, webcrypto, X509Certificate } from 'node:crypto';
 import { KeyUsageFlags, KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import { parseCertificatePem } from './certificate.ts';
-import { agentCertificateProfile, brokerRootCaProfile, brokerServerCertificateProfile, caCertificateProfile } from './certificate-profiles.ts';
+import {
+  agentCertificateProfile, brokerRootCaProfile, brokerServerCertificateProfile, caCertificateProfile, type CertificateProfile,
+} from './certificate-profiles.ts';
 import { caCertificateRules } from './lint/ca-certificate-rules.ts';
 import { lintCertificate } from './lint/lint-certificate.ts';
 import { issueCertificate, type IssuedCertificate } from './issue-certificate.ts';
@@ -146,4 +148,58 @@ describe('issueCertificate: a tenant\'s CA and its agent certificates', () => {
     await assert.rejects(issueCertificate(agentCertificateProfile, { subject: { CN: 'x' }, key: 'p256', issuer: { certificatePem: issuer.certificatePem, privateKeyPem: ed25519 }, validityDays: 1, now }),
       /unsupported issuer key: ed25519 \(use RSA or EC P-256\/P-384\)/);
   });
+});
+
+// Issue 11 review: the issuers were merged into one over profiles-as-data. Per profile, in one
+// table, what a relying party decides on; a profile whose data drifts fails its row.
+describe('issueCertificate: every profile, as a relying party sees it', () => {
+  interface Row {
+    readonly profile: CertificateProfile;
+    readonly isCa: boolean;
+    readonly keyUsage: number;
+    readonly eku: readonly string[] | undefined;
+    readonly hasSan: boolean;
+    /** Issued for longer than its issuer lives: is it cut at the issuer's notAfter? */
+    readonly isCappedByIssuer: boolean | undefined;
+  }
+  const rows: readonly Row[] = [
+    { profile: caCertificateProfile, isCa: true, keyUsage: KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, eku: undefined, hasSan: false, isCappedByIssuer: undefined },
+    { profile: brokerRootCaProfile, isCa: true, keyUsage: KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, eku: undefined, hasSan: false, isCappedByIssuer: undefined },
+    { profile: brokerServerCertificateProfile, isCa: false, keyUsage: KeyUsageFlags.digitalSignature, eku: ['1.3.6.1.5.5.7.3.1'], hasSan: true, isCappedByIssuer: false },
+    { profile: agentCertificateProfile, isCa: false, keyUsage: KeyUsageFlags.digitalSignature, eku: ['1.3.6.1.5.5.7.3.2'], hasSan: false, isCappedByIssuer: true },
+  ];
+  const issuerLife = 30;
+
+  for (const row of rows) {
+    test(`${row.profile.id}: CA ${row.isCa}, critical basicConstraints and keyUsage, its EKU, random positive serials of >= 64 bits${row.isCappedByIssuer === undefined ? '' : `, ${row.isCappedByIssuer ? '' : 'not '}capped by its issuer`}`, async () => {
+      const issuer = row.profile.isSelfSigned ? undefined
+        : await issueCertificate(brokerRootCaProfile, { subject: { CN: 'issuer' }, key: 'p256', validityDays: issuerLife, now });
+      const issue = () => issueCertificate(row.profile, { subject: { CN: 'subject' }, key: 'p256', issuer, hostnames: row.hasSan ? ['localhost'] : [], validityDays: issuerLife * 10, now });
+      const issued = await Promise.all(Array.from({ length: 24 }, issue));
+      const certificate = parseCertificatePem(issued[0]!.certificatePem);
+      assert.deepEqual(certificate.basicConstraints, { isCa: row.isCa, isCritical: true });
+      assert.equal(certificate.x509.ca, row.isCa);
+      assert.equal(keyUsageFlags(certificate.pem), row.keyUsage);
+      assert.equal(new PeculiarCertificate(certificate.pem).getExtension(KeyUsagesExtension)?.critical, true);
+      assert.deepEqual(certificate.x509.keyUsage, row.eku);
+      assert.equal(extensionOrder(certificate.pem).includes(OID.subjectAltName), row.hasSan);
+      if (issuer) {
+        assert.ok(certificate.x509.verify(new X509Certificate(issuer.certificatePem).publicKey), 'signed by its issuer');
+        const issuerEnd = new X509Certificate(issuer.certificatePem).validToDate.getTime();
+        assert.equal(certificate.notAfter.getTime() === issuerEnd, row.isCappedByIssuer, 'notAfter cut at the issuer\'s');
+        assert.ok(certificate.notAfter.getTime() <= now.getTime() + issuerLife * 10 * DAY_MS);
+      }
+      // RFC 5280 §4.1.2.2 positive, at most 20 octets; CA/B Forum >= 64 random bits.
+      const serials = issued.map((one) => new X509Certificate(one.certificatePem).serialNumber);
+      assert.equal(new Set(serials).size, serials.length, 'unique');
+      for (const serial of serials) {
+        assert.match(serial, /^[0-7][0-9A-F]{31}$/, 'positive, 16 octets, no leading zero octet');
+        assert.doesNotMatch(serial, /^00/);
+      }
+      // Every octet after the first takes several values across the batch: random, not a counter or a clock.
+      for (let octet = 1; octet < 16; octet += 1) {
+        assert.ok(new Set(serials.map((serial) => serial.slice(octet * 2, octet * 2 + 2))).size > 4, `octet ${octet} varies`);
+      }
+    });
+  }
 });

@@ -128,7 +128,10 @@ describe('followRegistryEvents', async () => {
     followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
 
     // The PEM is not parsed again either: the certificate the use case parsed goes in as it is.
+    // (Registered first, as always: a verification applies to the entry its registration made.)
     const inHand = record({ certificatePem: 'not parsed again' });
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: { ...inHand, isVerified: false }, certificate });
+    assert.equal(trustIndex.isTrusted(caId), false);
     await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: inHand, certificate });
     assert.deepEqual(reads, [], 'no read-back for the record in hand');
     assert.equal(trustIndex.isTrusted(caId), true);
@@ -217,5 +220,92 @@ describe('followRegistryEvents', async () => {
     assert.equal(trustIndex.isTrusted('ca-gone'), false, 'reloaded');
     assert.deepEqual(sessions.closed.map(({ event }) => event), [{ type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }]);
     assert.deepEqual(lines, [{ fields: { caCertificates: 1, sessionsClosed: 1 }, message: 'cluster bus back: trust index reloaded, live sessions re-checked' }]);
+  });
+  // Attacks on the record in hand (issue 11 review): it must never grant what the store would not.
+  it('a record in hand grants nothing the store would not: a registered CA stays untrusted, a deletion is remembered past 9,999 later ones', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => { reads.push(id); return undefined; } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // POST /caCertificates: its record is unverified, and so is its entry.
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record({ isVerified: false }), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'registered is not trusted');
+    assert.equal(trustIndex.findIssuer(certificate)?.isVerified, false);
+
+    // Deleted (on any node), then a flood of other deletions, then this node's verification of it.
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    for (let n = 0; n < 9_999; n += 1) await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: `flood-${n}` as CaCertificateId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+    assert.equal(trustIndex.isTrusted(caId), false, 'the deleted CA does not come back');
+    assert.equal(trustIndex.findIssuer(certificate), undefined);
+    assert.deepEqual(reads, [caId], 'the store was asked instead');
+  });
+
+  it('on a resync, the index is reloaded before any session closes; an old-format revocation closes after the index has it', async () => {
+    const { feed, deliver, resync } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record({ id: 'ca-gone' as CaCertificateId }));
+    const revokedRecord = { id: 'cert-1', tenant, managedCaId: caId, serialNumber: '0a', isRevoked: true };
+    const sources = sourcesWith({
+      caCertificates: { listAll: async () => [record()] },
+      managedCas: { listAll: async () => [] },
+      agentCertificates: { listRevokedSerials: async () => [], find: async () => revokedRecord },
+    });
+    const agents = new InMemoryAgentStore();
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents, clock, log: noLog });
+    const connect = async (clientId: string, caCertificateId: CaCertificateId) => {
+      const agent = await agents.recordConnection({
+        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+      });
+      assert.ok(!('isDisabled' in agent));
+      return live(clientId, { agentId: agent.id, caCertificateId });
+    };
+    const orphaned = await connect('acme_orphaned', 'ca-gone' as CaCertificateId);
+    const revoked = await connect('acme_revoked', caId);
+    const sessions = recordingSessions([orphaned, revoked], () =>
+      `${trustIndex.isTrusted('ca-gone') ? 'ca-gone trusted' : 'ca-gone untrusted'}, ${trustIndex.isRevoked(caId, '0a') ? '0a revoked' : '0a valid'}`);
+    follower.attachSessions(sessions.port);
+
+    await resync();
+    assert.deepEqual(sessions.closed, [{ event: { type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }, index: 'ca-gone untrusted, 0a valid' }]);
+
+    sessions.closed.length = 0;
+    const fromOldNode: RegistryEvent = { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'cert-1' as AgentCertificateId, caCertificateId: '' as CaCertificateId, serialNumber: '' };
+    await deliver(fromOldNode);
+    assert.deepEqual(sessions.closed, [
+      { event: fromOldNode, index: 'ca-gone untrusted, 0a revoked' },
+      { event: { ...fromOldNode, caCertificateId: caId, serialNumber: '0a' }, index: 'ca-gone untrusted, 0a revoked' },
+    ]);
+  });
+  // Issue 11 review, finding: the remembered deletions are bounded (10,000). A burst of bus
+  // messages parsed from one Redis read is queued before this node's own verification resumes,
+  // so "delete X, then 10,000 other deletions" (forged by anyone with Redis access, or a tenant's
+  // flood) could be applied ahead of X's verified record in hand and push X's deletion out.
+  it('a verified record in hand does not trust a CA the index no longer holds, even once its deletion is forgotten', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const reads: string[] = [];
+    const registeredElsewhere = 'ca-3' as CaCertificateId;
+    const sources = sourcesWith({ caCertificates: { find: async (_tenant: TenantId, id: CaCertificateId) => {
+      reads.push(id);
+      return id === registeredElsewhere ? record({ id }) : undefined;
+    } } });
+    followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+
+    // Positive control: registered through another node whose event has not arrived yet, verified
+    // here: the store is asked, and it says verified.
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: registeredElsewhere }, { kind: 'caCertificate', record: record({ id: registeredElsewhere }), certificate });
+    assert.equal(trustIndex.isTrusted(registeredElsewhere), true);
+    assert.deepEqual(reads.splice(0), [registeredElsewhere]);
+
+    await deliver({ type: 'caCertificateRegistered', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record({ isVerified: false }), certificate });
+    await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: caId });
+    for (let n = 0; n < 10_001; n += 1) await deliver({ type: 'caCertificateDeleted', tenant, caCertificateId: `flood-${n}` as CaCertificateId });
+    await deliver({ type: 'caCertificateVerified', tenant, caCertificateId: caId }, { kind: 'caCertificate', record: record(), certificate });
+
+    assert.equal(trustIndex.isTrusted(caId), false, 'the deleted CA does not come back');
+    assert.deepEqual(reads, [caId], 'the store was asked instead');
   });
 });

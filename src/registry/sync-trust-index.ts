@@ -131,10 +131,13 @@ export const followTrustIndex = (index: TrustIndex, sources: TrustSources): Trus
   // another node's deletion, whose event got here first) must not be undone by it: a deletion is
   // final and a verification is undone only by one, so a record that would move its CA back
   // (deleted, or verified to unverified) is left aside and the store is asked, as for a remote event.
+  // A verification applies to the entry its registration put in the index: with none, the CA may
+  // have been deleted past what `deleted` remembers (a burst of bus messages), so the store is asked.
   const current = (stored: StoredRecord | undefined): StoredRecord | undefined => {
     if (stored?.kind !== 'caCertificate') return stored;
     const { id, isVerified } = stored.record;
-    return deleted.has(id) || (!isVerified && index.isTrusted(id)) ? undefined : stored;
+    const wouldMoveBack = isVerified ? !index.has(id) : index.isTrusted(id);
+    return deleted.has(id) || wouldMoveBack ? undefined : stored;
   };
   const apply = (event: RegistryEvent, stored: StoredRecord | undefined): Promise<void> => {
     if (event.type === 'caCertificateDeleted') {

@@ -113,6 +113,11 @@ export class TrustIndex {
     return new Set((this.#byKey.get(publicKeySha256) ?? []).filter((entry) => entry.isVerified).map((entry) => entry.tenant));
   }
 
+  /** Whether the index holds `id` at all, trusted or not (registered, verified or managed). */
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
   /** Whether `id` is a CA this index trusts now (registered and verified, or managed). */
   isTrusted(id: string): boolean {
     return this.#byId.get(id)?.isVerified === true;
