@@ -203,6 +203,10 @@ export const configSchema = {
       env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),
       description: 'On SIGTERM: time over which connected agents are disconnected in batches so they move to other nodes, in milliseconds.',
     }),
+    convergenceMs: setting({
+      env: 'TRUSTGATE_CLUSTER_CONVERGENCE_MS', default: 5000, parse: integer(100, 600_000),
+      description: 'In a cluster: how often each node checks the database for trust changes it may have missed (an event lost with Redis away or a node killed before publishing it), in milliseconds; a node follows the database\'s trust state within about this long plus one reload. Ignored on a single node.',
+    }),
   },
   log: {
     level: setting({
