@@ -8,9 +8,12 @@ export interface TrustChangePollOptions {
 }
 
 export interface TrustChangePoll {
-  /** Idempotent; waits for a check in progress. */
+  /** Idempotent; waits for a check in progress, at most STOP_WAIT_MS (a database that does not
+   *  answer must not hold the shutdown). */
   stop(): Promise<void>;
 }
+
+const STOP_WAIT_MS = 2_000;
 
 /**
  * Bounds how long a cluster node can trust what the database no longer trusts (or refuse what it
@@ -38,7 +41,9 @@ export const pollTrustChanges = ({ follower, intervalMs, log }: TrustChangePollO
   return {
     async stop() {
       clearInterval(timer);
-      await running;
+      let wait: NodeJS.Timeout | undefined;
+      await Promise.race([running, new Promise((resolve) => { wait = setTimeout(resolve, STOP_WAIT_MS); })]);
+      clearTimeout(wait);
     },
   };
 };
