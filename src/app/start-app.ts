@@ -10,13 +10,14 @@ import {
 import { createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
-import { createRegistry, followRegistryEvents, TrustIndex } from '../registry/index.ts';
+import { createRegistry, followRegistryEvents, pollTrustChanges, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, openDatabase, type Database,
+  AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase,
+  type Database,
 } from '../storage/index.ts';
 import { loadOrCreateManagedCaSealingKey } from './managed-ca-sealing-key.ts';
 
@@ -128,10 +129,20 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // The index follows events from before its first load on: one that lands during the load is
     // applied after it, never lost between the load and the subscription.
     const trustIndex = new TrustIndex();
-    const follower = followRegistryEvents({ feed: events, trustIndex, sources: trustSources, agents, clock, log: logger });
+    // In a cluster an event can be lost (a node killed between its commit and its publish, Redis
+    // away until the publisher gave up): the database's trust change counter bounds how long this
+    // node can miss one (decision 0018). A single node's events never leave the process.
+    const follower = followRegistryEvents({
+      feed: events, trustIndex, sources: trustSources, agents, clock, log: logger, changes: redisUrl ? new KyselyTrustChangeCounter(db) : undefined,
+    });
     await events.start();
     closers.push(() => events.close());
     await follower.load();
+    if (redisUrl) {
+      const poll = pollTrustChanges({ follower, intervalMs: config.cluster.convergenceMs, log: logger });
+      // Stopped before the bus and the database close (closers run in reverse).
+      closers.push(() => poll.stop());
+    }
     logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
     // Only data from before one-tenant-per-key covered managed CAs (decision 0013) can hold one:
     // the broker refuses those keys' certificates (mqtt.caKeyConflict) rather than guess the tenant.

@@ -207,6 +207,10 @@ export const configSchema = {
       env: 'TRUSTGATE_CLUSTER_PING_MS', default: 5000, parse: integer(10, 600_000),
       description: 'How often a node sends a ping through Redis to its own cluster-bus subscription, in milliseconds. After twice this long without hearing from it (a connection silently dropped by the network), /readyz reports `cluster` not ok and the node reconnects, then resyncs its trust state from the database.',
     }),
+    convergenceMs: setting({
+      env: 'TRUSTGATE_CLUSTER_CONVERGENCE_MS', default: 5000, parse: integer(100, 600_000),
+      description: 'In a cluster: how often each node checks the database for trust changes it may have missed (an event lost with Redis away or a node killed before publishing it), in milliseconds; a node follows the database\'s trust state within about this long plus one reload. Ignored on a single node.',
+    }),
   },
   log: {
     level: setting({

@@ -12,6 +12,7 @@ describe('loadConfig: cluster settings', () => {
     assert.equal(cluster.nodeId, undefined);
     assert.equal(cluster.redisPrefix, 'trustgate:');
     assert.equal(cluster.drainMs, 5000);
+    assert.equal(cluster.convergenceMs, 5000);
   });
 
   it('accepts a cluster on PostgreSQL and Redis', () => {
@@ -29,6 +30,7 @@ describe('loadConfig: cluster settings', () => {
     ['a node id too long for agents.session_id', { TRUSTGATE_NODE_ID: 'n'.repeat(32) }, /TRUSTGATE_NODE_ID/],
     ['a prefix with a space', { TRUSTGATE_REDIS_PREFIX: 'my prefix' }, /TRUSTGATE_REDIS_PREFIX/],
     ['a negative drain', { TRUSTGATE_DRAIN_MS: '-1' }, /TRUSTGATE_DRAIN_MS/],
+    ['a convergence check more often than every 100 ms (a database read per node each time)', { TRUSTGATE_CLUSTER_CONVERGENCE_MS: '50' }, /TRUSTGATE_CLUSTER_CONVERGENCE_MS/],
   ];
   for (const [name, env, message] of refused) {
     it(`refuses ${name}`, () => {

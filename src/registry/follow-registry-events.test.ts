@@ -308,4 +308,74 @@ describe('followRegistryEvents', async () => {
     assert.equal(trustIndex.isTrusted(caId), false, 'the deleted CA does not come back');
     assert.deepEqual(reads, [caId], 'the store was asked instead');
   });
+
+  describe('converge(): the database\'s trust change counter (decision 0018)', () => {
+    /** A store whose CA list and counter the test moves by hand; counts the loads. */
+    const movingStore = () => {
+      const state = { cas: [record()], changes: '7', loads: 0, duringLoad: undefined as (() => void) | undefined };
+      const sources = sourcesWith({
+        caCertificates: { listAll: async () => { state.loads += 1; const cas = state.cas; state.duringLoad?.(); state.duringLoad = undefined; return cas; } },
+        managedCas: { listAll: async () => [] },
+        agentCertificates: { listRevokedSerials: async () => [] },
+      });
+      return { state, sources, changes: { read: async () => state.changes } };
+    };
+
+    it('resyncs only when the counter moved since the last load, and then closes the sessions whose trust was withdrawn', async () => {
+      const { state, sources, changes } = movingStore();
+      const trustIndex = new TrustIndex();
+      const lines: string[] = [];
+      const follower = followRegistryEvents({
+        feed: fakeFeed().feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, changes, log: { info: (_fields, message) => { lines.push(message); } },
+      });
+      await follower.load();
+      const sessions = recordingSessions([live('acme_a')], () => '');
+      follower.attachSessions(sessions.port);
+      assert.equal(await follower.converge(), false, 'nothing changed since the load');
+      assert.equal(state.loads, 1);
+
+      // Another node deleted the CA and its event never came.
+      state.cas = [];
+      state.changes = '8';
+      assert.equal(await follower.converge(), true);
+      assert.equal(trustIndex.isTrusted(caId), false);
+      assert.deepEqual(sessions.closed.map(({ event }) => event), [{ type: 'caCertificateDeleted', tenant, caCertificateId: caId }]);
+      assert.deepEqual(lines, ['trust changes counted in the database since the last load: trust index reloaded, live sessions re-checked']);
+      assert.equal(await follower.converge(), false, 'applied now');
+      assert.equal(state.loads, 2);
+    });
+
+    it('remembers the value read before a load began: a change committed during the load is caught by the next check', async () => {
+      const { state, sources, changes } = movingStore();
+      const trustIndex = new TrustIndex();
+      const follower = followRegistryEvents({ feed: fakeFeed().feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, changes, log: noLog });
+      // The load reads the CA list, then the CA is deleted and counted before the load finishes.
+      state.duringLoad = () => { state.cas = []; state.changes = '8'; };
+      await follower.load();
+      assert.equal(trustIndex.isTrusted(caId), true, 'the load\'s snapshot');
+      assert.equal(await follower.converge(), true);
+      assert.equal(trustIndex.isTrusted(caId), false);
+    });
+
+    it('after a load whose counter could not be read, the next check resyncs; a check whose read fails rejects', async () => {
+      const { state, sources } = movingStore();
+      let isReadable = false;
+      const changes = { read: async () => { if (!isReadable) throw new Error('database away'); return state.changes; } };
+      const follower = followRegistryEvents({ feed: fakeFeed().feed, trustIndex: new TrustIndex(), sources, agents: new InMemoryAgentStore(), clock, changes, log: noLog });
+      await follower.load();
+      await assert.rejects(follower.converge(), /database away/);
+      isReadable = true;
+      assert.equal(await follower.converge(), true);
+      assert.equal(await follower.converge(), false);
+      assert.equal(state.loads, 2);
+    });
+
+    it('without a counter (a single node), never resyncs', async () => {
+      const { state, sources } = movingStore();
+      const follower = followRegistryEvents({ feed: fakeFeed().feed, trustIndex: new TrustIndex(), sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+      await follower.load();
+      assert.equal(await follower.converge(), false);
+      assert.equal(state.loads, 1);
+    });
+  });
 });

@@ -3,6 +3,7 @@ import type { RegistryEventFeed } from './cluster-bus.ts';
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { AgentStore } from './ports.ts';
 import { completeRevocation, followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
+import type { TrustChangeCounter } from './trust-changes.ts';
 import type { TrustIndex } from './trust-index.ts';
 
 /** This node's agent sessions, as the registry needs them (the MQTT broker implements it). */
@@ -26,6 +27,9 @@ export interface RegistryEventFollowerOptions {
   readonly agents: Pick<AgentStore, 'find'>;
   readonly clock: Clock;
   readonly log: FollowerLog;
+  /** The database's trust change counter (decision 0018): with it, `converge()` can tell that
+   *  this node's index may be behind the database although no event said so. */
+  readonly changes?: TrustChangeCounter;
 }
 
 export interface RegistryEventFollower {
@@ -34,6 +38,11 @@ export interface RegistryEventFollower {
   /** From now on, events and resyncs also close the sessions they withdraw trust from. Until then
    *  there are none: the broker starts after the index is loaded. */
   attachSessions(sessions: AgentSessions): void;
+  /** Resyncs (reload, re-check live sessions) if the database's trust change counter moved since
+   *  the value read before the last load: an event may have been lost (a node killed between its
+   *  commit and its publish, a publish dropped with Redis away). Resolves whether it resynced;
+   *  rejects if the counter cannot be read. Without a counter: never resyncs. */
+  converge(): Promise<boolean>;
 }
 
 const noSessions: AgentSessions = { closeSessionsFor: () => undefined, liveAgentSessions: () => [] };
@@ -44,9 +53,33 @@ const noSessions: AgentSessions = { closeSessionsFor: () => undefined, liveAgent
  * CA or a revoked certificate cannot be admitted again. Subscribes before the first load, so an
  * event that lands during the load is applied after it, never lost between the two.
  */
-export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock, log }: RegistryEventFollowerOptions): RegistryEventFollower => {
+export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock, log, changes }: RegistryEventFollowerOptions): RegistryEventFollower => {
   const trust = followTrustIndex(trustIndex, sources);
   let sessions = noSessions;
+  // The counter's value read before the last load that completed: the index holds every change
+  // counted up to it (the load read the store after it). Undefined: not known, the next
+  // converge() resyncs.
+  let applied: string | undefined;
+  // Loads run one at a time, so `applied` always belongs to the snapshot that was swapped in last.
+  let loads: Promise<void> = Promise.resolve();
+
+  const readChanges = async (): Promise<string | undefined> => {
+    try {
+      return await changes?.read();
+    } catch {
+      return undefined;
+    }
+  };
+
+  const reloadSerially = (): Promise<void> => {
+    const run = loads.then(async () => {
+      const before = await readChanges();
+      await trust.reload(clock.now());
+      applied = before;
+    });
+    loads = run.catch(() => undefined);
+    return run;
+  };
 
   const apply = async (event: RegistryEvent, stored?: StoredRecord): Promise<void> => {
     try {
@@ -63,8 +96,8 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
 
   // This node may have missed events (a cluster node whose subscription was down): trust may have
   // been withdrawn meanwhile, so the index is rebuilt and every live session checked against it.
-  const resync = async (): Promise<void> => {
-    await trust.reload(clock.now());
+  const resync = async (message = 'cluster bus back: trust index reloaded, live sessions re-checked'): Promise<void> => {
+    await reloadSerially();
     let closed = 0;
     for (const session of sessions.liveAgentSessions()) {
       const withdrawal = await withdrawalOf(trustIndex, agents, session);
@@ -73,15 +106,32 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
         closed += 1;
       }
     }
-    log.info({ caCertificates: trustIndex.size, sessionsClosed: closed }, 'cluster bus back: trust index reloaded, live sessions re-checked');
+    log.info({ caCertificates: trustIndex.size, sessionsClosed: closed }, message);
+  };
+
+  let converging: Promise<boolean> | undefined;
+  const converge = async (): Promise<boolean> => {
+    if (!changes) return false;
+    const now = await changes.read();
+    if (now === applied) return false;
+    // Also after a change whose event did arrive: the counter does not say which changes this
+    // node has seen, only that the database moved. A reload is cheap next to how rarely trust
+    // changes (decision 0018).
+    await resync('trust changes counted in the database since the last load: trust index reloaded, live sessions re-checked');
+    return true;
   };
 
   feed.subscribe(apply);
-  feed.onResync(resync);
+  feed.onResync(() => resync());
   return {
-    load: () => trust.reload(clock.now()),
+    load: reloadSerially,
     attachSessions(attached) {
       sessions = attached;
+    },
+    converge() {
+      // One at a time: a poll that comes while one runs waits for it instead of starting another.
+      converging ??= converge().finally(() => { converging = undefined; });
+      return converging;
     },
   };
 };

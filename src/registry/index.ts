@@ -20,6 +20,8 @@ export type { AdmissionStep } from './agent-admission.ts';
 export type { Diagnosis } from './diagnose-agent-certificate.ts';
 export type { RegistryEvent, StoredRecord } from './events.ts';
 export type { ClusterBus, RegistryEventFeed, RegistryEventListener, ResyncHandler } from './cluster-bus.ts';
+export type { TrustChangeCounter } from './trust-changes.ts';
+export { pollTrustChanges, type TrustChangePoll, type TrustChangePollOptions } from './poll-trust-changes.ts';
 export {
   followRegistryEvents, type AgentSessions, type FollowerLog, type RegistryEventFollower, type RegistryEventFollowerOptions,
 } from './follow-registry-events.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createCa } from '../../test/support/test-pki.ts';
 import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import { InMemoryAgentStore } from './in-memory-agent-store.ts';
-import { completeRevocation, followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
+import { completeRevocation, followTrustIndex, reloadTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
 import { TrustIndex } from './trust-index.ts';
 
 // After a cluster node missed events, every live agent session is re-checked against the reloaded
@@ -135,5 +135,34 @@ describe('completeRevocation', () => {
       [{ ...fromOldNode, caCertificateId: 'ca-1', serialNumber: 'bad' }], 'exactly the revoked certificate of that tenant');
     assert.deepEqual(completeRevocation(index, sessions, { ...fromOldNode, caCertificateId: 'ca-1' as CaCertificateId, serialNumber: 'bad' }), [],
       'a complete revocation closes by itself');
+  });
+});
+
+describe('reloadTrustIndex', () => {
+  it('reuses the certificates the index parsed for the same id and PEM, and parses a changed or new one (decision 0018)', async () => {
+    const tenant = 'acme' as TenantId;
+    const [kept, changed, added] = await Promise.all([createCa(), createCa(), createCa()]);
+    const index = new TrustIndex();
+    index.upsert({ id: 'ca-kept' as CaCertificateId, tenant, isVerified: true, certificatePem: kept.certificatePem });
+    index.upsert({ id: 'ca-changed' as CaCertificateId, tenant, isVerified: true, certificatePem: kept.certificatePem });
+    const before = index.parsedCertificate('ca-kept', kept.certificatePem);
+    assert.ok(before);
+    const sources = {
+      caCertificates: {
+        listAll: async () => [
+          { id: 'ca-kept', tenant, isVerified: false, certificatePem: kept.certificatePem },
+          { id: 'ca-changed', tenant, isVerified: true, certificatePem: changed.certificatePem },
+          { id: 'ca-added', tenant, isVerified: true, certificatePem: added.certificatePem },
+        ],
+      },
+      managedCas: { listAll: async () => [] },
+      agentCertificates: { listRevokedSerials: async () => [] },
+    } as unknown as TrustSources;
+    await reloadTrustIndex(index, sources, new Date());
+    assert.equal(index.parsedCertificate('ca-kept', kept.certificatePem), before, 'the same parsed certificate');
+    assert.equal(index.isTrusted('ca-kept'), false, 'its record as the store has it now');
+    assert.equal(index.parsedCertificate('ca-changed', kept.certificatePem), undefined);
+    assert.equal(index.parsedCertificate('ca-changed', changed.certificatePem)?.pem, changed.certificatePem);
+    assert.ok(index.isTrusted('ca-added'));
   });
 });

@@ -53,6 +53,13 @@ export class TrustIndex {
       certificate: certificate ?? parseCertificatePem(ca.certificatePem, 'stored managed CA') });
   }
 
+  /** The certificate of CA `id` as this index parsed it, if it holds that id with exactly this
+   *  PEM: a reload reuses it rather than parse every CA again (decision 0018). */
+  parsedCertificate(id: string, certificatePem: string): Certificate | undefined {
+    const certificate = this.#byId.get(id)?.certificate;
+    return certificate?.pem === certificatePem ? certificate : undefined;
+  }
+
   #put(entry: IndexedCaCertificate): void {
     this.remove(entry.id);
     this.#byId.set(entry.id, entry);

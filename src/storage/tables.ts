@@ -79,10 +79,18 @@ export interface AgentCertificatesTable {
   revoked_at: string | null;
 }
 
+/** One row (id 1): bumped by triggers in the transaction of every trust-relevant write (migration 0005). */
+export interface TrustChangesTable {
+  id: number;
+  /** bigint: PostgreSQL returns it as a string. */
+  changes: number | string;
+}
+
 export interface Database {
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;
   ca_certificates: CaCertificatesTable;
   ca_key_claims: CaKeyClaimsTable;
   managed_ca_certificates: ManagedCaCertificatesTable;
+  trust_changes: TrustChangesTable;
 }
