@@ -7,12 +7,12 @@ import type { Logger } from 'pino';
 import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier,
 } from '../auth/index.ts';
-import { createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
+import { backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
-import { Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
@@ -148,7 +148,16 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
 
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {
-      backplane = createRedisBrokerBackplane({ url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId });
+      const dropped = new Counter({
+        name: 'trustgate_cluster_messages_dropped_total',
+        help: 'Malformed messages dropped from the MQTT broker backplane\'s Redis channels, by reason',
+        labelNames: ['reason'] as const,
+        registers: [metrics],
+      });
+      for (const reason of backplaneDropReasons) dropped.labels(reason).inc(0);
+      backplane = createRedisBrokerBackplane({
+        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, onMessageDropped: (reason) => dropped.labels(reason).inc(),
+      });
       // Closed after the broker (closers run in reverse): aedes never closes the persistence.
       closers.push(() => backplane!.close());
       await backplane.start();

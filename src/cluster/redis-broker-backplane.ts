@@ -8,6 +8,7 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
@@ -61,6 +62,8 @@ export interface RedisBrokerBackplaneOptions {
   readonly nodeId?: string;
   /** How long `start()` waits for Redis; default 10 s. */
   readonly startTimeoutMs?: number;
+  /** Told of every malformed message dropped from the shared channels (a metric's counter). */
+  readonly onMessageDropped?: (reason: BackplaneDropReason) => void;
 }
 
 export interface RedisBrokerBackplane {
@@ -80,6 +83,8 @@ const DEFAULT_PREFIX = 'trustgate:';
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 /** A clean shutdown lets QUIT flush what is queued; a Redis that is gone gets no more than this. */
 const CLOSE_BOUND_MS = 2_000;
+/** A flood of malformed messages is counted in full but logged at most once per reason per this. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 const bounded = (promise: Promise<unknown>, ms: number): Promise<void> => {
   let timer: NodeJS.Timeout | undefined;
@@ -141,6 +146,20 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     // As aedes builds its default in-memory mq: [MQTT-4.7.1-3] `#` also matches the parent level.
     concurrency: 100,
     matchEmptyLevels: true,
+  });
+  // Before any message can arrive (the subscriber connects on first use): a malformed one would
+  // otherwise throw out of the subscriber's socket handler and crash this node, and every other.
+  const lastDropLogged = new Map<BackplaneDropReason, { at: number; since: number }>();
+  guardBackplaneMessages(subscriber, ({ reason, channel, bytes }) => {
+    options.onMessageDropped?.(reason);
+    const now = Date.now();
+    const last = lastDropLogged.get(reason);
+    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
+      last.since++;
+      return;
+    }
+    lastDropLogged.set(reason, { at: now, since: 0 });
+    log.error({ reason, channel, bytes, droppedUnlogged: last?.since ?? 0 }, 'dropped a malformed message from the broker backplane');
   });
   // mqemitter-redis re-emits connection errors on `state`; an 'error' nobody listens to throws.
   mq.state.on('error', (error: Error) => log.debug({ err: error.message }, 'mqemitter-redis error'));
