@@ -79,7 +79,16 @@ export interface AgentCertificatesTable {
   revoked_at: string | null;
 }
 
+/** The ids of the data dir's keys that wrote this database (migration 0005). */
+export interface DataDirKeysTable {
+  /** `devTokenIssuer` | `managedCaSealing`. */
+  purpose: string;
+  key_id: string;
+  recorded_at: string;
+}
+
 export interface Database {
+  data_dir_keys: DataDirKeysTable;
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;
   ca_certificates: CaCertificatesTable;
