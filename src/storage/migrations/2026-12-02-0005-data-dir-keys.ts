@@ -13,4 +13,7 @@ export const dataDirKeysMigration: Migration = {
       .addColumn('recorded_at', 'varchar(32)', (c) => c.notNull())
       .execute();
   },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('data_dir_keys').execute();
+  },
 };
