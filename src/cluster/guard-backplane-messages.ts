@@ -15,7 +15,7 @@ const msgpack = requireAsMqEmitterRedis('msgpack-lite') as { decode(buffer: Buff
 const SENTINEL_HELLO = '__sentinel__:hello';
 
 /** Why a message was dropped: the `reason` label's values. */
-export const backplaneDropReasons = ['undecodable', 'notAPacket', 'badTopic', 'topicMismatch', 'badFields'] as const;
+export const backplaneDropReasons = ['undecodable', 'notAPacket', 'badTopic', 'topicMismatch', 'badFields', 'badSubscriptionBroadcast'] as const;
 export type BackplaneDropReason = typeof backplaneDropReasons[number];
 
 export interface DroppedBackplaneMessage {
@@ -30,8 +30,23 @@ const MAX_CHANNEL_SHOWN = 200;
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 
+// aedes-persistence-redis tells the other brokers of every subscription on these topics, as JSON
+// `{ clientId, subs: [{ topic, qos }] }` its listener parses and reads without a check.
+const SUBSCRIPTION_BROADCASTS = ['$SYS/sub/add', '$SYS/sub/rm'];
+
+const isSubscriptionBroadcast = (payload: Buffer | string): boolean => {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(payload.toString());
+  } catch {
+    return false;
+  }
+  return isRecord(decoded) && typeof decoded.clientId === 'string' && Array.isArray(decoded.subs)
+    && decoded.subs.every((sub: unknown) => isRecord(sub) && typeof sub.topic === 'string' && sub.topic !== '' && typeof sub.qos === 'number');
+};
+
 /** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */
-export const checkBackplaneMessage = (channel: string, message: Buffer): BackplaneDropReason | undefined => {
+export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: string): BackplaneDropReason | undefined => {
   if (channel === SENTINEL_HELLO) return undefined;
   let packet: unknown;
   try {
@@ -45,11 +60,13 @@ export const checkBackplaneMessage = (channel: string, message: Buffer): Backpla
   // mqemitter-redis publishes every message on the channel named by its topic; the prefix that
   // mqemitter-redis strips before aedes sees the topic is in the channel's name.
   if (msg.topic !== channel) return 'topicMismatch';
-  // What aedes reads of a packet to deliver it (mqtt-packet writes the payload as bytes or a string).
+  // What aedes reads of a packet to deliver it (mqtt-packet writes the payload as bytes or a
+  // string; aedes's own listeners call payload.toString()). aedes always sends a payload.
   const { payload, qos, retain } = msg;
-  if (payload !== undefined && payload !== null && typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
   if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
   if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
+  if (SUBSCRIPTION_BROADCASTS.some((topic) => channel === `${prefix}${topic}`) && !isSubscriptionBroadcast(payload)) return 'badSubscriptionBroadcast';
   return undefined;
 };
 
@@ -58,21 +75,21 @@ export const checkBackplaneMessage = (channel: string, message: Buffer): Backpla
  * right after building the emitter, before any message can arrive): a malformed message goes to
  * `onDropped`, never to them.
  */
-export const guardBackplaneMessages = (subscriber: Redis, onDropped: (dropped: DroppedBackplaneMessage) => void): void => {
+export const guardBackplaneMessages = (subscriber: Redis, prefix: string, onDropped: (dropped: DroppedBackplaneMessage) => void): void => {
   const drop = (reason: BackplaneDropReason, channel: Buffer, message: Buffer) => {
     onDropped({ reason, channel: channel.subarray(0, MAX_CHANNEL_SHOWN).toString('utf8'), bytes: message.length });
   };
   const listeners = subscriber.listeners('messageBuffer') as ((channel: Buffer, message: Buffer) => void)[];
   subscriber.removeAllListeners('messageBuffer');
   subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-    const reason = checkBackplaneMessage(channel.toString('utf8'), message);
+    const reason = checkBackplaneMessage(channel.toString('utf8'), message, prefix);
     if (reason !== undefined) return drop(reason, channel, message);
     for (const listener of listeners) listener(channel, message);
   });
   const patternListeners = subscriber.listeners('pmessageBuffer') as ((pattern: Buffer, channel: Buffer, message: Buffer) => void)[];
   subscriber.removeAllListeners('pmessageBuffer');
   subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => {
-    const reason = checkBackplaneMessage(channel.toString('utf8'), message);
+    const reason = checkBackplaneMessage(channel.toString('utf8'), message, prefix);
     if (reason !== undefined) return drop(reason, channel, message);
     for (const listener of patternListeners) listener(pattern, channel, message);
   });

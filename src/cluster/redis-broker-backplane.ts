@@ -150,7 +150,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   // Before any message can arrive (the subscriber connects on first use): a malformed one would
   // otherwise throw out of the subscriber's socket handler and crash this node, and every other.
   const lastDropLogged = new Map<BackplaneDropReason, { at: number; since: number }>();
-  guardBackplaneMessages(subscriber, ({ reason, channel, bytes }) => {
+  guardBackplaneMessages(subscriber, prefix, ({ reason, channel, bytes }) => {
     options.onMessageDropped?.(reason);
     const now = Date.now();
     const last = lastDropLogged.get(reason);

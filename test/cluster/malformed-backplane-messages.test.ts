@@ -61,6 +61,8 @@ describe('malformed messages on the broker backplane channel', { timeout: 90_000
     const mq = `${cluster.redisPrefix}mqtt:`;
     const sysChannel = `${mq}$SYS/${randomBytes(4).toString('hex')}/new/clients`;
     const tenantChannel = `${mq}tc/${tenant}/${clientId}/o/temperature`;
+    const heartbeatChannel = `${mq}$SYS/${randomBytes(4).toString('hex')}/heartbeat`;
+    const subAddChannel = `${mq}$SYS/sub/add`;
     const id = () => randomBytes(8).toString('hex');
     const malformed: [string, Buffer][] = [
       [sysChannel, Buffer.from([0xc1])], // a byte msgpack never uses
@@ -74,6 +76,11 @@ describe('malformed messages on the broker backplane channel', { timeout: 90_000
       [tenantChannel, msgpack.encode({ id: id(), msg: { topic: tenantChannel, payload: Buffer.from('x'), qos: 7 } })],
       [sysChannel, Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])], // an array of 2^32-1 elements, announced
       [tenantChannel, randomBytes(4 * 1024 * 1024)], // a huge value
+      // Well-formed envelopes whose content aedes reads unchecked: a heartbeat without payload, a
+      // subscription broadcast (aedes-persistence-redis) that is no JSON, or without its subs.
+      [heartbeatChannel, msgpack.encode({ id: id(), msg: { topic: heartbeatChannel, qos: 0 } })],
+      [subAddChannel, msgpack.encode({ id: id(), msg: { topic: subAddChannel, payload: Buffer.from('not json'), qos: 0 } })],
+      [subAddChannel, msgpack.encode({ id: id(), msg: { topic: subAddChannel, payload: Buffer.from('{"clientId":"x"}'), qos: 0 } })],
     ];
     const before1 = await droppedCount(node1);
     const before2 = await droppedCount(node2);
