@@ -9,6 +9,7 @@ import {
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
 import { guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
+import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
@@ -191,6 +192,18 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   const createRetainedStreamCombi = persistence.createRetainedStreamCombi.bind(persistence);
   persistence.createRetainedStream = (pattern) => createRetainedStream(pattern).on('error', onRetainedStreamError);
   persistence.createRetainedStreamCombi = (patterns) => createRetainedStreamCombi(patterns).on('error', onRetainedStreamError);
+  // A stored subscription setup() cannot decode would stop every node's start (exit 70) until it is
+  // removed by hand: removed here (logged), then setup() runs again; it only adds to its index, so
+  // what the failed run added is added again, not twice. aedes requires an async function.
+  const setup = persistence.setup.bind(persistence);
+  persistence.setup = async (broker) => {
+    try {
+      await setup(broker);
+    } catch (error) {
+      if (await dropMalformedStoredSubscriptions(sessions, log) === 0) throw error;
+      await setup(broker);
+    }
+  };
 
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;

@@ -105,4 +105,17 @@ describe('malformed messages on the broker backplane channel', { timeout: 90_000
     await withTimeout(agent.publishAsync(topic, 'still flowing', { qos: 1 }), 5_000, 'PUBACK from node 1');
     await applicationLog.next(topic, 5_000, 'still flowing');
   });
+
+  it('a stored subscription that cannot be read no longer stops every node from starting: it is removed and logged', async () => {
+    // aedes-persistence-redis reads every persistent session's subscriptions when a node starts.
+    const sessions = `${cluster.redisPrefix}mqtt:`;
+    const clientId = `${newTenant('sub')}_app`;
+    await admin.sadd(`${sessions}clients`, clientId);
+    await admin.hset(`${sessions}client:${encodeURIComponent(clientId)}`, 'tc/x/#', Buffer.from([0xc1, 0x00]), 'tc/y/#', msgpack.encode({ qos: 1 }));
+    assert.equal(await node2.server.stop(), 0);
+    const restarted = await cluster.startNode({ name: 'node-2-again' });
+    assert.equal((await restarted.readyz()).status, 200);
+    assert.ok(restarted.server.logLines().some((entry) => entry.msg?.toString().startsWith('removed a stored subscription that cannot be read')));
+    assert.deepEqual(await admin.hkeys(`${sessions}client:${encodeURIComponent(clientId)}`), ['tc/y/#'], 'the readable subscription stays');
+  });
 });
