@@ -16,10 +16,17 @@ const decode = (text: string, path: string): Buffer => {
   return key;
 };
 
-export const loadOrCreateManagedCaSealingKey = async (dataDir: string): Promise<Buffer> => {
+/** The data dir's sealing key, or undefined if it has none yet. */
+export const loadManagedCaSealingKey = async (dataDir: string): Promise<Buffer | undefined> => {
   const path = join(dataDir, MANAGED_CA_SEALING_KEY_FILE);
   const existing = await readOptional(path);
-  if (existing !== undefined) return decode(existing, path);
+  return existing === undefined ? undefined : decode(existing, path);
+};
+
+export const loadOrCreateManagedCaSealingKey = async (dataDir: string): Promise<Buffer> => {
+  const path = join(dataDir, MANAGED_CA_SEALING_KEY_FILE);
+  const existing = await loadManagedCaSealingKey(dataDir);
+  if (existing !== undefined) return existing;
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(SEALING_KEY_BYTES);
   // Atomic and exclusive: of two concurrent first starts one wins and the other reads its key.

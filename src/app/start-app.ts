@@ -5,9 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import {
-  cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, loadOrCreateDevSigningKey, type TokenVerifier,
+  cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
 } from '../auth/index.ts';
-import { createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
+import { backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, TrustIndex } from '../registry/index.ts';
@@ -16,10 +16,9 @@ import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'pro
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  AesGcmPrivateKeySealer, KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase,
-  type Database,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase, type Database,
 } from '../storage/index.ts';
-import { loadOrCreateManagedCaSealingKey } from './managed-ca-sealing-key.ts';
+import { openDataDirKeys } from './open-data-dir-keys.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -83,13 +82,15 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
     closers.push(() => db.destroy());
 
+    // Before anything uses them: a data dir that does not belong to this database refuses the start.
+    const dataDirKeys = await openDataDirKeys({ dataDir, db, usesDevIssuer: !config.auth.jwksUrl, clock });
     let tokens: TokenVerifier;
     let devJwks;
     if (config.auth.jwksUrl) {
       tokens = cachingTokenVerifier(createExternalTokenVerifier({ jwksUrl: config.auth.jwksUrl, issuer: config.auth.jwtIssuer!, audience: config.auth.jwtAudience! }));
       logger.info({ jwksUrl: config.auth.jwksUrl }, 'accepting tokens from an external identity provider');
     } else {
-      const key = await loadOrCreateDevSigningKey(dataDir);
+      const key = dataDirKeys.devSigningKey!;
       tokens = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk));
       devJwks = { keys: [key.publicJwk] };
       logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
@@ -116,7 +117,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
     // Runs after the broker has closed its sessions (closers run in reverse), before the database closes.
     closers.push(() => agents.close());
-    const managedCas = new KyselyManagedCaStore(db, new AesGcmPrivateKeySealer(await loadOrCreateManagedCaSealingKey(dataDir)));
+    const managedCas = new KyselyManagedCaStore(db, dataDirKeys.sealer);
     const agentCertificates = new KyselyAgentCertificateStore(db);
     const trustSources = { caCertificates, managedCas, agentCertificates };
     const nodeId = config.cluster.nodeId ?? defaultNodeId();
@@ -166,7 +167,16 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
 
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {
-      backplane = createRedisBrokerBackplane({ url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId });
+      const dropped = new Counter({
+        name: 'trustgate_cluster_messages_dropped_total',
+        help: 'Malformed messages dropped from the MQTT broker backplane\'s Redis channels, by reason',
+        labelNames: ['reason'] as const,
+        registers: [metrics],
+      });
+      for (const reason of backplaneDropReasons) dropped.labels(reason).inc(0);
+      backplane = createRedisBrokerBackplane({
+        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, onMessageDropped: (reason) => dropped.labels(reason).inc(),
+      });
       // Closed after the broker (closers run in reverse): aedes never closes the persistence.
       closers.push(() => backplane!.close());
       await backplane.start();

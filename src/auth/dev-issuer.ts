@@ -15,7 +15,7 @@ export const DEV_ALGORITHM = 'ES256';
 /** The longest a dev token may live (README, "Tokens": every token has an `exp`, and a dev token's is bounded):
  *  minting refuses a longer lifetime and verification refuses a dev token issued for longer. */
 export const DEV_TOKEN_MAX_TTL_SECONDS = 7 * 24 * 3600;
-const KEY_FILE = 'dev-token-signing-key.json';
+export const DEV_SIGNING_KEY_FILE = 'dev-token-signing-key.json';
 
 export interface DevSigningKey {
   readonly privateKey: CryptoKey;
@@ -28,7 +28,7 @@ const readKey = async (jwk: JWK): Promise<DevSigningKey> => {
 };
 
 export const loadDevSigningKey = async (dataDir: string): Promise<DevSigningKey | undefined> => {
-  const path = join(dataDir, KEY_FILE);
+  const path = join(dataDir, DEV_SIGNING_KEY_FILE);
   const text = await readOptional(path);
   if (text === undefined) return undefined;
   try {
@@ -46,6 +46,6 @@ export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<DevSig
   const jwk = await exportJWK(privateKey);
   const stored: JWK = { ...jwk, kid: `dev-${randomBytes(8).toString('hex')}`, alg: DEV_ALGORITHM, use: 'sig' };
   // Atomic and exclusive: a concurrent first run either wins or reads the winner's complete key.
-  if (await publishOnce(join(dataDir, KEY_FILE), JSON.stringify(stored), 0o600)) return readKey(stored);
+  if (await publishOnce(join(dataDir, DEV_SIGNING_KEY_FILE), JSON.stringify(stored), 0o600)) return readKey(stored);
   return (await loadDevSigningKey(dataDir))!;
 };

@@ -1,6 +1,8 @@
 export { type Scope, SCOPES, grants, parseScopeClaim } from './scopes.ts';
 export type { Principal } from './principal.ts';
-export { DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS, type DevSigningKey, loadDevSigningKey, loadOrCreateDevSigningKey } from './dev-issuer.ts';
+export {
+  DEV_AUDIENCE, DEV_ISSUER, DEV_SIGNING_KEY_FILE, DEV_TOKEN_MAX_TTL_SECONDS, type DevSigningKey, loadDevSigningKey, loadOrCreateDevSigningKey,
+} from './dev-issuer.ts';
 export { mintDevToken, type MintDevTokenInput } from './mint-dev-token.ts';
 export { type TokenVerifier, createDevTokenVerifier, createExternalTokenVerifier } from './token-verifier.ts';
 export { cachingTokenVerifier, type TokenCacheOptions } from './caching-token-verifier.ts';

@@ -4,4 +4,5 @@ export { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bu
 export {
   createRedisBrokerBackplane, type BrokerMessageEmitter, type BrokerSessionPersistence, type RedisBrokerBackplane, type RedisBrokerBackplaneOptions,
 } from './redis-broker-backplane.ts';
+export { backplaneDropReasons, type BackplaneDropReason } from './guard-backplane-messages.ts';
 export { describeRedisUrl } from './redis-connection.ts';

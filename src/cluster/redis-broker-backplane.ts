@@ -8,6 +8,8 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
+import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
@@ -61,6 +63,8 @@ export interface RedisBrokerBackplaneOptions {
   readonly nodeId?: string;
   /** How long `start()` waits for Redis; default 10 s. */
   readonly startTimeoutMs?: number;
+  /** Told of every malformed message dropped from the shared channels (a metric's counter). */
+  readonly onMessageDropped?: (reason: BackplaneDropReason) => void;
 }
 
 export interface RedisBrokerBackplane {
@@ -80,6 +84,8 @@ const DEFAULT_PREFIX = 'trustgate:';
 const DEFAULT_START_TIMEOUT_MS = 10_000;
 /** A clean shutdown lets QUIT flush what is queued; a Redis that is gone gets no more than this. */
 const CLOSE_BOUND_MS = 2_000;
+/** A flood of malformed messages is counted in full but logged at most once per reason per this. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 const bounded = (promise: Promise<unknown>, ms: number): Promise<void> => {
   let timer: NodeJS.Timeout | undefined;
@@ -142,6 +148,20 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     concurrency: 100,
     matchEmptyLevels: true,
   });
+  // Before any message can arrive (the subscriber connects on first use): a malformed one would
+  // otherwise throw out of the subscriber's socket handler and crash this node, and every other.
+  const lastDropLogged = new Map<BackplaneDropReason, { at: number; since: number }>();
+  guardBackplaneMessages(subscriber, prefix, ({ reason, channel, bytes }) => {
+    options.onMessageDropped?.(reason);
+    const now = Date.now();
+    const last = lastDropLogged.get(reason);
+    if (last && now - last.at < DROP_LOG_INTERVAL_MS) {
+      last.since++;
+      return;
+    }
+    lastDropLogged.set(reason, { at: now, since: 0 });
+    log.error({ reason, channel, bytes, droppedUnlogged: last?.since ?? 0 }, 'dropped a malformed message from the broker backplane');
+  });
   // mqemitter-redis re-emits connection errors on `state`; an 'error' nobody listens to throws.
   mq.state.on('error', (error: Error) => log.debug({ err: error.message }, 'mqemitter-redis error'));
   // Its close() QUITs both connections and calls back on their 'end', which a connection that is
@@ -172,6 +192,18 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   const createRetainedStreamCombi = persistence.createRetainedStreamCombi.bind(persistence);
   persistence.createRetainedStream = (pattern) => createRetainedStream(pattern).on('error', onRetainedStreamError);
   persistence.createRetainedStreamCombi = (patterns) => createRetainedStreamCombi(patterns).on('error', onRetainedStreamError);
+  // A stored subscription setup() cannot decode would stop every node's start (exit 70) until it is
+  // removed by hand: removed here (logged), then setup() runs again; it only adds to its index, so
+  // what the failed run added is added again, not twice. aedes requires an async function.
+  const setup = persistence.setup.bind(persistence);
+  persistence.setup = async (broker) => {
+    try {
+      await setup(broker);
+    } catch (error) {
+      if (await dropMalformedStoredSubscriptions(sessions, log) === 0) throw error;
+      await setup(broker);
+    }
+  };
 
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;

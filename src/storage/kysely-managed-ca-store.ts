@@ -79,6 +79,17 @@ export class KyselyManagedCaStore implements ManagedCaStore {
     return row && toCertificate(row);
   }
 
+  /**
+   * At start: opens one stored managed CA key (any one: all are sealed with one key) with this
+   * store's sealer. 'none' without a managed CA; throws the sealer's error when it does not open.
+   */
+  async checkSealingKey(): Promise<'none' | 'opens'> {
+    const row = await this.#db.selectFrom('managed_ca_certificates').selectAll().orderBy('created_at').limit(1).executeTakeFirst();
+    if (!row) return 'none';
+    this.#withKey(row);
+    return 'opens';
+  }
+
   async listAll(): Promise<ManagedCaCertificate[]> {
     return (await this.#db.selectFrom('managed_ca_certificates').selectAll().execute()).map(toCertificate);
   }

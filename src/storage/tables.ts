@@ -86,7 +86,16 @@ export interface TrustChangesTable {
   changes: number | string;
 }
 
+/** The ids of the data dir's keys that wrote this database (migration 0006). */
+export interface DataDirKeysTable {
+  /** `devTokenIssuer` | `managedCaSealing`. */
+  purpose: string;
+  key_id: string;
+  recorded_at: string;
+}
+
 export interface Database {
+  data_dir_keys: DataDirKeysTable;
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;
   ca_certificates: CaCertificatesTable;

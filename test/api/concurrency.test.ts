@@ -1,5 +1,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { createTestDatabaseUrl, testDialects, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
@@ -99,21 +102,25 @@ for (const dialect of testDialects) describe(`concurrent requests (REST API) [${
   });
 });
 
-// A cluster's nodes share only the database: the limit and the one-tenant-per-key rule must hold
-// when the racing requests land on different nodes (separate processes in production; here two
-// apps in one process, each with its own connection pool, data dir and token key).
+// A cluster's nodes share the database (and the data dir's keys, which a node checks against the
+// database at start): the limit and the one-tenant-per-key rule must hold when the racing requests
+// land on different nodes (separate processes in production; here two apps in one process, each
+// with its own connection pool).
 describe('concurrent requests on two nodes sharing one PostgreSQL database (REST API)', () => {
   let database: TestDatabase | undefined;
+  let dataDir: string | undefined;
   let nodes: TestServer[] = [];
 
   before(async () => {
     database = await createTestDatabaseUrl('postgres');
-    // Started together: both migrate the fresh database at once.
-    nodes = await Promise.all([0, 1].map(() => startTestServer({ TRUSTGATE_DATABASE_URL: database!.url })));
+    dataDir = await mkdtemp(join(tmpdir(), 'trustgate-concurrency-'));
+    // Started together: both migrate the fresh database and create the data dir's keys at once.
+    nodes = await Promise.all([0, 1].map(() => startTestServer({ TRUSTGATE_DATABASE_URL: database!.url, TRUSTGATE_DATA_DIR: dataDir! })));
   });
   after(async () => {
     for (const node of nodes) await node.close();
     await database?.drop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   test('20 parallel uploads for one tenant, split between the nodes: exactly 2 x 201 and 18 x 409 caCertificate.limitReached', async () => {

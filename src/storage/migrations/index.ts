@@ -4,6 +4,7 @@ import { agentsMigration } from './2026-11-27-0002-agents.ts';
 import { agentCertificatesMigration } from './2026-11-27-0003-agent-certificates.ts';
 import { certificateIdentityMigration } from './2026-12-02-0004-certificate-identity.ts';
 import { trustChangesMigration } from './2026-12-02-0005-trust-changes.ts';
+import { dataDirKeysMigration } from './2026-12-02-0006-data-dir-keys.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-27-0003-agent-certificates': agentCertificatesMigration,
   '2026-12-02-0004-certificate-identity': certificateIdentityMigration,
   '2026-12-02-0005-trust-changes': trustChangesMigration,
+  '2026-12-02-0006-data-dir-keys': dataDirKeysMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,0 +1,96 @@
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
+
+// mqemitter-redis decodes every message of its channels (`<prefix>mqtt:<topic>`, msgpack
+// `{ id, msg }`) inside the subscriber connection's 'messageBuffer'/'pmessageBuffer' listeners and
+// hands `msg` to mqemitter and aedes unchecked: one malformed message (not msgpack, no topic, a
+// topic that is no string, …) throws there, out of ioredis's socket handler, and crashes every node
+// at once. Redis is trusted, but one bad message must not take the cluster down: each message is
+// checked here first, and only one of the shape mqemitter-redis itself publishes reaches it.
+
+// msgpack-lite as mqemitter-redis resolves it (its dependency, not ours): the very decoder it uses.
+const requireAsMqEmitterRedis = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'));
+const msgpack = requireAsMqEmitterRedis('msgpack-lite') as { decode(buffer: Buffer): unknown };
+// The one channel mqemitter-redis ignores before decoding (Sentinel's announcements).
+const SENTINEL_HELLO = '__sentinel__:hello';
+
+/** Why a message was dropped: the `reason` label's values. */
+export const backplaneDropReasons = ['undecodable', 'notAPacket', 'badTopic', 'topicMismatch', 'badFields', 'badSubscriptionBroadcast'] as const;
+export type BackplaneDropReason = typeof backplaneDropReasons[number];
+
+export interface DroppedBackplaneMessage {
+  readonly reason: BackplaneDropReason;
+  /** The Redis channel, cut to a bounded length. */
+  readonly channel: string;
+  readonly bytes: number;
+}
+
+const MAX_CHANNEL_SHOWN = 200;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+
+// aedes-persistence-redis tells the other brokers of every subscription on these topics, as JSON
+// `{ clientId, subs: [{ topic, qos }] }` its listener parses and reads without a check.
+const SUBSCRIPTION_BROADCASTS = ['$SYS/sub/add', '$SYS/sub/rm'];
+
+const isSubscriptionBroadcast = (payload: Buffer | string): boolean => {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(payload.toString());
+  } catch {
+    return false;
+  }
+  return isRecord(decoded) && typeof decoded.clientId === 'string' && Array.isArray(decoded.subs)
+    && decoded.subs.every((sub: unknown) => isRecord(sub) && typeof sub.topic === 'string' && sub.topic !== '' && typeof sub.qos === 'number');
+};
+
+/** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */
+export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: string): BackplaneDropReason | undefined => {
+  if (channel === SENTINEL_HELLO) return undefined;
+  let packet: unknown;
+  try {
+    packet = msgpack.decode(message);
+  } catch {
+    return 'undecodable';
+  }
+  if (!isRecord(packet) || typeof packet.id !== 'string' || !isRecord(packet.msg)) return 'notAPacket';
+  const msg = packet.msg;
+  if (typeof msg.topic !== 'string' || msg.topic === '') return 'badTopic';
+  // mqemitter-redis publishes every message on the channel named by its topic; the prefix that
+  // mqemitter-redis strips before aedes sees the topic is in the channel's name.
+  if (msg.topic !== channel) return 'topicMismatch';
+  // What aedes reads of a packet to deliver it (mqtt-packet writes the payload as bytes or a
+  // string; aedes's own listeners call payload.toString()). aedes always sends a payload.
+  const { payload, qos, retain } = msg;
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
+  if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
+  if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
+  if (SUBSCRIPTION_BROADCASTS.some((topic) => channel === `${prefix}${topic}`) && !isSubscriptionBroadcast(payload)) return 'badSubscriptionBroadcast';
+  return undefined;
+};
+
+/**
+ * Puts the check in front of the listeners mqemitter-redis registered on `subscriber` (call it
+ * right after building the emitter, before any message can arrive): a malformed message goes to
+ * `onDropped`, never to them.
+ */
+export const guardBackplaneMessages = (subscriber: Redis, prefix: string, onDropped: (dropped: DroppedBackplaneMessage) => void): void => {
+  const drop = (reason: BackplaneDropReason, channel: Buffer, message: Buffer) => {
+    onDropped({ reason, channel: channel.subarray(0, MAX_CHANNEL_SHOWN).toString('utf8'), bytes: message.length });
+  };
+  const listeners = subscriber.listeners('messageBuffer') as ((channel: Buffer, message: Buffer) => void)[];
+  subscriber.removeAllListeners('messageBuffer');
+  subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    const reason = checkBackplaneMessage(channel.toString('utf8'), message, prefix);
+    if (reason !== undefined) return drop(reason, channel, message);
+    for (const listener of listeners) listener(channel, message);
+  });
+  const patternListeners = subscriber.listeners('pmessageBuffer') as ((pattern: Buffer, channel: Buffer, message: Buffer) => void)[];
+  subscriber.removeAllListeners('pmessageBuffer');
+  subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => {
+    const reason = checkBackplaneMessage(channel.toString('utf8'), message, prefix);
+    if (reason !== undefined) return drop(reason, channel, message);
+    for (const listener of patternListeners) listener(pattern, channel, message);
+  });
+};
