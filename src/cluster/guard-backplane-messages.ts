@@ -31,10 +31,13 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 
 // aedes-persistence-redis tells the other brokers of every subscription on these topics, as JSON
-// `{ clientId, subs: [{ topic, qos }] }` its listener parses and reads without a check.
-const SUBSCRIPTION_BROADCASTS = ['$SYS/sub/add', '$SYS/sub/rm'];
+// `{ clientId, subs }` its listener parses and reads without a check: an added subscription is
+// `{ topic, qos }`, a removed one `{ topic }` only. The broker that sends one waits for its own copy
+// to come back, so dropping a well-formed one would hang that client's SUBSCRIBE or UNSUBSCRIBE.
+const SUBSCRIPTION_ADDED = '$SYS/sub/add';
+const SUBSCRIPTION_REMOVED = '$SYS/sub/rm';
 
-const isSubscriptionBroadcast = (payload: Buffer | string): boolean => {
+const isSubscriptionBroadcast = (payload: Buffer | string, isAdded: boolean): boolean => {
   let decoded: unknown;
   try {
     decoded = JSON.parse(payload.toString());
@@ -42,7 +45,8 @@ const isSubscriptionBroadcast = (payload: Buffer | string): boolean => {
     return false;
   }
   return isRecord(decoded) && typeof decoded.clientId === 'string' && Array.isArray(decoded.subs)
-    && decoded.subs.every((sub: unknown) => isRecord(sub) && typeof sub.topic === 'string' && sub.topic !== '' && typeof sub.qos === 'number');
+    && decoded.subs.every((sub: unknown) => isRecord(sub) && typeof sub.topic === 'string' && sub.topic !== ''
+      && (!isAdded || typeof sub.qos === 'number'));
 };
 
 /** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */
@@ -66,7 +70,8 @@ export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: 
   if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
   if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
   if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
-  if (SUBSCRIPTION_BROADCASTS.some((topic) => channel === `${prefix}${topic}`) && !isSubscriptionBroadcast(payload)) return 'badSubscriptionBroadcast';
+  const isAdded = channel === `${prefix}${SUBSCRIPTION_ADDED}`;
+  if ((isAdded || channel === `${prefix}${SUBSCRIPTION_REMOVED}`) && !isSubscriptionBroadcast(payload, isAdded)) return 'badSubscriptionBroadcast';
   return undefined;
 };
 
