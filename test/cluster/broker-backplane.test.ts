@@ -154,6 +154,32 @@ describe('brokers sharing a Redis backplane', () => {
     assert.equal(log.messages.filter((m) => !isControl(m)).length, 1, 'the message came once');
   });
 
+  test('a persistent session ends with an UNSUBSCRIBE of its last filter or a clean CONNECT, on either broker', async () => {
+    // aedes-persistence-redis removes a stored subscription only once its broadcast ($SYS/sub/rm,
+    // without a qos) has come back through Redis; the backplane guard once dropped it as malformed,
+    // and these waited for ever (no UNSUBACK, no CONNACK).
+    const [node1, node2] = await brokers.twoNodes();
+    const { admin, prefix } = brokers;
+    const sessionKey = (id: string) => `${prefix}mqtt:client:${encodeURIComponent(id)}`;
+    const topic = `tc/${TENANT}/${unique('agent')}/i/command`;
+
+    const unsubscribing = await connectApplication(node1, unique('unsubscribing'), { clean: false });
+    assert.deepEqual(await subackCodes(unsubscribing, { [topic]: { qos: 1 } }), [1]);
+    await withTimeout(unsubscribing.unsubscribeAsync(topic), 5_000, 'UNSUBACK');
+
+    const clientId = unique('durable');
+    const durable = await connectApplication(node2, clientId, { clean: false });
+    assert.deepEqual(await subackCodes(durable, { [topic]: { qos: 1 } }), [1]);
+    await endClient(durable);
+    assert.equal(await admin.exists(sessionKey(clientId)), 1);
+    let sessionPresent: boolean | undefined;
+    await connectApplication(node1, clientId, { clean: true }, (client) => {
+      client.once('connect', (connack) => { sessionPresent = connack.sessionPresent; });
+    });
+    assert.equal(sessionPresent, false);
+    assert.equal(await admin.exists(sessionKey(clientId)), 0, 'the stored session is gone');
+  });
+
   test('a retained message published on one broker is sent to a later subscriber on the other', async () => {
     const [node1, node2] = await brokers.twoNodes();
     const agentClientId = unique('agent');
