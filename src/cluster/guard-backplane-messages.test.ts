@@ -49,15 +49,12 @@ describe('the broker backplane message guard', () => {
     for (const bad of ['not json', 'null', '{"clientId":"a"}', '{"clientId":"a","subs":[{"qos":1}]}', '{"clientId":"a","subs":[{"topic":5,"qos":1}]}']) {
       assert.equal(check(bad), 'badSubscriptionBroadcast', bad);
     }
-    // What aedes-persistence-redis sends for an UNSUBSCRIBE (or a session's cleanup): topics only,
-    // no qos. Its sender waits for this copy to come back: dropping it hangs the UNSUBSCRIBE.
+    // A removal as aedes-persistence-redis sends it: no qos (its sender waits for it to come back).
     const removal = (payload: string) => checkBackplaneMessage(`${prefix}$SYS/sub/rm`,
-      msgpack.encode({ id: 'b', msg: { topic: `${prefix}$SYS/sub/rm`, payload: Buffer.from(payload), qos: 0 } }), prefix);
+      msgpack.encode({ id: 'r', msg: { topic: `${prefix}$SYS/sub/rm`, payload: Buffer.from(payload), qos: 0 } }), prefix);
     assert.equal(removal(JSON.stringify({ clientId: 'acme_app', subs: [{ topic: 'tc/acme/#' }] })), undefined);
-    assert.equal(check(JSON.stringify({ clientId: 'acme_app', subs: [{ topic: 'tc/acme/#' }] })), 'badSubscriptionBroadcast', 'an addition needs its qos');
-    for (const bad of ['not json', '{"clientId":"a","subs":[{"topic":""}]}', '{"clientId":"a","subs":[5]}']) {
-      assert.equal(removal(bad), 'badSubscriptionBroadcast', bad);
-    }
+    assert.equal(removal('{"clientId":"a","subs":[{"qos":1}]}'), 'badSubscriptionBroadcast');
+    assert.equal(check(JSON.stringify({ clientId: 'acme_app', subs: [{ topic: 'tc/acme/#' }] })), 'badSubscriptionBroadcast', 'an addition has a qos');
     // A client's topic that merely ends the same way is not one.
     const clientTopic = `${prefix}tc/acme/acme_pump-1/o/$SYS/sub/add`;
     assert.equal(checkBackplaneMessage(clientTopic, msgpack.encode({ id: 'c', msg: { topic: clientTopic, payload: Buffer.from('x') } }), prefix), undefined);

@@ -31,13 +31,15 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 
 // aedes-persistence-redis tells the other brokers of every subscription on these topics, as JSON
-// `{ clientId, subs }` its listener parses and reads without a check: an added subscription is
-// `{ topic, qos }`, a removed one `{ topic }` only. The broker that sends one waits for its own copy
-// to come back, so dropping a well-formed one would hang that client's SUBSCRIBE or UNSUBSCRIBE.
+// its listener parses and reads without a check: `{ clientId, subs: [{ topic, qos }] }` for an
+// added one, `{ clientId, subs: [{ topic }] }` (no qos) for a removed one. A removal dropped here
+// is not only lost for the other brokers: the sender waits for its own broadcast to come back
+// before its removeSubscriptions resolves, so a persistent session's UNSUBSCRIBE, a clean CONNECT
+// over a stored session and the session expiry would wait for ever.
 const SUBSCRIPTION_ADDED = '$SYS/sub/add';
 const SUBSCRIPTION_REMOVED = '$SYS/sub/rm';
 
-const isSubscriptionBroadcast = (payload: Buffer | string, isAdded: boolean): boolean => {
+const isSubscriptionBroadcast = (payload: Buffer | string, isRemoval: boolean): boolean => {
   let decoded: unknown;
   try {
     decoded = JSON.parse(payload.toString());
@@ -46,7 +48,7 @@ const isSubscriptionBroadcast = (payload: Buffer | string, isAdded: boolean): bo
   }
   return isRecord(decoded) && typeof decoded.clientId === 'string' && Array.isArray(decoded.subs)
     && decoded.subs.every((sub: unknown) => isRecord(sub) && typeof sub.topic === 'string' && sub.topic !== ''
-      && (!isAdded || typeof sub.qos === 'number'));
+      && (typeof sub.qos === 'number' || (isRemoval && sub.qos === undefined)));
 };
 
 /** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */
@@ -71,7 +73,8 @@ export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: 
   if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
   if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
   const isAdded = channel === `${prefix}${SUBSCRIPTION_ADDED}`;
-  if ((isAdded || channel === `${prefix}${SUBSCRIPTION_REMOVED}`) && !isSubscriptionBroadcast(payload, isAdded)) return 'badSubscriptionBroadcast';
+  const isRemoved = channel === `${prefix}${SUBSCRIPTION_REMOVED}`;
+  if ((isAdded || isRemoved) && !isSubscriptionBroadcast(payload, isRemoved)) return 'badSubscriptionBroadcast';
   return undefined;
 };
 

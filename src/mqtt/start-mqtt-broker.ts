@@ -9,6 +9,7 @@ import type { AgentSessions, Registry } from '../registry/index.ts';
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
+import { connackFirst } from './connack-first.ts';
 import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
@@ -160,6 +161,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     const client = broker.handle(socket);
     guardPackets(client);
     lifecycle.guard(client);
+    connackFirst(client);
     quotas.guard(client);
   });
   server.on('connection', (socket: Socket) => {
