@@ -53,10 +53,7 @@ describe('broker caps across the nodes of a cluster', () => {
     await connectApplication(node2, sessionId, { clean: false }, (client) => { log = new MessageLog(client); });
     await waitUntil(() => log.messages.length >= 5, 5_000, 'the queued messages');
     await controlArrives(one, `tc/${TENANT}/${agent}/i/marker`, [log]);
-    // Distinct messages: QoS 1 is at least once, and a queued message handed over between the nodes
-    // has been seen delivered twice under load (a duplicate is allowed; a sixth message is not).
-    const queued = new Set(log.on(`tc/${TENANT}/${agent}/i/m`).map((m) => m.payload.toString()));
-    assert.equal(queued.size, 5, `queued: ${log.messages.map((m) => m.payload.toString()).join(', ')}`);
+    assert.equal(log.on(`tc/${TENANT}/${agent}/i/m`).length, 5, `queued: ${log.messages.map((m) => m.payload.toString()).join(', ')}`);
   });
 
   test('a persistent session away longer than the expiry is deleted; one taken over by a connection on the other node is not', async () => {
