@@ -8,6 +8,7 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { orderClientIdTakeovers } from './order-client-id-takeovers.ts';
 import { guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
 import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
 
@@ -162,6 +163,8 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     lastDropLogged.set(reason, { at: now, since: 0 });
     log.error({ reason, channel, bytes, droppedUnlogged: last?.since ?? 0 }, 'dropped a malformed message from the broker backplane');
   });
+  // Before aedes registers its listeners: one client id on two nodes at once leaves one session.
+  orderClientIdTakeovers(mq, id);
   // mqemitter-redis re-emits connection errors on `state`; an 'error' nobody listens to throws.
   mq.state.on('error', (error: Error) => log.debug({ err: error.message }, 'mqemitter-redis error'));
   // Its close() QUITs both connections and calls back on their 'end', which a connection that is

@@ -85,9 +85,12 @@ for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: on
   });
 
   it('queued updates are written within a short delay without any read', async () => {
-    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    const first = connection('pump-1');
+    const { id } = asAgent(await store.recordConnection(first));
     const session = randomUUID();
     await store.recordConnection(connection('pump-1', { sessionId: session }));
+    // The second session took the first over: the first ended (as a broker records it), then the second.
+    await store.recordDisconnection(TENANT, id, first.sessionId);
     await store.recordDisconnection(TENANT, id, session);
     // committedRow reads the database directly, not through the store (which would flush first).
     await waitUntil(async () => (await committedRow('acme_pump-1'))?.is_online === 0, 5_000, 'the queued disconnection is committed');
@@ -111,6 +114,24 @@ for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: on
     await store.recordConnection(connection('pump-1'));
     await store.recordDisconnection(TENANT, id, first.sessionId);
     assert.equal((await store.find(TENANT, id))?.isOnline, true);
+  });
+
+  it('a session that ended before its reconnection was written leaves the online state of the session the row holds (taken over on another node)', async () => {
+    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    // The session that won on the other node, as that node's store wrote it.
+    const winner = connection('pump-1');
+    await store.recordConnection(winner);
+    await store.flush();
+    // The one that lost here: its reconnection and its end, queued together.
+    const loser = connection('pump-1');
+    await store.recordConnection(loser);
+    await store.recordDisconnection(TENANT, id, loser.sessionId);
+    await store.flush();
+    const row = await committedRow('acme_pump-1');
+    assert.equal(row?.is_online, 1, 'still online: the row holds the winner\'s session');
+    assert.equal(row?.session_id, winner.sessionId);
+    await store.recordDisconnection(TENANT, id, winner.sessionId);
+    assert.equal((await store.find(TENANT, id))?.isOnline, false, 'offline once the winner leaves');
   });
 
   it('an update queued for a deleted agent does not touch the agent onboarded anew under its client id', async () => {

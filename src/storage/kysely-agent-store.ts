@@ -19,6 +19,8 @@ const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
 });
 
 type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' | 'certificate_fingerprint_sha256' | 'session_id' | 'last_connected_at'> & { is_online: number };
+/** A reconnection's update; without the online state once its own session ended before it was written. */
+type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> & Partial<Pick<ConnectionChanges, 'is_online' | 'session_id'>>;
 
 type Onboarding = {
   readonly connection: AgentConnection;
@@ -33,15 +35,15 @@ type Onboarding = {
  * column a reconnection or disconnection sets. This is exact: a disconnection after a reconnection
  * of another session was a no-op on an enabled agent (the reconnection replaced the session) and
  * is one on a disabled agent wherever it stands; a disconnection of the reconnection's own session
- * folds into it (offline). So memory stays bounded by the number of agents with writes pending,
- * however long the database is away, and no disconnection is overtaken by an older reconnection.
+ * folds into it (the reconnection then leaves the online state as the ended sessions left it).
+ * So memory stays bounded by the number of agents with writes pending, however long the database is away, and no disconnection is overtaken by an older reconnection.
  */
 type PendingUpdate = {
   readonly tenant: TenantId;
   readonly agentId: string;
   readonly endedSessions: Set<string>;
   /** A known agent reconnected: written only while it is enabled. */
-  reconnection: { readonly sessionId: string; readonly changes: ConnectionChanges } | undefined;
+  reconnection: { readonly sessionId: string; readonly changes: ReconnectionChanges } | undefined;
 };
 
 // How long a reconnection's or disconnection's record update may wait, so that a reconnect storm
@@ -65,7 +67,13 @@ const recordSessionEnd = (pending: PendingUpdate, sessionId: string): void => {
   // disconnection then applies to the row as it stands.
   pending.endedSessions.add(sessionId);
   if (pending.reconnection?.sessionId === sessionId) {
-    pending.reconnection = { sessionId, changes: { ...pending.reconnection.changes, is_online: 0, session_id: null } };
+    // A session that ended before its reconnection was written never held the row: the row's
+    // online state is not its to change. In a cluster the row may by now hold the session that
+    // took this one over on another node (issue 12, item 7: the same client id on two nodes at
+    // once); writing "offline" here would hide that live session. A session of this node the row
+    // still holds was ended above (endedSessions), so nothing of this node is left online.
+    const { is_online: _online, session_id: _session, ...rest } = pending.reconnection.changes;
+    pending.reconnection = { sessionId, changes: rest };
   }
 };
 
