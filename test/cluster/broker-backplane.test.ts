@@ -29,6 +29,13 @@ const controlThroughBackplane = async (via: InProcessNode, client: MqttClient): 
   await pingRoundTrip(client);
 };
 
+/** A persistent session on `node` with one QoS 1 filter, whose client has gone away. */
+const leavePersistentSession = async (node: InProcessNode, clientId: string, topic: string): Promise<void> => {
+  const client = await connectApplication(node, clientId, { clean: false });
+  assert.deepEqual(await subackCodes(client, { [topic]: { qos: 1 } }), [1]);
+  await endClient(client);
+};
+
 describe('brokers sharing a Redis backplane', () => {
   test('QoS 0 and QoS 1 messages published on one broker reach subscribers on both', async () => {
     const [node1, node2] = await brokers.twoNodes();
@@ -79,9 +86,7 @@ describe('brokers sharing a Redis backplane', () => {
     const [node1, node2] = await brokers.twoNodes();
     const clientId = unique('durable');
     const topic = `tc/${TENANT}/${unique('agent')}/i/command`;
-    const durable = await connectApplication(node2, clientId, { clean: false });
-    assert.deepEqual(await subackCodes(durable, { [topic]: { qos: 1 } }), [1]);
-    await endClient(durable);
+    await leavePersistentSession(node2, clientId, topic);
 
     const publisher = await connectApplication(node1, unique('publisher'));
     await withTimeout(publisher.publishAsync(topic, 'while you were away', { qos: 1 }), 5_000, 'PUBACK');
@@ -113,9 +118,7 @@ describe('brokers sharing a Redis backplane', () => {
     const [node1, node2] = await brokers.twoNodes();
     const clientId = unique('durable');
     const topic = `tc/${TENANT}/${unique('agent')}/i/command`;
-    const durable = await connectApplication(node2, clientId, { clean: false });
-    assert.deepEqual(await subackCodes(durable, { [topic]: { qos: 1 } }), [1]);
-    await endClient(durable);
+    await leavePersistentSession(node2, clientId, topic);
     const observer = await connectApplication(node1, unique('observer'));
     const observerLog = new MessageLog(observer);
     assert.deepEqual(await subackCodes(observer, { [topic]: { qos: 1 } }), [1]);
@@ -168,9 +171,7 @@ describe('brokers sharing a Redis backplane', () => {
     await withTimeout(unsubscribing.unsubscribeAsync(topic), 5_000, 'UNSUBACK');
 
     const clientId = unique('durable');
-    const durable = await connectApplication(node2, clientId, { clean: false });
-    assert.deepEqual(await subackCodes(durable, { [topic]: { qos: 1 } }), [1]);
-    await endClient(durable);
+    await leavePersistentSession(node2, clientId, topic);
     assert.equal(await admin.exists(sessionKey(clientId)), 1);
     let sessionPresent: boolean | undefined;
     await connectApplication(node1, clientId, { clean: true }, (client) => {
