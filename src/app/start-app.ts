@@ -201,7 +201,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
     };
 
-    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, readiness });
+    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.
