@@ -19,6 +19,7 @@ import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase, type Database,
 } from '../storage/index.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
+import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -57,7 +58,7 @@ const checkDatabase = async (db: Kysely<Database>): Promise<string> => {
 };
 
 export const databaseUrlOf = (config: Config): string =>
-  config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), 'trustgate.db')}`;
+  config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), SQLITE_DATABASE_FILE)}`;
 
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
