@@ -212,6 +212,7 @@ describe('loadBrokerTlsIdentity, operator files (TRUSTGATE_TLS_CERT_FILE, TRUSTG
     const identity = await loadBrokerTlsIdentity({ dataDir, certFile, keyFile, hostnames: ['localhost'] });
     assert.equal(identity.source, 'files');
     assert.equal(identity.rootCaPem, undefined);
+    assert.equal(identity.issuer, 'CN=Operator CA', 'the CA agents must trust instead, named in GET /broker-ca.pem\'s 404');
     assert.equal(identity.certificateChainPem, chain);
     assert.match(identity.privateKeyPem, /^-----BEGIN PRIVATE KEY-----/);
     assert.deepEqual(identity.notes, []);

@@ -25,6 +25,8 @@ export interface BrokerTlsIdentity {
   /** The generated broker root CA that agents must trust; undefined with the operator's files. */
   readonly rootCaPem: string | undefined;
   readonly source: 'generated' | 'files';
+  /** The issuer of the server certificate (one line, e.g. "CN=Plant CA, O=Plant"): what agents must trust. */
+  readonly issuer: string;
   /** One line per thing worth logging: what was created or reissued and why, or a warning. */
   readonly notes: readonly string[];
 }
@@ -109,6 +111,7 @@ const loadOwnFiles = async (certFile: string, keyFile: string, now: Date): Promi
     privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
     rootCaPem: undefined,
     source: 'files',
+    issuer: leaf.issuer.replace(/\n/g, ', '),
     notes,
   };
 };
@@ -253,6 +256,7 @@ const loadOrIssueGenerated = async (dataDir: string, hostnames: readonly string[
     privateKeyPem,
     rootCaPem: root.certificatePem,
     source: 'generated',
+    issuer: root.certificate.subject.replace(/\n/g, ', '),
     notes,
   };
 };

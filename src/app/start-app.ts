@@ -19,6 +19,7 @@ import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase, type Database,
 } from '../storage/index.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
+import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -57,7 +58,7 @@ const checkDatabase = async (db: Kysely<Database>): Promise<string> => {
 };
 
 export const databaseUrlOf = (config: Config): string =>
-  config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), 'trustgate.db')}`;
+  config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), SQLITE_DATABASE_FILE)}`;
 
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
@@ -201,7 +202,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
     };
 
-    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, readiness });
+    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.

@@ -117,7 +117,7 @@ export const addAgentIssueCommand = (agent: Command): void => {
           `  chain        ${files.chain} (certificate + CA)`,
           `  client id    ${files.clientId}`,
           `connect: mosquitto_pub --cafile broker-ca.pem --cert ${files.certificate} --key ${files.key ?? '<the device key>'} -i ${issued!.clientId} -t tc/${tenant}/${issued!.clientId}/o/hello -m hi -h <broker host> -p 8883`,
-          '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem)',
+          '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem; if the broker has its own TLS certificate (TRUSTGATE_TLS_CERT_FILE), the CA that issued it instead)',
         ]);
         return;
       }

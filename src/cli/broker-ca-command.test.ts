@@ -138,6 +138,18 @@ describe('trustgate broker-ca', { concurrency: true }, () => {
     assert.equal(result.stderr, `trustgate: ${message}\n`);
   });
 
+  test('404 brokerCa.notGenerated (the broker has its own TLS certificate): what to use instead, exit 67 (not 69: nothing is down)', async () => {
+    const message = 'This broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), issued by "CN=Plant CA", so it has no generated broker root CA. '
+      + 'Agents trust the root CA of that certificate\'s chain: get it from whoever issued the certificate (your PKI or the operator), not from trustgate.';
+    const base = serve('notgenerated', () => ({
+      status: 404, type: 'application/json', body: JSON.stringify({ errors: [{ code: 'brokerCa.notGenerated', logref: 'x', message }] }),
+    }));
+    const result = await trustgate(['--url', base]);
+    assert.equal(result.code, 67);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr, `trustgate: ${message} Give agents that CA's certificate (PEM) as their broker CA, e.g. mosquitto_pub --cafile <that CA>.pem (brokerCa.notGenerated)\n`);
+  });
+
   test('a server that is not trustgate, or answers junk: one clear line each', async () => {
     const notFound = await trustgate(['--url', `${url}/nothing`]);
     assert.equal(notFound.code, 69);

@@ -15,7 +15,11 @@ const fetchRootCa = async (base: string): Promise<X509Certificate> => {
   const url = `${base}/broker-ca.pem`;
   const { response, text } = await fetchOrExplain(base, url);
   if (!response.ok) {
-    const message = serverError(text)?.message;
+    const { code, message } = serverError(text) ?? {};
+    // The operator's own TLS certificate: no root to fetch, and nothing wrong with the server.
+    if (response.status === 404 && code === 'brokerCa.notGenerated') {
+      throw new CliError(`${message} Give agents that CA's certificate (PEM) as their broker CA, e.g. mosquitto_pub --cafile <that CA>.pem (${code})`, EXIT.notFound);
+    }
     if (response.status === 404 && message) throw new CliError(message, EXIT.unavailable);
     throw new CliError(`${url} answered HTTP ${response.status}${message ? `: ${message}` : response.status === 404 ? '; is this a trustgate server?' : ''}`, EXIT.unavailable);
   }

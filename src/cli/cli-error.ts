@@ -24,7 +24,7 @@ export const EXIT_MEANINGS: Readonly<Record<ExitName, string>> = {
   usage: 'wrong or missing option or argument',
   dataError: 'bad input data: a file that is not PEM, a key that does not belong to the certificate, a certificate the server rejects (400)',
   noInput: 'an input file is missing or unreadable',
-  notFound: 'no CA certificate or agent with this id in the tenant (404)',
+  notFound: 'no CA certificate or agent with this id in the tenant (404); `broker-ca`: the broker uses its own TLS certificate, so there is no broker root CA (use the CA that issued that certificate)',
   unavailable: 'the server cannot be reached, is not trustgate, or failed (5xx)',
   software: 'unexpected error (a bug: run again with --verbose and report the stack trace)',
   cantCreate: 'an output file already exists (add --force) or cannot be written',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { registerAgentCommands } from './agent-commands.ts';
+import { registerBackupCommand } from './backup-command.ts';
 import { registerBrokerCaCommand } from './broker-ca-command.ts';
 import { registerCaCommands } from './ca-commands.ts';
 import { describeFailure, EXIT } from './cli-error.ts';
@@ -41,6 +42,7 @@ registerCaCommands(program);
 registerAgentCommands(program);
 registerDoctorCommand(program);
 registerBrokerCaCommand(program);
+registerBackupCommand(program);
 
 // The only place that ends the process: one clear line and a distinct exit code on failure.
 try {

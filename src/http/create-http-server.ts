@@ -27,6 +27,8 @@ export interface HttpServerOptions {
   readonly metrics: MetricsRegistry;
   /** The generated broker root CA, served at /broker-ca.pem; undefined with the operator's certificate. */
   readonly brokerRootCaPem: string | undefined;
+  /** Who issued the operator's own server certificate, named in /broker-ca.pem's 404. */
+  readonly brokerCertificateIssuer?: string;
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
 }
@@ -38,7 +40,7 @@ export interface ReadinessReport {
 }
 
 // Builds the Fastify app; listening is the caller's (app's) job.
-export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
+export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem, brokerCertificateIssuer, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -73,7 +75,7 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
-  await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem });
+  await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are
   // public by nature, and load balancers and Prometheus call the probes without one.

@@ -51,6 +51,7 @@ export const httpStatusByCode = {
   'agentCertificate.notFound': 404,
   'agentCertificate.nameInvalid': 400,
   'agentCertificate.duplicate': 409,
+  'brokerCa.notGenerated': 404,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,
   'mqtt.clientIdRequired': 400,

@@ -58,6 +58,7 @@ export const connackCodeByError = {
   'agentCertificate.notFound': 5,
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,
+  'brokerCa.notGenerated': 5,
   'mqtt.credentialsMissing': 5,
   'mqtt.clientIdRequired': 2,
   'mqtt.willNotAllowed': 5,

@@ -69,6 +69,9 @@ export const errorCatalogue = {
   'agentCertificate.nameInvalid': 'The name is not 1-64 characters of letters, digits, ".", "_" and "-" starting with a letter or digit (it becomes the CN and part of the client id and topics).',
   'agentCertificate.duplicate': 'The tenant already has an active (not revoked) agent certificate with this name.',
 
+  // The broker's own TLS identity (GET /broker-ca.pem)
+  'brokerCa.notGenerated': 'The broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), so there is no generated broker root CA: agents trust the CA that issued that certificate.',
+
   // MQTT connection refusals (logged and counted; answered with a CONNACK code)
   'mqtt.credentialsMissing': 'The client sent neither a client certificate nor a token as password.',
   'mqtt.clientIdRequired': 'An empty client id with clean session 0 (MQTT-3.1.3-8): a persistent session needs a client id.',

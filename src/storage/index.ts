@@ -1,4 +1,5 @@
 export { openDatabase, migrateToLatest, isPostgresUrl, sqlitePathOf, type OpenDatabaseOptions } from './open-database.ts';
+export { snapshotSqliteDatabase } from './node-sqlite-database.ts';
 export { KyselyCaCertificateStore } from './kysely-ca-certificate-store.ts';
 export { KyselyAgentStore } from './kysely-agent-store.ts';
 export { KyselyAgentCertificateStore } from './kysely-agent-certificate-store.ts';

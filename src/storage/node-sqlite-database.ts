@@ -55,3 +55,19 @@ export const openNodeSqliteDatabase = (path: string): SqliteDatabase => {
     },
   };
 };
+
+/**
+ * A consistent copy of a SQLite database that another process may be writing (the running server):
+ * `VACUUM INTO` reads one snapshot in a single read transaction, WAL content included, so writers
+ * are not blocked and the copy is never torn. Opened read-only: nothing is created or migrated.
+ * `targetPath` must not exist. The copy is in rollback-journal mode; the server sets WAL on open.
+ */
+export const snapshotSqliteDatabase = (sourcePath: string, targetPath: string): void => {
+  const database = new DatabaseSync(sourcePath, { readOnly: true });
+  try {
+    database.exec('PRAGMA busy_timeout = 5000;');
+    database.prepare('VACUUM INTO ?').run(targetPath);
+  } finally {
+    database.close();
+  }
+};

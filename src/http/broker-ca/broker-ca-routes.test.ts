@@ -6,10 +6,10 @@ import swagger from '@fastify/swagger';
 import { brokerRootCaProfile, issueCertificate } from '../../pki/index.ts';
 import { brokerCaRoutes } from './broker-ca-routes.ts';
 
-const build = async (rootCaPem: string | undefined): Promise<FastifyInstance> => {
+const build = async (rootCaPem: string | undefined, issuer?: string): Promise<FastifyInstance> => {
   const app = Fastify();
   await app.register(swagger, { openapi: { openapi: '3.1.0', info: { title: 't', version: '1' } } });
-  await app.register(brokerCaRoutes, { rootCaPem });
+  await app.register(brokerCaRoutes, { rootCaPem, issuer });
   await app.ready();
   return app;
 };
@@ -39,18 +39,19 @@ describe('GET /broker-ca.pem', () => {
     await app.close();
   });
 
-  test('with the operator\'s own certificate: 404 with the MindConnect error body saying where to get the CA', async () => {
-    const app = await build(undefined);
+  test('with the operator\'s own certificate: 404 brokerCa.notGenerated with the MindConnect error body naming the CA agents trust instead', async () => {
+    const app = await build(undefined, 'CN=Plant Issuing CA, O=Plant');
     const answer = await app.inject({ method: 'GET', url: '/broker-ca.pem' });
     assert.equal(answer.statusCode, 404);
     assert.match(answer.headers['content-type'] as string, /^application\/json/);
     const body = answer.json();
     assert.deepEqual(Object.keys(body), ['errors']);
     assert.equal(body.errors.length, 1);
-    assert.equal(body.errors[0].code, 'request.routeNotFound');
+    assert.equal(body.errors[0].code, 'brokerCa.notGenerated', 'a code the CLI recognises (trustgate broker-ca exits 67, not 69)');
     assert.ok(typeof body.errors[0].logref === 'string' && body.errors[0].logref.length > 0, 'logref = the request id');
     assert.equal(body.errors[0].message,
-      'This server uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE); get its CA from the operator.');
+      'This broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), issued by "CN=Plant Issuing CA, O=Plant", so it has no generated broker root CA. '
+      + 'Agents trust the root CA of that certificate\'s chain: get it from whoever issued the certificate (your PKI or the operator), not from trustgate.');
     await app.close();
   });
 
