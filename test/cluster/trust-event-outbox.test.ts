@@ -79,6 +79,8 @@ describe('trust events are written with their changes and sent by any node until
       const deletedAt = performance.now();
       assert.equal(answer.status, 204, JSON.stringify(answer.body));
       assert.equal(await node.server.stop('SIGTERM', { timeoutMs: 10_000 }), 0);
+      assert.ok(node.server.logLines().some((line) => String(line.msg).startsWith('could not send trust events to the other nodes')),
+        'a precondition: the node that made the change could not send its event');
 
       assert.equal(await closed, true, 'the deleted CA\'s agent was disconnected from the other node');
       const elapsed = await closedAt - deletedAt;
@@ -108,6 +110,8 @@ describe('trust events are written with their changes and sent by any node until
       const answer = await verify(node, tenant, resource.id, (await proofFor(ca, code, { version: 1 })).certificatePem);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       await node.server.kill9();
+      assert.ok(node.server.logLines().some((line) => String(line.msg).startsWith('could not send trust events to the other nodes')),
+        'a precondition: the node that made the change could not send its event');
       const killedAt = performance.now();
 
       let admittedAt: number | undefined;
