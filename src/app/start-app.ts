@@ -10,13 +10,14 @@ import {
 import { backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
-import { createRegistry, followRegistryEvents, pollTrustChanges, TrustIndex } from '../registry/index.ts';
+import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, openDatabase, type Database,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  type Database,
 } from '../storage/index.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
@@ -145,6 +146,11 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       // Stopped before the bus and the database close (closers run in reverse).
       closers.push(() => poll.stop());
     }
+    // Trust events are written with their changes (the outbox) and sent from there until Redis took
+    // them, by this node or any other (decision 0019); a single node has nothing to send and only
+    // empties it. Stopped before the bus closes (closers run in reverse).
+    const relay = relayTrustEvents({ outbox: new KyselyTrustEventOutbox(db), bus: events, log: logger.child({ component: 'trust-event-relay' }) });
+    closers.push(() => relay.stop());
     logger.info({ caCertificates: trustIndex.size, revokedAgentCertificates: trustIndex.revokedCount }, 'trust index loaded');
     // Only data from before one-tenant-per-key covered managed CAs (decision 0013) can hold one:
     // the broker refuses those keys' certificates (mqtt.caKeyConflict) rather than guess the tenant.
@@ -158,7 +164,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       managedCas,
       agentCertificates,
       trustIndex,
-      events,
+      events: publishThroughOutbox(events, relay),
       clock,
       settings: {
         maxCaCertificatesPerTenant: config.registry.maxCaCertificatesPerTenant,

@@ -22,6 +22,10 @@ export class LocalEventBus implements ClusterBus {
     }
   }
 
+  /** Nothing to send: a single node's use cases applied their events before they answered, and
+   *  no other node exists. The outbox rows are deleted, so the table stays empty (decision 0019). */
+  async relay(_event: RegistryEvent): Promise<void> {}
+
   subscribe(listener: RegistryEventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

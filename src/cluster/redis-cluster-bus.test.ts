@@ -90,7 +90,7 @@ after(async () => {
 });
 
 describe('RedisClusterBus', () => {
-  test('an event published on one node is delivered once there and once on the other', async () => {
+  test('publish delivers on this node only; an event relayed from the outbox is delivered once on every node, the relaying one included', async () => {
     const prefix = uniqueRedisPrefix('bus');
     const a = node('node-a', prefix);
     const b = node('node-b', prefix);
@@ -98,17 +98,20 @@ describe('RedisClusterBus', () => {
     assert.ok(a.bus.isReady() && b.bus.isReady());
 
     await a.bus.publish(caEvent(1));
-    // publish resolves once this node's listeners are done, as with LocalEventBus.
+    // publish resolves once this node's listeners are done, as with LocalEventBus; the other
+    // nodes get the event from the outbox (decision 0019), not from publish.
     assert.deepEqual(a.received, [caEvent(1)]);
-    await waitUntil(() => b.received.length === 1, 3_000, 'node b received the event');
-    assert.deepEqual(b.received, [caEvent(1)]);
-
-    await b.bus.publish(caEvent(2));
-    await waitUntil(() => a.received.length === 2, 3_000, 'node a received the event of node b');
     await controlReaches(prefix, [a, b]);
+    assert.deepEqual(b.received, [CONTROL], 'publish sends nothing to the other nodes');
+
+    await b.bus.relay(caEvent(2));
+    await waitUntil(() => a.received.length === 3 && b.received.length === 2, 3_000, 'both nodes received the relayed event');
+    // A positive control: node b hears node a's relay after its own message came back from Redis.
+    await a.bus.relay(caEvent(3));
+    await waitUntil(() => a.received.length === 4 && b.received.length === 3, 3_000, 'both nodes received the second relayed event');
     // Own messages come back from Redis too; they are not delivered a second time.
-    assert.deepEqual(a.received, [caEvent(1), caEvent(2), CONTROL]);
-    assert.deepEqual(b.received, [caEvent(1), caEvent(2), CONTROL]);
+    assert.deepEqual(a.received, [caEvent(1), CONTROL, caEvent(2), caEvent(3)]);
+    assert.deepEqual(b.received, [CONTROL, caEvent(2), caEvent(3)]);
     assert.deepEqual([a.resyncs, b.resyncs], [[], []], 'no resync at the first start');
   });
 
@@ -134,6 +137,8 @@ describe('RedisClusterBus', () => {
       const stored = { kind: 'caCertificate', record, certificate: { pem: record.certificatePem } } as unknown as StoredRecord;
       await a.bus.publish(caEvent(1), stored);
       assert.deepEqual(onA, [stored]);
+      // The outbox's copy of the same event, as the relay sends it.
+      await a.bus.relay(caEvent(1));
       await waitUntil(() => onB.length === 1 && sent.length === 1, 3_000, 'node b and the wire got the event');
       assert.deepEqual(onB, [undefined]);
       assert.deepEqual(b.received, [caEvent(1)]);
@@ -149,7 +154,7 @@ describe('RedisClusterBus', () => {
     const a = node('node-a', prefix);
     const b = node('node-b', prefix);
     await Promise.all([a.bus.start(), b.bus.start()]);
-    for (const event of everyRegistryEvent) await a.bus.publish(event);
+    for (const event of everyRegistryEvent) await a.bus.relay(event);
     await waitUntil(() => b.received.length === everyRegistryEvent.length, 3_000, 'every event arrived');
     assert.deepEqual(b.received, everyRegistryEvent);
   });
@@ -167,7 +172,7 @@ describe('RedisClusterBus', () => {
       throw new Error('listener failed');
     });
     await Promise.all([a.bus.start(), b.bus.start()]);
-    await Promise.all([a.bus.publish(caEvent(1)), a.bus.publish(caEvent(2))]);
+    await Promise.all([a.bus.relay(caEvent(1)), a.bus.relay(caEvent(2))]);
     await waitUntil(() => order.length === 4, 3_000, 'both events handled');
     assert.deepEqual(order, [`start ${idOf(1)}`, `end ${idOf(1)}`, `start ${idOf(2)}`, `end ${idOf(2)}`]);
     assert.equal(b.listenerErrors.length, 2);
@@ -181,9 +186,8 @@ describe('RedisClusterBus', () => {
       if (event.type === 'caCertificateVerified' && event.caCertificateId === idOf(1)) await a.bus.publish(caEvent(99));
     });
     await Promise.all([a.bus.start(), b.bus.start()]);
-    await b.bus.publish(caEvent(1));
-    await waitUntil(() => b.received.length === 2, 3_000, 'node b received what node a published from its listener');
-    assert.deepEqual(b.received, [caEvent(1), caEvent(99)]);
+    await b.bus.relay(caEvent(1));
+    await waitUntil(() => a.received.length === 2, 3_000, 'node a published from its listener');
     assert.deepEqual(a.received, [caEvent(1), caEvent(99)]);
   });
 
@@ -203,7 +207,7 @@ describe('RedisClusterBus', () => {
     await Promise.all([a.bus.start(), b.bus.start()]);
     await killClients(admin, (name) => name === `${prefix}bus-sub:node-a`);
     await waitUntil(() => resyncStartedAt > 0, 5_000, 'the resync started');
-    await b.bus.publish(caEvent(11));
+    await b.bus.relay(caEvent(11));
     await waitUntil(() => receivedAt > 0, 3_000, 'node a received the event');
     assert.ok(resyncEndedAt > 0 && receivedAt >= resyncEndedAt, 'delivered after the resync finished');
   });
@@ -254,19 +258,20 @@ describe('RedisClusterBus', () => {
     assert.ok(a.bus.isReady());
     assert.deepEqual(b.resyncs, [], 'only the node that lost its subscription resyncs');
     // Subscribed again: events flow both ways.
-    await b.bus.publish(caEvent(5));
+    await b.bus.relay(caEvent(5));
     await waitUntil(() => a.received.length === 1, 3_000, 'node a receives again');
-    await a.bus.publish(caEvent(6));
+    await a.bus.relay(caEvent(6));
     await waitUntil(() => b.received.length === 2, 3_000, 'node b receives from node a');
 
-    // Killing the publisher loses no subscription: no resync.
+    // Killing the publisher loses no subscription: no resync. Until it reconnected, relay refuses
+    // (the outbox keeps the event and tries again).
     assert.equal(await killClients(admin, (name) => name === `${prefix}bus-pub:node-a`), 1);
-    await a.bus.publish(caEvent(7));
-    await waitUntil(() => b.received.length === 3, 5_000, 'node a publishes again after its publisher reconnected');
+    await waitUntil(() => a.bus.relay(caEvent(7)).then(() => true, () => false), 5_000, 'node a relays again after its publisher reconnected');
+    await waitUntil(() => b.received.length === 3, 5_000, 'node b received it');
     assert.equal(a.resyncs.length, 1);
   });
 
-  test('an event published while Redis is unreachable is delivered locally at once and to the others when Redis returns', async () => {
+  test('while Redis is unreachable an event is delivered locally at once, and relay refuses at once (the outbox keeps it) until Redis returns', async () => {
     const prefix = uniqueRedisPrefix('bus');
     const proxy = new RedisOutageProxy();
     proxies.push(proxy);
@@ -281,11 +286,14 @@ describe('RedisClusterBus', () => {
     await a.bus.publish(caEvent(8));
     assert.ok(Date.now() - startedAt < 500, 'publish does not wait for Redis');
     assert.deepEqual(a.received, [caEvent(8)]);
+    await assert.rejects(a.bus.relay(caEvent(8)), /Redis unreachable/);
+    assert.ok(Date.now() - startedAt < 500, 'relay refuses at once');
     await controlReaches(prefix, [b]);
     assert.deepEqual(b.received, [CONTROL], 'nothing of node a while Redis is unreachable for it');
 
     await proxy.restore();
-    await waitUntil(() => b.received.length === 2, 6_000, 'node b received the queued event');
+    await waitUntil(() => a.bus.relay(caEvent(8)).then(() => true, () => false), 6_000, 'node a relays once Redis is back');
+    await waitUntil(() => b.received.length === 2, 6_000, 'node b received the event');
     assert.deepEqual(b.received, [CONTROL, caEvent(8)]);
     await waitUntil(() => a.resyncs.length === 1, 6_000, 'node a resynced after its subscription came back');
     assert.ok(a.bus.isReady());
@@ -318,7 +326,7 @@ describe('RedisClusterBus', () => {
     assert.equal(a.bus.readiness(), 'Redis subscription silent: trust changes from other nodes may be missed');
     assert.ok(a.records.some((record) => record.msg === 'cluster bus subscription silent: reconnecting to Redis; trust changes from other nodes may be missed until the resync'));
     // Another node changes trust while node a hears nothing.
-    await b.bus.publish(caEvent(12));
+    await b.bus.relay(caEvent(12));
     const publishedAt = Date.now();
     assert.equal(await a.bus.catchUp(200), false, 'a silent subscription cannot promise to be caught up');
     // Held over several more silence limits: still not ready, no resync yet (nothing came back).
@@ -333,9 +341,9 @@ describe('RedisClusterBus', () => {
     assert.ok(a.bus.isReady());
     assert.ok(await a.bus.catchUp(3_000), 'caught up again');
     // Events flow again both ways.
-    await b.bus.publish(caEvent(13));
+    await b.bus.relay(caEvent(13));
     await waitUntil(() => a.received.some((event) => JSON.stringify(event) === JSON.stringify(caEvent(13))), 3_000, 'node a receives again');
-    await a.bus.publish(caEvent(14));
+    await a.bus.relay(caEvent(14));
     await waitUntil(() => b.received.some((event) => JSON.stringify(event) === JSON.stringify(caEvent(14))), 3_000, 'node b receives from node a again');
     assert.deepEqual(b.resyncs, [], 'the node that heard all along did not resync');
   });
@@ -366,14 +374,15 @@ describe('RedisClusterBus', () => {
     const a = node('node-a', prefix);
     const b = node('node-b', prefix);
     await Promise.all([a.bus.start(), b.bus.start()]);
-    await a.bus.publish(caEvent(9));
-    await waitUntil(() => b.received.length === 1, 3_000, 'node b received');
+    await a.bus.relay(caEvent(9));
+    await waitUntil(() => b.received.length === 1 && a.received.length === 1, 3_000, 'both nodes received');
     await Promise.all([a.bus.close(), a.bus.close(), b.bus.close()]);
     await b.bus.close();
     assert.equal(a.bus.isReady(), false);
-    // A publish after close still reaches this node's listeners and does not throw.
+    // A publish after close still reaches this node's listeners and does not throw; relay refuses.
     await a.bus.publish(caEvent(10));
     assert.deepEqual(a.received, [caEvent(9), caEvent(10)]);
+    await assert.rejects(a.bus.relay(caEvent(10)), /closed/);
     assert.deepEqual(await clientNamesUnder(admin, prefix), []);
   });
 
@@ -396,7 +405,7 @@ describe('RedisClusterBus', () => {
         const [a, b] = [bus('node-a'), bus('node-b')];
         b.subscribe((event) => { received.push(event); });
         await Promise.all([a.start(), b.start()]);
-        await a.publish(workerData.event);
+        await a.relay(workerData.event);
         while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
         await Promise.all([a.close(), a.close(), b.close()]);
         parentPort.postMessage({ closed: true, received });

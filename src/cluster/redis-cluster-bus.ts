@@ -33,15 +33,14 @@ const DEFAULT_START_TIMEOUT_MS = 10_000;
 export const DEFAULT_PING_INTERVAL_MS = 5_000;
 export const DEFAULT_SILENCE_LIMIT_MS = 10_000;
 const PING_PREFIX = 'ping:';
-// Events are administrative (a CA registered, an agent disabled): a few per second at most. Past
-// this many unsent ones during an outage, Redis is not coming back soon; the rest are dropped
-// (logged) rather than held in memory, and the other nodes' resync catches up.
-const MAX_PENDING_PUBLISHES = 10_000;
+// How long relay() waits for Redis to take an event before the outbox keeps it for the next
+// attempt (a connection that looks ready but whose packets are dropped).
+export const RELAY_TIMEOUT_MS = 2_000;
 
 /**
  * The registry's event bus across nodes sharing one Redis: `publish` delivers to this node's
- * listeners exactly as LocalEventBus does and then sends the event to the other nodes, whose
- * listeners get it once. A node whose subscription was down may have missed events: each time
+ * listeners exactly as LocalEventBus does; `relay` sends an event of the trust event outbox to
+ * every node, whose listeners get it once per relay (decision 0019). A node whose subscription was down may have missed events: each time
  * the subscription comes back, the `onResync` handlers run so it can reload from the store. A
  * subscription that stops hearing Redis without its connection closing (packets dropped) is
  * found by a ping through Redis to itself: after `silenceLimitMs` without one back it counts as
@@ -70,7 +69,6 @@ export class RedisClusterBus implements ClusterBus {
   #hasSubscribed = false;
   #onFirstSubscription: (() => void) | undefined;
   #abortStart: (() => void) | undefined;
-  #pendingPublishes = 0;
   #lastError: string | undefined;
   #isClosing = false;
   #started: Promise<void> | undefined;
@@ -111,8 +109,8 @@ export class RedisClusterBus implements ClusterBus {
     this.#subscriber = createRedisConnection(options.url, {
       connectionName: redisClientName(`${prefix}bus-sub`, options.nodeId), autoResubscribe: false,
     });
-    // Events published while Redis is away wait in ioredis's offline queue and go out when it
-    // returns (null = no retry limit); `publish` never waits for them.
+    // Pings and catch-up markers sent while Redis is away wait in ioredis's offline queue (null = no
+    // retry limit); registry events never do: relay() refuses them then, and the outbox keeps them.
     this.#publisher = createRedisConnection(options.url, {
       connectionName: redisClientName(`${prefix}bus-pub`, options.nodeId), maxRetriesPerRequest: null,
     });
@@ -129,11 +127,36 @@ export class RedisClusterBus implements ClusterBus {
     return this.#started;
   }
 
-  /** `stored` goes to this node's listeners only: the other nodes get the event's ids. */
+  /**
+   * Applies the event on this node (its listeners, with `stored`). The other nodes get it from the
+   * trust event outbox, which holds it since its change committed, through `relay` (decision 0019).
+   */
   async publish(event: RegistryEvent, stored?: StoredRecord): Promise<void> {
     if (this.#inDelivery.getStore()) await this.#local.publish(event, stored);
     else await this.#serially(() => this.#local.publish(event, stored));
-    this.#sendToOtherNodes(event);
+  }
+
+  /**
+   * Sends an event of the trust event outbox to the other nodes, then delivers it to this node's
+   * listeners as another node's event (read back from the store), in arrival order: the node that
+   * drains may not be the one that made the change. Rejects at once while the publisher is not
+   * connected, and after RELAY_TIMEOUT_MS without Redis's answer, so no event waits in ioredis's
+   * offline queue: the outbox keeps it instead.
+   */
+  async relay(event: RegistryEvent): Promise<void> {
+    if (this.#isClosing) throw new Error('The cluster bus is closed.');
+    if (this.#publisher.status !== 'ready') throw new Error(`Redis unreachable${this.#lastError ? ` (${this.#lastError})` : ''}`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#publisher.publish(this.#channel, encodeClusterBusMessage(this.#nodeId, event)),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`Redis did not take the event within ${RELAY_TIMEOUT_MS} ms`)), RELAY_TIMEOUT_MS); }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    // Not awaited: a resync in progress must not hold the outbox's drain.
+    void this.#serially(() => this.#local.publish(event));
   }
 
   subscribe(listener: RegistryEventListener): () => void {
@@ -181,7 +204,7 @@ export class RedisClusterBus implements ClusterBus {
     return 'Redis unreachable: trust changes from other nodes are not received';
   }
 
-  /** Idempotent. Publishes still queued for an unreachable Redis are dropped. */
+  /** Idempotent. Events not yet sent stay in the trust event outbox. */
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
@@ -223,7 +246,6 @@ export class RedisClusterBus implements ClusterBus {
     this.#liveness = undefined;
     this.#abortStart?.();
     await Promise.all([closeRedisConnection(this.#subscriber, 0), closeRedisConnection(this.#publisher)]);
-    if (this.#pendingPublishes > 0) this.#log.warn({ unsent: this.#pendingPublishes }, 'closed with events not yet sent to the other nodes');
   }
 
   #watch(connection: Redis, role: 'subscriber' | 'publisher'): void {
@@ -358,25 +380,6 @@ export class RedisClusterBus implements ClusterBus {
     }
     if (message.origin === this.#nodeId) return;
     void this.#serially(() => this.#local.publish(message.event));
-  }
-
-  #sendToOtherNodes(event: RegistryEvent): void {
-    if (this.#isClosing) {
-      this.#log.warn({ event }, 'the cluster bus is closed: event not sent to the other nodes');
-      return;
-    }
-    if (this.#pendingPublishes >= MAX_PENDING_PUBLISHES) {
-      this.#log.error({ event, unsent: this.#pendingPublishes }, 'too many events waiting for Redis: event not sent to the other nodes');
-      return;
-    }
-    this.#pendingPublishes += 1;
-    this.#publisher.publish(this.#channel, encodeClusterBusMessage(this.#nodeId, event)).then(
-      () => { this.#pendingPublishes -= 1; },
-      (error: unknown) => {
-        this.#pendingPublishes -= 1;
-        this.#log.error({ err: error, event }, 'could not send a registry event to the other nodes');
-      },
-    );
   }
 
   // Never rejects: the tasks (LocalEventBus.publish, the resync loop) report their own failures.

@@ -21,6 +21,15 @@ export interface RegistryEventFeed {
  * configuration; nothing else tells them apart.
  */
 export interface ClusterBus extends RegistryEventSink, RegistryEventFeed {
+  /**
+   * Sends an event taken from the trust event outbox to every node (decision 0019) and resolves
+   * once the transport took it; rejects at once when it cannot take it now (Redis away), so the
+   * outbox keeps the event for the next attempt. The other nodes, and this one after the
+   * transport took it, apply it as an event read back from the store: sending one twice is
+   * harmless. A single node has no other node: its use cases applied the event before answering,
+   * so this resolves at once.
+   */
+  relay(event: RegistryEvent): Promise<void>;
   /** Connects to the other nodes, if any; events are delivered from here on. */
   start(): Promise<void>;
   /** Idempotent. */

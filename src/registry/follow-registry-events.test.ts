@@ -221,6 +221,31 @@ describe('followRegistryEvents', async () => {
     assert.deepEqual(sessions.closed.map(({ event }) => event), [{ type: 'caCertificateDeleted', tenant, caCertificateId: 'ca-gone' }]);
     assert.deepEqual(lines, [{ fields: { caCertificates: 1, sessionsClosed: 1 }, message: 'cluster bus back: trust index reloaded, live sessions re-checked' }]);
   });
+
+  it('events arrive at least once (the outbox, decision 0019): a late copy of "agent disabled" does not close an agent enabled again; a disabled or deleted one is closed', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    const agents = new InMemoryAgentStore();
+    const agent = await agents.recordConnection({
+      tenant, clientId: 'acme_back', commonName: 'acme_back', caCertificateId: caId, certificateFingerprintSha256: 'fp', sessionId: 's-1', at: new Date(),
+    });
+    assert.ok(!('isDisabled' in agent));
+    const follower = followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents, clock, log: noLog });
+    const sessions = recordingSessions([], () => '');
+    follower.attachSessions(sessions.port);
+    const disabled: RegistryEvent = { type: 'agentDisabled', tenant, agentId: agent.id, clientId: 'acme_back' };
+
+    await agents.setEnabled(tenant, agent.id, false);
+    await deliver(disabled);
+    await agents.setEnabled(tenant, agent.id, true);
+    await deliver(disabled);
+    assert.deepEqual(sessions.closed.map(({ event }) => event), [disabled], 'the copy after the agent was enabled again closed nothing');
+
+    await agents.remove(tenant, agent.id);
+    await deliver(disabled);
+    assert.equal(sessions.closed.length, 2, 'an agent since deleted: closed');
+  });
+
   // Attacks on the record in hand (issue 11 review): it must never grant what the store would not.
   it('a record in hand grants nothing the store would not: a registered CA stays untrusted, a deletion is remembered past 9,999 later ones', async () => {
     const { feed, deliver } = fakeFeed();

@@ -81,17 +81,35 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
     return run;
   };
 
+  // Trust events arrive at least once (decision 0019): a late copy of "agent disabled" must not
+  // close the session of an agent enabled again since. The store says whether it still holds; if
+  // it cannot be asked, the session is closed (fails safe; the agent reconnects if it may).
+  const stillWithdrawn = async (event: RegistryEvent): Promise<boolean> => {
+    if (event.type !== 'agentDisabled') return true;
+    try {
+      const agent = await agents.find(event.tenant, event.agentId);
+      return !agent?.isEnabled;
+    } catch {
+      return true;
+    }
+  };
+
   const apply = async (event: RegistryEvent, stored?: StoredRecord): Promise<void> => {
+    let failure: { error: unknown } | undefined;
     try {
       await trust.onEvent(event, stored);
-    } finally {
-      // Closing fails safe, so it happens even if the index could not read a record back (the
-      // failure is still reported by the bus).
+    } catch (error) {
+      failure = { error };
+    }
+    // Closing fails safe, so it happens even if the index could not read a record back (the
+    // failure is still reported by the bus).
+    if (await stillWithdrawn(event)) {
       sessions.closeSessionsFor(event);
       // A revocation from a node of the previous release names no issuer or serial: close by what
       // the index (which has just read the revocation back) now says.
       for (const complete of completeRevocation(trustIndex, sessions.liveAgentSessions(), event)) sessions.closeSessionsFor(complete);
     }
+    if (failure) throw failure.error;
   };
 
   // This node may have missed events (a cluster node whose subscription was down): trust may have

@@ -21,6 +21,11 @@ export type { Diagnosis } from './diagnose-agent-certificate.ts';
 export type { RegistryEvent, StoredRecord } from './events.ts';
 export type { ClusterBus, RegistryEventFeed, RegistryEventListener, ResyncHandler } from './cluster-bus.ts';
 export type { TrustChangeCounter } from './trust-changes.ts';
+export type { TrustEventOutbox } from './trust-event-outbox.ts';
+export {
+  DEFAULT_MAX_PENDING_TRUST_EVENTS, DEFAULT_RELAY_POLL_MS, FLUSH_BOUND_MS, publishThroughOutbox, relayTrustEvents, type RelayLog, type TrustEventRelay,
+  type TrustEventRelayOptions,
+} from './relay-trust-events.ts';
 export { pollTrustChanges, type TrustChangePoll, type TrustChangePollOptions } from './poll-trust-changes.ts';
 export {
   followRegistryEvents, type AgentSessions, type FollowerLog, type RegistryEventFollower, type RegistryEventFollowerOptions,

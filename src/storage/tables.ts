@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 // Row types as stored. Timestamps are ISO 8601 UTC text and flags 0/1 integers on every dialect,
 // so one adapter reads both SQLite and PostgreSQL (docs/decisions/0003-portable-column-types.md).
 export interface CaCertificatesTable {
@@ -86,6 +88,21 @@ export interface TrustChangesTable {
   changes: number | string;
 }
 
+/** One trust event, written by triggers in the transaction of its change (migration 0007); the
+ *  relay deletes it once the cluster bus took it. The columns the event type carries are set. */
+export interface TrustEventOutboxTable {
+  /** bigint on PostgreSQL (returned as a string), integer on SQLite. */
+  id: Generated<number | string>;
+  event_type: string;
+  tenant_id: string;
+  ca_certificate_id: string | null;
+  agent_certificate_id: string | null;
+  agent_id: string | null;
+  client_id: string | null;
+  serial_number: string | null;
+  created_at: string;
+}
+
 /** The ids of the data dir's keys that wrote this database (migration 0006). */
 export interface DataDirKeysTable {
   /** `devTokenIssuer` | `managedCaSealing`. */
@@ -102,4 +119,5 @@ export interface Database {
   ca_key_claims: CaKeyClaimsTable;
   managed_ca_certificates: ManagedCaCertificatesTable;
   trust_changes: TrustChangesTable;
+  trust_event_outbox: TrustEventOutboxTable;
 }

@@ -5,6 +5,7 @@ import { agentCertificatesMigration } from './2026-11-27-0003-agent-certificates
 import { certificateIdentityMigration } from './2026-12-02-0004-certificate-identity.ts';
 import { trustChangesMigration } from './2026-12-02-0005-trust-changes.ts';
 import { dataDirKeysMigration } from './2026-12-02-0006-data-dir-keys.ts';
+import { trustEventOutboxMigration } from './2026-12-02-0007-trust-event-outbox.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0004-certificate-identity': certificateIdentityMigration,
   '2026-12-02-0005-trust-changes': trustChangesMigration,
   '2026-12-02-0006-data-dir-keys': dataDirKeysMigration,
+  '2026-12-02-0007-trust-event-outbox': trustEventOutboxMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };
