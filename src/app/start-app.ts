@@ -187,7 +187,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     }
     const broker = await startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());

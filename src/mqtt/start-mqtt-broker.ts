@@ -18,6 +18,7 @@ import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { createTlsHandshakeFailures, tlsHandshakeFailureReason } from './tls-handshake-failures.ts';
+import { registerTenantMetrics } from './tenant-metrics.ts';
 import { registerTrafficMetrics } from './traffic-metrics.ts';
 
 export interface MqttBrokerOptions {
@@ -36,6 +37,8 @@ export interface MqttBrokerOptions {
   readonly heartbeatMs?: number;
   /** Caps on what one client or tenant may hold (broker-quotas.ts). */
   readonly quotas: BrokerQuotaSettings;
+  /** Export series labelled with tenant names: only when /metrics is protected (TRUSTGATE_METRICS_TOKEN). */
+  readonly tenantMetrics?: boolean;
 }
 
 /**
@@ -149,6 +152,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     },
     ...(ledger.queuedMessages ? { queuedMessages: () => ledger.queuedMessages!() } : {}),
   });
+  if (options.tenantMetrics) registerTenantMetrics(options.metrics, () => sessions.principals());
   const handshakes = new Map<string, { readonly socket: Socket; readonly deadline: NodeJS.Timeout }>();
   const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   const endHandshake = (key: string, socket?: Socket) => {

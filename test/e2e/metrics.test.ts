@@ -10,6 +10,8 @@ import {
 } from '../support/broker-helpers.ts';
 import { hasSample, sampleValue } from '../support/metrics-text.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { TcpOutageProxy } from '../support/tcp-proxy.ts';
+import { createTestDatabaseUrl, testPostgresBaseUrl, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { waitUntil } from '../support/wait-until.ts';
 
@@ -120,6 +122,7 @@ describe('/metrics of a single node, open (TRUSTGATE_METRICS_TOKEN unset)', { ti
     const dropped = await waitForSample(server, 'trustgate_mqtt_messages_dropped_total', { reason: 'publishDenied' },
       at('trustgate_mqtt_messages_dropped_total', { reason: 'publishDenied' }) + 1, 'the denied PUBLISH counted as dropped');
 
+    assert.equal(dropped.includes('trustgate_tenant_'), false, 'per-tenant families only behind TRUSTGATE_METRICS_TOKEN');
     for (const name of [tenant, caId, agentId, agentId.slice(tenant.length + 1), 'metricstenant']) {
       assert.equal(dropped.includes(name), false, `the open /metrics names ${name}`);
     }
@@ -152,8 +155,53 @@ describe('/metrics with TRUSTGATE_METRICS_TOKEN set', { timeout: 30_000 }, () =>
     assert.equal((await status(`bearer ${token}`)).status, 200, 'the scheme is case-insensitive (RFC 7235 §2.1)');
   });
 
+  it('adds per-tenant series behind the token: sessions by tenant, gone once the tenant\'s last session leaves', async () => {
+    const tenant = newTenant('tokentenant');
+    const app = await connectApplication(server, tenant);
+    const scrapeWithToken = async () => (await status(`Bearer ${token}`)).text;
+    let text = '';
+    await waitUntil(async () => sampleValue(text = await scrapeWithToken(), 'trustgate_tenant_mqtt_sessions', { tenant, kind: 'application' }) === 1, 5_000, 'the tenant series');
+    await app.endAsync();
+    await waitUntil(async () => !(text = await scrapeWithToken()).includes(tenant), 5_000, 'the tenant series gone');
+  });
+
   it('still leaves /healthz and /readyz open to probes', async () => {
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     assert.equal((await fetch(`${server.url}/readyz`)).status, 200);
+  });
+});
+
+describe('/metrics while PostgreSQL is unreachable', { timeout: 60_000 }, () => {
+  let database: TestDatabase | undefined;
+  let server: TestServer | undefined;
+  const base = new URL(testPostgresBaseUrl);
+  const proxy = new TcpOutageProxy({ host: base.hostname, port: Number(base.port || 5432) });
+
+  before(async () => {
+    database = await createTestDatabaseUrl('postgres');
+    await proxy.start();
+    const url = new URL(database.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    server = await startTestServer({ TRUSTGATE_DATABASE_URL: url.toString() });
+  });
+  after(async () => {
+    await proxy.close();
+    await server?.close();
+    await database?.drop();
+  });
+
+  it('shows trustgate_database_up 0 and trustgate_ready 0, counts the 503s by route, and recovers', async () => {
+    let text = await scrape(server!);
+    assert.equal(sampleValue(text, 'trustgate_database_up'), 1);
+    await proxy.cut();
+    // The probe runs every 5 s with a 2 s timeout.
+    await waitUntil(async () => sampleValue(text = await scrape(server!), 'trustgate_database_up') === 0, 15_000, 'trustgate_database_up 0');
+    assert.equal(sampleValue(text, 'trustgate_ready'), 0);
+    assert.equal((await server!.api(newTenant('outage'), '/caCertificates')).status, 503);
+    await waitForSample(server!, 'trustgate_http_requests_total', { route: '/api/mindconnectmqtt/v3/caCertificates', status: '503' }, 1, 'the 503 counted');
+    await proxy.restore();
+    await waitUntil(async () => sampleValue(text = await scrape(server!), 'trustgate_database_up') === 1, 15_000, 'trustgate_database_up 1 again');
+    await waitUntil(async () => sampleValue(await scrape(server!), 'trustgate_ready') === 1, 15_000, 'trustgate_ready 1 again');
   });
 });
