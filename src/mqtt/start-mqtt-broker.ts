@@ -186,6 +186,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => {
+      // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
+      if (socket.destroyed) return;
       timedOut.add(socket);
       handshakeFailures.timeout.inc();
       socket.destroy();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newTenant, randomId } from '../support/api-helpers.ts';
 import {
-  closesWithin, connectAgent, connectApplication, issueAgent, MessageLog, registerVerifiedCa, Resources, subackCodes,
+  closesWithin, connectAgent, connectApplication, issueAgent, MessageLog, registerVerifiedCa, Resources, subackCodes, withTimeout,
 } from '../support/broker-helpers.ts';
 import { hasSample, sampleValue } from '../support/metrics-text.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
@@ -75,6 +75,23 @@ describe('/metrics of a single node, open (TRUSTGATE_METRICS_TOKEN unset)', { ti
       client.on('exit', () => resolve());
     });
     await waitForSample(server, 'trustgate_tls_handshake_failures_total', { reason: 'certificateRejected' }, before + 1, 'the rejection counted');
+  });
+
+  it('counts a connection that never completes its handshake (10 s) once, as timeout', async () => {
+    const start = await scrape(server);
+    const at = (reason: string) => sampleValue(start, 'trustgate_tls_handshake_failures_total', { reason });
+    const idle = connectTcp(server.mqttPort, '127.0.0.1');
+    idle.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => idle.on('close', () => resolve()));
+    await withTimeout(closed, 15_000, 'the broker closing a connection idle in its handshake');
+    await waitForSample(server, 'trustgate_tls_handshake_failures_total', { reason: 'timeout' }, at('timeout') + 1, 'the timeout counted');
+    // Positive control: a later failure is counted, so whatever the idle socket's end caused is too.
+    const garbage = connectTcp(server.mqttPort, '127.0.0.1', () => garbage.write('\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00'));
+    garbage.on('error', () => undefined);
+    const text = await waitForSample(server, 'trustgate_tls_handshake_failures_total', { reason: 'notTls' }, at('notTls') + 1, 'the control counted');
+    assert.equal(sampleValue(text, 'trustgate_tls_handshake_failures_total', { reason: 'timeout' }), at('timeout') + 1);
+    assert.equal(sampleValue(text, 'trustgate_tls_handshake_failures_total', { reason: 'connectionClosed' }), at('connectionClosed'), 'the timeout was also counted as a closed connection');
+    garbage.destroy();
   });
 
   it('counts a REST 404 under its route pattern and status, times it, and never labels with the raw URL', async () => {
