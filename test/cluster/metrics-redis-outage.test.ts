@@ -55,4 +55,14 @@ describe('/metrics of a cluster node during a Redis outage', { timeout: 120_000 
     await waitUntil(async () => sampleValue(text = await scrape(node), 'trustgate_redis_up') === 1, 20_000, 'trustgate_redis_up 1 again');
     await waitUntil(async () => sampleValue(text = await scrape(node), 'trustgate_ready') === 1, 20_000, 'trustgate_ready 1 again');
   });
+
+  it('shows trustgate_redis_up 0 when the network silently drops Redis\'s packets (nothing closes), and 1 once they flow again', async () => {
+    let text = await scrape(node);
+    assert.equal(sampleValue(text, 'trustgate_redis_up'), 1, 'up before the fault');
+    redisProxy.blackhole();
+    // No reset reaches the node: only the probe's PING timing out (2 s, every 5 s) can tell.
+    await waitUntil(async () => sampleValue(text = await scrape(node), 'trustgate_redis_up') === 0, 15_000, 'trustgate_redis_up 0 while blackholed');
+    redisProxy.restoreFlow();
+    await waitUntil(async () => sampleValue(text = await scrape(node), 'trustgate_redis_up') === 1, 20_000, 'trustgate_redis_up 1 once packets flow');
+  });
 });
