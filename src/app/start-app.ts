@@ -7,7 +7,9 @@ import type { Logger } from 'pino';
 import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
 } from '../auth/index.ts';
-import { backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, type RedisBrokerBackplane } from '../cluster/index.ts';
+import {
+  backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
+} from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
@@ -21,6 +23,7 @@ import {
 } from '../storage/index.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
+import { startAppMetrics } from './app-metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -190,7 +193,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     }
     const broker = await startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     });
     closers.push(() => broker.close());
@@ -207,8 +210,15 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       if (cluster !== undefined) checks.cluster = cluster;
       return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
     };
+    const appMetrics = await startAppMetrics({
+      registry: metrics, db, redis: redisUrl ? createRedisProbe({ url: redisUrl, nodeId }) : undefined, readiness,
+      isDraining: () => isDraining, buildCommit: config.metrics.buildCommit, logger,
+    });
+    closers.push(() => appMetrics.close());
 
-    const http: FastifyInstance = await createHttpServer({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness });
+    const http: FastifyInstance = await createHttpServer({
+      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness,
+    });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.

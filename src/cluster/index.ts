@@ -6,3 +6,4 @@ export {
 } from './redis-broker-backplane.ts';
 export { backplaneDropReasons, type BackplaneDropReason } from './guard-backplane-messages.ts';
 export { describeRedisUrl } from './redis-connection.ts';
+export { createRedisProbe, type RedisProbe, type RedisProbeResult } from './redis-probe.ts';

@@ -63,6 +63,18 @@ const nodeId = (raw: string): string | undefined => {
   return value;
 };
 
+const metricsToken = (raw: string): string | undefined => {
+  const value = optionalText(raw);
+  // A short shared secret could be guessed by anyone who can reach the port.
+  if (value !== undefined && !/^[\x21-\x7e]{16,512}$/.test(value)) throw new Error('must be 16 to 512 printable characters without spaces');
+  return value;
+};
+const buildCommit = (raw: string): string | undefined => {
+  const value = optionalText(raw);
+  if (value !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw new Error('must be 1 to 64 letters, digits or "._-" (a commit hash or tag)');
+  return value;
+};
+
 export const configSchema = {
   storage: {
     dataDir: setting({
@@ -210,6 +222,16 @@ export const configSchema = {
     convergenceMs: setting({
       env: 'TRUSTGATE_CLUSTER_CONVERGENCE_MS', default: 5000, parse: integer(100, 600_000),
       description: 'In a cluster: how often each node checks the database for trust changes it may have missed (an event lost with Redis away or a node killed before publishing it), in milliseconds; a node follows the database\'s trust state within about this long plus one reload. Ignored on a single node.',
+    }),
+  },
+  metrics: {
+    token: setting<string | undefined>({
+      env: 'TRUSTGATE_METRICS_TOKEN', default: undefined, parse: metricsToken,
+      description: 'Unset = `/metrics` is open to anyone who reaches the HTTP port and names no tenant or CA. Set (at least 16 characters) = `/metrics` answers only `Authorization: Bearer <this value>` (401 otherwise); give the same value to Prometheus (`authorization: {credentials: ...}`).',
+    }),
+    buildCommit: setting<string | undefined>({
+      env: 'TRUSTGATE_BUILD_COMMIT', default: undefined, parse: buildCommit,
+      description: 'The commit shown in `trustgate_build_info` (e.g. set by your image build). Unset = read from git at start when trustgate runs from a git checkout, else `unknown`.',
     }),
   },
   log: {

@@ -13,6 +13,8 @@ import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
+import { metricsRoute } from './metrics-route.ts';
+import { countRequests } from './request-metrics.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -25,6 +27,8 @@ export interface HttpServerOptions {
   readonly devJwks: { keys: JWK[] } | undefined;
   /** Prometheus metrics, served at /metrics. */
   readonly metrics: MetricsRegistry;
+  /** TRUSTGATE_METRICS_TOKEN: when set, /metrics answers only this Bearer token. */
+  readonly metricsToken?: string;
   /** The generated broker root CA, served at /broker-ca.pem; undefined with the operator's certificate. */
   readonly brokerRootCaPem: string | undefined;
   /** Who issued the operator's own server certificate, named in /broker-ca.pem's 404. */
@@ -40,7 +44,7 @@ export interface ReadinessReport {
 }
 
 // Builds the Fastify app; listening is the caller's (app's) job.
-export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, brokerRootCaPem, brokerCertificateIssuer, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
+export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -56,6 +60,7 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
   handleErrors(app);
+  countRequests(app, metrics);
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
   app.addHook('preValidation', rejectPrivateKeys);
@@ -89,7 +94,6 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
     const report = readiness ? await readiness() : { isReady: true, checks: {} };
     return reply.code(report.isReady ? 200 : 503).send({ status: report.isReady ? 'ready' : 'not ready', checks: report.checks });
   });
-  app.get('/metrics', hiddenAndPublic(), async (_request, reply) =>
-    reply.type(metrics.contentType).send(await metrics.metrics()));
+  metricsRoute(app, { metrics, token: metricsToken });
   return app;
 };

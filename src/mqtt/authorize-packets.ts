@@ -36,6 +36,7 @@ export const createAuthorizePublish = ({ sessions, logger, metrics }: AuthorizeD
         : !mayPublish(principal, packet.topic) ? 'topic not allowed' : undefined;
     if (principal && reason === undefined) {
       stampPublisher(packet, principal);
+      metrics.traffic.received += 1;
       return callback(null);
     }
     metrics.deniedPublishes.inc();
@@ -63,7 +64,10 @@ export const createAuthorizeForward = ({ sessions, logger, metrics }: AuthorizeD
   (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const principal = sessions.principalOf(client);
     if (!principal || !mayReceive(principal, packet.topic)) return null;
-    if (wasAcceptedFrom(packet) || isCheckedRetained(packet)) return packet;
+    if (wasAcceptedFrom(packet) || isCheckedRetained(packet)) {
+      metrics.traffic.sent += 1;
+      return packet;
+    }
     metrics.messagesRefused.labels('delivery').inc();
     logger.debug({ clientId: client.id, topic: packet.topic.slice(0, 256) }, 'mqtt message not delivered: its publisher is unknown or was not allowed the topic');
     return null;

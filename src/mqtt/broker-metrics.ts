@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorCodes } from '../shared/index.ts';
 import type { SessionExpiry } from './broker-principal.ts';
+import { MessageTraffic } from './traffic-metrics.ts';
 
 /** Every cap the broker enforces (docs/decisions/0015-broker-quotas.md): the `cap` label's values. */
 export const brokerCaps = [
@@ -41,7 +42,16 @@ export const createBrokerMetrics = (registry: Registry) => {
     registers: [registry],
   });
   for (const code of ['auth.tokenExpired', 'mqtt.certificateExpired', 'mqtt.caExpired'] satisfies SessionExpiry['code'][]) sessionsClosedByExpiry.labels(code).inc(0);
+  const accepted = new Counter({
+    name: 'trustgate_mqtt_connections_accepted_total',
+    help: 'MQTT connections accepted, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of ['agent', 'application']) accepted.labels(kind).inc(0);
   return {
+    /** Per-message counts, read at scrape time (traffic-metrics.ts). */
+    traffic: new MessageTraffic(),
     messagesRefused,
     sessionsClosedByExpiry,
     brokerCaps,
@@ -52,12 +62,7 @@ export const createBrokerMetrics = (registry: Registry) => {
       registers: [registry],
     }),
     refusals,
-    accepted: new Counter({
-      name: 'trustgate_mqtt_connections_accepted_total',
-      help: 'MQTT connections accepted, by kind',
-      labelNames: ['kind'] as const,
-      registers: [registry],
-    }),
+    accepted,
     sessionsClosedByTrustChange: new Counter({
       name: 'trustgate_mqtt_sessions_closed_by_trust_change_total',
       help: 'Live MQTT sessions closed because a CA was deleted, an agent disabled/deleted or an agent certificate revoked',

@@ -148,6 +148,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     hits,
     connectedClient: (clientId) => clients[clientId],
     onLedgerError: (error) => logger.warn({ err: error }, 'could not update the queued-message counts (a message may not have been queued for the sessions away)'),
+    onNotQueued: (count) => { metrics.traffic.queueUnavailable += count; },
   });
 
   const expiry = new SessionExpiry({

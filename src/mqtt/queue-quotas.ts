@@ -27,6 +27,8 @@ export interface QueueQuotaDependencies {
   /** The connected client with this id on this node, if any. */
   readonly connectedClient: (clientId: string) => { readonly closed: boolean; close(): void } | undefined;
   readonly onLedgerError: (error: unknown) => void;
+  /** Messages not queued for `count` sessions because the ledger failed (fail closed). */
+  readonly onNotQueued?: (count: number) => void;
 }
 
 /** `tc/<tenant>/…` → tenant (topic rules keep every message, and its subscribers, in one tenant). */
@@ -38,7 +40,7 @@ export const tenantOfTopic = (topic: string): string => {
 
 const NOTHING: Promise<undefined> = Promise.resolve(undefined);
 
-export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, hits, connectedClient, onLedgerError }: QueueQuotaDependencies): void => {
+export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, hits, connectedClient, onLedgerError, onNotQueued }: QueueQuotaDependencies): void => {
   const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
   persistence.outgoingEnqueueCombi = async (subs, packet) => {
     if (subs.length === 0) return;
@@ -54,6 +56,7 @@ export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, 
       // Fail closed: a message whose places could not be counted is not queued (it is still
       // delivered to the subscribers connected now).
       onLedgerError(error);
+      onNotQueued?.(subs.length);
       return;
     }
     const admitted = subs.filter((sub, i) => {

@@ -42,6 +42,8 @@ export interface QuotaLedger extends SessionClocks {
   /** The session was deleted (clean CONNECT, expiry): its queue count resets and its place is
    *  free. One call (one script in a cluster) for both, on a path that already had the reset. */
   sessionCleaned(clientId: string): Promise<void>;
+  /** QoS 1 messages queued for all persistent sessions, where the ledger holds them in this process. */
+  queuedMessages?(): number;
 }
 
 /** Client ids are `<tenant>_…` (agents and applications alike; `_` is not in tenant names). */
@@ -62,6 +64,11 @@ export class InMemoryQuotaLedger extends InMemorySessionClocks implements QuotaL
   readonly #queuedByTenant = new Map<string, number>();
   /** tenant → the client ids holding a persistent session. */
   readonly #sessionsByTenant = new Map<string, Set<string>>();
+  #queuedTotal = 0;
+
+  queuedMessages(): number {
+    return this.#queuedTotal;
+  }
 
   async claimRetained(tenant: string, clientId: string, topic: string, caps: QuotaCaps): Promise<RetainedVerdict> {
     let topics = this.#retainedByTenant.get(tenant);
@@ -92,12 +99,14 @@ export class InMemoryQuotaLedger extends InMemorySessionClocks implements QuotaL
       if (!isConnected && tenantQueued >= caps.perTenant) return 'queuedPerTenant';
       this.#queuedByClient.set(clientId, queued + 1);
       this.#queuedByTenant.set(tenant, tenantQueued + 1);
+      this.#queuedTotal += 1;
       return 'ok';
     });
   }
 
   releaseQueued(clientId: string, tenant: string): void {
     if (!this.#queuedByClient.has(clientId)) return;
+    this.#queuedTotal -= 1;
     decrement(this.#queuedByClient, clientId);
     decrement(this.#queuedByTenant, tenant);
   }

@@ -17,6 +17,9 @@ import { guardStoredMessages } from './message-walls.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
+import { createTlsHandshakeFailures, tlsHandshakeFailureReason } from './tls-handshake-failures.ts';
+import { registerTenantMetrics } from './tenant-metrics.ts';
+import { registerTrafficMetrics } from './traffic-metrics.ts';
 
 export interface MqttBrokerOptions {
   readonly registry: Registry;
@@ -34,6 +37,8 @@ export interface MqttBrokerOptions {
   readonly heartbeatMs?: number;
   /** Caps on what one client or tenant may hold (broker-quotas.ts). */
   readonly quotas: BrokerQuotaSettings;
+  /** Export series labelled with tenant names: only when /metrics is protected (TRUSTGATE_METRICS_TOKEN). */
+  readonly tenantMetrics?: boolean;
 }
 
 /**
@@ -103,8 +108,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       client.close();
     },
   });
+  const ledger = options.backplane?.quotaLedger ?? new InMemoryQuotaLedger();
   const quotas = installBrokerQuotas(broker, {
-    settings: options.quotas, ledger: options.backplane?.quotaLedger ?? new InMemoryQuotaLedger(), metrics, logger: log,
+    settings: options.quotas, ledger, metrics, logger: log,
     tenantOf: (client) => sessions.principalOf(client)?.tenant,
   });
   onClientReady(broker, (client: Client) => {
@@ -134,6 +140,19 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   // keeps only its set entry here: the deadline goes at the end of the handshake, and the close
   // listener is one shared function.
   const sockets = new Set<Socket>();
+  const timedOut = new WeakSet<Socket>();
+  const handshakeFailures = createTlsHandshakeFailures(options.metrics);
+  const clients = (broker as unknown as { clients: Record<string, { conn?: { writableLength?: number } }> }).clients;
+  registerTrafficMetrics(options.metrics, metrics, {
+    sockets: () => sockets,
+    pendingBytes: () => {
+      let pending = 0;
+      for (const id in clients) pending += clients[id]?.conn?.writableLength ?? 0;
+      return pending;
+    },
+    ...(ledger.queuedMessages ? { queuedMessages: () => ledger.queuedMessages!() } : {}),
+  });
+  if (options.tenantMetrics) registerTenantMetrics(options.metrics, () => sessions.principals());
   const handshakes = new Map<string, { readonly socket: Socket; readonly deadline: NodeJS.Timeout }>();
   const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   const endHandshake = (key: string, socket?: Socket) => {
@@ -143,7 +162,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     handshakes.delete(key);
   };
   function forgetSocket(this: Socket) {
-    sockets.delete(this);
+    if (sockets.delete(this)) metrics.traffic.socketClosed(this);
     endHandshake(keyOf(this), this);
   }
   const server = createServer({
@@ -166,11 +185,20 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => socket.destroy(), HANDSHAKE_TIMEOUT_MS) });
+    handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => {
+      // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
+      if (socket.destroyed) return;
+      timedOut.add(socket);
+      handshakeFailures.timeout.inc();
+      socket.destroy();
+    }, HANDSHAKE_TIMEOUT_MS) });
     socket.on('close', forgetSocket);
   });
   server.on('tlsClientError', (error, socket) => {
-    log.debug({ err: error.message }, 'tls handshake failed');
+    // A socket our own deadline destroyed was counted there (its error here is a reset).
+    const reason = timedOut.has((socket as unknown as { _parent?: Socket })._parent as Socket) ? undefined : tlsHandshakeFailureReason(error);
+    if (reason) handshakeFailures[reason].inc();
+    log.debug({ err: error.message, code: (error as NodeJS.ErrnoException).code, reason }, 'tls handshake failed');
     socket.destroy();
   });
 
