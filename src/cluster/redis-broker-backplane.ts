@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DomainError } from '../shared/index.ts';
 import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
@@ -309,7 +310,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     const original = quotaLedger[method].bind(quotaLedger) as (...args: unknown[]) => Promise<unknown>;
     (quotaLedger as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => isAvailable()
       ? original(...args)
-      : Promise.reject(new Error('Redis is unreachable: the broker backplane is unavailable'));
+      : Promise.reject(new DomainError('mqtt.clusterUnavailable', 'Redis is unreachable: the broker backplane is unavailable'));
   }
 
   const start = async (): Promise<void> => {

@@ -138,6 +138,10 @@ describe('a cluster node that loses Redis', { timeout: 150_000 }, () => {
     await controlArrives(talker, topic, [awayLog]);
     assert.deepEqual(awayLog.on(topic).filter((m) => !isControl(m)).map((m) => m.payload.toString()), [], 'nor was it queued for the session away');
 
+    // One warn line for the outage, not one per dropped message.
+    const perMessageWarnings = lonely.server.logLines().slice(logMark).filter((line: any) => line.level >= 40 && line.component === 'mqtt' && line.msg !== 'mqtt connection refused');
+    assert.deepEqual(perMessageWarnings, [], 'no warning per dropped message');
+
     const newcomer = resources.client(await connectAgent(lonely, newcomerCertificate, newcomerId));
     await pingRoundTrip(newcomer);
     await waitForAgent(stable, tenant, newcomerId, (a) => a.online === true);
