@@ -66,7 +66,7 @@ export interface RunningMqttBroker extends AgentSessions {
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** An admitted CONNECT not answered within this gets CONNACK 3 (connack-bound.ts): a cluster's Redis is away. */
-export const CONNACK_BOUND_MS = 3_000;
+export const CONNACK_BOUND_MS = 5_000;
 const BACKPLANE_CLOSE_BOUND_MS = 3_000;
 const DRAIN_STEP_MS = 100;
 
