@@ -139,8 +139,9 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   // autoResubscribe); a third connection, with every key under the prefix, for the sessions.
   const subscriber = createRedisConnection(options.url, { connectionName: name('sub') });
   // Messages are never buffered for a Redis that is away (decision 0019): a PUBLISH waits at most
-  // PUBLISH_TIMEOUT_MS for its answer, and one in flight when the connection drops is failed at the
-  // first reconnection attempt instead of being sent again later (a burst of stale messages).
+  // PUBLISH_TIMEOUT_MS for its answer, and one in flight when the connection drops is failed as it
+  // drops (with 0 retries ioredis flushes its queue at each close) instead of being sent again
+  // after the reconnection (a burst of stale messages).
   const publisher = createRedisConnection(options.url, {
     connectionName: name('pub'), enableAutoPipelining: true, commandTimeout: PUBLISH_TIMEOUT_MS, maxRetriesPerRequest: 0,
   });
