@@ -8,7 +8,7 @@ import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
 } from '../auth/index.ts';
 import {
-  backplaneDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
+  backplaneMessageDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
 import { createHttpServer, type ReadinessReport } from '../http/index.ts';
@@ -179,11 +179,11 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     if (redisUrl) {
       const dropped = new Counter({
         name: 'trustgate_cluster_messages_dropped_total',
-        help: 'Malformed messages dropped from the MQTT broker backplane\'s Redis channels, by reason',
+        help: 'Messages dropped by the MQTT broker backplane, by reason: malformed ones read from its Redis channels, or (redisUnreachable) ones published on this node while Redis is unreachable',
         labelNames: ['reason'] as const,
         registers: [metrics],
       });
-      for (const reason of backplaneDropReasons) dropped.labels(reason).inc(0);
+      for (const reason of backplaneMessageDropReasons) dropped.labels(reason).inc(0);
       backplane = createRedisBrokerBackplane({
         url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, onMessageDropped: (reason) => dropped.labels(reason).inc(),
       });
@@ -208,6 +208,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       };
       const cluster = events.readiness();
       if (cluster !== undefined) checks.cluster = cluster;
+      // The broker's own Redis connections (decision 0021): without them it refuses MQTT connections.
+      if (checks.cluster === 'ok' && backplane?.isAvailable() === false) checks.cluster = 'Redis unreachable by the MQTT broker: new MQTT connections are refused';
       return { isReady: Object.values(checks).every((check) => check === 'ok'), checks };
     };
     const appMetrics = await startAppMetrics({

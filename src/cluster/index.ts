@@ -3,6 +3,7 @@ export { LocalEventBus } from './local-event-bus.ts';
 export { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bus.ts';
 export {
   createRedisBrokerBackplane, type BrokerMessageEmitter, type BrokerSessionPersistence, type RedisBrokerBackplane, type RedisBrokerBackplaneOptions,
+  backplaneMessageDropReasons, type BackplaneMessageDropReason,
 } from './redis-broker-backplane.ts';
 export { backplaneDropReasons, type BackplaneDropReason } from './guard-backplane-messages.ts';
 export { describeRedisUrl } from './redis-connection.ts';

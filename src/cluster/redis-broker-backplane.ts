@@ -4,12 +4,13 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DomainError } from '../shared/index.ts';
 import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
 import { orderClientIdTakeovers } from './order-client-id-takeovers.ts';
-import { guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
+import { backplaneDropReasons, guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
 import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
@@ -36,6 +37,12 @@ interface RetainedStreams {
   createRetainedStreamCombi(patterns: string[]): Readable;
 }
 
+/** The two writes aedes makes for each message it publishes, before the message enters `mq`. */
+interface MessageWrites {
+  storeRetained(packet: object): Promise<void>;
+  outgoingEnqueueCombi(subscriptions: readonly object[], packet: object): Promise<void>;
+}
+
 interface MqEmitterRedisOptions {
   readonly subConn: Redis;
   readonly pubConn: Redis;
@@ -52,7 +59,7 @@ const { MQEmitterRedisPrefix } = require('mqemitter-redis') as MqEmitterRedisMod
 // The package's main export wraps the async implementation in a dual callback/promise layer whose
 // streams are Node Readables, which aedes 1.2 pipes (`createRetainedStreamCombi(...).pipe`); the
 // bare async class returns async generators and would break retained messages.
-const aedesPersistenceRedis = require('aedes-persistence-redis') as (options: { readonly conn: Redis }) => BrokerSessionPersistence & RetainedStreams;
+const aedesPersistenceRedis = require('aedes-persistence-redis') as (options: { readonly conn: Redis }) => BrokerSessionPersistence & RetainedStreams & MessageWrites;
 
 export interface RedisBrokerBackplaneOptions {
   /** `redis://…` or `rediss://…` (TRUSTGATE_REDIS_URL). */
@@ -64,9 +71,13 @@ export interface RedisBrokerBackplaneOptions {
   readonly nodeId?: string;
   /** How long `start()` waits for Redis; default 10 s. */
   readonly startTimeoutMs?: number;
-  /** Told of every malformed message dropped from the shared channels (a metric's counter). */
-  readonly onMessageDropped?: (reason: BackplaneDropReason) => void;
+  /** Told of every message dropped: malformed from the shared channels, or published while Redis is unreachable (a metric's counter). */
+  readonly onMessageDropped?: (reason: BackplaneMessageDropReason) => void;
 }
+
+/** Why the backplane dropped a message: the `reason` label's values (trustgate_cluster_messages_dropped_total). */
+export const backplaneMessageDropReasons = [...backplaneDropReasons, 'redisUnreachable'] as const;
+export type BackplaneMessageDropReason = typeof backplaneMessageDropReasons[number];
 
 export interface RedisBrokerBackplane {
   /** The aedes broker id: random per backplane, so per process start (see below). */
@@ -75,6 +86,11 @@ export interface RedisBrokerBackplane {
   readonly persistence: BrokerSessionPersistence;
   /** The broker's quota counts, kept in Redis next to the sessions they count. */
   readonly quotaLedger: RedisQuotaLedger;
+  /**
+   * True while all three Redis connections are up. While it is false the broker answers a CONNECT
+   * with CONNACK 3 at once, and the messages published on this node are dropped (decision 0021).
+   */
+  isAvailable(): boolean;
   /** Optional before the broker starts: connects, or rejects with a clear error within the bound. */
   start(): Promise<void>;
   /** After the broker has closed (aedes closes `mq`, never the persistence). Idempotent. */
@@ -87,6 +103,12 @@ const DEFAULT_START_TIMEOUT_MS = 10_000;
 const CLOSE_BOUND_MS = 2_000;
 /** A flood of malformed messages is counted in full but logged at most once per reason per this. */
 const DROP_LOG_INTERVAL_MS = 10_000;
+/**
+ * A PUBLISH Redis has not confirmed within this is dropped, and the publisher connection is
+ * replaced (a network that silently drops packets leaves it "connected"): until it is back, the
+ * backplane is unavailable. Redis answers a PUBLISH in well under a millisecond on a LAN.
+ */
+export const PUBLISH_TIMEOUT_MS = 2_000;
 
 const bounded = (promise: Promise<unknown>, ms: number): Promise<void> => {
   let timer: NodeJS.Timeout | undefined;
@@ -116,25 +138,54 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   // Subscriber and publisher for mqemitter-redis (it resubscribes on reconnect: ioredis's
   // autoResubscribe); a third connection, with every key under the prefix, for the sessions.
   const subscriber = createRedisConnection(options.url, { connectionName: name('sub') });
-  const publisher = createRedisConnection(options.url, { connectionName: name('pub'), enableAutoPipelining: true });
+  // Messages are never buffered for a Redis that is away (decision 0021): a PUBLISH waits at most
+  // PUBLISH_TIMEOUT_MS for its answer, and one in flight when the connection drops is failed as it
+  // drops (with 0 retries ioredis flushes its queue at each close) instead of being sent again
+  // after the reconnection (a burst of stale messages).
+  const publisher = createRedisConnection(options.url, {
+    connectionName: name('pub'), enableAutoPipelining: true, commandTimeout: PUBLISH_TIMEOUT_MS, maxRetriesPerRequest: 0,
+  });
   // Session commands wait for Redis however long it is away instead of failing after ~21 s:
   // aedes reads some of their results through streams it pipes without an error listener, where
-  // a failure would be thrown. MQTT clients stall meanwhile and their keepalive does the rest.
+  // a failure would be thrown. Few reach it during an outage: no CONNECT is admitted then, and
+  // a CONNECT admitted just before gets CONNACK 3 after the broker's CONNACK bound.
   const sessions = createRedisConnection(options.url, { connectionName: name('sessions'), keyPrefix: prefix, maxRetriesPerRequest: null });
   const connections = [subscriber, publisher, sessions] as const;
   let isClosing = false;
   let started: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
+  // A connection that was never ready yet (not started: the first command connects it, and waits
+  // for it) is not lost; one that was is unusable until it is ready again.
+  const everReady = new WeakSet<Redis>();
+  const isUsable = (connection: Redis): boolean => connection.status === 'ready' || !everReady.has(connection);
+  const isAvailable = (): boolean => !isClosing && connections.every(isUsable);
+  /** Messages dropped since the backplane was last available (for the log line at recovery). */
+  let droppedWhileUnavailable = 0;
+  let wasAvailable = true; // nothing lost yet
+  const noteAvailability = (): void => {
+    const available = isAvailable();
+    if (available === wasAvailable || isClosing) return;
+    wasAvailable = available;
+    if (available) {
+      log.info({ droppedMessages: droppedWhileUnavailable }, 'broker backplane reconnected to Redis: MQTT connections accepted and messages delivered again');
+      droppedWhileUnavailable = 0;
+    } else {
+      log.warn('broker backplane cannot reach Redis: new MQTT connections are refused (CONNACK 3) and messages published on this node are dropped until it is back');
+    }
+  };
   for (const [role, connection] of [['subscriber', subscriber], ['publisher', publisher], ['sessions', sessions]] as const) {
     let isUp = false;
     let lastError: string | undefined;
     connection.on('ready', () => {
-      if (lastError !== undefined) log.info({ role }, 'broker backplane reconnected to Redis');
+      if (lastError !== undefined) log.info({ role }, 'broker backplane connection to Redis restored');
+      everReady.add(connection);
       isUp = true;
+      noteAvailability();
     });
     connection.on('close', () => {
-      if (isUp && !isClosing) log.warn({ role, lastError }, 'broker backplane lost the Redis connection; reconnecting (MQTT messages wait)');
+      if (isUp && !isClosing) log.warn({ role, lastError }, 'broker backplane lost the Redis connection; reconnecting');
       isUp = false;
+      noteAvailability();
     });
     connection.on('error', (error: Error) => {
       lastError = error.message;
@@ -163,6 +214,37 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     lastDropLogged.set(reason, { at: now, since: 0 });
     log.error({ reason, channel, bytes, droppedUnlogged: last?.since ?? 0 }, 'dropped a malformed message from the broker backplane');
   });
+  // Every message aedes publishes crosses Redis, also between two clients of this node. While the
+  // publisher is not connected a message is dropped at once (counted), and one Redis does not
+  // confirm within PUBLISH_TIMEOUT_MS is dropped too: nothing is held for later (decision 0021).
+  // aedes is told it went out: an error would close the connection of the client that published
+  // it, which got its PUBACK already (aedes acknowledges before it publishes).
+  const dropMessage = (): void => {
+    droppedWhileUnavailable += 1;
+    options.onMessageDropped?.('redisUnreachable');
+  };
+  const emitThroughRedis = mq.emit.bind(mq);
+  mq.emit = (packet, callback) => {
+    if (isClosing) return emitThroughRedis(packet, callback);
+    if (!isUsable(publisher)) {
+      dropMessage();
+      setImmediate(() => callback?.());
+      return;
+    }
+    emitThroughRedis(packet, (error) => {
+      if (error && !isClosing) {
+        dropMessage();
+        log.debug({ err: error.message }, 'dropped a message Redis did not take');
+        // A PUBLISH unanswered on a connection that looks fine: the network drops packets. A new
+        // connection (unavailable until it is ready) rather than more messages into the void.
+        if (error.message === 'Command timed out' && publisher.status === 'ready') {
+          log.warn({ timeoutMs: PUBLISH_TIMEOUT_MS }, 'Redis did not confirm a PUBLISH in time: reconnecting the broker backplane publisher');
+          publisher.disconnect(true);
+        }
+      }
+      callback?.();
+    });
+  };
   // Before aedes registers its listeners: one client id on two nodes at once leaves one session.
   orderClientIdTakeovers(mq, id);
   // mqemitter-redis re-emits connection errors on `state`; an 'error' nobody listens to throws.
@@ -195,6 +277,18 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   const createRetainedStreamCombi = persistence.createRetainedStreamCombi.bind(persistence);
   persistence.createRetainedStream = (pattern) => createRetainedStream(pattern).on('error', onRetainedStreamError);
   persistence.createRetainedStreamCombi = (patterns) => createRetainedStreamCombi(patterns).on('error', onRetainedStreamError);
+  // While Redis is unreachable a message is dropped whole (mq.emit above): neither retained nor
+  // queued for the persistent sessions that are away. Waiting for Redis instead would hold the
+  // publisher's connection (aedes reads nothing more from it until the message is through) and
+  // deliver the message late.
+  const storeRetained = persistence.storeRetained.bind(persistence);
+  const outgoingEnqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
+  persistence.storeRetained = async (packet) => {
+    if (isAvailable()) await storeRetained(packet);
+  };
+  persistence.outgoingEnqueueCombi = async (subscriptions, packet) => {
+    if (isAvailable()) await outgoingEnqueueCombi(subscriptions, packet);
+  };
   // A stored subscription setup() cannot decode would stop every node's start (exit 70) until it is
   // removed by hand: removed here (logged), then setup() runs again; it only adds to its index, so
   // what the failed run added is added again, not twice. aedes requires an async function.
@@ -207,6 +301,18 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
       await setup(broker);
     }
   };
+
+  // The caps' counts taken on the way of a message (retained, queued for a session away) fail at
+  // once while Redis is unreachable (the message is then neither retained nor queued: it is dropped
+  // anyway) instead of holding the publisher's connection. The others (a session's expiry clock)
+  // wait for Redis as the session commands do.
+  const quotaLedger = new RedisQuotaLedger(sessions, log);
+  for (const method of ['claimRetained', 'releaseRetained', 'reserveQueued'] as const) {
+    const original = quotaLedger[method].bind(quotaLedger) as (...args: unknown[]) => Promise<unknown>;
+    (quotaLedger as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => isAvailable()
+      ? original(...args)
+      : Promise.reject(new DomainError('mqtt.clusterUnavailable', 'Redis is unreachable: the broker backplane is unavailable'));
+  }
 
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
@@ -248,7 +354,8 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     id,
     mq,
     persistence,
-    quotaLedger: new RedisQuotaLedger(sessions, log),
+    quotaLedger,
+    isAvailable,
     start: () => {
       started ??= start();
       return started;

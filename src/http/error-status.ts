@@ -54,6 +54,7 @@ export const httpStatusByCode = {
   'brokerCa.notGenerated': 404,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,
+  'mqtt.clusterUnavailable': 503,
   'mqtt.clientIdRequired': 400,
   'mqtt.willNotAllowed': 400,
   'mqtt.certificateInvalid': 400,

@@ -22,6 +22,10 @@ export interface AuthenticateDependencies {
   /** Prefixes session ids (`<nodeId>.<random>`), so a restarting cluster node marks offline only
    *  the agents whose sessions it held. */
   readonly nodeId: string;
+  /** False while this node cannot reach its cluster's Redis: a CONNECT is then refused (CONNACK 3) before anything else. */
+  readonly isClusterAvailable?: () => boolean;
+  /** Told of each admitted connection, just before aedes goes on with its CONNECT (the CONNACK comes later, if ever). */
+  readonly onAdmitted?: (client: Client) => void;
 }
 
 const peerCertificateOf = (client: Client): X509Certificate | undefined => {
@@ -70,7 +74,10 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
     const epoch = sessions.epoch;
     const peerCertificate = peerCertificateOf(client);
     // [MQTT-3.1.3-8] an empty client id with clean session 0: CONNACK 2 (a session nobody could resume or clean).
-    const attempt = dependencies.hasGeneratedClientId(client) && client.clean === false
+    // Checked first: nothing is admitted (no agent recorded online) that could not be answered.
+    const attempt = dependencies.isClusterAvailable?.() === false
+      ? Promise.reject(new DomainError('mqtt.clusterUnavailable', 'This node cannot reach Redis right now: connect to another node of the cluster, or retry shortly.'))
+      : dependencies.hasGeneratedClientId(client) && client.clean === false
       ? Promise.reject(new DomainError('mqtt.clientIdRequired', 'An empty client id needs clean session (MQTT-3.1.3-8): choose a client id to keep a persistent session, or connect with clean session.'))
       : peerCertificate
         ? authenticateAgent(dependencies, client, peerCertificate)
@@ -100,9 +107,10 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       return principal;
     });
     // Exactly one callback, whatever happens: aedes waits for it, and a second one would answer twice.
-    admitted.then((principal) => {
-      dependencies.metrics.accepted.labels(principal.kind).inc();
-      dependencies.logger.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
+    // "accepted" is logged and counted once the CONNACK is written (connack-bound.ts), not here:
+    // aedes still has Redis round trips to make, and a CONNECT may never be answered.
+    admitted.then(() => {
+      dependencies.onAdmitted?.(client);
       done(null, true);
     }, (error: unknown) => {
       if (error === CLOSED_DURING_ADMISSION) {

@@ -1,5 +1,6 @@
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
+import { isDomainError } from '../shared/index.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { CapHits } from './cap-hits.ts';
 import { onClientGone, onClientReady } from './client-lifecycle.ts';
@@ -60,6 +61,9 @@ interface SessionPersistence extends QueuePersistence {
 // handler runs: nothing of a refused packet is stored or forwarded.
 const REFUSED_COMMAND = 'refused-by-broker-cap';
 
+/** A ledger call refused at once because the cluster's Redis is unreachable (decision 0021). */
+const isRedisUnreachable = (error: unknown): boolean => isDomainError(error) && error.code === 'mqtt.clusterUnavailable';
+
 export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger, tenantOf }: BrokerQuotaDependencies): BrokerQuotas => {
   const hits = new CapHits(metrics, logger);
   const slowConsumers = createSlowConsumerGuard(broker, {
@@ -105,6 +109,8 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
       applyRetainedCaps(client, packet).then(() => callback(null), (failure: unknown) => {
         // Fail closed: a message whose count could not be taken is not retained.
         packet.retain = false;
+        // Redis unreachable: the message is dropped whole, counted and logged once per outage by the backplane.
+        if (isRedisUnreachable(failure)) return callback(null);
         logger.warn({ err: failure, clientId: client?.id }, 'could not count a retained message: delivered but not retained');
         callback(null);
       });
@@ -147,7 +153,9 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     ledger,
     hits,
     connectedClient: (clientId) => clients[clientId],
-    onLedgerError: (error) => logger.warn({ err: error }, 'could not update the queued-message counts (a message may not have been queued for the sessions away)'),
+    onLedgerError: (error) => {
+      if (!isRedisUnreachable(error)) logger.warn({ err: error }, 'could not update the queued-message counts (a message may not have been queued for the sessions away)');
+    },
     onNotQueued: (count) => { metrics.traffic.queueUnavailable += count; },
   });
 

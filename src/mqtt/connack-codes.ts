@@ -17,6 +17,7 @@ export const connackCodeByError = {
   'request.routeNotFound': 5,
   'internal': 5,
   'storage.unavailable': 3,
+  'mqtt.clusterUnavailable': 3,
   'auth.tokenMissing': 4,
   'auth.tokenInvalid': 4,
   'auth.tokenExpired': 4,

@@ -10,6 +10,7 @@ import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { connackFirst } from './connack-first.ts';
+import { boundConnack } from './connack-bound.ts';
 import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
@@ -53,6 +54,8 @@ export interface MqttBrokerBackplane {
   readonly persistence: object;
   /** Counts behind the caps, shared like the persistence. */
   readonly quotaLedger: QuotaLedger;
+  /** False while it cannot reach what it shares (Redis): CONNECTs get CONNACK 3, SUBSCRIBEs 0x80 (decision 0021). */
+  isAvailable?(): boolean;
 }
 
 /** As AgentSessions, the registry's event follower closes the sessions whose trust is withdrawn
@@ -67,6 +70,8 @@ export interface RunningMqttBroker extends AgentSessions {
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** An admitted CONNECT not answered within this gets CONNACK 3 (connack-bound.ts): a cluster's Redis is away. */
+export const CONNACK_BOUND_MS = 5_000;
 const BACKPLANE_CLOSE_BOUND_MS = 3_000;
 const DRAIN_STEP_MS = 100;
 
@@ -83,16 +88,29 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   // Clients that sent an empty client id: only the broker-generated `aedes_<uuid>` ids they got
   // are exempt from the `<tenant>_` namespace; an id a client chose never is.
   const generatedClientIds = new WeakSet<Client>();
+  const backplane = options.backplane;
+  const isClusterAvailable = (): boolean => backplane?.isAvailable?.() !== false;
+  const authorizeSubscribe = createAuthorizeSubscribe({ sessions, logger: log, metrics });
+  let onAdmitted = (_client: Client): void => undefined;
   const broker = await Aedes.createBroker({
     ...(options.backplane ? { id: options.backplane.id, mq: options.backplane.mq, persistence: options.backplane.persistence } : {}),
     preConnect: (client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) => {
       if (packet.clientId === '') generatedClientIds.add(client);
       callback(null, true);
     },
-    authenticate: createAuthenticate({ registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId }, sessions),
+    authenticate: createAuthenticate({
+      registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId,
+      isClusterAvailable, onAdmitted: (client) => onAdmitted(client),
+    }, sessions),
     authorizeForward: createAuthorizeForward({ sessions, logger: log, metrics }),
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
-    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger: log, metrics }),
+    // Without Redis a subscription can be neither stored nor heard: refused (0x80) at once rather
+    // than answered whenever Redis is back.
+    authorizeSubscribe: (client, subscription, callback) => {
+      if (isClusterAvailable()) return authorizeSubscribe(client, subscription, callback);
+      log.info({ clientId: client.id, topic: subscription.topic.slice(0, 256) }, 'mqtt subscription refused: Redis unreachable');
+      callback(null, null);
+    },
     connectTimeout: CONNECT_TIMEOUT_MS,
     ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
@@ -113,16 +131,38 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     settings: options.quotas, ledger, metrics, logger: log,
     tenantOf: (client) => sessions.principalOf(client)?.tenant,
   });
+  // Accepted (log line, counter, session gauge) once the CONNACK 0 is written, never before.
+  const counted = new WeakSet<Client>();
+  const gone = new WeakSet<Client>();
+  const connackBound = boundConnack(broker, {
+    boundMs: CONNACK_BOUND_MS,
+    onAccepted: (client) => {
+      const principal = sessions.principalOf(client);
+      if (gone.has(client) || principal === undefined) return;
+      counted.add(client);
+      metrics.connected.inc();
+      metrics.accepted.labels(principal.kind).inc();
+      log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
+    },
+    onTimedOut: (client) => {
+      metrics.refusals.labels('mqtt.clusterUnavailable').inc();
+      const principal = sessions.principalOf(client);
+      log.warn({ clientId: client.id, tenant: principal?.tenant, reason: 'mqtt.clusterUnavailable', boundMs: CONNACK_BOUND_MS },
+        'mqtt connection refused: admitted, but not answered within the bound (Redis unreachable?); CONNACK 3 sent');
+    },
+  });
+  onAdmitted = (client) => connackBound.admitted(client);
   onClientReady(broker, (client: Client) => {
-    metrics.connected.inc();
     const principal = sessions.principalOf(client);
     if (principal) deadlines.track(client, principal);
   });
   // Not aedes' 'clientDisconnect': it never comes for a connection dropped while its CONNECT is
   // answered (client-lifecycle.ts).
-  onClientGone(broker, (client: Client, wasReady: boolean) => {
+  onClientGone(broker, (client: Client) => {
+    gone.add(client);
+    connackBound.forget(client);
     deadlines.untrack(client);
-    if (wasReady) metrics.connected.dec();
+    if (counted.has(client)) metrics.connected.dec();
     const principal = sessions.detach(client);
     if (principal?.kind !== 'agent') return;
     registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
@@ -254,6 +294,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     async close() {
       deadlines.close();
       quotas.close();
+      connackBound.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();

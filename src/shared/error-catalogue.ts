@@ -73,6 +73,7 @@ export const errorCatalogue = {
   'brokerCa.notGenerated': 'The broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), so there is no generated broker root CA: agents trust the CA that issued that certificate.',
 
   // MQTT connection refusals (logged and counted; answered with a CONNACK code)
+  'mqtt.clusterUnavailable': 'This cluster node cannot reach Redis right now (sessions and messages cross it), so it takes no new MQTT connection; connect to another node or retry shortly.',
   'mqtt.credentialsMissing': 'The client sent neither a client certificate nor a token as password.',
   'mqtt.clientIdRequired': 'An empty client id with clean session 0 (MQTT-3.1.3-8): a persistent session needs a client id.',
   'mqtt.willNotAllowed': 'The CONNECT carries a will on a topic this client may not publish to (or a payload over 128 KiB).',
