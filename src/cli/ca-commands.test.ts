@@ -216,7 +216,7 @@ describe('trustgate ca', { timeout: 180_000, concurrency: 3 }, () => {
     const cwd = await workDir('no-token');
     assertOneLineFailure(await cli(['ca', 'list'], { cwd, env: { TRUSTGATE_URL: server.url } }), EXIT.noPermission, /^trustgate: no token: pass --token <jwt>, set TRUSTGATE_TOKEN, or add --tenant/);
     assertOneLineFailure(await cli(['ca', 'list', '--tenant', 'acme'], { cwd, env: { TRUSTGATE_URL: server.url } }), EXIT.noPermission,
-      new RegExp(`${join(cwd, 'data')} has none \\(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses\\)$`));
+      new RegExp(`${join(cwd, 'data')} does not exist \\(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses; the server creates the key on its first start\\)$`));
     await assert.rejects(stat(join(cwd, 'data')), /ENOENT/);
   });
 
