@@ -219,7 +219,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     closers.push(() => appMetrics.close());
 
     const http: FastifyInstance = await createHttpServer({
-      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness,
+      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
+      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
     });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
