@@ -73,6 +73,7 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
   test('agent issue asks the server where the broker is (GET /broker.json): its port, and the --url\'s host when the broker certificate names it', async () => {
     let info: unknown = { port: 18883, hostnames: ['broker.example.com', '127.0.0.1'], rootCaPath: '/broker-ca.pem' };
     const fake = createServer((request, response) => {
+      if (info === 'hang') return; // a server that never answers: agent issue gives up after 3 s
       if (request.url !== '/broker.json') return void response.writeHead(404).end();
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(info));
     });
@@ -93,7 +94,16 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
       // Not a trustgate answer: placeholders, as without a server.
       info = { port: 'many' };
       assert.match((await connectLine('port-3'))[0]!, / -h <broker host> -p <broker port>$/);
+      // A hostile answer: nothing but a host name goes into a line people paste into a shell.
+      info = { port: 8883, hostnames: ['x; rm -rf ~', '$(reboot)', 'a b', 'ok.example.net'], rootCaPath: '/broker-ca.pem' };
+      assert.match((await connectLine('port-4'))[0]!, / -m hi -h ok\.example\.net -p 8883$/);
+      // A malformed --url: the files are written all the same (exit 0), the line keeps placeholders.
+      const malformed = await cliOk(issueArgs('--name', 'port-5', '--url', 'ftp://x'), { cwd: await newDir(), env });
+      assert.match(malformed.stdout, / -h <broker host> -p <broker port>\n/);
+      info = 'hang';
+      assert.match((await connectLine('port-6'))[0]!, / -h <broker host> -p <broker port>$/);
     } finally {
+      fake.closeAllConnections();
       await new Promise((resolve) => fake.close(resolve));
     }
   });

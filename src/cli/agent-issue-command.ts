@@ -112,8 +112,14 @@ export const addAgentIssueCommand = (agent: Command): void => {
         const [issued] = agents;
         const files = agentFilePaths(options.outDir, issued!.name, csr === undefined);
         // Only people read the connect line: --json does not wait for the server.
-        const baseUrl = serverUrlOf(globalsOf(command));
-        const broker = output.isJson ? undefined : await findBrokerAddress(baseUrl);
+        // The files are written: a malformed --url must not fail the command now, only leave placeholders.
+        let baseUrl: string | undefined;
+        try {
+          baseUrl = serverUrlOf(globalsOf(command));
+        } catch {
+          baseUrl = undefined;
+        }
+        const broker = output.isJson || baseUrl === undefined ? undefined : await findBrokerAddress(baseUrl);
         output.result({ tenant, keyType: csr ? null : keyType, ...issued }, () => [
           `issued agent certificate "${issued!.name}" (${keyDescription}, valid until ${issued!.notAfter.slice(0, 10)}); client id ${issued!.clientId}`,
           ...(files.key ? [`  private key  ${files.key} (mode 0600: keep it on the agent)`] : []),
@@ -124,7 +130,7 @@ export const addAgentIssueCommand = (agent: Command): void => {
             + `-h ${broker?.host ?? '<broker host>'} -p ${broker?.port ?? '<broker port>'}`,
           broker === undefined
             ? '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem; if the broker has its own TLS certificate (TRUSTGATE_TLS_CERT_FILE), the CA that issued it instead;'
-              + ` the broker's host and port: trustgate serve at ${baseUrl} did not answer, set --url or TRUSTGATE_URL to ask it)`
+              + ` the broker's host and port: trustgate serve at ${baseUrl ?? 'the --url'} did not answer, set --url or TRUSTGATE_URL to ask it)`
             : broker.hasGeneratedRootCa
               ? '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem)'
               : '  (broker-ca.pem: the CA that issued the broker\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE); trustgate broker-ca names it)',

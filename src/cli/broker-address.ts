@@ -13,6 +13,7 @@ export interface BrokerAddress {
 }
 
 const LOOKUP_TIMEOUT_MS = 3000;
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$/;
 
 const normalize = (host: string): string => {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
@@ -31,7 +32,8 @@ export const findBrokerAddress = async (baseUrl: string): Promise<BrokerAddress 
   }
   const { port, hostnames, rootCaPath } = (body ?? {}) as { port?: unknown; hostnames?: unknown; rootCaPath?: unknown };
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  const names = Array.isArray(hostnames) ? hostnames.filter((name): name is string => typeof name === 'string' && name !== '' && !name.includes('*')) : [];
+  // Printed into a line people paste into a shell: a DNS name or an IP address, nothing else.
+  const names = Array.isArray(hostnames) ? hostnames.filter((name): name is string => typeof name === 'string' && HOST_NAME.test(name)) : [];
   const urlHost = normalize(new URL(baseUrl).hostname);
   const host = names.find((name) => normalize(name) === urlHost) ?? names[0];
   return { host, port, hasGeneratedRootCa: typeof rootCaPath === 'string' };
