@@ -79,6 +79,7 @@ describe('loadBrokerTlsIdentity, generated (no TRUSTGATE_TLS_* files)', () => {
     assert.notEqual(after[BROKER_SERVER_CERTIFICATE_FILE], before[BROKER_SERVER_CERTIFICATE_FILE]);
     assert.equal(second.rootCaPem, first.rootCaPem);
     assert.deepEqual(subjectAltNames(after[BROKER_SERVER_CERTIFICATE_FILE]!), ['10.0.0.7', 'broker.example.com']);
+    assert.deepEqual(second.hostnames, ['broker.example.com', '10.0.0.7'], 'TRUSTGATE_HOSTNAMES in their order: the first is the one to show');
     assert.match(second.notes.join('\n'), /host names \(127\.0\.0\.1, localhost\) differ from TRUSTGATE_HOSTNAMES \(10\.0\.0\.7, broker\.example\.com\)/);
     // Same names in another order or case: nothing to do.
     const third = await loadBrokerTlsIdentity({ ...options, hostnames: ['10.0.0.7', 'Broker.Example.com'] });
@@ -216,6 +217,7 @@ describe('loadBrokerTlsIdentity, operator files (TRUSTGATE_TLS_CERT_FILE, TRUSTG
     assert.equal(identity.certificateChainPem, chain);
     assert.match(identity.privateKeyPem, /^-----BEGIN PRIVATE KEY-----/);
     assert.deepEqual(identity.notes, []);
+    assert.deepEqual(identity.hostnames, ['mqtt.example.com'], 'the names agents may connect with are the certificate\'s, not TRUSTGATE_HOSTNAMES');
     await assert.rejects(stat(dataDir), { code: 'ENOENT' });
   });
 

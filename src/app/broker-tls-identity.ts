@@ -27,6 +27,8 @@ export interface BrokerTlsIdentity {
   readonly source: 'generated' | 'files';
   /** The issuer of the server certificate (one line, e.g. "CN=Plant CA, O=Plant"): what agents must trust. */
   readonly issuer: string;
+  /** The DNS names and IP addresses agents may connect with: TRUSTGATE_HOSTNAMES, or the own certificate's. */
+  readonly hostnames: readonly string[];
   /** One line per thing worth logging: what was created or reissued and why, or a warning. */
   readonly notes: readonly string[];
 }
@@ -112,6 +114,7 @@ const loadOwnFiles = async (certFile: string, keyFile: string, now: Date): Promi
     rootCaPem: undefined,
     source: 'files',
     issuer: leaf.issuer.replace(/\n/g, ', '),
+    hostnames: subjectAltNames(leaf.toString()),
     notes,
   };
 };
@@ -257,6 +260,7 @@ const loadOrIssueGenerated = async (dataDir: string, hostnames: readonly string[
     rootCaPem: root.certificatePem,
     source: 'generated',
     issuer: root.certificate.subject.replace(/\n/g, ', '),
+    hostnames: [...new Set(hostnames.map(normalizeHostname))],
     notes,
   };
 };

@@ -2,3 +2,4 @@ export { startApp, databaseUrlOf, type AppOptions, type RunningApp } from './sta
 export { createLogger } from './create-logger.ts';
 export { backUpDataDir, BackupError, DATA_DIR_KEY_FILES, SQLITE_DATABASE_FILE, type BackupResult } from './back-up-data-dir.ts';
 export { BROKER_ROOT_CA_KEY_FILE } from './broker-tls-identity.ts';
+export { ListenError, type ListenFailure } from './listen-error.ts';

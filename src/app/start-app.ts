@@ -21,6 +21,7 @@ import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   type Database,
 } from '../storage/index.ts';
+import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
@@ -191,11 +192,12 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       closers.push(() => backplane!.close());
       await backplane.start();
     }
-    const broker = await startMqttBroker({
+    const mqttListener = { what: 'the MQTT broker', hostVariable: 'TRUSTGATE_MQTT_HOST', portVariable: 'TRUSTGATE_MQTT_PORT', host: config.mqtt.host, port: config.mqtt.port };
+    const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
-    });
+    }));
     closers.push(() => broker.close());
     follower.attachSessions(broker);
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
@@ -219,7 +221,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     closers.push(() => appMetrics.close());
 
     const http: FastifyInstance = await createHttpServer({
-      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer, readiness,
+      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
+      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
     });
     closers.push(async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
@@ -231,7 +234,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         clearTimeout(force);
       }
     });
-    await http.listen({ host: config.http.host, port: config.http.port });
+    const httpListener = { what: 'the REST API', hostVariable: 'TRUSTGATE_HTTP_HOST', portVariable: 'TRUSTGATE_HTTP_PORT', host: config.http.host, port: config.http.port };
+    await listenOrExplain(httpListener, () => http.listen({ host: config.http.host, port: config.http.port }));
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;

@@ -12,8 +12,14 @@ export interface TokenVerifier {
 // ("algorithm confusion"), and `none` is never accepted (jose refuses unsecured JWTs in jwtVerify).
 const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-const invalid = (why: string, cause?: unknown): DomainError =>
-  new DomainError('auth.tokenInvalid', `The Bearer token is not valid: ${why}. Get a new token from your identity provider (or "trustgate token --tenant <tenant>").`, { cause });
+const invalid = (why: string, remedy: string, cause?: unknown): DomainError =>
+  new DomainError('auth.tokenInvalid', `The Bearer token is not valid: ${why}. ${remedy}`, { cause });
+
+const EXTERNAL_REMEDY = 'Get a new token from your identity provider.';
+// A dev token signed by another key was nearly always minted from another data dir than the
+// server's (a `trustgate token` run elsewhere): say which variable ties the two together.
+const DEV_REMEDY = 'Mint one with "trustgate token --tenant <tenant>" where TRUSTGATE_DATA_DIR is this server\'s data dir.';
+const DEV_UNKNOWN_KEY = 'its signature does not verify with this server\'s dev issuer key (was it minted from another TRUSTGATE_DATA_DIR than the server\'s?)';
 
 interface VerifyOptions {
   readonly issuer: string;
@@ -25,9 +31,14 @@ interface VerifyOptions {
   readonly maxLifetimeSeconds?: number;
   /** What "now" is for exp, nbf and the lifetime bound: the system clock, or a test's clock. */
   readonly clock: Clock;
+  /** What to do about an invalid token (appended to every auth.tokenInvalid message). */
+  readonly remedy: string;
+  /** Why a token signed by a key this server does not trust is invalid. */
+  readonly unknownKey: string;
 }
 
-const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, ...options }: VerifyOptions): TokenVerifier => {
+const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, remedy, unknownKey, ...options }: VerifyOptions): TokenVerifier => {
+  const invalidToken = (why: string, cause?: unknown) => invalid(why, remedy, cause);
   // Every token needs an `exp` (README, "Tokens"): one without would be valid for ever. Built
   // once; the getter hands jose the clock's "now" on every verification.
   const joseOptions = { ...options, requiredClaims: ['exp'], get currentDate() { return clock.now(); } };
@@ -44,19 +55,19 @@ const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, ...optio
         throw new DomainError('auth.tokenExpired', 'The Bearer token is not valid yet (nbf is in the future). Check the clocks.', { cause: error });
       }
       if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'exp' && error.reason === 'missing') {
-        throw invalid('it has no "exp" (expiry) claim, and a token must expire', error);
+        throw invalidToken('it has no "exp" (expiry) claim, and a token must expire', error);
       }
-      if (error instanceof errors.JWTClaimValidationFailed) throw invalid(`its "${error.claim}" claim is not accepted (${error.reason})`, error);
-      if (error instanceof errors.JOSEAlgNotAllowed) throw invalid('its signing algorithm is not allowed', error);
-      if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) throw invalid('its signature does not verify with a trusted key', error);
-      if (error instanceof errors.JOSEError) throw invalid('it is malformed', error);
+      if (error instanceof errors.JWTClaimValidationFailed) throw invalidToken(`its "${error.claim}" claim is not accepted (${error.reason})`, error);
+      if (error instanceof errors.JOSEAlgNotAllowed) throw invalidToken('its signing algorithm is not allowed', error);
+      if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) throw invalidToken(unknownKey, error);
+      if (error instanceof errors.JOSEError) throw invalidToken('it is malformed', error);
       throw error;
     }
     if (maxLifetimeSeconds !== undefined) {
       const nowSeconds = clock.now().getTime() / 1000;
       const from = typeof payload.iat === 'number' ? Math.min(payload.iat, nowSeconds) : nowSeconds;
       if (payload.exp! - from > maxLifetimeSeconds) {
-        throw invalid(`it is valid for longer than the ${maxLifetimeSeconds} s a dev token may be (exp - iat)`);
+        throw invalidToken(`it is valid for longer than the ${maxLifetimeSeconds} s a dev token may be (exp - iat)`);
       }
     }
     if (!isTenantId(payload.ten)) {
@@ -72,6 +83,7 @@ const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, ...optio
 export const createDevTokenVerifier = (publicJwk: JWK, clock: Clock = systemClock): TokenVerifier =>
   verifyWith(createLocalJWKSet({ keys: [publicJwk] }), {
     issuer: DEV_ISSUER, audience: DEV_AUDIENCE, algorithms: [DEV_ALGORITHM], clockTolerance: 0, maxLifetimeSeconds: DEV_TOKEN_MAX_TTL_SECONDS, clock,
+    remedy: DEV_REMEDY, unknownKey: DEV_UNKNOWN_KEY,
   });
 
 const identityProviderUnavailable = (cause: unknown): DomainError =>
@@ -91,5 +103,6 @@ export const createExternalTokenVerifier = (options: { jwksUrl: string; issuer: 
       throw identityProviderUnavailable(error);
     }
   };
-  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS, clockTolerance: 30, clock: systemClock });
+  return verifyWith(keys, { issuer: options.issuer, audience: options.audience, algorithms: EXTERNAL_ALGORITHMS, clockTolerance: 30, clock: systemClock,
+    remedy: EXTERNAL_REMEDY, unknownKey: 'its signature does not verify with a trusted key' });
 };

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -63,7 +65,47 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
     assert.ok(Math.abs(certificate.validToDate.getTime() - Date.now() - 365 * 86_400_000) < 120_000, '--days 365 by default');
     assert.match(result.stdout, /^issued agent certificate "pump-1" \(EC P-256, valid until \d{4}-\d\d-\d\d\); client id acme_pump-1\n/);
     assert.match(result.stdout, /mosquitto_pub --cafile broker-ca\.pem --cert pump-1\.pem --key pump-1\.key -i acme_pump-1 -t tc\/acme\/acme_pump-1\/o\/hello/);
+    // No server to ask where the broker is: placeholders and how to fix them, never a guessed 8883.
+    assert.match(result.stdout, / -h <broker host> -p <broker port>\n {2}\(broker-ca\.pem: .*; the broker's host and port: trustgate serve at http:\/\/127\.0\.0\.1:\d+ did not answer, set --url or TRUSTGATE_URL to ask it\)\n$/);
     assert.equal(result.stderr, '');
+  });
+
+  test('agent issue asks the server where the broker is (GET /broker.json): its port, and the --url\'s host when the broker certificate names it', async () => {
+    let info: unknown = { port: 18883, hostnames: ['broker.example.com', '127.0.0.1'], rootCaPath: '/broker-ca.pem' };
+    const fake = createServer((request, response) => {
+      if (info === 'hang') return; // a server that never answers: agent issue gives up after 3 s
+      if (request.url !== '/broker.json') return void response.writeHead(404).end();
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(info));
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const env = { TRUSTGATE_URL: `http://127.0.0.1:${(fake.address() as AddressInfo).port}` };
+      const connectLine = async (name: string) => (await cliOk(issueArgs('--name', name), { cwd: await newDir(), env })).stdout.split('\n').filter((line) => /^connect: |^ {2}\(/.test(line));
+      assert.deepEqual(await connectLine('port-1'), [
+        'connect: mosquitto_pub --cafile broker-ca.pem --cert port-1.pem --key port-1.key -i acme_port-1 -t tc/acme/acme_port-1/o/hello -m hi -h 127.0.0.1 -p 18883',
+        '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem)',
+      ]);
+      // A --url host the certificate does not name: its first name (mosquitto checks the name); the operator's own certificate: no broker-ca.
+      info = { port: 8884, hostnames: ['mqtt.example.org', '*.example.org'], rootCaPath: null };
+      assert.deepEqual(await connectLine('port-2'), [
+        'connect: mosquitto_pub --cafile broker-ca.pem --cert port-2.pem --key port-2.key -i acme_port-2 -t tc/acme/acme_port-2/o/hello -m hi -h mqtt.example.org -p 8884',
+        '  (broker-ca.pem: the CA that issued the broker\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE); trustgate broker-ca names it)',
+      ]);
+      // Not a trustgate answer: placeholders, as without a server.
+      info = { port: 'many' };
+      assert.match((await connectLine('port-3'))[0]!, / -h <broker host> -p <broker port>$/);
+      // A hostile answer: nothing but a host name goes into a line people paste into a shell.
+      info = { port: 8883, hostnames: ['x; rm -rf ~', '$(reboot)', 'a b', 'ok.example.net'], rootCaPath: '/broker-ca.pem' };
+      assert.match((await connectLine('port-4'))[0]!, / -m hi -h ok\.example\.net -p 8883$/);
+      // A malformed --url: the files are written all the same (exit 0), the line keeps placeholders.
+      const malformed = await cliOk(issueArgs('--name', 'port-5', '--url', 'ftp://x'), { cwd: await newDir(), env });
+      assert.match(malformed.stdout, / -h <broker host> -p <broker port>\n/);
+      info = 'hang';
+      assert.match((await connectLine('port-6'))[0]!, / -h <broker host> -p <broker port>$/);
+    } finally {
+      fake.closeAllConnections();
+      await new Promise((resolve) => fake.close(resolve));
+    }
   });
 
   test('agent issue --json --key-type rsa2048 --days 30 --out-dir: the paths, the client id, an RSA 2048 key', async () => {

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { isKeyOfCertificate, KEY_TYPE_NAMES, readCsr, type CheckedCsr, type IssuedCertificate } from '../pki/index.ts';
 import { isDomainError } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
-import { outputOf } from './cli-context.ts';
+import { findBrokerAddress } from './broker-address.ts';
+import { globalsOf, outputOf, serverUrlOf } from './cli-context.ts';
 import { checkAgentName, parseDays, parseKeyType, parseTenant, parseWholeNumber } from './cli-options.ts';
 import { agentFilePaths, clientIdOf, issueAgentFiles, type IssuedAgent } from './issue-agent-files.ts';
 import { prepareOutputs, readCertificateFile, readInputFile, readPrivateKeyFile } from './local-files.ts';
@@ -110,14 +111,29 @@ export const addAgentIssueCommand = (agent: Command): void => {
       if (options.count === undefined) {
         const [issued] = agents;
         const files = agentFilePaths(options.outDir, issued!.name, csr === undefined);
+        // Only people read the connect line: --json does not wait for the server.
+        // The files are written: a malformed --url must not fail the command now, only leave placeholders.
+        let baseUrl: string | undefined;
+        try {
+          baseUrl = serverUrlOf(globalsOf(command));
+        } catch {
+          baseUrl = undefined;
+        }
+        const broker = output.isJson || baseUrl === undefined ? undefined : await findBrokerAddress(baseUrl);
         output.result({ tenant, keyType: csr ? null : keyType, ...issued }, () => [
           `issued agent certificate "${issued!.name}" (${keyDescription}, valid until ${issued!.notAfter.slice(0, 10)}); client id ${issued!.clientId}`,
           ...(files.key ? [`  private key  ${files.key} (mode 0600: keep it on the agent)`] : []),
           `  certificate  ${files.certificate}`,
           `  chain        ${files.chain} (certificate + CA)`,
           `  client id    ${files.clientId}`,
-          `connect: mosquitto_pub --cafile broker-ca.pem --cert ${files.certificate} --key ${files.key ?? '<the device key>'} -i ${issued!.clientId} -t tc/${tenant}/${issued!.clientId}/o/hello -m hi -h <broker host> -p 8883`,
-          '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem; if the broker has its own TLS certificate (TRUSTGATE_TLS_CERT_FILE), the CA that issued it instead)',
+          `connect: mosquitto_pub --cafile broker-ca.pem --cert ${files.certificate} --key ${files.key ?? '<the device key>'} -i ${issued!.clientId} -t tc/${tenant}/${issued!.clientId}/o/hello -m hi `
+            + `-h ${broker?.host ?? '<broker host>'} -p ${broker?.port ?? '<broker port>'}`,
+          broker === undefined
+            ? '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem; if the broker has its own TLS certificate (TRUSTGATE_TLS_CERT_FILE), the CA that issued it instead;'
+              + ` the broker's host and port: trustgate serve at ${baseUrl ?? 'the --url'} did not answer, set --url or TRUSTGATE_URL to ask it)`
+            : broker.hasGeneratedRootCa
+              ? '  (broker-ca.pem: trustgate broker-ca --out broker-ca.pem)'
+              : '  (broker-ca.pem: the CA that issued the broker\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE); trustgate broker-ca names it)',
         ]);
         return;
       }

@@ -168,6 +168,34 @@ describe('trustgate ca', { timeout: 180_000, concurrency: 3 }, () => {
     assert.equal(resumed.isVerified, true);
   });
 
+  test('a CA whose key another tenant verified: ca register deletes its own upload again (no slot taken) and says so; an earlier upload is named for "ca delete" (75)', async () => {
+    const owner = newTenant();
+    const other = newTenant();
+    const ca = await createCa(owner);
+    await cliOk(['ca', 'register', '--cert', ca.cert, '--key', ca.key, '--tenant', owner], { env });
+    // --json: without the progress note on stderr, the failure is the only line there.
+    const refused = assertOneLineFailure(await cli(['ca', 'register', '--cert', ca.cert, '--key', ca.key, '--tenant', other, '--json'], { env }), EXIT.conflict,
+      /\(verification\.keyVerifiedByOtherTenant\); it can never be verified in this tenant, so its upload [0-9a-f]{24} was deleted again \(no CA slot is taken\)$/);
+    assert.doesNotMatch(refused, /ca verify/, 'no retry that can never succeed');
+    assert.deepEqual(await cliJson(['ca', 'list', '--tenant', other], { env }), [], 'the upload was deleted again');
+
+    // Uploaded before (by the API, or by an older CLI): not this run's to delete; the line says what frees the slot.
+    const token = await tokenFor(other);
+    const answer = await fetch(`${server.apiUrl}/caCertificates`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'uploaded', caCertificate: await readFile(ca.cert, 'utf8') }),
+    });
+    assert.equal(answer.status, 201);
+    const { id } = await answer.json() as { id: string };
+    const deleteHint = new RegExp(`\\(verification\\.keyVerifiedByOtherTenant\\); it can never be verified in this tenant: free its CA slot with "trustgate ca delete ${id}"$`);
+    assertOneLineFailure(await cli(['ca', 'register', '--cert', ca.cert, '--key', ca.key, '--tenant', other, '--json'], { env }), EXIT.conflict, deleteHint);
+    assertOneLineFailure(await cli(['ca', 'verify', '--id', id, '--cert', ca.cert, '--key', ca.key, '--tenant', other], { env }), EXIT.conflict, deleteHint);
+    assert.equal((await cliJson(['ca', 'list', '--tenant', other], { env }))[0].id, id, 'left to its owner');
+    await cliOk(['ca', 'delete', id, '--tenant', other], { env });
+    assert.deepEqual(await cliJson(['ca', 'list', '--tenant', other], { env }), [], 'what the line says works');
+    assert.equal((await cliJson(['ca', 'list', '--tenant', owner], { env }))[0].isVerified, true, 'the owner\'s CA is untouched');
+  });
+
   test('ca list, show, delete (human and --json); an unknown id is 67', async () => {
     const tenant = newTenant();
     assert.match((await cliOk(['ca', 'list', '--tenant', tenant], { env })).stdout, /^no CA certificates/);
@@ -216,7 +244,7 @@ describe('trustgate ca', { timeout: 180_000, concurrency: 3 }, () => {
     const cwd = await workDir('no-token');
     assertOneLineFailure(await cli(['ca', 'list'], { cwd, env: { TRUSTGATE_URL: server.url } }), EXIT.noPermission, /^trustgate: no token: pass --token <jwt>, set TRUSTGATE_TOKEN, or add --tenant/);
     assertOneLineFailure(await cli(['ca', 'list', '--tenant', 'acme'], { cwd, env: { TRUSTGATE_URL: server.url } }), EXIT.noPermission,
-      new RegExp(`${join(cwd, 'data')} has none \\(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses\\)$`));
+      new RegExp(`${join(cwd, 'data')} does not exist \\(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses; the server creates the key on its first start\\)$`));
     await assert.rejects(stat(join(cwd, 'data')), /ENOENT/);
   });
 

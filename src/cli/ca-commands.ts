@@ -62,6 +62,22 @@ const proveAndVerify = async (api: ApiClient, id: string, certificate: Certifica
   return api.post<CaResource>(`/caCertificates/${id}/verify`, { verificationCertificate });
 };
 
+// Verification refusals no retry can turn around: the key is another tenant's (or trustgate's own).
+const NEVER_VERIFIABLE_CODES: ReadonlySet<string | undefined> = new Set(['verification.keyVerifiedByOtherTenant', 'caCertificate.keyOfManagedCa']);
+const isNeverVerifiable = (error: unknown): error is ApiError => error instanceof ApiError && NEVER_VERIFIABLE_CODES.has(error.code);
+const freeSlotHint = (id: string): string => `it can never be verified in this tenant: free its CA slot with "trustgate ca delete ${id}"`;
+
+/** An upload that can never be verified takes one of the tenant's CA slots: the one this run made is deleted again. */
+const withdrawUpload = async (api: ApiClient, id: string, refusal: ApiError): Promise<CliError> => {
+  try {
+    await api.delete(`/caCertificates/${encodeURIComponent(id)}`);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return new CliError(`${refusal.message}; ${freeSlotHint(id)} (deleting it failed: ${why})`, refusal.exitCode, { cause: refusal });
+  }
+  return new CliError(`${refusal.message}; it can never be verified in this tenant, so its upload ${id} was deleted again (no CA slot is taken)`, refusal.exitCode, { cause: refusal });
+};
+
 const verifiedLines = (resource: CaResource, note: string): string[] => [
   `${note} CA certificate "${resource.name}" as ${resource.id}: isVerified ${resource.isVerified}`,
   ...formatFields([['  subject', resource.subject], ['  expires', shortTime(resource.expiration)], ['  fingerprint', resource.fingerprint]]),
@@ -109,6 +125,10 @@ const addRegisterCommand = (ca: Command): void => {
         verified = await proveAndVerify(api, uploaded.id, certificate, privateKeyPem);
       } catch (error) {
         if (!(error instanceof CliError)) throw error;
+        if (isNeverVerifiable(error)) {
+          // "once fixed, run: ca verify" would never succeed; an upload of an earlier run or of the API is left to its owner.
+          throw wasUploaded ? await withdrawUpload(api, uploaded.id, error) : new CliError(`${error.message}; ${freeSlotHint(uploaded.id)}`, error.exitCode, { cause: error });
+        }
         const retry = `trustgate ca verify --id ${uploaded.id} --cert ${options.cert} --key ${options.key}`;
         throw new CliError(`uploaded as ${uploaded.id} but not verified: ${error.message}; once fixed, run: ${retry}`, error.exitCode, { cause: error });
       }
@@ -139,7 +159,13 @@ const addVerifyCommand = (ca: Command): void => {
         output.result(resource, () => verifiedLines(resource, 'already verified'));
         return;
       }
-      const verified = await proveAndVerify(api, resource.id, certificate, privateKeyPem);
+      let verified: CaResource;
+      try {
+        verified = await proveAndVerify(api, resource.id, certificate, privateKeyPem);
+      } catch (error) {
+        if (isNeverVerifiable(error)) throw new CliError(`${error.message}; ${freeSlotHint(resource.id)}`, error.exitCode, { cause: error });
+        throw error;
+      }
       output.result(verified, () => verifiedLines(verified, 'verified'));
     });
 };

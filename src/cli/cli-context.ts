@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeJwt } from 'jose';
-import { loadDevSigningKey, mintDevToken } from '../auth/index.ts';
-import { loadConfig } from '../config/index.ts';
+import { loadDevSigningKey, mintDevToken, type DevSigningKey } from '../auth/index.ts';
+import { loadConfig, type Config } from '../config/index.ts';
 import { ApiClient, baseUrlOf, DEFAULT_URL } from './api-client.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { parseTenant } from './cli-options.ts';
@@ -44,7 +45,12 @@ const tenantClaimOf = (token: string): unknown => {
   }
 };
 
-const mintLocalDevToken = async (tenant: string): Promise<{ token: string; hint: string }> => {
+/**
+ * The dev issuer key of TRUSTGATE_DATA_DIR, which `trustgate serve` creates there on its first
+ * start. The CLI never creates one: a token signed by a key the server does not hold is refused
+ * (401), so a missing key is reported here (77) with the directory, `forWhat` saying what needed it.
+ */
+export const loadLocalDevKey = async (forWhat: string): Promise<{ key: DevSigningKey; dataDir: string; config: Config }> => {
   const config = loadConfig();
   const dataDir = resolve(config.storage.dataDir);
   let key;
@@ -54,9 +60,15 @@ const mintLocalDevToken = async (tenant: string): Promise<{ token: string; hint:
     throw new CliError((cause as Error).message, EXIT.config, { cause });
   }
   if (!key) {
-    throw new CliError(`no token: pass --token <jwt> or set TRUSTGATE_TOKEN; a dev token for --tenant ${tenant} needs the dev issuer key of the server's data dir, `
-      + `and ${dataDir} has none (set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses)`, EXIT.noPermission);
+    const where = existsSync(dataDir) ? `${dataDir} has none` : `${dataDir} does not exist`;
+    throw new CliError(`${forWhat} needs the dev issuer key of the server's data dir, and ${where} `
+      + '(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses; the server creates the key on its first start)', EXIT.noPermission);
   }
+  return { key, dataDir, config };
+};
+
+const mintLocalDevToken = async (tenant: string): Promise<{ token: string; hint: string }> => {
+  const { key, dataDir, config } = await loadLocalDevKey(`no token: pass --token <jwt> or set TRUSTGATE_TOKEN; a dev token for --tenant ${tenant}`);
   if (config.auth.jwksUrl) {
     process.stderr.write('warning: TRUSTGATE_JWKS_URL is set, so the server accepts tokens of that identity provider, not this dev token\n');
   }

@@ -28,9 +28,9 @@ export const EXIT_MEANINGS: Readonly<Record<ExitName, string>> = {
   unavailable: 'the server cannot be reached, is not trustgate, or failed (5xx)',
   software: 'unexpected error (a bug: run again with --verbose and report the stack trace)',
   cantCreate: 'an output file already exists (add --force) or cannot be written',
-  conflict: 'the server refused a state change: CA limit reached, duplicate, already verified by another tenant (409), rate limited (429)',
-  noPermission: 'no usable token, or the server refused it: invalid or expired (401), missing scope (403)',
-  config: 'invalid TRUSTGATE_* environment variable',
+  conflict: 'the server refused a state change: CA limit reached, duplicate, already verified by another tenant (409), rate limited (429); `serve`: a port is already in use (the line names TRUSTGATE_HTTP_PORT or TRUSTGATE_MQTT_PORT)',
+  noPermission: 'no usable token, or the server refused it: invalid or expired (401), missing scope (403); `serve`: no permission to listen on a port below 1024',
+  config: 'invalid TRUSTGATE_* environment variable (`serve`: also a TRUSTGATE_*_HOST address this machine does not have)',
 };
 
 export class CliError extends Error {

@@ -33,7 +33,7 @@ Four commands from nothing to a connected agent (no OpenSSL):
   trustgate agent issue --name pump-1 --ca-cert acme-ca.pem --ca-key acme-ca.key --tenant acme
   trustgate broker-ca --out broker-ca.pem
 Exit codes: 0 ok, 1 doctor says refused, 64 usage, 65 bad input data, 66 input file missing,
-67 not found, 69 server unreachable, 70 unexpected, 73 output exists, 75 conflict or limit,
+67 not found, 69 server unreachable, 70 unexpected, 73 output exists, 75 conflict, limit or port in use,
 77 not authorized, 78 bad configuration (docs/cli.md).`);
 
 registerServeCommand(program);

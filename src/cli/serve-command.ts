@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
+import type { ListenFailure } from '../app/index.ts';
 import { loadConfig } from '../config/index.ts';
+import { CliError, EXIT } from './cli-error.ts';
+
+// sysexits.h: EX_TEMPFAIL for a port another program holds (try again, or another port),
+// EX_NOPERM for a privileged port, EX_CONFIG for an address this machine does not have.
+const LISTEN_EXIT: Readonly<Record<ListenFailure, number>> = { inUse: EXIT.conflict, noPermission: EXIT.noPermission, noAddress: EXIT.config };
 
 // `trustgate serve`: run until SIGINT/SIGTERM, then close in order.
 export const registerServeCommand = (program: Command): void => {
@@ -7,10 +13,17 @@ export const registerServeCommand = (program: Command): void => {
     .description('start the REST API on the embedded default (SQLite and generated keys in TRUSTGATE_DATA_DIR)')
     .action(async () => {
       // Loaded here, not at the top: the server's modules (Fastify, aedes, Kysely) would slow every other command down.
-      const { createLogger, startApp } = await import('../app/index.ts');
+      const { createLogger, ListenError, startApp } = await import('../app/index.ts');
       const config = loadConfig();
       const logger = createLogger(config.log.level);
-      const app = await startApp(config, { logger });
+      let app;
+      try {
+        app = await startApp(config, { logger });
+      } catch (error) {
+        // A port in use is the operator's to change, not a bug (exit 70): one line naming the variable.
+        if (error instanceof ListenError) throw new CliError(error.message, LISTEN_EXIT[error.failure], { cause: error });
+        throw error;
+      }
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal, hint: 'send the signal again to exit at once' }, 'shutting down');

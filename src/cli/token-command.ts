@@ -1,10 +1,8 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeJwt } from 'jose';
-import { DEV_TOKEN_MAX_TTL_SECONDS, loadOrCreateDevSigningKey, mintDevToken, SCOPES } from '../auth/index.ts';
-import { loadConfig } from '../config/index.ts';
+import { DEV_TOKEN_MAX_TTL_SECONDS, mintDevToken, SCOPES } from '../auth/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
-import { globalsOf } from './cli-context.ts';
+import { globalsOf, loadLocalDevKey } from './cli-context.ts';
 import { parseTenant } from './cli-options.ts';
 import { parseDurationSeconds } from './parse-duration.ts';
 
@@ -15,7 +13,7 @@ interface TokenOptions {
 }
 
 // `trustgate token --tenant T`: a token from the local dev issuer of this data dir, on stdout
-// alone so that TOKEN=$(npx trustgate token --tenant T) works.
+// alone so that TOKEN=$(npx trustgate token --tenant T) works. It never creates the key (the server does).
 export const registerTokenCommand = (program: Command): void => {
   program.command('token')
     .description('mint a Bearer token from the local dev issuer (accepted by a server on the same data dir)')
@@ -34,11 +32,11 @@ export const registerTokenCommand = (program: Command): void => {
       if (scopes.length === 0 || unknown.length > 0) {
         throw new CliError(`--scope ${unknown.join(' ') || '(empty)'} is not a scope: use ${SCOPES.join(' or ')}`, EXIT.usage);
       }
-      const config = loadConfig();
+      // The server creates the key on its first start; a key made here would sign tokens it refuses.
+      const { key, config } = await loadLocalDevKey('trustgate token');
       if (config.auth.jwksUrl) {
         process.stderr.write('warning: TRUSTGATE_JWKS_URL is set, so the server accepts tokens of that identity provider, not this dev token\n');
       }
-      const key = await loadOrCreateDevSigningKey(resolve(config.storage.dataDir));
       const token = await mintDevToken(key, { tenant: options.tenant, scopes, ttlSeconds });
       if (globalsOf(command).json) {
         const expiresAt = new Date(decodeJwt(token).exp! * 1000).toISOString();

@@ -34,6 +34,7 @@ const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   [`DELETE ${API}/agentCertificates/:id`]: 'mcmqtt.admin',
   [`GET ${API}/openapi.json`]: 'public',
   'GET /broker-ca.pem': 'public',
+  'GET /broker.json': 'public',
   'GET /.well-known/jwks.json': 'public',
   'GET /healthz': 'public',
   'GET /readyz': 'public',
@@ -79,6 +80,7 @@ describe('the HTTP server\'s routes and who may call them', () => {
       devJwks: { keys: [key.publicJwk] },
       metrics: new MetricsRegistry(),
       brokerRootCaPem: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
+      broker: { port: 8883, hostnames: ['localhost'] },
     });
     await app.ready();
   });

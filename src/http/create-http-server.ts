@@ -10,6 +10,7 @@ import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts'
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
+import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
 import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   readonly brokerRootCaPem: string | undefined;
   /** Who issued the operator's own server certificate, named in /broker-ca.pem's 404. */
   readonly brokerCertificateIssuer?: string;
+  /** The MQTT broker's port and host names, served at /broker.json. */
+  readonly broker: Omit<BrokerInfo, 'hasGeneratedRootCa'>;
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
 }
@@ -44,7 +47,9 @@ export interface ReadinessReport {
 }
 
 // Builds the Fastify app; listening is the caller's (app's) job.
-export const createHttpServer = async ({ registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, readiness }: HttpServerOptions): Promise<FastifyInstance> => {
+export const createHttpServer = async ({
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness,
+}: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -81,6 +86,7 @@ export const createHttpServer = async ({ registry, tokens, logger, devJwks, metr
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
+  await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are
   // public by nature, and load balancers and Prometheus call the probes without one.

@@ -31,7 +31,7 @@ const API_ROUTES = [
 ].sort();
 
 // Documented, public on purpose, outside the API base path.
-const PUBLIC_ROUTES = ['GET /broker-ca.pem'];
+const PUBLIC_ROUTES = ['GET /broker-ca.pem', 'GET /broker.json'];
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
@@ -67,10 +67,10 @@ for (const dialect of testDialects) describe(`OpenAPI document and unknown route
     assert.equal(typeof document.info?.version, 'string');
   });
 
-  test('it lists exactly the API routes with their methods, and the public broker CA download', () => {
+  test('it lists exactly the API routes with their methods, and the public broker CA download and broker info', () => {
     assert.deepEqual(operations().map(({ route }) => route).sort(), API_ROUTES);
-    assert.deepEqual(allOperations().map(({ route }) => route).filter((r) => !API_ROUTES.includes(r)), PUBLIC_ROUTES);
-    for (const path of Object.keys(document.paths).filter((p) => p !== '/broker-ca.pem')) assert.ok(path.startsWith(`${BASE}/`), `${path} is under the API base path`);
+    assert.deepEqual(allOperations().map(({ route }) => route).filter((r) => !API_ROUTES.includes(r)).sort(), PUBLIC_ROUTES);
+    for (const path of Object.keys(document.paths).filter((p) => !['/broker-ca.pem', '/broker.json'].includes(p))) assert.ok(path.startsWith(`${BASE}/`), `${path} is under the API base path`);
   });
 
   test('every listed route really exists on the server (never request.routeNotFound)', async () => {

@@ -157,7 +157,9 @@ for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and exte
     try {
       const otherKey = await loadOrCreateDevSigningKey(otherDir);
       const token = await mintDevToken(otherKey, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: 600 });
-      assertError(await list(bearer(token)), 401, 'auth.tokenInvalid');
+      // The usual cause (a `trustgate token` run against another data dir) is named, with its remedy.
+      assertError(await list(bearer(token)), 401, 'auth.tokenInvalid',
+        /signature does not verify with this server's dev issuer key \(was it minted from another TRUSTGATE_DATA_DIR than the server's\?\)\. Mint one with "trustgate token --tenant <tenant>" where TRUSTGATE_DATA_DIR is this server's data dir\.$/);
     } finally {
       await rm(otherDir, { recursive: true, force: true });
     }
@@ -327,7 +329,9 @@ for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and exte
 
   test('IdP: a token for the IdP\'s kid but signed by another key, or HS256 with the public JWK: 401 auth.tokenInvalid', async () => {
     const other = await generateKeyPair('RS256');
-    assertError(await rawRequest(idpServer, '/caCertificates', { authorization: bearer(await idpToken({}, 'idp-key-1', other.privateKey)) }), 401, 'auth.tokenInvalid');
+    const forged = assertError(await rawRequest(idpServer, '/caCertificates', { authorization: bearer(await idpToken({}, 'idp-key-1', other.privateKey)) }), 401, 'auth.tokenInvalid',
+      /signature does not verify with a trusted key\. Get a new token from your identity provider\.$/);
+    assert.doesNotMatch(forged.message, /TRUSTGATE_DATA_DIR|trustgate token/, 'the dev issuer\'s remedy is not an IdP user\'s');
     const hs = await signToken(new TextEncoder().encode(JSON.stringify(rsa.publicJwk)), { alg: 'HS256', kid: 'idp-key-1' }, {
       iss: ISSUER, aud: AUDIENCE, ten: idpTenant, scope: 'mcmqtt.admin', exp: nowSeconds() + 600,
     });

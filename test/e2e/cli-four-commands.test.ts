@@ -67,7 +67,7 @@ describe('the four-command path', { timeout: 120_000 }, () => {
     await sh('trustgate ca create --tenant acme');
     const registered = await sh('trustgate ca register --cert acme-ca.pem --key acme-ca.key --name "acme CA" --tenant acme');
     assert.match(registered.stdout, /as [0-9a-f]{24}: isVerified true/);
-    await sh('trustgate agent issue --name pump-1 --ca-cert acme-ca.pem --ca-key acme-ca.key --tenant acme');
+    const issued = await sh('trustgate agent issue --name pump-1 --ca-cert acme-ca.pem --ca-key acme-ca.key --tenant acme');
     await sh('trustgate broker-ca --out broker-ca.pem');
     assert.equal((await stat(join(work, 'pump-1.key'))).mode & 0o777, 0o600);
     assert.equal(await readFile(join(work, 'pump-1.clientid'), 'utf8'), 'acme_pump-1');
@@ -83,9 +83,13 @@ describe('the four-command path', { timeout: 120_000 }, () => {
     await application.subscribeAsync('tc/acme/#', { qos: 1 });
     last += performance.now() - setupStarted;
 
-    // The agent publishes with mosquitto_pub and the files the CLI wrote.
-    await sh(`mosquitto_pub --cafile broker-ca.pem --cert pump-1.pem --key pump-1.key -i $(cat pump-1.clientid) -t tc/acme/acme_pump-1/o/x -m hi -q 1 -p ${server.mqttPort} -h localhost`);
-    const message = await log.next('tc/acme/acme_pump-1/o/x', 5_000);
+    // The agent publishes with the mosquitto_pub line `agent issue` printed, as printed: the broker
+    // listens on a free port (not 8883), which the CLI asked the server for (issue 13, item 2).
+    const connect = issued.stdout.split('\n').find((line) => line.startsWith('connect: '))?.slice('connect: '.length);
+    assert.ok(connect, `agent issue printed a connect line: ${issued.stdout}`);
+    assert.ok(connect.endsWith(`-h localhost -p ${server.mqttPort}`), connect);
+    await sh(`${connect} -q 1`);
+    const message = await log.next('tc/acme/acme_pump-1/o/hello', 5_000);
     assert.equal(message.payload.toString(), 'hi');
     const totalMs = timings.reduce((sum, [, ms]) => sum + ms, 0);
     assert.ok(totalMs <= performance.now() - started);

@@ -127,7 +127,37 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
     }
   });
 
-  test('two concurrent first runs on an empty data dir both succeed and sign with the one key that was published', async () => {
+  test('without the server\'s data dir (a directory with none, TRUSTGATE_DATA_DIR=/nonexistent): exit 77 naming the data dir, and no key is created', async () => {
+    const cwd = await makeTempDir('cli-token-elsewhere');
+    try {
+      // Run where no server ever started: the default ./data does not exist.
+      const here = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { cwd, env: { ...process.env, TRUSTGATE_DATA_DIR: undefined } });
+      assert.equal(here.code, 77, `exit code; stderr: ${here.stderr}`);
+      assert.equal(here.stdout, '', 'no token printed');
+      const lines = here.stderr.split('\n').filter((line) => line !== '');
+      assert.equal(lines.length, 1, `stderr: ${here.stderr}`);
+      assert.equal(lines[0], `trustgate: trustgate token needs the dev issuer key of the server's data dir, and ${join(await realpath(cwd), 'data')} does not exist `
+        + '(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses; the server creates the key on its first start)');
+      assert.equal(existsSync(join(cwd, 'data')), false, 'no data dir created');
+
+      const nowhere = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { cwd, env: { ...process.env, TRUSTGATE_DATA_DIR: '/nonexistent' } });
+      assert.equal(nowhere.code, 77, `exit code; stderr: ${nowhere.stderr}`);
+      assert.equal(nowhere.stdout, '');
+      assert.match(nowhere.stderr, /^trustgate: .*\/nonexistent does not exist \(set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses/);
+      assert.equal(existsSync('/nonexistent'), false);
+
+      // An existing directory without the key (not the server's): refused too, and left as it was.
+      const empty = await run(TRUSTGATE_BIN, ['token', '--tenant', 'acme', '--json'], { cwd, env: { ...process.env, TRUSTGATE_DATA_DIR: cwd } });
+      assert.equal(empty.code, 77, `exit code; stderr: ${empty.stderr}`);
+      assert.equal(empty.stdout, '');
+      assert.match(empty.stderr, new RegExp(`^trustgate: .*, and ${cwd} has none \\(`));
+      assert.deepEqual(await readdir(cwd), []);
+    } finally {
+      await removeDir(cwd);
+    }
+  });
+
+  test('two concurrent first starts on an empty data dir both get the one dev issuer key that was published', async () => {
     // Makes the race of two first runs deterministic, with no timing: a preload stops each run just
     // before it makes the key file visible until the other run got there too, so both generated a
     // key and exactly one publishes. Should the key ever be written in place again (an exclusive
@@ -166,10 +196,17 @@ describe('trustgate token', { timeout: 120_000, concurrency: true }, () => {
         '};',
         'syncBuiltinESMExports();',
       ].join('\n'));
-      const racingEnv = { ...process.env, TRUSTGATE_DATA_DIR: dataDir, NODE_OPTIONS: `--import=${preload}` };
-      const [first, second] = await Promise.all([0, 1].map(() => run(TRUSTGATE_BIN, ['token', '--tenant', 'acme'], { env: racingEnv, timeoutMs: 90_000 })));
-      assert.equal(first!.code, 0, `a first run failed while the other one published the key: ${first!.stderr.trim()}`);
-      assert.equal(second!.code, 0, `a first run failed while the other one published the key: ${second!.stderr.trim()}`);
+      // What a server's first start runs (the CLI never creates the key): load it, or create and publish it.
+      const firstStart = join(dir, 'first-start.ts');
+      await writeFile(firstStart, [
+        `import { loadOrCreateDevSigningKey, mintDevToken } from ${JSON.stringify(join(REPO_ROOT, 'src', 'auth', 'index.ts'))};`,
+        `const key = await loadOrCreateDevSigningKey(${JSON.stringify(dataDir)});`,
+        "process.stdout.write(await mintDevToken(key, { tenant: 'acme', scopes: ['mcmqtt.admin'], ttlSeconds: 600 }));",
+      ].join('\n'));
+      const racingEnv = { ...process.env, NODE_OPTIONS: `--import=${preload}` };
+      const [first, second] = await Promise.all([0, 1].map(() => run(BUNDLED_NODE, [firstStart], { env: racingEnv, timeoutMs: 90_000 })));
+      assert.equal(first!.code, 0, `a first start failed while the other one published the key: ${first!.stderr.trim()}`);
+      assert.equal(second!.code, 0, `a first start failed while the other one published the key: ${second!.stderr.trim()}`);
       const atPublish = (await readdir(meeting)).filter((name) => name.startsWith('at-publish-'));
       assert.equal(atPublish.length, 2, 'both runs generated a key and reached the point of publishing it');
       const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.trim().split('.')[0]!, 'base64url').toString('utf8')).kid;
