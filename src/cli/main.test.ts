@@ -28,6 +28,17 @@ describe('trustgate (the program)', { concurrency: true, timeout: 60_000 }, () =
     assert.equal((await cliOk(['--version'])).stdout, `${version}\n`);
   });
 
+  test('serve with two invalid TRUSTGATE_* variables: exit 78 and one line per problem, nothing else', async () => {
+    const result = await cli(['serve'], { env: { TRUSTGATE_HTTP_PORT: 'abc', TRUSTGATE_LOG_LEVEL: 'loud', TRUSTGATE_DATA_DIR: '/nonexistent-trustgate' } });
+    assert.equal(result.code, EXIT.config, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.deepEqual(result.stderr.split('\n'), [
+      'trustgate: TRUSTGATE_HTTP_PORT="abc" must be a whole number from 0 to 65535',
+      'trustgate: TRUSTGATE_LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent',
+      '',
+    ]);
+  });
+
   test('an unknown command, an unknown option or a missing value: 64 and one line', async () => {
     assertOneLineFailure(await cli(['frobnicate']), EXIT.usage, /unknown command 'frobnicate'/);
     assertOneLineFailure(await cli(['ca', 'list', '--bogus']), EXIT.usage, /unknown option '--bogus'/);
