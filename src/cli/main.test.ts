@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertOneLineFailure, cli, cliOk } from '../../test/support/run-cli.ts';
+import { configSchema } from '../config/index.ts';
 import { EXIT } from './cli-error.ts';
 
 // The program as a whole: help, version, usage errors as one line with exit 64.
@@ -16,6 +17,15 @@ describe('trustgate (the program)', { concurrency: true, timeout: 60_000 }, () =
     for (const command of ['create', 'register', 'verify', 'list', 'show', 'delete']) assert.match(ca.stdout, new RegExp(`^  ${command}\\b`, 'm'));
     const agent = await cliOk(['agent', '--help']);
     for (const command of ['issue', 'list', 'disable', 'enable', 'delete']) assert.match(agent.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  });
+
+  test('serve --help lists every TRUSTGATE_* setting with its default and points to docs/config.md', async () => {
+    const { stdout } = await cliOk(['serve', '--help']);
+    assert.match(stdout, /docs\/config\.md/);
+    for (const setting of Object.values(configSchema).flatMap((group) => Object.values(group))) assert.match(stdout, new RegExp(`^  ${setting.env} `, 'm'));
+    assert.match(stdout, /^ {2}TRUSTGATE_HTTP_PORT +8080$/m);
+    assert.match(stdout, /^ {2}TRUSTGATE_DATABASE_URL +unset$/m);
+    assert.match(stdout, /^ {2}TRUSTGATE_LOG_FORMAT +auto$/m);
   });
 
   test('every command\'s --help shows the global options', async () => {
