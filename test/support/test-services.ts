@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { describe, test, type SuiteContext, type TestOptions } from 'node:test';
+import { describe, test, type SuiteContext, type TestContext, type TestOptions } from 'node:test';
 
 // The services some tests use as real peers: PostgreSQL (the second dialect of every store and API
 // test, and the cluster's database) and Redis (the cluster bus). On a machine without them (a
@@ -66,7 +66,7 @@ export const unavailable = (...services: TestService[]): string | false => {
   return `${absent.map(describeService).join(' and ')} not reachable (${absent.map((service) => variables[service]).join(', ')}; or .ci/run)`;
 };
 
-type TestFn = () => void | Promise<void>;
+type TestFn = (t: TestContext) => void | Promise<void>;
 
 /**
  * Stands for tests that cannot run here: one skipped test, or, with TRUSTGATE_TEST_REQUIRE_SERVICES=1,
