@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { exposedNames } from './support/metrics-text.ts';
 import { deleteKeysUnder, redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix } from './support/redis-helpers.ts';
 import { startTestServer, type TestServer } from './support/start-test-server.ts';
+import { describeNeeding } from './support/test-services.ts';
 
 // The Grafana dashboard and the Prometheus alert rules we ship (deploy/) must only name metrics a
 // trustgate node exports: a renamed or removed family would leave an empty panel or an alert that
@@ -67,7 +68,7 @@ const scrape = async (server: TestServer): Promise<string> => {
   return response.text();
 };
 
-describe('deploy/grafana-dashboard.json and deploy/prometheus-alerts.yml', { timeout: 60_000 }, () => {
+describeNeeding('postgres', 'redis')('deploy/grafana-dashboard.json and deploy/prometheus-alerts.yml', { timeout: 60_000 }, () => {
   let single: TestServer;
   let clustered: TestServer;
   const redisPrefix = uniqueRedisPrefix('deploy-metrics');

@@ -261,7 +261,7 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
       await connectAgent(cwd, 'pump-9');
 
       assert.deepEqual(await cliJson(['agent', 'delete', 'acme_pump-9', '--tenant', 'acme'], { env }), { id: listed.id, deleted: true });
-      assertOneLineFailure(await cli(['agent', 'delete', listed.id, '--tenant', 'acme'], { env }), EXIT.notFound, /\(agent\.notFound\)$/);
+      assertOneLineFailure(await cli(['agent', 'delete', listed.id, '--tenant', 'acme'], { env }), EXIT.notFound, /List yours with "trustgate agent list"\. \(agent\.notFound\)$/);
       assertOneLineFailure(await cli(['agent', 'disable', 'acme_nobody', '--tenant', 'acme'], { env }), EXIT.notFound, /no agent with client id "acme_nobody"/);
     });
   });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseUrlOf, serverError } from './api-client.ts';
+import { baseUrlOf, inCliTerms, serverError } from './api-client.ts';
 import { CliError, EXIT } from './cli-error.ts';
 
 describe('api-client', () => {
@@ -15,6 +15,13 @@ describe('api-client', () => {
     for (const raw of ['localhost:8080', 'ftp://example.com', 'not a url']) {
       assert.throws(() => baseUrlOf(raw), (error: unknown) => error instanceof CliError && error.exitCode === EXIT.usage);
     }
+  });
+
+  test('inCliTerms names the CLI command where the server\'s message names an API list call, and leaves other paths alone', () => {
+    assert.equal(inCliTerms('No CA certificate with id "x" in your tenant. List yours with GET /caCertificates.'), 'No CA certificate with id "x" in your tenant. List yours with "trustgate ca list".');
+    assert.equal(inCliTerms('No agent with id "x" in your tenant. List yours with GET /agents.'), 'No agent with id "x" in your tenant. List yours with "trustgate agent list".');
+    assert.equal(inCliTerms('Use the existing one (GET /caCertificates) instead.'), 'Use the existing one ("trustgate ca list") instead.');
+    assert.equal(inCliTerms('see GET /caCertificates/{id} and GET /agents/x'), 'see GET /caCertificates/{id} and GET /agents/x');
   });
 
   test('serverError reads the first error of a MindConnect body, and nothing else', () => {

@@ -59,6 +59,15 @@ export const serverError = (text: string): { code: string | undefined; message: 
 };
 
 /** A failed API call: the one line to print, plus what a caller may branch on. */
+// The server's messages speak API ("List yours with GET /caCertificates."); a CLI user is told
+// the command that does the same.
+const CLI_EQUIVALENTS: readonly (readonly [RegExp, string])[] = [
+  [/\bGET \/caCertificates(?![\w/{])/g, '"trustgate ca list"'],
+  [/\bGET \/agents(?![\w/{])/g, '"trustgate agent list"'],
+];
+export const inCliTerms = (message: string): string =>
+  CLI_EQUIVALENTS.reduce((text, [api, command]) => text.replace(api, command), message);
+
 export class ApiError extends CliError {
   readonly status: number;
   readonly code: string | undefined;
@@ -131,6 +140,6 @@ export class ApiClient {
       return new ApiError(`${method} ${url} answered HTTP ${status}${hint}`, status, undefined);
     }
     const hint = status === 401 && this.#tokenHint ? `; ${this.#tokenHint}` : '';
-    return new ApiError(`${error.message}${error.code ? ` (${error.code})` : ''}${hint}`, status, error.code);
+    return new ApiError(`${inCliTerms(error.message)}${error.code ? ` (${error.code})` : ''}${hint}`, status, error.code);
   }
 }

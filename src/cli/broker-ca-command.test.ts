@@ -20,9 +20,9 @@ interface Result {
   readonly stderr: string;
 }
 
-const trustgate = (args: readonly string[], env: NodeJS.ProcessEnv = {}, before: readonly string[] = []): Promise<Result> => new Promise((resolve) => {
+const trustgate = (args: readonly string[], env: NodeJS.ProcessEnv = {}, before: readonly string[] = [], cwd?: string): Promise<Result> => new Promise((resolve) => {
   const { TRUSTGATE_URL: _ignored, ...inherited } = process.env;
-  execFile(BIN, [...before, 'broker-ca', ...args], { env: { ...inherited, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
+  execFile(BIN, [...before, 'broker-ca', ...args], { env: { ...inherited, ...env }, timeout: 30_000, cwd }, (error, stdout, stderr) => {
     resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
   });
 });
@@ -107,6 +107,13 @@ describe('trustgate broker-ca', { concurrency: true }, () => {
     const forced = await trustgate(['--url', base, '--out', file, '--force']);
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(await readFile(file, 'utf8'), root.certificatePem);
+  });
+
+  test('--out into a directory that does not exist: exit 73, naming the path given (not a temporary file)', async () => {
+    const base = serve('nodir', pem(root.certificatePem));
+    const result = await trustgate(['--url', base, '--out', 'nodir-xyz/x.pem'], {}, [], dir);
+    assert.equal(result.code, 73, result.stderr);
+    assert.equal(result.stderr, 'trustgate: cannot write nodir-xyz/x.pem: the directory nodir-xyz does not exist\n');
   });
 
   test('--json prints a summary with the PEM', async () => {

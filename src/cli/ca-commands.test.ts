@@ -210,7 +210,7 @@ describe('trustgate ca', { timeout: 180_000, concurrency: 3 }, () => {
     assert.equal((await cliJson(['ca', 'show', id, '--tenant', tenant], { env })).id, id);
     assert.deepEqual(await cliJson(['ca', 'delete', id, '--tenant', tenant], { env }), { id, deleted: true });
     assert.deepEqual(await cliJson(['ca', 'list', '--tenant', tenant], { env }), []);
-    assertOneLineFailure(await cli(['ca', 'show', id, '--tenant', tenant], { env }), EXIT.notFound, /\(caCertificate\.notFound\)$/);
+    assertOneLineFailure(await cli(['ca', 'show', id, '--tenant', tenant], { env }), EXIT.notFound, /List yours with "trustgate ca list"\. \(caCertificate\.notFound\)$/);
     assertOneLineFailure(await cli(['ca', 'delete', id, '--tenant', tenant], { env }), EXIT.notFound);
   });
 

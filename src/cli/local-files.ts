@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { access, mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { containsPrivateKey, parseCertificatePem, parsePemBlocks, type Certificate } from '../pki/index.ts';
 import { isDomainError } from '../shared/index.ts';
 import { publishOnce, publishReplacing } from '../files/index.ts';
@@ -83,6 +83,23 @@ export const prepareOutputs = async (dir: string, paths: readonly string[], forc
   }
 };
 
+// Why a file could not be written, naming the path the person gave, not the temporary file
+// (`<path>.<pid>.<random>.tmp`) that the system call failed on.
+const whyNotWritten = (path: string, error: unknown): string => {
+  const dir = dirname(path);
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT': return `the directory ${dir} does not exist`;
+    case 'ENOTDIR': return `${dir} is not a directory`;
+    case 'EACCES':
+    case 'EPERM': return `permission denied in ${dir}`;
+    case 'EISDIR': return `${path} is a directory`;
+    case 'EROFS': return `${dir} is on a read-only file system`;
+    case 'ENOSPC': return 'no space left on the device';
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/(\S*?)\.\d+\.[0-9a-f]{12}\.tmp/g, '$1');
+};
+
 // Written under a temporary name, fsynced and linked (renamed with --force) into place: a file is
 // whole or absent, and two runs racing for one name cannot both win.
 export const writeOutputs = async (files: readonly OutputFile[], force: boolean): Promise<void> => {
@@ -92,7 +109,7 @@ export const writeOutputs = async (files: readonly OutputFile[], force: boolean)
       else if (!(await publishOnce(path, content, mode))) throw new CliError(`${path} already exists; add --force to overwrite it`, EXIT.cantCreate);
     } catch (error) {
       if (error instanceof CliError) throw error;
-      throw new CliError(`cannot write ${path}: ${(error as Error).message}`, EXIT.cantCreate, { cause: error });
+      throw new CliError(`cannot write ${path}: ${whyNotWritten(path, error)}`, EXIT.cantCreate, { cause: error });
     }
   }
 };

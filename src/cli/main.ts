@@ -52,7 +52,9 @@ try {
     process.exit(error.exitCode === 0 ? 0 : EXIT.usage);
   }
   const { line, exitCode } = describeFailure(error, (e) => e instanceof ConfigError);
-  process.stderr.write(`trustgate: ${line}\n`);
+  // Configuration problems: one line per problem (docs/config.md), all of them at once.
+  const lines = error instanceof ConfigError ? error.problems.map((problem) => problem.replace(/\s*\n\s*/g, ' ').trim()) : [line];
+  for (const each of lines) process.stderr.write(`trustgate: ${each}\n`);
   if (program.opts<GlobalOptions>().verbose) {
     for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) process.stderr.write(`${cause.stack ?? cause.message}\n`);
   }

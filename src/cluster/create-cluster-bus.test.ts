@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { TEST_REDIS_URL, uniqueRedisPrefix } from '../../test/support/redis-helpers.ts';
 import { createClusterBus } from './create-cluster-bus.ts';
+import { testNeeding } from '../../test/support/test-services.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -14,7 +15,7 @@ describe('createClusterBus', () => {
     await bus.close();
   });
 
-  test('with a Redis URL, the cluster check says whether trust changes from other nodes are received', async () => {
+  testNeeding('redis')('with a Redis URL, the cluster check says whether trust changes from other nodes are received', async () => {
     const bus = createClusterBus({ redisUrl: TEST_REDIS_URL, redisPrefix: uniqueRedisPrefix('factory'), nodeId: 'node-a', logger });
     try {
       assert.equal(bus.readiness(), 'Redis unreachable: trust changes from other nodes are not received', 'not started yet');

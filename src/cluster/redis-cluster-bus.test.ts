@@ -10,6 +10,9 @@ import { RedisClusterBus, type RedisClusterBusOptions } from './redis-cluster-bu
 import {
   clientNamesUnder, killClients, redisAdmin, RedisOutageProxy, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil,
 } from '../../test/support/redis-helpers.ts';
+import { describeNeeding, unavailable } from '../../test/support/test-services.ts';
+
+const redisMissing = unavailable('redis');
 
 // Against the real Redis: two buses (two "nodes") per test under a channel prefix of their own.
 
@@ -76,6 +79,7 @@ const controlReaches = async (channelPrefix: string, nodes: readonly Node[]): Pr
 };
 
 before(async () => {
+  if (redisMissing) return;
   admin = redisAdmin();
   await admin.connect();
 });
@@ -86,10 +90,11 @@ afterEach(async () => {
 });
 
 after(async () => {
+  if (redisMissing) return;
   await admin.quit();
 });
 
-describe('RedisClusterBus', () => {
+describeNeeding('redis')('RedisClusterBus', () => {
   test('publish delivers on this node only; an event relayed from the outbox is delivered once on every node, the relaying one included', async () => {
     const prefix = uniqueRedisPrefix('bus');
     const a = node('node-a', prefix);

@@ -45,6 +45,13 @@ const logLevel = (raw: string): string => {
   return value;
 };
 
+export type LogFormat = 'auto' | 'json' | 'pretty';
+const logFormat = (raw: string): LogFormat => {
+  const value = raw.trim();
+  if (value !== 'auto' && value !== 'json' && value !== 'pretty') throw new Error('must be one of auto, json, pretty');
+  return value;
+};
+
 const redisUrl = (raw: string): string | undefined => {
   const value = optionalText(raw);
   if (value === undefined) return undefined;
@@ -238,6 +245,10 @@ export const configSchema = {
     level: setting({
       env: 'TRUSTGATE_LOG_LEVEL', default: 'info', parse: logLevel,
       description: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+    }),
+    format: setting<LogFormat>({
+      env: 'TRUSTGATE_LOG_FORMAT', default: 'auto', parse: logFormat,
+      description: 'Log format on stdout: `json` (one JSON object a line, for log collectors), `pretty` (one human-readable line per event), or `auto` = pretty when stdout is a terminal, JSON otherwise.',
     }),
   },
 } as const;

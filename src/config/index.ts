@@ -1,2 +1,2 @@
-export { configSchema, type Config, type Setting } from './config-schema.ts';
+export { configSchema, type Config, type LogFormat, type Setting } from './config-schema.ts';
 export { loadConfig, ConfigError } from './load-config.ts';

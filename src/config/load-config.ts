@@ -2,6 +2,13 @@ import { configSchema, type Config, type Setting } from './config-schema.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** One line per problem (docs/config.md): the CLI prints each on a line of its own. */
+  readonly problems: readonly string[];
+
+  constructor(message: string, problems: readonly string[] = [message]) {
+    super(message);
+    this.problems = Object.freeze([...problems]);
+  }
 }
 
 // Reads every setting from the environment, reports all problems at once, and freezes the result.
@@ -37,6 +44,6 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>> = p
   if (redis && !(databaseUrl && /^postgres(ql)?:/.test(databaseUrl))) {
     problems.push('TRUSTGATE_REDIS_URL (a cluster) needs TRUSTGATE_DATABASE_URL=postgres://…: the nodes must share one database, and a SQLite file cannot be shared');
   }
-  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`, problems);
   return Object.freeze(config) as unknown as Config;
 };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteShorthandOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions, type RouteShorthandOptions } from 'fastify';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
@@ -19,6 +20,20 @@ import { countRequests } from './request-metrics.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
+/** Swagger UI, next to the OpenAPI document (`${API_BASE_PATH}/openapi.json`). */
+export const API_DOCS_PATH = `${API_BASE_PATH}/docs`;
+
+// Swagger UI's pages and assets are public like the OpenAPI document they show (the UI sends the
+// token a person types in, it has none of its own). Its plugin cannot give its routes a config, so
+// they are marked public here, by path and only for GET/HEAD, before authenticate() checks that
+// every route declares its access.
+const markSwaggerUiPublic = (route: RouteOptions): void => {
+  const methods = [route.method].flat();
+  const isUnderDocs = route.url === API_DOCS_PATH || route.url.startsWith(`${API_DOCS_PATH}/`);
+  if (isUnderDocs && methods.every((method) => method === 'GET' || method === 'HEAD') && route.config?.scope === undefined) {
+    route.config = { ...route.config, public: true };
+  }
+};
 
 export interface HttpServerOptions {
   readonly registry: Registry;
@@ -66,6 +81,7 @@ export const createHttpServer = async ({
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
   handleErrors(app);
   countRequests(app, metrics);
+  app.addHook('onRoute', markSwaggerUiPublic);
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
   app.addHook('preValidation', rejectPrivateKeys);
@@ -80,6 +96,15 @@ export const createHttpServer = async ({
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+  });
+
+  // The plugin's own strict CSP (scripts and styles from 'self' only, no inline script), minus
+  // upgrade-insecure-requests, which would send a browser on plain http://localhost to https.
+  await app.register(swaggerUi, {
+    routePrefix: API_DOCS_PATH,
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+    validatorUrl: false,
   });
 
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });

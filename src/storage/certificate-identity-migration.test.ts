@@ -3,7 +3,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Migrator } from 'kysely';
 import { createCa, ecdsaSignatureTwin, issueCertificate } from '../../test/support/test-pki.ts';
-import { createTestDatabaseUrl, testDialects } from '../../test/support/test-databases.ts';
+import { createTestDatabaseUrl, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import { derToPem, parseCertificatePem } from '../pki/index.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openDatabase } from './open-database.ts';
@@ -14,7 +14,7 @@ const at = '2026-11-27T00:00:00.000Z';
 // Data written by the previous main (schema at migration 0003) keeps working after 0004
 // (docs/decisions/0013-certificate-identity.md): serials normalised for issuer + serial
 // revocation, every CA given its signed-part identity, every managed CA key claimed.
-for (const dialect of testDialects) describe(`migration 0004 (certificate identity) on ${dialect}: upgrading data of the previous release`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`migration 0004 (certificate identity) on ${dialect}: upgrading data of the previous release`, () => {
   it('normalises stored serial numbers, backfills tbsCertificate hashes (keeping a tenant\'s existing twin), and claims managed CA keys without taking over another tenant\'s claim', async () => {
     const database = await createTestDatabaseUrl(dialect);
     try {

@@ -4,12 +4,13 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
 import type { AgentConnection, AgentRecord } from '../registry/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
-import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { openTestDatabase, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import { TcpOutageProxy } from '../../test/support/tcp-proxy.ts';
 import { waitUntil } from '../../test/support/wait-until.ts';
 import { KyselyAgentStore, RETRY_MAX_DELAY_MS } from './kysely-agent-store.ts';
 import { openDatabase } from './open-database.ts';
 import type { Database } from './tables.ts';
+import { describeNeeding } from '../../test/support/test-services.ts';
 
 const TENANT = 'acme' as TenantId;
 const CA = 'ca0000000000000000000001' as CaCertificateId;
@@ -30,7 +31,7 @@ const asAgent = (outcome: AgentRecord | { readonly isDisabled: true }): AgentRec
   return outcome;
 };
 
-for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: onboardings committed before they answer, reconnection updates batched`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`KyselyAgentStore on ${dialect}: onboardings committed before they answer, reconnection updates batched`, () => {
   let closeDatabase: () => Promise<void>;
   let db: Kysely<Database>;
   let store: KyselyAgentStore;
@@ -161,7 +162,7 @@ for (const dialect of testDialects) describe(`KyselyAgentStore on ${dialect}: on
 
 // Issue 10, finding 11: on PostgreSQL one tenant's row that breaks a column limit (varchar(64))
 // failed the shared batch transaction, and every other tenant's first connection in it was refused.
-describe('KyselyAgentStore on postgres: one bad onboarding in a batch fails alone', () => {
+describeNeeding('postgres')('KyselyAgentStore on postgres: one bad onboarding in a batch fails alone', () => {
   it('a tenant\'s row that overflows a column cannot refuse other tenants\' first connections batched with it', async () => {
     const { db, close } = await openTestDatabase('postgres');
     const deferred: unknown[] = [];
@@ -191,7 +192,7 @@ describe('KyselyAgentStore on postgres: one bad onboarding in a batch fails alon
 // Issue 12, item 3: the deferred updates of a batch that met an unreachable database were dropped,
 // and after a 2.3 s cut 26 of 70 disconnected agents stayed online until a restart. The store
 // reaches PostgreSQL through a proxy the test cuts; the test reads the database directly.
-describe('KyselyAgentStore on postgres: deferred updates survive a database outage', () => {
+describeNeeding('postgres')('KyselyAgentStore on postgres: deferred updates survive a database outage', () => {
   let closeDatabase: () => Promise<void>;
   let db: Kysely<Database>;
   let proxied: Kysely<Database>;

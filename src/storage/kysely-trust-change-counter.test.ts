@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { openTestDatabase, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import { KyselyTrustChangeCounter } from './kysely-trust-change-counter.ts';
 import type { Database } from './tables.ts';
 
@@ -25,7 +25,7 @@ const agentCertificateRow = (id: string) => ({
 });
 
 // Decision 0018: every trust-relevant write moves the counter in its own transaction, nothing else does.
-for (const dialect of testDialects) describe(`KyselyTrustChangeCounter on ${dialect}`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`KyselyTrustChangeCounter on ${dialect}`, () => {
   let db: Kysely<Database>;
   let close: () => Promise<void>;
   let counter: KyselyTrustChangeCounter;

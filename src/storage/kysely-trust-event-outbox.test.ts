@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { openTestDatabase, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import type { RegistryEvent } from '../registry/index.ts';
 import { KyselyTrustEventOutbox } from './kysely-trust-event-outbox.ts';
 import type { Database } from './tables.ts';
@@ -32,7 +32,7 @@ const managedCaRow = (id: string) => ({
 
 // Decision 0019: every trust change writes its event in its own transaction (triggers), and the
 // outbox hands them out until they were sent.
-for (const dialect of testDialects) describe(`KyselyTrustEventOutbox on ${dialect}`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`KyselyTrustEventOutbox on ${dialect}`, () => {
   let db: Kysely<Database>;
   let close: () => Promise<void>;
   let url: string;

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Migrator, sql, type Kysely } from 'kysely';
-import { createTestDatabaseUrl, testDialects, testPostgresBaseUrl } from '../../test/support/test-databases.ts';
+import { createTestDatabaseUrl, describeOn, testDialects, testPostgresBaseUrl } from '../../test/support/test-databases.ts';
 import { isDomainError } from '../shared/index.ts';
 import { migrationProvider } from './migrations/index.ts';
 import { openDatabase } from './open-database.ts';
 import type { Database } from './tables.ts';
+import { describeNeeding } from '../../test/support/test-services.ts';
 
 const MIGRATIONS = ['2026-11-27-0001-ca-certificates', '2026-11-27-0002-agents', '2026-11-27-0003-agent-certificates', '2026-12-02-0004-certificate-identity', '2026-12-02-0005-trust-changes', '2026-12-02-0006-data-dir-keys', '2026-12-02-0007-trust-event-outbox'];
 
@@ -22,7 +23,7 @@ const schemaOf = async (db: Kysely<Database>): Promise<Record<string, string[]>>
 const schemas: Partial<Record<string, Record<string, string[]>>> = {};
 
 for (const dialect of testDialects) {
-  describe(`openDatabase on ${dialect}: migrations`, () => {
+  describeOn(dialect)(`openDatabase on ${dialect}: migrations`, () => {
     it('creates the schema on an empty database; opening again runs nothing', async () => {
       const database = await createTestDatabaseUrl(dialect);
       try {
@@ -60,7 +61,7 @@ for (const dialect of testDialects) {
   });
 }
 
-describe('openDatabase on postgres', () => {
+describeNeeding('postgres')('openDatabase on postgres', () => {
   it('creates the same tables and columns as on SQLite', () => {
     assert.ok(schemas.sqlite && schemas.postgres, 'both dialects\' schemas were read above');
     assert.deepEqual(schemas.postgres, schemas.sqlite);

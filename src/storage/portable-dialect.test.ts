@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import { openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { openTestDatabase, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import type { Database } from './tables.ts';
 
 // What the stores may rely on, on every dialect (docs/decisions/0011-postgresql-dialect.md).
 for (const dialect of testDialects) {
-  describe(`portableDialect on ${dialect}`, () => {
+  describeOn(dialect)(`portableDialect on ${dialect}`, () => {
     let db: Kysely<Database>;
     let close: () => Promise<void>;
     beforeEach(async () => { ({ db, close } = await openTestDatabase(dialect)); });

@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, createCsr } from '../support/test-pki.ts';
 import { assertError, assertErrorShape, newTenant, randomId, rawRequest, uploadCaOk, type ApiAnswer } from '../support/api-helpers.ts';
 
@@ -22,7 +22,7 @@ const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const CERTIFICATE_PEM = /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$/;
 const PKCS8_PEM = /^-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END PRIVATE KEY-----\n$/;
 
-for (const dialect of testDialects) describe(`agent certificates API [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`agent certificates API [${dialect}]`, () => {
   let server: TestServer;
 
   before(async () => { server = await startTestServer({}, { dialect }); });

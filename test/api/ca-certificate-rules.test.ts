@@ -2,7 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, issueCertificate, type TestCertificate } from '../support/test-pki.ts';
 import {
   assertError, assertErrorShape, listOf, newTenant, proofFor, randomId, rawRequest, registrationCodeOf, uploadCa,
@@ -34,7 +34,7 @@ const prng = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-for (const dialect of testDialects) describe(`CA certificate rules and verification (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`CA certificate rules and verification (REST API) [${dialect}]`, () => {
   let server: TestServer;
   // One tenant that keeps one CA certificate; every refused upload is checked against its list.
   const rules = newTenant('rules');

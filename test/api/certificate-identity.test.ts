@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { derToPem } from '../../src/pki/index.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, ecdsaSignatureTwin } from '../support/test-pki.ts';
 import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
 
 // Issue 10, findings 1 and 3 through the REST API (docs/decisions/0013-certificate-identity.md).
-for (const dialect of testDialects) describe(`certificate identity over the API [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`certificate identity over the API [${dialect}]`, () => {
   let server: TestServer;
   before(async () => { server = await startTestServer({}, { dialect }); });
   after(async () => { await server?.close(); });

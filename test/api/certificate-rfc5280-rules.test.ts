@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicConstraints, GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, id_ce_basicConstraints, id_ce_nameConstraints } from '@peculiar/asn1-x509';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, generateTestKeyPair, sharedTestKeyPair, type TestCertificate, type TestKeyPair } from '../support/test-pki.ts';
 import { addExtension, reissue, type ReissueOptions } from '../support/hostile-certificate.ts';
 import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
@@ -25,7 +25,7 @@ const hostileCa = async (subject: string, change: Omit<ReissueOptions, 'signer'>
   return reissue(await createCa({ subject, keyPair: key }), { signer: key, ...change });
 };
 
-for (const dialect of testDialects) describe(`RFC 5280 and strength rules for uploads and verification (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`RFC 5280 and strength rules for uploads and verification (REST API) [${dialect}]`, () => {
   let server: TestServer;
 
   before(async () => {

@@ -4,9 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { createTestDatabaseUrl, testDialects, type TestDatabase } from '../support/test-databases.ts';
+import { createTestDatabaseUrl, describeOn, testDialects, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa, uploadCaOk, verify } from '../support/api-helpers.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // The per-tenant limit holds under concurrent requests, and a CA public key can be verified by one
 // tenant only at a time (docs/architecture.md, invariants). Parallel requests over real HTTP against each dialect,
@@ -15,7 +16,7 @@ import { assertError, listOf, newTenant, proofFor, registrationCodeOf, uploadCa,
 const countBy = (statuses: number[]): Record<number, number> =>
   statuses.reduce<Record<number, number>>((counts, status) => ({ ...counts, [status]: (counts[status] ?? 0) + 1 }), {});
 
-for (const dialect of testDialects) describe(`concurrent requests (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`concurrent requests (REST API) [${dialect}]`, () => {
   let server: TestServer;
 
   before(async () => { server = await startTestServer({}, { dialect }); });
@@ -106,7 +107,7 @@ for (const dialect of testDialects) describe(`concurrent requests (REST API) [${
 // database at start): the limit and the one-tenant-per-key rule must hold when the racing requests
 // land on different nodes (separate processes in production; here two apps in one process, each
 // with its own connection pool).
-describe('concurrent requests on two nodes sharing one PostgreSQL database (REST API)', () => {
+describeNeeding('postgres')('concurrent requests on two nodes sharing one PostgreSQL database (REST API)', () => {
   let database: TestDatabase | undefined;
   let dataDir: string | undefined;
   let nodes: TestServer[] = [];

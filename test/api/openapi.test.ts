@@ -1,7 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { assertError, newTenant, randomId, rawRequest } from '../support/api-helpers.ts';
 
 // The OpenAPI document is the map scripts and people read: it must list exactly the routes the
@@ -35,7 +35,7 @@ const PUBLIC_ROUTES = ['GET /broker-ca.pem', 'GET /broker.json'];
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
-for (const dialect of testDialects) describe(`OpenAPI document and unknown routes (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`OpenAPI document and unknown routes (REST API) [${dialect}]`, () => {
   let server: TestServer;
   let document: any;
   const tenant = newTenant('oas');

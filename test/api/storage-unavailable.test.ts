@@ -6,13 +6,14 @@ import { startTestServer, type TestServer } from '../support/start-test-server.t
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { createTestDatabaseUrl, testPostgresBaseUrl, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // PostgreSQL going away must not crash trustgate or answer 500: requests answer 503
 // storage.unavailable (MQTT: CONNACK 3) while it is away, and work again once it is back. The
 // shared test server cannot be stopped, so the app reaches it through a TCP proxy that the test
 // cuts (connections reset, port closed: "connection refused") and restores.
 
-describe('PostgreSQL unreachable while trustgate runs (REST API and broker)', () => {
+describeNeeding('postgres')('PostgreSQL unreachable while trustgate runs (REST API and broker)', () => {
   let database: TestDatabase | undefined;
   let proxy: TcpOutageProxy;
   let server: TestServer | undefined;

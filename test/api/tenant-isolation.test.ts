@@ -1,7 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, type TestCertificate } from '../support/test-pki.ts';
 import {
   assertError, listOf, newTenant, proofFor, randomId, rawRequest, registrationCodeOf, uploadCaOk, verify, type ApiAnswer,
@@ -11,7 +11,7 @@ import {
 // exactly like a missing one (README, "REST API"). Tenant B probes tenant A's CA certificates through every route
 // and must get the very answer a random missing id gets; A's objects stay as they were.
 
-for (const dialect of testDialects) describe(`tenant isolation (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`tenant isolation (REST API) [${dialect}]`, () => {
   let server: TestServer;
   const tenantA = newTenant('a');
   const tenantB = newTenant('b');

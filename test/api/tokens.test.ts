@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { KeyObject, webcrypto } from 'node:crypto';
 import { SignJWT, base64url, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { loadDevSigningKey, loadOrCreateDevSigningKey, mintDevToken, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS, type DevSigningKey } from '../../src/auth/index.ts';
 import {
@@ -66,7 +66,7 @@ const startIdp = async (jwks: { keys: JWK[] }): Promise<FakeIdp> => {
 const externalEnv = (idp: { url: string }, extra: Record<string, string> = {}) =>
   ({ TRUSTGATE_JWKS_URL: idp.url, TRUSTGATE_JWT_ISSUER: ISSUER, TRUSTGATE_JWT_AUDIENCE: AUDIENCE, ...extra });
 
-for (const dialect of testDialects) describe(`Bearer tokens, dev issuer and external identity provider (REST API) [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`Bearer tokens, dev issuer and external identity provider (REST API) [${dialect}]`, () => {
   let server: TestServer;
   let devKey: DevSigningKey;
   const tenant = newTenant('tok');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, sharedTestKeyPair, type TestCertificate } from '../support/test-pki.ts';
 import { addExtension, reissue } from '../support/hostile-certificate.ts';
 import { decodeDer, encodeDer } from '../support/der-tree.ts';
@@ -45,7 +45,7 @@ const trust = async (server: TestServer, tenant: string, ca: TestCertificate): P
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
 };
 
-for (const dialect of testDialects) describe(`broker: certificate rules at admission, as the doctor says [${dialect}]`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`broker: certificate rules at admission, as the doctor says [${dialect}]`, () => {
   let server: TestServer;
   const pool = new ClientPool();
   const tenant = newTenant('cr');

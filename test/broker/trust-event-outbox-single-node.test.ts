@@ -5,7 +5,7 @@ import { openDatabase, type Database } from '../../src/storage/index.ts';
 import { newTenant } from '../support/api-helpers.ts';
 import { registerVerifiedCa } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
-import { testDialects } from '../support/test-databases.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 
 // Decision 0019 on a single node (no Redis): the triggers write every trust event to the outbox
 // there too, and the node's relay, which has no other node to tell, deletes each one when its
@@ -20,7 +20,7 @@ const outboxOf = async (db: Kysely<Database>, dialect: string): Promise<{ writte
   return { written, waiting };
 };
 
-for (const dialect of testDialects) describe(`the trust event outbox of a single node on ${dialect}`, () => {
+for (const dialect of testDialects) describeOn(dialect)(`the trust event outbox of a single node on ${dialect}`, () => {
   let server: TestServer;
   let db: Kysely<Database>;
   before(async () => {

@@ -6,6 +6,7 @@ import { startCluster, type Cluster, type ClusterNode } from '../support/start-c
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { RETRY_MAX_DELAY_MS } from '../../src/storage/kysely-agent-store.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12, item 3: a node whose PostgreSQL went away for 2.3 s dropped the online/offline updates
 // it had queued, and 26 of 70 agents that disconnected meanwhile stayed `online` until a restart.
@@ -25,7 +26,7 @@ const sessionsOn = async (node: ClusterNode): Promise<number> => {
   return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
 };
 
-describe('agents disconnecting from a node while its database is cut', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('agents disconnecting from a node while its database is cut', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let proxy: TcpOutageProxy;
   const resources = new Resources();

@@ -6,6 +6,7 @@ import type { TenantId } from '../../src/shared/index.ts';
 import { closesWithin, controlArrives, endClient, isControl, MessageLog, pingRoundTrip, subackCodes, withTimeout } from '../support/broker-helpers.ts';
 import { inProcessBrokers, type InProcessNode } from '../support/in-process-brokers.ts';
 import { clientNamesUnder, keysUnder, killClients, RedisOutageProxy, TEST_REDIS_URL, waitUntil } from '../support/redis-helpers.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Two brokers in one process, each with its own backplane on the shared Redis, as two trustgate
 // nodes would run. Clients are tenant applications (token as password): admission is not what is
@@ -36,7 +37,7 @@ const leavePersistentSession = async (node: InProcessNode, clientId: string, top
   await endClient(client);
 };
 
-describe('brokers sharing a Redis backplane', () => {
+describeNeeding('redis')('brokers sharing a Redis backplane', () => {
   test('QoS 0 and QoS 1 messages published on one broker reach subscribers on both', async () => {
     const [node1, node2] = await brokers.twoNodes();
     const agentClientId = unique('agent');

@@ -4,6 +4,7 @@ import type { TenantId } from '../../src/shared/index.ts';
 import { closesWithin, controlArrives, isControl, MessageLog, subackCodes } from '../support/broker-helpers.ts';
 import { inProcessBrokers, type InProcessNode } from '../support/in-process-brokers.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // The broker caps hold in a cluster: two brokers in one process, each with its own backplane on
 // the shared Redis (aedes-persistence-redis), the counts in Redis (src/cluster/redis-quota-ledger.ts).
@@ -16,7 +17,7 @@ const CAPS = {
 const brokers = inProcessBrokers({ tenant: TENANT, caName: 'quota', prefixLabel: 'quotas', config: CAPS, cleanUp: 'each' });
 const { unique, connectApplication } = brokers;
 
-describe('broker caps across the nodes of a cluster', () => {
+describeNeeding('redis')('broker caps across the nodes of a cluster', () => {
   test('retained messages left through two nodes stop at one tenant cap', async () => {
     const [node1, node2] = await brokers.twoNodes();
     const agent = unique('agent');

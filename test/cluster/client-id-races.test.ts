@@ -7,6 +7,7 @@ import {
 } from '../support/broker-helpers.ts';
 import { assertStillConnected } from '../support/broker-refusal-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // The known client-id races of a cluster, with two real `trustgate serve` processes on one
 // PostgreSQL database and one Redis: one client id connecting to both nodes within milliseconds
@@ -59,7 +60,7 @@ const exactlyOneSurvives = async (attempts: Awaited<ReturnType<typeof connectBot
   return survivor;
 };
 
-describe('one client id on both nodes within milliseconds', { timeout: 180_000 }, () => {
+describeNeeding('postgres', 'redis')('one client id on both nodes within milliseconds', { timeout: 180_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;

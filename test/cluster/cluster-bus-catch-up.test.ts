@@ -5,6 +5,7 @@ import { RedisClusterBus } from '../../src/cluster/index.ts';
 import type { RegistryEvent } from '../../src/registry/index.ts';
 import type { CaCertificateId, TenantId } from '../../src/shared/index.ts';
 import { RedisOutageProxy, redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix } from '../support/redis-helpers.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // RedisClusterBus.catchUp(): what lets a node admit an agent whose CA another node's API has just
 // verified (two-nodes.test.ts, "a CA verified through node 1 lets its agents into node 2 at
@@ -15,7 +16,7 @@ const tenant = 'acme' as TenantId;
 const verified = (n: number): RegistryEvent => ({ type: 'caCertificateVerified', tenant, caCertificateId: n.toString(16).padStart(24, '0') as CaCertificateId });
 const logger = pino({ level: 'silent' });
 
-describe('RedisClusterBus.catchUp', () => {
+describeNeeding('redis')('RedisClusterBus.catchUp', () => {
   const buses: RedisClusterBus[] = [];
   const admin = redisAdmin();
   after(async () => {

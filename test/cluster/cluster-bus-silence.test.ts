@@ -6,6 +6,7 @@ import { TEST_REDIS_URL } from '../support/redis-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // A network that silently drops the packets between a node and Redis (no reset: the connections
 // stay open for both ends) must not leave that node believing it follows the cluster's trust
@@ -27,7 +28,7 @@ const readinessOf = async (node: ClusterNode): Promise<Readiness | undefined> =>
   }
 };
 
-describe('a cluster node whose Redis connections go silent', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('a cluster node whose Redis connections go silent', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let stable: ClusterNode;
   let silent: ClusterNode;

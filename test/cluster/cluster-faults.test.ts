@@ -11,6 +11,7 @@ import { TEST_REDIS_URL } from '../support/redis-helpers.ts';
 import { startCluster, type ApiAnswer, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // A cluster of real `trustgate serve` processes meeting the faults docs/deployment.md promises to
 // survive ("What happens when"): Redis and PostgreSQL briefly unreachable for one node (a TCP
@@ -53,7 +54,7 @@ const watchClose = (client: MqttClient): { readonly closedAt: () => number | und
   return { closedAt: () => closedAt };
 };
 
-describe('a trustgate cluster meeting faults', { timeout: 150_000 }, () => {
+describeNeeding('postgres', 'redis')('a trustgate cluster meeting faults', { timeout: 150_000 }, () => {
   let cluster: Cluster;
   let stable: ClusterNode;
   const redisProxy = TcpOutageProxy.forUrl(TEST_REDIS_URL, 6379);

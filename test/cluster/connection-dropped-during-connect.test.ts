@@ -5,6 +5,7 @@ import type { TenantId } from '../../src/shared/index.ts';
 import { closesWithin, connectClient, subackCodes, withTimeout } from '../support/broker-helpers.ts';
 import { inProcessBrokers } from '../support/in-process-brokers.ts';
 import { waitUntil } from '../support/redis-helpers.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // In a cluster aedes answers a CONNECT in several Redis round trips after `authenticate` (fetch
 // the session's subscriptions, restore them, replace the will) before it registers the client.
@@ -21,7 +22,7 @@ const { resources } = brokers;
 
 interface DelWill { delWill(client: { id: string; conn?: { closed?: boolean; once(event: 'close', listener: () => void): void } }): Promise<unknown> }
 
-describe('a connection dropped while aedes answers its CONNECT (cluster)', () => {
+describeNeeding('redis')('a connection dropped while aedes answers its CONNECT (cluster)', () => {
   test('its persistent session still expires, and its restored filters do not stay counted against the tenant', { timeout: 30_000 }, async () => {
     const node = await brokers.startNode({ config: { TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS: '3', TRUSTGATE_MQTT_MAX_FILTERS_PER_TENANT: '1' } });
     const { backplane, metrics } = node;

@@ -4,11 +4,12 @@ import { connectAgent, issueAgent, registerVerifiedCa, Resources, waitForAgent }
 import { closedWithin } from '../support/broker-refusal-helpers.ts';
 import { newTenant } from '../support/api-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // An operator who gives two nodes the same TRUSTGATE_NODE_ID (or lets two share a host name) must
 // not silently lose trust enforcement: each node's cluster bus ignores only its own messages, by an
 // id unique per process, so a withdrawal through one node still closes sessions on the other.
-describe('two nodes started with the same TRUSTGATE_NODE_ID', { timeout: 60_000 }, () => {
+describeNeeding('postgres', 'redis')('two nodes started with the same TRUSTGATE_NODE_ID', { timeout: 60_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;

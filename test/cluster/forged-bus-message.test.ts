@@ -8,6 +8,7 @@ import { systemClock, type CaCertificateId, type TenantId } from '../../src/shar
 import { redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix, waitUntil } from '../support/redis-helpers.ts';
 import { registryFixture } from '../support/registry-fixture.ts';
 import { createCa } from '../support/test-pki.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 11 review: a node now applies "the record in hand" its own use case stored. Anyone with
 // Redis access may PUBLISH on the bus channel: a forged message that carries a record (in the
@@ -16,7 +17,7 @@ import { createCa } from '../support/test-pki.ts';
 
 const logger = pino({ level: 'silent' });
 
-describe('a forged cluster bus message carrying a record grants nothing', () => {
+describeNeeding('redis')('a forged cluster bus message carrying a record grants nothing', () => {
   const buses: RedisClusterBus[] = [];
   const admin = redisAdmin();
   after(async () => {

@@ -8,6 +8,7 @@ import { connectAgent, connectApplication, issueAgent, MessageLog, registerVerif
 import { redisAdmin } from '../support/redis-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12, item 4: the messages aedes exchanges between nodes cross Redis on the channels of
 // mqemitter-redis (`<prefix>mqtt:<topic>`, msgpack `{ id, msg }`). One malformed message there used
@@ -25,7 +26,7 @@ const droppedCount = async (node: ClusterNode): Promise<number> => {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 };
 
-describe('malformed messages on the broker backplane channel', { timeout: 90_000 }, () => {
+describeNeeding('postgres', 'redis')('malformed messages on the broker backplane channel', { timeout: 90_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;

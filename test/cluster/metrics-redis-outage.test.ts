@@ -6,6 +6,7 @@ import { TEST_REDIS_URL } from '../support/redis-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 14: "during a Redis outage /metrics looked normal". A real node (bin/trustgate serve) whose
 // Redis goes through a proxy the test cuts: /metrics must say so (trustgate_redis_up 0, not ready)
@@ -17,7 +18,7 @@ const scrape = async (node: ClusterNode): Promise<string> => {
   return response.text();
 };
 
-describe('/metrics of a cluster node during a Redis outage', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('/metrics of a cluster node during a Redis outage', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let node: ClusterNode;
   const redisProxy = TcpOutageProxy.forUrl(TEST_REDIS_URL, 6379);

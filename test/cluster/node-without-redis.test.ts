@@ -8,6 +8,7 @@ import {
 import { TEST_REDIS_URL } from '../support/redis-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
+import { describeNeeding } from '../support/test-services.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { CONNACK_BOUND_MS } from '../../src/mqtt/start-mqtt-broker.ts';
 import { PUBLISH_TIMEOUT_MS } from '../../src/cluster/redis-broker-backplane.ts';
@@ -43,7 +44,7 @@ const isNotReady = async (node: ClusterNode): Promise<boolean> => (await node.re
 const logSays = (node: ClusterNode, message: string, after = 0): boolean =>
   node.server.logLines().slice(after).some((line: any) => line.msg === message);
 
-describe('a cluster node that loses Redis', { timeout: 150_000 }, () => {
+describeNeeding('postgres', 'redis')('a cluster node that loses Redis', { timeout: 150_000 }, () => {
   let cluster: Cluster;
   let stable: ClusterNode;
   let lonely: ClusterNode;

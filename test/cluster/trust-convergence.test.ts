@@ -9,6 +9,7 @@ import { startCluster, type Cluster, type ClusterNode } from '../support/start-c
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { createCa } from '../support/test-pki.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12 item 1, decision 0018: a trust change whose event never reaches the other nodes (the
 // node that made it lost Redis and was stopped or killed before Redis came back) still reaches
@@ -26,7 +27,7 @@ const CONVERGENCE_MS = 500;
 const BOUND_MS = 5_000;
 const NOT_AUTHORIZED = 5;
 
-describe('trust changes whose events are lost reach the other nodes within the convergence bound', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('trust changes whose events are lost reach the other nodes within the convergence bound', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let stable: ClusterNode;
   const redisProxy = TcpOutageProxy.forUrl(TEST_REDIS_URL, 6379);

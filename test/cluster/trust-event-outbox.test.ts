@@ -9,6 +9,7 @@ import { startCluster, type Cluster, type ClusterNode } from '../support/start-c
 import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { createCa } from '../support/test-pki.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12 item 1, decision 0019: a trust change's event is written with the change (the outbox)
 // and published until Redis took it, by any node. A node that lost Redis and was stopped or killed
@@ -33,7 +34,7 @@ const pendingEvents = async (databaseUrl: string): Promise<number> => {
   }
 };
 
-describe('trust events are written with their changes and sent by any node until Redis took them', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('trust events are written with their changes and sent by any node until Redis took them', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let stable: ClusterNode;
   const redisProxy = TcpOutageProxy.forUrl(TEST_REDIS_URL, 6379);

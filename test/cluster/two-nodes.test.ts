@@ -8,6 +8,7 @@ import {
 import { assertStillConnected, closedWithin } from '../support/broker-refusal-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { createCa } from '../support/test-pki.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Two real `trustgate serve` processes on one PostgreSQL database and one Redis (docs/deployment.md),
 // driven only from outside: the REST API of either node and MQTT.js clients over mutual TLS. What
@@ -19,7 +20,7 @@ import { createCa } from '../support/test-pki.ts';
 const ONE_SECOND_MS = 1_000;
 const NOT_AUTHORIZED = 5;
 
-describe('two trustgate nodes sharing PostgreSQL and Redis', { timeout: 60_000 }, () => {
+describeNeeding('postgres', 'redis')('two trustgate nodes sharing PostgreSQL and Redis', { timeout: 60_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;

@@ -10,6 +10,7 @@ import {
 import { redisAdmin, waitUntil } from '../support/redis-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import type { TestCertificate } from '../support/test-pki.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Finding 2 of issue 10, replayed on two real nodes (PostgreSQL + Redis), one of them killed for
 // real. The attack: an application of another tenant — even with a read-only token — left a
@@ -33,7 +34,7 @@ const SKIPPED_RETAINED_LOG = 'skipped a retained message: its publisher is unkno
 const require = createRequire(import.meta.url);
 const msgpack = require('msgpack-lite') as { encode(value: unknown): Buffer };
 
-describe('will messages and session deadlines in a cluster: no node publishes a will its publisher could not have sent, every node ends expired sessions', { timeout: 120_000 }, () => {
+describeNeeding('postgres', 'redis')('will messages and session deadlines in a cluster: no node publishes a will its publisher could not have sent, every node ends expired sessions', { timeout: 120_000 }, () => {
   let cluster: Cluster;
   let node1: ClusterNode;
   let node2: ClusterNode;

@@ -7,6 +7,7 @@ import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { newTenant } from '../support/api-helpers.ts';
 import { callApi, spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { createTestDatabaseUrl, type TestDatabase } from '../support/test-databases.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12, item 6: a node started on a PostgreSQL database with another data dir than the one the
 // database was written with (an empty one against a restored database) used to answer ready, refuse
@@ -17,7 +18,7 @@ import { createTestDatabaseUrl, type TestDatabase } from '../support/test-databa
 const CONFIG_EXIT = 78;
 const DEV_SIGNING_KEY_FILE = 'dev-token-signing-key.json';
 
-describe('a node started with a data dir that does not belong to its database', { timeout: 120_000 }, () => {
+describeNeeding('postgres')('a node started with a data dir that does not belong to its database', { timeout: 120_000 }, () => {
   let database: TestDatabase;
   const dirs: string[] = [];
   const tempDir = async (label: string): Promise<string> => {

@@ -15,6 +15,7 @@ import { createCa, issueCertificate, type TestCertificate } from '../support/tes
 import { createTestDatabaseUrl, type TestDatabase } from '../support/test-databases.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { withTimeout } from '../support/with-timeout.ts';
+import { testNeeding } from '../support/test-services.ts';
 
 // Issue 14, item 4: backup and restore as docs/deployment.md ("Backup and restore") tells an
 // operator. A running node is backed up while it serves (`trustgate backup`: a SQLite snapshot by
@@ -198,7 +199,7 @@ describe('backup and restore (docs/deployment.md)', { timeout: 120_000 }, () => 
     assert.equal(await restored.server.stop(), 0);
   });
 
-  test('PostgreSQL: pg_dump and `trustgate backup` (the data dir\'s files), restored into a fresh database and data dir', async (t) => {
+  testNeeding('postgres')('PostgreSQL: pg_dump and `trustgate backup` (the data dir\'s files), restored into a fresh database and data dir', async (t) => {
     const [{ stdout: pgDumpVersion }] = await Promise.all([execFileAsync('pg_dump', ['--version'])]);
     const source = await createTestDatabaseUrl('postgres');
     databases.push(source);

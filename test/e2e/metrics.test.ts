@@ -14,6 +14,7 @@ import { TcpOutageProxy } from '../support/tcp-proxy.ts';
 import { createTestDatabaseUrl, testPostgresBaseUrl, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
 import { waitUntil } from '../support/wait-until.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // What Prometheus reads at /metrics (docs/metrics.md): each family moves with the behaviour it
 // counts, labels stay bounded (route patterns, never URLs), and an open /metrics names no tenant.
@@ -188,7 +189,7 @@ describe('/metrics with TRUSTGATE_METRICS_TOKEN set', { timeout: 30_000 }, () =>
   });
 });
 
-describe('/metrics while PostgreSQL is unreachable', { timeout: 60_000 }, () => {
+describeNeeding('postgres')('/metrics while PostgreSQL is unreachable', { timeout: 60_000 }, () => {
   let database: TestDatabase | undefined;
   let server: TestServer | undefined;
   const base = new URL(testPostgresBaseUrl);

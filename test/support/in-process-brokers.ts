@@ -13,6 +13,7 @@ import { connectClient, Resources } from './broker-helpers.ts';
 import { registryFixture } from './registry-fixture.ts';
 import { deleteKeysUnder, redisAdmin, TEST_REDIS_URL, uniqueRedisPrefix } from './redis-helpers.ts';
 import { createCa, issueCertificate, type TestCertificate } from './test-pki.ts';
+import { unavailable } from './test-services.ts';
 
 // Brokers in the test process, as trustgate nodes of one cluster would run them: each with its own
 // Redis backplane on the shared Redis, under one prefix no other test uses. Clients are
@@ -94,7 +95,10 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
   let resources = new Resources();
   let prefix = uniqueRedisPrefix(prefixLabel);
 
+  // Without Redis the suites using these brokers are skipped (test-services.ts): so are these hooks.
+  const redisMissing = unavailable('redis');
   before(async () => {
+    if (redisMissing) return;
     admin = redisAdmin();
     await admin.connect();
     brokerCa = await createCa({ subject: `CN=${caName} test broker CA` });
@@ -103,14 +107,17 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
 
   if (cleanUp === 'each') {
     afterEach(async () => {
+      if (redisMissing) return;
       await resources.closeAll();
       await deleteKeysUnder(admin, prefix);
     });
     after(async () => {
+      if (redisMissing) return;
       await admin.quit();
     });
   } else {
     after(async () => {
+      if (redisMissing) return;
       await resources.closeAll();
       await deleteKeysUnder(admin, prefix);
       await admin.quit();

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { TcpOutageProxy } from './tcp-proxy.ts';
+import { testServiceUrls } from './test-services.ts';
 
 // Helpers for tests against the shared Redis (127.0.0.1:6379 here and in CI). Other test files use
 // it at the same time: every test works under its own random prefix, deletes only its own keys and
 // kills only connections it can name. Never FLUSHDB.
 
-export const TEST_REDIS_URL = process.env.TRUSTGATE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TEST_REDIS_URL = testServiceUrls.redis;
 
 /** A prefix no other test uses: `test:<label>:<random>:` (only characters the prefixes accept). */
 export const uniqueRedisPrefix = (label: string): string => `test:${label}:${randomBytes(6).toString('hex')}:`;

@@ -5,14 +5,22 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/storage/index.ts';
+import { describeNeeding, runsHere, testServiceUrls } from './test-services.ts';
 
 // Every store and API test runs once per dialect (the same store contract suite on
-// every dialect), each on a database of its own.
+// every dialect), each on a database of its own. Without a reachable PostgreSQL its dialect's
+// suites are skipped (test-services.ts).
 export type TestDialect = 'sqlite' | 'postgres';
 export const testDialects: readonly TestDialect[] = ['sqlite', 'postgres'];
 
+/** `describe` for the suite of one dialect: skipped (one skipped test) when that dialect's server cannot be reached. */
+export const describeOn = (dialect: TestDialect) => (dialect === 'postgres' ? describeNeeding('postgres') : describeNeeding());
+
+/** Whether the tests of `dialect` run; when they cannot, registers one skipped test named `name` that stands for them. */
+export const runsOn = (dialect: TestDialect, name: string): boolean => (dialect === 'postgres' ? runsHere(name, 'postgres') : true);
+
 /** A database trust-auth'd users may create databases from (PostgreSQL runs with trust auth here and in CI). */
-export const testPostgresBaseUrl = process.env.TRUSTGATE_TEST_POSTGRES_URL ?? 'postgres://root@127.0.0.1:5432/test';
+export const testPostgresBaseUrl = testServiceUrls.postgres;
 
 export interface TestDatabase {
   /** A TRUSTGATE_DATABASE_URL for openDatabase or the app. */

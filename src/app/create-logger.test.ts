@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createLogger, type LogDestination } from './create-logger.ts';
+
+const capture = (isTTY: boolean): LogDestination & { readonly lines: string[] } => {
+  const lines: string[] = [];
+  return { isTTY, lines, write: (line: string) => { lines.push(line); } };
+};
+
+describe('createLogger: JSON by default, human-readable lines on a terminal (TRUSTGATE_LOG_FORMAT)', () => {
+  test('auto: JSON lines when stdout is not a terminal', () => {
+    const out = capture(false);
+    createLogger('info', 'auto', out).info({ url: 'http://localhost:8080' }, 'trustgate HTTP API listening');
+    assert.equal(out.lines.length, 1);
+    const record = JSON.parse(out.lines[0]!);
+    assert.equal(record.msg, 'trustgate HTTP API listening');
+    assert.equal(record.url, 'http://localhost:8080');
+  });
+
+  test('auto: one readable line (time, level, message, key=value) when stdout is a terminal', () => {
+    const out = capture(true);
+    createLogger('info', 'auto', out).warn({ url: 'http://localhost:8080', port: 8080, note: 'two words' }, 'trustgate HTTP API listening');
+    assert.equal(out.lines.length, 1);
+    const plain = out.lines[0]!.replace(/\x1b\[\d+m/g, '');
+    assert.match(plain, /^\d\d:\d\d:\d\d\.\d{3} WARN  trustgate HTTP API listening url=http:\/\/localhost:8080 port=8080 note="two words"\n$/);
+    assert.throws(() => JSON.parse(out.lines[0]!));
+  });
+
+  test('json and pretty force either, whatever stdout is', () => {
+    const json = capture(true);
+    createLogger('info', 'json', json).info('hello');
+    assert.equal(JSON.parse(json.lines[0]!).msg, 'hello');
+    const pretty = capture(false);
+    createLogger('info', 'pretty', pretty).error({ err: new Error('boom') }, 'failed');
+    assert.match(pretty.lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} ERROR failed\n {4}Error: boom\n {8}at /, 'no colours off a terminal; the stack on indented lines');
+  });
+
+  test('the level still filters, and the redaction still applies in pretty lines', () => {
+    const out = capture(false);
+    const logger = createLogger('warn', 'pretty', out);
+    logger.info('not shown');
+    logger.warn({ req: { headers: { authorization: 'Bearer secret' } } }, 'shown');
+    assert.equal(out.lines.length, 1);
+    assert.doesNotMatch(out.lines[0]!, /secret/);
+    assert.match(out.lines[0]!, /\[redacted\]/);
+  });
+});
