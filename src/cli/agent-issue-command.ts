@@ -64,7 +64,9 @@ const namesOf = (options: AgentIssueOptions, csr: CheckedCsr | undefined): strin
   if (options.name !== undefined) throw new CliError('--count issues --prefix1..--prefixN; drop --name', EXIT.usage);
   if (options.csr !== undefined) throw new CliError('--csr signs one device\'s request; it does not go with --count', EXIT.usage);
   if (options.prefix === undefined) throw new CliError('--count needs --prefix, e.g. --count 100 --prefix pump- issues pump-1 .. pump-100', EXIT.usage);
-  checkAgentName('--prefix', `${options.prefix}${count}`);
+  // Names differ only in their number: the longest shows every problem a prefix can have.
+  const longest = `${options.prefix}${count}`;
+  checkAgentName('--prefix', longest, `--prefix ${JSON.stringify(options.prefix)} makes names like ${JSON.stringify(longest)}, which`);
   return Array.from({ length: count }, (_, i) => `${options.prefix}${i + 1}`);
 };
 
@@ -90,6 +92,8 @@ export const addAgentIssueCommand = (agent: Command): void => {
       const validityDays = parseDays(options.days);
       if (options.csr !== undefined && options.keyType !== undefined) throw new CliError('--key-type and --csr exclude each other: with a CSR the device made the key', EXIT.usage);
       const keyType = parseKeyType(options.keyType ?? 'p256');
+      // A bad name is a usage error, told before any file is read.
+      if (options.name !== undefined) checkAgentName('--name', options.name);
       const issuer = await readIssuer(options);
       const csr = options.csr === undefined ? undefined : await readCsrFile(options.csr);
       const names = namesOf(options, csr);

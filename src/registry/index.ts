@@ -10,7 +10,6 @@ export type {
 export { statusOf } from './agent-certificate.ts';
 export type { AgentCertificateView } from './agent-certificate-view.ts';
 export type { CreatedAgentCertificate } from './create-agent-certificate.ts';
-export { AGENT_CERTIFICATE_NAME_PATTERN } from './agent-certificate-name.ts';
 export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';
