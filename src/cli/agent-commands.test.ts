@@ -202,7 +202,11 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
     }
     // The CA files need not even exist: the name is checked first.
     assertOneLineFailure(await cli(['agent', 'issue', '--name', 'pump 1', '--ca-cert', 'missing.pem', '--ca-key', 'missing.key', '--tenant', 'acme'], { cwd, env: down }), EXIT.usage, /cannot be an agent name/);
-    assert.deepEqual(await readdir(cwd), []);
+    // A device's CSR whose CN breaks the rule: refused the same way, pointing at --name.
+    await writeFile(join(cwd, 'spaced.csr'), (await createCsr({ subject: 'CN=pump 1' })).csrPem);
+    assertOneLineFailure(await cli(issueArgs('--csr', 'spaced.csr'), { cwd, env: down }), EXIT.usage,
+      /^trustgate: the CN of --csr spaced\.csr \("pump 1"; give another with --name\) cannot be an agent name: it holds a space/);
+    assert.deepEqual(await readdir(cwd), ['spaced.csr']);
   });
 
   test('agent issue failures: wrong CA key (65), not a CA (65), files missing (66) or not PEM (65), bad options (64)', async () => {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isKeyOfCertificate, KEY_TYPE_NAMES, readCsr, type CheckedCsr, type IssuedCertificate } from '../pki/index.ts';
-import { isDomainError } from '../shared/index.ts';
+import { isDomainError, showName } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { findBrokerAddress } from './broker-address.ts';
 import { globalsOf, outputOf, serverUrlOf } from './cli-context.ts';
@@ -58,6 +58,9 @@ const namesOf = (options: AgentIssueOptions, csr: CheckedCsr | undefined): strin
     if (options.prefix !== undefined) throw new CliError('--prefix goes with --count; for one agent use --name', EXIT.usage);
     const name = options.name ?? csr?.commonName;
     if (name === undefined) throw new CliError(`--name is required${options.csr ? ` (the CSR ${options.csr} has no CN)` : ''}: the agent certificate's CN, e.g. --name pump-1`, EXIT.usage);
+    if (options.name === undefined) {
+      return [checkAgentName('--name', name, `the CN of --csr ${options.csr} (${showName(name)}; give another with --name)`)];
+    }
     return [checkAgentName('--name', name)];
   }
   const count = parseWholeNumber('--count', options.count, 1, MAX_COUNT);
