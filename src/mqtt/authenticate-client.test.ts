@@ -119,9 +119,8 @@ describe('authenticate', () => {
       assert.ok(sameCa.some((l) => /another certificate than its record held/.test(String(l.msg))), JSON.stringify(sameCa));
     });
 
-    it('is not logged when nothing changed (the accepted line is the positive control)', async () => {
+    it('is not logged when nothing changed (the admission succeeded: the positive control, asserted in admitWith)', async () => {
       const lines = await admitWith(undefined);
-      assert.ok(lines.some((l) => l.msg === 'mqtt connection accepted'), JSON.stringify(lines));
       assert.equal(lines.filter((l) => /record held/.test(String(l.msg))).length, 0, JSON.stringify(lines));
     });
   });
