@@ -192,6 +192,23 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
     assert.equal((await stat(join(cwd, 'pump-1.key'))).mode & 0o777, 0o600);
   });
 
+  // Issue 13, item 5: the CLI issued "pump 1" and "pümpe" (the broker admitted acme_pump 1) while
+  // POST /agentCertificates refused them. One rule now: refused before anything is read or written.
+  test('agent issue refuses the names the API refuses (a space, non-ASCII): exit 64, nothing written', async () => {
+    const cwd = await newDir();
+    for (const name of ['pump 1', 'pümpe', 'a\u202eb']) {
+      const result = await cli(issueArgs('--name', name), { cwd, env: down });
+      assertOneLineFailure(result, EXIT.usage, /^trustgate: --name ".*" cannot be an agent name: it holds (a space|the non-ASCII character U\+00FC "ü"|the non-ASCII character U\+202E "\\u202e"); use 1-64 letters, digits, "\.", "_" or "-"/);
+    }
+    // The CA files need not even exist: the name is checked first.
+    assertOneLineFailure(await cli(['agent', 'issue', '--name', 'pump 1', '--ca-cert', 'missing.pem', '--ca-key', 'missing.key', '--tenant', 'acme'], { cwd, env: down }), EXIT.usage, /cannot be an agent name/);
+    // A device's CSR whose CN breaks the rule: refused the same way, pointing at --name.
+    await writeFile(join(cwd, 'spaced.csr'), (await createCsr({ subject: 'CN=pump 1' })).csrPem);
+    assertOneLineFailure(await cli(issueArgs('--csr', 'spaced.csr'), { cwd, env: down }), EXIT.usage,
+      /^trustgate: the CN of --csr spaced\.csr \("pump 1"; give another with --name\) cannot be an agent name: it holds a space/);
+    assert.deepEqual(await readdir(cwd), ['spaced.csr']);
+  });
+
   test('agent issue failures: wrong CA key (65), not a CA (65), files missing (66) or not PEM (65), bad options (64)', async () => {
     const cwd = await newDir();
     await cliOk(issueArgs('--name', 'leaf'), { cwd, env: down });
@@ -203,8 +220,9 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
     assertOneLineFailure(await issue('--name', 'a', '--ca-cert', 'leaf.clientid', '--ca-key', ca.key), EXIT.dataError, /--ca-cert leaf\.clientid is not a PEM certificate/);
     assertOneLineFailure(await issue('--name', 'a', '--ca-cert', ca.cert, '--ca-key', ca.cert), EXIT.dataError, /--ca-key .* is not a PEM private key/);
     const bad = (...args: string[]) => issue('--ca-cert', ca.cert, '--ca-key', ca.key, ...args);
-    assertOneLineFailure(await bad('--name', 'a/b'), EXIT.usage, /--name "a\/b" must not hold "\/"/);
-    assertOneLineFailure(await bad('--name', 'x'.repeat(65)), EXIT.usage, /must be 1-64 characters/);
+    assertOneLineFailure(await bad('--name', 'a/b'), EXIT.usage, /--name "a\/b" cannot be an agent name: it holds "\/"; use 1-64 letters, digits/);
+    assertOneLineFailure(await bad('--name', 'x'.repeat(65)), EXIT.usage, /it has 65 characters, more than 64/);
+    assertOneLineFailure(await bad('--count', '100', '--prefix', 'pump '), EXIT.usage, /^trustgate: --prefix "pump " makes names like "pump 100", which cannot be an agent name: it holds a space/);
     assertOneLineFailure(await bad(), EXIT.usage, /--name is required/);
     assertOneLineFailure(await bad('--count', '5'), EXIT.usage, /--count needs --prefix/);
     assertOneLineFailure(await bad('--count', '0', '--prefix', 'p'), EXIT.usage, /--count "0" is not a whole number from 1/);

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isKeyOfCertificate, KEY_TYPE_NAMES, readCsr, type CheckedCsr, type IssuedCertificate } from '../pki/index.ts';
-import { isDomainError } from '../shared/index.ts';
+import { isDomainError, showName } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { findBrokerAddress } from './broker-address.ts';
 import { globalsOf, outputOf, serverUrlOf } from './cli-context.ts';
@@ -58,13 +58,18 @@ const namesOf = (options: AgentIssueOptions, csr: CheckedCsr | undefined): strin
     if (options.prefix !== undefined) throw new CliError('--prefix goes with --count; for one agent use --name', EXIT.usage);
     const name = options.name ?? csr?.commonName;
     if (name === undefined) throw new CliError(`--name is required${options.csr ? ` (the CSR ${options.csr} has no CN)` : ''}: the agent certificate's CN, e.g. --name pump-1`, EXIT.usage);
+    if (options.name === undefined) {
+      return [checkAgentName('--name', name, `the CN of --csr ${options.csr} (${showName(name)}; give another with --name)`)];
+    }
     return [checkAgentName('--name', name)];
   }
   const count = parseWholeNumber('--count', options.count, 1, MAX_COUNT);
   if (options.name !== undefined) throw new CliError('--count issues --prefix1..--prefixN; drop --name', EXIT.usage);
   if (options.csr !== undefined) throw new CliError('--csr signs one device\'s request; it does not go with --count', EXIT.usage);
   if (options.prefix === undefined) throw new CliError('--count needs --prefix, e.g. --count 100 --prefix pump- issues pump-1 .. pump-100', EXIT.usage);
-  checkAgentName('--prefix', `${options.prefix}${count}`);
+  // Names differ only in their number: the longest shows every problem a prefix can have.
+  const longest = `${options.prefix}${count}`;
+  checkAgentName('--prefix', longest, `--prefix ${JSON.stringify(options.prefix)} makes names like ${JSON.stringify(longest)}, which`);
   return Array.from({ length: count }, (_, i) => `${options.prefix}${i + 1}`);
 };
 
@@ -90,6 +95,8 @@ export const addAgentIssueCommand = (agent: Command): void => {
       const validityDays = parseDays(options.days);
       if (options.csr !== undefined && options.keyType !== undefined) throw new CliError('--key-type and --csr exclude each other: with a CSR the device made the key', EXIT.usage);
       const keyType = parseKeyType(options.keyType ?? 'p256');
+      // A bad name is a usage error, told before any file is read.
+      if (options.name !== undefined) checkAgentName('--name', options.name);
       const issuer = await readIssuer(options);
       const csr = options.csr === undefined ? undefined : await readCsrFile(options.csr);
       const names = namesOf(options, csr);

@@ -1,5 +1,5 @@
 import { KEY_TYPES, type KeyType } from '../pki/index.ts';
-import { isTenantId } from '../shared/index.ts';
+import { AGENT_NAME_RULE, agentNameProblem, isTenantId, showName } from '../shared/index.ts';
 import { CliError, EXIT } from './cli-error.ts';
 
 // Option values checked before anything is read, written or sent: a typo is a usage error (64)
@@ -28,15 +28,13 @@ export const parseWholeNumber = (option: string, value: string, min: number, max
 
 export const parseDays = (value: string): number => parseWholeNumber('--days', value, 1, 36_500);
 
-// The broker's rule for an agent's CN (1-64 characters, no MQTT wildcard or level separator: it
-// becomes part of the client id and topics), plus what a file name needs: no backslash, no
-// control characters, not "." or "..".
-export const checkAgentName = (option: string, name: string): string => {
-  const problem = name.length === 0 || name.length > 64 ? 'must be 1-64 characters'
-    : /[/+#\\]/.test(name) ? 'must not hold "/", "+", "#" or "\\" (it becomes part of MQTT topics and file names)'
-      : /[\u0000-\u001f\u007f]/.test(name) ? 'must not hold control characters'
-        : name === '.' || name === '..' || name.startsWith('-') ? 'must not be "." or ".." or start with "-"'
-          : undefined;
-  if (problem) throw new CliError(`${option} "${name}" ${problem}`, EXIT.usage);
+// The one rule for agent names (src/shared/names.ts), the same the API applies to
+// POST /agentCertificates: checked before any certificate is issued.
+export const checkAgentName = (option: string, name: string, shown: string = `${option} ${showName(name)}`): string => {
+  const problem = agentNameProblem(name);
+  if (problem !== undefined) {
+    throw new CliError(`${shown} cannot be an agent name: ${problem}; use ${AGENT_NAME_RULE} (it becomes the certificate's CN, the client id <tenant>_<name> and the file names)`, EXIT.usage);
+  }
   return name;
 };
+

@@ -81,4 +81,47 @@ describe('authenticate', () => {
     assert.equal(disconnections.length, 1, 'the admission recorded the agent online; it must be recorded offline');
     assert.match(disconnections[0]!, /^agent-1 n1\./);
   });
+
+  // Issue 13, item 3: an agent's record switched issuing CA and fingerprint without a word.
+  describe('an agent whose certificate differs from what its record held', () => {
+    const admitWith = async (certificateChange: unknown) => {
+      const lines: Record<string, unknown>[] = [];
+      const authenticate = createAuthenticate({
+        registry: {
+          admitAgent: async () => ({
+            agent: { id: 'agent-1', clientId: 'acme_pump-1', caCertificateId: 'ca-b', certificateFingerprintSha256: 'f'.repeat(64) }, tenant: 'acme',
+            certificateSerialNumber: '1f', validUntil: { at: new Date(Date.now() + 60_000), code: 'mqtt.certificateExpired' }, certificateChange,
+          }),
+        } as unknown as Registry,
+        tokens: { verify: () => Promise.reject(new Error('no token expected')) },
+        logger: pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } }),
+        metrics: createBrokerMetrics(new MetricsRegistry()),
+        hasGeneratedClientId: () => false,
+        nodeId: 'n1',
+      }, new SessionRegistry());
+      const { answered, done } = answerOf();
+      authenticate(fakeClient('acme_pump-1', { raw: Buffer.alloc(1) }), undefined, undefined, done);
+      const { success } = await answered.promise;
+      assert.equal(success, true);
+      return lines;
+    };
+
+    it('is logged at info with the client id and the old and new CA and fingerprint', async () => {
+      const lines = await admitWith({ previousCaCertificateId: 'ca-a', previousFingerprintSha256: 'e'.repeat(64) });
+      const line = lines.find((l) => /another CA than its record held/.test(String(l.msg)));
+      assert.ok(line, `no line about the switch: ${JSON.stringify(lines)}`);
+      assert.equal(line.level, 30, 'info');
+      assert.deepEqual(
+        [line.clientId, line.tenant, line.agentId, line.previousCaCertificateId, line.caCertificateId, line.previousFingerprint, line.fingerprint],
+        ['acme_pump-1', 'acme', 'agent-1', 'ca-a', 'ca-b', 'e'.repeat(64), 'f'.repeat(64)],
+      );
+      const sameCa = await admitWith({ previousCaCertificateId: 'ca-b', previousFingerprintSha256: 'e'.repeat(64) });
+      assert.ok(sameCa.some((l) => /another certificate than its record held/.test(String(l.msg))), JSON.stringify(sameCa));
+    });
+
+    it('is not logged when nothing changed (the admission succeeded: the positive control, asserted in admitWith)', async () => {
+      const lines = await admitWith(undefined);
+      assert.equal(lines.filter((l) => /record held/.test(String(l.msg))).length, 0, JSON.stringify(lines));
+    });
+  });
 });

@@ -56,9 +56,20 @@ const authenticateApplication = async (
   };
 };
 
-const authenticateAgent = async ({ registry, nodeId }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
+const authenticateAgent = async ({ registry, nodeId, logger }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateSerialNumber, validUntil } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  const { agent, tenant, certificateSerialNumber, validUntil, certificateChange } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  // The record follows the certificate the agent connects with: say so when that is another one
+  // than it held (renewed, reissued, or from the tenant's other CA), so the switch is never silent.
+  if (certificateChange) {
+    logger.info({
+      clientId: agent.clientId, tenant, agentId: agent.id,
+      caCertificateId: agent.caCertificateId, previousCaCertificateId: certificateChange.previousCaCertificateId,
+      fingerprint: agent.certificateFingerprintSha256, previousFingerprint: certificateChange.previousFingerprintSha256,
+    }, certificateChange.previousCaCertificateId === agent.caCertificateId
+      ? 'agent connected with another certificate than its record held; the record now holds it'
+      : 'agent connected with a certificate from another CA than its record held; the record now holds it');
+  }
   return {
     kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateSerialNumber, sessionId,
     expiry: { atMs: validUntil.at.getTime(), code: validUntil.code },

@@ -209,6 +209,34 @@ describe('admitAgent: the connect path and the trust stores', () => {
     assert.throws(() => trustSources.stores.caCertificates.listAll(), /CaCertificateStore\.listAll was called on the connect path/);
   });
 
+  // Issue 13, item 3: the record switched CA and fingerprint silently; admission now returns the
+  // fact (the broker logs it), and the record still follows the certificate.
+  it('says when a known agent comes with another certificate or another CA of its tenant than its record held', async () => {
+    const caA = await createCa({ subject: 'CN=acme-ca-a' });
+    const caB = await createCa({ subject: 'CN=acme-ca-b' });
+    let recordA!: CaCertificateRecord;
+    let recordB!: CaCertificateRecord;
+    const { registry } = await worldLoadedAtStart(async (setUp) => {
+      recordA = await registerVerified(setUp, acme, caA);
+      recordB = await registerVerified(setUp, acme, caB);
+    });
+    const first = await issueCertificate(caA, { subject: 'CN=pump-1' });
+    const renewed = await issueCertificate(caA, { subject: 'CN=pump-1' });
+    const moved = await issueCertificate(caB, { subject: 'CN=pump-1' });
+    const fingerprintOf = (certificate: TestCertificate) => new X509Certificate(certificate.certificateDer).fingerprint256.replaceAll(':', '').toLowerCase();
+
+    assert.equal((await admit(registry, first, 'acme_pump-1')).certificateChange, undefined, 'onboarding replaces nothing');
+    assert.equal((await admit(registry, first, 'acme_pump-1')).certificateChange, undefined, 'the same certificate again');
+    const afterRenewal = await admit(registry, renewed, 'acme_pump-1');
+    assert.deepEqual(afterRenewal.certificateChange, { previousCaCertificateId: recordA.id, previousFingerprintSha256: fingerprintOf(first) });
+    assert.equal(afterRenewal.agent.certificateFingerprintSha256, fingerprintOf(renewed));
+    assert.equal('certificateChange' in afterRenewal.agent, false, 'the agent is the record, without the fact');
+    const afterMove = await admit(registry, moved, 'acme_pump-1');
+    assert.deepEqual(afterMove.certificateChange, { previousCaCertificateId: recordA.id, previousFingerprintSha256: fingerprintOf(renewed) });
+    assert.equal(afterMove.agent.caCertificateId, recordB.id);
+    assert.equal(afterMove.agent.id, afterRenewal.agent.id);
+  });
+
   it('admits an agent of a CA verified while running (index kept up to date by events) with no trust store call', async () => {
     const sources = guardedTrustSources();
     const trustIndex = new TrustIndex();

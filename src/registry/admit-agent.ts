@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { parseCertificateDer } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
-import type { AgentRecord } from './agent.ts';
+import type { AgentCertificateChange, AgentRecord } from './agent.ts';
 import { admitAgentCertificate } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
 
@@ -28,7 +28,12 @@ const validUntilOf = (certificateNotAfter: Date, caNotAfter: Date): AgentValidUn
 export const admitAgent = async (
   { agents, clock, settings, trustIndex }: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex'>,
   { certificateDer, peerCertificate, clientId, sessionId }: AdmitAgentInput,
-): Promise<{ agent: AgentRecord; tenant: TenantId; certificateSerialNumber: string; validUntil: AgentValidUntil }> => {
+): Promise<{
+  agent: AgentRecord; tenant: TenantId; certificateSerialNumber: string; validUntil: AgentValidUntil;
+  /** Set when a known agent came with another certificate or CA than its record held: the record
+   *  switched to this one (the broker logs it; issue 13, item 3). */
+  certificateChange: AgentCertificateChange | undefined;
+}> => {
   let certificate;
   try {
     certificate = parseCertificateDer(certificateDer, 'client certificate', peerCertificate);
@@ -52,5 +57,9 @@ export const admitAgent = async (
   }
   // With the issuing CA (agent.caCertificateId), the serial number names this connection's
   // certificate: a revocation closes exactly its sessions.
-  return { agent, tenant: verdict.tenant, certificateSerialNumber: certificate.serialNumber, validUntil: validUntilOf(certificate.notAfter, verdict.caCertificate.certificate.notAfter) };
+  const { certificateChange, ...record } = agent;
+  return {
+    agent: record, tenant: verdict.tenant, certificateSerialNumber: certificate.serialNumber,
+    validUntil: validUntilOf(certificate.notAfter, verdict.caCertificate.certificate.notAfter), certificateChange,
+  };
 };

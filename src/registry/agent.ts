@@ -24,3 +24,21 @@ export interface AgentConnection {
   readonly sessionId: string;
   readonly at: Date;
 }
+
+/** A known agent connected with another certificate than its record held (a renewed or reissued
+ *  certificate, or one from its tenant's other CA): the record now holds the new one. */
+export interface AgentCertificateChange {
+  readonly previousCaCertificateId: CaCertificateId;
+  readonly previousFingerprintSha256: string;
+}
+
+/** The record after a connection, and what that connection replaced in it, if anything. */
+export type RecordedConnection = AgentRecord & { readonly certificateChange?: AgentCertificateChange };
+
+/** The change, when `connection` brings another certificate (or issuing CA) than `before` held. */
+export const certificateChangeOf = (
+  before: Pick<AgentRecord, 'caCertificateId' | 'certificateFingerprintSha256'>, connection: AgentConnection,
+): AgentCertificateChange | undefined =>
+  before.caCertificateId === connection.caCertificateId && before.certificateFingerprintSha256 === connection.certificateFingerprintSha256
+    ? undefined
+    : { previousCaCertificateId: before.caCertificateId, previousFingerprintSha256: before.certificateFingerprintSha256 };

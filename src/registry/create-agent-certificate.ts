@@ -2,6 +2,7 @@ import { agentCertificateProfile, issueCertificate, parseCertificatePem, readCsr
 import { newResourceId, type AgentCertificateId, type TenantId } from '../shared/index.ts';
 import type { AgentCertificateView } from './agent-certificate-view.ts';
 import { checkAgentCertificateName } from './agent-certificate-name.ts';
+import { checkDisplayName } from './display-name.ts';
 import { ensureManagedCa } from './ensure-managed-ca.ts';
 import { AGENT_CERTIFICATE_KEY_TYPE, AGENT_CERTIFICATE_VALIDITY_DAYS } from './managed-ca-profile.ts';
 import type { RegistryDependencies } from './ports.ts';
@@ -24,10 +25,11 @@ export interface CreatedAgentCertificate extends AgentCertificateView {
 // before anything is created, so a refused request changes nothing (not even the managed CA).
 export const createAgentCertificate = async (
   dependencies: RegistryDependencies,
-  { tenant, name, owner, csrPem }: CreateAgentCertificateInput,
+  { tenant, name, owner: sentOwner, csrPem }: CreateAgentCertificateInput,
 ): Promise<CreatedAgentCertificate> => {
   const { agentCertificates, agents, clock } = dependencies;
   checkAgentCertificateName(name);
+  const owner = sentOwner === undefined ? undefined : checkDisplayName('owner', sentOwner);
   const csr = csrPem === undefined ? undefined : await readCsr(csrPem);
   // Saves a key generation for the common mistake; the store's constraint decides under races.
   if (await agentCertificates.findActiveByName(tenant, name)) throw duplicateAgentCertificate(name);

@@ -1,12 +1,12 @@
 import { newResourceId, type AgentId, type TenantId } from '../shared/index.ts';
-import type { AgentConnection, AgentRecord } from './agent.ts';
+import { certificateChangeOf, type AgentConnection, type AgentRecord, type RecordedConnection } from './agent.ts';
 import type { AgentStore } from './ports.ts';
 
 // Reference AgentStore for unit tests; the contract suite holds the Kysely adapter to the same.
 export class InMemoryAgentStore implements AgentStore {
   readonly #agents = new Map<AgentId, AgentRecord & { sessionId: string | undefined }>();
 
-  async recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }> {
+  async recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }> {
     const existing = [...this.#agents.values()].find((a) => a.tenant === connection.tenant && a.clientId === connection.clientId);
     if (existing && !existing.isEnabled) return { isDisabled: true };
     const agent = {
@@ -23,7 +23,8 @@ export class InMemoryAgentStore implements AgentStore {
       sessionId: connection.sessionId,
     };
     this.#agents.set(agent.id, agent);
-    return strip(agent);
+    const certificateChange = existing && certificateChangeOf(existing, connection);
+    return certificateChange ? { ...strip(agent), certificateChange } : strip(agent);
   }
 
   async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {

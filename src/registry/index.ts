@@ -2,7 +2,8 @@ export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certifica
 export type {
   AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings, RevokedSerial,
 } from './ports.ts';
-export type { AgentConnection, AgentRecord } from './agent.ts';
+export type { AgentCertificateChange, AgentConnection, AgentRecord, RecordedConnection } from './agent.ts';
+export { certificateChangeOf } from './agent.ts';
 export { InMemoryAgentStore } from './in-memory-agent-store.ts';
 export type {
   AgentCertificateRecord, AgentCertificateStatus, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord,
@@ -10,7 +11,6 @@ export type {
 export { statusOf } from './agent-certificate.ts';
 export type { AgentCertificateView } from './agent-certificate-view.ts';
 export type { CreatedAgentCertificate } from './create-agent-certificate.ts';
-export { AGENT_CERTIFICATE_NAME_PATTERN } from './agent-certificate-name.ts';
 export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';

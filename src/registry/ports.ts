@@ -1,6 +1,6 @@
 import type { AgentCertificateId, AgentId, CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
-import type { AgentConnection, AgentRecord } from './agent.ts';
+import type { AgentConnection, AgentRecord, RecordedConnection } from './agent.ts';
 import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
@@ -27,8 +27,9 @@ export interface AgentStore {
   /** Onboards (first connection) or updates the agent with this client id, atomically, unless it
    *  is disabled: then nothing changes and the answer is `{ isDisabled: true }`. An onboarding is
    *  durable when this resolves; a known agent's update may be written later (a store may batch
-   *  them), but before any later read or write of the same store. */
-  recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }>;
+   *  them), but before any later read or write of the same store. A known agent's answer says
+   *  which certificate and CA the record held before, when this connection brings others. */
+  recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }>;
   /** Marks offline only if `sessionId` is still the agent's current session (may be written later,
    *  like a known agent's connection). */
   recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, at: Date): Promise<void>;

@@ -2,6 +2,7 @@ import { caCertificateRules, lintCertificate, parseCertificatePem } from '../pki
 import { DomainError, newResourceId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
+import { checkDisplayName } from './display-name.ts';
 import { newRegistrationCode } from './registration-code.ts';
 import { keyOfManagedCa } from './store-errors.ts';
 
@@ -17,6 +18,7 @@ export const registerCaCertificate = async (
   { caCertificates, managedCas, clock, events, settings }: RegistryDependencies,
   input: RegisterCaCertificateInput,
 ): Promise<CaCertificateRecord> => {
+  const name = checkDisplayName('name', input.name);
   const certificate = parseCertificatePem(input.caCertificatePem, 'caCertificate');
   const now = clock.now();
   const report = lintCertificate(certificate, caCertificateRules, { now, clockSkewMs: settings.clockSkewMs });
@@ -30,7 +32,7 @@ export const registerCaCertificate = async (
   const record = await caCertificates.insert({
     id: newResourceId() as CaCertificateId,
     tenant: input.tenant,
-    name: input.name,
+    name,
     description: input.description,
     certificatePem: certificate.pem,
     subject: certificate.subject,

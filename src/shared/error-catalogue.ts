@@ -4,7 +4,7 @@
 
 export const errorCatalogue = {
   // Requests in general
-  'request.invalid': 'The request body or parameters do not match the schema (wrong type, missing field, empty or too long value).',
+  'request.invalid': 'The request body or parameters do not match the schema (wrong type, missing field, empty or too long value; a name or owner of only white space counts as empty).',
   'request.malformedJson': 'The body is not valid JSON.',
   'request.bodyTooLarge': 'The body exceeds the 64 KiB limit.',
   'request.unsupportedMediaType': 'The body is not sent as application/json.',

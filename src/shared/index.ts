@@ -5,3 +5,4 @@ export {
   type Brand, type TenantId, type CaCertificateId, type AgentId, type AgentCertificateId,
   newResourceId, TENANT_PATTERN, isTenantId,
 } from './ids.ts';
+export { AGENT_NAME_PATTERN, AGENT_NAME_RULE, MAX_AGENT_NAME_LENGTH, agentNameProblem, showName, trimDisplayName } from './names.ts';

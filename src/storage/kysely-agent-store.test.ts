@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import type { AgentConnection, AgentRecord } from '../registry/index.ts';
+import type { AgentConnection, RecordedConnection } from '../registry/index.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import { openTestDatabase, describeOn, testDialects } from '../../test/support/test-databases.ts';
 import { TcpOutageProxy } from '../../test/support/tcp-proxy.ts';
@@ -26,7 +26,7 @@ const connection = (name: string, overrides: Partial<AgentConnection> = {}): Age
   ...overrides,
 });
 
-const asAgent = (outcome: AgentRecord | { readonly isDisabled: true }): AgentRecord => {
+const asAgent = (outcome: RecordedConnection | { readonly isDisabled: true }): RecordedConnection => {
   assert.ok(!('isDisabled' in outcome), 'expected an agent record, got a refusal');
   return outcome;
 };
@@ -81,8 +81,27 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyAgentStore on ${d
     assert.equal((await committedRow('acme_pump-1'))?.last_connected_at, '2030-01-01T00:00:00.000Z', 'not written yet');
 
     const found = await store.find(TENANT, onboarded.id);
-    assert.deepEqual(found, reconnected);
+    const { certificateChange, ...record } = reconnected;
+    assert.deepEqual(found, record);
+    assert.deepEqual(certificateChange, { previousCaCertificateId: CA, previousFingerprintSha256: 'a'.repeat(64) }, 'the answer says what the record held');
     assert.equal((await committedRow('acme_pump-1'))?.last_connected_at, later.toISOString());
+  });
+
+  // Issue 13, item 3: the record switched CA and fingerprint silently; the broker logs this fact.
+  it('a reconnection says which certificate and CA the record held when it brings others, also over a queued one', async () => {
+    const OTHER_CA = 'ca0000000000000000000002' as CaCertificateId;
+    const onboarded = asAgent(await store.recordConnection(connection('pump-1')));
+    assert.equal(onboarded.certificateChange, undefined, 'an onboarding replaces nothing');
+    assert.equal(asAgent(await store.recordConnection(connection('pump-1'))).certificateChange, undefined, 'the same certificate again');
+    // Not flushed in between: the second compares with the first's queued update, not the row.
+    const renewed = asAgent(await store.recordConnection(connection('pump-1', { certificateFingerprintSha256: 'b'.repeat(64) })));
+    assert.deepEqual(renewed.certificateChange, { previousCaCertificateId: CA, previousFingerprintSha256: 'a'.repeat(64) });
+    const moved = asAgent(await store.recordConnection(connection('pump-1', { caCertificateId: OTHER_CA, certificateFingerprintSha256: 'c'.repeat(64) })));
+    assert.deepEqual(moved.certificateChange, { previousCaCertificateId: CA, previousFingerprintSha256: 'b'.repeat(64) });
+    assert.equal(asAgent(await store.recordConnection(connection('pump-1', { caCertificateId: OTHER_CA, certificateFingerprintSha256: 'c'.repeat(64) }))).certificateChange, undefined);
+    const stored = await store.find(TENANT, onboarded.id);
+    assert.equal(stored?.caCertificateId, OTHER_CA);
+    assert.equal(stored?.certificateFingerprintSha256, 'c'.repeat(64));
   });
 
   it('queued updates are written within a short delay without any read', async () => {

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
-import type { AgentConnection, AgentRecord, AgentStore } from '../registry/index.ts';
+import { certificateChangeOf, type AgentConnection, type AgentRecord, type AgentStore, type RecordedConnection } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
@@ -132,7 +132,7 @@ export class KyselyAgentStore implements AgentStore {
     this.#onDeferredWriteDropped = onDeferredWriteDropped;
   }
 
-  async recordConnection(connection: AgentConnection): Promise<AgentRecord | { readonly isDisabled: true }> {
+  async recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }> {
     const changes: ConnectionChanges = {
       common_name: connection.commonName,
       ca_certificate_id: connection.caCertificateId,
@@ -147,8 +147,15 @@ export class KyselyAgentStore implements AgentStore {
     const existing = await this.#selectByClientId(connection.tenant, connection.clientId);
     if (existing && !existing.is_enabled) return { isDisabled: true };
     if (existing) {
+      // What the record holds once the writes queued before this one land: the row, or the last
+      // queued reconnection's certificate.
+      const held = this.#updates.get(keyOf(connection.tenant, existing.id))?.reconnection?.changes ?? existing;
+      const certificateChange = certificateChangeOf({
+        caCertificateId: held.ca_certificate_id as CaCertificateId, certificateFingerprintSha256: held.certificate_fingerprint_sha256,
+      }, connection);
       this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
-      return toRecord({ ...existing, ...changes });
+      const record = toRecord({ ...existing, ...changes });
+      return certificateChange ? { ...record, certificateChange } : record;
     }
     const outcome = await new Promise<{ record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { describeOn, testDialects } from '../support/test-databases.ts';
 import { createCa, createCsr } from '../support/test-pki.ts';
+import { GOOD_AGENT_NAMES, HOSTILE_AGENT_NAMES } from '../support/hostile-names.ts';
 import { assertError, assertErrorShape, newTenant, randomId, rawRequest, uploadCaOk, type ApiAnswer } from '../support/api-helpers.ts';
 
 // Issue 4 item 5: POST /agentCertificates answers
@@ -175,16 +176,22 @@ for (const dialect of testDialects) describeOn(dialect)(`agent certificates API 
 
     const assertUnchanged = async (context: string) => assert.deepEqual(await listOf(tenant), snapshot, `nothing changed after ${context}`);
 
-    const badNames: [string, unknown][] = [
-      ['empty', ''], ['65 characters', 'n'.repeat(65)], ['60,000 characters', 'n'.repeat(60_000)], ['a slash', 'a/b'], ['a plus', 'a+b'], ['a hash', 'a#'],
-      ['a space', 'pump 1'], ['a leading dash', '-x'], ['a NUL', 'a\u0000b'], ['a newline', 'a\nb'], ['a comma', 'a,CN=b'], ['non-ASCII', 'pümpe'],
-    ];
-    for (const [what, name] of badNames) {
-      test(`a name with ${what}: 400 agentCertificate.nameInvalid`, async () => {
-        assertError(await issue(tenant, { name }), 400, 'agentCertificate.nameInvalid', /1-64 letters, digits/);
-        await assertUnchanged(what);
-      });
-    }
+    // The same table the CLI's `agent issue --name` is tested with (issue 13, item 5: one rule).
+    test('every hostile name: 400 agentCertificate.nameInvalid, saying what is wrong and what to use', async () => {
+      for (const [what, name] of HOSTILE_AGENT_NAMES) {
+        const answer = await issue(tenant, { name });
+        assertError(answer, 400, 'agentCertificate.nameInvalid', /cannot be an agent name: it (is|holds|starts|has) .*Use 1-64 letters, digits/);
+        assert.doesNotMatch(answer.body.errors[0].message, /[\u0000-\u001f\u007f-\u009f]/, `${what}: the message never carries a control character`);
+      }
+      await assertUnchanged('hostile names');
+    });
+
+    test('an owner of only white space is refused like an empty name: 400 request.invalid (issue 13, item 6)', async () => {
+      for (const owner of ['', '   ', '\t']) {
+        assertError(await issue(tenant, { name: 'owned-blank', owner }), 400, 'request.invalid', /owner must not be empty or only white space/);
+      }
+      await assertUnchanged('blank owners');
+    });
 
     test('a name with an active certificate already: 409 agentCertificate.duplicate', async () => {
       assertError(await issue(tenant, { name: 'taken' }), 409, 'agentCertificate.duplicate', /"taken".*DELETE \/agentCertificates/);
@@ -222,6 +229,16 @@ for (const dialect of testDialects) describeOn(dialect)(`agent certificates API 
       assertError(await rawRequest(server, '/agentCertificates', { tenant, body: '{"name": ' }), 400, 'request.malformedJson');
       assertError(await rawRequest(server, '/agentCertificates', { tenant, body: 'name=x', contentType: 'text/plain' }), 415, 'request.unsupportedMediaType');
       await assertUnchanged('schema violations');
+    });
+
+    test('every good name is issued as sent; an owner\'s surrounding white space is trimmed', async () => {
+      const goodTenant = newTenant('acg');
+      for (const name of GOOD_AGENT_NAMES) {
+        const issued = await issueOk(goodTenant, { name, owner: ' plant ops ' });
+        assert.equal(issued.name, name);
+        assert.equal(issued.clientId, `${goodTenant}_${name}`);
+        assert.equal(issued.owner, 'plant ops');
+      }
     });
 
     test('an owner of exactly 256 characters is fine', async () => {

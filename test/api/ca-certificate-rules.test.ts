@@ -252,6 +252,19 @@ for (const dialect of testDialects) describeOn(dialect)(`CA certificate rules an
     await refuseUpload({ name: '', caCertificate: (await createCa()).certificatePem }, 400, 'request.invalid', /name.*empty/s);
   });
 
+  test('a name of only white space is refused like an empty one: 400 request.invalid (issue 13, item 6)', async () => {
+    const pem = (await createCa()).certificatePem;
+    for (const name of [' ', '   ', '\t\n', '\u00a0\u3000']) {
+      await refuseUpload({ name, caCertificate: pem }, 400, 'request.invalid', /name must not be empty or only white space/);
+    }
+  });
+
+  test('surrounding white space is trimmed from the name; inner white space stays', async () => {
+    const answer = await uploadCa(server, newTenant('names'), await createCa(), '  acme  CA\t');
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    assert.equal(answer.body.name, 'acme  CA');
+  });
+
   test('a 129-character name is refused: 400 request.invalid; 128 characters are accepted', async () => {
     const ca = await createCa();
     await refuseUpload({ name: 'n'.repeat(129), caCertificate: ca.certificatePem }, 400, 'request.invalid', /name.*128/s);

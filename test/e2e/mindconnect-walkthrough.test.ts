@@ -57,9 +57,9 @@ describe('the MindConnect how-to, run verbatim as a bash script against trustgat
     assert.equal(listed.body.length, 1, listed.text);
     assert.equal(listed.body[0].id, id);
     assert.equal(listed.body[0].isVerified, true, listed.text);
-    assert.equal(listed.body[0].name, `${tenant} CA`);
-    assert.equal(listed.body[0].description, `CA of ${tenant}`);
-    assert.equal(listed.body[0].commonName, tenant);
+    assert.equal(listed.body[0].name, `${tenant} OpenSSL CA`);
+    assert.equal(listed.body[0].description, `CA of ${tenant}, made with OpenSSL`);
+    assert.equal(listed.body[0].commonName, `${tenant} OpenSSL CA`);
     assert.match(listed.body[0].expiration, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
     return { id, token };
   };

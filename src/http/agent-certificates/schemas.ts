@@ -64,7 +64,7 @@ export const toAgentCertificateResource = (view: AgentCertificateView | CreatedA
 // to fix it (the 64 KiB body limit bounds its length). Unknown fields are refused: a mistyped
 // "CSR" must not quietly become a generated key.
 export const CreateAgentCertificateBody = Type.Object({
-  name: Type.String({ description: 'The agent\'s name and the certificate\'s CN: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit' }),
-  owner: Type.Optional(Type.String({ maxLength: 256, description: 'Free text: who is responsible for the agent' })),
+  name: Type.String({ description: 'The agent\'s name and the certificate\'s CN: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit (no spaces, nothing outside ASCII, never trimmed; docs/cli.md, "Names")' }),
+  owner: Type.Optional(Type.String({ maxLength: 256, description: 'Free text: who is responsible for the agent; surrounding white space is trimmed, and an owner of only white space is refused' })),
   csr: Type.Optional(Type.String({ maxLength: 65536, description: 'A PKCS#10 request (PEM) made with the device\'s key: that key is certified (CN = name, the CSR\'s subject is ignored) and no private key is generated or returned' })),
 }, { additionalProperties: false });

@@ -37,7 +37,7 @@ export const toCaCertificateResource = (record: CaCertificateRecord): CaCertific
 
 // Limits here are generous envelopes; the PEM rules themselves live in pki.
 export const UploadCaCertificateBody = Type.Object({
-  name: Type.String({ minLength: 1, maxLength: 128, description: 'A name for the CA certificate, 1-128 characters' }),
+  name: Type.String({ minLength: 1, maxLength: 128, description: 'A name for the CA certificate, 1-128 characters; surrounding white space is trimmed, and a name of only white space is refused like an empty one' }),
   description: Type.Optional(Type.String({ maxLength: 1024 })),
   caCertificate: Type.String({ minLength: 1, maxLength: 65536, description: 'One PEM certificate; newlines escaped as \\n in JSON' }),
 });
