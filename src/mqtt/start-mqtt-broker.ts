@@ -63,8 +63,9 @@ export interface MqttBrokerBackplane {
  *  (at once), and re-checks the live ones after a cluster node missed events. */
 export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
-  /** Graceful shutdown: stops accepting connections, then disconnects the connected clients in
-   *  batches spread over `durationMs`, so agents reconnect to other nodes without a stampede. */
+  /** Graceful shutdown: stops accepting connections, then disconnects the connected clients
+   *  evenly over `durationMs` (the first at once, the last about `durationMs` later), so agents
+   *  reconnect to other nodes without a stampede. */
   drain(durationMs: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -74,7 +75,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** An admitted CONNECT not answered within this gets CONNACK 3 (connack-bound.ts): a cluster's Redis is away. */
 export const CONNACK_BOUND_MS = 5_000;
 const BACKPLANE_CLOSE_BOUND_MS = 3_000;
-const DRAIN_STEP_MS = 100;
+/** The shortest pause between two drain batches: more clients than `durationMs / DRAIN_MIN_STEP_MS`
+ *  are disconnected several per step. */
+const DRAIN_MIN_STEP_MS = 10;
 /** Client ids named in one "closed sessions after a trust change" line, at most. */
 const CLIENT_IDS_LOGGED = 20;
 
@@ -308,13 +311,20 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     async drain(durationMs) {
       // New connections are refused from here on; the listening socket closes, live ones stay.
       server.close();
-      const batches = Math.max(1, Math.floor(durationMs / DRAIN_STEP_MS));
-      const perBatch = Math.max(1, Math.ceil(sessions.size / batches));
-      log.info({ sessions: sessions.size, durationMs }, 'draining: disconnecting clients so they move to other nodes');
-      for (let batch = 0; batch < batches && sessions.size > 0; batch += 1) {
-        sessions.closeSome(perBatch, 'drain');
-        if (sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_STEP_MS));
+      // One step per client (fewer, with more clients per step, past one per DRAIN_MIN_STEP_MS),
+      // the steps evenly spaced over durationMs: the first at once, the last one step before its
+      // end. Timed from the start, so slow steps do not stretch the drain.
+      const total = sessions.size;
+      const steps = Math.max(1, Math.min(total, Math.floor(durationMs / DRAIN_MIN_STEP_MS)));
+      const stepMs = durationMs / steps;
+      const startedAt = performance.now();
+      log.info({ sessions: total, durationMs, steps }, 'draining: disconnecting clients evenly over the drain time so they move to other nodes');
+      for (let step = 0; step < steps && sessions.size > 0; step += 1) {
+        const wait = startedAt + step * stepMs - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        sessions.closeSome(Math.ceil(sessions.size / (steps - step)), 'drain');
       }
+      log.info({ sessions: total, remaining: sessions.size, durationMs: Math.round(performance.now() - startedAt) }, 'drained: every client was disconnected');
     },
     async close() {
       isClosing = true;
