@@ -6,6 +6,7 @@ import { connectApplication, Resources } from '../support/broker-helpers.ts';
 import { captureLogs, type CapturedLogs } from '../support/capture-logs.ts';
 import { TEST_REDIS_URL, uniqueRedisPrefix } from '../support/redis-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { testNeeding } from '../support/test-services.ts';
 import { withTimeout } from '../support/with-timeout.ts';
 
 // Graceful shutdown as a load balancer follows it (docs/deployment.md, "What happens when"):
@@ -77,7 +78,7 @@ describe('graceful shutdown', () => {
     for (const line of closedLines(logs, [earlier, newcomer])) assert.equal(line?.reason, 'shutdown', JSON.stringify(line));
   });
 
-  it('in a cluster, the clients are disconnected evenly over TRUSTGATE_DRAIN_MS after the delay, /readyz answers 503 (not refused) through the drain, and no new connection is taken', async () => {
+  testNeeding('postgres', 'redis')('in a cluster, the clients are disconnected evenly over TRUSTGATE_DRAIN_MS after the delay, /readyz answers 503 (not refused) through the drain, and no new connection is taken', async () => {
     const DELAY_MS = 300;
     const DRAIN_MS = 1_600;
     const CLIENTS = 5;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import type { TenantId } from '../../src/shared/index.ts';
 import { closesWithin } from '../support/broker-helpers.ts';
 import { captureLogs } from '../support/capture-logs.ts';
 import { inProcessBrokers } from '../support/in-process-brokers.ts';
+import { describeNeeding } from '../support/test-services.ts';
 
 // A client id taken over from another node (aedes' `$SYS/<broker>/new/clients` over Redis) ends
 // the older session with reason "takeover" in its node's log, like a takeover on one node
@@ -12,7 +13,7 @@ import { inProcessBrokers } from '../support/in-process-brokers.ts';
 const TENANT = 'takeoverlog' as TenantId;
 const brokers = inProcessBrokers({ tenant: TENANT, caName: 'takeover log', prefixLabel: 'takeover-log', cleanUp: 'each' });
 
-describe('disconnect reasons across nodes', () => {
+describeNeeding('redis')('disconnect reasons across nodes', () => {
   test('a connection taken over by the same client id on another node is logged as a takeover on its node', async () => {
     brokers.reset();
     const logs1 = captureLogs('debug');
