@@ -62,13 +62,22 @@ const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).
 // An empty or new directory: a backup never mixes with an older one.
 const prepareOutDir = async (outDir: string): Promise<void> => {
   let entries: string[];
+  let existed = true;
   try {
     entries = await readdir(outDir);
   } catch (error) {
     if (!isMissing(error)) throw new BackupError('cantCreate', `--out ${outDir} cannot be used: ${(error as Error).message}`, { cause: error });
     entries = [];
+    existed = false;
   }
   if (entries.length > 0) throw new BackupError('cantCreate', `--out ${outDir} is not empty; give a new directory for each backup`);
+  if (existed) {
+    // Whoever can write there can swap a key or the database before it is restored: only ours.
+    const { mode, uid } = await stat(outDir);
+    if ((mode & 0o022) !== 0 || (process.getuid !== undefined && uid !== process.getuid())) {
+      throw new BackupError('cantCreate', `--out ${outDir} is a directory others can write (mode ${(mode & 0o777).toString(8).padStart(4, '0')}, owner ${uid}): give a new directory, or one only you own and can write`);
+    }
+  }
   try {
     await mkdir(outDir, { recursive: true, mode: 0o700 });
   } catch (error) {
@@ -106,6 +115,13 @@ export const backUpDataDir = async ({ dataDir: givenDataDir, databaseUrl, outDir
   let database: BackupResult['database'] = { kind: 'postgres' };
   if (sqlitePath !== undefined) {
     const target = join(outDir, SQLITE_DATABASE_FILE);
+    // Created here, empty and private, and never one that appeared meanwhile (nor a link): VACUUM
+    // INTO fills an existing empty file and would otherwise create it readable by everyone.
+    try {
+      await (await open(target, 'wx', 0o600)).close();
+    } catch (error) {
+      throw new BackupError('cantCreate', `cannot create ${target}: ${(error as Error).message}`, { cause: error });
+    }
     try {
       snapshotSqliteDatabase(sqlitePath, target);
       await fsyncPath(target);
@@ -125,7 +141,9 @@ export const backUpDataDir = async ({ dataDir: givenDataDir, databaseUrl, outDir
       continue;
     }
     // Written and fsynced under a temporary name, then linked: never half a key in a backup.
-    await publishOnce(join(outDir, name), content, mode);
+    if (!(await publishOnce(join(outDir, name), content, mode))) {
+      throw new BackupError('cantCreate', `${join(outDir, name)} appeared in --out while the backup ran (another backup, or someone else writing there): this backup is incomplete, take it again into a new directory`);
+    }
     files.push(name);
   }
   await fsyncPath(outDir);
