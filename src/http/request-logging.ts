@@ -29,6 +29,12 @@ export class ProbesAtDebug extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     if (error || !isProbe(request)) return super.requestCompleted(error, request, reply, metadata);
+    // A refused caller (a wrong or missing TRUSTGATE_METRICS_TOKEN) is no probe: at info, with its
+    // address (its incoming line was at debug), so guessing the token shows.
+    if (reply.statusCode === 401 || reply.statusCode === 403) {
+      if (!this.isLogDisabled(request)) reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      return;
+    }
     if (!this.isLogDisabled(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }

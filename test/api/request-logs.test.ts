@@ -75,3 +75,29 @@ describe('request logs', () => {
     assert.deepEqual([deletedLine.tenant, deletedLine.subject], [tenant, `dev-user@${tenant}`]);
   });
 });
+
+describe('request logs: a refused /metrics scrape', () => {
+  let server: TestServer;
+  let logs: CapturedLogs;
+  before(async () => {
+    logs = captureLogs('debug');
+    server = await startTestServer({ TRUSTGATE_METRICS_TOKEN: 'metrics-token-0123456789' }, { logger: logs.logger });
+  });
+  after(() => server.close());
+
+  it('is logged at info with the caller\'s address, like any other refused request: guessing the metrics token is not hidden at debug', async () => {
+    const refused = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer guessed-token-000000000', 'x-request-id': 'metrics-guess-1' } });
+    await refused.arrayBuffer();
+    assert.equal(refused.status, 401);
+    const completed = logs.lines.filter((line) => line.reqId === 'metrics-guess-1' && line.msg === 'request completed');
+    assert.equal(completed.length, 1);
+    assert.equal(completed[0]!.level, LEVELS.info);
+    assert.equal((completed[0]!.res as { statusCode: number }).statusCode, 401);
+    assert.equal((completed[0]!.req as { remoteAddress: string }).remoteAddress, '127.0.0.1');
+    // Positive control: the scraper with the token stays at debug.
+    const scraped = await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789', 'x-request-id': 'metrics-scrape-1' } });
+    await scraped.arrayBuffer();
+    assert.equal(scraped.status, 200);
+    assert.deepEqual(logs.lines.filter((line) => line.reqId === 'metrics-scrape-1').map((line) => line.level), [LEVELS.debug, LEVELS.debug]);
+  });
+});
