@@ -6,7 +6,7 @@ import type { BrokerPrincipal } from './broker-principal.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
-// Renewal over MQTT (SPEC "Renewal over MQTT", docs/mqtt.md): an agent publishes
+// Renewal over MQTT (SPEC "Renewal over MQTT", README "Certificate renewal over MQTT"): an agent publishes
 // {"id", "csr"} to tc/<tenant>/<clientId>/o/cert_v1/csr and gets {"id", "certificate", "chain",
 // "notAfter"} or {"id", "error": {"code", "message"}} on tc/<tenant>/<clientId>/i/cert_v1/cert.
 //

@@ -40,7 +40,7 @@ export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOpt
     schema: { ...agentCertificates, summary: 'Get an agent certificate (without its private key)', params: IdParams, response: { 200: AgentCertificateResource, ...errors(401, 403, 404) } },
   }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(request.principal.tenant, request.params.id)));
 
-  // The API door of renewal over MQTT (docs/mqtt.md, "Certificate renewal"): same rules, same hourly limit per agent.
+  // The API door of renewal over MQTT (README, "Certificate renewal over MQTT"): same rules, same hourly limit per agent.
   app.post('/agentCertificates/:id/renew', {
     config: { scope: 'mcmqtt.admin' },
     schema: {
