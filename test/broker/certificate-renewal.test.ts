@@ -139,6 +139,22 @@ describe('certificate renewal over MQTT', { timeout: 90_000 }, () => {
     assert.equal(viaApi.body.errors[0].code, 'renewal.tooSoon');
   });
 
+  test('a request sent with the retain flag is answered but never retained (a retained message on o/data is the control)', async () => {
+    const tenant = newTenant('rr');
+    const issued = await issue(tenant, 'pump-4');
+    const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const renewal = await renewalClient(agent, tenant, issued.clientId);
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/data`, 'retained control', { qos: 1, retain: true });
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/cert_v1/csr`, JSON.stringify({ id: 'ret-1', csr: 'x' }), { qos: 1, retain: true });
+    assert.equal((await renewal.nextAnswer()).error.code, 'csr.invalid');
+
+    const app = resources.client(await connectApplication(server, tenant));
+    const appLog = new MessageLog(app);
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
+    await appLog.next(`tc/${tenant}/${issued.clientId}/o/data`, 5_000, 'retained control');
+    assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/cert_v1`), []);
+  });
+
   test('an agent of an uploaded CA gets renewal.notManagedCa; another agent cannot ask for it (its publish is refused)', async () => {
     const tenant = newTenant('ru');
     const { ca } = await registerVerifiedCa(server, tenant);
