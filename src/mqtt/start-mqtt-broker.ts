@@ -16,6 +16,7 @@ import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycl
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
+import { installCertificateRenewal } from './certificate-renewal.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -125,6 +126,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     maxClientsIdLength: 256,
   });
   guardStoredMessages(broker, { logger: log, metrics });
+  // Outside the walls: a renewal request is consumed before it could be stored or forwarded.
+  installCertificateRenewal(broker, { registry, sessions, logger: log });
   const lifecycle = pairClientEvents(broker);
   const reasons = disconnectReasons.attach(broker);
   let isClosing = false;
