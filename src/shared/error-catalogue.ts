@@ -6,7 +6,7 @@ export const errorCatalogue = {
   // Requests in general
   'request.invalid': 'The request body or parameters do not match the schema (wrong type, missing field, empty or too long value; a name or owner of only white space counts as empty).',
   'request.malformedJson': 'The body is not valid JSON.',
-  'request.bodyTooLarge': 'The body exceeds the 64 KiB limit.',
+  'request.bodyTooLarge': 'The body exceeds the 64 KiB limit (8 MiB for PUT /caCertificates/{id}/crl).',
   'request.unsupportedMediaType': 'The body is not sent as application/json.',
   'request.routeNotFound': 'No such path or method under this API.',
   'internal': 'An unexpected error; details are in the server log under the logref.',

@@ -223,6 +223,30 @@ for (const dialect of testDialects) describeOn(dialect)(`revocations and CRLs AP
     assert.equal(again.body.entryCount, 3);
   });
 
+  test('reading needs mcmqtt.read, changing needs mcmqtt.admin: a read-only token is 403 auth.scopeMissing on POST, DELETE and PUT, nothing changed', async () => {
+    const tenant = newTenant('rv');
+    const ca = await registerVerifiedCa(server, tenant);
+    assert.equal((await revoke(tenant, ca.id, { serialNumber: '0a', reason: 'certificateHold' })).status, 201);
+    const reader = `Bearer ${await server.token(tenant, { scopes: ['mcmqtt.read'] })}`;
+    const as = (path: string, method: string, body?: unknown) =>
+      rawRequest(server, `${base(ca.id)}${path}`, { method, authorization: reader, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    assertError(await as('/revokedCertificates', 'POST', { serialNumber: '0b' }), 403, 'auth.scopeMissing');
+    assertError(await as('/revokedCertificates/0a', 'DELETE'), 403, 'auth.scopeMissing');
+    assertError(await as('/crl', 'PUT', { crl: await crlOf(ca, { revoked: [], crlNumber: 1 }) }), 403, 'auth.scopeMissing');
+    assert.equal((await as('/revokedCertificates', 'GET')).status, 200);
+    assertError(await as('/crl', 'GET'), 404, 'crl.notFound');
+    assert.deepEqual((await list(tenant, ca.id)).map((r) => r.serialNumber), ['a']);
+  });
+
+  test('a CRL body above 8 MiB is 413 request.bodyTooLarge; other routes keep their 64 KiB', async () => {
+    const tenant = newTenant('rv');
+    const ca = await registerVerifiedCa(server, tenant);
+    const huge = await rawRequest(server, `${base(ca.id)}/crl`, { tenant, method: 'PUT', body: JSON.stringify({ crl: 'A'.repeat(8 * 1024 * 1024 + 1) }) });
+    assertError(huge, 413, 'request.bodyTooLarge');
+    const big = await rawRequest(server, `${base(ca.id)}/revokedCertificates`, { tenant, body: JSON.stringify({ serialNumber: '0a', padding: 'A'.repeat(70 * 1024) }) });
+    assertError(big, 413, 'request.bodyTooLarge');
+  });
+
   test('revocations and the CRL survive a restart', async () => {
     const tenant = newTenant('rv');
     const ca = await registerVerifiedCa(server, tenant);
