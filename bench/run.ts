@@ -24,6 +24,7 @@ import { runCpuLimit } from './scenarios/openssl-speed.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runThroughput } from './scenarios/throughput.ts';
 import { runTrustIndex } from './scenarios/trust-index.ts';
+import { runRevokedSerials } from './scenarios/revoked-serials.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const runStarted = nowMs();
@@ -149,6 +150,7 @@ const connectOptions: ConnectOptions = {
 let exitCode = 0;
 try {
   const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents + p.connect.warmupAgents,
+    p.scenarios.includes(8) ? p.revokedSerials.agents : 0,
     p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0, p.scenarios.includes(7) ? p.cluster.fanInAgents : 0);
   const pkiStarted = nowMs();
   const pki: BenchPki = await createBenchPki(agentCount);
@@ -186,6 +188,12 @@ try {
     { ...connectOptions, tenants: p.trustIndex.tenants, rounds: p.trustIndex.rounds, seedProcesses: p.trustIndex.seedProcesses, processes: p.workers },
     { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.trustIndex.agents),
       warmupAgents: pki.agents.slice(p.trustIndex.agents, p.trustIndex.agents + p.connect.warmupAgents), agentKeyPem: pki.agentKeyPem, targetOf: (server) => trustgateTarget(pki, server), log },
+  ));
+
+  results.revokedSerials = await scenario(8, 'reconnects with revoked serials (a CRL) vs none', () => runRevokedSerials(
+    { ...connectOptions, revoked: p.revokedSerials.revoked, rounds: p.revokedSerials.rounds, processes: p.workers },
+    { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.revokedSerials.agents), agentKeyPem: pki.agentKeyPem,
+      targetOf: (server) => trustgateTarget(pki, server), log },
   ));
 
   results.memory = await scenario(4, 'memory per idle agent', async () => {

@@ -20,6 +20,8 @@ export interface Parameters {
     readonly payloadBytes: number; readonly budgetMs: number;
   };
   readonly trustIndex: { readonly tenants: number; readonly agents: number; readonly rounds: number; readonly seedProcesses: number };
+  /** Scenario 8 (only with --only 8): reconnects with `revoked` serials per CA vs none. */
+  readonly revokedSerials: { readonly revoked: number; readonly agents: number; readonly rounds: number };
   readonly memory: { readonly stages: readonly number[]; readonly warmupAgents: number; readonly settleMs: number };
   readonly rest: { readonly concurrency: number; readonly registrations: number; readonly listSeconds: number; readonly budgetMs: number };
   /** Scenario 7: one node vs two on PostgreSQL + Redis (payload and messages per write as in throughput). */
@@ -38,7 +40,8 @@ export interface Parameters {
 export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --workers 3] [-- --groups X25519] [-- --agents N] [-- --seconds N] [-- --tenants N]
   --quick     scenarios 1-6 with smaller counts: under 2 minutes on a 2-core machine (full run, 1-7: under 10)
   --only      scenarios to run: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit,
-              7 cluster (two nodes on PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 vs one)
+              7 cluster (two nodes on PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 vs one),
+              8 reconnects with 10,000 revoked serials per CA vs none (only when named: --only 8)
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
   --agents    agents per connect-storm pass; --seconds: seconds per throughput case (2 and 7); --tenants: trust-index tenants (× 2 CAs)
@@ -61,9 +64,9 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     if (!Number.isInteger(value) || value <= 0) throw new Error(`not a positive whole number: ${raw}`);
     return value;
   };
-  const order = [6, 1, 2, 5, 3, 4, 7];
+  const order = [6, 1, 2, 5, 3, 4, 7, 8];
   // --quick keeps within its 2 minutes without the cluster (two more nodes to start): `--quick --only 7` runs it.
-  const scenarios = values.only === undefined ? order.filter((id) => !quick || id !== 7) : order.filter((id) => values.only!.split(',').map(Number).includes(id));
+  const scenarios = values.only === undefined ? order.filter((id) => id !== 8 && (!quick || id !== 7)) : order.filter((id) => values.only!.split(',').map(Number).includes(id));
   const workers = number(values.workers, 3);
   const fanInAgents = quick ? 50 : 100; // scenarios 2 and 7: the same agents, so their figures stand side by side
   return {
@@ -80,6 +83,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
       latencyRatePerSecond: 10_000, latencySeconds: quick ? 0.5 : 3, payloadBytes: 100, budgetMs: quick ? 30_000 : 60_000,
     },
     trustIndex: { tenants: number(values.tenants, quick ? 5_000 : 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
+    revokedSerials: { revoked: 10_000, agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5 },
     memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {

@@ -5,6 +5,7 @@ import type { CpuLimitFigures } from '../scenarios/openssl-speed.ts';
 import type { RestFigures } from '../scenarios/rest.ts';
 import type { ThroughputCase, ThroughputFigures } from '../scenarios/throughput.ts';
 import type { TrustIndexFigures } from '../scenarios/trust-index.ts';
+import type { RevokedSerialsFigures } from '../scenarios/revoked-serials.ts';
 import type { Parameters } from './parameters.ts';
 import { DISTURBED_SHARE } from './processes.ts';
 import { round } from './stats.ts';
@@ -27,6 +28,7 @@ export interface Results {
   connectStorm?: ConnectStormFigures;
   throughput?: ThroughputCase[];
   trustIndex?: TrustIndexFigures;
+  revokedSerials?: RevokedSerialsFigures;
   memory?: Pair<MemoryFigures>;
   rest?: { register: RestFigures; list: RestFigures };
   cluster?: ClusterFigures;
@@ -145,6 +147,13 @@ export const buildReport = (results: Results): { table: string; targets: Target[
       times(ratioOf(trust.firstConnects.large.perSecond, trust.firstConnects.small.perSecond)));
     row('', '', `start time s, RSS at start MiB: 2 → ${fmt(large)} CAs`,
       `${fmt(trust.startSeconds.small, 1)} → ${fmt(trust.startSeconds.large, 1)} s, ${fmt(trust.rssKiBAtStart.small / 1024)} → ${fmt(trust.rssKiBAtStart.large / 1024)} MiB`, '—', '');
+  }
+  const revoked = results.revokedSerials;
+  if (revoked) {
+    const target = keep(atLeast(8, `reconnect rate with ${revoked.revokedSerials} revoked serials per CA vs none`, revoked.ratio, 0.95, '≥ 0.95× the rate with none'));
+    row(8, `revoked serials: ${fmt(revoked.revokedSerials)} per CA (a CRL) vs none, ${fmt(p.revokedSerials.agents)} agents, median of ${p.revokedSerials.rounds} alternating rounds`,
+      'reconnects/s with revoked serials', fmt(revoked.reconnectsPerSecond.revoked), '—', `${revoked.ratio.toFixed(2)}× (vs none)`, '≥ 0.95× the rate with none', mark(target));
+    row('', '', 'reconnects/s with none', fmt(revoked.reconnectsPerSecond.none), '—', '');
   }
   if (results.memory) {
     const stages = results.memory.trustgate?.stages ?? results.memory.mosquitto?.stages ?? [];

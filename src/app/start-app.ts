@@ -18,7 +18,7 @@ import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'pro
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   type Database,
 } from '../storage/index.ts';
 import { listenOrExplain } from './listen-error.ts';
@@ -133,7 +133,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     closers.push(() => agents.close());
     const managedCas = new KyselyManagedCaStore(db, dataDirKeys.sealer);
     const agentCertificates = new KyselyAgentCertificateStore(db);
-    const trustSources = { caCertificates, managedCas, agentCertificates };
+    const revocations = new KyselyRevocationStore(db);
+    const trustSources = { caCertificates, managedCas, agentCertificates, revocations };
     const nodeId = config.cluster.nodeId ?? defaultNodeId();
     const redisUrl = config.cluster.redisUrl;
     // No session of this node survives its restart; agents reconnect and are marked online again.
@@ -175,6 +176,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       agents,
       managedCas,
       agentCertificates,
+      revocations,
       trustIndex,
       events: publishThroughOutbox(events, relay),
       clock,

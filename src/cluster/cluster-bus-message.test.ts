@@ -12,6 +12,7 @@ const everyRegistryEvent: readonly RegistryEvent[] = [
   { type: 'caCertificateVerified', tenant, caCertificateId },
   { type: 'caCertificateDeleted', tenant, caCertificateId },
   { type: 'managedCaCreated', tenant, caCertificateId },
+  { type: 'caRevocationsChanged', tenant, caCertificateId },
   { type: 'agentCertificateRevoked', tenant, agentCertificateId: 'fedcba9876543210fedcba98' as AgentCertificateId, caCertificateId, serialNumber: '7f3a09' },
   { type: 'agentDisabled', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },
   { type: 'agentDeleted', tenant, agentId: '00112233445566778899aabb' as AgentId, clientId: 'acme_sensor-1' },

@@ -20,6 +20,7 @@ const EVENT_FIELDS = {
   caCertificateDeleted: ['caCertificateId'],
   managedCaCreated: ['caCertificateId'],
   agentCertificateRevoked: ['agentCertificateId', 'caCertificateId', 'serialNumber'],
+  caRevocationsChanged: ['caCertificateId'],
   agentDisabled: ['agentId', 'clientId'],
   agentDeleted: ['agentId', 'clientId'],
 } as const satisfies Record<RegistryEvent['type'], readonly string[]>;

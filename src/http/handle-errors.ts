@@ -32,7 +32,7 @@ const classify = (error: FastifyError): Answer | undefined => {
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { code: 'request.bodyTooLarge', message: 'The request body is larger than 64 KiB. Send a single PEM certificate, not a bundle.' };
+      return { code: 'request.bodyTooLarge', message: 'The request body is larger than this endpoint takes (64 KiB; 8 MiB for PUT …/crl). Send a single PEM certificate, not a bundle.' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return { code: 'request.unsupportedMediaType', message: 'Send the body as JSON with "Content-Type: application/json".' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

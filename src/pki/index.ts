@@ -23,3 +23,4 @@ export { issueCertificate, type CertificateRequest, type IssuedCertificate } fro
 export { issueServerCertificate, normalizeHostname, subjectAltNames, type IssueServerCertificateOptions } from './issue-server-certificate.ts';
 export { readCsr, type CheckedCsr } from './read-csr.ts';
 export { createCsr } from './create-csr.ts';
+export { REVOCATION_REASONS, type RevocationReason, type CrlEntry, type ParsedCrl, isCrlSignedBy, parseCrlPem, parseSerialNumberText, subjectNameDer } from './crl.ts';

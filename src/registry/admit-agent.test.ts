@@ -3,6 +3,7 @@ import { generateKeyPairSync, KeyObject, randomUUID, sign, X509Certificate } fro
 import { describe, it, type TestContext } from 'node:test';
 import { createCa, issueCertificate, sharedTestKeyPair, type TestCertificate } from '../../test/support/test-pki.ts';
 import { DomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import { InMemoryRevocationStore } from './in-memory-revocation-store.ts';
 import {
   applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
   loadTrustIndex, TrustIndex,
@@ -67,7 +68,7 @@ const guardedTrustSources = () => {
     agentCertificates: guardStore<AgentCertificateStore>(new InMemoryAgentCertificateStore(), 'AgentCertificateStore'),
   };
   return {
-    stores: { caCertificates: guards.caCertificates.store, managedCas: guards.managedCas.store, agentCertificates: guards.agentCertificates.store },
+    stores: { caCertificates: guards.caCertificates.store, managedCas: guards.managedCas.store, agentCertificates: guards.agentCertificates.store, revocations: new InMemoryRevocationStore() },
     arm: () => Object.values(guards).forEach((guard) => guard.arm()),
     /** Every call on any of them since arm(), as "Store.method". */
     callsSinceArmed: () => Object.entries(guards).flatMap(([name, guard]) => guard.callsSinceArmed().map((method) => `${name}.${method}`)),

@@ -5,7 +5,7 @@ import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { ecdsaSignatureTwin } from '../../test/support/test-pki.ts';
 import { derToPem, parseCertificatePem } from '../pki/index.ts';
 import { DomainError, systemClock, type AgentCertificateId, type TenantId } from '../shared/index.ts';
-import { createRegistry, loadTrustIndex, TrustIndex, type AgentCertificateStore, type Registry } from './index.ts';
+import { createRegistry, loadTrustIndex, TrustIndex, type AgentCertificateStore, type RevocationStore, type Registry } from './index.ts';
 
 const acme = 'acme' as TenantId;
 const other = 'other' as TenantId;
@@ -143,6 +143,7 @@ describe('the broker\'s admission and the managed CA', () => {
       agents: world.agents,
       managedCas: forbidden('ManagedCaStore'),
       agentCertificates: forbidden<AgentCertificateStore>('AgentCertificateStore'),
+      revocations: forbidden<RevocationStore>('RevocationStore'),
       trustIndex,
       events: { publish: () => undefined, catchUp: async () => false },
       clock: systemClock,

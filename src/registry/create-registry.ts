@@ -11,6 +11,7 @@ import { admitAgentCaughtUp } from './admit-agent-caught-up.ts';
 import { diagnoseAgentCertificate } from './diagnose-agent-certificate.ts';
 import { deleteAgent, findAgent, listAgents, setAgentEnabled } from './agent-use-cases.ts';
 import { createAgentCertificate, type CreateAgentCertificateInput } from './create-agent-certificate.ts';
+import { findCrl, importCrl, listRevocations, releaseHold, revokeSerial } from './revocation-use-cases.ts';
 import { findAgentCertificate, listAgentCertificates, revokeAgentCertificate } from './agent-certificate-use-cases.ts';
 import { renewAgentCertificate, type RenewAgentCertificateInput } from './renew-agent-certificate.ts';
 
@@ -37,6 +38,11 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   findAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => findAgentCertificate(dependencies, tenant, id),
   revokeAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => revokeAgentCertificate(dependencies, tenant, id),
   renewAgentCertificate: (input: RenewAgentCertificateInput) => renewAgentCertificate(dependencies, input),
+  revokeSerial: (input: { tenant: TenantId; caCertificateId: CaCertificateId; serialNumber: string; reason?: string | undefined }) => revokeSerial(dependencies, input),
+  listRevocations: (tenant: TenantId, id: CaCertificateId) => listRevocations(dependencies, tenant, id),
+  releaseHold: (tenant: TenantId, id: CaCertificateId, serialNumber: string) => releaseHold(dependencies, tenant, id, serialNumber),
+  importCrl: (input: { tenant: TenantId; caCertificateId: CaCertificateId; crlPem: string }) => importCrl(dependencies, input),
+  findCrl: (tenant: TenantId, id: CaCertificateId) => findCrl(dependencies, tenant, id),
 });
 
 export type Registry = ReturnType<typeof createRegistry>;

@@ -13,6 +13,9 @@ export type RegistryEvent =
   // sessions of that certificate. Both are '' in a message from a node older than decision 0013,
   // which names only the agent certificate: the record is then read back.
   | { readonly type: 'agentCertificateRevoked'; readonly tenant: TenantId; readonly agentCertificateId: AgentCertificateId; readonly caCertificateId: CaCertificateId; readonly serialNumber: string }
+  // The revocations of an uploaded CA changed (API-made or CRL, issue 15): the receiving node reads
+  // the CA's revoked serials back and closes the sessions they now revoke.
+  | { readonly type: 'caRevocationsChanged'; readonly tenant: TenantId; readonly caCertificateId: CaCertificateId }
   | { readonly type: 'agentDisabled'; readonly tenant: TenantId; readonly agentId: AgentId; readonly clientId: string }
   | { readonly type: 'agentDeleted'; readonly tenant: TenantId; readonly agentId: AgentId; readonly clientId: string };
 

@@ -31,12 +31,14 @@ const fakeFeed = () => {
 };
 
 /** Stores that must not be read: each test lets through only what it expects. */
-const sourcesWith = (overrides: { caCertificates?: object; managedCas?: object; agentCertificates?: object } = {}): TrustSources => {
+const sourcesWith = (overrides: { caCertificates?: object; managedCas?: object; agentCertificates?: object; revocations?: object } = {}): TrustSources => {
   const forbidden = (name: string) => new Proxy({}, { get: (_target, property) => () => assert.fail(`${name}.${String(property)} was read`) });
   return {
     caCertificates: overrides.caCertificates ?? forbidden('CaCertificateStore'),
     managedCas: overrides.managedCas ?? forbidden('ManagedCaStore'),
     agentCertificates: overrides.agentCertificates ?? forbidden('AgentCertificateStore'),
+    // Optional in TrustSources: absent unless a test gives one.
+    ...(overrides.revocations ? { revocations: overrides.revocations } : {}),
   } as unknown as TrustSources;
 };
 
@@ -87,6 +89,34 @@ describe('followRegistryEvents', async () => {
     await deliver(revoked);
 
     assert.deepEqual(sessions.closed, [{ event: revoked, index: 'revoked' }]);
+  });
+
+  it('an uploaded CA\'s revocations changed (issue 15): its serials are read back and replace the CA\'s set, then exactly the live sessions of that tenant now revoked close', async () => {
+    const { feed, deliver } = fakeFeed();
+    const trustIndex = new TrustIndex();
+    trustIndex.upsert(record());
+    let serials = ['0a', 'c0ffee'];
+    const sources = sourcesWith({ revocations: { listSerials: async (id: string) => (id === caId ? serials : []) } });
+    const follower = followRegistryEvents({ feed, trustIndex, sources, agents: new InMemoryAgentStore(), clock, log: noLog });
+    const sessions = recordingSessions([
+      live('acme_revoked'), live('acme_other', { certificateSerialNumber: 'beef' }),
+      live('other_same-serial', { tenant: 'other' as TenantId, caCertificateId: 'other-ca' as CaCertificateId }),
+    ], () => (trustIndex.isRevoked(caId, '0a') ? 'revoked' : 'not revoked'));
+    follower.attachSessions(sessions.port);
+
+    const changed: RegistryEvent = { type: 'caRevocationsChanged', tenant, caCertificateId: caId };
+    await deliver(changed);
+    assert.deepEqual(sessions.closed.map(({ event, index }) => [event.type, (event as { serialNumber?: string }).serialNumber, index]), [
+      ['caRevocationsChanged', undefined, 'revoked'],
+      ['agentCertificateRevoked', '0a', 'revoked'],
+    ]);
+    assert.equal(trustIndex.isRevoked(caId, '00:C0:FF:EE'.replaceAll(':', '')), true);
+
+    // A released hold or a replaced CRL removes serials: the set is replaced, not added to.
+    serials = ['c0ffee'];
+    await deliver(changed);
+    assert.equal(trustIndex.isRevoked(caId, '0a'), false);
+    assert.equal(trustIndex.revokedCount, 1);
   });
 
   it('a revocation from a node of the previous release (no issuer, no serial) is read back, then closes the live sessions the index now finds revoked', async () => {

@@ -35,3 +35,7 @@ export { createRegistry, type Registry } from './create-registry.ts';
 export { InMemoryCaCertificateStore } from './in-memory-ca-certificate-store.ts';
 export { duplicateAgentCertificate, duplicateCaCertificate, caCertificateLimitReached, keyOfManagedCa, keyVerifiedByOtherTenant } from './store-errors.ts';
 export { newRegistrationCode } from './registration-code.ts';
+export type { RevocationStore } from './ports.ts';
+export { isNotOlderCrl, type CrlRecord, type RevocationRecord } from './revocation.ts';
+export { InMemoryRevocationStore, crlReplayed } from './in-memory-revocation-store.ts';
+export type { CrlView, RevocationView } from './revocation-use-cases.ts';

@@ -4,6 +4,7 @@ import type { AgentConnection, AgentRecord, RecordedConnection } from './agent.t
 import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
+import type { CrlRecord, RevocationRecord } from './revocation.ts';
 
 // What the registry needs from storage. Every method is atomic; adapters translate their driver's
 // constraint errors into DomainErrors with the codes named here.
@@ -88,6 +89,25 @@ export interface RevokedSerial {
   readonly serialNumber: string;
 }
 
+/** Revocations of certificates an uploaded CA issued (migration 0008). Every method is atomic. */
+export interface RevocationStore {
+  /** Stores an API-made revocation; false if the CA already has one for this serial (nothing changes). */
+  insert(record: RevocationRecord): Promise<boolean>;
+  /** The API-made revocations of the CA, oldest first. */
+  list(tenant: TenantId, caCertificateId: CaCertificateId): Promise<RevocationRecord[]>;
+  find(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string): Promise<RevocationRecord | undefined>;
+  /** Removes an API-made revocation only if its reason is still `reason` (a hold being released). */
+  remove(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string, reason: string): Promise<boolean>;
+  /** Every serial revoked under the CA, API-made and CRL entries: what the trust index holds for it. */
+  listSerials(caCertificateId: CaCertificateId): Promise<string[]>;
+  /** Every CA's revoked serials (both sources): loads the trust index. */
+  listAllSerials(): Promise<RevokedSerial[]>;
+  /** Replaces the CA's CRL and its entries in one transaction, unless the stored CRL is newer
+   *  (isNotOlderCrl, checked inside the transaction): then crl.replayed and nothing changes. */
+  replaceCrl(crl: CrlRecord, entries: readonly Pick<RevocationRecord, 'serialNumber' | 'reason' | 'revokedAt'>[]): Promise<void>;
+  findCrl(tenant: TenantId, caCertificateId: CaCertificateId): Promise<CrlRecord | undefined>;
+}
+
 export interface RegistryEventSink {
   /** Resolves once this node has applied the event (trust index, sessions), so an API answer
    *  that follows it describes a broker that already acts on it. `stored`, the record the use case
@@ -109,6 +129,7 @@ export interface RegistryDependencies {
   readonly agents: AgentStore;
   readonly managedCas: ManagedCaStore;
   readonly agentCertificates: AgentCertificateStore;
+  readonly revocations: RevocationStore;
   readonly trustIndex: TrustIndex;
   readonly events: RegistryEventSink;
   readonly clock: Clock;

@@ -1,6 +1,6 @@
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
-import type { AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore } from './ports.ts';
+import type { AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RevocationStore } from './ports.ts';
 import { TrustIndex } from './trust-index.ts';
 
 /** The stores the trust index is loaded from and reads records back from. */
@@ -8,6 +8,8 @@ export interface TrustSources {
   readonly caCertificates: CaCertificateStore;
   readonly managedCas: ManagedCaStore;
   readonly agentCertificates: AgentCertificateStore;
+  /** Revocations of uploaded CAs' certificates (issue 15); optional for sources that hold none. */
+  readonly revocations?: Pick<RevocationStore, 'listSerials' | 'listAllSerials'>;
 }
 
 /** `previous`: an index whose parsed certificates may be reused for the same id and PEM. */
@@ -15,6 +17,7 @@ export const loadTrustIndex = async (index: TrustIndex, sources: TrustSources, n
   for (const record of await sources.caCertificates.listAll()) index.upsert(record, previous?.parsedCertificate(record.id, record.certificatePem));
   for (const ca of await sources.managedCas.listAll()) index.upsertManagedCa(ca, previous?.parsedCertificate(ca.id, ca.certificatePem));
   for (const { caCertificateId, serialNumber } of await sources.agentCertificates.listRevokedSerials(now)) index.revoke(caCertificateId, serialNumber);
+  for (const { caCertificateId, serialNumber } of await sources.revocations?.listAllSerials() ?? []) index.revoke(caCertificateId, serialNumber);
 };
 
 // Keeps the index equal to the store. Events carry ids: a node that receives one from another
@@ -57,6 +60,9 @@ export const applyToTrustIndex = async (index: TrustIndex, sources: TrustSources
       if (record?.isRevoked) index.revoke(record.managedCaId, record.serialNumber);
       return;
     }
+    case 'caRevocationsChanged':
+      if (sources.revocations) index.replaceRevokedSerials(event.caCertificateId, await sources.revocations.listSerials(event.caCertificateId));
+      return;
     default:
       return;
   }
@@ -106,6 +112,17 @@ export const withdrawalOf = async (index: TrustIndex, agents: Pick<AgentStore, '
  *  names, per live session of that tenant the index now finds revoked, the complete event that
  *  closes it. Any other event: nothing to add. */
 export const completeRevocation = (index: TrustIndex, sessions: readonly LiveAgentSession[], event: RegistryEvent): RegistryEvent[] => {
+  // An uploaded CA's revocations changed (issue 15): the event names the CA, not the serials (a
+  // CRL may list 10,000), so each live session of the tenant is checked against the index, which
+  // has just read the CA's serials back: a Set lookup per session.
+  if (event.type === 'caRevocationsChanged') {
+    return sessions
+      .filter((session) => session.tenant === event.tenant && index.isRevoked(session.caCertificateId, session.certificateSerialNumber))
+      .map((session): RegistryEvent => ({
+        type: 'agentCertificateRevoked', tenant: event.tenant, agentCertificateId: '' as AgentCertificateId,
+        caCertificateId: session.caCertificateId, serialNumber: session.certificateSerialNumber,
+      }));
+  }
   if (event.type !== 'agentCertificateRevoked' || event.serialNumber !== '') return [];
   return sessions
     .filter((session) => session.tenant === event.tenant && index.isRevoked(session.caCertificateId, session.certificateSerialNumber))

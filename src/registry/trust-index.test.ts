@@ -98,4 +98,21 @@ describe('TrustIndex', () => {
     index.revoke('managed', 'ab');
     assert.equal(index.revokedCount, 1, 'revoking again changes nothing');
   });
+
+  it('replaceRevokedSerials replaces one CA\'s set whole (normalised), keeps the count, and leaves other CAs\' revocations alone', async () => {
+    const index = new TrustIndex();
+    index.revoke('managed', '0a');
+    index.replaceRevokedSerials('uploaded', ['00AB', 'cd', 'CD']);
+    assert.equal(index.isRevoked('uploaded', 'ab'), true);
+    assert.equal(index.isRevoked('uploaded', '0cd'), true);
+    assert.equal(index.revokedCount, 3);
+    index.replaceRevokedSerials('uploaded', ['ef']);
+    assert.equal(index.isRevoked('uploaded', 'ab'), false);
+    assert.equal(index.isRevoked('uploaded', 'ef'), true);
+    assert.equal(index.isRevoked('managed', '0a'), true);
+    assert.equal(index.revokedCount, 2);
+    index.replaceRevokedSerials('uploaded', []);
+    assert.equal(index.isRevoked('uploaded', 'ef'), false);
+    assert.equal(index.revokedCount, 1);
+  });
 });

@@ -156,6 +156,17 @@ export class TrustIndex {
     this.#revokedCount += 1;
   }
 
+  /** The revoked serials of an uploaded CA (API-made and its CRL's entries), replaced whole: a
+   *  certificateHold released or a CRL replaced removes serials, which revoke() never does. One
+   *  synchronous step, so an admission sees the old set or the new one. */
+  replaceRevokedSerials(caCertificateId: string, serialNumbers: Iterable<string>): void {
+    const serials = new Set<string>();
+    for (const serialNumber of serialNumbers) serials.add(normalizeSerialHex(serialNumber));
+    this.#revokedCount += serials.size - (this.#revokedSerials.get(caCertificateId)?.size ?? 0);
+    if (serials.size > 0) this.#revokedSerials.set(caCertificateId, serials);
+    else this.#revokedSerials.delete(caCertificateId);
+  }
+
   /** Whether `serialNumber` is revoked under CA `caCertificateId` or another CA record of the same
    *  tenant with the same key (the key is the issuer: it signed the certificate either way). */
   isRevoked(caCertificateId: string, serialNumber: string): boolean {

@@ -6,7 +6,7 @@ export const errorCatalogue = {
   // Requests in general
   'request.invalid': 'The request body or parameters do not match the schema (wrong type, missing field, empty or too long value; a name or owner of only white space counts as empty).',
   'request.malformedJson': 'The body is not valid JSON.',
-  'request.bodyTooLarge': 'The body exceeds the 64 KiB limit.',
+  'request.bodyTooLarge': 'The body exceeds the 64 KiB limit (8 MiB for PUT /caCertificates/{id}/crl).',
   'request.unsupportedMediaType': 'The body is not sent as application/json.',
   'request.routeNotFound': 'No such path or method under this API.',
   'internal': 'An unexpected error; details are in the server log under the logref.',
@@ -46,6 +46,19 @@ export const errorCatalogue = {
   'caCertificate.duplicate': 'This certificate is already registered in this tenant.',
   'caCertificate.keyOfManagedCa': 'The certificate carries the key of a managed agent CA (the CA trustgate keeps for POST /agentCertificates); that key is trustgate\'s and cannot be registered or verified as an uploaded CA.',
   'caCertificate.limitReached': 'The tenant already holds the maximum number of CA certificates.',
+
+  // Revocation by issuer + serial number, CRL import (uploaded CAs)
+  'revocation.serialNumberInvalid': 'The serial number is not hex as OpenSSL prints it (any case, with or without colons between octet pairs, optionally 0x), or longer than 20 octets.',
+  'revocation.reasonInvalid': 'The reason is not an RFC 5280 revocation reason name (unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise).',
+  'revocation.duplicate': 'This serial number is already revoked through the API under this CA (in any spelling: case, colons and leading zeros do not make another serial); the first revocation stays.',
+  'revocation.notFound': 'This serial number is not revoked through the API under this CA.',
+  'revocation.notOnHold': 'Only a certificateHold can be released (DELETE); any other revocation reason is final.',
+  'crl.invalid': 'The crl field holds no single readable PEM CRL (-----BEGIN X509 CRL-----).',
+  'crl.issuerMismatch': 'The CRL\'s issuer name is not the subject of this CA certificate.',
+  'crl.signatureInvalid': 'The CRL was not signed by this CA certificate\'s key (or was altered).',
+  'crl.notYetValid': 'The CRL\'s thisUpdate is in the future (beyond the allowed clock skew).',
+  'crl.replayed': 'The CRL is older than the one already imported for this CA (lower CRL number, or an earlier thisUpdate when either has no number).',
+  'crl.notFound': 'No CRL has been imported for this CA certificate.',
 
   // Proof of possession
   'verification.registrationCodeMismatch': 'The verification certificate\'s CN is not this CA\'s registration code.',
@@ -93,7 +106,7 @@ export const errorCatalogue = {
   'mqtt.caInvalid': 'The issuing CA certificate (stored by an earlier version) breaks a rule CA uploads are checked against now.',
   'mqtt.certificateExpired': 'The agent certificate is past its notAfter.',
   'mqtt.certificateNotYetValid': 'The agent certificate\'s notBefore is in the future.',
-  'mqtt.certificateRevoked': 'The agent certificate was revoked (DELETE /agentCertificates/{id}).',
+  'mqtt.certificateRevoked': 'The agent certificate was revoked: by its issuer and serial number (DELETE /agentCertificates/{id} for a managed one; POST /caCertificates/{id}/revokedCertificates or the CA\'s imported CRL for an uploaded CA\'s).',
   'mqtt.certificateWeakKey': 'The agent certificate\'s key is not RSA >= 2048 bits or EC P-256/P-384/P-521.',
   'mqtt.certificateWeakSignature': 'The agent certificate\'s signature hash is weaker than SHA-256.',
   'mqtt.certificateIsCa': 'The agent certificate is itself a CA certificate (basicConstraints CA:TRUE).',

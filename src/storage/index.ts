@@ -6,6 +6,7 @@ export { KyselyAgentCertificateStore } from './kysely-agent-certificate-store.ts
 export { KyselyManagedCaStore } from './kysely-managed-ca-store.ts';
 export { KyselyTrustChangeCounter } from './kysely-trust-change-counter.ts';
 export { KyselyTrustEventOutbox } from './kysely-trust-event-outbox.ts';
+export { KyselyRevocationStore } from './kysely-revocation-store.ts';
 export { KyselyDataDirKeys, type DataDirKeyPurpose } from './kysely-data-dir-keys.ts';
 export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from './private-key-sealer.ts';
 export { uniqueViolation } from './translate-driver-error.ts';

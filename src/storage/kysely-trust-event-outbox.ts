@@ -13,6 +13,7 @@ const COLUMNS = {
   caCertificateDeleted: { caCertificateId: 'ca_certificate_id' },
   managedCaCreated: { caCertificateId: 'ca_certificate_id' },
   agentCertificateRevoked: { agentCertificateId: 'agent_certificate_id', caCertificateId: 'ca_certificate_id', serialNumber: 'serial_number' },
+  caRevocationsChanged: { caCertificateId: 'ca_certificate_id' },
   agentDisabled: { agentId: 'agent_id', clientId: 'client_id' },
   agentDeleted: { agentId: 'agent_id', clientId: 'client_id' },
 } as const satisfies Record<RegistryEvent['type'], Readonly<Record<string, keyof Row>>>;

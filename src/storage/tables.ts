@@ -119,7 +119,32 @@ export interface DataDirKeysTable {
   recorded_at: string;
 }
 
+/** Revocations by issuer + serial number of certificates an uploaded CA issued (migration 0008):
+ *  `source` 'api' (POST …/revokedCertificates) or 'crl' (an entry of the CA's current CRL). */
+export interface RevokedCertificatesTable {
+  ca_certificate_id: string;
+  source: string;
+  /** Normalised: lowercase hex, no leading zeros. */
+  serial_number: string;
+  tenant_id: string;
+  reason: string;
+  revoked_at: string;
+}
+
+/** The current CRL of an uploaded CA (migration 0008); its entries are 'crl' revoked_certificates. */
+export interface CertificateRevocationListsTable {
+  ca_certificate_id: string;
+  tenant_id: string;
+  this_update: string;
+  next_update: string | null;
+  crl_number: string | null;
+  entry_count: number;
+  imported_at: string;
+}
+
 export interface Database {
+  revoked_certificates: RevokedCertificatesTable;
+  certificate_revocation_lists: CertificateRevocationListsTable;
   data_dir_keys: DataDirKeysTable;
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;

@@ -29,6 +29,11 @@ const API_ROUTES = [
   'GET /caCertificates/{id}/registrationCode',
   'GET /{id}/registrationCode',
   'POST /caCertificates/{id}/verify',
+  'POST /caCertificates/{id}/revokedCertificates',
+  'GET /caCertificates/{id}/revokedCertificates',
+  'DELETE /caCertificates/{id}/revokedCertificates/{serialNumber}',
+  'PUT /caCertificates/{id}/crl',
+  'GET /caCertificates/{id}/crl',
 ].sort();
 
 // Documented, public on purpose, outside the API base path.

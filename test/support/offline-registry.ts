@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { createRegistry, TrustIndex, type Registry } from '../../src/registry/index.ts';
 import { systemClock } from '../../src/shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, type Database,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, type Database,
 } from '../../src/storage/index.ts';
 
 const noManagedCa = (): never => {
@@ -16,6 +16,7 @@ export const createOfflineRegistry = (db: Kysely<Database>): Registry => createR
   agents: new KyselyAgentStore(db),
   managedCas: new KyselyManagedCaStore(db, { seal: noManagedCa, open: noManagedCa }),
   agentCertificates: new KyselyAgentCertificateStore(db),
+  revocations: new KyselyRevocationStore(db),
   trustIndex: new TrustIndex(),
   events: { publish: () => undefined, catchUp: async () => false },
   clock: systemClock,

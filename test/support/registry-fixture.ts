@@ -1,5 +1,5 @@
 import {
-  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
+  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, InMemoryRevocationStore,
   TrustIndex, type RegistryEvent,
 } from '../../src/registry/index.ts';
 import type { Clock } from '../../src/shared/index.ts';
@@ -14,17 +14,19 @@ export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenan
   const agents = new InMemoryAgentStore();
   const managedCas = new InMemoryManagedCaStore();
   const agentCertificates = new InMemoryAgentCertificateStore();
+  const revocations = new InMemoryRevocationStore();
   const trustIndex = new TrustIndex();
   const registry = createRegistry({
     caCertificates,
     agents,
     managedCas,
     agentCertificates,
+    revocations,
     trustIndex,
     events: {
       publish: async (event, stored) => {
         events.push(event);
-        await applyToTrustIndex(trustIndex, { caCertificates, managedCas, agentCertificates }, event, stored);
+        await applyToTrustIndex(trustIndex, { caCertificates, managedCas, agentCertificates, revocations }, event, stored);
       },
       // One node: nothing to catch up with.
       catchUp: async () => false,
@@ -32,5 +34,5 @@ export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenan
     clock,
     settings: { maxCaCertificatesPerTenant: options.maxCaCertificatesPerTenant ?? 2, clockSkewMs: 300_000 },
   });
-  return { registry, events, caCertificates, agents, managedCas, agentCertificates, trustIndex, setNow: (date: Date) => { now = date; } };
+  return { registry, events, caCertificates, agents, managedCas, agentCertificates, revocations, trustIndex, setNow: (date: Date) => { now = date; } };
 };

@@ -3,8 +3,8 @@ import { Type } from 'typebox';
 import type { CaCertificateId } from '../../shared/index.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
 import {
-  CaCertificateResource, RegistrationCodeResponse, UploadCaCertificateBody, VerifyCaCertificateBody,
-  toCaCertificateResource,
+  CaCertificateResource, CRL_BODY_LIMIT_BYTES, CrlResource, ImportCrlBody, RegistrationCodeResponse, RevokeCertificateBody, RevokedCertificateResource,
+  SerialParams, UploadCaCertificateBody, VerifyCaCertificateBody, toCaCertificateResource, toCrlResource, toRevokedCertificateResource,
 } from './schemas.ts';
 
 const caCertificates = apiOperation('caCertificates');
@@ -75,4 +75,61 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
     request.log.info({ caCertificateId: record.id }, 'CA certificate verified');
     return toCaCertificateResource(record);
   });
+
+  // Issue 15 part 1: revocation by issuer + serial number of certificates this CA issued.
+  app.post('/caCertificates/:id/revokedCertificates', {
+    config: { scope: 'mcmqtt.admin' },
+    schema: {
+      ...caCertificates, summary: 'Revoke a certificate this CA issued, by serial number',
+      description: 'Live: sessions using the certificate are closed within a second on every node; reconnects are refused (CONNACK 5, mqtt.certificateRevoked). A serial already revoked is a 409 revocation.duplicate.',
+      params: IdParams, body: RevokeCertificateBody,
+      response: { 201: RevokedCertificateResource, ...errors(400, 401, 403, 404, 409, 415) },
+    },
+  }, async (request, reply) => {
+    const revoked = await registry.revokeSerial({
+      tenant: request.principal.tenant, caCertificateId: request.params.id, serialNumber: request.body.serialNumber, reason: request.body.reason,
+    });
+    request.log.info({ caCertificateId: request.params.id, serialNumber: revoked.serialNumber, reason: revoked.reason }, 'certificate revoked by serial number');
+    return reply.code(201).send(toRevokedCertificateResource(revoked));
+  });
+
+  app.get('/caCertificates/:id/revokedCertificates', {
+    config: { scope: 'mcmqtt.read' },
+    schema: {
+      ...caCertificates, summary: 'List the certificates of this CA revoked through the API (CRL entries: GET …/crl)',
+      params: IdParams, response: { 200: Type.Array(RevokedCertificateResource), ...errors(401, 403, 404) },
+    },
+  }, async (request) => (await registry.listRevocations(request.principal.tenant, request.params.id)).map(toRevokedCertificateResource));
+
+  app.delete('/caCertificates/:id/revokedCertificates/:serialNumber', {
+    config: { scope: 'mcmqtt.admin' },
+    schema: {
+      ...caCertificates, summary: 'Release a certificateHold (any other reason is final: 409 revocation.notOnHold)',
+      params: SerialParams, response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, async (request, reply) => {
+    await registry.releaseHold(request.principal.tenant, request.params.id as CaCertificateId, request.params.serialNumber);
+    request.log.info({ caCertificateId: request.params.id, serialNumber: request.params.serialNumber }, 'certificate hold released');
+    return reply.code(204).send(null);
+  });
+
+  // Issue 15 part 2: the CA's CRL.
+  app.put('/caCertificates/:id/crl', {
+    config: { scope: 'mcmqtt.admin' },
+    bodyLimit: CRL_BODY_LIMIT_BYTES,
+    schema: {
+      ...caCertificates, summary: 'Import the CA\'s CRL (replaces the previous one; its entries are enforced live)',
+      params: IdParams, body: ImportCrlBody,
+      response: { 200: CrlResource, ...errors(400, 401, 403, 404, 409, 413, 415) },
+    },
+  }, async (request) => {
+    const crl = await registry.importCrl({ tenant: request.principal.tenant, caCertificateId: request.params.id, crlPem: request.body.crl });
+    request.log.info({ caCertificateId: request.params.id, crlNumber: crl.crlNumber, entries: crl.entryCount }, 'CRL imported');
+    return toCrlResource(crl);
+  });
+
+  app.get('/caCertificates/:id/crl', {
+    config: { scope: 'mcmqtt.read' },
+    schema: { ...caCertificates, summary: 'The CA\'s imported CRL', params: IdParams, response: { 200: CrlResource, ...errors(401, 403, 404) } },
+  }, async (request) => toCrlResource(await registry.findCrl(request.principal.tenant, request.params.id)));
 };
