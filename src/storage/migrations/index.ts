@@ -6,6 +6,7 @@ import { certificateIdentityMigration } from './2026-12-02-0004-certificate-iden
 import { trustChangesMigration } from './2026-12-02-0005-trust-changes.ts';
 import { dataDirKeysMigration } from './2026-12-02-0006-data-dir-keys.ts';
 import { trustEventOutboxMigration } from './2026-12-02-0007-trust-event-outbox.ts';
+import { agentCertificateValidityMigration } from './2026-12-02-0009-agent-certificate-validity.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0005-trust-changes': trustChangesMigration,
   '2026-12-02-0006-data-dir-keys': dataDirKeysMigration,
   '2026-12-02-0007-trust-event-outbox': trustEventOutboxMigration,
+  '2026-12-02-0009-agent-certificate-validity': agentCertificateValidityMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };
