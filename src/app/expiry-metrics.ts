@@ -71,17 +71,25 @@ export const registerExpiryMetrics = ({ registry, source, namesTenants, now = ()
     return pending;
   };
 
-  new Gauge({
+  let hasCa = true;
+  const soonest = new Gauge({
     name: 'trustgate_ca_certificate_soonest_expiry_timestamp_seconds',
     help: 'notAfter (Unix seconds) of the CA certificate that expires first, over every tenant\'s uploaded and managed CAs; absent without any CA',
     registers: [registry],
     async collect() {
       const value = await snapshot();
       if (!value) return;
-      this.reset();
-      if (value.cas.length > 0) this.set(Math.min(...value.cas.map((ca) => ca.notAfter.getTime())) / 1000);
+      hasCa = value.cas.length > 0;
+      if (hasCa) this.set(Math.min(...value.cas.map((ca) => ca.notAfter.getTime())) / 1000);
     },
   });
+  // A gauge without labels always has a sample (0 by default): "expired in 1970" would fire every
+  // expiry alert on a node without CAs. Without a CA the family has no sample instead.
+  const getSoonest = soonest.get.bind(soonest);
+  soonest.get = async () => {
+    const metric = await getSoonest();
+    return hasCa ? metric : { ...metric, values: [] };
+  };
   new Gauge({
     name: 'trustgate_agent_certificates_expiring',
     help: 'Agents whose current certificate expires within 7 or 30 days (already expired included), over every tenant',
