@@ -86,6 +86,8 @@ for (const dialect of testDialects) describeOn(dialect)(`GET /agents: current ce
     assert.equal(missing.text, foreign.text);
     assert.deepEqual(await names(`expiringBefore=${new Date(now + 1000 * DAY_MS).toISOString()}`, other), []);
     assert.deepEqual(await names(`caCertificateId=${randomId()}`), [], 'an unknown id in one\'s own tenant: empty as well');
+    assert.deepEqual(await names(`caCertificateId=${encodeURIComponent(`x' OR '1'='1`)}`, other), [], 'no SQL through the filter');
+    assertError(await rawRequest(server, `/agents?caCertificateId=${'a'.repeat(65)}`, { tenant: other }), 400, 'request.invalid');
   });
 
   // Part 5: a rollover. The agent reconnects with a certificate of the new CA (same CN): it moves
