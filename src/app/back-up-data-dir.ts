@@ -1,7 +1,8 @@
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEV_SIGNING_KEY_FILE } from '../auth/index.ts';
-import { publishOnce, readOptional } from '../files/index.ts';
+import { publishOnce } from '../files/index.ts';
 import { isPostgresUrl, snapshotSqliteDatabase, sqlitePathOf } from '../storage/index.ts';
 import {
   BROKER_ROOT_CA_FILE, BROKER_ROOT_CA_KEY_FILE, BROKER_SERVER_CERTIFICATE_FILE, BROKER_SERVER_KEY_FILE,
@@ -59,16 +60,48 @@ const fsyncPath = async (path: string): Promise<void> => {
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
+// A data dir file as the server keeps it: a regular file of the data dir's owner. Whoever runs the
+// server can put links there; the backup, often run as root, must not copy what they point to
+// (another user's secrets, into a backup restored where the server can read them), nor hang on a
+// FIFO. Checked on the opened file, so a link swapped meanwhile changes nothing.
+const readDataDirFile = async (path: string, owner: number): Promise<string | undefined> => {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    if (isMissing(error)) return undefined;
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.uid !== owner) {
+      throw new BackupError('noInput', `${path} is not a regular file of the data dir's owner (uid ${owner}): a link to elsewhere or a special file is not backed up; replace it by the file itself`);
+    }
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+};
+
 // An empty or new directory: a backup never mixes with an older one.
 const prepareOutDir = async (outDir: string): Promise<void> => {
   let entries: string[];
+  let existed = true;
   try {
     entries = await readdir(outDir);
   } catch (error) {
     if (!isMissing(error)) throw new BackupError('cantCreate', `--out ${outDir} cannot be used: ${(error as Error).message}`, { cause: error });
     entries = [];
+    existed = false;
   }
   if (entries.length > 0) throw new BackupError('cantCreate', `--out ${outDir} is not empty; give a new directory for each backup`);
+  if (existed) {
+    // Whoever can write there can swap a key or the database before it is restored: only ours.
+    const { mode, uid } = await stat(outDir);
+    if ((mode & 0o022) !== 0 || (process.getuid !== undefined && uid !== process.getuid())) {
+      throw new BackupError('cantCreate', `--out ${outDir} is a directory others can write (mode ${(mode & 0o777).toString(8).padStart(4, '0')}, owner ${uid}): give a new directory, or one only you own and can write`);
+    }
+  }
   try {
     await mkdir(outDir, { recursive: true, mode: 0o700 });
   } catch (error) {
@@ -88,8 +121,11 @@ export const backUpDataDir = async ({ dataDir: givenDataDir, databaseUrl, outDir
 }): Promise<BackupResult> => {
   const dataDir = resolve(givenDataDir);
   const outDir = resolve(givenOutDir);
+  let owner: number;
   try {
-    if (!(await stat(dataDir)).isDirectory()) throw new BackupError('noInput', `the data dir ${dataDir} (TRUSTGATE_DATA_DIR) is not a directory`);
+    const info = await stat(dataDir);
+    if (!info.isDirectory()) throw new BackupError('noInput', `the data dir ${dataDir} (TRUSTGATE_DATA_DIR) is not a directory`);
+    owner = info.uid;
   } catch (error) {
     if (!isMissing(error)) throw error;
     throw new BackupError('noInput', `there is no data dir ${dataDir}: set TRUSTGATE_DATA_DIR to the directory "trustgate serve" uses`);
@@ -106,6 +142,13 @@ export const backUpDataDir = async ({ dataDir: givenDataDir, databaseUrl, outDir
   let database: BackupResult['database'] = { kind: 'postgres' };
   if (sqlitePath !== undefined) {
     const target = join(outDir, SQLITE_DATABASE_FILE);
+    // Created here, empty and private, and never one that appeared meanwhile (nor a link): VACUUM
+    // INTO fills an existing empty file and would otherwise create it readable by everyone.
+    try {
+      await (await open(target, 'wx', 0o600)).close();
+    } catch (error) {
+      throw new BackupError('cantCreate', `cannot create ${target}: ${(error as Error).message}`, { cause: error });
+    }
     try {
       snapshotSqliteDatabase(sqlitePath, target);
       await fsyncPath(target);
@@ -119,13 +162,15 @@ export const backUpDataDir = async ({ dataDir: givenDataDir, databaseUrl, outDir
   const files: string[] = [];
   const absent: string[] = [];
   for (const { name, mode } of DATA_DIR_KEY_FILES) {
-    const content = await readOptional(join(dataDir, name));
+    const content = await readDataDirFile(join(dataDir, name), owner);
     if (content === undefined) {
       absent.push(name);
       continue;
     }
     // Written and fsynced under a temporary name, then linked: never half a key in a backup.
-    await publishOnce(join(outDir, name), content, mode);
+    if (!(await publishOnce(join(outDir, name), content, mode))) {
+      throw new BackupError('cantCreate', `${join(outDir, name)} appeared in --out while the backup ran (another backup, or someone else writing there): this backup is incomplete, take it again into a new directory`);
+    }
     files.push(name);
   }
   await fsyncPath(outDir);

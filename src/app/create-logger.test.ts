@@ -44,4 +44,22 @@ describe('createLogger: JSON by default, human-readable lines on a terminal (TRU
     assert.doesNotMatch(out.lines[0]!, /secret/);
     assert.match(out.lines[0]!, /\[redacted\]/);
   });
+
+  test('pretty lines never pass a control character through: a client id or topic an unauthenticated client chose cannot drive the terminal', () => {
+    const out = capture(false);
+    const logger = createLogger('info', 'pretty', out);
+    // ESC (no white space, so it would have been shown bare), a C1 CSI, DEL, a bidi override, a
+    // carriage return that would overwrite the line, all in fields an attacker chooses (an MQTT
+    // client id before any credential check, a topic), in an error's message and in the message.
+    logger.warn({ clientId: '\x1b]0;pwned\x07\x1b[2J', topic: 'a\u009b31mb', other: 'x\x7fy\u202ez' }, 'mqtt connection refused');
+    logger.error({ err: new Error('bad \x1b[31mred\r fake line') }, 'failed \x1b[1m\n12:00:00.000 INFO  a forged line');
+    assert.equal(out.lines.length, 2);
+    for (const line of out.lines) {
+      assert.doesNotMatch(line.slice(0, -1), /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/, JSON.stringify(line));
+    }
+    assert.match(out.lines[0]!, /clientId="\\u001b\]0;pwned\\u0007\\u001b\[2J"/, 'escaped as JSON does, still readable');
+    assert.match(out.lines[0]!, /topic="a\\u009b31mb"/);
+    assert.match(out.lines[1]!.split('\n')[0]!, /failed \\u001b\[1m\\u000a12:00:00.000 INFO {2}a forged line$/, 'a message cannot start a line of its own');
+  });
 });
+

@@ -20,9 +20,16 @@ const clockTime = (epochMs: number): string => {
   return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, '0')}`;
 };
 
+// Log fields hold what clients chose (an MQTT client id before any credential check, a topic): a
+// terminal must get none of their control characters (ESC, C1 such as CSI, DEL, CR) nor bidi
+// overrides. Bare only when printable ASCII; JSON-escaped otherwise, and what JSON leaves escaped too.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+const escapeUnsafe = (text: string): string => text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const BARE = /^[\x21\x23-\x3c\x3e-\x7e]+$/;
+
 const shown = (value: unknown): string => {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  return JSON.stringify(value) ?? String(value);
+  if (typeof value === 'string') return BARE.test(value) ? value : escapeUnsafe(JSON.stringify(value));
+  return escapeUnsafe(JSON.stringify(value) ?? String(value));
 };
 
 /** `line` is one JSON log line (pino's output); anything that is not JSON passes through unchanged. */
@@ -39,14 +46,14 @@ export const prettyLogLine = (line: string, colors: boolean): string => {
   const parts = [
     paint(typeof time === 'number' ? clockTime(time) : '', DIM),
     paint(name, color),
-    typeof msg === 'string' ? msg : '',
+    typeof msg === 'string' ? escapeUnsafe(msg) : '',
     ...Object.entries(fields).map(([key, value]) => paint(`${key}=${shown(value)}`, DIM)),
   ].filter((part) => part !== '');
   let text = parts.join(' ');
   if (err && typeof err === 'object') {
     const { message, stack } = err as { message?: unknown; stack?: unknown };
     const detail = typeof stack === 'string' ? stack : typeof message === 'string' ? message : JSON.stringify(err);
-    text += `\n${detail.split('\n').map((each) => `    ${each}`).join('\n')}`;
+    text += `\n${detail.split('\n').map((each) => `    ${escapeUnsafe(each)}`).join('\n')}`;
   }
   return `${text}\n`;
 };

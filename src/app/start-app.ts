@@ -36,8 +36,16 @@ export interface RunningApp {
   readonly mqttPort: number;
   /** The generated broker root CA (PEM), undefined with the operator's own certificate. */
   readonly brokerRootCaPem: string | undefined;
+  /** Where the node is in its life: 'serving' until close(), then 'shutdownDelay' (/readyz 503,
+   *  listeners open), 'draining' (clients being disconnected), 'closing', 'closed'. */
+  readonly phase: AppPhase;
+  /** Graceful shutdown: /readyz 503 for TRUSTGATE_SHUTDOWN_DELAY_MS with the listeners open, then
+   *  the drain (cluster), then everything closes; the HTTP server answers until the broker has
+   *  closed. Logs "shutdown complete" at the end. A second call waits for the first. */
   close(): Promise<void>;
 }
+
+export type AppPhase = 'serving' | 'shutdownDelay' | 'draining' | 'closing' | 'closed';
 
 export interface AppOptions {
   readonly logger: Logger;
@@ -195,19 +203,30 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       await backplane.start();
     }
     const mqttListener = { what: 'the MQTT broker', hostVariable: 'TRUSTGATE_MQTT_HOST', portVariable: 'TRUSTGATE_MQTT_PORT', host: config.mqtt.host, port: config.mqtt.port };
+    // The HTTP server closes right after the broker (closers run in reverse), so /readyz answers
+    // 503 through the whole drain instead of refusing connections.
+    let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     }));
-    closers.push(() => broker.close());
+    closers.push(async () => {
+      try {
+        await broker.close();
+      } finally {
+        await closeHttp?.();
+      }
+    });
     follower.attachSessions(broker);
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
 
-    let isDraining = false;
+    // Read by /readyz (and whatever else wants to know whether the node is leaving: isDraining()).
+    let phase: AppPhase = 'serving';
+    const isDraining = (): boolean => phase !== 'serving';
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {
-        node: isDraining ? 'draining for shutdown' : 'ok',
+        node: isDraining() ? 'draining for shutdown' : 'ok',
         database: await checkDatabase(db),
       };
       const cluster = events.readiness();
@@ -218,7 +237,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     };
     const appMetrics = await startAppMetrics({
       registry: metrics, db, redis: redisUrl ? createRedisProbe({ url: redisUrl, nodeId }) : undefined, readiness,
-      isDraining: () => isDraining, buildCommit: config.metrics.buildCommit, logger,
+      isDraining, buildCommit: config.metrics.buildCommit, logger,
     });
     closers.push(() => appMetrics.close());
     // Issue 15, part 3: certificate expiry in /metrics and, daily, in the log.
@@ -233,7 +252,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
     });
-    closers.push(async () => {
+    closeHttp = async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
       // shutdown past what an orchestrator waits before SIGKILL.
       const force = setTimeout(() => http.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
@@ -242,7 +261,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       } finally {
         clearTimeout(force);
       }
-    });
+    };
     const httpListener = { what: 'the REST API', hostVariable: 'TRUSTGATE_HTTP_HOST', portVariable: 'TRUSTGATE_HTTP_PORT', host: config.http.host, port: config.http.port };
     await listenOrExplain(httpListener, () => http.listen({ host: config.http.host, port: config.http.port }));
     const address = http.server.address();
@@ -250,14 +269,36 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
+    let closing: Promise<void> | undefined;
+    const shutdown = async (): Promise<void> => {
+      const startedAt = performance.now();
+      const { shutdownDelayMs, drainMs } = config.cluster;
+      const drains = redisUrl !== undefined && drainMs > 0;
+      phase = 'shutdownDelay';
+      logger.info({ shutdownDelayMs, drainMs: drains ? drainMs : 0 }, 'shutting down: /readyz answers 503 from now on');
+      // The balancer needs a few failed health checks to take the node out: until then it may
+      // still send new connections, which are served.
+      if (shutdownDelayMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
+        logger.info({ shutdownDelayMs }, 'shutdown delay over: closing the listeners');
+      }
+      // In a cluster, agents have somewhere to go: they are disconnected evenly over the drain
+      // time instead of all at once.
+      phase = 'draining';
+      if (drains) await broker.drain(drainMs);
+      phase = 'closing';
+      await closeAll();
+      phase = 'closed';
+      logger.info({ durationMs: Math.round(performance.now() - startedAt) }, 'shutdown complete');
+    };
     return {
       httpUrl, httpPort, mqttPort: broker.port, brokerRootCaPem: tlsIdentity.rootCaPem,
-      async close() {
-        // In a cluster, agents have somewhere to go: the balancer sees /readyz fail, and they are
-        // disconnected in batches instead of all at once.
-        isDraining = true;
-        if (redisUrl && config.cluster.drainMs > 0) await broker.drain(config.cluster.drainMs);
-        await closeAll();
+      get phase() {
+        return phase;
+      },
+      close() {
+        closing ??= shutdown();
+        return closing;
       },
     };
   } catch (error) {

@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './api-client.ts';
 import { addAgentIssueCommand } from './agent-issue-command.ts';
+import { addAgentRenewCommand } from './agent-renew-command.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { connectApi, outputOf } from './cli-context.ts';
 import { expiryTime, formatTable, shortTime } from './output.ts';
 import { parseDurationSeconds } from './parse-duration.ts';
 
-// `trustgate agent issue|list|disable|enable|delete`: issuing is local (agent-issue-command.ts);
+// `trustgate agent issue|renew|list|disable|enable|delete`: issuing is local (agent-issue-command.ts),
+// renewing a managed-CA certificate goes over the API (agent-renew-command.ts);
 // the rest manages the agents the broker onboarded, over the agents API.
 
 interface AgentResource {
@@ -54,6 +56,7 @@ const addSetEnabledCommand = (agent: Command, name: 'enable' | 'disable'): void 
 export const registerAgentCommands = (program: Command): void => {
   const agent = program.command('agent').description('agents: issue certificates locally; list, disable, enable, delete onboarded agents');
   addAgentIssueCommand(agent);
+  addAgentRenewCommand(agent);
 
   agent.command('list')
     .description('list the agents the broker has onboarded (on their first connection); certificates expiring within 30 days are marked')

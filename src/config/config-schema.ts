@@ -220,7 +220,11 @@ export const configSchema = {
     }),
     drainMs: setting({
       env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),
-      description: 'On SIGTERM: time over which connected agents are disconnected in batches so they move to other nodes, in milliseconds.',
+      description: 'On SIGTERM, after TRUSTGATE_SHUTDOWN_DELAY_MS: time over which the connected clients are disconnected evenly (the first at once, the last about this long later) so they move to other nodes, in milliseconds; `/readyz` answers 503 meanwhile. In a cluster only (a single node closes its connections at once); 0 = at once.',
+    }),
+    shutdownDelayMs: setting({
+      env: 'TRUSTGATE_SHUTDOWN_DELAY_MS', default: 0, parse: integer(0, 600_000),
+      description: 'On SIGTERM: how long `/readyz` answers 503 while the node still accepts MQTT connections and API requests, before it drains, in milliseconds, so a load balancer sees the node leave (set it to the balancer\'s health check interval times its unhealthy threshold). Also on a single node.',
     }),
     busPingMs: setting({
       env: 'TRUSTGATE_CLUSTER_PING_MS', default: 5000, parse: integer(10, 600_000),

@@ -58,12 +58,15 @@ const verifyBearer = async (verifier: TokenVerifier, request: FastifyRequest, ne
 export const authenticate = (app: FastifyInstance, verifier: TokenVerifier): void => {
   app.decorateRequest('principal', null, []);
   app.addHook('onRoute', checkDeclaresAccess);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     // An unknown route answers 404 the same with and without a token: it leaks nothing about auth.
     if (request.is404) return;
     const { config } = request.routeOptions;
     if (config.public === true) return;
     // A route registered before this hook escaped the startup check: it gets the strictest scope.
     request.principal = await verifyBearer(verifier, request, config.scope ?? 'mcmqtt.admin');
+    // From here on every line of this request (what it changed, its completion) names who made it.
+    request.log = request.log.child({ tenant: request.principal.tenant, subject: request.principal.subject });
+    reply.log = request.log;
   });
 };

@@ -31,6 +31,7 @@ const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   [`POST ${API}/agentCertificates`]: 'mcmqtt.admin',
   [`GET ${API}/agentCertificates`]: 'mcmqtt.read',
   [`GET ${API}/agentCertificates/:id`]: 'mcmqtt.read',
+  [`POST ${API}/agentCertificates/:id/renew`]: 'mcmqtt.admin',
   [`DELETE ${API}/agentCertificates/:id`]: 'mcmqtt.admin',
   [`GET ${API}/openapi.json`]: 'public',
   // Swagger UI (@fastify/swagger-ui), public like the document it shows: its page, the document

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions, type RouteShorthandOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -17,6 +16,7 @@ import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { countRequests } from './request-metrics.ts';
+import { ProbesAtDebug, requestIdOf } from './request-logging.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -68,7 +68,9 @@ export const createHttpServer = async ({
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    genReqId: () => randomUUID(),
+    // An acceptable X-Request-Id from a proxy is kept, anything else replaced (request-logging.ts).
+    genReqId: requestIdOf,
+    logController: new ProbesAtDebug(),
     // Wrong JSON types must be refused, not coerced ("name": 5 is an error, not "5"); unknown
     // fields are refused where a schema says additionalProperties: false, never silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -82,6 +84,10 @@ export const createHttpServer = async ({
   handleErrors(app);
   countRequests(app, metrics);
   app.addHook('onRoute', markSwaggerUiPublic);
+  // The id, echoed: what a caller quotes to find its request in the logs (also the error's logref).
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
   app.addHook('preValidation', rejectPrivateKeys);

@@ -52,6 +52,12 @@ export const httpStatusByCode = {
   'agentCertificate.notFound': 404,
   'agentCertificate.nameInvalid': 400,
   'agentCertificate.duplicate': 409,
+  'renewal.requestInvalid': 400,
+  'renewal.notManagedCa': 409,
+  'renewal.certificateRevoked': 409,
+  'renewal.commonNameMismatch': 400,
+  'renewal.tooSoon': 429,
+  'renewal.inProgress': 429,
   'brokerCa.notGenerated': 404,
   // MQTT refusals never answer an HTTP request themselves; the doctor reports them as steps.
   'mqtt.credentialsMissing': 400,

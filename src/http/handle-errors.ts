@@ -57,6 +57,9 @@ export const handleErrors = (app: FastifyInstance): void => {
     const status = httpStatusByCode[answer.code];
     if (status >= 500) request.log.error({ err: error, code: answer.code }, answer.message);
     else request.log.info({ code: answer.code }, 'request refused');
+    // A limit that names its end (renewal.tooSoon): RFC 9110 §10.2.3.
+    const retryAt = isDomainError(error) ? (error.details as { retryAt?: unknown } | undefined)?.retryAt : undefined;
+    if (status === 429 && typeof retryAt === 'string') reply.header('retry-after', String(Math.max(1, Math.ceil((Date.parse(retryAt) - Date.now()) / 1000))));
     return reply.code(status).send(errorBody(answer.code, request.id, answer.message));
   });
 

@@ -52,6 +52,7 @@ const authenticateApplication = async (
   }
   return {
     kind: 'application', tenant: principal.tenant, clientId: client.id, mayPublish: grants(principal.scopes, 'mcmqtt.admin'),
+    ...(principal.subject === undefined ? {} : { subject: principal.subject }),
     ...(principal.expiresAtMs === undefined ? {} : { expiry: { atMs: principal.expiresAtMs, code: 'auth.tokenExpired' } }),
   };
 };

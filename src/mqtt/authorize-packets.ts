@@ -4,7 +4,7 @@ import type { BrokerMetrics } from './broker-metrics.ts';
 import { stampPublisher, wasAcceptedFrom } from './message-publisher.ts';
 import { isCheckedRetained, isStoredWill } from './message-walls.ts';
 import type { SessionRegistry } from './session-registry.ts';
-import { mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
+import { mayReceive, maySubscribe, whyPublishRefused } from './topic-rules.ts';
 
 // Payloads up to 128 KiB (README, "Connect an agent"). (QoS 2 subscriptions are lowered to 1 in guard-packets.ts,
 // before aedes computes the granted QoS.)
@@ -33,7 +33,7 @@ export const createAuthorizePublish = ({ sessions, logger, metrics }: AuthorizeD
     const size = packet.payload?.length ?? 0;
     const reason = !principal ? 'no session'
       : size > MAX_PAYLOAD_BYTES ? `payload of ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}`
-        : !mayPublish(principal, packet.topic) ? 'topic not allowed' : undefined;
+        : whyPublishRefused(principal, packet.topic);
     if (principal && reason === undefined) {
       stampPublisher(packet, principal);
       metrics.traffic.received += 1;

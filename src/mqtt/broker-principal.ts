@@ -21,4 +21,8 @@ export type BrokerPrincipal =
     readonly sessionId: string;
     readonly expiry?: SessionExpiry;
   }
-  | { readonly kind: 'application'; readonly tenant: TenantId; readonly clientId: string; readonly mayPublish: boolean; readonly expiry?: SessionExpiry };
+  | {
+    readonly kind: 'application'; readonly tenant: TenantId; readonly clientId: string; readonly mayPublish: boolean; readonly expiry?: SessionExpiry;
+    /** The token's `sub`, for the logs. */
+    readonly subject?: string;
+  };

@@ -60,6 +60,13 @@ export const connackCodeByError = {
   'agentCertificate.notFound': 5,
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,
+  // Renewal answers on i/cert_v1/cert, never a CONNACK.
+  'renewal.requestInvalid': 5,
+  'renewal.notManagedCa': 5,
+  'renewal.certificateRevoked': 5,
+  'renewal.commonNameMismatch': 5,
+  'renewal.tooSoon': 5,
+  'renewal.inProgress': 5,
   'brokerCa.notGenerated': 5,
   'mqtt.credentialsMissing': 5,
   'mqtt.clientIdRequired': 2,

@@ -18,7 +18,7 @@ describe('SessionRegistry', () => {
     const [a, b] = [fakeClient(), fakeClient()];
     assert.equal(sessions.attach(a, agent('a'), sessions.epoch), true);
     assert.equal(sessions.attach(b, agent('b', 'ca-2'), sessions.epoch), true);
-    assert.equal(sessions.closeWhere((p) => p.kind === 'agent' && p.caCertificateId === 'ca-1'), 1);
+    assert.equal(sessions.closeWhere((p) => p.kind === 'agent' && p.caCertificateId === 'ca-1').length, 1);
     assert.deepEqual([a.closeCalls, b.closeCalls], [1, 0]);
     assert.equal(sessions.size, 1);
   });

@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
 import type { BrokerPrincipal } from './broker-principal.ts';
+import { markDisconnect, type DisconnectReason } from './disconnect-reasons.ts';
 
 type PrincipalMatcher = (principal: BrokerPrincipal) => boolean;
 
@@ -49,30 +50,34 @@ export class SessionRegistry {
     return [...this.#clients].flatMap((client) => this.#principals.get(client) ?? []);
   }
 
-  /** Closes up to `count` attached sessions (any), without recording a withdrawal: for draining. */
-  closeSome(count: number): number {
-    let closed = 0;
+  /** Closes up to `count` attached sessions (any), without recording a withdrawal: for draining.
+   *  Returns the client ids closed. */
+  closeSome(count: number, reason: DisconnectReason = 'drain'): string[] {
+    const closed: string[] = [];
     for (const client of this.#clients) {
-      if (closed >= count) break;
+      if (closed.length >= count) break;
       this.#clients.delete(client);
+      markDisconnect(client, reason);
       client.close();
-      closed += 1;
+      closed.push(client.id);
     }
     return closed;
   }
 
-  /** Closes every session whose principal matches, now and for admissions in flight; returns how many. */
-  closeWhere(matches: PrincipalMatcher): number {
+  /** Closes every session whose principal matches, now and for admissions in flight; returns
+   *  the client ids closed. */
+  closeWhere(matches: PrincipalMatcher, detail?: string): string[] {
     this.#epoch += 1;
     this.#withdrawals.push({ epoch: this.#epoch, matches });
     if (this.#withdrawals.length > WITHDRAWALS_KEPT) this.#withdrawals.shift();
-    let closed = 0;
+    const closed: string[] = [];
     for (const client of this.#clients) {
       const principal = this.#principals.get(client);
       if (principal && matches(principal)) {
         this.#clients.delete(client);
+        markDisconnect(client, 'trustWithdrawn', detail);
         client.close();
-        closed += 1;
+        closed.push(client.id);
       }
     }
     return closed;

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import { createServer } from 'node:tls';
+import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
@@ -11,10 +11,12 @@ import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscrib
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { connackFirst } from './connack-first.ts';
 import { boundConnack } from './connack-bound.ts';
+import { disconnectCauseOf, markDisconnect, trackDisconnectReasons } from './disconnect-reasons.ts';
 import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
+import { installCertificateRenewal } from './certificate-renewal.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -62,8 +64,9 @@ export interface MqttBrokerBackplane {
  *  (at once), and re-checks the live ones after a cluster node missed events. */
 export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
-  /** Graceful shutdown: stops accepting connections, then disconnects the connected clients in
-   *  batches spread over `durationMs`, so agents reconnect to other nodes without a stampede. */
+  /** Graceful shutdown: stops accepting connections, then disconnects the connected clients
+   *  evenly over `durationMs` (the first at once, the last about `durationMs` later), so agents
+   *  reconnect to other nodes without a stampede. */
   drain(durationMs: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -73,7 +76,11 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** An admitted CONNECT not answered within this gets CONNACK 3 (connack-bound.ts): a cluster's Redis is away. */
 export const CONNACK_BOUND_MS = 5_000;
 const BACKPLANE_CLOSE_BOUND_MS = 3_000;
-const DRAIN_STEP_MS = 100;
+/** The shortest pause between two drain batches: more clients than `durationMs / DRAIN_MIN_STEP_MS`
+ *  are disconnected several per step. */
+const DRAIN_MIN_STEP_MS = 10;
+/** Client ids named in one "closed sessions after a trust change" line, at most. */
+const CLIENT_IDS_LOGGED = 20;
 
 // aedes over node:tls with mutual TLS. The TLS layer asks for a client certificate but neither
 // requires nor chain-checks it (no `ca` list: the CertificateRequest names no tenant's CA, and
@@ -92,6 +99,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const isClusterAvailable = (): boolean => backplane?.isAvailable?.() !== false;
   const authorizeSubscribe = createAuthorizeSubscribe({ sessions, logger: log, metrics });
   let onAdmitted = (_client: Client): void => undefined;
+  // Registered on the cluster's emitter before aedes' own listeners (disconnect-reasons.ts).
+  const disconnectReasons = trackDisconnectReasons(options.backplane?.mq);
   const broker = await Aedes.createBroker({
     ...(options.backplane ? { id: options.backplane.id, mq: options.backplane.mq, persistence: options.backplane.persistence } : {}),
     preConnect: (client: Client, packet: ConnectPacket, callback: (error: Error | null, success: boolean) => void) => {
@@ -117,12 +126,17 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     maxClientsIdLength: 256,
   });
   guardStoredMessages(broker, { logger: log, metrics });
+  // Outside the walls: a renewal request is consumed before it could be stored or forwarded.
+  installCertificateRenewal(broker, { registry, sessions, logger: log });
   const lifecycle = pairClientEvents(broker);
+  const reasons = disconnectReasons.attach(broker);
+  let isClosing = false;
   const deadlines = new SessionDeadlines({
     onExpired: (client, principal, expiry) => {
       metrics.sessionsClosedByExpiry.labels(expiry.code).inc();
       log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind, reason: expiry.code, expiredAt: new Date(expiry.atMs).toISOString() },
         'closed a session: what admitted it has expired');
+      markDisconnect(client, 'expired', expiry.code);
       client.close();
     },
   });
@@ -142,7 +156,13 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       counted.add(client);
       metrics.connected.inc();
       metrics.accepted.labels(principal.kind).inc();
-      log.info({ clientId: client.id, tenant: principal.tenant, kind: principal.kind }, 'mqtt connection accepted');
+      const socket = (client as unknown as { conn: Partial<TLSSocket> }).conn;
+      log.info({
+        clientId: client.id, tenant: principal.tenant, kind: principal.kind, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort,
+        // The agent's certificate as the API shows it (lowercase hex SHA-256 of the DER), or the application's token subject.
+        ...(principal.kind === 'agent' ? { certificateFingerprint: socket.getPeerCertificate?.()?.fingerprint256?.replaceAll(':', '').toLowerCase() } : {}),
+        ...(principal.kind === 'application' && principal.subject !== undefined ? { subject: principal.subject } : {}),
+      }, 'mqtt connection accepted');
     },
     onTimedOut: (client) => {
       metrics.refusals.labels('mqtt.clusterUnavailable').inc();
@@ -164,6 +184,12 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     deadlines.untrack(client);
     if (counted.has(client)) metrics.connected.dec();
     const principal = sessions.detach(client);
+    // Every session logged as accepted gets one line saying why it ended (disconnect-reasons.ts);
+    // a refused CONNECT was logged as refused.
+    if (counted.has(client)) {
+      const cause = disconnectCauseOf(client, isClosing ? 'shutdown' : 'closedByBroker');
+      log.info({ clientId: client.id, tenant: principal?.tenant, kind: principal?.kind, reason: cause.reason, detail: cause.detail }, 'mqtt connection closed');
+    }
     if (principal?.kind !== 'agent') return;
     registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
       .catch((error: unknown) => log.error({ err: error, clientId: client.id }, 'could not record the agent as offline'));
@@ -220,6 +246,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     const client = broker.handle(socket);
     guardPackets(client);
     lifecycle.guard(client);
+    reasons.guard(client);
     connackFirst(client);
     quotas.guard(client);
   });
@@ -254,27 +281,31 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   return {
     port,
     closeSessionsFor(event) {
-      let closed = 0;
+      let closed: string[] = [];
       switch (event.type) {
         case 'caCertificateDeleted':
-          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.caCertificateId === event.caCertificateId);
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.caCertificateId === event.caCertificateId, event.type);
           break;
         case 'agentDisabled':
         case 'agentDeleted':
-          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.agentId === event.agentId);
+          closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant && p.agentId === event.agentId, event.type);
           break;
         case 'agentCertificateRevoked':
           // By issuer + serial number: the same agent connected with another (e.g. reissued)
           // certificate stays, and a re-encoded copy of the revoked one does not.
           closed = sessions.closeWhere((p) => p.kind === 'agent' && p.tenant === event.tenant
-            && p.caCertificateId === event.caCertificateId && p.certificateSerialNumber === event.serialNumber);
+            && p.caCertificateId === event.caCertificateId && p.certificateSerialNumber === event.serialNumber, event.type);
           break;
         default:
           return;
       }
-      if (closed > 0) {
-        metrics.sessionsClosedByTrustChange.inc(closed);
-        log.info({ event: event.type, tenant: event.tenant, closed }, 'closed sessions after a trust change');
+      if (closed.length > 0) {
+        metrics.sessionsClosedByTrustChange.inc(closed.length);
+        // The ids, bounded: a CA deleted under 10,000 agents must not make one huge line.
+        log.info({
+          event: event.type, tenant: event.tenant, closed: closed.length, clientIds: closed.slice(0, CLIENT_IDS_LOGGED),
+          ...(closed.length > CLIENT_IDS_LOGGED ? { clientIdsNotListed: closed.length - CLIENT_IDS_LOGGED } : {}),
+        }, 'closed sessions after a trust change');
       }
     },
     liveAgentSessions() {
@@ -283,15 +314,23 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     async drain(durationMs) {
       // New connections are refused from here on; the listening socket closes, live ones stay.
       server.close();
-      const batches = Math.max(1, Math.floor(durationMs / DRAIN_STEP_MS));
-      const perBatch = Math.max(1, Math.ceil(sessions.size / batches));
-      log.info({ sessions: sessions.size, durationMs }, 'draining: disconnecting clients so they move to other nodes');
-      for (let batch = 0; batch < batches && sessions.size > 0; batch += 1) {
-        sessions.closeSome(perBatch);
-        if (sessions.size > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_STEP_MS));
+      // One step per client (fewer, with more clients per step, past one per DRAIN_MIN_STEP_MS),
+      // the steps evenly spaced over durationMs: the first at once, the last one step before its
+      // end. Timed from the start, so slow steps do not stretch the drain.
+      const total = sessions.size;
+      const steps = Math.max(1, Math.min(total, Math.floor(durationMs / DRAIN_MIN_STEP_MS)));
+      const stepMs = durationMs / steps;
+      const startedAt = performance.now();
+      log.info({ sessions: total, durationMs, steps }, 'draining: disconnecting clients evenly over the drain time so they move to other nodes');
+      for (let step = 0; step < steps && sessions.size > 0; step += 1) {
+        const wait = startedAt + step * stepMs - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        sessions.closeSome(Math.ceil(sessions.size / (steps - step)), 'drain');
       }
+      log.info({ sessions: total, remaining: sessions.size, durationMs: Math.round(performance.now() - startedAt) }, 'drained: every client was disconnected');
     },
     async close() {
+      isClosing = true;
       deadlines.close();
       quotas.close();
       connackBound.close();

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
-import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe } from './topic-rules.ts';
+import { isTopicSafeLevel, mayPublish, mayReceive, maySubscribe, whyPublishRefused } from './topic-rules.ts';
 
 // The topic rules (README, "Connect an agent"): an agent publishes only to tc/<tenant>/<clientId>/o/... and subscribes only to
 // tc/<tenant>/<clientId>/i/... (wildcards only below that prefix); $SYS is closed; a tenant
@@ -363,6 +363,22 @@ describe('invariants over the whole corpus', () => {
         const levels = topic.slice(`tc/${p.tenant}/`.length).split('/');
         assert.ok((levels[0] ?? '').length > 0 && levels[1] === 'i' && levels.slice(2).join('/').length > 0, show(topic));
       }
+    }
+  });
+
+  test('a read-only application is refused for the missing mcmqtt.admin exactly where an admin application of its tenant may publish, else for the topic', () => {
+    for (const topic of corpus) {
+      const why = whyPublishRefused(readOnlyApp, topic);
+      assert.equal(why, mayPublish(app, topic) ? 'missing scope mcmqtt.admin' : 'topic not allowed', show(topic));
+    }
+    assert.equal(whyPublishRefused(readOnlyApp, 'tc/acme/acme_pump-1/i/cmd'), 'missing scope mcmqtt.admin');
+    assert.equal(whyPublishRefused(readOnlyApp, 'tc/acme/acme_pump-1/o/data'), 'topic not allowed');
+    assert.equal(whyPublishRefused(readOnlyApp, 'tc/other/other_pump-1/i/cmd'), 'topic not allowed', 'another tenant: the topic, whatever the scope');
+  });
+
+  test('the refusal reason and the decision agree for every principal and topic', () => {
+    for (const p of principals) {
+      for (const topic of corpus) assert.equal(whyPublishRefused(p, topic) === undefined, mayPublish(p, topic), `${p.clientId} ${show(topic)}`);
     }
   });
 });

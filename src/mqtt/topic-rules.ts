@@ -36,16 +36,21 @@ const agentOutbound = (tenant: string, clientId: string) => `tc/${tenant}/${clie
 const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/i/`;
 const tenantRoot = (tenant: string) => `tc/${tenant}/`;
 
-/** May this principal PUBLISH to `topic` (a topic name, never a filter)? */
-export const mayPublish = (principal: Publisher, topic: string): boolean => {
-  if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return false;
-  if (principal.kind === 'agent') return hasLevelsBelow(topic, agentOutbound(principal.tenant, principal.clientId));
-  if (!principal.mayPublish) return false;
+/** Why this principal may not PUBLISH to `topic` (a topic name, never a filter), or undefined if it may. */
+export const whyPublishRefused = (principal: Publisher, topic: string): 'topic not allowed' | 'missing scope mcmqtt.admin' | undefined => {
+  if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return 'topic not allowed';
+  if (principal.kind === 'agent') return hasLevelsBelow(topic, agentOutbound(principal.tenant, principal.clientId)) ? undefined : 'topic not allowed';
   // tc/<tenant>/<clientId>/i/<at least one more character>
-  if (!topic.startsWith(tenantRoot(principal.tenant))) return false;
+  if (!topic.startsWith(tenantRoot(principal.tenant))) return 'topic not allowed';
   const [clientId, direction, ...rest] = topic.slice(tenantRoot(principal.tenant).length).split('/');
-  return clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
+  const isAgentInbound = clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
+  if (!isAgentInbound) return 'topic not allowed';
+  // The topic is one only mcmqtt.admin may publish to: the token lacks the scope, not the topic the rule.
+  return principal.mayPublish ? undefined : 'missing scope mcmqtt.admin';
 };
+
+/** May this principal PUBLISH to `topic` (a topic name, never a filter)? */
+export const mayPublish = (principal: Publisher, topic: string): boolean => whyPublishRefused(principal, topic) === undefined;
 
 /** May this principal SUBSCRIBE to `filter` (which may hold wildcards, but only below its prefix)? */
 export const maySubscribe = (principal: Publisher, filter: string): boolean => {

@@ -22,3 +22,4 @@ export {
 export { issueCertificate, type CertificateRequest, type IssuedCertificate } from './issue-certificate.ts';
 export { issueServerCertificate, normalizeHostname, subjectAltNames, type IssueServerCertificateOptions } from './issue-server-certificate.ts';
 export { readCsr, type CheckedCsr } from './read-csr.ts';
+export { createCsr } from './create-csr.ts';

@@ -13,6 +13,7 @@ import { diagnoseAgentCertificate } from './diagnose-agent-certificate.ts';
 import { deleteAgent, findAgent, listAgents, setAgentEnabled } from './agent-use-cases.ts';
 import { createAgentCertificate, type CreateAgentCertificateInput } from './create-agent-certificate.ts';
 import { findAgentCertificate, listAgentCertificates, revokeAgentCertificate } from './agent-certificate-use-cases.ts';
+import { renewAgentCertificate, type RenewAgentCertificateInput } from './renew-agent-certificate.ts';
 
 // The registry's use cases bound to their dependencies: what the front doors hold.
 export const createRegistry = (dependencies: RegistryDependencies) => ({
@@ -36,6 +37,7 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   listAgentCertificates: (tenant: TenantId) => listAgentCertificates(dependencies, tenant),
   findAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => findAgentCertificate(dependencies, tenant, id),
   revokeAgentCertificate: (tenant: TenantId, id: AgentCertificateId) => revokeAgentCertificate(dependencies, tenant, id),
+  renewAgentCertificate: (input: RenewAgentCertificateInput) => renewAgentCertificate(dependencies, input),
 });
 
 export type Registry = ReturnType<typeof createRegistry>;

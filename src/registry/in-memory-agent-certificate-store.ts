@@ -6,6 +6,10 @@ import { duplicateAgentCertificate } from './store-errors.ts';
 // Reference AgentCertificateStore for unit tests; the contract suite holds the Kysely adapter to the same.
 export class InMemoryAgentCertificateStore implements AgentCertificateStore {
   readonly #records = new Map<AgentCertificateId, AgentCertificateRecord>();
+  /** Certificates replaced by a renewal: valid, but no longer the name's active one. */
+  readonly #retired = new Set<AgentCertificateId>();
+  /** `<tenant>/<clientId>` -> last renewal. */
+  readonly #renewals = new Map<string, Date>();
 
   async insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
     // Check and insert without an await in between: atomic, like the database's unique constraint.
@@ -29,8 +33,25 @@ export class InMemoryAgentCertificateStore implements AgentCertificateStore {
     return this.#activeByName(tenant, name);
   }
 
+  async lastRenewalAt(tenant: TenantId, clientId: string): Promise<Date | undefined> {
+    return this.#renewals.get(`${tenant}/${clientId}`);
+  }
+
+  async insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date): Promise<{ renewed: AgentCertificateRecord } | { lastRenewalAt: Date }> {
+    // No await between the check and the writes: atomic, like the store's conditional upsert.
+    const key = `${record.tenant}/${record.clientId}`;
+    const last = this.#renewals.get(key);
+    if (last !== undefined && last > notRenewedSince) return { lastRenewalAt: last };
+    this.#renewals.set(key, record.createdAt);
+    // Retired, not revoked: the in-memory store tells the active one by its latest creation.
+    for (const [id, other] of this.#records) if (other.tenant === record.tenant && other.name === record.name && !other.isRevoked) this.#retired.add(id);
+    const stored: AgentCertificateRecord = { ...record, isRevoked: false, revokedAt: undefined };
+    this.#records.set(record.id, stored);
+    return { renewed: stored };
+  }
+
   #activeByName(tenant: TenantId, name: string): AgentCertificateRecord | undefined {
-    return [...this.#records.values()].find((r) => r.tenant === tenant && r.name === name && !r.isRevoked);
+    return [...this.#records.values()].find((r) => r.tenant === tenant && r.name === name && !r.isRevoked && !this.#retired.has(r.id));
   }
 
   async revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined> {

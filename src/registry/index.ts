@@ -11,6 +11,7 @@ export type {
 export { statusOf } from './agent-certificate.ts';
 export type { AgentCertificateView } from './agent-certificate-view.ts';
 export type { CreatedAgentCertificate } from './create-agent-certificate.ts';
+export { RENEWAL_INTERVAL_MS, type RenewAgentCertificateInput, type RenewalSubject } from './renew-agent-certificate.ts';
 export { InMemoryAgentCertificateStore } from './in-memory-agent-certificate-store.ts';
 export { InMemoryManagedCaStore } from './in-memory-managed-ca-store.ts';
 export { TrustIndex, type IndexedCaCertificate } from './trust-index.ts';

@@ -69,6 +69,14 @@ export interface AgentCertificateStore {
   findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
   /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
   revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined>;
+  /** When the agent with this client id last renewed its certificate, if ever (the hourly limit). */
+  lastRenewalAt(tenant: TenantId, clientId: string): Promise<Date | undefined>;
+  /** Atomically, also across nodes: unless the agent (record.clientId) renewed after
+   *  `notRenewedSince` (then nothing changes and the answer is that renewal's time), records this
+   *  renewal at `record.createdAt`, retires the name's active certificate (no longer active, so
+   *  its name is free for `record`, but not revoked: it stays valid until it expires) and inserts
+   *  `record` as the name's active certificate. */
+  insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date): Promise<{ readonly renewed: AgentCertificateRecord } | { readonly lastRenewalAt: Date }>;
   /** Issuer (managed CA id) and serial number of every tenant's revoked certificates still within
    *  validity at `now`: loads the broker's revocation list at start (expired ones are refused anyway). */
   listRevokedSerials(now: Date): Promise<RevokedSerial[]>;

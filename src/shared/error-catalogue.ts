@@ -70,6 +70,14 @@ export const errorCatalogue = {
   'agentCertificate.nameInvalid': 'The name is not 1-64 characters of letters, digits, ".", "_" and "-" starting with a letter or digit (it becomes the CN and part of the client id and topics).',
   'agentCertificate.duplicate': 'The tenant already has an active (not revoked) agent certificate with this name.',
 
+  // Renewal of a managed-CA agent certificate (MQTT o/cert_v1/csr, POST /agentCertificates/{id}/renew)
+  'renewal.requestInvalid': 'The renewal request on tc/<tenant>/<clientId>/o/cert_v1/csr is not a JSON object with a non-empty string "id" (at most 256 characters) and a string "csr" (PEM).',
+  'renewal.notManagedCa': 'The agent\'s certificate was issued by an uploaded (tenant-owned) CA: renewal is for certificates of the tenant\'s managed CA; issue the new certificate with your own CA.',
+  'renewal.certificateRevoked': 'The certificate to renew is revoked; issue a new one with POST /agentCertificates.',
+  'renewal.commonNameMismatch': 'The CSR\'s CN is not the agent\'s name (the CN of its certificate, the part of its client id after <tenant>_).',
+  'renewal.tooSoon': 'The agent renewed its certificate less than an hour ago: at most one renewal per agent per hour; retry at the time given (retryAt).',
+  'renewal.inProgress': 'A renewal request of this agent is being handled already; wait for its answer.',
+
   // The broker's own TLS identity (GET /broker-ca.pem)
   'brokerCa.notGenerated': 'The broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), so there is no generated broker root CA: agents trust the CA that issued that certificate.',
 

@@ -1,9 +1,10 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AgentCertificateId, CaCertificateId, TenantId } from '../shared/index.ts';
 import {
   duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
 } from '../registry/index.ts';
 import type { AgentCertificatesTable, Database } from './tables.ts';
+import { runTransaction } from './run-transaction.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<AgentCertificatesTable>): AgentCertificateRecord => ({
@@ -32,8 +33,12 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
   }
 
   async insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
+    return this.#insert(this.#db, record);
+  }
+
+  async #insert(db: Kysely<Database> | Transaction<Database>, record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
     try {
-      const row = await this.#db.insertInto('agent_certificates').values({
+      const row = await db.insertInto('agent_certificates').values({
         id: record.id,
         tenant_id: record.tenant,
         name: record.name,
@@ -85,6 +90,35 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
       .where('tenant_id', '=', tenant).where('id', '=', id).where('is_revoked', '=', 0)
       .returningAll().executeTakeFirst();
     return row ? toRecord(row) : this.find(tenant, id);
+  }
+
+  async lastRenewalAt(tenant: TenantId, clientId: string): Promise<Date | undefined> {
+    const row = await this.#db.selectFrom('agent_certificate_renewals').select('renewed_at')
+      .where('tenant_id', '=', tenant).where('client_id', '=', clientId).executeTakeFirst();
+    return row && new Date(row.renewed_at);
+  }
+
+  async insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date): Promise<{ renewed: AgentCertificateRecord } | { lastRenewalAt: Date }> {
+    return runTransaction(this.#db, async (trx) => {
+      // The hourly limit, decided by one conditional upsert: of concurrent renewals (on any node)
+      // one updates the row, the others' WHERE fails on the row it left (PostgreSQL re-reads the
+      // locked row under READ COMMITTED; SQLite has one writer) and they change nothing.
+      const claimed = await trx.insertInto('agent_certificate_renewals').values({
+        tenant_id: record.tenant, client_id: record.clientId, renewed_at: record.createdAt.toISOString(), agent_certificate_id: record.id,
+      }).onConflict((conflict) => conflict.columns(['tenant_id', 'client_id'])
+        .doUpdateSet({ renewed_at: record.createdAt.toISOString(), agent_certificate_id: record.id })
+        .where('agent_certificate_renewals.renewed_at', '<=', notRenewedSince.toISOString()))
+        .returning('renewed_at').executeTakeFirst();
+      if (!claimed) {
+        const last = await trx.selectFrom('agent_certificate_renewals').select('renewed_at')
+          .where('tenant_id', '=', record.tenant).where('client_id', '=', record.clientId).executeTakeFirstOrThrow();
+        return { lastRenewalAt: new Date(last.renewed_at) };
+      }
+      // Retired, not revoked: is_revoked stays 0 (no trust event, the certificate still connects).
+      await trx.updateTable('agent_certificates').set({ active_name: null })
+        .where('tenant_id', '=', record.tenant).where('active_name', '=', record.name).execute();
+      return { renewed: await this.#insert(trx, record) };
+    });
   }
 
   async listRevokedSerials(now: Date): Promise<RevokedSerial[]> {

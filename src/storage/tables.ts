@@ -85,6 +85,14 @@ export interface AgentCertificatesTable {
   revoked_at: string | null;
 }
 
+/** One row per agent that renewed its certificate: the last renewal, for the hourly limit (migration 0010). */
+export interface AgentCertificateRenewalsTable {
+  tenant_id: string;
+  client_id: string;
+  renewed_at: string;
+  agent_certificate_id: string;
+}
+
 /** One row (id 1): bumped by triggers in the transaction of every trust-relevant write (migration 0005). */
 export interface TrustChangesTable {
   id: number;
@@ -119,6 +127,7 @@ export interface Database {
   data_dir_keys: DataDirKeysTable;
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;
+  agent_certificate_renewals: AgentCertificateRenewalsTable;
   ca_certificates: CaCertificatesTable;
   ca_key_claims: CaKeyClaimsTable;
   managed_ca_certificates: ManagedCaCertificatesTable;

@@ -15,6 +15,7 @@ const API_ROUTES = [
   'POST /agentCertificates',
   'GET /agentCertificates',
   'GET /agentCertificates/{id}',
+  'POST /agentCertificates/{id}/renew',
   'DELETE /agentCertificates/{id}',
   'GET /agents',
   'GET /agents/{id}',

@@ -56,4 +56,32 @@ describe('Swagger UI at /api/mindconnectmqtt/v3/docs (REST API)', () => {
     assert.notEqual(traversal.status, 200);
     assert.doesNotMatch(traversal.body, /"name": "trustgate"/);
   });
+
+  test('no path trick under /docs reaches a protected route without a token (raw request lines, GET and HEAD)', async () => {
+    // The UI's routes are public by their registered path, so only a request the router matches to
+    // one of them is let through; each of these must end up at a 4xx without protected content.
+    const { connect } = await import('node:net');
+    const port = Number(new URL(server.url).port);
+    const raw = (line: string): Promise<string> => new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      let answer = '';
+      socket.on('data', (chunk) => { answer += chunk; }).on('end', () => resolve(answer)).on('error', reject);
+    });
+    const base = '/api/mindconnectmqtt/v3';
+    const tricks = [
+      '/docs/..%2fcaCertificates', '/docs/%2e%2e/caCertificates', '/docs/../caCertificates', '/docs%2f..%2fcaCertificates', '/docs;/caCertificates',
+      '/caCertificates;docs', '/DOCS/', '/Docs/json', '/docsX', '/docs-something', '/docs//', '//docs/json', '/docs/static/%2e%2e%2f%2e%2e%2fpackage.json',
+      '/docs/static/..%5c..%5cpackage.json', '/docs/static/../../../../package.json', '/docs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/metrics', '/docs/static/%00',
+      '/caCertificates?x=/docs', '/agents#/docs',
+    ];
+    for (const trick of tricks) {
+      for (const method of ['GET', 'HEAD']) {
+        const answer = await raw(`${method} ${base}${trick} HTTP/1.1`);
+        const status = Number(answer.split(' ')[1]);
+        assert.ok(status >= 400 && status < 500, `${method} ${trick}: ${answer.split('\r\n')[0]}`);
+        assert.doesNotMatch(answer, /"name": "trustgate"|trustgate_|"totalElements"|"content":\[/, `${method} ${trick}`);
+      }
+    }
+  });
 });
+

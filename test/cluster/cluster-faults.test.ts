@@ -245,6 +245,7 @@ describeNeeding('postgres', 'redis')('a trustgate cluster meeting faults', { tim
     const exitCode = await exited;
     t.diagnostic(`exit ${exitCode} ${(performance.now() - signalledAt).toFixed(0)} ms after SIGTERM`);
     assert.equal(exitCode, 0, `exit code after SIGTERM; output:\n${node.server.output().slice(-2_000)}`);
+    assert.match(node.server.output(), /"msg":"shutdown complete"/, 'the last thing the node logs is that its shutdown is complete');
     // The drained node's disconnects did not mark the moved agents offline. It has exited, so
     // all it wrote is written; the survivor's API reads after its own queued records.
     const agents = await listAgents(stable, tenant);

@@ -204,5 +204,37 @@ export const agentCertificateStoreContract = (name: string, open: () => Promise<
       await fixture.agentCertificates.insert(first);
       assert.deepEqual((await fixture.agentCertificates.list(acme)).map((r) => r.id), [first.id, second.id]);
     });
+
+    it('a renewal retires the name\'s active certificate without revoking it, and counts once per client id and hour, also under concurrent calls', async () => {
+      const store = fixture.agentCertificates;
+      const original = await store.insert(newAgentCertificate({ name: 'renewed-1' }));
+      assert.equal(await store.lastRenewalAt(acme, original.clientId), undefined);
+      const at = new Date('2026-12-02T10:00:00.000Z');
+      const hourBefore = (date: Date) => new Date(date.getTime() - 3_600_000);
+      const renewal = newAgentCertificate({ name: 'renewed-1', createdAt: at });
+      const answer = await store.insertRenewal(renewal, hourBefore(at));
+      assert.ok('renewed' in answer);
+      assert.equal(answer.renewed.id, renewal.id);
+      assert.equal((await store.findActiveByName(acme, 'renewed-1'))?.id, renewal.id);
+      assert.equal((await store.find(acme, original.id))?.isRevoked, false, 'the old one is retired, not revoked');
+      assert.deepEqual(await store.listRevokedSerials(at), []);
+      assert.deepEqual(await store.lastRenewalAt(acme, original.clientId), at);
+
+      // Within the hour: nothing changes, whoever asks, however many at once.
+      const soon = new Date(at.getTime() + 60_000);
+      const refusals = await Promise.all(Array.from({ length: 4 }, () => store.insertRenewal(newAgentCertificate({ name: 'renewed-1', createdAt: soon }), hourBefore(soon))));
+      assert.deepEqual(refusals, Array.from({ length: 4 }, () => ({ lastRenewalAt: at })));
+      assert.equal((await store.list(acme)).filter((r) => r.name === 'renewed-1').length, 2);
+
+      // After it: of concurrent renewals exactly one wins.
+      const later = new Date(at.getTime() + 3_600_000);
+      const answers = await Promise.all(Array.from({ length: 4 }, () => store.insertRenewal(newAgentCertificate({ name: 'renewed-1', createdAt: later }), hourBefore(later))));
+      assert.equal(answers.filter((a) => 'renewed' in a).length, 1);
+      assert.equal((await store.list(acme)).filter((r) => r.name === 'renewed-1').length, 3);
+      assert.deepEqual(await store.lastRenewalAt(acme, original.clientId), later);
+      // Per client id and tenant.
+      assert.equal(await store.lastRenewalAt(other, original.clientId), undefined);
+      assert.ok('renewed' in await store.insertRenewal(newAgentCertificate({ tenant: other, name: 'renewed-1', createdAt: soon }), hourBefore(soon)));
+    });
   });
 };

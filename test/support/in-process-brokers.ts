@@ -43,6 +43,8 @@ export interface StartNodeOptions {
   readonly url?: string;
   /** Replaces the default config for this node. */
   readonly config?: Readonly<Record<string, string>>;
+  /** The node's logger (e.g. captureLogs().logger); default silent. */
+  readonly logger?: pino.Logger;
 }
 
 export interface InProcessNode {
@@ -124,12 +126,12 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
     });
   }
 
-  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig }: StartNodeOptions = {}): Promise<InProcessNode> => {
-    const backplane = createRedisBrokerBackplane({ url: redisUrl, logger, prefix });
+  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig, logger: nodeLogger = logger }: StartNodeOptions = {}): Promise<InProcessNode> => {
+    const backplane = createRedisBrokerBackplane({ url: redisUrl, logger: nodeLogger, prefix });
     resources.add(() => backplane.close());
     const metrics = new MetricsRegistry();
     const broker = await startMqttBroker({
-      registry: registryFixture().registry, tokens, logger, metrics, host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
+      registry: registryFixture().registry, tokens, logger: nodeLogger, metrics, host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
       quotas: loadConfig(config).mqtt,
       tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
     });

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AgentCertificateId } from '../../shared/index.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
-import { AgentCertificateResource, CreateAgentCertificateBody, toAgentCertificateResource } from './schemas.ts';
+import { AgentCertificateResource, CreateAgentCertificateBody, RenewAgentCertificateBody, toAgentCertificateResource } from './schemas.ts';
 
 const agentCertificates = apiOperation('agentCertificates');
 const IdParams = idParams<AgentCertificateId>();
@@ -39,6 +39,25 @@ export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOpt
     config: { scope: 'mcmqtt.read' },
     schema: { ...agentCertificates, summary: 'Get an agent certificate (without its private key)', params: IdParams, response: { 200: AgentCertificateResource, ...errors(401, 403, 404) } },
   }, async (request) => toAgentCertificateResource(await registry.findAgentCertificate(request.principal.tenant, request.params.id)));
+
+  // The API door of renewal over MQTT (README, "Certificate renewal over MQTT"): same rules, same hourly limit per agent.
+  app.post('/agentCertificates/:id/renew', {
+    config: { scope: 'mcmqtt.admin' },
+    schema: {
+      ...agentCertificates,
+      summary: 'Renew an agent certificate for a CSR with the same CN: a new certificate (a new record) for the same agent; the old one stays valid until it expires or is revoked. At most one renewal per agent per hour',
+      params: IdParams, body: RenewAgentCertificateBody,
+      response: { 201: AgentCertificateResource, ...errors(400, 401, 403, 404, 409, 413, 415, 429) },
+    },
+  }, async (request, reply) => {
+    const renewed = await registry.renewAgentCertificate({
+      tenant: request.principal.tenant,
+      subject: { kind: 'certificate', agentCertificateId: request.params.id },
+      csrPem: request.body.csr,
+    });
+    request.log.info({ agentCertificateId: renewed.certificate.id, renewalOf: request.params.id, fingerprint: renewed.certificate.fingerprintSha256 }, 'agent certificate renewed');
+    return reply.code(201).header('cache-control', 'no-store').send(toAgentCertificateResource(renewed));
+  });
 
   app.delete('/agentCertificates/:id', {
     config: { scope: 'mcmqtt.admin' },

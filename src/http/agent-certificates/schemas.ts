@@ -68,3 +68,7 @@ export const CreateAgentCertificateBody = Type.Object({
   owner: Type.Optional(Type.String({ maxLength: 256, description: 'Free text: who is responsible for the agent; surrounding white space is trimmed, and an owner of only white space is refused' })),
   csr: Type.Optional(Type.String({ maxLength: 65536, description: 'A PKCS#10 request (PEM) made with the device\'s key: that key is certified (CN = name, the CSR\'s subject is ignored) and no private key is generated or returned' })),
 }, { additionalProperties: false });
+
+export const RenewAgentCertificateBody = Type.Object({
+  csr: Type.String({ maxLength: 65536, description: 'A PKCS#10 request (PEM) whose CN is the certificate\'s name, made with the agent\'s current key or a new one (welcome): that key is certified' }),
+}, { additionalProperties: false });

@@ -31,7 +31,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = asy
     },
   }, async (request) => {
     const agent = await registry.setAgentEnabled(request.principal.tenant, request.params.id, request.body.enabled);
-    request.log.info({ agentId: agent.id, enabled: agent.isEnabled }, 'agent updated');
+    request.log.info({ agentId: agent.id, clientId: agent.clientId, enabled: agent.isEnabled }, agent.isEnabled ? 'agent enabled' : 'agent disabled');
     return toAgentResource(agent);
   });
 

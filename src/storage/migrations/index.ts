@@ -7,6 +7,7 @@ import { trustChangesMigration } from './2026-12-02-0005-trust-changes.ts';
 import { dataDirKeysMigration } from './2026-12-02-0006-data-dir-keys.ts';
 import { trustEventOutboxMigration } from './2026-12-02-0007-trust-event-outbox.ts';
 import { agentCertificateValidityMigration } from './2026-12-02-0009-agent-certificate-validity.ts';
+import { agentCertificateRenewalsMigration } from './2026-12-02-0010-agent-certificate-renewals.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0006-data-dir-keys': dataDirKeysMigration,
   '2026-12-02-0007-trust-event-outbox': trustEventOutboxMigration,
   '2026-12-02-0009-agent-certificate-validity': agentCertificateValidityMigration,
+  '2026-12-02-0010-agent-certificate-renewals': agentCertificateRenewalsMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };
