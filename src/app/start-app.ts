@@ -19,8 +19,10 @@ import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
-  type Database,
+  countAgentCertificatesExpiringBefore, listCaExpiries, type Database,
 } from '../storage/index.ts';
+import { registerExpiryMetrics } from './expiry-metrics.ts';
+import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
 import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
@@ -240,6 +242,13 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       isDraining, buildCommit: config.metrics.buildCommit, logger,
     });
     closers.push(() => appMetrics.close());
+    // Issue 15, part 3: certificate expiry in /metrics and, daily, in the log.
+    registerExpiryMetrics({
+      registry: metrics, namesTenants: config.metrics.token !== undefined, now: () => clock.now(), logger,
+      source: { listCaExpiries: () => listCaExpiries(db), countAgentCertificatesExpiringBefore: (before) => countAgentCertificatesExpiringBefore(db, before) },
+    });
+    const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
+    closers.push(() => caExpiryWarnings.close());
 
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,

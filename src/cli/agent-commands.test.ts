@@ -266,7 +266,7 @@ describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
       assert.equal(listed.clientId, 'acme_pump-9');
       assert.equal(listed.online, true);
       const table = (await cliOk(['agent', 'list', '--tenant', 'acme'], { env })).stdout.split('\n');
-      assert.match(table[0]!, /^ID\s+CLIENT ID\s+ENABLED\s+ONLINE\s+LAST CONNECTED$/);
+      assert.match(table[0]!, /^ID\s+CLIENT ID\s+ENABLED\s+ONLINE\s+LAST CONNECTED\s+CERTIFICATE EXPIRES$/);
       assert.match(table[1]!, new RegExp(`^${listed.id}\\s+acme_pump-9\\s+yes\\s+yes\\s+\\d{4}-`));
 
       assert.equal((await cliOk(['agent', 'disable', 'acme_pump-9', '--tenant', 'acme'], { env })).stdout, `disabled agent acme_pump-9 (${listed.id})\n`);

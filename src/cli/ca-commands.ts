@@ -7,7 +7,7 @@ import { addCaCreateCommand } from './ca-create-command.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { connectApi, outputOf } from './cli-context.ts';
 import { readCertificateFile, readPrivateKeyFile } from './local-files.ts';
-import { formatFields, formatTable, shortTime } from './output.ts';
+import { expiryTime, formatFields, formatTable, shortTime } from './output.ts';
 
 // `trustgate ca register|verify|list|show|delete`: the caCertificates API, with the proof of
 // possession made locally so the CA's private key never leaves this machine.
@@ -184,7 +184,7 @@ export const registerCaCommands = (program: Command): void => {
       outputOf(command).result(resources, () => (resources.length === 0
         ? 'no CA certificates; add one with: trustgate ca create --tenant <tenant> && trustgate ca register ...'
         : formatTable(['ID', 'NAME', 'VERIFIED', 'EXPIRES', 'SUBJECT'],
-          resources.map((r) => [r.id, r.name, r.isVerified ? 'yes' : 'no', shortTime(r.expiration), r.subject]))));
+          resources.map((r) => [r.id, r.name, r.isVerified ? 'yes' : 'no', expiryTime(r.expiration), r.subject]))));
     });
 
   ca.command('show')
@@ -192,11 +192,15 @@ export const registerCaCommands = (program: Command): void => {
     .argument('<id>', 'the CA certificate\'s id')
     .option('--tenant <tenant>', TENANT_HELP)
     .action(async (id: string, options: { tenant?: string }, command: Command) => {
-      const r = await (await connectApi(command, options.tenant)).get<CaResource>(`/caCertificates/${encodeURIComponent(id)}`);
-      outputOf(command).result(r, () => formatFields([
+      const api = await connectApi(command, options.tenant);
+      const r = await api.get<CaResource>(`/caCertificates/${encodeURIComponent(id)}`);
+      // Who still uses this CA (issue 15, part 5: during a rollover, wait for 0 before deleting it).
+      const agentCount = (await api.get<unknown[]>(`/agents?caCertificateId=${encodeURIComponent(r.id)}`)).length;
+      outputOf(command).result({ ...r, agentCount }, () => formatFields([
         ['id', r.id], ['name', r.name], ['description', r.description], ['subject', r.subject], ['commonName', r.commonName],
         ['isVerified', r.isVerified], ['verifiedAt', shortTime(r.verifiedAt)], ['notBefore', shortTime(r.notBefore)],
-        ['expiration', shortTime(r.expiration)], ['fingerprint', r.fingerprint], ['createdAt', shortTime(r.createdAt)],
+        ['expiration', expiryTime(r.expiration)], ['fingerprint', r.fingerprint], ['createdAt', shortTime(r.createdAt)],
+        ['agents', `${agentCount} agent${agentCount === 1 ? '' : 's'} still use${agentCount === 1 ? 's' : ''} this CA (trustgate agent list --ca ${r.id})`],
       ]));
     });
 

@@ -20,6 +20,26 @@ export const formatFields = (fields: readonly (readonly [string, Cell])[]): stri
 export const shortTime = (iso: string | null | undefined): string =>
   iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : '-';
 
+const DAY_MS = 86_400_000;
+/** How far ahead `ca list`, `agent list` and `ca show` mark an expiry. */
+export const EXPIRY_MARK_DAYS = 30;
+
+/** "expired", "expires in 12 days" (within 30 days), or '' (later, or unknown). */
+export const expiryMarker = (iso: string | null | undefined, now: Date = new Date()): string => {
+  if (!iso) return '';
+  const leftMs = new Date(iso).getTime() - now.getTime();
+  if (leftMs <= 0) return 'expired';
+  if (leftMs >= EXPIRY_MARK_DAYS * DAY_MS) return '';
+  const days = Math.floor(leftMs / DAY_MS);
+  return days === 0 ? 'expires within a day' : `expires in ${days} day${days === 1 ? '' : 's'}`;
+};
+
+/** shortTime with the expiry marker appended when there is one: "2027-01-13 00:00 UTC (expires in 12 days)". */
+export const expiryTime = (iso: string | null | undefined, now: Date = new Date()): string => {
+  const marker = expiryMarker(iso, now);
+  return marker ? `${shortTime(iso)} (${marker})` : shortTime(iso);
+};
+
 export class Output {
   readonly isJson: boolean;
 

@@ -59,6 +59,7 @@ export const httpStatusByCode = {
   'csr.invalid': 400,
   'csr.weakKey': 400,
   'agent.notFound': 404,
+  'agent.expiringBeforeInvalid': 400,
   'agentCertificate.notFound': 404,
   'agentCertificate.nameInvalid': 400,
   'agentCertificate.duplicate': 409,

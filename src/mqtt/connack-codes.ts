@@ -67,6 +67,7 @@ export const connackCodeByError = {
   'csr.invalid': 5,
   'csr.weakKey': 5,
   'agent.notFound': 5,
+  'agent.expiringBeforeInvalid': 5,
   'agentCertificate.notFound': 5,
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,

@@ -236,6 +236,11 @@ describe('admitAgent: the connect path and the trust stores', () => {
     assert.deepEqual(afterMove.certificateChange, { previousCaCertificateId: recordA.id, previousFingerprintSha256: fingerprintOf(renewed) });
     assert.equal(afterMove.agent.caCertificateId, recordB.id);
     assert.equal(afterMove.agent.id, afterRenewal.agent.id);
+    // Issue 15, part 3: the record holds the serial and validity of the certificate it came with.
+    const x509 = new X509Certificate(moved.certificateDer);
+    assert.deepEqual(afterMove.agent.certificateValidity, {
+      serialNumber: x509.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''), notBefore: x509.validFromDate, notAfter: x509.validToDate,
+    });
   });
 
   it('admits an agent of a CA verified while running (index kept up to date by events) with no trust store call', async () => {

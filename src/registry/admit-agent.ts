@@ -1,7 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { parseCertificateDer } from '../pki/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
-import type { AgentCertificateChange, AgentRecord } from './agent.ts';
+import { agentCertificateValidityOf, type AgentCertificateChange, type AgentRecord } from './agent.ts';
 import { admitAgentCertificate } from './agent-admission.ts';
 import type { RegistryDependencies } from './ports.ts';
 
@@ -49,6 +49,7 @@ export const admitAgent = async (
     commonName: verdict.commonName,
     caCertificateId: verdict.caCertificate.id,
     certificateFingerprintSha256: certificate.fingerprintSha256,
+    certificateValidity: agentCertificateValidityOf(certificate),
     sessionId,
     at: now,
   });

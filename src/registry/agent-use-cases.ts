@@ -1,5 +1,5 @@
 import { DomainError, type AgentId, type TenantId } from '../shared/index.ts';
-import type { AgentRecord } from './agent.ts';
+import type { AgentListFilter, AgentRecord } from './agent.ts';
 import type { RegistryDependencies } from './ports.ts';
 
 const agentNotFound = (id: string): DomainError =>
@@ -7,7 +7,10 @@ const agentNotFound = (id: string): DomainError =>
 
 type Dependencies = Pick<RegistryDependencies, 'agents' | 'events'>;
 
-export const listAgents = ({ agents }: Dependencies, tenant: TenantId): Promise<AgentRecord[]> => agents.list(tenant);
+// A caCertificateId that is not the tenant's (another tenant's, deleted, or never issued) matches
+// no agent: the answer is an empty list, exactly as for an id that never existed, so the filter
+// tells nothing about other tenants' objects.
+export const listAgents = ({ agents }: Dependencies, tenant: TenantId, filter: AgentListFilter = {}): Promise<AgentRecord[]> => agents.list(tenant, filter);
 
 export const findAgent = async ({ agents }: Dependencies, tenant: TenantId, id: AgentId): Promise<AgentRecord> => {
   const agent = await agents.find(tenant, id);

@@ -8,6 +8,9 @@ export interface AgentRecord {
   readonly commonName: string;
   readonly caCertificateId: CaCertificateId;
   readonly certificateFingerprintSha256: string;
+  /** The current certificate's serial and validity; undefined on a record written before they were
+   *  kept (migration 0009) until the agent's next connection. */
+  readonly certificateValidity: AgentCertificateValidity | undefined;
   readonly isEnabled: boolean;
   readonly isOnline: boolean;
   readonly firstConnectedAt: Date;
@@ -20,10 +23,37 @@ export interface AgentConnection {
   readonly commonName: string;
   readonly caCertificateId: CaCertificateId;
   readonly certificateFingerprintSha256: string;
+  readonly certificateValidity: AgentCertificateValidity;
   /** Identifies this connection, so that a taken-over session's disconnect does not mark the agent offline. */
   readonly sessionId: string;
   readonly at: Date;
 }
+
+/** What the agent record keeps of its current certificate besides the fingerprint (issue 15, part 3). */
+export interface AgentCertificateValidity {
+  /** Normalised lowercase hex without leading zeros (src/pki normalizeSerialHex). */
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** The part of a parsed certificate the agent record keeps: one place for the connect path and a renewal. */
+export const agentCertificateValidityOf = (certificate: { readonly serialNumber: string; readonly notBefore: Date; readonly notAfter: Date }): AgentCertificateValidity =>
+  ({ serialNumber: certificate.serialNumber, notBefore: certificate.notBefore, notAfter: certificate.notAfter });
+
+/** Filters of GET /agents; both apply when both are given. */
+export interface AgentListFilter {
+  /** Only agents whose current certificate's notAfter is before this instant (agents whose record
+   *  does not know its validity yet are left out). */
+  readonly expiringBefore?: Date;
+  /** Only agents whose current certificate this CA issued. */
+  readonly caCertificateId?: CaCertificateId;
+}
+
+/** Whether `agent` passes `filter` (the in-memory store and tests; the Kysely store filters in SQL). */
+export const matchesAgentListFilter = (agent: AgentRecord, { expiringBefore, caCertificateId }: AgentListFilter): boolean =>
+  (caCertificateId === undefined || agent.caCertificateId === caCertificateId)
+  && (expiringBefore === undefined || (agent.certificateValidity !== undefined && agent.certificateValidity.notAfter < expiringBefore));
 
 /** A known agent connected with another certificate than its record held (a renewed or reissued
  *  certificate, or one from its tenant's other CA): the record now holds the new one. */

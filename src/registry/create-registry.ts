@@ -1,4 +1,5 @@
 import type { AgentCertificateId, AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
+import type { AgentListFilter } from './agent.ts';
 import type { RegistryDependencies } from './ports.ts';
 import { registerCaCertificate, type RegisterCaCertificateInput } from './register-ca-certificate.ts';
 import { listCaCertificates } from './list-ca-certificates.ts';
@@ -29,7 +30,7 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   diagnoseAgentCertificate: (input: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined }) =>
     diagnoseAgentCertificate(dependencies, input),
   isAgentClientId: async (tenant: TenantId, clientId: string) => (await dependencies.agents.findByClientId(tenant, clientId)) !== undefined,
-  listAgents: (tenant: TenantId) => listAgents(dependencies, tenant),
+  listAgents: (tenant: TenantId, filter?: AgentListFilter) => listAgents(dependencies, tenant, filter),
   findAgent: (tenant: TenantId, id: AgentId) => findAgent(dependencies, tenant, id),
   setAgentEnabled: (tenant: TenantId, id: AgentId, isEnabled: boolean) => setAgentEnabled(dependencies, tenant, id, isEnabled),
   deleteAgent: (tenant: TenantId, id: AgentId) => deleteAgent(dependencies, tenant, id),

@@ -233,7 +233,7 @@ describe('followRegistryEvents', async () => {
     const agents = new InMemoryAgentStore();
     const connect = async (clientId: string, caCertificateId: CaCertificateId) => {
       const agent = await agents.recordConnection({
-        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', certificateValidity: { serialNumber: '1', notBefore: new Date(0), notAfter: new Date(0) }, sessionId: `s-${clientId}`, at: new Date(),
       });
       assert.ok(!('isDisabled' in agent));
       return live(clientId, { agentId: agent.id, caCertificateId });
@@ -257,7 +257,7 @@ describe('followRegistryEvents', async () => {
     const trustIndex = new TrustIndex();
     const agents = new InMemoryAgentStore();
     const agent = await agents.recordConnection({
-      tenant, clientId: 'acme_back', commonName: 'acme_back', caCertificateId: caId, certificateFingerprintSha256: 'fp', sessionId: 's-1', at: new Date(),
+      tenant, clientId: 'acme_back', commonName: 'acme_back', caCertificateId: caId, certificateFingerprintSha256: 'fp', certificateValidity: { serialNumber: '1', notBefore: new Date(0), notAfter: new Date(0) }, sessionId: 's-1', at: new Date(),
     });
     assert.ok(!('isDisabled' in agent));
     const follower = followRegistryEvents({ feed, trustIndex, sources: sourcesWith(), agents, clock, log: noLog });
@@ -312,7 +312,7 @@ describe('followRegistryEvents', async () => {
     const follower = followRegistryEvents({ feed, trustIndex, sources, agents, clock, log: noLog });
     const connect = async (clientId: string, caCertificateId: CaCertificateId) => {
       const agent = await agents.recordConnection({
-        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+        tenant, clientId, commonName: clientId, caCertificateId, certificateFingerprintSha256: 'fp', certificateValidity: { serialNumber: '1', notBefore: new Date(0), notAfter: new Date(0) }, sessionId: `s-${clientId}`, at: new Date(),
       });
       assert.ok(!('isDisabled' in agent));
       return live(clientId, { agentId: agent.id, caCertificateId });

@@ -1,5 +1,5 @@
 import { newResourceId, type AgentId, type TenantId } from '../shared/index.ts';
-import { certificateChangeOf, type AgentConnection, type AgentRecord, type RecordedConnection } from './agent.ts';
+import { certificateChangeOf, matchesAgentListFilter, type AgentConnection, type AgentListFilter, type AgentRecord, type RecordedConnection } from './agent.ts';
 import type { AgentStore } from './ports.ts';
 
 // Reference AgentStore for unit tests; the contract suite holds the Kysely adapter to the same.
@@ -16,6 +16,7 @@ export class InMemoryAgentStore implements AgentStore {
       commonName: connection.commonName,
       caCertificateId: connection.caCertificateId,
       certificateFingerprintSha256: connection.certificateFingerprintSha256,
+      certificateValidity: connection.certificateValidity,
       isEnabled: true,
       isOnline: true,
       firstConnectedAt: existing?.firstConnectedAt ?? connection.at,
@@ -43,8 +44,8 @@ export class InMemoryAgentStore implements AgentStore {
     return agent && strip(agent);
   }
 
-  async list(tenant: TenantId): Promise<AgentRecord[]> {
-    return [...this.#agents.values()].filter((a) => a.tenant === tenant)
+  async list(tenant: TenantId, filter: AgentListFilter = {}): Promise<AgentRecord[]> {
+    return [...this.#agents.values()].filter((a) => a.tenant === tenant && matchesAgentListFilter(a, filter))
       .sort((a, b) => a.firstConnectedAt.getTime() - b.firstConnectedAt.getTime() || a.id.localeCompare(b.id)).map(strip);
   }
 

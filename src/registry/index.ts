@@ -2,8 +2,8 @@ export type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certifica
 export type {
   AgentCertificateStore, AgentStore, CaCertificateStore, ManagedCaStore, RegistryDependencies, RegistryEventSink, RegistrySettings, RevokedSerial,
 } from './ports.ts';
-export type { AgentCertificateChange, AgentConnection, AgentRecord, RecordedConnection } from './agent.ts';
-export { certificateChangeOf } from './agent.ts';
+export type { AgentCertificateChange, AgentCertificateValidity, AgentConnection, AgentListFilter, AgentRecord, RecordedConnection } from './agent.ts';
+export { agentCertificateValidityOf, certificateChangeOf, matchesAgentListFilter } from './agent.ts';
 export { InMemoryAgentStore } from './in-memory-agent-store.ts';
 export type {
   AgentCertificateRecord, AgentCertificateStatus, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord,

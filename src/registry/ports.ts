@@ -1,6 +1,6 @@
 import type { AgentCertificateId, AgentId, CaCertificateId, Clock, TenantId } from '../shared/index.ts';
 import type { CaCertificateRecord, NewCaCertificateRecord } from './ca-certificate.ts';
-import type { AgentConnection, AgentRecord, RecordedConnection } from './agent.ts';
+import type { AgentConnection, AgentListFilter, AgentRecord, RecordedConnection } from './agent.ts';
 import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, NewAgentCertificateRecord } from './agent-certificate.ts';
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
@@ -38,7 +38,7 @@ export interface AgentStore {
    *  is `<nodeId>.…` (a cluster: other nodes' agents stay online); without, every agent. */
   markAllOffline(nodeId?: string): Promise<void>;
   findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined>;
-  list(tenant: TenantId): Promise<AgentRecord[]>;
+  list(tenant: TenantId, filter?: AgentListFilter): Promise<AgentRecord[]>;
   find(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;
   setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined>;
   remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;

@@ -20,7 +20,7 @@ describe('withdrawalOf: re-checking a live agent session', async () => {
   const connect = async (clientId: string) => {
     const agent = await agents.recordConnection({
       tenant, clientId, commonName: clientId, caCertificateId: 'ca-verified' as CaCertificateId,
-      certificateFingerprintSha256: 'fp', sessionId: `s-${clientId}`, at: new Date(),
+      certificateFingerprintSha256: 'fp', certificateValidity: { serialNumber: '1', notBefore: new Date(0), notAfter: new Date(0) }, sessionId: `s-${clientId}`, at: new Date(),
     });
     assert.ok(!('isDisabled' in agent));
     return agent.id;

@@ -76,6 +76,7 @@ export const errorCatalogue = {
 
   // Agents (REST: /agents)
   'agent.notFound': 'No agent with this id in this tenant.',
+  'agent.expiringBeforeInvalid': 'GET /agents?expiringBefore= is not an ISO 8601 date and time with a zone (e.g. 2027-01-31T00:00:00Z).',
 
   // Agent certificates issued by the tenant's managed CA (REST: /agentCertificates)
   'agentCertificate.notFound': 'No agent certificate with this id in this tenant.',

@@ -11,3 +11,4 @@ export { KyselyDataDirKeys, type DataDirKeyPurpose } from './kysely-data-dir-key
 export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from './private-key-sealer.ts';
 export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';
+export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';

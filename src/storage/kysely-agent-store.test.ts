@@ -21,6 +21,7 @@ const connection = (name: string, overrides: Partial<AgentConnection> = {}): Age
   commonName: name,
   caCertificateId: CA,
   certificateFingerprintSha256: 'a'.repeat(64),
+  certificateValidity: { serialNumber: '1a', notBefore: new Date('2026-01-01T00:00:00.000Z'), notAfter: new Date('2036-01-01T00:00:00.000Z') },
   sessionId: randomUUID(),
   at: new Date(),
   ...overrides,
@@ -102,6 +103,39 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyAgentStore on ${d
     const stored = await store.find(TENANT, onboarded.id);
     assert.equal(stored?.caCertificateId, OTHER_CA);
     assert.equal(stored?.certificateFingerprintSha256, 'c'.repeat(64));
+  });
+
+  // Issue 15, part 3: the record carries its current certificate's serial and validity.
+  it('keeps the current certificate\'s serial and validity: at onboarding, and replaced by a reconnection with another certificate', async () => {
+    const onboarded = asAgent(await store.recordConnection(connection('pump-1')));
+    assert.deepEqual(onboarded.certificateValidity, { serialNumber: '1a', notBefore: new Date('2026-01-01T00:00:00.000Z'), notAfter: new Date('2036-01-01T00:00:00.000Z') });
+    const row = await committedRow('acme_pump-1');
+    assert.deepEqual([row?.certificate_serial_number, row?.certificate_not_before, row?.certificate_not_after], ['1a', '2026-01-01T00:00:00.000Z', '2036-01-01T00:00:00.000Z']);
+    const renewed = { serialNumber: '2b', notBefore: new Date('2027-01-01T00:00:00.000Z'), notAfter: new Date('2027-03-01T00:00:00.000Z') };
+    assert.deepEqual(asAgent(await store.recordConnection(connection('pump-1', { certificateFingerprintSha256: 'b'.repeat(64), certificateValidity: renewed }))).certificateValidity, renewed);
+    assert.deepEqual((await store.find(TENANT, onboarded.id))?.certificateValidity, renewed);
+    assert.equal((await committedRow('acme_pump-1'))?.certificate_not_after, '2027-03-01T00:00:00.000Z');
+  });
+
+  it('list filters by expiringBefore and caCertificateId, each alone and both together; an unknown validity never matches expiringBefore', async () => {
+    const OTHER_CA = 'ca0000000000000000000002' as CaCertificateId;
+    const validity = (notAfter: string) => ({ serialNumber: '1', notBefore: new Date('2026-01-01T00:00:00.000Z'), notAfter: new Date(notAfter) });
+    await store.recordConnection(connection('soon-old', { certificateValidity: validity('2027-01-10T00:00:00.000Z') }));
+    await store.recordConnection(connection('soon-new', { caCertificateId: OTHER_CA, certificateValidity: validity('2027-01-20T00:00:00.000Z') }));
+    await store.recordConnection(connection('late-old', { certificateValidity: validity('2030-01-01T00:00:00.000Z') }));
+    const { id: legacyId } = asAgent(await store.recordConnection(connection('legacy')));
+    // A row as written before migration 0009.
+    await store.flush();
+    await db.updateTable('agents').set({ certificate_serial_number: null, certificate_not_before: null, certificate_not_after: null }).where('id', '=', legacyId).execute();
+    await store.recordConnection({ ...connection('pump-x'), tenant: 'other' as TenantId, clientId: 'other_pump-x', certificateValidity: validity('2027-01-01T00:00:00.000Z') });
+    const names = async (filter: Parameters<KyselyAgentStore['list']>[1]) => (await store.list(TENANT, filter)).map((agent) => agent.commonName).sort();
+    assert.deepEqual(await names({}), ['late-old', 'legacy', 'soon-new', 'soon-old']);
+    assert.deepEqual(await names({ expiringBefore: new Date('2027-02-01T00:00:00.000Z') }), ['soon-new', 'soon-old']);
+    assert.deepEqual(await names({ expiringBefore: new Date('2027-01-10T00:00:00.000Z') }), [], 'before, not at');
+    assert.deepEqual(await names({ caCertificateId: CA }), ['late-old', 'legacy', 'soon-old']);
+    assert.deepEqual(await names({ caCertificateId: CA, expiringBefore: new Date('2027-02-01T00:00:00.000Z') }), ['soon-old']);
+    assert.deepEqual(await names({ caCertificateId: 'ca-of-nobody' as CaCertificateId }), []);
+    assert.equal((await store.find(TENANT, legacyId))?.certificateValidity, undefined, 'an old row: unknown until the next connection');
   });
 
   it('queued updates are written within a short delay without any read', async () => {

@@ -1,9 +1,24 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
-import { certificateChangeOf, type AgentConnection, type AgentRecord, type AgentStore, type RecordedConnection } from '../registry/index.ts';
+import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type RecordedConnection } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
+
+/** NULL on rows written before migration 0009, until the agent's next connection. */
+const validityOf = (row: Selectable<AgentsTable>): AgentCertificateValidity | undefined =>
+  row.certificate_serial_number !== null && row.certificate_not_before !== null && row.certificate_not_after !== null
+    ? { serialNumber: row.certificate_serial_number, notBefore: new Date(row.certificate_not_before), notAfter: new Date(row.certificate_not_after) }
+    : undefined;
+
+/** The columns that record the agent's current certificate: every connection writes them (a
+ *  reconnection with the same certificate writes the same values). */
+export const certificateColumnsOf = (fingerprintSha256: string, validity: AgentCertificateValidity) => ({
+  certificate_fingerprint_sha256: fingerprintSha256,
+  certificate_serial_number: validity.serialNumber,
+  certificate_not_before: validity.notBefore.toISOString(),
+  certificate_not_after: validity.notAfter.toISOString(),
+});
 
 const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
   id: row.id as AgentId,
@@ -12,13 +27,15 @@ const toRecord = (row: Selectable<AgentsTable>): AgentRecord => ({
   commonName: row.common_name,
   caCertificateId: row.ca_certificate_id as CaCertificateId,
   certificateFingerprintSha256: row.certificate_fingerprint_sha256,
+  certificateValidity: validityOf(row),
   isEnabled: Boolean(row.is_enabled),
   isOnline: Boolean(row.is_online),
   firstConnectedAt: new Date(row.first_connected_at),
   lastConnectedAt: new Date(row.last_connected_at),
 });
 
-type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' | 'certificate_fingerprint_sha256' | 'session_id' | 'last_connected_at'> & { is_online: number };
+type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' | 'certificate_fingerprint_sha256' | 'session_id' | 'last_connected_at'
+  | 'certificate_serial_number' | 'certificate_not_before' | 'certificate_not_after'> & { is_online: number };
 /** A reconnection's update; without the online state once its own session ended before it was written. */
 type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> & Partial<Pick<ConnectionChanges, 'is_online' | 'session_id'>>;
 
@@ -136,7 +153,7 @@ export class KyselyAgentStore implements AgentStore {
     const changes: ConnectionChanges = {
       common_name: connection.commonName,
       ca_certificate_id: connection.caCertificateId,
-      certificate_fingerprint_sha256: connection.certificateFingerprintSha256,
+      ...certificateColumnsOf(connection.certificateFingerprintSha256, connection.certificateValidity),
       is_online: 1,
       session_id: connection.sessionId,
       last_connected_at: connection.at.toISOString(),
@@ -204,10 +221,14 @@ export class KyselyAgentStore implements AgentStore {
     return row && toRecord(row);
   }
 
-  async list(tenant: TenantId): Promise<AgentRecord[]> {
+  async list(tenant: TenantId, { expiringBefore, caCertificateId }: AgentListFilter = {}): Promise<AgentRecord[]> {
     await this.flush();
-    const rows = await this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant)
-      .orderBy('first_connected_at').orderBy('id').execute();
+    let query = this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant);
+    // ISO 8601 UTC text of one width compares as the instants do (decision 0003); NULL (validity
+    // not known yet) never matches.
+    if (expiringBefore !== undefined) query = query.where('certificate_not_after', '<', expiringBefore.toISOString());
+    if (caCertificateId !== undefined) query = query.where('ca_certificate_id', '=', caCertificateId);
+    const rows = await query.orderBy('first_connected_at').orderBy('id').execute();
     return rows.map(toRecord);
   }
 

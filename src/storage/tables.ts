@@ -39,6 +39,10 @@ export interface AgentsTable {
   common_name: string;
   ca_certificate_id: string;
   certificate_fingerprint_sha256: string;
+  /** Migration 0009: NULL on rows written before it, until the agent's next connection. */
+  certificate_serial_number: string | null;
+  certificate_not_before: string | null;
+  certificate_not_after: string | null;
   is_enabled: number;
   is_online: number;
   session_id: string | null;

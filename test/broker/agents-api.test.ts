@@ -12,7 +12,7 @@ import { waitUntil } from '../support/wait-until.ts';
 // rules that hold for them too: a foreign id answers 404 exactly like a missing one, mcmqtt.read
 // for GETs and mcmqtt.admin for everything else, 400 for invalid input without a state change.
 
-const RESOURCE_KEYS = ['caCertificateId', 'certificateFingerprint', 'clientId', 'commonName', 'enabled', 'firstConnectedAt', 'id', 'lastConnectedAt', 'online'];
+const RESOURCE_KEYS = ['caCertificateId', 'certificate', 'certificateFingerprint', 'clientId', 'commonName', 'enabled', 'firstConnectedAt', 'id', 'lastConnectedAt', 'online'];
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 describe('agents API', () => {

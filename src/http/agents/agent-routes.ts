@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AgentId } from '../../shared/index.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
+import { agentListFilterOf, AgentListQuery } from './agent-list-query.ts';
 import { AgentResource, DoctorBody, DoctorResponse, PatchAgentBody, toAgentResource, toDoctorResponse } from './schemas.ts';
 
 const agents = apiOperation('agents');
@@ -11,8 +12,11 @@ const IdParams = idParams<AgentId>();
 export const agentRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = async (app, { registry }) => {
   app.get('/agents', {
     config: { scope: 'mcmqtt.read' },
-    schema: { ...agents, summary: 'List the tenant\'s agents', response: { 200: Type.Array(AgentResource), ...errors(401, 403) } },
-  }, async (request) => (await registry.listAgents(request.principal.tenant)).map(toAgentResource));
+    schema: {
+      ...agents, summary: 'List the tenant\'s agents, optionally only those expiring before a time or using one CA',
+      querystring: AgentListQuery, response: { 200: Type.Array(AgentResource), ...errors(400, 401, 403) },
+    },
+  }, async (request) => (await registry.listAgents(request.principal.tenant, agentListFilterOf(request.query))).map(toAgentResource));
 
   app.get('/agents/:id', {
     config: { scope: 'mcmqtt.read' },

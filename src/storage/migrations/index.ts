@@ -7,6 +7,7 @@ import { trustChangesMigration } from './2026-12-02-0005-trust-changes.ts';
 import { dataDirKeysMigration } from './2026-12-02-0006-data-dir-keys.ts';
 import { trustEventOutboxMigration } from './2026-12-02-0007-trust-event-outbox.ts';
 import { revokedCertificatesMigration } from './2026-12-02-0008-revoked-certificates.ts';
+import { agentCertificateValidityMigration } from './2026-12-02-0009-agent-certificate-validity.ts';
 import { agentCertificateRenewalsMigration } from './2026-12-02-0010-agent-certificate-renewals.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
@@ -19,6 +20,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0006-data-dir-keys': dataDirKeysMigration,
   '2026-12-02-0007-trust-event-outbox': trustEventOutboxMigration,
   '2026-12-02-0008-revoked-certificates': revokedCertificatesMigration,
+  '2026-12-02-0009-agent-certificate-validity': agentCertificateValidityMigration,
   '2026-12-02-0010-agent-certificate-renewals': agentCertificateRenewalsMigration,
 };
 

@@ -1,0 +1,31 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './tables.ts';
+
+/** One CA a tenant's agents may be admitted by: an uploaded CA (slot 1 or 2) or the managed CA. */
+export interface CaExpiry {
+  readonly tenant: string;
+  readonly caCertificateId: string;
+  readonly name: string;
+  readonly kind: 'uploaded' | 'managed';
+  readonly notAfter: Date;
+}
+
+/** Every CA of every tenant with its notAfter (few rows: at most three per tenant). */
+export const listCaExpiries = async (db: Kysely<Database>): Promise<CaExpiry[]> => {
+  const [uploaded, managed] = await Promise.all([
+    db.selectFrom('ca_certificates').select(['tenant_id', 'id', 'name', 'not_after']).execute(),
+    db.selectFrom('managed_ca_certificates').select(['tenant_id', 'id', 'not_after']).execute(),
+  ]);
+  return [
+    ...uploaded.map((row) => ({ tenant: row.tenant_id, caCertificateId: row.id, name: row.name, kind: 'uploaded' as const, notAfter: new Date(row.not_after) })),
+    ...managed.map((row) => ({ tenant: row.tenant_id, caCertificateId: row.id, name: 'managed CA', kind: 'managed' as const, notAfter: new Date(row.not_after) })),
+  ];
+};
+
+/** Per tenant: agents whose current certificate's notAfter is before `before` (expired ones
+ *  included; agents whose validity is not known yet are not counted). Tenants with none are absent. */
+export const countAgentCertificatesExpiringBefore = async (db: Kysely<Database>, before: Date): Promise<Map<string, number>> => {
+  const rows = await db.selectFrom('agents').select(['tenant_id', (eb) => eb.fn.countAll<number | string | bigint>().as('count')])
+    .where('certificate_not_after', '<', before.toISOString()).groupBy('tenant_id').execute();
+  return new Map(rows.map((row) => [row.tenant_id, Number(row.count)]));
+};
