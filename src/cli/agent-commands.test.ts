@@ -19,7 +19,7 @@ import { EXIT } from './cli-error.ts';
 
 const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
-describe('trustgate agent', { timeout: 180_000, concurrency: 3 }, () => {
+describe('trustgate agent', { timeout: 360_000, concurrency: 3 }, () => {
   let root: string;
   let ca: { cert: string; key: string; pem: string };
   let otherCa: { cert: string; key: string };

@@ -15,7 +15,7 @@ import { EXIT } from './cli-error.ts';
 // (bin/trustgate serve): the happy paths, --json, files and modes, and every failure class with
 // its exit code and one line.
 
-describe('trustgate ca', { timeout: 180_000, concurrency: 3 }, () => {
+describe('trustgate ca', { timeout: 360_000, concurrency: 3 }, () => {
   let server: SpawnedServer;
   let dataDir: string;
   let root: string;
