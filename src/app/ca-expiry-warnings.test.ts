@@ -66,4 +66,21 @@ describe('CA expiry warnings: at start, then daily (fake clock)', () => {
     assert.equal(lines[1].caCertificateId, 'soon');
     await warnings.close();
   });
+
+  it('warns about CRLs due within 30 days or stale (past nextUpdate), not about later ones', async () => {
+    const { logger, lines } = collectingLogger();
+    const withCrl = (entry: CaExpiry, days: number): CaExpiry => ({ ...entry, crlNextUpdate: new Date(START.getTime() + days * DAY_MS) });
+    const cas = [
+      withCrl(ca('crl-in-60-days', new Date(START.getTime() + 400 * DAY_MS)), 60),
+      withCrl(ca('crl-in-5-days', new Date(START.getTime() + 400 * DAY_MS)), 5.5),
+      withCrl(ca('crl-stale', new Date(START.getTime() + 400 * DAY_MS), 'globex'), -1),
+    ];
+    const warnings = startCaExpiryWarnings({ listCaExpiries: async () => cas, logger, now: () => new Date() });
+    await warnings.settled();
+    assert.deepEqual(lines.map((line) => [line.caCertificateId, line.daysLeft]), [['crl-stale', undefined], ['crl-in-5-days', 5]]);
+    assert.match(lines[0].msg, /CRL is stale .*still enforced/);
+    assert.equal(lines[0].tenant, 'globex');
+    assert.match(lines[1].msg, /CRL is due within 30 days/);
+    await warnings.close();
+  });
 });

@@ -19,8 +19,8 @@ export interface RunningCaExpiryWarnings {
 }
 
 // Issue 15, part 3: once at start and then daily, one warning line per CA certificate (uploaded or
-// managed, any tenant) that expires within 30 days or has expired. Every node logs it (each node's
-// log is complete on its own).
+// managed, any tenant) that expires within 30 days or has expired, and per imported CRL whose
+// nextUpdate is that close or past. Every node logs it (each node's log is complete on its own).
 export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new Date(), intervalMs = CA_EXPIRY_WARNING_INTERVAL_MS }: CaExpiryWarningsOptions): RunningCaExpiryWarnings => {
   let running: Promise<void> = Promise.resolve();
   const check = async (): Promise<void> => {
@@ -40,6 +40,17 @@ export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new 
         logger.warn(fields, 'CA certificate has expired: its agents are refused; register its successor and re-issue their certificates (docs/ca-rollover.md)');
       } else {
         logger.warn({ ...fields, daysLeft: Math.floor(leftMs / DAY_MS) }, 'CA certificate expires within 30 days: roll it over (docs/ca-rollover.md)');
+      }
+    }
+    // A CRL past its nextUpdate is still enforced (SPEC), but revocations made since are missing.
+    for (const ca of cas.filter((entry) => entry.crlNextUpdate !== undefined).sort((a, b) => a.crlNextUpdate!.getTime() - b.crlNextUpdate!.getTime())) {
+      const leftMs = ca.crlNextUpdate!.getTime() - at.getTime();
+      if (leftMs >= CA_EXPIRY_WARNING_WINDOW_MS) continue;
+      const fields = { tenant: ca.tenant, caCertificateId: ca.caCertificateId, caName: ca.name, nextUpdate: ca.crlNextUpdate!.toISOString() };
+      if (leftMs <= 0) {
+        logger.warn(fields, 'CRL is stale (past its nextUpdate): still enforced; import the CA\'s current CRL (PUT /caCertificates/{id}/crl)');
+      } else {
+        logger.warn({ ...fields, daysLeft: Math.floor(leftMs / DAY_MS) }, 'CRL is due within 30 days (nextUpdate): import its successor before then');
       }
     }
   };

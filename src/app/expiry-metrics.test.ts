@@ -94,4 +94,21 @@ describe('expiry metrics', () => {
     await scrape();
     assert.equal(lines.at(-1).msg, 'expiry metrics: the database answers again');
   });
+
+  it('CRLs: the soonest nextUpdate without names (absent without a CRL); per tenant and CA with the token', async () => {
+    const plain = setUp(false);
+    plain.state.cas = [ca('acme', 'ca-a', 40)];
+    assert.equal(hasSample(await plain.scrape(), 'trustgate_crl_soonest_next_update_timestamp_seconds'), false, 'no CRL: no sample');
+    const withCrl = (entry: CaExpiry, days: number): CaExpiry => ({ ...entry, crlNextUpdate: new Date(NOW.getTime() + days * DAY_MS) });
+    plain.state.cas = [withCrl(ca('acme', 'ca-a', 40), 7), withCrl(ca('globex', 'ca-g', 40), -2), ca('initech', 'ca-i', 40)];
+    let text = await plain.scrape();
+    assert.equal(sampleValue(text, 'trustgate_crl_soonest_next_update_timestamp_seconds'), (NOW.getTime() - 2 * DAY_MS) / 1000, 'a stale CRL is the soonest');
+    for (const name of ['acme', 'globex', 'ca-a', 'ca-g', 'trustgate_tenant_']) assert.equal(text.includes(name), false, `${name} in ${text}`);
+
+    const named = setUp(true);
+    named.state.cas = plain.state.cas;
+    text = await named.scrape();
+    assert.equal(sampleValue(text, 'trustgate_tenant_crl_next_update_timestamp_seconds', { tenant: 'acme', ca_certificate_id: 'ca-a' }), (NOW.getTime() + 7 * DAY_MS) / 1000);
+    assert.equal(hasSample(text, 'trustgate_tenant_crl_next_update_timestamp_seconds', { ca_certificate_id: 'ca-i' }), false, 'a CA without a CRL has no series');
+  });
 });

@@ -103,7 +103,39 @@ export const registerExpiryMetrics = ({ registry, source, namesTenants, now = ()
       }
     },
   });
+  // CRLs (issue 15): a CRL past its nextUpdate is still enforced but stale; alert before that.
+  let hasCrl = false;
+  const soonestCrl = new Gauge({
+    name: 'trustgate_crl_soonest_next_update_timestamp_seconds',
+    help: 'nextUpdate (Unix seconds) of the imported CRL due first, over every tenant\'s uploaded CAs; absent without a CRL that has one',
+    registers: [registry],
+    async collect() {
+      const value = await snapshot();
+      if (!value) return;
+      const nextUpdates = value.cas.flatMap((ca) => (ca.crlNextUpdate ? [ca.crlNextUpdate.getTime()] : []));
+      hasCrl = nextUpdates.length > 0;
+      if (hasCrl) this.set(Math.min(...nextUpdates) / 1000);
+    },
+  });
+  // As for the CA gauge above: no sample rather than a 1970 that fires every alert.
+  const getSoonestCrl = soonestCrl.get.bind(soonestCrl);
+  soonestCrl.get = async () => {
+    const metric = await getSoonestCrl();
+    return hasCrl ? metric : { ...metric, values: [] };
+  };
   if (!namesTenants) return;
+  new Gauge({
+    name: 'trustgate_tenant_crl_next_update_timestamp_seconds',
+    help: 'nextUpdate (Unix seconds) of the CRL imported for each uploaded CA of each tenant (only with TRUSTGATE_METRICS_TOKEN)',
+    labelNames: ['tenant', 'ca_certificate_id'] as const,
+    registers: [registry],
+    async collect() {
+      const value = await snapshot();
+      if (!value) return;
+      this.reset();
+      for (const ca of value.cas) if (ca.crlNextUpdate) this.labels(ca.tenant, ca.caCertificateId).set(ca.crlNextUpdate.getTime() / 1000);
+    },
+  });
   new Gauge({
     name: 'trustgate_tenant_ca_certificate_expiry_timestamp_seconds',
     help: 'notAfter (Unix seconds) of each CA certificate of each tenant (only with TRUSTGATE_METRICS_TOKEN)',

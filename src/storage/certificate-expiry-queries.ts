@@ -8,16 +8,24 @@ export interface CaExpiry {
   readonly name: string;
   readonly kind: 'uploaded' | 'managed';
   readonly notAfter: Date;
+  /** An uploaded CA's imported CRL: its nextUpdate (absent without a CRL, or a CRL without one). */
+  readonly crlNextUpdate?: Date;
 }
 
 /** Every CA of every tenant with its notAfter (few rows: at most three per tenant). */
 export const listCaExpiries = async (db: Kysely<Database>): Promise<CaExpiry[]> => {
   const [uploaded, managed] = await Promise.all([
-    db.selectFrom('ca_certificates').select(['tenant_id', 'id', 'name', 'not_after']).execute(),
+    db.selectFrom('ca_certificates')
+      .leftJoin('certificate_revocation_lists as crl', 'crl.ca_certificate_id', 'ca_certificates.id')
+      .select(['ca_certificates.tenant_id', 'ca_certificates.id', 'ca_certificates.name', 'ca_certificates.not_after', 'crl.next_update'])
+      .execute(),
     db.selectFrom('managed_ca_certificates').select(['tenant_id', 'id', 'not_after']).execute(),
   ]);
   return [
-    ...uploaded.map((row) => ({ tenant: row.tenant_id, caCertificateId: row.id, name: row.name, kind: 'uploaded' as const, notAfter: new Date(row.not_after) })),
+    ...uploaded.map((row) => ({
+      tenant: row.tenant_id, caCertificateId: row.id, name: row.name, kind: 'uploaded' as const, notAfter: new Date(row.not_after),
+      ...(row.next_update ? { crlNextUpdate: new Date(row.next_update) } : {}),
+    })),
     ...managed.map((row) => ({ tenant: row.tenant_id, caCertificateId: row.id, name: 'managed CA', kind: 'managed' as const, notAfter: new Date(row.not_after) })),
   ];
 };

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { registerVerifiedCa, type VerifiedCa } from '../support/broker-helpers.ts';
 import { assertError, newTenant, rawRequest } from '../support/api-helpers.ts';
 import { opensslCrl } from '../support/openssl-crl.ts';
+import { sampleValue } from '../support/metrics-text.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { createTestDatabaseUrl, describeOn, testDialects, type TestDatabase } from '../support/test-databases.ts';
 import { createCa } from '../support/test-pki.ts';
@@ -141,6 +142,10 @@ for (const dialect of testDialects) describeOn(dialect)(`revocations and CRLs AP
     assert.deepEqual({ ...got.body, importedAt: undefined }, { ...answer.body, importedAt: undefined });
     // CRL entries are not API revocations: the collection lists only those made through the API.
     assert.deepEqual(await list(tenant, ca.id), []);
+    // Its nextUpdate is on /metrics (the soonest over every tenant's CRLs, no names without a token).
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.ok(sampleValue(metrics, 'trustgate_crl_soonest_next_update_timestamp_seconds') <= Date.parse(answer.body.nextUpdate) / 1000, metrics);
+    assert.equal(metrics.includes(tenant), false);
   });
 
   test('attack: a replayed older CRL is 409 crl.replayed and changes nothing; the same number again and a newer one are taken', async () => {
