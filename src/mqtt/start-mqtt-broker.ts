@@ -11,7 +11,7 @@ import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscrib
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { connackFirst } from './connack-first.ts';
 import { boundConnack } from './connack-bound.ts';
-import { disconnectCauseOf, markDisconnect, trackDisconnectReasons } from './disconnect-reasons.ts';
+import { disconnectCauseOf, markDisconnect, successorOf, trackDisconnectReasons } from './disconnect-reasons.ts';
 import { onClientGone, onClientReady, pairClientEvents } from './client-lifecycle.ts';
 import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.ts';
 import { guardPackets } from './guard-packets.ts';
@@ -129,7 +129,10 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   // Outside the walls: a renewal request is consumed before it could be stored or forwarded.
   installCertificateRenewal(broker, { registry, sessions, logger: log });
   const lifecycle = pairClientEvents(broker);
-  const reasons = disconnectReasons.attach(broker);
+  const reasons = disconnectReasons.attach(broker, (client) => {
+    const principal = sessions.principalOf(client);
+    return principal?.kind === 'agent' ? { tenant: principal.tenant, agentId: principal.agentId, sessionId: principal.sessionId } : undefined;
+  });
   let isClosing = false;
   const deadlines = new SessionDeadlines({
     onExpired: (client, principal, expiry) => {
@@ -191,7 +194,12 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       log.info({ clientId: client.id, tenant: principal?.tenant, kind: principal?.kind, reason: cause.reason, detail: cause.detail }, 'mqtt connection closed');
     }
     if (principal?.kind !== 'agent') return;
-    registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId)
+    // Taken over by a session of the same agent: the agent stays online with it, whichever of the
+    // two connections was written last (two nodes write them independently).
+    const successor = successorOf(client);
+    const takenOverBy = successor?.tenant === principal.tenant && successor.agentId === principal.agentId && successor.sessionId !== principal.sessionId
+      ? successor.sessionId : undefined;
+    registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId, takenOverBy)
       .catch((error: unknown) => log.error({ err: error, clientId: client.id }, 'could not record the agent as offline'));
   });
   // aedes reports persistence failures (e.g. Redis unreachable) on the broker; unheard, an

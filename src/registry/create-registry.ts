@@ -25,8 +25,8 @@ export const createRegistry = (dependencies: RegistryDependencies) => ({
   getRegistrationCode: (tenant: TenantId, id: CaCertificateId) => getRegistrationCode(dependencies, tenant, id),
   verifyCaCertificate: (input: VerifyCaCertificateInput) => verifyCaCertificate(dependencies, input),
   admitAgent: (input: AdmitAgentInput) => admitAgentCaughtUp(dependencies, input),
-  recordAgentDisconnection: (tenant: TenantId, agentId: AgentId, sessionId: string) =>
-    dependencies.agents.recordDisconnection(tenant, agentId, sessionId, dependencies.clock.now()),
+  recordAgentDisconnection: (tenant: TenantId, agentId: AgentId, sessionId: string, takenOverBy?: string) =>
+    dependencies.agents.recordDisconnection(tenant, agentId, sessionId, dependencies.clock.now(), takenOverBy),
   diagnoseAgentCertificate: (input: { tenant: TenantId; agentCertificatePem: string; clientId: string | undefined }) =>
     diagnoseAgentCertificate(dependencies, input),
   isAgentClientId: async (tenant: TenantId, clientId: string) => (await dependencies.agents.findByClientId(tenant, clientId)) !== undefined,

@@ -28,9 +28,11 @@ export class InMemoryAgentStore implements AgentStore {
     return certificateChange ? { ...strip(agent), certificateChange } : strip(agent);
   }
 
-  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {
+  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, _at?: Date, takenOverBy?: string): Promise<void> {
     const agent = this.#agents.get(agentId);
-    if (agent?.tenant === tenant && agent.sessionId === sessionId) this.#agents.set(agentId, { ...agent, isOnline: false, sessionId: undefined });
+    if (agent?.tenant !== tenant || agent.sessionId !== sessionId) return;
+    const isHandedOn = takenOverBy !== undefined && agent.isEnabled;
+    this.#agents.set(agentId, { ...agent, isOnline: isHandedOn, sessionId: isHandedOn ? takenOverBy : undefined });
   }
 
   async markAllOffline(nodeId?: string): Promise<void> {

@@ -32,8 +32,10 @@ export interface AgentStore {
    *  which certificate and CA the record held before, when this connection brings others. */
   recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }>;
   /** Marks offline only if `sessionId` is still the agent's current session (may be written later,
-   *  like a known agent's connection). */
-  recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, at: Date): Promise<void>;
+   *  like a known agent's connection). With `takenOverBy` (the session of the same agent that took
+   *  this one over, maybe on another node) the agent, if enabled, stays online with that session
+   *  instead: its own connection may have been written before this one's. */
+  recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, at: Date, takenOverBy?: string): Promise<void>;
   /** After a restart no session of this node survives: with `nodeId`, only agents whose session id
    *  is `<nodeId>.…` (a cluster: other nodes' agents stay online); without, every agent. */
   markAllOffline(nodeId?: string): Promise<void>;

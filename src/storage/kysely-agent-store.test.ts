@@ -188,6 +188,55 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyAgentStore on ${d
     assert.equal((await store.find(TENANT, id))?.isOnline, false, 'offline once the winner leaves');
   });
 
+  it('a session taken over hands the row to the session that took it, even written after it (the same agent on two nodes at once)', async () => {
+    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    // Two nodes' stores, one database: the loser's node writes its reconnection after the winner's
+    // node wrote the winner's, so the row holds the loser.
+    const loserNode = new KyselyAgentStore(db, { onDeferredWriteError: (error) => deferredErrors.push(error) });
+    try {
+      const winner = connection('pump-1');
+      const loser = connection('pump-1');
+      await store.recordConnection(winner);
+      await store.flush();
+      await loserNode.recordConnection(loser);
+      await loserNode.flush();
+      assert.equal((await committedRow('acme_pump-1'))?.session_id, loser.sessionId, 'the bad interleaving: the row holds the loser');
+      // The loser ends, taken over by the winner.
+      await loserNode.recordDisconnection(TENANT, id, loser.sessionId, new Date(), winner.sessionId);
+      await loserNode.flush();
+      const row = await committedRow('acme_pump-1');
+      assert.equal(row?.is_online, 1, 'online: the winner is connected');
+      assert.equal(row?.session_id, winner.sessionId, 'the row holds the winner\'s session');
+      await store.recordDisconnection(TENANT, id, winner.sessionId);
+      assert.equal((await store.find(TENANT, id))?.isOnline, false, 'offline once the winner leaves');
+    } finally {
+      await loserNode.close();
+    }
+  });
+
+  it('a taken-over session\'s hand-over and the ends after it apply in order, in one batch', async () => {
+    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    const loser = connection('pump-1');
+    await store.recordConnection(loser);
+    await store.flush();
+    const winner = connection('pump-1');
+    // Both queued together: the loser hands the row to the winner, then the winner leaves.
+    await store.recordDisconnection(TENANT, id, loser.sessionId, new Date(), winner.sessionId);
+    await store.recordDisconnection(TENANT, id, winner.sessionId);
+    assert.equal((await store.find(TENANT, id))?.isOnline, false);
+    assert.equal((await committedRow('acme_pump-1'))?.session_id, null);
+  });
+
+  it('a taken-over session of a disabled agent marks it offline: no hand-over', async () => {
+    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    const loser = connection('pump-1');
+    await store.recordConnection(loser);
+    await store.setEnabled(TENANT, id, false);
+    await store.recordDisconnection(TENANT, id, loser.sessionId, new Date(), connection('pump-1').sessionId);
+    assert.equal((await store.find(TENANT, id))?.isOnline, false);
+    assert.equal((await committedRow('acme_pump-1'))?.session_id, null);
+  });
+
   it('an update queued for a deleted agent does not touch the agent onboarded anew under its client id', async () => {
     const { id: oldId } = asAgent(await store.recordConnection(connection('pump-1')));
     const stale = connection('pump-1', { at: new Date('2031-01-01T00:00:00.000Z'), certificateFingerprintSha256: 'c'.repeat(64) });

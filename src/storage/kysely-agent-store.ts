@@ -48,7 +48,8 @@ type Onboarding = {
 /**
  * Every deferred write of one agent not yet committed, coalesced: what the writes made in order
  * would do, in two statements. The sessions that ended are marked offline first (each matches only
- * if the row still holds that session); then the latest reconnection, if any, overwrites every
+ * if the row still holds that session; one taken over by a known session hands the row to it, in
+ * the order they ended); then the latest reconnection, if any, overwrites every
  * column a reconnection or disconnection sets. This is exact: a disconnection after a reconnection
  * of another session was a no-op on an enabled agent (the reconnection replaced the session) and
  * is one on a disabled agent wherever it stands; a disconnection of the reconnection's own session
@@ -58,7 +59,8 @@ type Onboarding = {
 type PendingUpdate = {
   readonly tenant: TenantId;
   readonly agentId: string;
-  readonly endedSessions: Set<string>;
+  /** Each ended session, in the order they ended, with the session that took it over, if known. */
+  readonly endedSessions: Map<string, string | undefined>;
   /** A known agent reconnected: written only while it is enabled. */
   reconnection: { readonly sessionId: string; readonly changes: ReconnectionChanges } | undefined;
 };
@@ -79,10 +81,10 @@ const recordReconnection = (pending: PendingUpdate, sessionId: string, changes: 
   pending.reconnection = { sessionId, changes };
 };
 
-const recordSessionEnd = (pending: PendingUpdate, sessionId: string): void => {
+const recordSessionEnd = (pending: PendingUpdate, sessionId: string, takenOverBy: string | undefined): void => {
   // Also kept as an ended session: on a disabled agent the reconnection is not written, and the
   // disconnection then applies to the row as it stands.
-  pending.endedSessions.add(sessionId);
+  pending.endedSessions.set(sessionId, takenOverBy);
   if (pending.reconnection?.sessionId === sessionId) {
     // A session that ended before its reconnection was written never held the row: the row's
     // online state is not its to change. In a cluster the row may by now hold the session that
@@ -102,7 +104,7 @@ const mergeUpdates = (earlier: Map<string, PendingUpdate>, later: Map<string, Pe
       earlier.set(key, update);
       continue;
     }
-    for (const sessionId of update.endedSessions) recordSessionEnd(into, sessionId);
+    for (const [sessionId, takenOverBy] of update.endedSessions) recordSessionEnd(into, sessionId, takenOverBy);
     if (update.reconnection) into.reconnection = update.reconnection;
   }
   return earlier;
@@ -181,8 +183,8 @@ export class KyselyAgentStore implements AgentStore {
     return outcome.record;
   }
 
-  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string): Promise<void> {
-    this.#enqueueUpdate(tenant, agentId, (pending) => recordSessionEnd(pending, sessionId));
+  async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, _at?: Date, takenOverBy?: string): Promise<void> {
+    this.#enqueueUpdate(tenant, agentId, (pending) => recordSessionEnd(pending, sessionId, takenOverBy));
   }
 
   /**
@@ -274,7 +276,7 @@ export class KyselyAgentStore implements AgentStore {
     const key = keyOf(tenant, agentId);
     let pending = this.#updates.get(key);
     if (!pending) {
-      pending = { tenant, agentId, endedSessions: new Set(), reconnection: undefined };
+      pending = { tenant, agentId, endedSessions: new Map(), reconnection: undefined };
       this.#updates.set(key, pending);
     }
     record(pending);
@@ -406,9 +408,22 @@ export class KyselyAgentStore implements AgentStore {
   }
 
   async #apply(trx: Transaction<Database>, update: PendingUpdate): Promise<void> {
-    if (update.endedSessions.size > 0) {
-      await trx.updateTable('agents').set({ is_online: 0, session_id: null })
-        .where('tenant_id', '=', update.tenant).where('id', '=', update.agentId).where('session_id', 'in', [...update.endedSessions]).execute();
+    const agent = trx.updateTable('agents').where('tenant_id', '=', update.tenant).where('id', '=', update.agentId);
+    const markOffline = (sessionIds: string[]) => agent.set({ is_online: 0, session_id: null }).where('session_id', 'in', sessionIds).execute();
+    const ended = [...update.endedSessions];
+    if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
+      if (ended.length > 0) await markOffline(ended.map(([sessionId]) => sessionId));
+    } else {
+      // In the order they ended: a session handed on may end in turn.
+      for (const [sessionId, takenOverBy] of ended) {
+        // A session taken over hands the row to the session that took it (issue 12, item 7: on
+        // two nodes, the loser's reconnection may be written after the winner's, and the row then
+        // holds the loser); an agent disabled since has no session left to hand it to.
+        if (takenOverBy !== undefined) {
+          await agent.set({ is_online: 1, session_id: takenOverBy }).where('session_id', '=', sessionId).where('is_enabled', '=', 1).execute();
+        }
+        await markOffline([sessionId]);
+      }
     }
     if (update.reconnection) {
       // By id, not client id: an agent deleted and onboarded anew since is another record.
