@@ -149,7 +149,7 @@ export const parseCrlPem = (pem: string): ParsedCrl => {
     if (rest.length > 0) throw new Error('CertificateList: extra elements');
     const fields = readDerChildren(der, expect(tbs, DER_SEQUENCE, 'tbsCertList'));
     let next = fields[0]?.tag === DER_INTEGER ? 1 : 0;
-    expect(fields[next], DER_SEQUENCE, 'signature');
+    const innerAlgorithm = expect(fields[next], DER_SEQUENCE, 'signature');
     const issuer = expect(fields[next + 1], DER_SEQUENCE, 'issuer');
     const thisUpdate = readTime(der, fields[next + 2], 'thisUpdate');
     next += 3;
@@ -166,6 +166,8 @@ export const parseCrlPem = (pem: string): ParsedCrl => {
     }
     if (next !== fields.length) throw new Error('tbsCertList: unexpected field');
     const [oid, parameters, ...extraAlgorithm] = readDerChildren(der, expect(algorithm, DER_SEQUENCE, 'signatureAlgorithm'));
+    // RFC 5280 §5.1.1.2: the signed tbsCertList.signature MUST equal signatureAlgorithm.
+    if (!derBytes(der, innerAlgorithm).equals(derBytes(der, algorithm!))) throw new Error('signatureAlgorithm differs from tbsCertList.signature');
     if (extraAlgorithm.length > 0) throw new Error('signatureAlgorithm: extra elements');
     const signatureValue = expect(signature, DER_BIT_STRING, 'signatureValue');
     if (der[signatureValue.contentStart] !== 0) throw new Error('signatureValue: unused bits');

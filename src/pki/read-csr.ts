@@ -1,5 +1,5 @@
 import 'reflect-metadata'; // @peculiar/x509 throws at import without it
-import { KeyObject } from 'node:crypto';
+import { createPublicKey, KeyObject } from 'node:crypto';
 import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import { DomainError } from '../shared/index.ts';
 import { x509Crypto, type CryptoKey } from './key-pair.ts';
@@ -14,6 +14,24 @@ export interface CheckedCsr {
   readonly commonName: string | undefined;
 }
 
+const MAX_RSA_BITS = 8192;
+const MAX_RSA_PUBLIC_EXPONENT = 2n ** 32n;
+
+const costlyOrWeakKeyDescription = (spki: ArrayBuffer): string | undefined => {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  } catch {
+    return undefined; // the signature check refuses it as csr.invalid
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') {
+    if ((details.modulusLength ?? 0) > MAX_RSA_BITS) return `RSA ${details.modulusLength} bits`;
+    if ((details.publicExponent ?? 0n) > MAX_RSA_PUBLIC_EXPONENT) return 'RSA with a public exponent over 32 bits';
+  }
+  return weakKeyDescriptionOfKey(key);
+};
+
 /** Reads a PKCS#10 request and checks its self-signature (the device holds the key). */
 export const readCsr = async (csrPem: string): Promise<CheckedCsr> => {
   if (containsPrivateKey(csrPem)) {
@@ -25,6 +43,10 @@ export const readCsr = async (csrPem: string): Promise<CheckedCsr> => {
   } catch (cause) {
     throw new DomainError('csr.invalid', 'The CSR is not a readable PKCS#10 request. Create it with e.g. "openssl req -new -key agent.key -subj /CN=<name>".', { cause });
   }
+  // The key first: checking the signature of an RSA key costs an exponentiation as long as its
+  // exponent and modulus, and a refused request does not count against the renewal limit.
+  const weakKeyBeforeVerifying = costlyOrWeakKeyDescription(csr.publicKey.rawData);
+  if (weakKeyBeforeVerifying !== undefined) throw new DomainError('csr.weakKey', `The CSR's key (${weakKeyBeforeVerifying}) is not supported: use RSA with 2048 to ${MAX_RSA_BITS} bits (public exponent of at most 32 bits) or EC P-256/P-384/P-521 for the device key.`);
   let isSigned = false;
   try {
     isSigned = await csr.verify(x509Crypto);
