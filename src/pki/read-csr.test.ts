@@ -16,7 +16,7 @@ const tlv = (tag: number, ...content: Buffer[]): Buffer => {
 };
 const oddBytes = (count: number): Buffer => {
   const bytes = randomBytes(count);
-  bytes[0]! |= 0x40;
+  bytes[0]! |= 0x80; // exactly count × 8 bits: a 2048-bit modulus must not come out as 2047
   bytes[count - 1]! |= 1;
   return bytes;
 };
