@@ -64,7 +64,8 @@ describe('graceful shutdown', () => {
     assert.equal(watch.closedAt.size, 0, 'no session closed during the delay');
 
     const over = await logs.next('shutdown delay over: closing the listeners', {}, DELAY_MS + 5_000);
-    assert.ok(over.time - started.time >= DELAY_MS, `the delay lasted ${over.time - started.time} ms`);
+    // Log times are wall-clock milliseconds and timers run on the monotonic clock: a few ms either way.
+    assert.ok(over.time - started.time >= DELAY_MS - 5, `the delay lasted ${over.time - started.time} ms`);
     await withTimeout(closing, 10_000, 'close() after the delay');
     await withTimeout(watch.allClosed, 5_000, 'the session closed');
     for (const seen of await Promise.all(watch.readinessSeen)) {
@@ -73,7 +74,7 @@ describe('graceful shutdown', () => {
     const complete = logs.find('shutdown complete');
     assert.equal(complete.length, 1);
     assert.equal(logs.lines.at(-1)?.msg, 'shutdown complete', 'the last line');
-    assert.ok(typeof complete[0]!.durationMs === 'number' && complete[0]!.durationMs >= DELAY_MS);
+    assert.ok(typeof complete[0]!.durationMs === 'number' && complete[0]!.durationMs >= DELAY_MS - 5);
     // A single node has nowhere to send its clients: they are closed at once, each logged as such.
     for (const line of closedLines(logs, [earlier, newcomer])) assert.equal(line?.reason, 'shutdown', JSON.stringify(line));
   });
