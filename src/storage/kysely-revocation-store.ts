@@ -1,4 +1,5 @@
-import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { isPostgres } from './is-postgres.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import {
   crlReplayed, isNotOlderCrl, type CrlRecord, type RevocationRecord, type RevocationStore, type RevokedSerial,
@@ -39,7 +40,7 @@ export class KyselyRevocationStore implements RevocationStore {
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
-    this.#isPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    this.#isPostgres = isPostgres(db);
   }
 
   async insert(record: RevocationRecord): Promise<boolean> {

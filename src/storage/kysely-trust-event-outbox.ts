@@ -1,4 +1,5 @@
-import { PostgresAdapter, sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { isPostgres } from './is-postgres.ts';
 import type { RegistryEvent, TrustEventOutbox } from '../registry/index.ts';
 import { isTenantId } from '../shared/index.ts';
 import type { Database, TrustEventOutboxTable } from './tables.ts';
@@ -50,7 +51,7 @@ export class KyselyTrustEventOutbox implements TrustEventOutbox {
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
-    this.#isPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    this.#isPostgres = isPostgres(db);
   }
 
   async drain(send: (event: RegistryEvent) => Promise<void>, limit: number): Promise<{ sent: number; dropped: number }> {
