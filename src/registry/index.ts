@@ -39,3 +39,4 @@ export type { RevocationStore } from './ports.ts';
 export { isNotOlderCrl, type CrlRecord, type RevocationRecord } from './revocation.ts';
 export { InMemoryRevocationStore, crlReplayed } from './in-memory-revocation-store.ts';
 export type { CrlView, RevocationView } from './revocation-use-cases.ts';
+export { auditActions, InMemoryAuditTrail, type AuditAction, type AuditActor, type AuditEntry, type AuditOutcome, type AuditTrail } from './audit-trail.ts';

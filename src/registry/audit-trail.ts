@@ -1,0 +1,73 @@
+import type { TenantId } from '../shared/index.ts';
+
+// The audit trail (SPEC "Audit trail and limits", issue 16): who did what to which object, and
+// which trust decisions the broker took. Append-only: the port has no way to change or remove an
+// entry (retention pruning is the store's own job).
+
+/** Every action the trail records. Names are `<object>.<pastTense>`; the API and logs show them as is. */
+export const auditActions = [
+  'caCertificate.uploaded',
+  'caCertificate.verified',
+  'caCertificate.verificationFailed',
+  'caCertificate.deleted',
+  'crl.imported',
+  'certificate.revoked',
+  'certificate.revocationLifted',
+  'agent.onboarded',
+  'agent.disabled',
+  'agent.enabled',
+  'agent.deleted',
+  'agentCertificate.issued',
+  'agentCertificate.renewed',
+  'agentCertificate.revoked',
+  'session.closed',
+  'mqtt.connectRefused',
+  'mqtt.clientBanned',
+  'mqtt.banLifted',
+  'rateLimit.exceeded',
+] as const;
+export type AuditAction = (typeof auditActions)[number];
+
+export type AuditOutcome = 'success' | 'failure';
+
+/** Who acted: a token's subject (REST, tenant applications), an agent's client id (MQTT), or trustgate itself. */
+export interface AuditActor {
+  readonly type: 'token' | 'agent' | 'system';
+  /** Token `sub` (or '' when the token has none), client id, or 'trustgate'. */
+  readonly id: string;
+}
+
+export interface AuditEntry {
+  readonly time: Date;
+  /** Undefined only for decisions no tenant can be told about (a refusal before any tenant is known):
+   *  those are logged and counted but never listed by `GET /auditEvents`. */
+  readonly tenant: TenantId | undefined;
+  readonly actor: AuditActor;
+  readonly action: AuditAction;
+  /** What was acted on, as `<kind>:<id>` (e.g. `caCertificate:66a1…`, `agent:acme_pump-7`, `route:POST /caCertificates`). */
+  readonly target: string;
+  readonly outcome: AuditOutcome;
+  /** The error code or decision reason (`verification.cnMismatch`, `certificateRevoked`, `caDeleted`…). */
+  readonly reason?: string | undefined;
+  readonly sourceAddress?: string | undefined;
+  /** The REST request id (the logref of an error body); undefined for MQTT. */
+  readonly requestId?: string | undefined;
+  /** How many occurrences this entry stands for (aggregated MQTT refusals); 1 otherwise. */
+  readonly count?: number | undefined;
+}
+
+/** Where entries go. `record` never throws for a storage problem: it logs it (an audit outage must
+ *  not turn into a refused API call or connection); a use case that must record in the same
+ *  transaction as its change does so through its store instead. */
+export interface AuditTrail {
+  record(entry: AuditEntry): Promise<void>;
+}
+
+/** For tests: keeps what it is given, newest last. */
+export class InMemoryAuditTrail implements AuditTrail {
+  readonly entries: AuditEntry[] = [];
+
+  async record(entry: AuditEntry): Promise<void> {
+    this.entries.push(entry);
+  }
+}
