@@ -1,3 +1,5 @@
+import { MINDCONNECT_RATE_LIMITS, parseRateLimitPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
+
 // Every setting trustgate reads, with its environment variable, default and meaning, in one
 // place. docs/config.md is kept equal to this table by a test.
 
@@ -233,6 +235,12 @@ export const configSchema = {
     convergenceMs: setting({
       env: 'TRUSTGATE_CLUSTER_CONVERGENCE_MS', default: 5000, parse: integer(100, 600_000),
       description: 'In a cluster: how often each node checks the database for trust changes it may have missed (an event lost with Redis away or a node killed before publishing it), in milliseconds; a node follows the database\'s trust state within about this long plus one reload. Ignored on a single node.',
+    }),
+  },
+  limits: {
+    rateLimits: setting<RateLimitPolicy>({
+      env: 'TRUSTGATE_RATE_LIMITS', default: MINDCONNECT_RATE_LIMITS, parse: parseRateLimitPolicy,
+      description: 'REST rate limits and MQTT connect limits and bans: `mindconnect` (MindConnect\'s published REST table, 1 connect per second per client id with a small burst; docs/limits.md), `off` (none of them; the broker\'s quotas stay), or the path of a JSON file with your own (docs/limits.md).',
     }),
   },
   metrics: {

@@ -10,8 +10,11 @@ export const errorTableMarkdown = (): string => [
   ...errorCodes.map((code) => `| \`${code}\` | ${httpStatusByCode[code]} | ${connackCodeByError[code]} | ${errorCatalogue[code].replaceAll('|', '\\|')} |`),
 ].join('\n');
 
+// A policy object (TRUSTGATE_RATE_LIMITS) is shown by its name.
 const shownDefault = (value: unknown): string =>
-  value === undefined ? 'unset' : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
+  value === undefined ? 'unset'
+    : typeof value === 'object' && value !== null && 'source' in value ? `\`${String(value.source)}\``
+      : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
 
 // The table of docs/config.md, one row per setting of src/config/config-schema.ts.
 export const configTableMarkdown = (): string => [
