@@ -47,6 +47,8 @@ export const startTrustgate = async (name: string, dataDir: string, options: { s
     cwd: ROOT,
     env: {
       MALLOC_MMAP_THRESHOLD_: '65536',
+      // The benchmark measures the broker, not its limits (the reconnect-storm scenario sets its own).
+      TRUSTGATE_RATE_LIMITS: 'off',
       ...process.env,
       ...options.env,
       TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0',

@@ -75,6 +75,8 @@ export const spawnServer = async ({ dataDir, env = {}, startTimeoutMs = 60_000, 
       TRUSTGATE_LOG_LEVEL: 'info',
       TRUSTGATE_MQTT_PORT: '0',
       TRUSTGATE_MQTT_HOST: '127.0.0.1',
+      // Tests that are not about limits run without them (a test about them passes its own).
+      TRUSTGATE_RATE_LIMITS: 'off',
       ...env,
       TRUSTGATE_DATA_DIR: dataDir,
       TRUSTGATE_HTTP_PORT: '0',

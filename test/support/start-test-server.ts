@@ -40,6 +40,8 @@ export const startTestServer = async (env: Record<string, string> = {}, { dialec
   const database = dialect === 'postgres' && !env.TRUSTGATE_DATABASE_URL ? await createTestDatabaseUrl('postgres') : undefined;
   const config = loadConfig({
     TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0', TRUSTGATE_MQTT_HOST: '127.0.0.1', TRUSTGATE_MQTT_PORT: '0',
+    // Tests that are not about limits run without them (a test about them passes its own).
+    TRUSTGATE_RATE_LIMITS: 'off',
     TRUSTGATE_DATA_DIR: dataDir, ...(database ? { TRUSTGATE_DATABASE_URL: database.url } : {}), ...env,
   });
   let app: RunningApp;
