@@ -31,7 +31,8 @@ export interface MqttBrokerOptions {
   readonly metrics: MetricsRegistry;
   readonly host: string;
   readonly port: number;
-  readonly tls: { readonly certificateChainPem: string; readonly privateKeyPem: string };
+  /** `groups`: TLS key-exchange groups (TRUSTGATE_TLS_GROUPS, OpenSSL's `ecdhCurve`); undefined = Node's default list. */
+  readonly tls: { readonly certificateChainPem: string; readonly privateKeyPem: string; readonly groups?: string | undefined };
   /** This node's id (TRUSTGATE_NODE_ID): the prefix of its agents' session ids. */
   readonly nodeId: string;
   /** Shared with the other nodes (Redis); without it, sessions and messages stay in this process. */
@@ -246,6 +247,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    ...(options.tls.groups === undefined ? {} : { ecdhCurve: options.tls.groups }),
   }, (socket) => {
     endHandshake(keyOf(socket));
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (measured against Mosquitto: 62
