@@ -84,7 +84,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     trustIndex: { tenants: number(values.tenants, quick ? 5_000 : 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     revokedSerials: { revoked: 10_000, agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5 },
-    memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
+    memory: { stages: quick ? [1_000] : [1_000, 5_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {
       seconds: values.seconds === undefined ? (quick ? 1 : 3) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), warmupSeconds: quick ? 0.5 : 1,
@@ -92,6 +92,6 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
     // Scenario 7 (two trustgate nodes, PostgreSQL, Redis) brings its own allowance.
-    timeLimitSeconds: (quick ? 240 : 900) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
+    timeLimitSeconds: (quick ? 360 : 1_200) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
   };
 };

@@ -1,4 +1,4 @@
-import type { BrokerTarget } from '../lib/broker-target.ts';
+import type { BrokerKey, BrokerTarget } from '../lib/broker-target.ts';
 import type { AgentIdentity } from '../lib/jobs.ts';
 import { sampleProcess, sleep } from '../lib/processes.ts';
 import { round } from '../lib/stats.ts';
@@ -64,4 +64,27 @@ export const runMemory = async (
     for (const hold of held) await hold.release();
   }
   return { baselineRssKiB, stages };
+};
+
+/** One broker of scenario 4, started fresh for it and stopped after. */
+export interface MemoryBroker {
+  readonly key: BrokerKey;
+  start(): Promise<{ readonly target: BrokerTarget; stop(): Promise<void>; heapUsedMiB?: () => Promise<number | undefined> }>;
+}
+
+// Scenario 4 over several brokers, one after the other (RSS is a per-process reading that other
+// programs' CPU does not move): each fresh, measured, stopped before the next starts.
+export const runMemoryEach = async (
+  brokers: readonly MemoryBroker[], agents: readonly AgentIdentity[], keyPem: string, options: MemoryOptions, log: (line: string) => void,
+): Promise<Partial<Record<BrokerKey, MemoryFigures>>> => {
+  const figures: Partial<Record<BrokerKey, MemoryFigures>> = {};
+  for (const broker of brokers) {
+    const started = await broker.start();
+    try {
+      figures[broker.key] = await runMemory(started.target, agents, keyPem, options, { heapUsedMiB: started.heapUsedMiB, log });
+    } finally {
+      await started.stop();
+    }
+  }
+  return figures;
 };
