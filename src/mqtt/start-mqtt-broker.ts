@@ -164,7 +164,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       log.info({
         clientId: client.id, tenant: principal.tenant, kind: principal.kind, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort,
         // The agent's certificate as the API shows it (lowercase hex SHA-256 of the DER), or the application's token subject.
-        ...(principal.kind === 'agent' ? { certificateFingerprint: socket.getPeerCertificate?.()?.fingerprint256?.replaceAll(':', '').toLowerCase() } : {}),
+        // getPeerX509Certificate, not getPeerCertificate: the latter turns every field and extension
+        // into a JS object (2 % of a reconnect's CPU in a profile, decision 0012) for one hash.
+        ...(principal.kind === 'agent' ? { certificateFingerprint: socket.getPeerX509Certificate?.()?.fingerprint256.replaceAll(':', '').toLowerCase() } : {}),
         ...(principal.kind === 'application' && principal.subject !== undefined ? { subject: principal.subject } : {}),
       }, 'mqtt connection accepted');
     },
