@@ -20,6 +20,8 @@ export interface BaselineServer {
 // so clients trust it as they trust trustgate. `groups`: the TLS groups (ecdhCurve), undefined = Node's.
 export const startBaseline = async (name: string, mode: BaselineMode, dataDir: string, groups?: string): Promise<BaselineServer> => {
   const child: ChildProcess = track(spawn(join(ROOT, 'node_modules', 'node', 'bin', 'node'), [
+    // BENCH_PROFILE_DIR: profiled like trustgate (bench/lib/trustgate-server.ts).
+    ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
     '--disable-warning=ExperimentalWarning', join(ROOT, 'bench', 'baseline-server.ts'), mode,
     // trustgate's generated chain: its server certificate, then the broker root.
     join(dataDir, 'broker-server.key'), join(dataDir, 'broker-server.pem'), join(dataDir, 'broker-root-ca.pem'),

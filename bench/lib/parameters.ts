@@ -44,6 +44,7 @@ export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --wo
               8 reconnects with 10,000 revoked serials per CA vs none (only when named: --only 8)
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
+  --memory-stages  idle agents at which scenario 4 reads RSS, e.g. 1000,5000 (default 1000 quick, 1000,5000,10000 full)
   --agents    agents per connect-storm pass; --seconds: seconds per throughput case (2 and 7); --tenants: trust-index tenants (× 2 CAs)
   --quiet-wait S   before each measurement wait until other programs are idle (at most S seconds in all), and
               take a disturbed measurement again (default 0: no waiting, disturbed measurements only flagged)
@@ -54,7 +55,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     args: [...argv],
     options: {
       quick: { type: 'boolean', default: false }, only: { type: 'string' }, workers: { type: 'string' }, groups: { type: 'string' },
-      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, help: { type: 'boolean', default: false },
+      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'memory-stages': { type: 'string' }, help: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick;
@@ -84,7 +85,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     trustIndex: { tenants: number(values.tenants, quick ? 5_000 : 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     revokedSerials: { revoked: 10_000, agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5 },
-    memory: { stages: quick ? [1_000] : [1_000, 5_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
+    memory: { stages: values['memory-stages'] === undefined ? (quick ? [1_000] : [1_000, 5_000, 10_000]) : values['memory-stages'].split(',').map((stage) => number(stage, 0)).sort((a, b) => a - b), warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {
       seconds: values.seconds === undefined ? (quick ? 1 : 3) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), warmupSeconds: quick ? 0.5 : 1,
