@@ -71,6 +71,7 @@ export const runMemory = async (
   await sleep(options.settleMs);
   const baselineRssKiB = (await sampleProcess(target.pid)).rssKiB;
   const baselineByKindKiB = await rssByKind(target.pid);
+  const baselineMalloc = process.env.BENCH_MALLOC_TRIM ? await mallocProbe(target.pid, false) : undefined;
   const held: Awaited<ReturnType<typeof holdConnections>>[] = [];
   const stages: MemoryStage[] = [];
   try {
@@ -97,7 +98,7 @@ export const runMemory = async (
       extra.log(`memory ${target.label}: ${open} idle agents held, RSS ${(rssKiB / 1024).toFixed(1)} MiB (baseline ${(baselineRssKiB / 1024).toFixed(1)} MiB) → ${stages.at(-1)!.kiBPerAgent} KiB per agent` +
         (byKind && baselineByKindKiB ? ` (brk heap ${round((byKind.brkHeap - baselineByKindKiB.brkHeap) / open, 1)}, other anonymous ${round((byKind.anonymous - baselineByKindKiB.anonymous) / open, 1)}, file ${round((byKind.file - baselineByKindKiB.file) / open, 1)})` : ''));
       if (target.label !== 'Mosquitto') await heapSnapshot(target.pid, extra.log);
-      if (process.env.BENCH_MALLOC_TRIM) await mallocTrim(target.pid, baselineByKindKiB, open, extra.log);
+      if (process.env.BENCH_MALLOC_TRIM) await mallocTrim(target.pid, baselineByKindKiB, baselineMalloc, open, extra.log);
     }
   } finally {
     for (const hold of held) await hold.release();
@@ -130,17 +131,28 @@ const heapSnapshot = async (pid: number, log: (line: string) => void): Promise<v
   log(`heap snapshot of ${pid}: not written within 120 s`);
 };
 
-// BENCH_MALLOC_TRIM=1 (profiling): after each stage's reading, glibc's malloc_trim(0) in the broker
-// (through gdb), then RSS again: what of the brk heap is free memory glibc kept, not live data.
-const mallocTrim = async (pid: number, baseline: RssByKind | undefined, open: number, log: (line: string) => void): Promise<void> => {
+// BENCH_MALLOC_TRIM=1 (profiling): glibc's malloc_stats() at the baseline and after each stage
+// (what malloc holds and what is in use), then malloc_trim(0), then RSS again: whether the brk
+// heap is free memory glibc kept or live data. Through gdb; the broker's stderr goes to a file.
+interface MallocStats { readonly systemKiB: number; readonly inUseKiB: number }
+const mallocProbe = async (pid: number, trim: boolean): Promise<MallocStats | undefined> => {
+  const statsFile = `/tmp/bench-malloc-stats-${pid}-${Date.now()}.txt`;
+  spawnSync('gdb', ['-p', String(pid), '-batch', '-ex', `call (int)dup2((int)open("${statsFile}", 577, 420), 2)`, '-ex', 'call (void)malloc_stats()',
+    ...(trim ? ['-ex', 'call (int)malloc_trim(0)'] : [])], { encoding: 'utf8', timeout: 60_000 });
+  const stats = await readFile(statsFile, 'utf8').catch(() => '');
+  const total = /Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)/.exec(stats);
+  return total ? { systemKiB: Number(total[1]) / 1024, inUseKiB: Number(total[2]) / 1024 } : undefined;
+};
+const mallocTrim = async (pid: number, baseline: RssByKind | undefined, baselineMalloc: MallocStats | undefined, open: number, log: (line: string) => void): Promise<void> => {
   const before = await rssByKind(pid);
-  const result = spawnSync('gdb', ['-p', String(pid), '-batch', '-ex', 'call (int)malloc_trim(0)'], { encoding: 'utf8', timeout: 60_000 });
+  const stats = await mallocProbe(pid, true);
   const after = await rssByKind(pid);
-  if (!before || !after || !baseline || result.status !== 0) {
-    log(`malloc_trim in ${pid} failed: ${result.stderr?.slice(-300)}`);
+  if (!before || !after || !baseline || !stats || !baselineMalloc) {
+    log(`malloc probe in ${pid} failed`);
     return;
   }
-  log(`malloc_trim in ${pid}: brk heap ${round((before.brkHeap - baseline.brkHeap) / open, 1)} → ${round((after.brkHeap - baseline.brkHeap) / open, 1)} KiB per agent, ` +
+  log(`malloc in ${pid}, per agent: held ${round((stats.systemKiB - baselineMalloc.systemKiB) / open, 1)} KiB, in use ${round((stats.inUseKiB - baselineMalloc.inUseKiB) / open, 1)} KiB; ` +
+    `after malloc_trim brk heap ${round((before.brkHeap - baseline.brkHeap) / open, 1)} → ${round((after.brkHeap - baseline.brkHeap) / open, 1)}, ` +
     `other anonymous ${round((before.anonymous - baseline.anonymous) / open, 1)} → ${round((after.anonymous - baseline.anonymous) / open, 1)}`);
 };
 
