@@ -57,19 +57,30 @@ const DATABASE_CHECK_TIMEOUT_MS = 2000;
 /** The host name, cut to what TRUSTGATE_NODE_ID allows. */
 const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
 
-const checkDatabase = async (db: Kysely<Database>): Promise<string> => {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      sql`select 1`.execute(db),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS); }),
-    ]);
-    return 'ok';
-  } catch (error) {
-    return `unreachable: ${(error as Error).message}`;
-  } finally {
-    clearTimeout(timer);
-  }
+// /readyz is public: it says what is wrong, not the driver's text (host names, addresses, ports of
+// the database); that goes to the log, once per change of state, so a probe every few seconds
+// does not repeat it.
+const databaseCheck = (logger: Logger) => {
+  let lastProblem: string | undefined;
+  return async (db: Kysely<Database>): Promise<string> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        sql`select 1`.execute(db),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS); }),
+      ]);
+      if (lastProblem !== undefined) logger.info('readiness: the database answers again');
+      lastProblem = undefined;
+      return 'ok';
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== lastProblem) logger.warn({ err: problem }, 'readiness: the database does not answer');
+      lastProblem = problem;
+      return 'unreachable (details in the log)';
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 };
 
 export const databaseUrlOf = (config: Config): string =>
@@ -226,6 +237,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // Read by /readyz (and whatever else wants to know whether the node is leaving: isDraining()).
     let phase: AppPhase = 'serving';
     const isDraining = (): boolean => phase !== 'serving';
+    const checkDatabase = databaseCheck(logger);
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {
         node: isDraining() ? 'draining for shutdown' : 'ok',
