@@ -10,8 +10,8 @@ import {
 import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import type { Config } from '../config/index.ts';
-import { createHttpServer, type ReadinessReport } from '../http/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
+import { createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
@@ -263,6 +263,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+    }).catch((error: unknown) => {
+      // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
+      throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;
     });
     closeHttp = async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the

@@ -31,6 +31,11 @@ export interface RestRateLimitOptions {
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
 type Counted = Extract<Awaited<ReturnType<Limiter>>, { isAllowed: false }>;
 
+/** A policy that cannot apply to this API (a route it does not have): a configuration error, not a bug. */
+export class RateLimitPolicyError extends Error {
+  override name = 'RateLimitPolicyError';
+}
+
 const seconds = (ttlInSeconds: number): number => Math.max(1, ttlInSeconds);
 
 /** Installs the limits; the returned check fails the start when a policy names a route that does not exist. */
@@ -64,6 +69,7 @@ export const limitRestRates = async (app: FastifyInstance, options: RestRateLimi
 
   const registered = new Set<string>();
   app.addHook('onRoute', (route) => {
+    if (route.config?.public === true) return;
     for (const method of [route.method].flat()) registered.add(budgets.budgetOf(method, route.url).name);
   });
 
@@ -111,7 +117,7 @@ export const limitRestRates = async (app: FastifyInstance, options: RestRateLimi
     checkRoutes() {
       const unknown = budgets.unknownRoutes(registered);
       if (unknown.length > 0) {
-        throw new Error(`TRUSTGATE_RATE_LIMITS names routes the API does not have: ${unknown.join(', ')}. Routes are written as in docs/limits.md, e.g. "POST /caCertificates/:id/verify"; the API has ${[...registered].sort().join(', ')}.`);
+        throw new RateLimitPolicyError(`TRUSTGATE_RATE_LIMITS names routes the API does not have: ${unknown.join(', ')}. Routes are written as in docs/limits.md, e.g. "POST /caCertificates/:id/verify"; the API has ${[...registered].sort().join(', ')}.`);
       }
     },
   };
