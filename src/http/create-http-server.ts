@@ -18,8 +18,9 @@ import { rejectPrivateKeys } from './reject-private-keys.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { countRequests } from './request-metrics.ts';
 import { ProbesAtDebug, requestIdOf } from './request-logging.ts';
-import type { RestRateLimits } from './rate-limit-budgets.ts';
+import type { RateWindow, RestRateLimits } from './rate-limit-budgets.ts';
 import { limitRestRates } from './rest-rate-limits.ts';
+import { limitUnauthenticated, UNAUTHENTICATED_DEFAULT } from './unauthenticated-limit.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -63,6 +64,8 @@ export interface HttpServerOptions {
     readonly redis: Redis | undefined;
     /** TRUSTGATE_REDIS_PREFIX. */
     readonly redisPrefix: string;
+    /** Failed authentications per address before its unknown tokens wait (unauthenticated-limit.ts); default 100 per 60 s. */
+    readonly unauthenticatedPerAddress?: RateWindow;
   };
   /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
   readonly auditTrail?: AuditTrail;
@@ -101,6 +104,8 @@ export const createHttpServer = async ({
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Before the token check: an address that keeps failing it is refused before verification.
+  if (rateLimits) limitUnauthenticated(app, { window: rateLimits.unauthenticatedPerAddress ?? UNAUTHENTICATED_DEFAULT, metrics });
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
   // After the token (its tenant is the budget's), before the body is read.

@@ -253,3 +253,47 @@ describe('REST rate limits with Redis unreachable', () => {
     }
   });
 });
+
+describe('before the token: an address that keeps failing authentication', () => {
+  before(() => mock.timers.enable({ apis: ['Date'], now: Date.now() }));
+  after(() => mock.timers.reset());
+
+  test('is refused before verification once over its failure budget, while tokens that work from it are still served and a fresh one gets in within a second', async () => {
+    const inner = createDevTokenVerifier(key.publicJwk);
+    let verifications = 0;
+    const tokens = { verify: async (token: string) => { verifications += 1; return inner.verify(token); } };
+    const { app, metrics } = await serverWith({
+      rest: { routes: [], otherRoutes: [{ max: 1000, windowMs: 60_000 }] }, redis: undefined, redisPrefix: 'test:', unauthenticatedPerAddress: { max: 3, windowMs: 60_000 },
+    }, { tokens });
+    const get = (authorization: string) => app.inject({ method: 'GET', url: `${API_BASE_PATH}/agents`, headers: { authorization } });
+    try {
+      const good = `Bearer ${await tokenFor('acme')}`;
+      assert.equal((await get(good)).statusCode, 200, 'a tenant\'s token, used from this address before the noise');
+      const junk = 'Bearer junk.junk.junk';
+      for (let i = 0; i < 3; i += 1) assert.equal((await get(junk)).statusCode, 401);
+      assert.equal((await get(junk)).statusCode, 401, 'one call a second is still verified');
+      const before = verifications;
+      const refused = await get(junk);
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json().errors[0].code, 'rateLimit.exceeded');
+      assert.match(refused.json().errors[0].message, /limit: 3 per 60 s failed authentications per address/);
+      assert.ok(Number(refused.headers['retry-after']) >= 1 && Number(refused.headers['retry-after']) <= 60);
+      assert.equal((await app.inject({ method: 'GET', url: `${API_BASE_PATH}/agents` })).statusCode, 429, 'no token at all');
+      assert.equal(verifications, before, 'refused without checking a signature');
+      assert.equal((await get(good)).statusCode, 200, 'the tenant behind the same address keeps working');
+      assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'probes are never refused');
+
+      const fresh = `Bearer ${await tokenFor('beta')}`;
+      assert.equal((await get(fresh)).statusCode, 429, 'an unknown token waits for the next trial');
+      mock.timers.tick(1_000);
+      assert.equal((await get(fresh)).statusCode, 200, 'the next trial lets it in');
+      assert.equal((await get(fresh)).statusCode, 200, 'and from then on it is known');
+      assert.equal(sampleValue(await metrics.metrics(), 'trustgate_http_unauthenticated_limited_total'), 3);
+
+      mock.timers.tick(60_000);
+      assert.equal((await get(junk)).statusCode, 401, 'a new window: verified again');
+    } finally {
+      await app.close();
+    }
+  });
+});
