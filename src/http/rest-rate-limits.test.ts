@@ -238,7 +238,7 @@ describe('REST rate limits with Redis unreachable', () => {
     // Port 1: nothing listens; the connection fails at once.
     const redis = createRateLimitRedis({ url: 'redis://127.0.0.1:1', nodeId: 'test', logger: logs.logger });
     await redis.start();
-    const { app } = await serverWith({ rest: { routes: [], otherRoutes: [{ max: 2, windowMs: 60_000 }] }, redis: redis.connection, redisPrefix: 'test:' }, { logger: logs.logger });
+    const { app, metrics } = await serverWith({ rest: { routes: [], otherRoutes: [{ max: 2, windowMs: 60_000 }] }, redis: redis.connection, redisPrefix: 'test:' }, { logger: logs.logger });
     try {
       const started = performance.now();
       assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 200);
@@ -246,6 +246,7 @@ describe('REST rate limits with Redis unreachable', () => {
       assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 429, 'still limited, by this node\'s count');
       assert.ok(performance.now() - started < 5_000, 'no call waits for Redis');
       assert.equal(logs.lines.filter((line) => line.msg.startsWith('rate limit counters unavailable in Redis')).length, 1);
+      assert.equal(sampleValue(await metrics.metrics(), 'trustgate_http_rate_limit_local_counts_total'), 3);
       assert.equal(logs.find('rate limited', { tenant: 'acme', route: 'GET /agents', limit: '2 per 60 s' }).length, 1, 'the refusal\'s log line');
     } finally {
       await app.close();

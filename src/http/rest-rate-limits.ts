@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Registry as MetricsRegistry } from 'prom-client';
+import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { AuditTrail } from '../registry/index.ts';
 import { DomainError } from '../shared/index.ts';
 import { describeWindow, rateBudgets, type RateBudget, type RateWindow, type RestRateLimits } from './rate-limit-budgets.ts';
@@ -43,11 +43,17 @@ export const limitRestRates = async (app: FastifyInstance, options: RestRateLimi
   const budgets = rateBudgets(options.rest, options.basePath);
   const refusals = rateLimitRefusals({ metrics: options.metrics, namesTenants: options.namesTenants, auditTrail: options.auditTrail, now: () => new Date() });
   app.addHook('onClose', async () => refusals.close());
+  // Cluster only: each increase is a count this node made alone (Redis unusable), i.e. a budget not shared.
+  const countedLocally = options.redis ? new Counter({
+    name: 'trustgate_http_rate_limit_local_counts_total',
+    help: 'Cluster only: REST rate-limit counts made in this node\'s memory because Redis could not be used (the budget is per node meanwhile)',
+    registers: [options.metrics],
+  }) : undefined;
 
   await app.register(rateLimit, {
     // No route is limited by the plugin's own hook: the hook below applies every window of a budget.
     global: false,
-    store: rateLimitStore({ redis: options.redis, keyPrefix: `${options.redisKeyPrefix}rateLimit:`, logger: options.logger }),
+    store: rateLimitStore({ redis: options.redis, keyPrefix: `${options.redisKeyPrefix}rateLimit:`, logger: options.logger, onFallback: () => countedLocally?.inc() }),
   });
 
   const budgetOf = (request: FastifyRequest): RateBudget => budgets.budgetOf(request.method, request.routeOptions.url ?? '');
