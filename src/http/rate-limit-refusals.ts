@@ -78,13 +78,16 @@ export const rateLimitRefusals = ({ metrics, namesTenants, auditTrail, now }: Ra
     registers: [metrics],
   }) : undefined;
 
+  // AuditTrail.record logs its own storage problems and never rejects (its contract); a rejection
+  // anyway must not end the process from a timer or a request that has already been answered.
+  const record = (entry: AuditEntry): Promise<void> => auditTrail ? auditTrail.record(entry).catch(() => undefined) : Promise.resolve();
   let gathered = new Map<string, Gathered>();
   const flush = async (): Promise<void> => {
     const due = gathered;
     gathered = new Map();
     if (!auditTrail) return;
     const time = now();
-    await Promise.all([...due.values()].filter((g) => g.more > 0).map((g) => auditTrail.record(toEntry(g.first, time, g.more))));
+    await Promise.all([...due.values()].filter((g) => g.more > 0).map((g) => record(toEntry(g.first, time, g.more))));
   };
   // unref: a pending summary never keeps the process alive; close() writes it.
   const timer = setInterval(() => void flush(), AUDIT_AGGREGATION_MS).unref();
@@ -100,8 +103,7 @@ export const rateLimitRefusals = ({ metrics, namesTenants, auditTrail, now }: Ra
         return;
       }
       gathered.set(key, { first: refusal, more: 0 });
-      // AuditTrail.record logs its own storage problems and never throws (its contract).
-      void auditTrail?.record(toEntry(refusal, now(), 1));
+      void record(toEntry(refusal, now(), 1));
     },
     flush,
     async close() {
