@@ -14,6 +14,8 @@ import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { createCa } from '../../test/support/test-pki.ts';
 import { sampleValue } from '../../test/support/metrics-text.ts';
 import { captureLogs } from '../../test/support/capture-logs.ts';
+import { deleteKeysUnder, redisAdmin, RedisOutageProxy, uniqueRedisPrefix, waitUntil } from '../../test/support/redis-helpers.ts';
+import { describeNeeding } from '../../test/support/test-services.ts';
 import { API_BASE_PATH, createHttpServer, type HttpServerOptions } from './create-http-server.ts';
 import { httpStatusByCode } from './error-status.ts';
 import type { RestRateLimits } from './rate-limit-budgets.ts';
@@ -295,6 +297,43 @@ describe('before the token: an address that keeps failing authentication', () =>
       assert.equal((await get(junk)).statusCode, 401, 'a new window: verified again');
     } finally {
       await app.close();
+    }
+  });
+});
+
+describeNeeding('redis')('REST rate limits when Redis goes away and comes back', { timeout: 60_000 }, () => {
+  test('counts go to this node\'s memory while Redis is cut and back to Redis (the shared count) once it answers', async () => {
+    const logs = captureLogs();
+    const proxy = new RedisOutageProxy();
+    await proxy.start();
+    const redisPrefix = uniqueRedisPrefix('rate-limits');
+    const redis = createRateLimitRedis({ url: proxy.url, nodeId: 'test', logger: logs.logger });
+    await redis.start();
+    const { app } = await serverWith({ rest: { routes: [], otherRoutes: [{ max: 3, windowMs: 60_000 }] }, redis: redis.connection, redisPrefix }, { logger: logs.logger });
+    const admin = redisAdmin();
+    try {
+      await admin.connect();
+      assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 200);
+      assert.equal(await admin.get(`${redisPrefix}rateLimit:acme|GET /agents|60000`), '1', 'counted in Redis');
+
+      await proxy.cut();
+      await waitUntil(() => redis.connection.status !== 'ready', 10_000, 'the rate-limit connection sees Redis gone');
+      assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 200, 'served, counted on this node');
+      assert.equal(logs.find('rate limit counters unavailable in Redis: counting on this node until it answers (each node allows the full limit meanwhile)').length, 1);
+
+      await proxy.restore();
+      await waitUntil(() => redis.connection.status === 'ready', 15_000, 'the rate-limit connection is back');
+      assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 200);
+      assert.equal(logs.find('rate limit counters in Redis again: one budget for the cluster').length, 1);
+      assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 200);
+      // Redis holds 4 now (this node's memory only 1): the shared count decides again.
+      assert.equal((await call(app, 'acme', 'GET', '/agents')).status, 429);
+    } finally {
+      await app.close();
+      await redis.close();
+      await deleteKeysUnder(admin, redisPrefix).catch(() => undefined);
+      admin.disconnect();
+      await proxy.close();
     }
   });
 });
