@@ -8,10 +8,10 @@ import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
 } from '../auth/index.ts';
 import {
-  backplaneMessageDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
+  backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import type { Config } from '../config/index.ts';
-import { createHttpServer, type ReadinessReport } from '../http/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
+import { createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
@@ -262,9 +262,22 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
     closers.push(() => caExpiryWarnings.close());
 
+    // Issue 16: REST rate limits per tenant and route; in a cluster counted in Redis on a
+    // connection of their own that fails fast (decision 0024).
+    const { rateLimits } = config.limits;
+    logger.info({ rateLimits: rateLimits.source, rest: rateLimits.rest !== undefined, shared: rateLimits.rest !== undefined && redisUrl !== undefined }, 'REST rate limits');
+    const rateLimitRedis = rateLimits.rest && redisUrl ? createRateLimitRedis({ url: redisUrl, nodeId, logger }) : undefined;
+    if (rateLimitRedis) {
+      closers.push(() => rateLimitRedis.close());
+      await rateLimitRedis.start();
+    }
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
+      rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+    }).catch((error: unknown) => {
+      // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
+      throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;
     });
     closeHttp = async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
