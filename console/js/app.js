@@ -19,6 +19,7 @@ const header = document.getElementById('session');
 const nav = document.getElementById('nav');
 const main = document.getElementById('main');
 let pageController;
+let hasRendered = false;
 
 takeTokenFromUrl(window.location, window.history, storage);
 
@@ -84,7 +85,10 @@ const route = async () => {
   pageController?.abort();
   pageController = new AbortController();
   await page.render({ root: main, api, signal: pageController.signal });
-  main.querySelector('h1')?.focus({ preventScroll: true });
+  // After a page change the focus goes to its heading (a screen reader announces it); on the
+  // first load it stays at the top, where Tab reaches the skip link first.
+  if (hasRendered) main.querySelector('h1')?.focus({ preventScroll: true });
+  hasRendered = true;
 };
 
 const start = () => {

@@ -153,6 +153,57 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     }
   });
 
+  test('agents follow the server\'s event stream when it has one (fetch with the Bearer token): full list, changes, deletions', async () => {
+    const tenant = newTenant('console');
+    const { context, page, requests, messages } = await openTab();
+    const agent = (id: string, online: boolean) => ({
+      id, clientId: `${tenant}_${id}`, commonName: id, caCertificateId: 'c'.repeat(24), certificateFingerprint: 'f'.repeat(64),
+      certificate: { serialNumber: '1', notBefore: new Date().toISOString(), notAfter: new Date(Date.now() + 86_400_000 * 90).toISOString(), fingerprintSha256: 'f'.repeat(64) },
+      enabled: true, online, firstConnectedAt: new Date().toISOString(), lastConnectedAt: new Date().toISOString(),
+    });
+    try {
+      // What the stream of GET /agents/events sends (docs/console.md); played here so this test
+      // does not depend on the server having it.
+      await page.route('**/api/mindconnectmqtt/v3/agents/events', (route) => route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' },
+        body: `: ping\n\nevent: agents\ndata: ${JSON.stringify([agent('pump-a', false), agent('pump-b', true)])}\n\n`
+          + `event: agent\ndata: ${JSON.stringify(agent('pump-a', true))}\n\n: ping\n\nevent: agentDeleted\ndata: {"id":"pump-b"}\n\n`,
+      }));
+      await page.goto(`${server.url}/console/#token=${await server.token(tenant)}`);
+      await page.getByRole('link', { name: 'Agents', exact: true }).click();
+      await page.locator(`tr[data-client-id="${tenant}_pump-a"] [data-online="true"]`).waitFor();
+      assert.equal(await page.locator(`tr[data-client-id="${tenant}_pump-b"]`).count(), 0, 'the deleted agent left the table');
+      const streamAt = requests.findIndex((r) => r.url.endsWith('/agents/events'));
+      assert.match(requests[streamAt]?.headers.authorization ?? '', /^Bearer ey/);
+      assert.equal(requests.slice(streamAt).filter((r) => new URL(r.url).pathname === '/api/mindconnectmqtt/v3/agents').length, 0, 'no polling while the server has a stream (it reconnects when one ends)');
+      assert.deepEqual(cspProblems(messages), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('keyboard: the skip link comes first, the page links work with Enter, the focus is visible', async () => {
+    const tenant = newTenant('console');
+    const { context, page } = await openTab();
+    try {
+      await page.goto(`${server.url}/console/#token=${await server.token(tenant)}`);
+      await page.getByRole('heading', { name: 'CA certificates' }).waitFor();
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => (globalThis as any).document.activeElement.textContent), 'Skip to content');
+      await page.keyboard.press('Tab');
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => (globalThis as any).document.activeElement.textContent), 'Agents');
+      // The focused link shows an outline (:focus-visible).
+      assert.equal(await page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.activeElement).outlineStyle), 'solid');
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Agents', exact: true }).waitFor();
+      assert.equal(new URL(page.url()).hash, '#/agents');
+    } finally {
+      await context.close();
+    }
+  });
+
   for (const [index, testCase] of CASES.entries()) {
     test(`${testCase.name}: upload (${testCase.upload}), verify in the page, agent online live, disable kicks it; the key never leaves`, async () => {
       const tenant = newTenant('console');
