@@ -73,3 +73,64 @@ describe('API errors next to their field', () => {
     assert.deepEqual(form, ['Your tenant already holds 2 CA certificates. (caCertificate.limitReached)']);
   });
 });
+
+describe('the live agent state', () => {
+  const waitFor = async (condition: () => boolean, what: string) => {
+    const deadline = Date.now() + 5_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+
+  test('a server without the stream (404) is polled every 2 s; aborting stops it', async () => {
+    const { watchAgents, POLL_INTERVAL_MS } = await import('../../console/js/live-agents.js');
+    assert.equal(POLL_INTERVAL_MS, 2_000);
+    const controller = new AbortController();
+    const lists: unknown[] = [];
+    const modes: string[] = [];
+    let gets = 0;
+    const api = {
+      raw: async () => new Response('{"errors":[]}', { status: 404 }),
+      get: async (path: string) => { gets++; assert.equal(path, '/agents'); return [{ id: 'a', online: gets > 1 }]; },
+    };
+    watchAgents({ api, signal: controller.signal, onList: (l: unknown) => lists.push(l), onAgent: () => assert.fail(), onDeleted: () => assert.fail(), onMode: (m: string) => modes.push(m) });
+    await waitFor(() => lists.length >= 1, 'the first list');
+    assert.deepEqual(lists[0], [{ id: 'a', online: false }]);
+    assert.equal(modes[0], 'polling');
+    controller.abort();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = gets;
+    assert.equal(after, 1, 'one poll before the abort, the next one 2 s away');
+  });
+
+  test('a stream is read as it arrives: the list, each change, each deletion; no polling', async () => {
+    const { watchAgents } = await import('../../console/js/live-agents.js');
+    const controller = new AbortController();
+    const seen: string[] = [];
+    let sendMore!: (text: string) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(stream) {
+        const encoder = new TextEncoder();
+        sendMore = (text) => stream.enqueue(encoder.encode(text));
+        sendMore('event: agents\ndata: [{"id":"a"},{"id":"b"}]\n\n');
+      },
+    });
+    const api = {
+      raw: async () => new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } }),
+      get: async () => assert.fail('no polling while the stream is open'),
+    };
+    watchAgents({
+      api, signal: controller.signal,
+      onList: (l: { id: string }[]) => seen.push(`list ${l.map((a) => a.id).join(',')}`),
+      onAgent: (a: { id: string; online: boolean }) => seen.push(`agent ${a.id} ${a.online}`),
+      onDeleted: (id: string) => seen.push(`deleted ${id}`),
+      onMode: (m: string) => seen.push(`mode ${m}`),
+    });
+    await waitFor(() => seen.includes('list a,b'), 'the list');
+    sendMore(': ping\n\nevent: agent\ndata: {"id":"a","online":true}\n\nevent: agentDeleted\ndata: {"id":"b"}\n\n');
+    await waitFor(() => seen.includes('deleted b'), 'the deletion');
+    assert.deepEqual(seen, ['mode stream', 'list a,b', 'agent a true', 'deleted b']);
+    controller.abort();
+  });
+});
