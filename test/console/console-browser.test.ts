@@ -183,12 +183,23 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
     }
   });
 
-  test('keyboard: the skip link comes first, the page links work with Enter, the focus is visible', async () => {
+  test('keyboard: the skip link comes first, the page links work with Enter, the focus is visible; a hostile CA name is shown as text', async () => {
     const tenant = newTenant('console');
-    const { context, page } = await openTab();
+    const { context, page, messages } = await openTab();
     try {
+      // A name stored through the API that would be script if the page built markup from strings.
+      const hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
+      const caDir = await mkdtemp(join(dir, 'hostile-'));
+      await openssl('req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(caDir, 'ca.key'),
+        '-subj', '/CN=hostile root', '-days', '20', '-out', join(caDir, 'ca.pem'), '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+      const uploaded = await server.api(tenant, '/caCertificates', { body: { name: hostile, caCertificate: await readFile(join(caDir, 'ca.pem'), 'utf8') } });
+      assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
       await page.goto(`${server.url}/console/#token=${await server.token(tenant)}`);
       await page.getByRole('heading', { name: 'CA certificates' }).waitFor();
+      await page.locator('table[aria-label="CA certificates"] td', { hasText: hostile }).waitFor();
+      assert.equal(await page.locator('main img, main script').count(), 0);
+      assert.equal(await page.evaluate(() => (globalThis as any).pwned), undefined);
+      assert.deepEqual(cspProblems(messages), []);
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate(() => (globalThis as any).document.activeElement.textContent), 'Skip to content');
       await page.keyboard.press('Tab');

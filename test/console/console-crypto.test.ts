@@ -45,6 +45,7 @@ const FORMATS: Record<string, { label: string; type: 'RSA' | 'EC'; curve?: strin
   'p256-sec1': { label: 'EC PRIVATE KEY', type: 'EC', curve: 'P-256', make: [['ecparam', '-name', 'prime256v1', '-genkey', '-out', 'KEY']] },
   'p256-pkcs8': { label: 'PRIVATE KEY', type: 'EC', curve: 'P-256', make: [['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'KEY']] },
   'p384-sec1': { label: 'EC PRIVATE KEY', type: 'EC', curve: 'P-384', make: [['ecparam', '-name', 'secp384r1', '-genkey', '-noout', '-out', 'KEY']] },
+  'p521-sec1': { label: 'EC PRIVATE KEY', type: 'EC', curve: 'P-521', make: [['ecparam', '-name', 'secp521r1', '-genkey', '-noout', '-out', 'KEY']] },
   'p384-pkcs8': { label: 'PRIVATE KEY', type: 'EC', curve: 'P-384', make: [['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', 'KEY']] },
 };
 
@@ -117,7 +118,7 @@ describe('the console reads private keys in every format OpenSSL writes and make
       assert.equal(issuerLine, caSubjectLine);
       assert.match(text, /Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
       assert.match(text, format.type === 'RSA' ? /Signature Algorithm: sha256WithRSAEncryption/
-        : new RegExp(`Signature Algorithm: ecdsa-with-${format.curve === 'P-384' ? 'SHA384' : 'SHA256'}`));
+        : new RegExp(`Signature Algorithm: ecdsa-with-${({ 'P-256': 'SHA256', 'P-384': 'SHA384', 'P-521': 'SHA512' } as Record<string, string>)[format.curve!]}`));
       assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
       assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature/);
       assert.match(text, /X509v3 Authority Key Identifier:/);
