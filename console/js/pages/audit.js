@@ -1,10 +1,19 @@
 // The audit trail, with filters. A server without it (GET /auditEvents answers 404) says so.
 import { h, replace, formatTime } from '../dom.js';
 
+// The actions the trail records (src/registry/audit-trail.ts), offered as suggestions; any text is sent.
+const ACTIONS = [
+  'caCertificate.uploaded', 'caCertificate.verified', 'caCertificate.verificationFailed', 'caCertificate.deleted', 'crl.imported',
+  'certificate.revoked', 'certificate.revocationLifted', 'agent.onboarded', 'agent.disabled', 'agent.enabled', 'agent.deleted',
+  'agentCertificate.issued', 'agentCertificate.renewed', 'agentCertificate.revoked', 'session.closed', 'mqtt.connectRefused',
+  'mqtt.clientBanned', 'mqtt.banLifted', 'rateLimit.exceeded',
+];
+
 export const renderAudit = async ({ root, api, signal }) => {
   const since = h('input', { id: 'audit-since', type: 'datetime-local' });
   const until = h('input', { id: 'audit-until', type: 'datetime-local' });
-  const action = h('input', { id: 'audit-action', type: 'text', placeholder: 'e.g. caCertificate.verified', autocomplete: 'off' });
+  const action = h('input', { id: 'audit-action', type: 'text', placeholder: 'any', autocomplete: 'off', list: 'audit-actions' });
+  const actions = h('datalist', { id: 'audit-actions' }, ACTIONS.map((name) => h('option', { value: name })));
   const limit = h('input', { id: 'audit-limit', type: 'number', min: 1, max: 500, value: 50 });
   const table = h('div', { class: 'table-wrap' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
@@ -37,15 +46,19 @@ export const renderAudit = async ({ root, api, signal }) => {
     }
   };
 
-  const cell = (value) => h('td', {}, value === undefined || value === null ? '—' : typeof value === 'object' ? JSON.stringify(value) : String(value));
+  const text = (value) => value === undefined || value === null || value === '' ? '—' : typeof value === 'object' ? JSON.stringify(value) : String(value);
   const draw = () => {
     replace(table, rows.length === 0 ? h('p', { class: 'empty' }, 'No audit event matches.')
       : h('table', { class: 'data', 'aria-label': 'Audit events' },
-        h('thead', {}, h('tr', {}, ['Time', 'Action', 'Actor', 'Target', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, rows.map((event) => {
-          const { at, time, timestamp, action: name, actor, subject, target, resource, ...rest } = event;
-          return h('tr', {}, h('td', {}, formatTime(at ?? time ?? timestamp)), cell(name), cell(actor ?? subject), cell(target ?? resource), cell(rest));
-        }))));
+        h('thead', {}, h('tr', {}, ['Time', 'Action', 'Outcome', 'Actor', 'Target', 'Source', 'Request id'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, rows.map((event) => h('tr', {},
+          h('td', {}, formatTime(event.time)),
+          h('td', { class: 'mono' }, text(event.action), event.count > 1 ? ` ×${event.count}` : ''),
+          h('td', {}, h('span', { class: `badge ${event.outcome === 'failure' ? 'warn' : 'ok'}` }, text(event.outcome)), event.reason ? ` ${event.reason}` : ''),
+          h('td', { class: 'mono' }, event.actor && typeof event.actor === 'object' ? `${event.actor.type}:${event.actor.id}` : text(event.actor)),
+          h('td', { class: 'mono' }, text(event.target)),
+          h('td', { class: 'mono' }, text(event.sourceAddress)),
+          h('td', { class: 'mono' }, text(event.requestId)))))));
   };
 
   more.addEventListener('click', () => load(cursor));
@@ -56,7 +69,7 @@ export const renderAudit = async ({ root, api, signal }) => {
     },
     h('div', { class: 'field' }, h('label', { for: 'audit-since' }, 'Since'), since),
     h('div', { class: 'field' }, h('label', { for: 'audit-until' }, 'Until'), until),
-    h('div', { class: 'field' }, h('label', { for: 'audit-action' }, 'Action'), action),
+    h('div', { class: 'field' }, h('label', { for: 'audit-action' }, 'Action'), action, actions),
     h('div', { class: 'field' }, h('label', { for: 'audit-limit' }, 'Limit'), limit),
     h('button', { type: 'submit', class: 'primary' }, 'Show')),
     table, more);
