@@ -22,7 +22,8 @@ import { REPO_ROOT } from '../support/spawn-server.ts';
 // cover an RSA and two EC CAs and the three key formats; test/console/console-crypto.test.ts
 // covers every format and curve against OpenSSL without a browser.
 
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's; another build elsewhere with TRUSTGATE_TEST_CHROMIUM.
+const CHROMIUM = process.env.TRUSTGATE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 // STACK.md: Debian's Chromium, no downloads, no sandbox (root in CI), no background traffic.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts', 'console');
