@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startTestServer, type TestServer } from '../../../test/support/start-test-server.ts';
+import { captureLogs } from '../../../test/support/capture-logs.ts';
 import { CONSOLE_CSP, CONSOLE_ROOT } from './console-routes.ts';
 
 // The console is served by trustgate itself: public static files with a strict CSP, nothing
@@ -16,7 +17,8 @@ const filesUnder = async (dir: string): Promise<string[]> => {
 
 describe('GET /console', () => {
   let server: TestServer;
-  before(async () => { server = await startTestServer(); });
+  const logs = captureLogs('info');
+  before(async () => { server = await startTestServer({}, { logger: logs.logger }); });
   after(async () => { await server?.close(); });
 
   const get = (path: string, init: RequestInit = {}) => fetch(`${server.url}${path}`, { redirect: 'manual', ...init });
@@ -28,6 +30,10 @@ describe('GET /console', () => {
     assert.equal(response.headers.get('referrer-policy'), 'no-referrer', what);
     assert.equal(response.headers.get('set-cookie'), null, what);
   };
+
+  test('the start line names the console\'s address', () => {
+    assert.equal(logs.find('trustgate HTTP API listening', { console: `${server.url}/console/` }).length, 1);
+  });
 
   test('/console is sent to /console/, which is the page, without a token, with the strict CSP', async () => {
     const redirect = await get('/console');
