@@ -73,9 +73,6 @@ export const confirmAction = (message, confirmLabel = 'Confirm', detail) => new 
   dialog.querySelector('button.danger')?.focus();
 });
 
-/** Reads a dropped or picked file as text. */
-export const readFileText = (file) => file.text();
-
 /** Makes `target` accept a dropped file: calls onText(text, file). */
 export const acceptDrop = (target, onText) => {
   target.addEventListener('dragover', (event) => {

@@ -101,10 +101,14 @@ const uploadForm = ({ api, onUploaded }) => {
         form.reset();
         onUploaded(ca);
       } catch (error) {
+        // A rule about the certificate goes next to it; the tenant's limit of CAs is the form's.
         showApiError(error, [
           [name, (code, message) => code === 'request.invalid' && /\bname\b/i.test(message)],
-          [certificate, () => true],
-        ], () => undefined);
+          [certificate, (code) => /^(pem|certificate|caCertificate|request)\./.test(code) && code !== 'caCertificate.limitReached'],
+        ], (message) => {
+          replace(formError, message);
+          formError.hidden = false;
+        });
       }
     },
   },
