@@ -295,7 +295,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
-    logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
+    // The console's address on the line a new user reads first (docs/console.md).
+    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}/console/` }, 'trustgate HTTP API listening');
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();

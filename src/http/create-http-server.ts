@@ -12,6 +12,7 @@ import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
+import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
 import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
@@ -100,6 +101,7 @@ export const createHttpServer = async ({
   handleErrors(app);
   countRequests(app, metrics);
   app.addHook('onRoute', markSwaggerUiPublic);
+  app.addHook('onRoute', markConsolePublic);
   // The id, echoed: what a caller quotes to find its request in the logs (also the error's logref).
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -140,6 +142,8 @@ export const createHttpServer = async ({
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
+  // The web console (docs/console.md), with its own strict security headers.
+  await app.register(consoleRoutes, { prefix: CONSOLE_PATH });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are
