@@ -4,8 +4,8 @@ import { DISCONNECT, encodeConnect, PacketReader, PacketType } from '../lib/mqtt
 import { cpuMs, hooks, nowMs, ready, send } from './control.ts';
 import { contextFor, KEEPALIVE_SECONDS } from './mqtt-client.ts';
 
-// Agents in a reconnect loop (scenario 9's storm and its refused agent, scenario 10's calm/storm
-// sides): connect, CONNACK, DISCONNECT, again. Unlike connectClient, a refusal is an outcome to
+// Agents in a reconnect loop (scenario 9: the well-behaved agents, paced or as fast as they can,
+// and the refused agent): connect, CONNACK, DISCONNECT, again. Unlike connectClient, a refusal is an outcome to
 // count, not an error: the scenario reports what the broker answered (a CONNACK code, a close after
 // the handshake, a reset before it), so it reads the same with connect limits and bans or without.
 
