@@ -335,7 +335,11 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
   }
   const first = results.firstConnectStorm;
   if (first) passes.push(['first-connect storm calm', first.calm], ['first-connect storm', first.firstConnects], ['first-connect storm reconnects', first.reconnects]);
-  if (results.restWrites) passes.push(['concurrent REST writes', results.restWrites]);
+  if (results.restWrites) {
+    const calm = results.restWrites.readsCalm;
+    if (calm.otherCpuSeconds !== undefined) passes.push(['REST readers alone', { otherCpuSeconds: calm.otherCpuSeconds, otherCpuTop: calm.otherCpuTop ?? [], seconds: calm.seconds }]);
+    passes.push(['concurrent REST writes', results.restWrites]);
+  }
   for (const [r, round] of (results.trustIndex?.rounds ?? []).entries()) {
     passes.push([`trust index round ${r + 1}, 2 CAs`, round.small], [`trust index round ${r + 1}, large`, round.large]);
   }

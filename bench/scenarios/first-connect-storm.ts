@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { BrokerTarget } from '../lib/broker-target.ts';
 import type { MintedCertificate } from '../lib/fast-certificates.ts';
 import type { AgentIdentity, ConnectResult, Job, PublishResult, SubscribeResult } from '../lib/jobs.ts';
-import { sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
 import { seedDataDir } from '../lib/seed-data-dir.ts';
 import { concat, percentile, round } from '../lib/stats.ts';
 import { startTrustgate, type TrustgateServer } from '../lib/trustgate-server.ts';
@@ -193,11 +193,13 @@ export const runFirstConnectStorm = async (
       const run = (storm: readonly AgentIdentity[] | undefined, seconds: number) =>
         stormRun(pool, server, target, setup.messagingAgents, setup.agentKeyPem, options, storm ? { agents: storm } : undefined, seconds);
       setup.log(`first-connect storm warm-up: ${show(await run(setup.warmupAgents, budgetSeconds))}`);
-      const calm = await run(undefined, options.calmSeconds);
+      // Calm and reconnects can be taken again when other programs disturbed them (--quiet-wait);
+      // first connects cannot (they onboard their agents).
+      const calm = await measureUndisturbed('first-connect storm calm', () => run(undefined, options.calmSeconds));
       setup.log(`first-connect storm calm: ${show(calm)}`);
       const firstConnects = await run(setup.newAgents, budgetSeconds);
       setup.log(`first-connect storm, ${setup.newAgents.length} first connects: ${show(firstConnects)}`);
-      const reconnects = await run(setup.newAgents, budgetSeconds);
+      const reconnects = await measureUndisturbed('first-connect storm reconnects', () => run(setup.newAgents, budgetSeconds));
       setup.log(`first-connect storm, the same agents reconnecting: ${show(reconnects)}`);
       return {
         newAgents: setup.newAgents.length, messagingAgents: setup.messagingAgents.length, messageRatePerSecond: options.messageRatePerSecond,

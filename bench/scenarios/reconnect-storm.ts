@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { BrokerTarget } from '../lib/broker-target.ts';
 import { generateP256Key, mintAgentCertificate, mintCa, type MintedCertificate } from '../lib/fast-certificates.ts';
 import type { AgentIdentity, Job, ReconnectLoopResult } from '../lib/jobs.ts';
-import { sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
 import { seedDataDir } from '../lib/seed-data-dir.ts';
 import { concat, percentile, round } from '../lib/stats.ts';
 import { startTrustgate, type TrustgateServer } from '../lib/trustgate-server.ts';
@@ -184,13 +184,18 @@ export const runReconnectStorm = async (
       const budget = options.budgetMs / 1000;
       const onboarding = await loopPhase(pool, target, [wellBehaved(undefined, agents.length, budget)], options);
       setup.log(`reconnect storm onboarding: ${show(onboarding)}`);
-      const calm = await loopPhase(pool, target, [wellBehaved(options.calmRatePerSecond, Number.MAX_SAFE_INTEGER, options.seconds)], options);
+      // Reconnects of known agents can be taken again when other programs disturbed them (--quiet-wait);
+      // onboarding and the refused agent's first attempts cannot (they may change state: a ban).
+      const calm = await measureUndisturbed('reconnect storm calm',
+        () => loopPhase(pool, target, [wellBehaved(options.calmRatePerSecond, Number.MAX_SAFE_INTEGER, options.seconds)], options));
       setup.log(`reconnect storm calm: ${show(calm)}`);
-      const stormAlone = await loopPhase(pool, target, [wellBehaved(undefined, Number.MAX_SAFE_INTEGER, options.seconds)], options);
+      const stormAlone = await measureUndisturbed('reconnect storm without the refused agent',
+        () => loopPhase(pool, target, [wellBehaved(undefined, Number.MAX_SAFE_INTEGER, options.seconds)], options));
       setup.log(`reconnect storm without the refused agent: ${show(stormAlone)}`);
       const refusedAlone = await loopPhase(pool, target, [refusedLoop(options.refusedAttempts, budget)], options);
       setup.log(`reconnect storm, refused agent alone: ${show(refusedAlone)}`);
-      const storm = await loopPhase(pool, target, [wellBehaved(undefined, Number.MAX_SAFE_INTEGER, options.seconds), refusedLoop(Number.MAX_SAFE_INTEGER, options.seconds)], options);
+      const storm = await measureUndisturbed('reconnect storm with the refused agent',
+        () => loopPhase(pool, target, [wellBehaved(undefined, Number.MAX_SAFE_INTEGER, options.seconds), refusedLoop(Number.MAX_SAFE_INTEGER, options.seconds)], options));
       setup.log(`reconnect storm with the refused agent: ${show(storm)}`);
       const refusedAttempts = refusedAlone.groups[REFUSED]!.attempts;
       const refusedCpuMsPerAttempt = refusedAttempts > 0 ? refusedAlone.brokerCpuSeconds * 1000 / refusedAttempts : Number.NaN;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { RestResult } from '../lib/jobs.ts';
-import { sampleProcess, watchOtherCpu } from '../lib/processes.ts';
+import { measureUndisturbed, sampleProcess, watchOtherCpu } from '../lib/processes.ts';
 import { seedDataDir } from '../lib/seed-data-dir.ts';
 import { percentile, round } from '../lib/stats.ts';
 import { startTrustgate } from '../lib/trustgate-server.ts';
@@ -30,6 +30,9 @@ export interface ReadFigures extends LatencyFigures {
   readonly seconds: number;
   readonly requestsPerSecond: number;
   readonly failures: number;
+  /** Alone only: other programs' CPU meanwhile. */
+  readonly otherCpuSeconds?: number;
+  readonly otherCpuTop?: readonly string[];
 }
 
 export interface RestWritesFigures {
@@ -102,7 +105,14 @@ export const runRestWrites = async (
     });
     return await withPool(workers + 1, async (pool) => {
       await together(pool, warmupWriters);
-      const calm = readFigures(await pool.run<RestResult>([readJob(options.calmSeconds)], { timeoutMs: options.calmSeconds * 1000 + 30_000 }));
+      // The readers alone can be taken again when other programs disturbed them (--quiet-wait); the writes
+      // cannot (they register their tenants' CAs).
+      const calm = await measureUndisturbed('REST readers alone', async () => {
+        const watch = await watchOtherCpu();
+        const figures = readFigures(await pool.run<RestResult>([readJob(options.calmSeconds)], { timeoutMs: options.calmSeconds * 1000 + 30_000 }));
+        const other = await watch([server.pid, ...pool.processes.map((p) => p.child.pid ?? 0)]);
+        return { ...figures, otherCpuSeconds: round(other.seconds), otherCpuTop: other.top };
+      });
       setup.log(`REST writes: readers alone ${calm.requestsPerSecond}/s, p50/p99 ${calm.p50Ms}/${calm.p99Ms} ms`);
       const watch = await watchOtherCpu();
       await server.eventLoopDelay();
