@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import { MINDCONNECT_RATE_LIMITS, parseRateLimitPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
 
 // Every setting trustgate reads, with its environment variable, default and meaning, in one
@@ -38,6 +39,22 @@ const hostnameList = (raw: string): readonly string[] => {
   const bad = names.filter((name) => !/^[A-Za-z0-9.:*-]{1,253}$/.test(name));
   if (bad.length > 0) throw new Error(`has invalid host names: ${bad.join(', ')}`);
   return Object.freeze(names);
+};
+// TLS key-exchange groups the broker agrees to, e.g. `X25519:P-256`; unset = Node's
+// own list (the post-quantum hybrid X25519MLKEM768 first). Names OpenSSL does not know fail at
+// start, not at the first handshake.
+const tlsGroups = (raw: string): string | undefined => {
+  const groups = raw.split(/[:,]/).map((group) => group.trim()).filter((group) => group !== '');
+  if (groups.length === 0) return undefined;
+  const bad = groups.filter((group) => !/^[A-Za-z0-9_-]{1,64}$/.test(group));
+  if (bad.length > 0) throw new Error(`has invalid group names: ${bad.join(', ')}`);
+  const list = groups.join(':');
+  try {
+    createSecureContext({ ecdhCurve: list });
+  } catch {
+    throw new Error(`names a group this Node's OpenSSL does not support: ${list}`);
+  }
+  return list;
 };
 const logLevel = (raw: string): string => {
   const value = raw.trim();
@@ -181,6 +198,10 @@ export const configSchema = {
     hostnames: setting<readonly string[]>({
       env: 'TRUSTGATE_HOSTNAMES', default: ['localhost'], parse: hostnameList,
       description: 'Comma-separated DNS names and IP addresses put in the generated broker server certificate.',
+    }),
+    groups: setting<string | undefined>({
+      env: 'TRUSTGATE_TLS_GROUPS', default: undefined, parse: tlsGroups,
+      description: 'TLS key-exchange groups the MQTT broker agrees to, separated by `:` or `,` (e.g. `X25519:P-256`); a client whose first key share is not among them is asked for another. Unset = Node\'s default list, with the post-quantum hybrid X25519MLKEM768 first.',
     }),
   },
   auth: {
