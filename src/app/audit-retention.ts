@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
-import type { AuditEventStore } from '../registry/index.ts';
+import { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents, type AuditEventStore } from '../registry/index.ts';
 
 const DAY_MS = 86_400_000;
 export const AUDIT_PRUNE_INTERVAL_MS = 3_600_000;
-export const AUDIT_PRUNE_BATCH_SIZE = 1000;
 
 export interface AuditRetentionOptions {
   readonly store: Pick<AuditEventStore, 'pruneBatch'>;
@@ -19,17 +18,6 @@ export interface RunningAuditRetention {
   readonly settled: () => Promise<void>;
   close(): Promise<void>;
 }
-
-/** Deletes every event older than `before`, one bounded batch per statement (short locks, no huge
- *  transaction) until a batch comes back short. Answers how many it deleted. */
-export const pruneAuditEvents = async (store: Pick<AuditEventStore, 'pruneBatch'>, before: Date, batchSize = AUDIT_PRUNE_BATCH_SIZE): Promise<number> => {
-  let total = 0;
-  for (;;) {
-    const deleted = await store.pruneBatch(before, batchSize);
-    total += deleted;
-    if (deleted < batchSize) return total;
-  }
-};
 
 // Issue 16 part 1: the audit trail is kept TRUSTGATE_AUDIT_RETENTION_DAYS. Every node prunes, at
 // start and hourly: no leader to elect, and two nodes pruning at once only share the work.

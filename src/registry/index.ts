@@ -46,3 +46,4 @@ export type { AuditEventPosition, AuditEventQuery, AuditEventStore, StoredAuditE
 export {
   DEFAULT_AUDIT_PAGE_SIZE, decodeAuditCursor, encodeAuditCursor, listAuditEvents, MAX_AUDIT_PAGE_SIZE, type AuditEventPage, type ListAuditEventsInput,
 } from './list-audit-events.ts';
+export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.ts';
