@@ -281,6 +281,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+      // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
+      auditTrail: audit,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;

@@ -199,3 +199,24 @@ for (const dialect of testDialects) describeOn(dialect)(`GET /auditEvents on ${d
     assert.equal((await auditEvents(tenant, '?since=2026-01-01&limit=1000')).length, 3, 'a bare date is accepted');
   });
 });
+
+// The REST rate limits (issue 16 part 2) record their refusals through the same trail: wired in the app.
+describeOn('sqlite')('GET /auditEvents with the REST rate limits on', { timeout: 60_000 }, () => {
+  let server: TestServer;
+  before(async () => { server = await startTestServer({ TRUSTGATE_RATE_LIMITS: 'mindconnect' }); });
+  after(async () => { await server?.close(); });
+
+  it('a 429 appears as rateLimit.exceeded with the token\'s subject and the refused call\'s request id', async () => {
+    const tenant = newTenant('rl');
+    const answers = [];
+    for (let i = 0; i < 3; i++) answers.push(await server.api(tenant, '/caCertificates', { body: { name: `ca-${i}`, caCertificate: (await createCa()).certificatePem } }));
+    assert.deepEqual(answers.map((answer) => answer.status), [201, 201, 429]);
+    const refused = answers[2]!;
+    await waitUntil(async () => (await server.api(tenant, '/auditEvents?action=rateLimit.exceeded')).body.auditEvents.length === 1, 10_000, 'the refusal is recorded');
+    const [event] = (await server.api(tenant, '/auditEvents?action=rateLimit.exceeded')).body.auditEvents;
+    assert.deepEqual(event.actor, { type: 'token', id: `dev-user@${tenant}` });
+    assert.equal(event.outcome, 'failure');
+    assert.equal(event.requestId, refused.body.errors[0].logref);
+    assert.deepEqual(await server.api(newTenant('rl'), '/auditEvents').then((answer) => answer.body.auditEvents), []);
+  });
+});
