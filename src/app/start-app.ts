@@ -18,11 +18,12 @@ import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'pro
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   countAgentCertificatesExpiringBefore, listCaExpiries, type Database,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
+import { startAuditRetention } from './audit-retention.ts';
 import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
@@ -131,6 +132,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const metrics = new MetricsRegistry();
     collectDefaultMetrics({ register: metrics });
 
+    // Issue 16 part 1 (docs/audit.md): one log line per entry under component "audit".
+    const audit = new KyselyAuditTrail(db, logger.child({ component: 'audit' }));
     const caCertificates = new KyselyCaCertificateStore(db);
     // An agent's update that fails for its own reason (not an outage: those are retried) is dropped.
     const agentUpdatesDropped = new Counter({
@@ -162,7 +165,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // away until the publisher gave up): the database's trust change counter bounds how long this
     // node can miss one (decision 0018). A single node's events never leave the process.
     const follower = followRegistryEvents({
-      feed: events, trustIndex, sources: trustSources, agents, clock, log: logger, changes: redisUrl ? new KyselyTrustChangeCounter(db) : undefined,
+      feed: events, trustIndex, sources: trustSources, agents, clock, log: logger, changes: redisUrl ? new KyselyTrustChangeCounter(db) : undefined, audit,
     });
     await events.start();
     closers.push(() => events.close());
@@ -192,6 +195,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       revocations,
       trustIndex,
       events: publishThroughOutbox(events, relay),
+      audit,
       clock,
       settings: {
         maxCaCertificatesPerTenant: config.registry.maxCaCertificatesPerTenant,
@@ -261,6 +265,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
     const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
     closers.push(() => caExpiryWarnings.close());
+    const auditRetention = startAuditRetention({ store: audit, retentionDays: config.audit.retentionDays, logger, now: () => clock.now() });
+    closers.push(() => auditRetention.close());
 
     // Issue 16: REST rate limits per tenant and route; in a cluster counted in Redis on a
     // connection of their own that fails fast (decision 0024).
@@ -275,6 +281,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+      // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
+      auditTrail: audit,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;

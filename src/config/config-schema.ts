@@ -228,6 +228,12 @@ export const configSchema = {
       description: 'Tolerance for certificates whose notBefore is slightly in the future, in milliseconds.',
     }),
   },
+  audit: {
+    retentionDays: setting({
+      env: 'TRUSTGATE_AUDIT_RETENTION_DAYS', default: 365, parse: integer(1, 36_500),
+      description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
+    }),
+  },
   cluster: {
     redisUrl: setting<string | undefined>({
       env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,

@@ -45,6 +45,7 @@ const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   [`GET ${API}/agentCertificates/:id`]: 'mcmqtt.read',
   [`POST ${API}/agentCertificates/:id/renew`]: 'mcmqtt.admin',
   [`DELETE ${API}/agentCertificates/:id`]: 'mcmqtt.admin',
+  [`GET ${API}/auditEvents`]: 'mcmqtt.admin',
   [`GET ${API}/openapi.json`]: 'public',
   // Swagger UI (@fastify/swagger-ui), public like the document it shows: its page, the document
   // as JSON and YAML, its initializer and its static assets (the route `docs/static/*`, which

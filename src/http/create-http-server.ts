@@ -10,6 +10,7 @@ import type { AuditTrail, Registry } from '../registry/index.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
+import { auditEventRoutes } from './audit-events/audit-event-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
 import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
@@ -141,6 +142,7 @@ export const createHttpServer = async ({
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
+  await app.register(auditEventRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   // The web console (docs/console.md), with its own strict security headers.
   await app.register(consoleRoutes, { prefix: CONSOLE_PATH });

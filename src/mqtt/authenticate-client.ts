@@ -59,7 +59,9 @@ const authenticateApplication = async (
 
 const authenticateAgent = async ({ registry, nodeId, logger }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateSerialNumber, validUntil, certificateChange } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  const { agent, tenant, certificateSerialNumber, validUntil, certificateChange } = await registry.admitAgent({
+    certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId, sourceAddress: (client.conn as Partial<TLSSocket>).remoteAddress,
+  });
   // The record follows the certificate the agent connects with: say so when that is another one
   // than it held (renewed, reissued, or from the tenant's other CA), so the switch is never silent.
   if (certificateChange) {

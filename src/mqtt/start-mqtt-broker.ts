@@ -309,7 +309,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
             && p.caCertificateId === event.caCertificateId && p.certificateSerialNumber === event.serialNumber, event.type);
           break;
         default:
-          return;
+          return [];
       }
       if (closed.length > 0) {
         metrics.sessionsClosedByTrustChange.inc(closed.length);
@@ -319,6 +319,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
           ...(closed.length > CLIENT_IDS_LOGGED ? { clientIdsNotListed: closed.length - CLIENT_IDS_LOGGED } : {}),
         }, 'closed sessions after a trust change');
       }
+      return closed;
     },
     liveAgentSessions() {
       return sessions.principals().flatMap((p) => p.kind === 'agent' ? [p] : []);

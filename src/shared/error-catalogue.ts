@@ -61,6 +61,13 @@ export const errorCatalogue = {
   'crl.replayed': 'The CRL is older than the one already imported for this CA (lower CRL number, or an earlier thisUpdate when either has no number).',
   'crl.notFound': 'No CRL has been imported for this CA certificate.',
 
+  // Audit trail (GET /auditEvents)
+  'auditEvent.sinceInvalid': 'since is not an ISO 8601 time with a zone (2026-12-03T03:12:00Z) or a date (2026-12-03).',
+  'auditEvent.untilInvalid': 'until is not an ISO 8601 time with a zone or a date, or it is not later than since.',
+  'auditEvent.actionInvalid': 'action is not one of the audit actions listed in docs/audit.md.',
+  'auditEvent.limitInvalid': 'limit is not a whole number from 1 to 1000.',
+  'auditEvent.cursorInvalid': 'The cursor was not issued to this tenant by GET /auditEvents (altered, truncated, or another tenant\'s).',
+
   // Proof of possession
   'verification.registrationCodeMismatch': 'The verification certificate\'s CN is not this CA\'s registration code.',
   'verification.issuerMismatch': 'The verification certificate\'s issuer is not this CA\'s subject.',

@@ -19,6 +19,7 @@ const API_ROUTES = [
   'DELETE /agentCertificates/{id}',
   'GET /agents',
   'GET /agents/{id}',
+  'GET /auditEvents',
   'PATCH /agents/{id}',
   'DELETE /agents/{id}',
   'POST /agents/doctor',
