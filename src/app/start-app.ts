@@ -11,7 +11,7 @@ import {
   backplaneMessageDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
 import type { Config } from '../config/index.ts';
-import { createHttpServer, type ReadinessReport } from '../http/index.ts';
+import { CONSOLE_PATH, createHttpServer, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
@@ -271,6 +271,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
+    // Where a person goes next (issue 17); the token for it comes from the CLI, never from a log.
+    logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (signed in: npx trustgate console --tenant <tenant>)`);
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();
