@@ -68,12 +68,12 @@ export interface AgentEventSettings {
   readonly pingMs: number;
   readonly maxStreamsPerTenant: number;
   readonly maxStreamsPerNode: number;
-  /** What a client may leave unread beyond the first event before it is cut off. */
-  readonly maxUnsentBytes: number;
+  /** How long a client may not read at all before it is cut off. */
+  readonly stallMs: number;
 }
 
 export const AGENT_EVENT_DEFAULTS: AgentEventSettings = {
-  pollMs: 1000, pingMs: 15_000, maxStreamsPerTenant: 10, maxStreamsPerNode: 500, maxUnsentBytes: 1024 * 1024,
+  pollMs: 1000, pingMs: 15_000, maxStreamsPerTenant: 10, maxStreamsPerNode: 500, stallMs: 30_000,
 };
 
 export interface ReadinessReport {
@@ -150,7 +150,7 @@ export const createHttpServer = async ({
     maxWatchers: events.maxStreamsPerNode,
     log: logger,
   });
-  await app.register(agentEventsRoute, { prefix: API_BASE_PATH, watch, pingMs: events.pingMs, maxUnsentBytes: events.maxUnsentBytes });
+  await app.register(agentEventsRoute, { prefix: API_BASE_PATH, watch, pingMs: events.pingMs, stallMs: events.stallMs });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });

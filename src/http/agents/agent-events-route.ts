@@ -8,7 +8,7 @@ import { toAgentResource } from './schemas.ts';
 export interface AgentEventsOptions {
   readonly watch: AgentWatch;
   readonly pingMs: number;
-  readonly maxUnsentBytes: number;
+  readonly stallMs: number;
 }
 
 // setTimeout's longest delay (about 24.8 days); a later deadline is reached in several steps.
@@ -20,12 +20,12 @@ const STREAM_DESCRIPTION = [
   'returns it whenever it changes (online, lastConnectedAt, enabled, certificate, onboarded) and',
   '`event: agentDeleted` with `{"id"}`; a `: ping` comment every 15 s. Changes made on any node arrive within',
   'about a second. The stream ends with `event: streamEnd` `{"reason": "tokenExpired" | "serverClosing"}` when',
-  'the token expires or the server shuts down; a client that leaves too much unread is cut off. Send the token',
+  'the token expires or the server shuts down. A client that reads slowly gets each agent\'s latest state; one that does not read for 30 s is cut off. Send the token',
   'in the Authorization header (fetch() with a streamed body; the browser\'s EventSource cannot send it).',
 ].join(' ');
 
 // GET /agents/events: the console's live view (docs/decisions/0027-agent-events-by-polling.md).
-export const agentEventsRoute: FastifyPluginAsyncTypebox<AgentEventsOptions> = async (app, { watch, pingMs, maxUnsentBytes }) => {
+export const agentEventsRoute: FastifyPluginAsyncTypebox<AgentEventsOptions> = async (app, { watch, pingMs, stallMs }) => {
   const open = new Set<EventStream>();
   // Before the server waits for its connections to end: an event stream never ends by itself.
   app.addHook('preClose', (done) => {
@@ -51,8 +51,8 @@ export const agentEventsRoute: FastifyPluginAsyncTypebox<AgentEventsOptions> = a
     // Changes that arrive between joining the watch and the first event are sent after it.
     const early: AgentChange[] = [];
     const send = (change: AgentChange): void => {
-      if (change.type === 'agent') stream!.send('agent', toAgentResource(change.agent));
-      else stream!.send('agentDeleted', { id: change.id });
+      if (change.type === 'agent') stream!.send('agent', toAgentResource(change.agent), change.agent.id);
+      else stream!.send('agentDeleted', { id: change.id }, change.id);
     };
     // Caps and a failing first read throw here, before the reply is hijacked: the usual error body.
     const subscription = await watch.watch(tenant, (change) => (stream ? send(change) : early.push(change)));
@@ -68,7 +68,7 @@ export const agentEventsRoute: FastifyPluginAsyncTypebox<AgentEventsOptions> = a
     const opened: EventStream = openEventStream(reply.raw, {
       headers: reply.getHeaders(),
       pingMs,
-      maxUnsentBytes,
+      stallMs,
       onClose: (how) => {
         open.delete(opened);
         clearTimeout(deadline);
