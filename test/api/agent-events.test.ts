@@ -108,6 +108,10 @@ describe('GET /agents/events', () => {
 
     const scopeless = await openEventStream(`${server.apiUrl}/agents/events`, await server.token(tenantA, { scopes: ['other'] }));
     assertError(scopeless, 403, 'auth.scopeMissing');
+
+    // No HEAD: it would hold a stream open whose events nobody can read.
+    const head = await fetch(`${server.apiUrl}/agents/events`, { method: 'HEAD', headers: { authorization: `Bearer ${await server.token(tenantA)}` } });
+    assert.equal(head.status, 404);
   });
 
   test('the stream ends when its token expires', async () => {

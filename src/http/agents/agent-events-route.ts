@@ -35,6 +35,8 @@ export const agentEventsRoute: FastifyPluginAsyncTypebox<AgentEventsOptions> = a
   });
 
   app.get('/agents/events', {
+    // A HEAD would open a stream whose events Node discards, held until the token expires.
+    exposeHeadRoute: false,
     config: { scope: 'mcmqtt.read' },
     schema: {
       ...apiOperation('agents'),
