@@ -5,13 +5,15 @@ import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import { watchAgents, type Registry } from '../registry/index.ts';
+import type { Redis } from 'ioredis';
+import { watchAgents, type AuditTrail, type Registry } from '../registry/index.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentEventsRoute } from './agents/agent-events-route.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
+import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
 import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
@@ -19,6 +21,9 @@ import { metricsRoute } from './metrics-route.ts';
 import { countRequests } from './request-metrics.ts';
 import { ProbesAtDebug, requestIdOf } from './request-logging.ts';
 import { securityHeaders } from './security-headers.ts';
+import type { RateWindow, RestRateLimits } from './rate-limit-budgets.ts';
+import { limitRestRates } from './rest-rate-limits.ts';
+import { limitUnauthenticated, UNAUTHENTICATED_DEFAULT } from './unauthenticated-limit.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -59,6 +64,18 @@ export interface HttpServerOptions {
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
   readonly agentEvents?: Partial<AgentEventSettings>;
+  /** TRUSTGATE_RATE_LIMITS' REST part; undefined (`off`) = no REST rate limits. */
+  readonly rateLimits?: {
+    readonly rest: RestRateLimits;
+    /** Set in a cluster: the counters live there, one budget for every node. */
+    readonly redis: Redis | undefined;
+    /** TRUSTGATE_REDIS_PREFIX. */
+    readonly redisPrefix: string;
+    /** Failed authentications per address before its unknown tokens wait (unauthenticated-limit.ts); default 100 per 60 s. */
+    readonly unauthenticatedPerAddress?: RateWindow;
+  };
+  /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
+  readonly auditTrail?: AuditTrail;
 }
 
 /** GET /agents/events (docs/decisions/0027-agent-events-by-polling.md); tests shorten or lower them. */
@@ -84,7 +101,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, agentEvents,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -107,12 +124,20 @@ export const createHttpServer = async ({
   // Before any route: its onRoute hook exempts the console's and adapts Swagger UI's.
   await securityHeaders(app, { docsPath: API_DOCS_PATH });
   app.addHook('onRoute', markSwaggerUiPublic);
+  app.addHook('onRoute', markConsolePublic);
   // The id, echoed: what a caller quotes to find its request in the logs (also the error's logref).
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Before the token check: an address that keeps failing it is refused before verification.
+  if (rateLimits) limitUnauthenticated(app, { window: rateLimits.unauthenticatedPerAddress ?? UNAUTHENTICATED_DEFAULT, metrics });
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
+  // After the token (its tenant is the budget's), before the body is read.
+  const limits = rateLimits ? await limitRestRates(app, {
+    rest: rateLimits.rest, basePath: API_BASE_PATH, redis: rateLimits.redis, redisKeyPrefix: rateLimits.redisPrefix,
+    auditTrail, metrics, namesTenants: metricsToken !== undefined, logger,
+  }) : undefined;
   app.addHook('preValidation', rejectPrivateKeys);
 
   await app.register(swagger, {
@@ -153,6 +178,8 @@ export const createHttpServer = async ({
   await app.register(agentEventsRoute, { prefix: API_BASE_PATH, watch, pingMs: events.pingMs, stallMs: events.stallMs });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
+  // The web console (docs/console.md), with its own strict security headers.
+  await app.register(consoleRoutes, { prefix: CONSOLE_PATH });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are
@@ -168,5 +195,6 @@ export const createHttpServer = async ({
     return reply.code(report.isReady ? 200 : 503).send({ status: report.isReady ? 'ready' : 'not ready', checks: report.checks });
   });
   metricsRoute(app, { metrics, token: metricsToken });
+  limits?.checkRoutes();
   return app;
 };

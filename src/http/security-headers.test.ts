@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
-import { CONSOLE_PATH, securityHeaders } from './security-headers.ts';
+import { CONSOLE_PATH } from './console/console-routes.ts';
+import { securityHeaders } from './security-headers.ts';
 
 // The console's pages set their own Content-Security-Policy (issue 17): the API's helmet must not
 // add its `default-src 'none'` to them, nor any other header, while every other route gets it.

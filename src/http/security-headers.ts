@@ -1,8 +1,8 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import helmet from '@fastify/helmet';
+// The web console's pages set their own Content-Security-Policy and headers (docs/console.md).
+import { CONSOLE_PATH } from './console/console-routes.ts';
 
-/** The web console's pages: they set their own Content-Security-Policy and headers (docs/console.md). */
-export const CONSOLE_PATH = '/console';
 
 export interface SecurityHeadersOptions {
   /** Swagger UI's prefix: it keeps the CSP @fastify/swagger-ui computes for its inline script and style. */
