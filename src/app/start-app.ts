@@ -11,7 +11,7 @@ import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
 import { ConfigError, type Config } from '../config/index.ts';
-import { createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
+import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
@@ -304,7 +304,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     // The console's address on the line a new user reads first (docs/console.md).
-    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}/console/` }, 'trustgate HTTP API listening');
+    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}${CONSOLE_PATH}/` }, 'trustgate HTTP API listening');
+    // Where a person goes next (issue 17), with how to sign in; the token comes from the CLI, never from a log.
+    logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (signed in: npx trustgate console --tenant <tenant>)`);
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();

@@ -11,6 +11,7 @@ import { GLOBAL_HELP, type GlobalOptions } from './cli-context.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { registerTokenCommand } from './token-command.ts';
+import { registerConsoleCommand } from './console-command.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -39,6 +40,7 @@ Exit codes: 0 ok, 1 doctor says refused, 64 usage, 65 bad input data, 66 input f
 
 registerServeCommand(program);
 registerTokenCommand(program);
+registerConsoleCommand(program);
 registerCaCommands(program);
 registerAgentCommands(program);
 registerAuditCommands(program);

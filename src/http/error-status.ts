@@ -66,6 +66,8 @@ export const httpStatusByCode = {
   'csr.weakKey': 400,
   'agent.notFound': 404,
   'agent.expiringBeforeInvalid': 400,
+  'agent.streamTenantLimitReached': 429,
+  'agent.streamNodeLimitReached': 503,
   'agentCertificate.notFound': 404,
   'agentCertificate.nameInvalid': 400,
   'agentCertificate.duplicate': 409,

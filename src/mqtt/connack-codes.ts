@@ -75,6 +75,8 @@ export const connackCodeByError = {
   'csr.weakKey': 5,
   'agent.notFound': 5,
   'agent.expiringBeforeInvalid': 5,
+  'agent.streamTenantLimitReached': 5,
+  'agent.streamNodeLimitReached': 5,
   'agentCertificate.notFound': 5,
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,

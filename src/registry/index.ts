@@ -47,3 +47,4 @@ export {
   DEFAULT_AUDIT_PAGE_SIZE, decodeAuditCursor, encodeAuditCursor, listAuditEvents, MAX_AUDIT_PAGE_SIZE, type AuditEventPage, type ListAuditEventsInput,
 } from './list-audit-events.ts';
 export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.ts';
+export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';

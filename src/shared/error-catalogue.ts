@@ -85,6 +85,8 @@ export const errorCatalogue = {
   // Agents (REST: /agents)
   'agent.notFound': 'No agent with this id in this tenant.',
   'agent.expiringBeforeInvalid': 'GET /agents?expiringBefore= is not an ISO 8601 date and time with a zone (e.g. 2027-01-31T00:00:00Z).',
+  'agent.streamTenantLimitReached': 'The tenant already has as many open GET /agents/events streams on this node as it may (10); close one (another browser tab) first.',
+  'agent.streamNodeLimitReached': 'This node already serves as many GET /agents/events streams as it may (500); retry later or on another node.',
 
   // Agent certificates issued by the tenant's managed CA (REST: /agentCertificates)
   'agentCertificate.notFound': 'No agent certificate with this id in this tenant.',
