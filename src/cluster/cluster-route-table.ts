@@ -57,6 +57,13 @@ interface RemoteNode {
   generation: number;
 }
 
+/** The other nodes' confirmations of one route change: counted from before Redis says how many to expect. */
+interface Confirmations {
+  confirmed: number;
+  expected?: number;
+  resolve?: () => void;
+}
+
 /** A node unheard for this many heartbeats is dead (aedes' own rule for publishing its wills). */
 export const HEARTBEATS_TO_DEATH = 3;
 
@@ -76,7 +83,7 @@ export class RouteTable {
   #nextFlush: { promise: Promise<void>; resolve: () => void } | undefined;
   readonly #inFlight = new Map<string, Promise<void>>();
   #seq = 0;
-  readonly #acks = new Map<number, { missing: number; resolve: () => void }>();
+  readonly #acks = new Map<number, Confirmations>();
   readonly #nodes = new Map<string, RemoteNode>();
   readonly #matcher = new QlobberDedup({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true });
   #timer: NodeJS.Timeout | undefined;
@@ -174,9 +181,11 @@ export class RouteTable {
 
   onAck(seq: number): void {
     const waiting = this.#acks.get(seq);
-    if (!waiting || --waiting.missing > 0) return;
+    if (!waiting) return;
+    waiting.confirmed += 1;
+    if (waiting.expected === undefined || waiting.confirmed < waiting.expected) return;
     this.#acks.delete(seq);
-    waiting.resolve();
+    waiting.resolve?.();
   }
 
   /**
@@ -227,7 +236,7 @@ export class RouteTable {
     if (this.#isClosed) return;
     this.#isClosed = true;
     clearInterval(this.#timer);
-    for (const waiting of this.#acks.values()) waiting.resolve();
+    for (const waiting of this.#acks.values()) waiting.resolve?.();
     this.#acks.clear();
     const { commands, brokerId } = this.#options;
     if (commands.status !== 'ready') return;
@@ -272,6 +281,10 @@ export class RouteTable {
   async #announce(add: string[], rm: string[]): Promise<void> {
     const { commands, brokerId, ackTimeoutMs } = this.#options;
     const seq = ++this.#seq;
+    // Registered before the PUBLISH: a fast node's confirmation can arrive (on the subscriber
+    // connection) before Redis' answer to the PUBLISH (on this one).
+    const waiting: Confirmations = { confirmed: 0 };
+    if (add.length > 0) this.#acks.set(seq, waiting);
     let receivers: number;
     try {
       const write = commands.multi();
@@ -284,24 +297,31 @@ export class RouteTable {
       if (!published || published[0]) throw published?.[0] ?? new Error('the transaction was discarded');
       receivers = Number(published[1]);
     } catch (error) {
+      this.#acks.delete(seq);
       // Written again in full once Redis is back (resync); the SUBACK is not held for it: while
       // Redis is away a SUBSCRIBE is refused anyway (decision 0021).
       this.#needsResync = true;
       this.#log.warn({ err: (error as Error).message, added: add.length, removed: rm.length }, 'could not store a change of the cluster route table; it is rewritten once Redis is back');
       return;
     }
+    if (add.length === 0) return;
     // Every subscriber of the routes channel but this node is another node (or a monitoring
     // client, which never confirms: then the bound applies).
-    const missing = receivers - 1;
-    if (add.length === 0 || missing <= 0) return;
+    waiting.expected = receivers - 1;
+    if (waiting.confirmed >= waiting.expected || this.#isClosed) {
+      this.#acks.delete(seq);
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        const unconfirmed = this.#acks.get(seq)?.missing ?? missing;
         this.#acks.delete(seq);
-        this.#log.warn({ missing: unconfirmed, ackTimeoutMs }, 'not every node confirmed a new route in time: answered the SUBSCRIBE anyway');
+        this.#log.warn({ missing: (waiting.expected ?? 0) - waiting.confirmed, ackTimeoutMs }, 'not every node confirmed a new route in time: answered the SUBSCRIBE anyway');
         resolve();
       }, ackTimeoutMs);
-      this.#acks.set(seq, { missing, resolve: () => { clearTimeout(timer); resolve(); } });
+      waiting.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   }
 

@@ -152,7 +152,8 @@ describeNeeding('redis')('the cluster route table', () => {
     await proxy.start();
     brokers.resources.add(() => proxy.cut());
     const node1 = await brokers.startNode({ url: proxy.url });
-    const node2 = await brokers.startNode();
+    // A confirmation lost or missed would hold each SUBACK for 30 s: past every bound below.
+    const node2 = await brokers.startNode({ routeAckTimeoutMs: 30_000 });
     const publisher = await connectApplication(node1, unique('publisher'));
     const subscriber = await connectApplication(node2, unique('subscriber'));
     const log = new MessageLog(subscriber);
