@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { TENANT, type BenchPki } from '../lib/bench-pki.ts';
 import { trustgateTarget, type BrokerTarget } from '../lib/broker-target.ts';
@@ -10,6 +11,9 @@ import { round } from '../lib/stats.ts';
 import { startTrustgate, type TrustgateServer } from '../lib/trustgate-server.ts';
 import { withPool, type WorkerPool } from '../lib/worker-pool.ts';
 import { throughputRun, type Placement, type ThroughputFigures, type ThroughputOptions } from './throughput.ts';
+
+// The encoding the nodes use on Redis (mqemitter-redis' dependency).
+const msgpack = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'))('msgpack-lite') as { decode(buffer: Buffer): unknown };
 
 export interface ClusterCase {
   readonly label: string;
@@ -70,7 +74,18 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
   const watcher = new Redis(backing.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   watcher.on('error', () => undefined);
   let redisMessages = 0;
-  watcher.on('pmessageBuffer', () => { redisMessages += 1; });
+  // One message each on the topic channels; a batch `{ msgs }` on a node's channel.
+  watcher.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+    if (!channel.includes('mqtt-node:')) {
+      redisMessages += 1;
+      return;
+    }
+    try {
+      redisMessages += (msgpack.decode(message) as { msgs?: unknown[] }).msgs?.length ?? 0;
+    } catch {
+      // not a batch: nothing to count
+    }
+  });
   const options = (k: { qos: 0 | 1; agents: number; batchMessages: number }, seconds: number, ratePerSecond?: number): ThroughputOptions => ({
     qos: k.qos, seconds, ratePerSecond, maxMessages: t.maxMessages, publisherProcesses: k.agents === 1 ? 1 : c.fanInProcesses, window: c.window,
     batchMessages: k.batchMessages, payloadBytes: t.payloadBytes, budgetMs: c.budgetMs, ecdhCurve: p.ecdhCurve,

@@ -204,7 +204,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       });
       backplane = createRedisBrokerBackplane({
         url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, heartbeatMs: config.mqtt.heartbeatMs,
-        onMessageDropped: (reason) => dropped.labels(reason).inc(), onMessageForwarded: () => forwarded.inc(),
+        onMessageDropped: (reason) => dropped.labels(reason).inc(), onMessageForwarded: (messages) => forwarded.inc(messages),
       });
       // Closed after the broker (closers run in reverse): aedes never closes the persistence.
       closers.push(() => backplane!.close());

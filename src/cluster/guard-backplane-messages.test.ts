@@ -83,8 +83,9 @@ describe('the broker backplane message guard', () => {
 describe('the route table\'s channels (decision 0028)', () => {
   const message = { topic: 'tc/acme/acme_pump-1/o/temperature', payload: Buffer.from('21.5'), qos: 1, retain: false };
 
-  it('passes a routed message, a confirmation and route changes', () => {
-    assert.equal(checkRoutedMessage(msgpack.encode({ msg: message }), false).kind, 'message');
+  it('passes a batch of routed messages, a confirmation and route changes', () => {
+    assert.deepEqual(checkRoutedMessage(msgpack.encode({ msgs: [message, { ...message, payload: 'text', qos: 0 }] }), false),
+      { kind: 'messages', packets: [message, { ...message, payload: 'text', qos: 0 }] });
     assert.deepEqual(checkRoutedMessage(msgpack.encode({ ack: 7, node: 'n' }), false), { kind: 'ack', seq: 7 });
     for (const update of [{ node: 'n', seq: 1, add: ['tc/a/#'] }, { node: 'n', seq: 2, rm: ['tc/a/#'] }, { node: 'n', seq: 3, reset: true }, { node: 'n', seq: 4, down: true }]) {
       assert.equal(checkRoutedMessage(msgpack.encode(update), true).kind, 'routes', JSON.stringify(update));
@@ -96,12 +97,15 @@ describe('the route table\'s channels (decision 0028)', () => {
       [Buffer.from([0xc1]), false, 'undecodable'],
       [Buffer.from([0xc1]), true, 'undecodable'],
       [msgpack.encode(null), false, 'notAPacket'],
-      [msgpack.encode({ msg: 'text' }), false, 'notAPacket'],
-      [msgpack.encode({ msg: { ...message, topic: 42 } }), false, 'badTopic'],
+      [msgpack.encode({ msg: message }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: [] }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: ['text'] }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: [{ ...message, topic: 42 }] }), false, 'badTopic'],
       // `$` topics (takeovers, heartbeats) never come this way: forged here, they are dropped.
-      [msgpack.encode({ msg: { ...message, topic: '$SYS/x/new/clients' } }), false, 'badTopic'],
-      [msgpack.encode({ msg: { ...message, payload: 42 } }), false, 'badFields'],
-      [msgpack.encode({ msg: { ...message, qos: 3 } }), false, 'badFields'],
+      [msgpack.encode({ msgs: [{ ...message, topic: '$SYS/x/new/clients' }] }), false, 'badTopic'],
+      // One bad message drops its whole batch.
+      [msgpack.encode({ msgs: [message, { ...message, payload: 42 }] }), false, 'badFields'],
+      [msgpack.encode({ msgs: [{ ...message, qos: 3 }] }), false, 'badFields'],
       [msgpack.encode({ ack: 'x' }), false, 'badRouteUpdate'],
       [msgpack.encode({ seq: 1, add: ['tc/a/#'] }), true, 'badRouteUpdate'],
       [msgpack.encode({ node: 'n', seq: 1.5 }), true, 'badRouteUpdate'],

@@ -63,7 +63,7 @@ const checkPacketFields = ({ payload, qos, retain }: Record<string, unknown>): B
 
 /** What arrived on a node's own channel or the routes channel (route-client-messages.ts, cluster-route-table.ts). */
 export type RoutedMessage =
-  | { readonly kind: 'message'; readonly packet: { readonly topic: string } }
+  | { readonly kind: 'messages'; readonly packets: readonly { readonly topic: string }[] }
   | { readonly kind: 'ack'; readonly seq: number }
   | { readonly kind: 'routes'; readonly update: RouteUpdate }
   | { readonly kind: 'dropped'; readonly reason: BackplaneDropReason };
@@ -89,12 +89,18 @@ export const checkRoutedMessage = (message: Buffer, isRoutes: boolean): RoutedMe
     return isUpdate ? { kind: 'routes', update: decoded as unknown as RouteUpdate } : { kind: 'dropped', reason: 'badRouteUpdate' };
   }
   if (decoded.ack !== undefined) return Number.isSafeInteger(decoded.ack) ? { kind: 'ack', seq: decoded.ack as number } : { kind: 'dropped', reason: 'badRouteUpdate' };
-  const { msg } = decoded;
-  if (!isRecord(msg)) return { kind: 'dropped', reason: 'notAPacket' };
-  // Only client topics are routed; `$` ones cross on mqemitter-redis's channels.
-  if (typeof msg.topic !== 'string' || msg.topic === '' || msg.topic.startsWith('$')) return { kind: 'dropped', reason: 'badTopic' };
-  const fields = checkPacketFields(msg);
-  return fields ? { kind: 'dropped', reason: fields } : { kind: 'message', packet: msg as { topic: string } };
+  const { msgs } = decoded;
+  if (!Array.isArray(msgs) || msgs.length === 0) return { kind: 'dropped', reason: 'notAPacket' };
+  // One node's batch: one malformed message in it and the batch is dropped whole (a node never
+  // sends one; whoever forged it gets nothing delivered).
+  for (const msg of msgs as unknown[]) {
+    if (!isRecord(msg)) return { kind: 'dropped', reason: 'notAPacket' };
+    // Only client topics are routed; `$` ones cross on mqemitter-redis's channels.
+    if (typeof msg.topic !== 'string' || msg.topic === '' || msg.topic.startsWith('$')) return { kind: 'dropped', reason: 'badTopic' };
+    const fields = checkPacketFields(msg);
+    if (fields) return { kind: 'dropped', reason: fields };
+  }
+  return { kind: 'messages', packets: msgs as { topic: string }[] };
 };
 
 /** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */

@@ -75,8 +75,8 @@ export interface RedisBrokerBackplaneOptions {
   readonly startTimeoutMs?: number;
   /** Told of every message dropped: malformed from the shared channels, or published while Redis is unreachable (a metric's counter). */
   readonly onMessageDropped?: (reason: BackplaneMessageDropReason) => void;
-  /** Told of every client message sent through Redis to another node (once per node). */
-  readonly onMessageForwarded?: () => void;
+  /** Told of the client messages sent through Redis to another node (counted once per node). */
+  readonly onMessageForwarded?: (messages: number) => void;
   /** aedes' heartbeat (TRUSTGATE_MQTT_HEARTBEAT_MS), which also keeps this node's routes alive; default 60 s. */
   readonly heartbeatMs?: number;
   /** How long a new route waits for the other nodes' confirmations before the SUBACK; default 2 s. */
@@ -223,7 +223,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   });
   let routesStarted = false;
   // Client messages go only where a filter matches (decision 0028); `$` topics still cross Redis.
-  const routed = routeClientMessages(mq, routes, publisher, () => options.onMessageForwarded?.());
+  const routed = routeClientMessages(mq, routes, publisher, (messages) => options.onMessageForwarded?.(messages));
   // Before any message can arrive (the subscriber connects on first use): a malformed one would
   // otherwise throw out of the subscriber's socket handler and crash this node, and every other.
   const lastDropLogged = new Map<BackplaneDropReason, { at: number; since: number }>();
@@ -241,7 +241,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     routesChannel: routes.routesChannel,
     ownChannel: routes.ownChannel,
     onMessage: (message) => {
-      if (message.kind === 'message') routed.deliver(message.packet);
+      if (message.kind === 'messages') for (const packet of message.packets) routed.deliver(packet);
       else if (message.kind === 'ack') routes.onAck(message.seq);
       else if (message.kind === 'routes') routes.onUpdate(message.update);
     },

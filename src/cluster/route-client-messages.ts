@@ -9,9 +9,10 @@ import { msgpack, type RouteTable } from './cluster-route-table.ts';
 //   subscription broadcasts) still cross Redis on mqemitter-redis's channels, to every node and back
 //   to this one, in the one order Redis gives them: takeovers and the persistence rely on both.
 // - client topics are delivered here by an in-memory emitter, and sent through Redis only to the
-//   other nodes whose filters match (the route table), one PUBLISH each on that node's own channel,
-//   on the publisher connection every message of this node leaves by: a publisher's messages reach
-//   each node in the order it sent them. A message nobody elsewhere subscribed to never leaves.
+//   other nodes whose filters match (the route table), batched per node and turn of the event loop
+//   on that node's own channel, on the publisher connection every message of this node leaves by:
+//   a publisher's messages reach each node in the order it sent them. A message nobody elsewhere
+//   subscribed to never leaves.
 
 type Listener = (packet: object, done: () => void) => void;
 interface LocalEmitter {
@@ -23,12 +24,21 @@ const MQEmitter = createRequire(import.meta.url)('mqemitter') as (options: objec
 
 const isBroadcast = (topic: string): boolean => topic.startsWith('$');
 
+interface Batch {
+  readonly packets: object[];
+  readonly settles: ((error?: Error) => void)[];
+  bytes: number;
+}
+/** A batch is sent once it holds this many messages or bytes (topics and payloads), or at the end of the turn. */
+const MAX_BATCH_MESSAGES = 256;
+const MAX_BATCH_BYTES = 256 * 1024;
+
 export interface RoutedClientMessages {
   /** A message another node sent here (checked by the caller): delivered to this node's subscribers. */
   deliver(packet: object): void;
 }
 
-export const routeClientMessages = (mq: BrokerMessageEmitter, routes: RouteTable, publisher: Redis, onForwarded: () => void): RoutedClientMessages => {
+export const routeClientMessages = (mq: BrokerMessageEmitter, routes: RouteTable, publisher: Redis, onForwarded: (messages: number) => void): RoutedClientMessages => {
   // As aedes builds its default in-memory emitter: [MQTT-4.7.1-3] `#` also matches the parent level.
   const local = MQEmitter({ concurrency: 100, matchEmptyLevels: true });
   const on = mq.on.bind(mq);
@@ -57,6 +67,47 @@ export const routeClientMessages = (mq: BrokerMessageEmitter, routes: RouteTable
     if (callback) setImmediate(callback);
     return mq;
   };
+  // Messages for one node are sent together, one PUBLISH per node per turn of the event loop (a
+  // client's packets read at once, a burst from many clients): ioredis' cost is per command, and
+  // the receiving node's per Redis message. Bounded, so a batch never holds much memory.
+  const outbox = new Map<string, Batch>();
+  let isFlushScheduled = false;
+  const send = (node: string, batch: Batch): void => {
+    publisher.publish(routes.channelOf(node), msgpack.encode({ msgs: batch.packets })).then((receivers) => {
+      if (receivers === 0) routes.unreachable(node);
+      else {
+        routes.forwarded += batch.packets.length;
+        onForwarded(batch.packets.length);
+      }
+      for (const settle of batch.settles) settle();
+    }, (error: Error) => {
+      for (const settle of batch.settles) settle(error);
+    });
+  };
+  const flush = (): void => {
+    isFlushScheduled = false;
+    for (const [node, batch] of outbox) send(node, batch);
+    outbox.clear();
+  };
+  const enqueue = (node: string, packet: { readonly topic: string }, settle: (error?: Error) => void): void => {
+    let batch = outbox.get(node);
+    if (!batch) {
+      batch = { packets: [], settles: [], bytes: 0 };
+      outbox.set(node, batch);
+    }
+    batch.packets.push({ ...packet });
+    batch.settles.push(settle);
+    const { payload } = packet as { payload?: { length?: unknown } };
+    batch.bytes += packet.topic.length + (typeof payload?.length === 'number' ? payload.length : 0);
+    if (batch.packets.length >= MAX_BATCH_MESSAGES || batch.bytes >= MAX_BATCH_BYTES) {
+      outbox.delete(node);
+      send(node, batch);
+    } else if (!isFlushScheduled) {
+      isFlushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+
   mq.emit = (packet, callback) => {
     if (isBroadcast(packet.topic)) return emit(packet, callback);
     const nodes = routes.nodesFor(packet.topic);
@@ -67,17 +118,7 @@ export const routeClientMessages = (mq: BrokerMessageEmitter, routes: RouteTable
       failure ??= error;
       if (--pending === 0) callback?.(failure);
     };
-    const encoded = msgpack.encode({ msg: { ...packet } });
-    for (const node of nodes) {
-      publisher.publish(routes.channelOf(node), encoded).then((receivers) => {
-        if (receivers === 0) routes.unreachable(node);
-        else {
-          routes.forwarded += 1;
-          onForwarded();
-        }
-        settle();
-      }, settle);
-    }
+    for (const node of nodes) enqueue(node, packet, settle);
     local.emit(packet, () => settle());
   };
 

@@ -12,7 +12,7 @@ import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12, item 4: the messages aedes exchanges between nodes cross Redis on the channels of
 // mqemitter-redis (`<prefix>mqtt:<topic>`, msgpack `{ id, msg }`; client messages since decision
-// 0028 on each node's own channel `<prefix>mqtt-node:<brokerId>`, `{ msg }`). One malformed message there used
+// 0028 on each node's own channel `<prefix>mqtt-node:<brokerId>`, in batches `{ msgs }`). One malformed message there used
 // to throw in every node's subscriber at once (an AssertionError in mqemitter's emit, a TypeError,
 // a msgpack error) and crash the whole cluster. Now each node drops it, logs it and counts it.
 
@@ -79,10 +79,10 @@ describeNeeding('postgres', 'redis')('malformed messages on the broker backplane
       [sysChannel, msgpack.encode({ id: id(), msg: {} })], // no topic
       [sysChannel, msgpack.encode({ id: id(), msg: { topic: 42, payload: Buffer.from('x') } })], // a topic that is no string
       ...nodeChannels.flatMap((nodeChannel): [string, Buffer][] => [
-        [nodeChannel, msgpack.encode({ msg: { topic: 42, payload: Buffer.from('x') } })],
-        [nodeChannel, msgpack.encode({ msg: { topic: tenantTopic, payload: 42, qos: 0 } })], // a payload that is no bytes
-        [nodeChannel, msgpack.encode({ msg: { topic: tenantTopic, payload: Buffer.from('x'), qos: 7 } })],
-        [nodeChannel, msgpack.encode({ msg: { topic: '$SYS/x/new/clients', payload: Buffer.from(clientId) } })], // `$` topics never come this way
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: 42, payload: Buffer.from('x') }] })],
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: tenantTopic, payload: 42, qos: 0 }] })], // a payload that is no bytes
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: tenantTopic, payload: Buffer.from('x'), qos: 7 }] })],
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: '$SYS/x/new/clients', payload: Buffer.from(clientId) }] })], // `$` topics never come this way
         [nodeChannel, randomBytes(4 * 1024 * 1024)], // a huge value
       ]),
       [sysChannel, Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])], // an array of 2^32-1 elements, announced

@@ -24,8 +24,8 @@ const watchNodeChannels = async (): Promise<{ count(): number; close(): Promise<
   let messages = 0;
   const { msgpack } = await import('../../src/cluster/cluster-route-table.ts');
   watcher.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
-    const decoded = msgpack.decode(message) as { msg?: unknown };
-    if (decoded.msg !== undefined) messages += 1;
+    const decoded = msgpack.decode(message) as { msgs?: unknown[] };
+    messages += decoded.msgs?.length ?? 0;
   });
   await watcher.psubscribe(`${brokers.prefix}mqtt-node:*`);
   brokers.resources.add(async () => { watcher.disconnect(); });
