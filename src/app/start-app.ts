@@ -212,8 +212,14 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         registers: [metrics],
       });
       for (const reason of backplaneMessageDropReasons) dropped.labels(reason).inc(0);
+      const forwarded = new Counter({
+        name: 'trustgate_cluster_messages_forwarded_total',
+        help: 'MQTT messages this node sent through Redis to other nodes, one per receiving node: only to nodes with a matching subscription (route table)',
+        registers: [metrics],
+      });
       backplane = createRedisBrokerBackplane({
-        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, onMessageDropped: (reason) => dropped.labels(reason).inc(),
+        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, heartbeatMs: config.mqtt.heartbeatMs,
+        onMessageDropped: (reason) => dropped.labels(reason).inc(), onMessageForwarded: (messages) => forwarded.inc(messages),
       });
       // Closed after the broker (closers run in reverse): aedes never closes the persistence.
       closers.push(() => backplane!.close());

@@ -48,7 +48,7 @@ export interface MqttBrokerOptions {
 /**
  * What aedes shares between the brokers of a cluster: its `id` (unique per broker process: it
  * names the `$SYS/<id>/…` topics by which brokers take over each other's client ids, and keys
- * stored QoS 1 packets), the message emitter every PUBLISH crosses, and the session persistence.
+ * stored QoS 1 packets), the message emitter every PUBLISH enters (routed between nodes), and the session persistence.
  * The owner closes `persistence` after `close()`; aedes closes `mq` itself.
  */
 export interface MqttBrokerBackplane {
@@ -59,6 +59,8 @@ export interface MqttBrokerBackplane {
   readonly quotaLedger: QuotaLedger;
   /** False while it cannot reach what it shares (Redis): CONNECTs get CONNACK 3, SUBSCRIBEs 0x80 (decision 0021). */
   isAvailable?(): boolean;
+  /** The heartbeat its route table counts on (decision 0028), used when `heartbeatMs` is not given. */
+  readonly heartbeatMs?: number;
 }
 
 /** As AgentSessions, the registry's event follower closes the sessions whose trust is withdrawn
@@ -122,7 +124,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       callback(null, null);
     },
     connectTimeout: CONNECT_TIMEOUT_MS,
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
+    // The backplane's route table counts a node dead after 3 of the heartbeats it was built for.
+    ...((options.heartbeatMs ?? options.backplane?.heartbeatMs) === undefined ? {} : { heartbeatInterval: options.heartbeatMs ?? options.backplane?.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });

@@ -45,6 +45,10 @@ export interface StartNodeOptions {
   readonly config?: Readonly<Record<string, string>>;
   /** The node's logger (e.g. captureLogs().logger); default silent. */
   readonly logger?: pino.Logger;
+  /** aedes' heartbeat and the route table's (decision 0028); default aedes' 60 s. */
+  readonly heartbeatMs?: number;
+  /** How long a new route waits for the other nodes' confirmations; default the backplane's. */
+  readonly routeAckTimeoutMs?: number;
 }
 
 export interface InProcessNode {
@@ -126,8 +130,11 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
     });
   }
 
-  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig, logger: nodeLogger = logger }: StartNodeOptions = {}): Promise<InProcessNode> => {
-    const backplane = createRedisBrokerBackplane({ url: redisUrl, logger: nodeLogger, prefix });
+  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig, logger: nodeLogger = logger, heartbeatMs, routeAckTimeoutMs }: StartNodeOptions = {}): Promise<InProcessNode> => {
+    const backplane = createRedisBrokerBackplane({
+      url: redisUrl, logger: nodeLogger, prefix,
+      ...(heartbeatMs === undefined ? {} : { heartbeatMs }), ...(routeAckTimeoutMs === undefined ? {} : { routeAckTimeoutMs }),
+    });
     resources.add(() => backplane.close());
     const metrics = new MetricsRegistry();
     const broker = await startMqttBroker({
