@@ -210,7 +210,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, connectLimits: config.limits.rateLimits.mqtt,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem },
     }));
     closers.push(async () => {
@@ -252,7 +252,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
 
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
-      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
+      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness, bans: broker.bans,
     });
     closeHttp = async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { MqttBans, Registry } from '../registry/index.ts';
+import { banRoutes } from './bans/ban-routes.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
@@ -53,6 +54,8 @@ export interface HttpServerOptions {
   readonly broker: Omit<BrokerInfo, 'hasGeneratedRootCa'>;
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
+  /** The broker's connect bans (GET/DELETE /bans); absent, the routes are not registered. */
+  readonly bans?: MqttBans;
 }
 
 export interface ReadinessReport {
@@ -63,7 +66,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, bans,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -116,6 +119,7 @@ export const createHttpServer = async ({
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
+  if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 

@@ -59,6 +59,7 @@ export const httpStatusByCode = {
   'csr.invalid': 400,
   'csr.weakKey': 400,
   'agent.notFound': 404,
+  'ban.notFound': 404,
   'agent.expiringBeforeInvalid': 400,
   'agentCertificate.notFound': 404,
   'agentCertificate.nameInvalid': 400,
@@ -93,5 +94,8 @@ export const httpStatusByCode = {
   'mqtt.agentDisabled': 400,
   'mqtt.applicationClientIdInvalid': 400,
   'mqtt.tenantMismatch': 400,
+  'mqtt.connectRateLimited': 429,
+  'mqtt.clientBanned': 429,
+  'mqtt.tenantConnectionLimitReached': 409,
   'mqtt.persistentSessionLimitReached': 409,
 } as const satisfies Record<ErrorCode, number>;

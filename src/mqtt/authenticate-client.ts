@@ -77,6 +77,18 @@ const authenticateAgent = async ({ registry, nodeId, logger }: AuthenticateDepen
   };
 };
 
+/** A refused CONNECT's answer, with what the connect limits (connect-guard.ts) count it by: the
+ *  catalogue code, and the tenant whose CA issued the presented certificate when that was found. */
+export interface CodedRefusal extends AuthenticateError {
+  reason?: string;
+  issuerTenant?: string;
+}
+
+const issuerTenantOf = (error: unknown): string | undefined => {
+  const details = isDomainError(error) ? error.details as { issuerTenant?: unknown } | undefined : undefined;
+  return typeof details?.issuerTenant === 'string' ? details.issuerTenant : undefined;
+};
+
 const CLOSED_DURING_ADMISSION = new Error('the connection closed while it was being admitted');
 
 // aedes `authenticate`: certificate first (agents), else token (applications). Every refusal is
@@ -133,8 +145,11 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       if (!isDomainError(error)) dependencies.logger.error({ err: error, clientId: client.id }, 'mqtt authentication failed unexpectedly');
       dependencies.metrics.refusals.labels(code).inc();
       dependencies.logger.warn({ clientId: client.id, reason: code, detail: isDomainError(error) ? error.message : undefined, remoteAddress: (client.conn as Partial<TLSSocket>).remoteAddress }, 'mqtt connection refused');
-      const refusal = new Error(isDomainError(error) ? error.message : 'not authorized') as AuthenticateError;
+      const refusal = new Error(isDomainError(error) ? error.message : 'not authorized') as CodedRefusal;
       refusal.returnCode = connackCodeByError[code];
+      refusal.reason = code;
+      const issuerTenant = issuerTenantOf(error);
+      if (issuerTenant !== undefined) refusal.issuerTenant = issuerTenant;
       done(refusal, false);
     });
   };

@@ -42,7 +42,9 @@ export const admitAgent = async (
   }
   const now = clock.now();
   const verdict = admitAgentCertificate({ certificate, clientId, now, clockSkewMs: settings.clockSkewMs }, trustIndex);
-  if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message);
+  // The details name the tenant the certificate proved (its issuer): the broker's connect limits
+  // attribute refusals by it (docs/limits.md), never by the client id a client chose.
+  if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message, verdict.issuerTenant ? { details: { issuerTenant: verdict.issuerTenant } } : {});
   const agent = await agents.recordConnection({
     tenant: verdict.tenant,
     clientId: verdict.clientId,
@@ -54,7 +56,7 @@ export const admitAgent = async (
     at: now,
   });
   if ('isDisabled' in agent) {
-    throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
+    throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`, { details: { issuerTenant: verdict.tenant } });
   }
   // With the issuing CA (agent.caCertificateId), the serial number names this connection's
   // certificate: a revocation closes exactly its sessions.

@@ -40,3 +40,4 @@ export { isNotOlderCrl, type CrlRecord, type RevocationRecord } from './revocati
 export { InMemoryRevocationStore, crlReplayed } from './in-memory-revocation-store.ts';
 export type { CrlView, RevocationView } from './revocation-use-cases.ts';
 export { auditActions, InMemoryAuditTrail, type AuditAction, type AuditActor, type AuditEntry, type AuditOutcome, type AuditTrail } from './audit-trail.ts';
+export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
