@@ -186,3 +186,44 @@ describe('MQTT connect bans expire', () => {
     await waitUntil(async () => await connectRefused(server, clientId, { agent: unknown }) === NOT_AUTHORIZED, 15_000, 'the ban to expire');
   });
 });
+
+describe('MQTT connect limits per source address', () => {
+  let dir: string;
+  let server: TestServer;
+  const pool = new ClientPool();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'trustgate-limits-'));
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({
+      rest: null,
+      mqtt: { connectPerClientId: { perSecond: 1000, burst: 1000 }, connectPerSourceAddress: { perSecond: 0.001, burst: 3 }, ban: { refusals: 2, windowMs: 60_000, banMs: 600_000 } },
+    }));
+    server = await startTestServer({ TRUSTGATE_RATE_LIMITS: join(dir, 'policy.json') });
+  });
+  after(async () => {
+    await pool.closeAll();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an address past its rate is dropped before the TLS handshake (no CONNACK, not a handshake failure), then banned', async () => {
+    const tenant = newTenant('addr');
+    const { ca } = await verifiedCa(server, tenant);
+    const agent = await agentCertificate(ca, 'pump-1');
+    for (let i = 0; i < 3; i += 1) await (await connectOk(server, pool, `${tenant}_pump-1`, { agent })).endAsync();
+    const handshakeFailures = async () => sampleValue(await (await fetch(`${server.url}/metrics`)).text(), 'trustgate_tls_handshake_failures_total');
+    const failuresBefore = await handshakeFailures();
+    // No CONNACK: the TCP connection is closed (or reset) before any TLS byte.
+    const noConnack = (code: unknown) => code === undefined || code === 'ECONNRESET';
+    assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })), 'closed without a CONNACK');
+    assert.equal(await metric(server, 'trustgate_mqtt_connects_rate_limited_total', { kind: 'sourceAddress' }), 1);
+    assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })));
+    assert.equal(await metric(server, 'trustgate_mqtt_bans_total', { kind: 'sourceAddress' }), 1);
+    assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })));
+    assert.equal(await metric(server, 'trustgate_mqtt_connects_rate_limited_total', { kind: 'bannedSourceAddress' }), 1);
+    assert.equal(await metric(server, 'trustgate_mqtt_bans_active', { kind: 'sourceAddress' }), 1);
+    assert.equal(await handshakeFailures(), failuresBefore, 'not counted as TLS handshake failures');
+    // An address ban names no tenant: not listed to the tenant, nor can it lift it.
+    assert.deepEqual((await server.api(tenant, '/bans')).body, []);
+  });
+});
