@@ -63,8 +63,9 @@ export class RedisConnectBanStore {
     });
     // After a lost subscription, announcements may have been missed: read the keys again.
     this.#subscriber.on('ready', () => void this.#reload().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not reload the connect bans')));
-    await this.#subscriber.subscribe(this.#channel);
-    await this.#reload();
+    // Not awaited: the broker starts (and its bans hold on this node) while Redis is away; the
+    // copy fills once the subscription is up ('ready' above reloads the keys).
+    this.#subscriber.subscribe(this.#channel).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not subscribe to the connect bans channel'));
   }
 
   find(id: string, now: number): ConnectBan | undefined {

@@ -10,6 +10,7 @@ import { assertNotExpired } from './session-deadlines.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { connackCodeByError } from './connack-codes.ts';
+import { peerCertificateOf } from './peer-certificate.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
 export interface AuthenticateDependencies {
@@ -28,10 +29,6 @@ export interface AuthenticateDependencies {
   readonly onAdmitted?: (client: Client) => void;
 }
 
-const peerCertificateOf = (client: Client): X509Certificate | undefined => {
-  const socket = client.conn as Partial<TLSSocket>;
-  return socket.getPeerX509Certificate?.();
-};
 
 // A tenant application: no client certificate, its Bearer token as the MQTT password.
 const authenticateApplication = async (

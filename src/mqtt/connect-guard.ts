@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { Aedes, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import { Gauge, type Registry as MetricsRegistry } from 'prom-client';
@@ -11,6 +10,7 @@ import type { BrokerMetrics } from './broker-metrics.ts';
 import type { ConnectBan, ConnectBanStore } from './connect-ban-store.ts';
 import { connackCodeByError } from './connack-codes.ts';
 import { ConnectLimiter, type ConnectLimitPolicy, type ConnectSubject, type LimitKind, type LimitVerdict } from './connect-limits.ts';
+import { peerCertificateOf } from './peer-certificate.ts';
 import { RefusalAudit } from './refusal-audit.ts';
 
 // The connect limits and bans at the broker's two doors (docs/limits.md, decision 0025):
@@ -49,7 +49,7 @@ const SWEEP_INTERVAL_MS = 10_000;
 const LOG_INTERVAL_MS = 1_000;
 
 const credentialOf = (client: Client, password: Buffer | undefined): string => {
-  const certificate = (client.conn as Partial<TLSSocket>).getPeerX509Certificate?.();
+  const certificate = peerCertificateOf(client);
   if (certificate) return `certificate:${certificate.fingerprint256.replaceAll(':', '').toLowerCase()}`;
   if (password && password.length > 0) return `token:${createHash('sha256').update(password).digest('hex').slice(0, 32)}`;
   return 'none';
