@@ -172,7 +172,7 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
         return store.list(Date.now()).filter((ban) => ban.kind === 'clientId' && ban.tenant === tenant)
           .sort((a, b) => a.expiresAt - b.expiresAt).map(viewOf);
       },
-      async lift(tenant, id, by) {
+      async lift(tenant, id, by, requestId) {
         const ban = store.find(id, Date.now());
         // Another tenant's ban, an address's, an expired or unknown one: the same 404.
         if (!ban || ban.kind !== 'clientId' || ban.tenant !== tenant) throw new DomainError('ban.notFound', 'No active ban with this id in this tenant.');
@@ -180,7 +180,7 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
         limiter?.forgetBan(id);
         logger.info({ banId: id, clientId: ban.clientId, tenant, by: by.id }, 'mqtt ban lifted');
         record({
-          time: new Date(), tenant, actor: by, action: 'mqtt.banLifted', target: `ban:${id}`, outcome: 'success', reason: 'lifted', sourceAddress: undefined,
+          time: new Date(), tenant, actor: by, action: 'mqtt.banLifted', target: `ban:${id}`, outcome: 'success', reason: 'lifted', sourceAddress: undefined, requestId,
         });
       },
     },

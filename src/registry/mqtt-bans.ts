@@ -25,5 +25,5 @@ export interface MqttBans {
   /** The tenant's active bans, soonest expiry first. */
   list(tenant: TenantId): Promise<readonly MqttBanView[]>;
   /** Lifts one of the tenant's bans, on every node; `ban.notFound` for another tenant's, expired or unknown id. */
-  lift(tenant: TenantId, id: string, by: AuditActor): Promise<void>;
+  lift(tenant: TenantId, id: string, by: AuditActor, requestId?: string): Promise<void>;
 }

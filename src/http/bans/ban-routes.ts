@@ -38,7 +38,7 @@ export const banRoutes: FastifyPluginAsyncTypebox<{ bans: MqttBans }> = async (a
       ...bansTag, summary: 'Lift a ban at once, on every node', params: Type.Object({ id: Type.String() }), response: { 204: Type.Null(), ...errors(401, 403, 404) },
     },
   }, async (request, reply) => {
-    await bans.lift(request.principal.tenant, request.params.id, { type: 'token', id: request.principal.subject ?? '' });
+    await bans.lift(request.principal.tenant, request.params.id, { type: 'token', id: request.principal.subject ?? '' }, request.id);
     return reply.code(204).send(null);
   });
 };
