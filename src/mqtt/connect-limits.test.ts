@@ -59,13 +59,14 @@ test('refusals within the window earn a ban that names the trust reason and the 
   for (let i = 0; i < 3; i += 1) assert.equal(limiter.checkClient(pump).isAllowed, true);
 });
 
-test('a tenant is proven only for its own client ids; server-side refusals never count', () => {
+test('a tenant is proven only for its own client ids; server-side refusals and full quotas never count', () => {
   const { limiter, made } = setUp();
   for (let i = 0; i < 4; i += 1) limiter.refused(pump, 'mqtt.unknownCa', 'other');
   assert.equal(made[0]!.tenant, undefined, 'a certificate of tenant "other" proves nothing about acme_…');
   const quiet = { ...pump, credential: 'certificate:cc' };
   for (let i = 0; i < 10; i += 1) limiter.refused(quiet, 'mqtt.clusterUnavailable');
   for (let i = 0; i < 10; i += 1) limiter.refused(quiet, 'storage.unavailable');
+  for (let i = 0; i < 10; i += 1) limiter.refused(quiet, 'mqtt.tenantConnectionLimitReached');
   assert.equal(made.length, 1);
 });
 

@@ -55,8 +55,11 @@ interface Counted {
   tenant?: string | undefined;
 }
 
-/** Refusals that say nothing about the client: a server-side outage never earns a ban. */
-const NOT_THE_CLIENTS_FAULT = new Set(['mqtt.clusterUnavailable', 'storage.unavailable', 'internal', 'mqtt.clientBanned']);
+/** Refusals that say nothing about the client: a server-side outage or a tenant's full quota never
+ *  earns a ban (a client retrying into a full quota is still slowed by its rate, whose refusals count). */
+const NOT_THE_CLIENTS_FAULT = new Set([
+  'mqtt.clusterUnavailable', 'storage.unavailable', 'internal', 'mqtt.clientBanned', 'mqtt.tenantConnectionLimitReached', 'mqtt.persistentSessionLimitReached',
+]);
 
 export const banIdOf = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 24);
 const clientKeyOf = (subject: ConnectSubject): string => `clientId\0${subject.clientId}\0${subject.credential}`;
