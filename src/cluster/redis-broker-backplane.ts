@@ -322,8 +322,10 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
 
   // Connect limits (docs/limits.md): their own two connections, outside the availability above
   // (a ban that cannot be shared still holds on the node that made it).
-  const limits = withObservedRejections(createRedisConnection(options.url, { connectionName: name('limits') }));
-  const limitsSubscriber = createRedisConnection(options.url, { connectionName: name('limits-sub') });
+  // Named apart from aedes' three (`<prefix>limits:…`): they are not the backplane's.
+  const limitsName = (role: string) => redisClientName(`${basePrefix}limits:${role}`, options.nodeId ?? id);
+  const limits = withObservedRejections(createRedisConnection(options.url, { connectionName: limitsName('commands') }));
+  const limitsSubscriber = createRedisConnection(options.url, { connectionName: limitsName('sub') });
   for (const connection of [limits, limitsSubscriber]) connection.on('error', (error: Error) => log.debug({ err: error.message }, 'connect limits: Redis connection error'));
   const banStore = new RedisConnectBanStore(limits, limitsSubscriber, basePrefix, log);
   const agentCensus = new RedisAgentCensus(limits, basePrefix, id, log);
