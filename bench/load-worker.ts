@@ -9,6 +9,7 @@ import { runConnect } from './load/connect-job.ts';
 import { hooks, send } from './load/control.ts';
 import { openSockets } from './load/mqtt-client.ts';
 import { runPublish } from './load/publish-job.ts';
+import { runReconnectLoop } from './load/reconnect-loop-job.ts';
 import { runRest } from './load/rest-job.ts';
 import { runSubscribe } from './load/subscribe-job.ts';
 
@@ -19,6 +20,7 @@ process.on('message', (message: ToWorker) => {
     case 'job': {
       const { job } = message;
       const run = job.kind === 'connect' ? runConnect(job)
+        : job.kind === 'reconnect-loop' ? runReconnectLoop(job)
         : job.kind === 'subscribe' ? runSubscribe(job)
           : job.kind === 'publish' ? runPublish(job)
             : runRest(job);
@@ -38,6 +40,9 @@ process.on('message', (message: ToWorker) => {
       break;
     case 'expect':
       hooks.expect(message.total);
+      break;
+    case 'stop':
+      hooks.stop();
       break;
     case 'release': {
       const closing = [...openSockets].map((socket) => new Promise<void>((resolve) => {

@@ -2,7 +2,8 @@
 // in the same run, driven by the same multi-process load generator. `npm run bench [-- --quick]`.
 // Prints a markdown table (stdout; progress goes to stderr) and writes bench/results/<timestamp>.json.
 // Scenarios: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit,
-// 7 cluster (two nodes on a local PostgreSQL + Redis vs one).
+// 7 cluster (two nodes on a local PostgreSQL + Redis vs one); only when named: 8 revoked serials,
+// 9 reconnect storm with a refused agent, 10 first-connect storm, 11 concurrent REST writes.
 // Loopback only; every loop is bounded in count and time, and no process outlives the run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,6 +26,9 @@ import { runRest } from './scenarios/rest.ts';
 import { runThroughput } from './scenarios/throughput.ts';
 import { runTrustIndex } from './scenarios/trust-index.ts';
 import { runRevokedSerials } from './scenarios/revoked-serials.ts';
+import { runReconnectStorm } from './scenarios/reconnect-storm.ts';
+import { runFirstConnectStorm } from './scenarios/first-connect-storm.ts';
+import { runRestWrites } from './scenarios/rest-writes.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const runStarted = nowMs();
@@ -150,7 +154,8 @@ const connectOptions: ConnectOptions = {
 let exitCode = 0;
 try {
   const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents + p.connect.warmupAgents,
-    p.scenarios.includes(8) ? p.revokedSerials.agents : 0,
+    p.scenarios.includes(8) ? p.revokedSerials.agents : 0, p.scenarios.includes(9) ? p.reconnectStorm.agents : 0,
+    p.scenarios.includes(10) ? p.firstConnectStorm.messagingAgents + p.firstConnectStorm.newAgents + p.connect.warmupAgents : 0,
     p.scenarios.includes(4) ? Math.max(...p.memory.stages) : 0, p.scenarios.includes(7) ? p.cluster.fanInAgents : 0);
   const pkiStarted = nowMs();
   const pki: BenchPki = await createBenchPki(agentCount);
@@ -195,6 +200,24 @@ try {
     { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents.slice(0, p.revokedSerials.agents), agentKeyPem: pki.agentKeyPem,
       targetOf: (server) => trustgateTarget(pki, server), log },
   ));
+
+  results.reconnectStorm = await scenario(9, 'reconnect storm: agents reconnecting as fast as they can, one refused in a loop', () => runReconnectStorm(
+    { ...connectOptions, ...p.reconnectStorm, processes: p.workers },
+    { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, agents: pki.agents, agentKeyPem: pki.agentKeyPem, targetOf: (server) => trustgateTarget(pki, server), log },
+  ));
+
+  results.firstConnectStorm = await scenario(10, 'first-connect storm beside messaging agents', () => {
+    const f = p.firstConnectStorm;
+    return runFirstConnectStorm(
+      { ...connectOptions, ...f, budgetMs: f.budgetMs, processes: p.workers, payloadBytes: p.throughput.payloadBytes },
+      { workDir: work, tenant: TENANT, tenantCas: pki.tenantCas, messagingAgents: pki.agents.slice(0, f.messagingAgents),
+        newAgents: pki.agents.slice(f.messagingAgents, f.messagingAgents + f.newAgents),
+        warmupAgents: pki.agents.slice(f.messagingAgents + f.newAgents, f.messagingAgents + f.newAgents + p.connect.warmupAgents),
+        agentKeyPem: pki.agentKeyPem, targetOf: (server, token) => trustgateTarget(pki, server, token), log },
+    );
+  });
+
+  results.restWrites = await scenario(11, 'concurrent REST writes beside readers', () => runRestWrites({ ...p.restWrites, workers: p.workers }, { workDir: work, log }));
 
   results.memory = await scenario(4, 'memory per idle agent', async () => {
     const options = { ...connectOptions, stages: p.memory.stages, warmupAgents: p.memory.warmupAgents, settleMs: p.memory.settleMs, processes: p.workers };

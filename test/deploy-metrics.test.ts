@@ -73,8 +73,11 @@ describeNeeding('postgres', 'redis')('deploy/grafana-dashboard.json and deploy/p
   let clustered: TestServer;
   const redisPrefix = uniqueRedisPrefix('deploy-metrics');
   before(async () => {
-    single = await startTestServer();
-    clustered = await startTestServer({ TRUSTGATE_REDIS_URL: TEST_REDIS_URL, TRUSTGATE_REDIS_PREFIX: redisPrefix, TRUSTGATE_NODE_ID: 'deploy-metrics' }, { dialect: 'postgres' });
+    // With the default rate limits (test servers run without them): their families exist only then.
+    single = await startTestServer({ TRUSTGATE_RATE_LIMITS: 'mindconnect' });
+    clustered = await startTestServer({
+      TRUSTGATE_REDIS_URL: TEST_REDIS_URL, TRUSTGATE_REDIS_PREFIX: redisPrefix, TRUSTGATE_NODE_ID: 'deploy-metrics', TRUSTGATE_RATE_LIMITS: 'mindconnect',
+    }, { dialect: 'postgres' });
   });
   after(async () => {
     await single?.close();

@@ -41,6 +41,12 @@ export type Job =
       readonly qos: 0 | 1; readonly seconds: number; readonly maxMessages: number; readonly ratePerSecond: number | undefined;
       readonly window: number; readonly batchMessages: number;
       readonly processIndex: number; readonly payloadBytes: number; readonly budgetMs: number }
+  /** Agents reconnecting in a loop (connect, CONNACK, DISCONNECT, again) for `seconds` or `maxAttempts`,
+   *  round-robin over `agents` on `concurrency` lanes; at `ratePerSecond` attempts if given (paced), else
+   *  as fast as the broker answers. Every attempt's outcome is counted, refusals included. */
+  | { readonly kind: 'reconnect-loop'; readonly endpoint: Endpoint; readonly keyPem: string; readonly agents: readonly AgentIdentity[];
+      readonly concurrency: number; readonly seconds: number; readonly maxAttempts: number; readonly ratePerSecond: number | undefined;
+      readonly timeoutMs: number }
   | { readonly kind: 'rest-register'; readonly apiUrl: string; readonly tenants: readonly { tenant: string; token: string }[];
       readonly concurrency: number; readonly budgetMs: number }
   | { readonly kind: 'rest-list'; readonly apiUrl: string; readonly tokens: readonly string[]; readonly concurrency: number; readonly seconds: number };
@@ -53,6 +59,8 @@ export type ToWorker =
   | { readonly type: 'status' }
   /** The application: this many messages were sent in all; finish when they are in. */
   | { readonly type: 'expect'; readonly total: number }
+  /** Publishers, REST readers and reconnect loops: stop now (a scenario's other load has ended). */
+  | { readonly type: 'stop' }
   /** Close every connection (DISCONNECT) and answer `released`. */
   | { readonly type: 'release' };
 
@@ -67,6 +75,17 @@ export interface ConnectResult {
   readonly endMs: number;
   readonly cpuMs: number;
   readonly tls: TlsInfo | undefined;
+}
+
+export interface ReconnectLoopResult {
+  readonly attempts: number;
+  /** Connect latency (TCP + TLS + CONNECT → CONNACK 0) of the accepted attempts. */
+  readonly latenciesMs: readonly number[];
+  /** Attempts by outcome: `CONNACK 0`, `CONNACK 5`, `closed after TLS, no CONNACK`, `TLS refused (ECONNRESET)`, `timeout`, … */
+  readonly outcomes: Readonly<Record<string, number>>;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly cpuMs: number;
 }
 
 export interface SubscribeResult {
@@ -88,6 +107,8 @@ export interface PublishResult {
 
 export interface RestResult {
   readonly latenciesMs: Record<string, number[]>;
+  /** Whole upload + registration code + verify flows (rest-register only). */
+  readonly flowLatenciesMs: readonly number[];
   readonly failures: number;
   readonly failureSamples: readonly string[];
   readonly flows: number;
@@ -99,7 +120,7 @@ export interface RestResult {
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'progress'; readonly counts: readonly number[] }
-  | { readonly type: 'done'; readonly result: ConnectResult | SubscribeResult | PublishResult | RestResult }
+  | { readonly type: 'done'; readonly result: ConnectResult | ReconnectLoopResult | SubscribeResult | PublishResult | RestResult }
   | { readonly type: 'status'; readonly open: number }
   | { readonly type: 'released' }
   | { readonly type: 'error'; readonly message: string };

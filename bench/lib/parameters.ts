@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 
 export interface Parameters {
   readonly mode: 'quick' | 'full';
-  /** Scenarios to run (1-7, see the issue). */
+  /** Scenarios to run (1-11, see bench/README.md). */
   readonly scenarios: readonly number[];
   /** Load-generator processes per connect pass. */
   readonly workers: number;
@@ -22,6 +22,22 @@ export interface Parameters {
   readonly trustIndex: { readonly tenants: number; readonly agents: number; readonly rounds: number; readonly seedProcesses: number };
   /** Scenario 8 (only with --only 8): reconnects with `revoked` serials per CA vs none. */
   readonly revokedSerials: { readonly revoked: number; readonly agents: number; readonly rounds: number };
+  /** Scenario 9 (only with --only 9): agents reconnecting as fast as they can, one with a refused certificate in a loop. */
+  readonly reconnectStorm: {
+    readonly agents: number; readonly calmRatePerSecond: number; readonly seconds: number; readonly refusedAttempts: number;
+    /** TRUSTGATE_RATE_LIMITS of its server (--rate-limits). */
+    readonly rateLimits: string;
+  };
+  /** Scenario 10 (only with --only 10): new agents' first connects while other agents exchange messages. */
+  readonly firstConnectStorm: {
+    readonly newAgents: number; readonly messagingAgents: number; readonly messagingProcesses: number;
+    readonly messageRatePerSecond: number; readonly calmSeconds: number; readonly budgetMs: number;
+  };
+  /** Scenario 11 (only with --only 11): concurrent REST write flows beside GET /caCertificates. */
+  readonly restWrites: {
+    readonly concurrency: number; readonly flows: number; readonly readers: number; readonly readerTenants: number;
+    readonly calmSeconds: number; readonly budgetMs: number;
+  };
   readonly memory: { readonly stages: readonly number[]; readonly warmupAgents: number; readonly settleMs: number };
   readonly rest: { readonly concurrency: number; readonly registrations: number; readonly listSeconds: number; readonly budgetMs: number };
   /** Scenario 7: one node vs two on PostgreSQL + Redis (payload and messages per write as in throughput). */
@@ -41,10 +57,13 @@ export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --wo
   --quick     scenarios 1-6 with smaller counts: under 2 minutes on a 2-core machine (full run, 1-7: under 10)
   --only      scenarios to run: 1 connect storm, 2 throughput, 3 trust index scale, 4 memory, 5 REST, 6 CPU limit,
               7 cluster (two nodes on PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 vs one),
-              8 reconnects with 10,000 revoked serials per CA vs none (only when named: --only 8)
+              8 reconnects with 10,000 revoked serials per CA vs none, 9 reconnect storm with a refused agent,
+              10 first-connect storm beside messaging agents, 11 concurrent REST writes beside readers
+              (8-11 only when named: --only 8,9,10,11)
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
   --agents    agents per connect-storm pass; --seconds: seconds per throughput case (2 and 7); --tenants: trust-index tenants (× 2 CAs)
+  --rate-limits   TRUSTGATE_RATE_LIMITS of scenario 9's server (default mindconnect; off to compare)
   --quiet-wait S   before each measurement wait until other programs are idle (at most S seconds in all), and
               take a disturbed measurement again (default 0: no waiting, disturbed measurements only flagged)
   --out       directory for the JSON results (default bench/results)`;
@@ -54,7 +73,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     args: [...argv],
     options: {
       quick: { type: 'boolean', default: false }, only: { type: 'string' }, workers: { type: 'string' }, groups: { type: 'string' },
-      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, help: { type: 'boolean', default: false },
+      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'rate-limits': { type: 'string' }, help: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick;
@@ -64,9 +83,10 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     if (!Number.isInteger(value) || value <= 0) throw new Error(`not a positive whole number: ${raw}`);
     return value;
   };
-  const order = [6, 1, 2, 5, 3, 4, 7, 8];
+  const order = [6, 1, 2, 5, 3, 4, 7, 8, 9, 10, 11];
+  const onlyWhenNamed = [8, 9, 10, 11];
   // --quick keeps within its 2 minutes without the cluster (two more nodes to start): `--quick --only 7` runs it.
-  const scenarios = values.only === undefined ? order.filter((id) => id !== 8 && (!quick || id !== 7)) : order.filter((id) => values.only!.split(',').map(Number).includes(id));
+  const scenarios = values.only === undefined ? order.filter((id) => !onlyWhenNamed.includes(id) && (!quick || id !== 7)) : order.filter((id) => values.only!.split(',').map(Number).includes(id));
   const workers = number(values.workers, 3);
   const fanInAgents = quick ? 50 : 100; // scenarios 2 and 7: the same agents, so their figures stand side by side
   return {
@@ -84,6 +104,12 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     trustIndex: { tenants: number(values.tenants, quick ? 5_000 : 10_000), agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5, seedProcesses: 2 },
     revokedSerials: { revoked: 10_000, agents: quick ? 400 : 1_500, rounds: quick ? 3 : 5 },
+    reconnectStorm: { agents: 1_000, calmRatePerSecond: 50, seconds: quick ? 4 : 15, refusedAttempts: quick ? 300 : 1_000, rateLimits: values['rate-limits'] ?? 'mindconnect' },
+    firstConnectStorm: {
+      newAgents: quick ? 1_000 : 10_000, messagingAgents: 100, messagingProcesses: 2, messageRatePerSecond: 1_000, calmSeconds: quick ? 3 : 10,
+      budgetMs: quick ? 30_000 : 180_000,
+    },
+    restWrites: { concurrency: 50, flows: quick ? 300 : 1_000, readers: 5, readerTenants: 20, calmSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {
@@ -92,6 +118,6 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
     // Scenario 7 (two trustgate nodes, PostgreSQL, Redis) brings its own allowance.
-    timeLimitSeconds: (quick ? 240 : 900) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
+    timeLimitSeconds: (quick ? 240 : 900) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (scenarios.includes(10) ? (quick ? 60 : 300) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
   };
 };

@@ -6,6 +6,9 @@ import type { RestFigures } from '../scenarios/rest.ts';
 import type { ThroughputCase, ThroughputFigures } from '../scenarios/throughput.ts';
 import type { TrustIndexFigures } from '../scenarios/trust-index.ts';
 import type { RevokedSerialsFigures } from '../scenarios/revoked-serials.ts';
+import type { LoopFigures, ReconnectStormFigures } from '../scenarios/reconnect-storm.ts';
+import type { FirstConnectStormFigures, StormRunFigures } from '../scenarios/first-connect-storm.ts';
+import type { RestWritesFigures } from '../scenarios/rest-writes.ts';
 import type { Parameters } from './parameters.ts';
 import { DISTURBED_SHARE } from './processes.ts';
 import { round } from './stats.ts';
@@ -32,6 +35,9 @@ export interface Results {
   memory?: Pair<MemoryFigures>;
   rest?: { register: RestFigures; list: RestFigures };
   cluster?: ClusterFigures;
+  reconnectStorm?: ReconnectStormFigures;
+  firstConnectStorm?: FirstConnectStormFigures;
+  restWrites?: RestWritesFigures;
   targets: Target[];
   readonly scenarioSeconds: Record<string, number>;
   readonly errors: { scenario: number; message: string }[];
@@ -56,6 +62,9 @@ const fmt = (value: number | undefined, digits = 0): string =>
 const ratioOf = (a: number | undefined, b: number | undefined): number | undefined =>
   a === undefined || b === undefined || b === 0 ? undefined : a / b;
 const times = (ratio: number | undefined): string => ratio === undefined ? '—' : `${ratio.toFixed(2)}×`;
+/** Outcome counts, most frequent first: "CONNACK 0 ×4,120, CONNACK 5 ×3". */
+const outcomesText = (outcomes: Readonly<Record<string, number>> | undefined): string => outcomes === undefined ? '—'
+  : Object.entries(outcomes).sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome} ×${fmt(n)}`).join(', ') || 'none';
 const percent = (share: number | undefined): string => share === undefined ? '—' : `${Math.round(share * 100)} %`;
 
 const atLeast = (scenario: number, what: string, value: number | undefined, minimum: number, target: string): Target | undefined =>
@@ -179,6 +188,64 @@ export const buildReport = (results: Results): { table: string; targets: Target[
       if (figures.failures > 0) row('', '', 'failed requests', fmt(figures.failures), '—', '');
     }
   }
+  const storm = results.reconnectStorm;
+  if (storm) {
+    const r = p.reconnectStorm;
+    const good = (phase: { groups: Readonly<Record<string, LoopFigures>> }) => phase.groups['well-behaved'];
+    const refused = (phase: { groups: Readonly<Record<string, LoopFigures>> }) => phase.groups.refused;
+    const latency = (f: LoopFigures | undefined) => f ? `${fmt(f.p50Ms, 1)} / ${fmt(f.p99Ms, 1)}` : '—';
+    const target = keep(atMost(9, 'well-behaved agents\' p99 connect latency in the reconnect storm ÷ calm', storm.p99Ratio, 2, '≤ 2× calm'));
+    row(9, `reconnect storm (TRUSTGATE_RATE_LIMITS=${storm.rateLimits}): ${fmt(storm.agents)} agents, ${fmt(storm.agents - 1)} well-behaved reconnecting as fast as they can ` +
+      `(${p.workers} processes × ${p.connect.concurrencyPerWorker} in flight), 1 with a certificate from an unregistered CA in a loop; calm = the same agents at ${fmt(r.calmRatePerSecond)}/s; ${r.seconds} s per phase`,
+    'well-behaved p50 / p99 connect latency, ms: calm → storm', `${latency(good(storm.calm))} → ${latency(good(storm.storm))}`, '—', `${times(storm.p99Ratio)} (storm ÷ calm)`, '≤ 2× calm', mark(target));
+    row('', '', 'well-behaved p50 / p99, ms: storm without the refused agent → with it', `${latency(good(storm.stormAlone))} → ${latency(good(storm.storm))}`, '—', times(storm.refusedEffectP99Ratio));
+    row('', '', 'well-behaved attempts/s (accepted/s): calm · storm without · with the refused agent',
+      [storm.calm, storm.stormAlone, storm.storm].map((phase) => `${fmt(good(phase)?.attemptsPerSecond)} (${fmt(good(phase)?.acceptedPerSecond)})`).join(' · '), '—', '');
+    row('', '', 'what the well-behaved agents got in the storm', outcomesText(good(storm.storm)?.outcomes), '—', '');
+    row('', '', `what the refused agent got: alone (${fmt(r.refusedAttempts)} attempts) · in the storm`, `${outcomesText(refused(storm.refusedAlone)?.outcomes)} · ${outcomesText(refused(storm.storm)?.outcomes)}`, '—', '');
+    row('', '', 'refused agent attempts/s: alone · in the storm', `${fmt(refused(storm.refusedAlone)?.attemptsPerSecond)} · ${fmt(refused(storm.storm)?.attemptsPerSecond)}`, '—', '');
+    const perAccepted = (phase: typeof storm.stormAlone) => good(phase)?.accepted ? phase.brokerCpuSeconds * 1000 / good(phase)!.accepted : undefined;
+    row('', '', 'broker CPU ms per refused attempt (alone) · per accepted reconnect (storm without it)', `${fmt(storm.refusedCpuMsPerAttempt, 2)} · ${fmt(perAccepted(storm.stormAlone), 2)}`, '—', '');
+    row('', '', 'broker CPU s on the refused agent in the storm (its attempts × CPU per attempt), of all', `${fmt(storm.refusedCpuSecondsInStorm, 2)} of ${fmt(storm.storm.brokerCpuSeconds, 2)} (${percent(storm.refusedCpuShareInStorm)})`, '—', '');
+    row('', '', 'broker CPU busy: calm · storm without · with the refused agent', [storm.calm, storm.stormAlone, storm.storm].map((phase) => percent(phase.brokerCpuShare)).join(' · '), '—', '');
+  }
+  const first = results.firstConnectStorm;
+  if (first) {
+    const rateTarget = keep(atLeast(10, 'first-connect storm rate ÷ reconnect rate of the same agents', first.rateRatio, 1, '≥ 1.0× reconnects'));
+    const p99Target = keep(atMost(10, 'other agents\' message p99 in the first-connect storm ÷ calm', first.p99Ratio, 2, '≤ 2× calm'));
+    const messages = (run: StormRunFigures) => `${fmt(run.messages.p50Ms, 1)} / ${fmt(run.messages.p99Ms, 1)}`;
+    row(10, `first-connect storm: ${fmt(first.newAgents)} new agents connect (each onboarded, durable before its CONNACK; ${p.workers} processes × ${p.connect.concurrencyPerWorker} in flight), ` +
+      `then reconnect; meanwhile ${fmt(first.messagingAgents)} connected agents publish QoS 1 at ${fmt(first.messageRatePerSecond)} msg/s in all to the tenant application`,
+    'connects/s: first connects (onboarding) · reconnects', `${fmt(first.firstConnects.connects?.perSecond)} · ${fmt(first.reconnects.connects?.perSecond)}`, '—',
+    `${times(first.rateRatio)} (first ÷ re)`, '≥ 1.0× reconnects', mark(rateTarget));
+    row('', '', 'storm agents\' p50 / p99 CONNACK latency, ms: first connects · reconnects',
+      `${fmt(first.firstConnects.connects?.p50Ms, 1)} / ${fmt(first.firstConnects.connects?.p99Ms, 1)} · ${fmt(first.reconnects.connects?.p50Ms, 1)} / ${fmt(first.reconnects.connects?.p99Ms, 1)}`, '—', '');
+    row('', '', 'other agents\' messages p50 / p99 end-to-end, ms: calm → first-connect storm → reconnect storm',
+      `${messages(first.calm)} → ${messages(first.firstConnects)} → ${messages(first.reconnects)}`, '—', `${times(first.p99Ratio)} (storm ÷ calm)`, '≤ 2× calm', mark(p99Target));
+    row('', '', 'broker CPU busy: calm · first connects · reconnects', [first.calm, first.firstConnects, first.reconnects].map((run) => percent(run.brokerCpuShare)).join(' · '), '—', '');
+    row('', '', 'broker event loop delay p99 / max, ms: calm · first connects · reconnects',
+      [first.calm, first.firstConnects, first.reconnects].map((run) => `${fmt(run.eventLoopDelay.p99Ms, 1)} / ${fmt(run.eventLoopDelay.maxMs, 1)}`).join(' · '), '—', '');
+    const lost = [first.calm, first.firstConnects, first.reconnects].map((run) => run.messages.sent - run.messages.received);
+    if (lost.some((n) => n > 0)) row('', '', 'messages sent but not received: calm · first connects · reconnects', lost.map((n) => fmt(n)).join(' · '), '—', '');
+    const failed = [first.firstConnects, first.reconnects].map((run) => run.connects?.failures ?? 0);
+    if (failed.some((n) => n > 0)) row('', '', 'failed connects: first · re', failed.map((n) => fmt(n)).join(' · '), '—', '');
+  }
+  const writes = results.restWrites;
+  if (writes) {
+    const w = p.restWrites;
+    const target = keep(atMost(11, 'GET /caCertificates p99 during concurrent REST writes ÷ alone', writes.readP99Ratio, 2, '≤ 2× alone'));
+    row(11, `REST writes on SQLite: ${fmt(w.concurrency)} concurrent upload + registration code + verify flows (${fmt(writes.writes.flows)}, a new tenant each), ` +
+      `${fmt(w.readers)} GET /caCertificates in flight beside them`, 'flows/s; p50 / p99 per flow, ms',
+    `${fmt(writes.writes.flowsPerSecond, 1)}; ${fmt(writes.writes.flow.p50Ms, 1)} / ${fmt(writes.writes.flow.p99Ms, 1)}`, '—', '');
+    row('', '', 'p50 / p99 per call, ms: upload · registrationCode · verify',
+      ['upload', 'registrationCode', 'verify'].map((name) => writes.writes.byCall[name]).map((c) => c ? `${fmt(c.p50Ms, 1)} / ${fmt(c.p99Ms, 1)}` : '—').join(' · '), '—', '');
+    row('', '', 'GET /caCertificates p50 / p99, ms (requests/s): alone → during the writes',
+      `${fmt(writes.readsCalm.p50Ms, 1)} / ${fmt(writes.readsCalm.p99Ms, 1)} (${fmt(writes.readsCalm.requestsPerSecond)}) → ${fmt(writes.readsDuringWrites.p50Ms, 1)} / ${fmt(writes.readsDuringWrites.p99Ms, 1)} (${fmt(writes.readsDuringWrites.requestsPerSecond)})`,
+      '—', `${times(writes.readP99Ratio)} (during ÷ alone)`, '≤ 2× alone', mark(target));
+    row('', '', 'server CPU busy · event loop delay p99 / max, ms, during the writes',
+      `${percent(writes.serverCpuShare)} · ${fmt(writes.eventLoopDelay.p99Ms, 1)} / ${fmt(writes.eventLoopDelay.maxMs, 1)}`, '—', '');
+    if (writes.writes.failures + writes.readsDuringWrites.failures > 0) row('', '', 'failed flows · failed reads', `${fmt(writes.writes.failures)} · ${fmt(writes.readsDuringWrites.failures)}`, '—', '');
+  }
   const header = ['#', 'scenario', 'figure', 'trustgate', 'Mosquitto', 'ratio', 'target', 'mark'];
   const lines = [
     `| ${header.join(' | ')} |`,
@@ -260,6 +327,18 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
     for (const [which, name] of [['oneNode', 'one node'], ['twoNodes', 'two nodes']] as const) {
       passes.push([`cluster ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.label} at fixed rate, ${name}`, k[which].paced]);
     }
+  }
+  const reconnectStorm = results.reconnectStorm;
+  if (reconnectStorm) {
+    passes.push(['reconnect storm calm', reconnectStorm.calm], ['reconnect storm without the refused agent', reconnectStorm.stormAlone],
+      ['reconnect storm refused agent alone', reconnectStorm.refusedAlone], ['reconnect storm', reconnectStorm.storm]);
+  }
+  const first = results.firstConnectStorm;
+  if (first) passes.push(['first-connect storm calm', first.calm], ['first-connect storm', first.firstConnects], ['first-connect storm reconnects', first.reconnects]);
+  if (results.restWrites) {
+    const calm = results.restWrites.readsCalm;
+    if (calm.otherCpuSeconds !== undefined) passes.push(['REST readers alone', { otherCpuSeconds: calm.otherCpuSeconds, otherCpuTop: calm.otherCpuTop ?? [], seconds: calm.seconds }]);
+    passes.push(['concurrent REST writes', results.restWrites]);
   }
   for (const [r, round] of (results.trustIndex?.rounds ?? []).entries()) {
     passes.push([`trust index round ${r + 1}, 2 CAs`, round.small], [`trust index round ${r + 1}, large`, round.large]);

@@ -25,6 +25,12 @@ export interface TrustgateServer {
   registerVerifiedCa(tenant: string, ca: MintedCertificate): Promise<string>;
   /** A Prometheus sample from /metrics, e.g. nodejs_heap_size_used_bytes. */
   metric(name: string): Promise<number | undefined>;
+  /**
+   * The event loop's delay since the last /metrics read (prom-client resets its histogram on each
+   * read): read once before a phase and once after, the second is the phase's. How long the loop
+   * was blocked, e.g. by a synchronous SQLite commit and its fsync, which CPU time does not show.
+   */
+  eventLoopDelay(): Promise<{ readonly p99Ms: number; readonly maxMs: number }>;
   /** The last log lines, for error messages. */
   tail(): string;
   stop(): Promise<void>;
@@ -114,6 +120,11 @@ export const startTrustgate = async (name: string, dataDir: string, options: { s
       const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
       const match = new RegExp(`^${metricName}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
       return match ? Number(match[1]) : undefined;
+    },
+    eventLoopDelay: async () => {
+      const text = await (await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+      const ms = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]) * 1000;
+      return { p99Ms: ms('nodejs_eventloop_lag_p99_seconds'), maxMs: ms('nodejs_eventloop_lag_max_seconds') };
     },
     tail: () => tail.join('\n'),
     stop: async () => {

@@ -111,14 +111,17 @@ export class WorkerPool {
   /**
    * Gives job i to process i, waits until all are prepared (TLS contexts built, connections up),
    * then starts the measured part everywhere at once with `go`. `beforeGo` runs in between
-   * (e.g. to read the broker's CPU). Resolves with the results in job order.
+   * (e.g. to read the broker's CPU), `afterGo` right after `go` with each job's result promise.
+   * Resolves with the results in job order.
    */
-  async run<T>(jobs: readonly Job[], options: { readyTimeoutMs?: number; timeoutMs: number; beforeGo?: () => Promise<void> }): Promise<T[]> {
+  async run<T>(jobs: readonly Job[], options: { readyTimeoutMs?: number; timeoutMs: number; beforeGo?: () => Promise<void>; afterGo?: (done: readonly Promise<unknown>[]) => void }): Promise<T[]> {
     if (jobs.length > this.processes.length) throw new Error(`${jobs.length} jobs for ${this.processes.length} load processes`);
     const assigned = jobs.map((job, i) => this.processes[i]!.assign(job));
     await withTimeout(Promise.all(assigned.map((a) => a.ready)), options.readyTimeoutMs ?? 60_000, `${jobs.length} load workers getting ready`);
     await options.beforeGo?.();
     for (const process of this.processes.slice(0, jobs.length)) process.send({ type: 'go' });
+    // E.g. stop one group of jobs when another group is done (each job's own promise, in job order).
+    options.afterGo?.(assigned.map((a) => a.done));
     return withTimeout(Promise.all(assigned.map((a) => a.done)), options.timeoutMs, `${jobs.length} load workers finishing`);
   }
 

@@ -11,6 +11,7 @@ export const hooks = {
   go: (): void => undefined,
   credit: (_received: number): void => undefined,
   expect: (_total: number): void => undefined,
+  stop: (): void => undefined,
 };
 
 /** Tells the parent this process is prepared and waits for `go`. */

@@ -90,6 +90,11 @@ export const runPublish = async (job: Extract<Job, { kind: 'publish' }>): Promis
     credited = received;
     pump();
   };
+  // Another load of the scenario has ended (scenario 10's storm): stop sending now.
+  hooks.stop = () => {
+    stopAtMs = Math.min(stopAtMs, nowMs());
+    pump();
+  };
   await ready();
   const cpu = process.cpuUsage();
   startMs = nowMs();

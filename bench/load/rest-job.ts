@@ -1,7 +1,7 @@
 import type { Job, RestResult } from '../lib/jobs.ts';
 import { generateP256Key, mintCa, mintVerificationCertificate, type MintedCertificate } from '../lib/fast-certificates.ts';
 import { restCall } from '../lib/rest-call.ts';
-import { cpuMs, lanes, nowMs, ready, send } from './control.ts';
+import { cpuMs, hooks, lanes, nowMs, ready, send } from './control.ts';
 
 
 export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-list' }>): Promise<void> => {
@@ -9,6 +9,11 @@ export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-
   const failureSamples: string[] = [];
   let failures = 0;
   let flows = 0;
+  const flowLatenciesMs: number[] = [];
+  let stopped = false;
+  hooks.stop = () => {
+    stopped = true;
+  };
   const timed = async (name: string, work: () => Promise<any>): Promise<any> => {
     const started = nowMs();
     const answer = await work();
@@ -31,6 +36,7 @@ export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-
     await lanes(job.tenants.map((_, i) => i), job.concurrency, startMs + job.budgetMs, async (i) => {
       const { token } = job.tenants[i]!;
       const ca = cas[i]!;
+      const flowStarted = nowMs();
       try {
         const created = await timed('upload', () => restCall(job.apiUrl, token, '/caCertificates', { name: 'bench CA', caCertificate: ca.pem }));
         const { registrationCode } = await timed('registrationCode', () => restCall(job.apiUrl, token, `/caCertificates/${created.id}/registrationCode`));
@@ -38,6 +44,7 @@ export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-
         const verified = await timed('verify', () => restCall(job.apiUrl, token, `/caCertificates/${created.id}/verify`, { verificationCertificate: proof.pem }));
         if (!verified.isVerified) throw new Error('verify answered isVerified=false');
         flows += 1;
+        flowLatenciesMs.push(nowMs() - flowStarted);
       } catch (error) {
         failed(error);
       }
@@ -49,7 +56,7 @@ export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-
     const deadline = startMs + job.seconds * 1000;
     let n = 0;
     await Promise.all(Array.from({ length: job.concurrency }, async () => {
-      while (nowMs() < deadline) {
+      while (!stopped && nowMs() < deadline) {
         try {
           const list = await timed('list', () => restCall(job.apiUrl, job.tokens[n++ % job.tokens.length]!, '/caCertificates'));
           if (!Array.isArray(list)) throw new Error('GET /caCertificates did not answer a list');
@@ -60,7 +67,7 @@ export const runRest = async (job: Extract<Job, { kind: 'rest-register' | 'rest-
       }
     }));
   }
-  const result: RestResult = { latenciesMs, failures, failureSamples, flows, startMs, endMs: nowMs(), cpuMs: cpuMs(cpu) };
+  const result: RestResult = { latenciesMs, flowLatenciesMs, failures, failureSamples, flows, startMs, endMs: nowMs(), cpuMs: cpuMs(cpu) };
   send({ type: 'done', result });
 };
 

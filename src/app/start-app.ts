@@ -8,10 +8,10 @@ import {
   cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
 } from '../auth/index.ts';
 import {
-  backplaneMessageDropReasons, createClusterBus, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
+  backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import type { Config } from '../config/index.ts';
-import { createHttpServer, type ReadinessReport } from '../http/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
+import { createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
@@ -57,19 +57,30 @@ const DATABASE_CHECK_TIMEOUT_MS = 2000;
 /** The host name, cut to what TRUSTGATE_NODE_ID allows. */
 const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
 
-const checkDatabase = async (db: Kysely<Database>): Promise<string> => {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      sql`select 1`.execute(db),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS); }),
-    ]);
-    return 'ok';
-  } catch (error) {
-    return `unreachable: ${(error as Error).message}`;
-  } finally {
-    clearTimeout(timer);
-  }
+// /readyz is public: it says what is wrong, not the driver's text (host names, addresses, ports of
+// the database); that goes to the log, once per change of state, so a probe every few seconds
+// does not repeat it.
+const databaseCheck = (logger: Logger) => {
+  let lastProblem: string | undefined;
+  return async (db: Kysely<Database>): Promise<string> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        sql`select 1`.execute(db),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${DATABASE_CHECK_TIMEOUT_MS} ms`)), DATABASE_CHECK_TIMEOUT_MS); }),
+      ]);
+      if (lastProblem !== undefined) logger.info('readiness: the database answers again');
+      lastProblem = undefined;
+      return 'ok';
+    } catch (error) {
+      const problem = (error as Error).message;
+      if (problem !== lastProblem) logger.warn({ err: problem }, 'readiness: the database does not answer');
+      lastProblem = problem;
+      return 'unreachable (details in the log)';
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 };
 
 export const databaseUrlOf = (config: Config): string =>
@@ -226,6 +237,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // Read by /readyz (and whatever else wants to know whether the node is leaving: isDraining()).
     let phase: AppPhase = 'serving';
     const isDraining = (): boolean => phase !== 'serving';
+    const checkDatabase = databaseCheck(logger);
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {
         node: isDraining() ? 'draining for shutdown' : 'ok',
@@ -250,9 +262,22 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
     closers.push(() => caExpiryWarnings.close());
 
+    // Issue 16: REST rate limits per tenant and route; in a cluster counted in Redis on a
+    // connection of their own that fails fast (decision 0024).
+    const { rateLimits } = config.limits;
+    logger.info({ rateLimits: rateLimits.source, rest: rateLimits.rest !== undefined, shared: rateLimits.rest !== undefined && redisUrl !== undefined }, 'REST rate limits');
+    const rateLimitRedis = rateLimits.rest && redisUrl ? createRateLimitRedis({ url: redisUrl, nodeId, logger }) : undefined;
+    if (rateLimitRedis) {
+      closers.push(() => rateLimitRedis.close());
+      await rateLimitRedis.start();
+    }
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness, bans: broker.bans,
+      rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+    }).catch((error: unknown) => {
+      // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
+      throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;
     });
     closeHttp = async () => {
       // In-flight requests get a grace period; a client stalled mid-request must not hold the
@@ -270,7 +295,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
-    logger.info({ url: httpUrl, port: httpPort, dataDir }, 'trustgate HTTP API listening');
+    // The console's address on the line a new user reads first (docs/console.md).
+    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}/console/` }, 'trustgate HTTP API listening');
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();

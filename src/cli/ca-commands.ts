@@ -4,6 +4,7 @@ import {
 } from '../pki/index.ts';
 import { ApiError, type ApiClient } from './api-client.ts';
 import { addCaCreateCommand } from './ca-create-command.ts';
+import { addRevocationCommands } from './revocation-commands.ts';
 import { CliError, EXIT } from './cli-error.ts';
 import { connectApi, outputOf } from './cli-context.ts';
 import { readCertificateFile, readPrivateKeyFile } from './local-files.ts';
@@ -171,7 +172,7 @@ const addVerifyCommand = (ca: Command): void => {
 };
 
 export const registerCaCommands = (program: Command): void => {
-  const ca = program.command('ca').description('CA certificates: create one locally, register (upload + verify), list, show, delete');
+  const ca = program.command('ca').description('CA certificates: create one locally, register (upload + verify), list, show, delete; revoke certificates it issued, import its CRL');
   addCaCreateCommand(ca);
   addRegisterCommand(ca);
   addVerifyCommand(ca);
@@ -212,4 +213,5 @@ export const registerCaCommands = (program: Command): void => {
       await (await connectApi(command, options.tenant)).delete(`/caCertificates/${encodeURIComponent(id)}`);
       outputOf(command).result({ id, deleted: true }, () => `deleted CA certificate ${id}; agents it issued can no longer connect`);
     });
+  addRevocationCommands(ca);
 };

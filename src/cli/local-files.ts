@@ -12,7 +12,7 @@ import { CliError, EXIT } from './cli-error.ts';
 
 const MAX_INPUT_BYTES = 1024 * 1024;
 
-export const readInputFile = async (path: string, option: string): Promise<string> => {
+export const readInputFile = async (path: string, option: string, maxBytes = MAX_INPUT_BYTES): Promise<string> => {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -21,7 +21,7 @@ export const readInputFile = async (path: string, option: string): Promise<strin
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
     throw new CliError(`${option} ${path}: ${why}`, EXIT.noInput, { cause: error });
   }
-  if (text.length > MAX_INPUT_BYTES) throw new CliError(`${option} ${path} is larger than 1 MiB; it is not a PEM file`, EXIT.dataError);
+  if (text.length > maxBytes) throw new CliError(`${option} ${path} is larger than ${maxBytes / 1024 / 1024} MiB; it is not a PEM file trustgate takes`, EXIT.dataError);
   return text;
 };
 

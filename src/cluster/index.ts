@@ -8,3 +8,4 @@ export {
 export { backplaneDropReasons, type BackplaneDropReason } from './guard-backplane-messages.ts';
 export { describeRedisUrl } from './redis-connection.ts';
 export { createRedisProbe, type RedisProbe, type RedisProbeResult } from './redis-probe.ts';
+export { createRateLimitRedis, RATE_LIMIT_COMMAND_TIMEOUT_MS, type RateLimitRedis } from './rate-limit-redis.ts';

@@ -1,20 +1,27 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { createDevTokenVerifier, loadOrCreateDevSigningKey, mintDevToken, type DevSigningKey, type Scope } from '../auth/index.ts';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { API_BASE_PATH, createHttpServer } from './create-http-server.ts';
+import { CONSOLE_ROOT } from './console/console-routes.ts';
 
 // Who may call each route of the server, as a table: a route the table does not name fails this
 // test, so adding one means deciding its access here (a route that declares none does not even
 // register: see authenticate.test.ts). HEAD routes are Fastify's copies of the GET routes and must
 // answer the same.
 const API = API_BASE_PATH;
+// The web console: its page and every file of its folder, public like any static page (they hold
+// no data; each API call they make carries the operator's token: docs/console.md).
+const CONSOLE_FILES = readdirSync(CONSOLE_ROOT, { recursive: true, withFileTypes: true })
+  .filter((entry) => entry.isFile())
+  .map((entry) => `GET /console/${relative(CONSOLE_ROOT, join(entry.parentPath, entry.name)).split('\\').join('/')}`);
 const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   [`POST ${API}/caCertificates`]: 'mcmqtt.admin',
   [`GET ${API}/caCertificates`]: 'mcmqtt.read',
@@ -54,6 +61,8 @@ const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /metrics': 'public',
+  'GET /console': 'public',
+  ...Object.fromEntries(CONSOLE_FILES.map((route) => [route, 'public'] as const)),
 };
 
 const expectedAccess = (route: string): Scope | 'public' | undefined => ACCESS[route.replace(/^HEAD /, 'GET ')];
@@ -142,8 +151,9 @@ describe('the HTTP server\'s routes and who may call them', () => {
   test('a public route answers without a token', async () => {
     for (const route of routesOf(app).filter((r) => expectedAccess(r) === 'public')) {
       const anonymous = await call(route, undefined);
-      // Swagger UI's static/index.html redirects to its page.
-      assert.equal(anonymous.status, route.endsWith('/docs/static/index.html') ? 302 : 200, `${route} without a token`);
+      // Swagger UI's static/index.html redirects to its page; /console to /console/.
+      const expected = route.endsWith('/docs/static/index.html') ? 302 : route.endsWith(' /console') ? 301 : 200;
+      assert.equal(anonymous.status, expected, `${route} without a token`);
     }
   });
   // Attacks on the token check that the onRequest hook must withstand (issue 11 review): the

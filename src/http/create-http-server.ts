@@ -5,19 +5,24 @@ import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { MqttBans, Registry } from '../registry/index.ts';
+import type { Redis } from 'ioredis';
+import type { AuditTrail, MqttBans, Registry } from '../registry/index.ts';
 import { banRoutes } from './bans/ban-routes.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
+import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
 import { authenticate } from './authenticate.ts';
 import { answerFrameworkError, handleErrors } from './handle-errors.ts';
 import { rejectPrivateKeys } from './reject-private-keys.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { countRequests } from './request-metrics.ts';
 import { ProbesAtDebug, requestIdOf } from './request-logging.ts';
+import type { RateWindow, RestRateLimits } from './rate-limit-budgets.ts';
+import { limitRestRates } from './rest-rate-limits.ts';
+import { limitUnauthenticated, UNAUTHENTICATED_DEFAULT } from './unauthenticated-limit.ts';
 
 export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -54,6 +59,18 @@ export interface HttpServerOptions {
   readonly broker: Omit<BrokerInfo, 'hasGeneratedRootCa'>;
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
+  /** TRUSTGATE_RATE_LIMITS' REST part; undefined (`off`) = no REST rate limits. */
+  readonly rateLimits?: {
+    readonly rest: RestRateLimits;
+    /** Set in a cluster: the counters live there, one budget for every node. */
+    readonly redis: Redis | undefined;
+    /** TRUSTGATE_REDIS_PREFIX. */
+    readonly redisPrefix: string;
+    /** Failed authentications per address before its unknown tokens wait (unauthenticated-limit.ts); default 100 per 60 s. */
+    readonly unauthenticatedPerAddress?: RateWindow;
+  };
+  /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
+  readonly auditTrail?: AuditTrail;
   /** The broker's connect bans (GET/DELETE /bans); absent, the routes are not registered. */
   readonly bans?: MqttBans;
 }
@@ -66,7 +83,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, bans,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, bans,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -87,12 +104,20 @@ export const createHttpServer = async ({
   handleErrors(app);
   countRequests(app, metrics);
   app.addHook('onRoute', markSwaggerUiPublic);
+  app.addHook('onRoute', markConsolePublic);
   // The id, echoed: what a caller quotes to find its request in the logs (also the error's logref).
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // Before the token check: an address that keeps failing it is refused before verification.
+  if (rateLimits) limitUnauthenticated(app, { window: rateLimits.unauthenticatedPerAddress ?? UNAUTHENTICATED_DEFAULT, metrics });
   // Before any route: from here on every route must say who may call it (config.scope or config.public).
   authenticate(app, tokens);
+  // After the token (its tenant is the budget's), before the body is read.
+  const limits = rateLimits ? await limitRestRates(app, {
+    rest: rateLimits.rest, basePath: API_BASE_PATH, redis: rateLimits.redis, redisKeyPrefix: rateLimits.redisPrefix,
+    auditTrail, metrics, namesTenants: metricsToken !== undefined, logger,
+  }) : undefined;
   app.addHook('preValidation', rejectPrivateKeys);
 
   await app.register(swagger, {
@@ -121,6 +146,8 @@ export const createHttpServer = async ({
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
+  // The web console (docs/console.md), with its own strict security headers.
+  await app.register(consoleRoutes, { prefix: CONSOLE_PATH });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are
@@ -136,5 +163,6 @@ export const createHttpServer = async ({
     return reply.code(report.isReady ? 200 : 503).send({ status: report.isReady ? 'ready' : 'not ready', checks: report.checks });
   });
   metricsRoute(app, { metrics, token: metricsToken });
+  limits?.checkRoutes();
   return app;
 };

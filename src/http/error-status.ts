@@ -10,6 +10,7 @@ export const httpStatusByCode = {
   'request.routeNotFound': 404,
   'internal': 500,
   'storage.unavailable': 503,
+  'rateLimit.exceeded': 429,
   'auth.tokenMissing': 401,
   'auth.tokenInvalid': 401,
   'auth.tokenExpired': 401,

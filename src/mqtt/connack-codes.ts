@@ -17,6 +17,8 @@ export const connackCodeByError = {
   'request.routeNotFound': 5,
   'internal': 5,
   'storage.unavailable': 3,
+  // REST only today; if a connection ever raises it, "server unavailable" makes the client retry.
+  'rateLimit.exceeded': 3,
   'mqtt.clusterUnavailable': 3,
   'auth.tokenMissing': 4,
   'auth.tokenInvalid': 4,

@@ -11,6 +11,7 @@ export const errorCatalogue = {
   'request.routeNotFound': 'No such path or method under this API.',
   'internal': 'An unexpected error; details are in the server log under the logref.',
   'storage.unavailable': 'The database cannot be reached right now (down, restarting, unreachable or out of connections); retry shortly.',
+  'rateLimit.exceeded': 'Too many calls of this endpoint by this tenant, or too many failed authentications from this address (TRUSTGATE_RATE_LIMITS, docs/limits.md): retry after the Retry-After header\'s seconds. Never a trust decision: the call was not looked at.',
 
   // Bearer tokens
   'auth.tokenMissing': 'No Authorization: Bearer header.',

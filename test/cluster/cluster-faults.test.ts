@@ -171,7 +171,8 @@ describeNeeding('postgres', 'redis')('a trustgate cluster meeting faults', { tim
       assertError(await node.api(tenant, '/agents'), 503, 'storage.unavailable');
       const readiness = await readinessOf(node, 5_000);
       assert.ok(readiness.answered && readiness.status === 503, `/readyz during the outage: ${JSON.stringify(readiness)}`);
-      assert.notEqual(readiness.body.checks.database, 'ok', 'the database check names the problem');
+      // ... without the driver's text (/readyz is public; what failed goes to the log).
+      assert.equal(readiness.body.checks.database, 'unreachable (details in the log)');
       assert.equal(readiness.body.checks.cluster, 'ok');
       t.diagnostic(`during the outage (${(performance.now() - cutAt).toFixed(0)} ms): /readyz ${JSON.stringify(readiness.body)}`);
       assert.equal(connectedWatch.closedAt(), undefined, 'the connected agent kept its session');

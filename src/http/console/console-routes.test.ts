@@ -1,0 +1,97 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { startTestServer, type TestServer } from '../../../test/support/start-test-server.ts';
+import { captureLogs } from '../../../test/support/capture-logs.ts';
+import { CONSOLE_CSP, CONSOLE_ROOT } from './console-routes.ts';
+
+// The console is served by trustgate itself: public static files with a strict CSP, nothing
+// outside its folder, no cookie. The browser suite (test/console/console-browser.test.ts) checks
+// that the pages work under that CSP; this one checks the headers and the files' discipline.
+
+const filesUnder = async (dir: string): Promise<string[]> => {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(CONSOLE_ROOT, join(e.parentPath, e.name)).split('\\').join('/'));
+};
+
+describe('GET /console', () => {
+  let server: TestServer;
+  const logs = captureLogs('info');
+  before(async () => { server = await startTestServer({}, { logger: logs.logger }); });
+  after(async () => { await server?.close(); });
+
+  const get = (path: string, init: RequestInit = {}) => fetch(`${server.url}${path}`, { redirect: 'manual', ...init });
+
+  const assertConsoleHeaders = (response: Response, what: string) => {
+    assert.equal(response.headers.get('content-security-policy'), CONSOLE_CSP, what);
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff', what);
+    assert.equal(response.headers.get('x-frame-options'), 'DENY', what);
+    assert.equal(response.headers.get('referrer-policy'), 'no-referrer', what);
+    assert.equal(response.headers.get('set-cookie'), null, what);
+  };
+
+  test('the start line names the console\'s address', () => {
+    assert.equal(logs.find('trustgate HTTP API listening', { console: `${server.url}/console/` }).length, 1);
+  });
+
+  test('/console is sent to /console/, which is the page, without a token, with the strict CSP', async () => {
+    const redirect = await get('/console');
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), '/console/');
+    const page = await get('/console/');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assertConsoleHeaders(page, '/console/');
+    assert.match(CONSOLE_CSP, /default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'/);
+    assert.match(await page.text(), /<script type="module" src="\/console\/js\/app\.js"><\/script>/);
+  });
+
+  test('every file of the console folder is served with its type and the console\'s headers', async () => {
+    const files = await filesUnder(CONSOLE_ROOT);
+    assert.ok(files.includes('js/app.js') && files.includes('console.css'), files.join(', '));
+    for (const file of files) {
+      const response = await get(`/console/${file}`);
+      assert.equal(response.status, 200, file);
+      const type = response.headers.get('content-type') ?? '';
+      if (file.endsWith('.js')) assert.match(type, /^(text|application)\/javascript/, file);
+      if (file.endsWith('.css')) assert.match(type, /^text\/css/, file);
+      assertConsoleHeaders(response, file);
+      await response.arrayBuffer();
+    }
+  });
+
+  test('nothing outside the folder, no directory listing, no other method; a 404 still carries the CSP', async () => {
+    for (const path of ['/console/../package.json', '/console/%2e%2e/package.json', '/console/js/%2e%2e/%2e%2e/package.json', '/console/js/', '/console/nothing.js', '/console/.gitignore']) {
+      const response = await fetch(`${server.url}${path}`, { redirect: 'manual' });
+      assert.equal(response.status, 404, path);
+      await response.arrayBuffer();
+    }
+    const missing = await get('/console/nothing.js');
+    assertConsoleHeaders(missing, '404');
+    const post = await get('/console/', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(post.status, 404);
+    // The API beside it still needs its token.
+    assert.equal((await get('/api/mindconnectmqtt/v3/caCertificates')).status, 401);
+  });
+});
+
+describe('the console\'s files keep to the CSP and need no network but this server', () => {
+  test('no inline script or style, no eval, no innerHTML, no URL of another host, imports only relative', async () => {
+    for (const file of await filesUnder(CONSOLE_ROOT)) {
+      const text = await readFile(join(CONSOLE_ROOT, file), 'utf8');
+      if (file.endsWith('.html')) {
+        assert.doesNotMatch(text, /<script(?![^>]*\bsrc=)[^>]*>/i, `${file}: inline script`);
+        assert.doesNotMatch(text, /<style|\sstyle=|\son[a-z]+=/i, `${file}: inline style or handler`);
+      }
+      if (file.endsWith('.js')) {
+        assert.doesNotMatch(text, /\binnerHTML\b|\bouterHTML\b|insertAdjacentHTML|\beval\(|new Function\(|setAttribute\('style'|\.style\./, `${file}: markup from strings, eval or inline style`);
+        for (const [, specifier] of text.matchAll(/^\s*(?:import|export)\b[^'"]*from\s+'([^']+)'/gm)) {
+          assert.match(specifier!, /^\.\.?\//, `${file} imports ${specifier}: only the console's own modules`);
+        }
+        assert.doesNotMatch(text, /localStorage|document\.cookie|indexedDB/, `${file}: only the token, only in sessionStorage`);
+      }
+      assert.doesNotMatch(text, /https?:\/\/(?!localhost)[a-z0-9.-]+\.[a-z]{2,}/i, `${file}: a URL of another host (CDN)`);
+    }
+  });
+});

@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsync, FastifyReply, RouteOptions } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import { errorBody } from '../error-body.ts';
+
+// The web console (docs/console.md): static ES modules and CSS from the repository's console/
+// folder, no build step and no CDN (decision 0026). The pages are public like any static file —
+// they hold no data; every API call they make carries the Bearer token the operator pasted.
+
+export const CONSOLE_PATH = '/console';
+export const CONSOLE_ROOT = fileURLToPath(new URL('../../../console/', import.meta.url));
+
+/**
+ * The console's own policy, stricter than the API's: scripts, styles and connections from this
+ * origin only (no inline script or style at all), never framed, no <base>, no form posts.
+ */
+export const CONSOLE_CSP = [
+  "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
+  "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'", "object-src 'none'",
+].join('; ');
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': CONSOLE_CSP,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), usb=(), payment=()',
+  // Small files, revalidated on every load: an upgraded server never runs yesterday's page.
+  'cache-control': 'no-cache',
+};
+
+const setSecurityHeaders = (reply: FastifyReply): void => {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
+};
+
+// @fastify/static cannot give its routes a config: they are marked public here, by path and only
+// for GET/HEAD, before authenticate() checks that every route declares its access (as Swagger UI's).
+export const markConsolePublic = (route: RouteOptions): void => {
+  const methods = [route.method].flat();
+  const isConsole = route.url === CONSOLE_PATH || route.url.startsWith(`${CONSOLE_PATH}/`);
+  if (isConsole && methods.every((method) => method === 'GET' || method === 'HEAD') && route.config?.scope === undefined) {
+    route.config = { ...route.config, public: true };
+  }
+};
+
+/** Registered with `{ prefix: CONSOLE_PATH }`: its hooks and its 404 cover everything under /console. */
+export const consoleRoutes: FastifyPluginAsync = async (app) => {
+  const indexHtml = await readFile(`${CONSOLE_ROOT}index.html`, 'utf8');
+  // onSend, after any server-wide header hook (helmet sets its own at onRequest): the console's
+  // headers are the last word on its own routes, errors and 404s included.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    setSecurityHeaders(reply);
+    return payload;
+  });
+  // One route per file found at start (wildcard: false): nothing outside the folder, no directory
+  // listing, and a file added later is not served until a restart.
+  await app.register(fastifyStatic, {
+    root: CONSOLE_ROOT,
+    prefix: '/',
+    wildcard: false,
+    index: false,
+    decorateReply: false,
+    serveDotFiles: false,
+    etag: true,
+    lastModified: false,
+  });
+  // The router ignores trailing slashes, so /console and /console/ reach this one route; the page
+  // loads its modules by absolute path, but /console is still sent to /console/ so that the
+  // address a user bookmarks is the canonical one (the browser keeps a #fragment across it).
+  app.get('/', { config: { public: true }, schema: { hide: true } }, async (request, reply) => {
+    if (!request.url.split('?')[0]!.endsWith('/')) return reply.redirect(`${CONSOLE_PATH}/`, 301);
+    return reply.type('text/html; charset=utf-8').send(indexHtml);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody('request.routeNotFound', request.id, `No console file ${request.url.split('?')[0]}. The console starts at ${CONSOLE_PATH}/.`)));
+};
