@@ -95,8 +95,8 @@ export const httpStatusByCode = {
   'mqtt.agentDisabled': 400,
   'mqtt.applicationClientIdInvalid': 400,
   'mqtt.tenantMismatch': 400,
-  'mqtt.connectRateLimited': 429,
-  'mqtt.clientBanned': 429,
+  'mqtt.connectRateLimited': 503,
+  'mqtt.clientBanned': 503,
   'mqtt.tenantConnectionLimitReached': 409,
   'mqtt.persistentSessionLimitReached': 409,
 } as const satisfies Record<ErrorCode, number>;
