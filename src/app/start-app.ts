@@ -231,7 +231,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -285,7 +285,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     }
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
-      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
+      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness, bans: broker.bans,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
       // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
       auditTrail: audit,

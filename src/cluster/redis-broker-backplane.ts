@@ -9,6 +9,8 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { RedisAgentCensus } from './redis-agent-census.ts';
+import { RedisConnectBanStore } from './redis-connect-ban-store.ts';
 import { orderClientIdTakeovers } from './order-client-id-takeovers.ts';
 import { backplaneDropReasons, guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
 import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
@@ -98,6 +100,10 @@ export interface RedisBrokerBackplane {
   readonly heartbeatMs: number;
   /** Which node has which filters (decision 0028): its `forwarded` count, the other nodes' routes. */
   readonly routes: RouteTable;
+  /** The connect bans every node holds a copy of (docs/limits.md). */
+  readonly banStore: RedisConnectBanStore;
+  /** Connected agents per tenant on the other nodes. */
+  readonly agentCensus: RedisAgentCensus;
   /**
    * True while all three Redis connections are up. While it is false the broker answers a CONNECT
    * with CONNACK 3 at once, and the messages published on this node are dropped (decision 0021).
@@ -352,6 +358,16 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
       : Promise.reject(new DomainError('mqtt.clusterUnavailable', 'Redis is unreachable: the broker backplane is unavailable'));
   }
 
+  // Connect limits (docs/limits.md): their own two connections, outside the availability above
+  // (a ban that cannot be shared still holds on the node that made it).
+  // Named apart from aedes' three (`<prefix>limits:…`): they are not the backplane's.
+  const limitsName = (role: string) => redisClientName(`${basePrefix}limits:${role}`, options.nodeId ?? id);
+  const limits = withObservedRejections(createRedisConnection(options.url, { connectionName: limitsName('commands') }));
+  const limitsSubscriber = createRedisConnection(options.url, { connectionName: limitsName('sub') });
+  for (const connection of [limits, limitsSubscriber]) connection.on('error', (error: Error) => log.debug({ err: error.message }, 'connect limits: Redis connection error'));
+  const banStore = new RedisConnectBanStore(limits, limitsSubscriber, basePrefix, log);
+  const agentCensus = new RedisAgentCensus(limits, basePrefix, id, log);
+
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     let lastError: string | undefined;
@@ -386,6 +402,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     // Not persistence.destroy(): all it adds is unsubscribing a listener from the mq closed above
     // (and it rejects if no broker ever set the persistence up). QUIT lets pending replies arrive.
     await closeRedisConnection(sessions, CLOSE_BOUND_MS);
+    await Promise.all([closeRedisConnection(limits, CLOSE_BOUND_MS), closeRedisConnection(limitsSubscriber, 0)]);
   };
 
   return {
@@ -395,6 +412,8 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     quotaLedger,
     heartbeatMs,
     routes,
+    banStore,
+    agentCensus,
     isAvailable,
     start: () => {
       started ??= start();

@@ -181,6 +181,19 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT', default: 100_000, parse: integer(1, 10_000_000),
       description: 'Persistent sessions (clean session = false) one tenant may hold, connected or away until their expiry; past it, a CONNECT with clean session 0 for a client id without a session is refused (CONNACK 5), resuming one never is. The default leaves room for every agent of a large tenant.',
     }),
+    // Issue 16, part 4 (docs/limits.md): quotas, in force whatever TRUSTGATE_RATE_LIMITS says.
+    maxPublishesPerSecondPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT', default: 100, parse: integer(1, 1_000_000),
+      description: 'PUBLISH packets one agent may send per second, on average (a token bucket refilled at this rate, holding TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT); an agent past it is disconnected (logged with reason `publishRateExceeded`). Tenant applications are not capped by it.',
+    }),
+    publishBurstPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT', default: 200, parse: integer(1, 10_000_000),
+      description: 'PUBLISH packets an agent may send at once, above its per-second rate (the bucket size of TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT).',
+    }),
+    maxAgentsPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_AGENTS_PER_TENANT', default: 100_000, parse: integer(1, 100_000_000),
+      description: 'Agents of one tenant connected at once (in a cluster: over all nodes, each node hearing the others\' counts every 2 s); a further agent\'s CONNECT is refused with CONNACK 5 (`mqtt.tenantConnectionLimitReached`), a reconnecting agent that takes over its own session never is.',
+    }),
     sessionExpirySeconds: setting({
       env: 'TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS', default: 7 * 24 * 3600, parse: integer(1, 10 * 365 * 24 * 3600),
       description: 'A persistent session (clean session = false) whose client stays away this long is deleted with its subscriptions and queued messages, in seconds.',

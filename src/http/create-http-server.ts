@@ -6,7 +6,8 @@ import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
 import type { Redis } from 'ioredis';
-import { watchAgents, type AuditTrail, type Registry } from '../registry/index.ts';
+import { watchAgents, type AuditTrail, type MqttBans, type Registry } from '../registry/index.ts';
+import { banRoutes } from './bans/ban-routes.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
 import { agentEventsRoute } from './agents/agent-events-route.ts';
@@ -77,6 +78,8 @@ export interface HttpServerOptions {
   };
   /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
   readonly auditTrail?: AuditTrail;
+  /** The broker's connect bans (GET/DELETE /bans); absent, the routes are not registered. */
+  readonly bans?: MqttBans;
 }
 
 /** GET /agents/events (docs/decisions/0027-agent-events-by-polling.md); tests shorten or lower them. */
@@ -102,7 +105,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -179,6 +182,7 @@ export const createHttpServer = async ({
   await app.register(agentEventsRoute, { prefix: API_BASE_PATH, watch, pingMs: events.pingMs, stallMs: events.stallMs });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(auditEventRoutes, { prefix: API_BASE_PATH, registry });
+  if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   // The web console (docs/console.md), with its own strict security headers.
   await app.register(consoleRoutes, { prefix: CONSOLE_PATH });

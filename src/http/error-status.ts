@@ -65,6 +65,7 @@ export const httpStatusByCode = {
   'csr.invalid': 400,
   'csr.weakKey': 400,
   'agent.notFound': 404,
+  'ban.notFound': 404,
   'agent.expiringBeforeInvalid': 400,
   'agent.streamTenantLimitReached': 429,
   'agent.streamNodeLimitReached': 503,
@@ -101,5 +102,8 @@ export const httpStatusByCode = {
   'mqtt.agentDisabled': 400,
   'mqtt.applicationClientIdInvalid': 400,
   'mqtt.tenantMismatch': 400,
+  'mqtt.connectRateLimited': 503,
+  'mqtt.clientBanned': 503,
+  'mqtt.tenantConnectionLimitReached': 409,
   'mqtt.persistentSessionLimitReached': 409,
 } as const satisfies Record<ErrorCode, number>;

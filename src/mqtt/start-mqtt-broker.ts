@@ -5,7 +5,11 @@ import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { AgentSessions, Registry } from '../registry/index.ts';
+import type { AgentSessions, AuditTrail, MqttBans, Registry } from '../registry/index.ts';
+import type { AgentCensus } from './agents-per-tenant.ts';
+import { InMemoryConnectBanStore, type ConnectBanStore } from './connect-ban-store.ts';
+import { installConnectGuard } from './connect-guard.ts';
+import type { ConnectLimitPolicy } from './connect-limits.ts';
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
@@ -43,6 +47,10 @@ export interface MqttBrokerOptions {
   readonly quotas: BrokerQuotaSettings;
   /** Export series labelled with tenant names: only when /metrics is protected (TRUSTGATE_METRICS_TOKEN). */
   readonly tenantMetrics?: boolean;
+  /** Connect limits and bans (TRUSTGATE_RATE_LIMITS' `mqtt`); undefined = none (connect-guard.ts). */
+  readonly connectLimits?: ConnectLimitPolicy | undefined;
+  /** Where refused connections (aggregated), bans and lifts are recorded. */
+  readonly audit?: AuditTrail | undefined;
 }
 
 /**
@@ -61,12 +69,18 @@ export interface MqttBrokerBackplane {
   isAvailable?(): boolean;
   /** The heartbeat its route table counts on (decision 0028), used when `heartbeatMs` is not given. */
   readonly heartbeatMs?: number;
+  /** Connect bans shared by the nodes (connect-ban-store.ts). */
+  readonly banStore?: ConnectBanStore;
+  /** The other nodes' connected agents per tenant (agents-per-tenant.ts). */
+  readonly agentCensus?: AgentCensus;
 }
 
 /** As AgentSessions, the registry's event follower closes the sessions whose trust is withdrawn
  *  (at once), and re-checks the live ones after a cluster node missed events. */
 export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
+  /** The connect bans, as the REST API lists and lifts them. */
+  readonly bans: MqttBans;
   /** Graceful shutdown: stops accepting connections, then disconnects the connected clients
    *  evenly over `durationMs` (the first at once, the last about `durationMs` later), so agents
    *  reconnect to other nodes without a stampede. */
@@ -151,7 +165,15 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const quotas = installBrokerQuotas(broker, {
     settings: options.quotas, ledger, metrics, logger: log,
     tenantOf: (client) => sessions.principalOf(client)?.tenant,
+    isAgent: (client) => sessions.principalOf(client)?.kind === 'agent',
+    census: options.backplane?.agentCensus,
   });
+  // Outermost authenticate layer: a limited or banned CONNECT costs nothing else (connect-guard.ts).
+  const connectGuard = installConnectGuard(broker, {
+    policy: options.connectLimits, bans: options.backplane?.banStore ?? new InMemoryConnectBanStore(), audit: options.audit,
+    metrics, metricsRegistry: options.metrics, logger: log, tenantOf: (client) => sessions.principalOf(client)?.tenant,
+  });
+  await connectGuard.start();
   // Accepted (log line, counter, session gauge) once the CONNACK 0 is written, never before.
   const counted = new WeakSet<Client>();
   const gone = new WeakSet<Client>();
@@ -265,7 +287,14 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     connackFirst(client);
     quotas.guard(client);
   });
+  // Dropped before any TLS byte is read: a banned or too busy source address costs an accept and a close.
+  const droppedEarly = new WeakSet<Socket>();
   server.on('connection', (socket: Socket) => {
+    if (!connectGuard.admitSocket(socket)) {
+      droppedEarly.add(socket);
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => {
       // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
@@ -277,8 +306,11 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     socket.on('close', forgetSocket);
   });
   server.on('tlsClientError', (error, socket) => {
-    // A socket our own deadline destroyed was counted there (its error here is a reset).
-    const reason = timedOut.has((socket as unknown as { _parent?: Socket })._parent as Socket) ? undefined : tlsHandshakeFailureReason(error);
+    // A socket our own deadline destroyed was counted there (its error here is a reset); one the
+    // connect limits dropped, as rate limited.
+    const parent = (socket as unknown as { _parent?: Socket })._parent as Socket;
+    if (droppedEarly.has(parent)) return void socket.destroy();
+    const reason = timedOut.has(parent) ? undefined : tlsHandshakeFailureReason(error);
     if (reason) handshakeFailures[reason].inc();
     log.debug({ err: error.message, code: (error as NodeJS.ErrnoException).code, reason }, 'tls handshake failed');
     socket.destroy();
@@ -295,6 +327,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   return {
     port,
+    bans: connectGuard.bans,
     closeSessionsFor(event) {
       let closed: string[] = [];
       switch (event.type) {
@@ -350,6 +383,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       deadlines.close();
       quotas.close();
       connackBound.close();
+      await connectGuard.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();

@@ -45,7 +45,9 @@ export const admitAgent = async (
   }
   const now = clock.now();
   const verdict = admitAgentCertificate({ certificate, clientId, now, clockSkewMs: settings.clockSkewMs }, trustIndex);
-  if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message);
+  // The details name the tenant the certificate proved (its issuer): the broker's connect limits
+  // attribute refusals by it (docs/limits.md), never by the client id a client chose.
+  if (!verdict.isAccepted) throw new DomainError(verdict.code, verdict.message, verdict.issuerTenant ? { details: { issuerTenant: verdict.issuerTenant } } : {});
   // Written only if this connection onboards the agent, in the same transaction (the actor is the agent itself).
   const onboardingAudit = auditEntryOf(agentContext(verdict.clientId, sourceAddress), {
     time: now, tenant: verdict.tenant, action: 'agent.onboarded', target: `agent:${verdict.clientId}`, reason: `caCertificate:${verdict.caCertificate.id}`,
@@ -62,7 +64,7 @@ export const admitAgent = async (
     onboardingAudit,
   });
   if ('isDisabled' in agent) {
-    throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`);
+    throw new DomainError('mqtt.agentDisabled', `The agent "${verdict.clientId}" is disabled. Enable it with PATCH /agents/{id} {"enabled": true}.`, { details: { issuerTenant: verdict.tenant } });
   }
   // With the issuing CA (agent.caCertificateId), the serial number names this connection's
   // certificate: a revocation closes exactly its sessions.

@@ -48,3 +48,4 @@ export {
 } from './list-audit-events.ts';
 export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.ts';
 export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
+export type { MqttBans, MqttBanView } from './mqtt-bans.ts';

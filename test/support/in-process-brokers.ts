@@ -140,6 +140,8 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
     const broker = await startMqttBroker({
       registry: registryFixture().registry, tokens, logger: nodeLogger, metrics, host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
       quotas: loadConfig(config).mqtt,
+      // Off unless the node's config names a policy, as for every test server.
+      connectLimits: loadConfig({ TRUSTGATE_RATE_LIMITS: 'off', ...config }).limits.rateLimits.mqtt,
       tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
     });
     resources.add(() => broker.close()); // closed before its backplane (resources close in reverse)
