@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { networkInterfaces } from 'node:os';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { startTestServer, type TestServer } from '../../../test/support/start-test-server.ts';
@@ -73,6 +74,73 @@ describe('GET /console', () => {
     assert.equal(post.status, 404);
     // The API beside it still needs its token.
     assert.equal((await get('/api/mindconnectmqtt/v3/caCertificates')).status, 401);
+  });
+});
+
+describe('the one-time sign-in link of the start log (local dev issuer)', () => {
+  const linkOf = (logs: ReturnType<typeof captureLogs>, url: string): string => {
+    const line = logs.lines.find((entry) => entry.msg.startsWith('console: open '));
+    assert.ok(line, 'the start log has the console\'s sign-in line');
+    const match = new RegExp(`^console: open ${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/console/#signin=([A-Za-z0-9_-]{43}) to sign in to tenant "default"`).exec(line.msg);
+    assert.ok(match, line.msg);
+    return match[1]!;
+  };
+  const trade = (url: string, body: unknown) => fetch(`${url}/console/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  test('the start log prints the link (never a token); the code is traded once for an 8 h admin token of tenant "default", no-store; then refused', async () => {
+    const logs = captureLogs('info');
+    const server = await startTestServer({}, { logger: logs.logger });
+    try {
+      const code = linkOf(logs, server.url);
+      assert.doesNotMatch(JSON.stringify(logs.lines), /eyJ[A-Za-z0-9_-]{10,}\.eyJ/, 'no JWT in any log line');
+      const wrong = await trade(server.url, { code: code.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) });
+      assert.equal(wrong.status, 401);
+      assert.equal(((await wrong.json()) as any).errors[0].code, 'auth.signInLinkInvalid');
+      assert.equal((await trade(server.url, { code: 42 })).status, 400);
+      assert.equal((await trade(server.url, { code, tenant: 'other' })).status, 400, 'no tenant of the caller\'s choosing');
+
+      const traded = await trade(server.url, { code });
+      assert.equal(traded.status, 200);
+      assert.equal(traded.headers.get('cache-control'), 'no-store');
+      assert.equal(traded.headers.get('content-security-policy'), CONSOLE_CSP);
+      assert.equal(traded.headers.get('access-control-allow-origin'), null);
+      const { token, tenant } = (await traded.json()) as { token: string; tenant: string };
+      assert.equal(tenant, 'default');
+      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+      assert.equal(claims.ten, 'default');
+      assert.equal(claims.scope, 'mcmqtt.admin');
+      assert.equal(claims.exp - claims.iat, 8 * 3600);
+      const api = await fetch(`${server.apiUrl}/caCertificates`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(api.status, 200, 'the token works on the API');
+      await api.arrayBuffer();
+      assert.ok(!JSON.stringify(logs.lines).includes(token), 'the traded token is in no log line');
+
+      const again = await trade(server.url, { code });
+      assert.equal(again.status, 401, 'used once');
+      assert.equal(((await again.json()) as any).errors[0].code, 'auth.signInLinkInvalid');
+    } finally {
+      await server.close();
+    }
+  });
+
+  // The peer address decides, not a header: the same server reached on a non-loopback address of this machine.
+  const external = Object.values(networkInterfaces()).flat().find((entry) => entry && entry.family === 'IPv4' && !entry.internal)?.address;
+  test('the right code from another machine\'s address is refused and stays unspent; X-Forwarded-For changes nothing', { skip: external ? false : 'no non-loopback IPv4 address on this machine' }, async () => {
+    const logs = captureLogs('info');
+    const server = await startTestServer({ TRUSTGATE_HTTP_HOST: '0.0.0.0' }, { logger: logs.logger });
+    try {
+      const code = linkOf(logs, server.url.replace('127.0.0.1', 'localhost'));
+      const port = new URL(server.url).port;
+      const remote = await fetch(`http://${external}:${port}/console/sign-in`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' }, body: JSON.stringify({ code }),
+      });
+      assert.equal(remote.status, 401);
+      assert.equal(((await remote.json()) as any).errors[0].code, 'auth.signInLinkInvalid');
+      // Positive control: the same code from this machine still works (it was not spent).
+      assert.equal((await trade(server.url, { code })).status, 200);
+    } finally {
+      await server.close();
+    }
   });
 });
 
