@@ -403,6 +403,10 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
           for (const needle of needles) assert.ok(!sent.includes(needle), `a request carried the CA key (${needle.slice(0, 12)}…): ${request.method} ${request.url}`);
           assert.ok(!sent.includes('PRIVATE KEY-----') || !request.url.includes('/verify'), 'no PEM private key in the verification');
         }
+        // Nor a console message (the page logs nothing of it; a debugging line left in would show here).
+        for (const message of messages) {
+          for (const needle of needles) assert.ok(!message.includes(needle), `a console message carried the CA key: ${message.slice(0, 80)}`);
+        }
         const stored = await page.evaluate(() => ({ local: { ...(globalThis as any).localStorage }, session: { ...(globalThis as any).sessionStorage } }));
         assert.deepEqual(stored, { local: {}, session: { 'trustgate.token': token } });
         assert.deepEqual(await context.cookies(), []);
