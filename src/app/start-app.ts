@@ -94,6 +94,9 @@ export const CONSOLE_SIGN_IN_TENANT = 'default';
 const CONSOLE_SIGN_IN_LINK_MS = 3_600_000;
 const CONSOLE_SIGN_IN_TOKEN_SECONDS = 8 * 3600;
 
+const reachableFromLoopback = (host: string): boolean =>
+  host === '0.0.0.0' || host === '::' || host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 export const startApp = async (config: Config, { logger, clock = systemClock }: AppOptions): Promise<RunningApp> => {
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
@@ -128,7 +131,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       tokens = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk));
       devJwks = { keys: [key.publicJwk] };
       // Issue 17: a new user signs in to the console from the start log, with no terminal (decision 0026).
-      consoleSignInLink = createSignInLink({
+      // Only where a browser on this machine is a loopback peer: a server bound to one other address never is.
+      if (reachableFromLoopback(config.http.host)) consoleSignInLink = createSignInLink({
         tenant: CONSOLE_SIGN_IN_TENANT, ttlMs: CONSOLE_SIGN_IN_LINK_MS, now: () => clock.now(),
         mint: (tenant) => mintDevToken(key, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: CONSOLE_SIGN_IN_TOKEN_SECONDS, subject: `console-link@${tenant}` }),
       });
@@ -328,7 +332,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     if (consoleSignInLink !== undefined) {
       logger.info(`console: open ${httpUrl}${CONSOLE_PATH}/#signin=${consoleSignInLink.code} to sign in to tenant "${consoleSignInLink.tenant}" (works once, for an hour, in a browser on this machine; later: npx trustgate console --tenant <tenant>)`);
     } else {
-      logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (sign in with a token of your identity provider)`);
+      logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (sign in with a token: ${config.auth.jwksUrl ? 'one of your identity provider' : 'npx trustgate console --tenant <tenant> prints a link'})`);
     }
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
