@@ -144,6 +144,24 @@ describe('the one-time sign-in link of the start log (local dev issuer)', () => 
   });
 });
 
+describe('no sign-in link where it could never work', () => {
+  const external = Object.values(networkInterfaces()).flat().find((entry) => entry && entry.family === 'IPv4' && !entry.internal)?.address;
+  test('a server bound to a non-loopback address only prints the plain console URL, and POST /console/sign-in is a 404', { skip: external ? false : 'no non-loopback IPv4 address on this machine' }, async () => {
+    const logs = captureLogs('info');
+    const server = await startTestServer({ TRUSTGATE_HTTP_HOST: external! }, { logger: logs.logger });
+    try {
+      assert.equal(logs.lines.filter((line) => line.msg.startsWith('console: open ')).length, 0);
+      assert.equal(logs.lines.filter((line) => line.msg.startsWith('console: http://')).length, 1);
+      const port = new URL(server.url).port;
+      const answer = await fetch(`http://${external}:${port}/console/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"x"}' });
+      assert.equal(answer.status, 404);
+      await answer.arrayBuffer();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the console\'s files keep to the CSP and need no network but this server', () => {
   test('no inline script or style, no eval, no innerHTML, no URL of another host, imports only relative', async () => {
     for (const file of await filesUnder(CONSOLE_ROOT)) {
