@@ -216,7 +216,12 @@ describe('the web console in Chromium', { timeout: 180_000 }, () => {
       assert.equal(last.get('action'), 'agent.disabled');
       assert.match(last.get('since') ?? '', /^2026-12-01T\d{2}:00:00\.000Z$/);
       assert.equal(last.get('limit'), '50');
+      // An older server without the route (this one has it since issue 16): its 404, played here too.
       await page.unroute('**/api/mindconnectmqtt/v3/auditEvents?*');
+      await page.route('**/api/mindconnectmqtt/v3/auditEvents?*', (route) => route.fulfill({
+        status: 404, contentType: 'application/json',
+        body: JSON.stringify({ errors: [{ code: 'request.routeNotFound', logref: 'x', message: 'No route GET /api/mindconnectmqtt/v3/auditEvents.' }] }),
+      }));
       await page.getByRole('button', { name: 'Show' }).click();
       await page.locator('[data-unavailable="true"]').waitFor();
       assert.deepEqual(cspProblems(messages), []);
