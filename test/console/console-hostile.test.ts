@@ -27,6 +27,8 @@ const openssl = async (...args: string[]): Promise<string> => (await run('openss
 const missing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`;
 
 // Markup, script, an event handler, an SVG, a javascript: URL, an RTL override that would flip what follows.
+/** What the page shows of a string: bidirectional controls as visible markers (console/js/dom.js). */
+const shown = (text: string): string => text.replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `⟨U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}⟩`);
 const HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><svg onload="window.pwned=3"></svg><a href="javascript:window.pwned=4">x</a>\u202Egnp.exe';
 
 describe('the console renders hostile API strings as text; the CSP is a second wall', { timeout: 180_000 }, () => {
@@ -85,7 +87,7 @@ describe('the console renders hostile API strings as text; the CSP is a second w
       ...Array.from({ length: 20 }, (_, i) => `${i}.OU = <svg onload=window.pwned=${10 + i}>${'x'.repeat(30)}`), `CN = ${cn}`].join('\n'));
     await openssl('req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-config', config,
       '-days', '20', '-out', certFile, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-    const name = `${HOSTILE}${'W'.repeat(128)}`.slice(0, 128);
+    const name = `evil\u202Egnp.exe ${HOSTILE}${'W'.repeat(128)}`.slice(0, 128);
     const uploaded = await server.api(tenant, '/caCertificates', { body: { name, caCertificate: await readFile(certFile, 'utf8') } });
     assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
     assert.ok(uploaded.body.subject.includes('<svg onload'), 'positive control: the subject is hostile');
@@ -97,8 +99,9 @@ describe('the console renders hostile API strings as text; the CSP is a second w
       await page.goto(`${server.url}/console/#token=${await server.token(tenant)}`);
       const row = page.locator(`table[aria-label="CA certificates"] tr[data-id="${uploaded.body.id}"]`);
       await row.waitFor();
-      assert.equal(await row.locator('td').nth(0).textContent(), name);
-      assert.equal(await row.locator('td').nth(1).textContent(), cn);
+      assert.equal(await row.locator('td').nth(0).textContent(), shown(name));
+      assert.ok(shown(name).includes('⟨U+202E⟩gnp.exe'), 'the RTL override is shown, not obeyed');
+      assert.equal(await row.locator('td').nth(1).textContent(), shown(cn));
       await assertInert(page, messages, 'the CA list');
       // The name is long: the table stays within the page width (no layout blown apart).
       const width = await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth);
@@ -106,21 +109,21 @@ describe('the console renders hostile API strings as text; the CSP is a second w
 
       await row.getByRole('button', { name: 'Verify' }).click();
       await page.locator('#verify-title').waitFor();
-      assert.equal(await page.locator('#verify-title').textContent(), `Verify "${name}"`);
+      assert.equal(await page.locator('#verify-title').textContent(), `Verify "${shown(name)}"`);
       await page.locator('#ca-key-file').setInputFiles(foreignKey);
       await page.getByRole('button', { name: 'Verify in this browser' }).click();
       const error = page.locator('#ca-key-error');
       await error.waitFor({ state: 'visible' });
-      assert.ok((await error.textContent())!.includes(uploaded.body.subject), 'the message quotes the hostile subject, as text');
+      assert.ok((await error.textContent())!.includes(shown(uploaded.body.subject)), 'the message quotes the hostile subject, as text');
       await assertInert(page, messages, 'the verify panel');
 
       await row.getByRole('button', { name: 'Revocations' }).click();
       await page.locator('#revocations-title').waitFor();
-      assert.equal(await page.locator('#revocations-title').textContent(), `Revocations of "${name}"`);
+      assert.equal(await page.locator('#revocations-title').textContent(), `Revocations of "${shown(name)}"`);
       await row.getByRole('button', { name: 'Delete' }).click();
       const dialog = page.locator('dialog.confirm');
       await dialog.waitFor();
-      assert.equal(await dialog.locator('h2').textContent(), `Delete the CA certificate "${name}"?`);
+      assert.equal(await dialog.locator('h2').textContent(), `Delete the CA certificate "${shown(name)}"?`);
       assert.equal(await page.locator('dialog img, dialog script, dialog svg').count(), 0);
       await dialog.getByRole('button', { name: 'Cancel' }).click();
       await assertInert(page, messages, 'the delete dialog');
@@ -167,27 +170,27 @@ describe('the console renders hostile API strings as text; the CSP is a second w
 
       await page.goto(`${server.url}/console/#/agents`);
       await page.locator(`tr[data-client-id="${HOSTILE.replaceAll('"', '\\"')}2"]`).waitFor();
-      assert.equal(await page.locator('table[aria-label="Agents"] tbody tr').first().locator('td').first().textContent(), HOSTILE);
+      assert.equal(await page.locator('table[aria-label="Agents"] tbody tr').first().locator('td').first().textContent(), shown(HOSTILE));
       await page.locator('table[aria-label="Agents"] tbody tr').first().getByRole('button', { name: 'Disable' }).click();
       await page.locator('dialog.confirm').getByRole('button', { name: 'Disable' }).click();
-      await page.getByText(`PATCH refused: ${HOSTILE} (request.invalid)`).waitFor();
+      await page.getByText(`PATCH refused: ${shown(HOSTILE)} (request.invalid)`).waitFor();
       await page.getByLabel('Agent certificate (PEM)').fill('x');
       await page.getByRole('button', { name: 'Check' }).click();
       await page.locator('ol.steps li').first().waitFor();
-      assert.ok((await page.locator('ol.steps').textContent())!.includes(HOSTILE));
+      assert.ok((await page.locator('ol.steps').textContent())!.includes(shown(HOSTILE)));
       await assertInert(page, messages, 'the agents page');
 
       await page.goto(`${server.url}/console/#/audit`);
       await page.locator('table[aria-label="Audit events"] tbody tr').waitFor();
-      assert.ok((await page.locator('table[aria-label="Audit events"] tbody').textContent())!.includes(`${HOSTILE}:${HOSTILE}`));
+      assert.ok((await page.locator('table[aria-label="Audit events"] tbody').textContent())!.includes(`${shown(HOSTILE)}:${shown(HOSTILE)}`));
       await assertInert(page, messages, 'the audit trail');
 
       await page.goto(`${server.url}/console/#/agent-certificates`);
       await page.locator('table[aria-label="Agent certificates"] tbody tr').waitFor();
-      assert.equal(await page.locator('table[aria-label="Agent certificates"] tbody td').first().textContent(), HOSTILE);
+      assert.equal(await page.locator('table[aria-label="Agent certificates"] tbody td').first().textContent(), shown(HOSTILE));
       await page.getByLabel('Agent name').fill('x');
       await page.getByRole('button', { name: 'Issue' }).click();
-      await page.getByText(`The name ${HOSTILE} is invalid (request.invalid)`).waitFor();
+      await page.getByText(`The name ${shown(HOSTILE)} is invalid (request.invalid)`).waitFor();
       await assertInert(page, messages, 'the agent certificates page');
     } finally {
       await context.close();
