@@ -1,11 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import Fastify from 'fastify';
 import { join, relative } from 'node:path';
 import { startTestServer, type TestServer } from '../../../test/support/start-test-server.ts';
 import { captureLogs } from '../../../test/support/capture-logs.ts';
-import { CONSOLE_CSP, CONSOLE_ROOT } from './console-routes.ts';
+import { CONSOLE_CSP, CONSOLE_ROOT, consoleRoutes } from './console-routes.ts';
 
 // The console is served by trustgate itself: public static files with a strict CSP, nothing
 // outside its folder, no cookie. The browser suite (test/console/console-browser.test.ts) checks
@@ -140,6 +142,36 @@ describe('the one-time sign-in link of the start log (local dev issuer)', () => 
       assert.equal((await trade(server.url, { code })).status, 200);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('symlinks in the console folder are not followed', () => {
+  test('a link to a file or a folder outside is a 404; the regular files beside it are served', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'console-symlinks-'));
+    const root = join(dir, 'console');
+    await mkdir(join(root, 'js'), { recursive: true });
+    await writeFile(join(root, 'index.html'), '<!doctype html><title>t</title>');
+    await writeFile(join(root, 'js', 'app.js'), 'export {};');
+    await mkdir(join(dir, 'outside'));
+    await writeFile(join(dir, 'outside', 'secret.txt'), 'the secret');
+    await symlink(join(dir, 'outside', 'secret.txt'), join(root, 'js', 'secret.js'));
+    await symlink(join(dir, 'outside'), join(root, 'linked'));
+    const app = Fastify();
+    try {
+      await app.register(consoleRoutes, { prefix: '/console', root: `${root}/` });
+      const get = (url: string) => app.inject({ method: 'GET', url });
+      assert.equal((await get('/console/js/app.js')).statusCode, 200, 'positive control: a regular file');
+      assert.equal((await get('/console/')).statusCode, 200);
+      for (const url of ['/console/js/secret.js', '/console/linked/secret.txt']) {
+        const answer = await get(url);
+        assert.equal(answer.statusCode, 404, url);
+        assert.doesNotMatch(answer.body, /the secret/, url);
+        assert.equal(answer.headers['content-security-policy'], CONSOLE_CSP, url);
+      }
+    } finally {
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, RouteOptions } from 'fastify';
 import fastifyStatic from '@fastify/static';
@@ -48,7 +49,15 @@ export const markConsolePublic = (route: RouteOptions): void => {
   }
 };
 
+/** The regular files under `root`, as URL paths (`/js/app.js`): no symlink, to a file or a folder, counts. */
+const regularFilesUnder = async (root: string): Promise<Set<string>> => {
+  const entries = await readdir(root, { withFileTypes: true, recursive: true });
+  return new Set(entries.filter((entry) => entry.isFile()).map((entry) => `/${relative(root, join(entry.parentPath, entry.name)).split(sep).join('/')}`));
+};
+
 export interface ConsoleRoutesOptions {
+  /** The folder served; the repository's console/ unless a test gives another. */
+  readonly root?: string;
   /** The start's one-time sign-in link (local dev issuer only); without it POST /console/sign-in is a 404. */
   readonly signInLink?: SignInLink;
 }
@@ -59,8 +68,12 @@ const isLoopback = (address: string | undefined): boolean =>
   address !== undefined && (/^(::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address) || address === '::1');
 
 /** Registered with `{ prefix: CONSOLE_PATH }`: its hooks and its 404 cover everything under /console. */
-export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { signInLink }) => {
-  const indexHtml = await readFile(`${CONSOLE_ROOT}index.html`, 'utf8');
+export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { signInLink, root = CONSOLE_ROOT }) => {
+  // @fastify/static follows symlinks, to files and folders alike: a link placed in console/ would
+  // serve whatever it points to. Only regular files found at start are served (review of issue 17).
+  const servable = await regularFilesUnder(root);
+  if (!servable.has('/index.html')) throw new Error(`${root}index.html is missing or not a regular file`);
+  const indexHtml = await readFile(join(root, 'index.html'), 'utf8');
   // onSend, after any server-wide header hook (helmet sets its own at onRequest): the console's
   // headers are the last word on its own routes, errors and 404s included.
   app.addHook('onSend', async (request, reply, payload) => {
@@ -72,8 +85,9 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (ap
   // One route per file found at start (wildcard: false): nothing outside the folder, no directory
   // listing, and a file added later is not served until a restart.
   await app.register(fastifyStatic, {
-    root: CONSOLE_ROOT,
+    root,
     prefix: '/',
+    allowedPath: (pathName: string) => servable.has(pathName),
     wildcard: false,
     index: false,
     decorateReply: false,
