@@ -223,6 +223,22 @@ describe('the console renders hostile API strings as text; the CSP is a second w
     }
   });
 
+  test('a token that expires while the agents page streams: the stream ends, the page asks to sign in again with the server\'s reason', async () => {
+    const { context, page, messages } = await openTab();
+    try {
+      await page.goto(`${server.url}/console/#token=${await server.token(newTenant('expiring'), { ttlSeconds: 4 })}`);
+      await page.getByRole('heading', { name: 'CA certificates' }).waitFor();
+      await page.getByRole('link', { name: 'Agents' }).click();
+      await page.locator('[data-mode="stream"]').waitFor();
+      await page.getByRole('heading', { name: 'Sign in to trustgate' }).waitFor({ timeout: 20_000 });
+      await page.getByText(/The server refused the token: .*expired/i).waitFor();
+      assert.deepEqual(await page.evaluate(() => Object.keys((globalThis as any).sessionStorage)), [], 'the expired token is forgotten');
+      assert.deepEqual(messages.filter((m) => /CSP|pageerror/.test(m)), []);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a #token= link: the token reaches no server log line and no address the server sees; it leaves the history', async () => {
     const tenant = newTenant('fragment');
     const token = await server.token(tenant);
