@@ -42,6 +42,8 @@ export interface MqttBrokerOptions {
   readonly quotas: BrokerQuotaSettings;
   /** Export series labelled with tenant names: only when /metrics is protected (TRUSTGATE_METRICS_TOKEN). */
   readonly tenantMetrics?: boolean;
+  /** Listen with SO_REUSEPORT beside the other workers of `serve --workers N` (decision 0031). */
+  readonly reusePort?: boolean;
 }
 
 /**
@@ -279,7 +281,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, reusePort: options.reusePort === true }, () => {
       server.off('error', reject);
       resolve();
     });
