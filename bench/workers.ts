@@ -18,13 +18,18 @@ import { split, withPool, type WorkerPool } from './lib/worker-pool.ts';
 // read from /proc/<pid>/stat of each worker, and of redis-server; PostgreSQL's backends are not
 // counted (a reconnect of a known agent queues one batched UPDATE).
 //
-//   node bench/workers.ts [--agents 600] [--passes 3] [--processes 3] [--workers 1,2]
+//   node bench/workers.ts [--agents 600] [--passes 3] [--processes 3] [--workers 1,2] [--idle-peer]
+//
+// With --idle-peer the last CPU figure is the idle node's.
 //
 // Apart from bench/run.ts on purpose: the bench's own `--workers` names its load processes.
 
 const { values } = parseArgs({ options: {
   agents: { type: 'string', default: '600' }, passes: { type: 'string', default: '3' },
   processes: { type: 'string', default: '3' }, workers: { type: 'string', default: '1,2' },
+  // One more cluster node on the same database and Redis prefix, taking no connections: what a
+  // connect on one node costs every other node (aedes' client-id takeover announcement, …).
+  'idle-peer': { type: 'boolean', default: false },
 } });
 const agentCount = Number(values.agents);
 const passes = Number(values.passes);
@@ -82,6 +87,11 @@ try {
           TRUSTGATE_NODE_ID: 'bench', TRUSTGATE_WORKERS: String(count),
         },
       });
+      const peer = values['idle-peer']
+        ? await startTrustgate('idle peer', join(work, `w${count}`), { startTimeoutMs: 90_000, env: {
+          TRUSTGATE_DATABASE_URL: backing.databaseUrl, TRUSTGATE_REDIS_URL: backing.redisUrl, TRUSTGATE_REDIS_PREFIX: backing.redisPrefix, TRUSTGATE_NODE_ID: 'peer',
+        } })
+        : undefined;
       let pids = [server.pid];
       if (count > 1) {
         const deadline = Date.now() + 90_000;
@@ -91,6 +101,7 @@ try {
         }
         await sleep(2_000); // the last worker's HTTP listener
       }
+      if (peer) pids = [...pids, peer.pid];
       for (const ca of pki.tenantCas) await server.registerVerifiedCa(TENANT, ca);
       const target = trustgateTarget(pki, server);
       const job = (slice: readonly AgentIdentity[]): Job => ({
@@ -109,6 +120,7 @@ try {
         }
       });
       await server.stop();
+      await peer?.stop();
     } finally {
       await backing.remove();
     }
