@@ -39,6 +39,8 @@ export interface SuperviseWorkersOptions {
   /** The CLI entry to fork and its arguments for worker `index` (`serve --worker <index>`). */
   readonly entry: string;
   readonly args: (index: number) => readonly string[];
+  /** Node's options for the workers; default this process's (bin/trustgate's). */
+  readonly execArgv?: readonly string[];
   readonly logger: Logger;
   readonly platform?: NodeJS.Platform;
   /** First pause before restarting a worker that died; doubled per consecutive failure, at most 30 s. */
@@ -120,7 +122,7 @@ export const superviseWorkers = async (options: SuperviseWorkersOptions): Promis
     const nodeId = `${options.baseNodeId}-w${index}`;
     const child = fork(options.entry, [...options.args(index)], {
       env: { ...process.env, TRUSTGATE_NODE_ID: nodeId, TRUSTGATE_MQTT_PORT: String(ports.mqtt), TRUSTGATE_HTTP_PORT: String(ports.http) },
-      execArgv: process.execArgv,
+      execArgv: [...(options.execArgv ?? process.execArgv)],
       // Its own process group: a Ctrl-C in the terminal reaches the supervisor only, which sends
       // one SIGTERM (a second signal would make the worker exit at once, without its drain).
       detached: true,

@@ -94,8 +94,10 @@ export const registerServeCommand = (program: Command): void => {
       const app = await startApp(config, { logger, worker }).catch(explainListen);
       // A worker tells its supervisor it listens, and leaves when the supervisor is gone (killed):
       // no orphan keeps serving that nobody would restart or stop.
+      const stopping = firstSignal(logger, () => process.kill(process.pid, 'SIGKILL'), worker ? (stop) => process.once('disconnect', stop) : undefined);
+      // After the handlers: the supervisor may send SIGTERM as soon as it reads this.
       process.send?.({ type: 'trustgate.workerReady', httpPort: app.httpPort, mqttPort: app.mqttPort });
-      await firstSignal(logger, () => process.kill(process.pid, 'SIGKILL'), worker ? (stop) => process.once('disconnect', stop) : undefined);
+      await stopping;
       await app.close();
       if (worker && process.connected) process.disconnect();
     });
