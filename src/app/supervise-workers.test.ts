@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,8 @@ const WORKERS: Record<string, string> = {
   crashes: 'process.send({ type: "trustgate.workerReady", httpPort: 1, mqttPort: 2 }); setTimeout(() => process.exit(1), 20);',
   // Ready, serves until SIGTERM, exits 0.
   serves: 'process.on("SIGTERM", () => process.exit(0)); process.send({ type: "trustgate.workerReady", httpPort: 1, mqttPort: 2 }); setInterval(() => {}, 1000);',
+  // Writes the settings it was given next to itself, then serves.
+  reportsSettings: 'import { writeFileSync } from "node:fs"; const e = process.env; writeFileSync(new URL(`./${e.TRUSTGATE_NODE_ID}.json`, import.meta.url), JSON.stringify({ args: process.argv.slice(2), workers: e.TRUSTGATE_WORKERS, mqtt: e.TRUSTGATE_MQTT_PORT, http: e.TRUSTGATE_HTTP_PORT })); process.on("SIGTERM", () => process.exit(0)); process.send({ type: "trustgate.workerReady", httpPort: 8081, mqttPort: 8884 }); setInterval(() => {}, 1000);',
 };
 
 describe('superviseWorkers', { timeout: 60_000 }, () => {
@@ -45,6 +47,15 @@ describe('superviseWorkers', { timeout: 60_000 }, () => {
     const running = await superviseWorkers(options('crashes'));
     assert.equal(await running.finished, 1);
     assert.deepEqual(running.pids(), [undefined, undefined], 'every worker was stopped');
+  });
+
+  it('names worker i <base>-w<i>, runs it as one node, and gives the others the ports worker 0 got', async () => {
+    const running = await superviseWorkers(options('reportsSettings', { count: 3, args: (index) => ['serve', '--worker', String(index)] }));
+    running.stop();
+    assert.equal(await running.finished, 0);
+    const settings = await Promise.all([0, 1, 2].map(async (i) => JSON.parse(await readFile(join(dir, `box-w${i}.json`), 'utf8'))));
+    assert.deepEqual(settings[0], { args: ['serve', '--worker', '0'], workers: '1', mqtt: '0', http: '0' });
+    assert.deepEqual(settings[2], { args: ['serve', '--worker', '2'], workers: '1', mqtt: '8884', http: '8081' });
   });
 
   it('stop() sends SIGTERM to every worker and finishes with 0 once they exited cleanly', async () => {

@@ -121,7 +121,8 @@ export const superviseWorkers = async (options: SuperviseWorkersOptions): Promis
   const startWorker = (index: number): Promise<void> => new Promise((resolve, reject) => {
     const nodeId = `${options.baseNodeId}-w${index}`;
     const child = fork(options.entry, [...options.args(index)], {
-      env: { ...process.env, TRUSTGATE_NODE_ID: nodeId, TRUSTGATE_MQTT_PORT: String(ports.mqtt), TRUSTGATE_HTTP_PORT: String(ports.http) },
+      // TRUSTGATE_WORKERS=1: a worker is one node (and its longer node id is checked as one).
+      env: { ...process.env, TRUSTGATE_WORKERS: '1', TRUSTGATE_NODE_ID: nodeId, TRUSTGATE_MQTT_PORT: String(ports.mqtt), TRUSTGATE_HTTP_PORT: String(ports.http) },
       execArgv: [...(options.execArgv ?? process.execArgv)],
       // Its own process group: a Ctrl-C in the terminal reaches the supervisor only, which sends
       // one SIGTERM (a second signal would make the worker exit at once, without its drain).
