@@ -113,6 +113,19 @@ describeNeeding('postgres', 'redis')('trustgate serve --workers 2', { timeout: 1
     const completes = box.server.logLines().filter((line) => line.msg === 'shutdown complete').map((line) => line.worker);
     assert.ok(completes.includes(0) && completes.includes(1), `both workers shut down cleanly: ${JSON.stringify(completes)}`);
   });
+
+  it('a killed supervisor leaves no orphan: its workers shut down by themselves', async () => {
+    const again = await cluster.startNode({ name: 'box2', env: { TRUSTGATE_WORKERS: '2' }, startTimeoutMs: 90_000 });
+    let pids: number[] = [];
+    await waitUntil(() => {
+      pids = (again.server.logLines().find((line) => line.msg === SERVING)?.pids as number[] | undefined) ?? [];
+      return pids.length === 2;
+    }, 60_000, 'both workers of the second box serve');
+    await again.server.kill9();
+    await waitUntil(() => pids.every((pid) => !isRunning(pid)), 15_000, 'the orphaned workers exited');
+    const gone = again.server.logLines().filter((line) => line.msg === 'shutting down' && line.signal === 'supervisor gone').map((line) => line.worker);
+    assert.deepEqual(gone.sort(), [0, 1], 'each worker noticed its supervisor was gone and shut down');
+  });
 });
 
 describe('trustgate serve --workers refuses what it cannot run safely', { timeout: 60_000 }, () => {
