@@ -10,7 +10,7 @@ import {
 import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import { ConfigError, type Config } from '../config/index.ts';
+import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
@@ -51,12 +51,15 @@ export type AppPhase = 'serving' | 'shutdownDelay' | 'draining' | 'closing' | 'c
 export interface AppOptions {
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Set for a worker of `serve --workers N` (decision 0031): both listeners share their ports with
+   *  the other workers (SO_REUSEPORT), and every metric carries `worker="<index>"`. */
+  readonly worker?: { readonly index: number };
 }
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
-/** The host name, cut to what TRUSTGATE_NODE_ID allows. */
-const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
+/** The host name, cut to what TRUSTGATE_NODE_ID allows (less `reserve` characters, for a worker's suffix). */
+export const defaultNodeId = (reserve = 0): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_NODE_ID_LENGTH - reserve) || 'node';
 
 // /readyz is public: it says what is wrong, not the driver's text (host names, addresses, ports of
 // the database); that goes to the log, once per change of state, so a probe every few seconds
@@ -89,7 +92,7 @@ export const databaseUrlOf = (config: Config): string =>
 
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
-export const startApp = async (config: Config, { logger, clock = systemClock }: AppOptions): Promise<RunningApp> => {
+export const startApp = async (config: Config, { logger, clock = systemClock, worker }: AppOptions): Promise<RunningApp> => {
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -130,6 +133,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
 
     const metrics = new MetricsRegistry();
+    // Behind one shared port a scrape reaches any one worker: the label tells whose series it got.
+    if (worker) metrics.setDefaultLabels({ worker: String(worker.index) });
     collectDefaultMetrics({ register: metrics });
 
     // Issue 16 part 1 (docs/audit.md): one log line per entry under component "audit".
@@ -231,7 +236,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -304,7 +309,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       }
     };
     const httpListener = { what: 'the REST API', hostVariable: 'TRUSTGATE_HTTP_HOST', portVariable: 'TRUSTGATE_HTTP_PORT', host: config.http.host, port: config.http.port };
-    await listenOrExplain(httpListener, () => http.listen({ host: config.http.host, port: config.http.port }));
+    // Fastify hands these options to net.Server#listen whole; its type does not list reusePort yet.
+    const listenOptions = { host: config.http.host, port: config.http.port, reusePort: worker !== undefined };
+    await listenOrExplain(httpListener, () => http.listen(listenOptions));
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
