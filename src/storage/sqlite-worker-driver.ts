@@ -221,6 +221,17 @@ export class SqliteWorkerDriver implements Driver {
       return this.#query<R>(compiledQuery);
     }
     if (this.#reader && SelectQueryNode.is(compiledQuery.query)) return this.#read<R>(compiledQuery);
+    // A PRAGMA (a setting of the writing connection: the bench's seeder turns fsync off) runs
+    // outside any batch: SQLite ignores or refuses some inside a transaction.
+    if (/^\s*pragma\b/i.test(compiledQuery.sql)) {
+      await this.#acquireWriter();
+      try {
+        if (this.#batch) await this.#commitBatch(false);
+        return await this.#query<R>(compiledQuery);
+      } finally {
+        this.#releaseWriter();
+      }
+    }
     // A statement that may write, outside a transaction: a transaction of its own. Inside a
     // batch no savepoint is needed: a failing statement undoes only itself. Its answer, a
     // failure too (a unique violation by a row of the open batch), waits for the batch's COMMIT.
