@@ -11,16 +11,17 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createBenchPki, mosquittoOptionsOf, TENANT, type BenchPki } from './lib/bench-pki.ts';
-import { mosquittoTarget, trustgateTarget, type Targets } from './lib/broker-target.ts';
+import { baselineTarget, mosquittoTarget, trustgateTarget, type Targets } from './lib/broker-target.ts';
+import { startBaseline } from './lib/baseline-server.ts';
 import { mosquittoVersion, startMosquitto } from './lib/mosquitto-server.ts';
 import { parseParameters, USAGE, type Parameters } from './lib/parameters.ts';
 import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds, removeOnExit, setQuietWait } from './lib/processes.ts';
-import { buildReport, disturbedPasses, summaryLines, type Results } from './lib/report.ts';
+import { buildReport, disturbedPasses, summaryLines, tlsNotes, type Results } from './lib/report.ts';
 import { seedDataDir } from './lib/seed-data-dir.ts';
 import { startTrustgate } from './lib/trustgate-server.ts';
 import { runCluster } from './scenarios/cluster.ts';
 import { runConnectStorm, type ConnectOptions } from './scenarios/connect-storm.ts';
-import { runMemory } from './scenarios/memory.ts';
+import { runMemoryEach } from './scenarios/memory.ts';
 import { runCpuLimit } from './scenarios/openssl-speed.ts';
 import { runRest } from './scenarios/rest.ts';
 import { runThroughput } from './scenarios/throughput.ts';
@@ -151,6 +152,9 @@ const connectOptions: ConnectOptions = {
   concurrencyPerWorker: p.connect.concurrencyPerWorker, timeoutMs: p.connect.timeoutMs, budgetMs: p.connect.budgetMs, ecdhCurve: p.ecdhCurve,
 };
 
+// --groups: the servers (trustgate, the baselines) are given the same groups as the load generator.
+const serverGroups = p.ecdhCurve === undefined ? {} : { env: { TRUSTGATE_TLS_GROUPS: p.ecdhCurve } };
+
 let exitCode = 0;
 try {
   const agentCount = Math.max(p.connect.agents + p.connect.warmupAgents, p.throughput.fanInAgents, p.trustIndex.agents + p.connect.warmupAgents,
@@ -166,8 +170,13 @@ try {
 
   if (p.scenarios.some((id) => id === 1 || id === 2 || id === 5)) {
     // The main pair: trustgate gets the tenant's 2 CAs through its REST API (the MindConnect path).
-    const trustgate = await startTrustgate('trustgate', join(work, 'trustgate-main'));
+    const trustgate = await startTrustgate('trustgate', join(work, 'trustgate-main'), serverGroups);
     servers.push(trustgate);
+    // The baselines (issue 18) serve trustgate's own certificate chain.
+    const bareTls = await startBaseline('bare node:tls', 'bare-tls', trustgate.dataDir, p.ecdhCurve);
+    servers.push(bareTls);
+    const bareAedes = await startBaseline('bare aedes', 'bare-aedes', trustgate.dataDir, p.ecdhCurve);
+    servers.push(bareAedes);
     for (const ca of pki.tenantCas) await trustgate.registerVerifiedCa(TENANT, ca);
     await mkdir(join(work, 'mosquitto-main'));
     const mosquitto = await startMosquitto('mosquitto', mosquittoOptionsOf(pki, join(work, 'mosquitto-main')));
@@ -175,8 +184,11 @@ try {
     const targets: Targets = {
       trustgate: trustgateTarget(pki, trustgate, await trustgate.token(TENANT, ['mcmqtt.read'])),
       mosquitto: mosquittoTarget(pki, mosquitto, trustgate.brokerRootCaPem),
+      bareTls: baselineTarget(pki, bareTls, trustgate.brokerRootCaPem),
+      bareAedes: baselineTarget(pki, bareAedes, trustgate.brokerRootCaPem),
     };
-    log(`trustgate pid ${trustgate.pid} (MQTT ${trustgate.mqttPort}, HTTP ${trustgate.httpUrl}), mosquitto pid ${mosquitto.pid} (port ${mosquitto.port})`);
+    log(`trustgate pid ${trustgate.pid} (MQTT ${trustgate.mqttPort}, HTTP ${trustgate.httpUrl}), mosquitto pid ${mosquitto.pid} (port ${mosquitto.port}), ` +
+      `bare node:tls pid ${bareTls.pid} (port ${bareTls.port}), bare aedes pid ${bareAedes.pid} (port ${bareAedes.port})`);
 
     results.connectStorm = await scenario(1, 'connect storm', () => runConnectStorm(targets, pki.agents.slice(0, p.connect.agents),
       pki.agents.slice(p.connect.agents, p.connect.agents + p.connect.warmupAgents), pki.agentKeyPem, { ...connectOptions, processes: p.workers }, log));
@@ -223,25 +235,35 @@ try {
     const options = { ...connectOptions, stages: p.memory.stages, warmupAgents: p.memory.warmupAgents, settleMs: p.memory.settleMs, processes: p.workers };
     const dataDir = join(work, 'trustgate-memory');
     await seedDataDir(dataDir, [{ tenant: TENANT, cas: pki.tenantCas }]);
-    const trustgate = await startTrustgate('trustgate (memory)', dataDir);
-    servers.push(trustgate);
-    const memoryTrustgate = await runMemory(trustgateTarget(pki, trustgate), pki.agents, pki.agentKeyPem, options, {
-      heapUsedMiB: async () => ((await trustgate.metric('nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1024 / 1024, log,
+    // trustgate first: it generates the certificate chain the baselines serve; each broker fresh.
+    let rootPem = '';
+    const baseline = (key: 'bareTls' | 'bareAedes', mode: 'bare-tls' | 'bare-aedes') => ({
+      key, start: async () => {
+        const server = await startBaseline(`${mode} (memory)`, mode, dataDir, p.ecdhCurve);
+        return { target: baselineTarget(pki, server, rootPem), stop: () => server.stop() };
+      },
     });
-    const rootPem = trustgate.brokerRootCaPem;
-    await stopAll();
-    await mkdir(join(work, 'mosquitto-memory'));
-    const mosquitto = await startMosquitto('mosquitto (memory)', mosquittoOptionsOf(pki, join(work, 'mosquitto-memory')));
-    servers.push(mosquitto);
-    const memoryMosquitto = await runMemory(mosquittoTarget(pki, mosquitto, rootPem), pki.agents, pki.agentKeyPem, options, { log });
-    await stopAll();
-    return { trustgate: memoryTrustgate, mosquitto: memoryMosquitto };
+    return runMemoryEach([
+      { key: 'trustgate', start: async () => {
+        const server = await startTrustgate('trustgate (memory)', dataDir, serverGroups);
+        rootPem = server.brokerRootCaPem;
+        return { target: trustgateTarget(pki, server), stop: () => server.stop(),
+          heapUsedMiB: async () => ((await server.metric('nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1024 / 1024 };
+      } },
+      baseline('bareTls', 'bare-tls'), baseline('bareAedes', 'bare-aedes'),
+      { key: 'mosquitto', start: async () => {
+        await mkdir(join(work, 'mosquitto-memory'));
+        const server = await startMosquitto('mosquitto (memory)', mosquittoOptionsOf(pki, join(work, 'mosquitto-memory')));
+        return { target: mosquittoTarget(pki, server, rootPem), stop: () => server.stop() };
+      } },
+    ], pki.agents, pki.agentKeyPem, options, log);
   });
 
   results.cluster = await scenario(7, 'cluster (two nodes on PostgreSQL + Redis vs one)', () => runCluster(pki, p, work, log));
   if (results.cluster) {
-    results.notes.push('Scenario 7: every MQTT message crosses Redis, on one node as on two (aedes\' shared emitter over Redis pub/sub), so the one-node column ' +
-      'is already a cluster node; "one node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
+    results.notes.push('Scenario 7: a client message crosses Redis only to the nodes with a matching subscription (route table, decision 0028): on one node none does, ' +
+      'but QoS 1 queues, sessions and aedes\' $SYS traffic still live in Redis; "client messages through Redis" counts what a subscriber to their channels saw. ' +
+      '"One node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
       'redis-server is the machine\'s shared Redis: its CPU includes what its other clients asked of it meanwhile.');
     if (results.cluster.redisPid === undefined) results.notes.push('Scenario 7: redis-server\'s pid was not found in /proc, so its CPU is not in the figures.');
   }
@@ -258,11 +280,7 @@ results.finishedAt = new Date().toISOString();
 results.wallSeconds = Number(((nowMs() - runStarted) / 1000).toFixed(1));
 results.quietWaitSeconds = quietWaitedSeconds();
 (results.machine as Record<string, unknown>).loadAverageAtEnd = loadAverage();
-const tls = results.connectStorm?.firstConnects;
-if (tls?.trustgate?.tls && tls.mosquitto?.tls) {
-  const show = (info: { protocol: string | null; cipher: string; group: string | undefined }) => `${info.protocol} ${info.cipher} ${info.group ?? ''}`.trim();
-  results.notes.push(`TLS negotiated by the load generator (${p.ecdhCurve ? `offering ${p.ecdhCurve}` : 'Node defaults'}): trustgate ${show(tls.trustgate.tls)}, Mosquitto ${show(tls.mosquitto.tls)}`);
-}
+if (results.connectStorm) results.notes.push(...tlsNotes(results.connectStorm, p.ecdhCurve));
 const disturbed = disturbedPasses(results, cpus().length);
 results.disturbed = disturbed;
 if (disturbed.length > 0) {

@@ -62,6 +62,7 @@ export const USAGE = `Usage: npm run bench [-- --quick] [-- --only 1,2] [-- --wo
               (8-11 only when named: --only 8,9,10,11)
   --workers   load-generator processes for connects and REST (default 3)
   --groups    TLS key-exchange groups the load generator offers, e.g. X25519 (default: Node's own list)
+  --memory-stages  idle agents at which scenario 4 reads RSS, e.g. 1000,5000 (default 1000 quick, 1000,5000,10000 full)
   --agents    agents per connect-storm pass; --seconds: seconds per throughput case (2 and 7); --tenants: trust-index tenants (× 2 CAs)
   --rate-limits   TRUSTGATE_RATE_LIMITS of scenario 9's server (default mindconnect; off to compare)
   --quiet-wait S   before each measurement wait until other programs are idle (at most S seconds in all), and
@@ -73,7 +74,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     args: [...argv],
     options: {
       quick: { type: 'boolean', default: false }, only: { type: 'string' }, workers: { type: 'string' }, groups: { type: 'string' },
-      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'rate-limits': { type: 'string' }, help: { type: 'boolean', default: false },
+      agents: { type: 'string' }, seconds: { type: 'string' }, tenants: { type: 'string' }, out: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'memory-stages': { type: 'string' }, 'rate-limits': { type: 'string' }, help: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick;
@@ -110,7 +111,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
       budgetMs: quick ? 30_000 : 180_000,
     },
     restWrites: { concurrency: 50, flows: quick ? 300 : 1_000, readers: 5, readerTenants: 20, calmSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
-    memory: { stages: quick ? [1_000] : [1_000, 10_000], warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
+    memory: { stages: values['memory-stages'] === undefined ? (quick ? [1_000] : [1_000, 5_000, 10_000]) : values['memory-stages'].split(',').map((stage) => number(stage, 0)).sort((a, b) => a - b), warmupAgents: 100, settleMs: quick ? 1_500 : 3_000 },
     rest: { concurrency: 50, registrations: quick ? 300 : 1_000, listSeconds: quick ? 3 : 10, budgetMs: quick ? 30_000 : 60_000 },
     cluster: {
       seconds: values.seconds === undefined ? (quick ? 1 : 3) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), warmupSeconds: quick ? 0.5 : 1,
@@ -118,6 +119,6 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
     // Scenario 7 (two trustgate nodes, PostgreSQL, Redis) brings its own allowance.
-    timeLimitSeconds: (quick ? 240 : 900) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (scenarios.includes(10) ? (quick ? 60 : 300) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
+    timeLimitSeconds: (quick ? 360 : 1_200) + (scenarios.includes(7) ? (quick ? 90 : 150) : 0) + (scenarios.includes(10) ? (quick ? 60 : 300) : 0) + (Number.parseFloat(values['quiet-wait'] ?? '0') || 0),
   };
 };

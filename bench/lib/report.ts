@@ -1,5 +1,5 @@
 import type { ClusterFigures } from '../scenarios/cluster.ts';
-import type { ConnectFigures, ConnectStormFigures } from '../scenarios/connect-storm.ts';
+import type { ConnectFigures, ConnectStormFigures, PerBroker } from '../scenarios/connect-storm.ts';
 import type { MemoryFigures } from '../scenarios/memory.ts';
 import type { CpuLimitFigures } from '../scenarios/openssl-speed.ts';
 import type { RestFigures } from '../scenarios/rest.ts';
@@ -12,11 +12,6 @@ import type { RestWritesFigures } from '../scenarios/rest-writes.ts';
 import type { Parameters } from './parameters.ts';
 import { DISTURBED_SHARE } from './processes.ts';
 import { round } from './stats.ts';
-
-export interface Pair<T> {
-  readonly trustgate?: T | undefined;
-  readonly mosquitto?: T | undefined;
-}
 
 export interface Results {
   readonly startedAt: string;
@@ -32,7 +27,7 @@ export interface Results {
   throughput?: ThroughputCase[];
   trustIndex?: TrustIndexFigures;
   revokedSerials?: RevokedSerialsFigures;
-  memory?: Pair<MemoryFigures>;
+  memory?: PerBroker<MemoryFigures>;
   rest?: { register: RestFigures; list: RestFigures };
   cluster?: ClusterFigures;
   reconnectStorm?: ReconnectStormFigures;
@@ -76,6 +71,21 @@ export const mark = (target: Target | undefined): string =>
   target === undefined ? '—' : target.isMet ? 'pass' : `**short** by ${target.shortByPercent} %`;
 
 const RSS_TARGET_KIB = 30;
+// Issue 18: trustgate beside what it is built on.
+const CONNECT_CPU_OVER_BARE_TLS = 1.15;
+const MESSAGE_CPU_OVER_BARE_AEDES = 1.15;
+const RSS_OVER_BARE_TLS_KIB = 10;
+
+/** The TLS version, cipher and key-exchange group the load generator negotiated with each broker, per pass. */
+export const tlsNotes = (storm: ConnectStormFigures, groups: string | undefined): string[] => {
+  const show = (f: ConnectFigures | undefined) => f?.tls ? `${f.tls.protocol} ${f.tls.cipher} ${f.tls.group ?? ''}`.trim() : '—';
+  const line = (pass: PerBroker<ConnectFigures>, offering: string) =>
+    `TLS negotiated by the load generator (${offering}): bare node:tls ${show(pass.bareTls)}, bare aedes ${show(pass.bareAedes)}, trustgate ${show(pass.trustgate)}, Mosquitto ${show(pass.mosquitto)}`;
+  return [
+    line(storm.firstConnects, groups ? `offering ${groups}; the Node servers configured with the same groups` : 'Node defaults'),
+    ...(storm.reconnectsX25519 ? [line(storm.reconnectsX25519, 'offering X25519 only, the like-for-like row')] : []),
+  ];
+};
 const REST_P99_TARGET_MS = 20;
 
 // One markdown table: both brokers' figures, their ratio (trustgate / Mosquitto), the target and
@@ -84,8 +94,17 @@ export const buildReport = (results: Results): { table: string; targets: Target[
   const p = results.parameters;
   const rows: string[][] = [];
   const targets: Target[] = [];
-  const row = (id: number | '', scenario: string, figure: string, trustgate: string, mosquitto: string, ratio: string, target = '', markText = '') =>
+  const row = (id: number | '', scenario: string, figure: string, trustgate: string, mosquitto: string, ratio: string, target = '', markText = '') => {
     rows.push([String(id), scenario, figure, trustgate, mosquitto, ratio, target, markText]);
+    bareCells.push(undefined);
+  };
+  // The baselines' columns (bare node:tls, bare aedes, trustgate ÷ bare) of the row just added.
+  const bareCells: (readonly [string, string, string] | undefined)[] = [];
+  const bare = (tls: string, aedes: string, ratio: string) => {
+    bareCells[bareCells.length - 1] = [tls, aedes, ratio];
+  };
+  const overBare = (t: number | undefined, tls: number | undefined, aedes: number | undefined) =>
+    [tls === undefined ? '' : `${times(ratioOf(t, tls))} TLS`, aedes === undefined ? '' : `${times(ratioOf(t, aedes))} aedes`].filter(Boolean).join(' · ');
   const keep = (target: Target | undefined): Target | undefined => {
     if (target) targets.push(target);
     return target;
@@ -94,24 +113,49 @@ export const buildReport = (results: Results): { table: string; targets: Target[
   const limit = results.cpuLimit;
   if (results.connectStorm) {
     const concurrency = p.workers * p.connect.concurrencyPerWorker;
-    for (const [name, pair] of [['first connects (trustgate onboards)', results.connectStorm.firstConnects], ['reconnects (known agents)', results.connectStorm.reconnects]] as const) {
+    const passes = [
+      ['first connects (trustgate onboards)', results.connectStorm.firstConnects],
+      ['reconnects (known agents)', results.connectStorm.reconnects],
+      ...(results.connectStorm.reconnectsX25519 ? [['reconnects, X25519 only offered (like for like: every server on X25519)', results.connectStorm.reconnectsX25519] as const] : []),
+    ] as const;
+    for (const [name, pair] of passes) {
       const t = pair.trustgate;
       const m = pair.mosquitto;
+      const bt = pair.bareTls;
+      const ba = pair.bareAedes;
       const ratio = ratioOf(t?.perSecond, m?.perSecond);
       const target = keep(atLeast(1, `connect rate, ${name}`, ratio, 1, '≥ 1.0× Mosquitto'));
       row(1, `${name}: ${fmt(p.connect.agents)} agents, ${concurrency} in flight, ${p.workers} processes`, 'connects/s',
         fmt(t?.perSecond), fmt(m?.perSecond), times(ratio), '≥ 1.0× Mosquitto', mark(target));
-      row('', '', 'p50 / p99 connect latency, ms', t ? `${fmt(t.p50Ms, 1)} / ${fmt(t.p99Ms, 1)}` : '—', m ? `${fmt(m.p50Ms, 1)} / ${fmt(m.p99Ms, 1)}` : '—', times(ratioOf(t?.p99Ms, m?.p99Ms)));
-      row('', '', 'broker CPU s per 1,000 connects', fmt(t?.cpuSecondsPer1000, 2), fmt(m?.cpuSecondsPer1000, 2), times(ratioOf(t?.cpuSecondsPer1000, m?.cpuSecondsPer1000)));
+      bare(fmt(bt?.perSecond), fmt(ba?.perSecond), overBare(t?.perSecond, bt?.perSecond, ba?.perSecond));
+      const latency = (f: ConnectFigures | undefined) => f ? `${fmt(f.p50Ms, 1)} / ${fmt(f.p99Ms, 1)}` : '—';
+      row('', '', 'p50 / p99 connect latency, ms', latency(t), latency(m), times(ratioOf(t?.p99Ms, m?.p99Ms)));
+      bare(latency(bt), latency(ba), overBare(t?.p99Ms, bt?.p99Ms, ba?.p99Ms));
+      // Issue 18: what trustgate adds to a connect beyond node:tls (reading the certificate, CONNACK).
+      const overTls = ratioOf(t?.cpuSecondsPer1000, bt?.cpuSecondsPer1000);
+      const cpuTarget = name.startsWith('first') ? undefined
+        : keep(atMost(1, `broker CPU per connect ÷ bare node:tls, ${name}`, overTls, CONNECT_CPU_OVER_BARE_TLS, `≤ ${CONNECT_CPU_OVER_BARE_TLS}× bare node:tls`));
+      row('', '', 'broker CPU s per 1,000 connects', fmt(t?.cpuSecondsPer1000, 2), fmt(m?.cpuSecondsPer1000, 2), times(ratioOf(t?.cpuSecondsPer1000, m?.cpuSecondsPer1000)),
+        cpuTarget ? `≤ ${CONNECT_CPU_OVER_BARE_TLS}× bare node:tls` : '', cpuTarget ? mark(cpuTarget) : '');
+      bare(fmt(bt?.cpuSecondsPer1000, 2), fmt(ba?.cpuSecondsPer1000, 2), overBare(t?.cpuSecondsPer1000, bt?.cpuSecondsPer1000, ba?.cpuSecondsPer1000));
       row('', '', 'broker CPU busy (1 core = 100 %)', percent(t?.brokerCpuShare), percent(m?.brokerCpuShare), '');
+      bare(percent(bt?.brokerCpuShare), percent(ba?.brokerCpuShare), '');
       const capacity = (f: ConnectFigures | undefined) => f && f.cpuSecondsPer1000 > 0 ? 1000 / f.cpuSecondsPer1000 : undefined;
       row('', '', 'connects/s one broker core could take (1,000 ÷ CPU s per 1,000)', fmt(capacity(t)), fmt(capacity(m)), times(ratioOf(capacity(t), capacity(m))));
+      bare(fmt(capacity(bt)), fmt(capacity(ba)), overBare(capacity(t), capacity(bt), capacity(ba)));
       row('', '', 'load generator CPU ms per connect', fmt(t?.loadCpuMsPerConnect, 2), fmt(m?.loadCpuMsPerConnect, 2), '');
+      bare(fmt(bt?.loadCpuMsPerConnect, 2), fmt(ba?.loadCpuMsPerConnect, 2), '');
+      row('', '', 'TLS key-exchange group negotiated', t?.tls?.group ?? '—', m?.tls?.group ?? '—', '');
+      bare(bt?.tls?.group ?? '—', ba?.tls?.group ?? '—', '');
       if (limit) {
         row('', '', 'connects/s as share of the signature limit (row 6)', percent(t && t.perSecond / limit.handshakesPerCoreSecond.node),
           percent(m && m.perSecond / limit.handshakesPerCoreSecond.openssl), '');
+        bare(percent(bt && bt.perSecond / limit.handshakesPerCoreSecond.node), percent(ba && ba.perSecond / limit.handshakesPerCoreSecond.node), '');
       }
-      if ((t?.failures ?? 0) + (m?.failures ?? 0) > 0) row('', '', 'failed connects', fmt(t?.failures), fmt(m?.failures), '');
+      if ([t, m, bt, ba].some((f) => (f?.failures ?? 0) > 0)) {
+        row('', '', 'failed connects', fmt(t?.failures), fmt(m?.failures), '');
+        bare(fmt(bt?.failures), fmt(ba?.failures), '');
+      }
     }
   }
   if (limit) {
@@ -126,20 +170,37 @@ export const buildReport = (results: Results): { table: string; targets: Target[
     const ratio = ratioOf(t?.perSecond, m?.perSecond);
     const target = keep(atLeast(2, `throughput, ${c.label}`, ratio, 1, '≥ 1.0× Mosquitto'));
     const writes = c.batchMessages === 1 ? 'one message per write' : `${c.batchMessages} messages per write`;
+    // bare node:tls forwards nothing: bare aedes is the baseline of a message.
+    const a = c.saturated.bareAedes;
+    const notForwarding = 'no broker';
     row(2, `${c.label} (${p.throughput.payloadBytes} B, ${writes}): ${p.throughput.seconds} s as fast as it goes, ${fmt(p.throughput.window)} in flight`, 'messages/s',
       fmt(t?.perSecond), fmt(m?.perSecond), times(ratio), '≥ 1.0× Mosquitto', mark(target));
-    row('', '', 'broker CPU s per 100k messages', fmt(t?.cpuSecondsPer100k, 2), fmt(m?.cpuSecondsPer100k, 2), times(ratioOf(t?.cpuSecondsPer100k, m?.cpuSecondsPer100k)));
+    bare(notForwarding, fmt(a?.perSecond), overBare(t?.perSecond, undefined, a?.perSecond));
+    const cpuTarget = keep(atMost(2, `broker CPU per message ÷ bare aedes, ${c.label}`, ratioOf(t?.cpuSecondsPer100k, a?.cpuSecondsPer100k),
+      MESSAGE_CPU_OVER_BARE_AEDES, `≤ ${MESSAGE_CPU_OVER_BARE_AEDES}× bare aedes`));
+    row('', '', 'broker CPU s per 100k messages', fmt(t?.cpuSecondsPer100k, 2), fmt(m?.cpuSecondsPer100k, 2), times(ratioOf(t?.cpuSecondsPer100k, m?.cpuSecondsPer100k)),
+      cpuTarget ? `≤ ${MESSAGE_CPU_OVER_BARE_AEDES}× bare aedes` : '', cpuTarget ? mark(cpuTarget) : '');
+    bare(notForwarding, fmt(a?.cpuSecondsPer100k, 2), overBare(t?.cpuSecondsPer100k, undefined, a?.cpuSecondsPer100k));
     row('', '', 'broker CPU busy', percent(t?.brokerCpuShare), percent(m?.brokerCpuShare), '');
+    bare('', percent(a?.brokerCpuShare), '');
     const loadPer100k = (f: ThroughputFigures | undefined) => f && f.received > 0 ? f.loadCpuSeconds * 100_000 / f.received : undefined;
     row('', '', 'load generator CPU s per 100k messages', fmt(loadPer100k(t), 2), fmt(loadPer100k(m), 2), '');
+    bare('', fmt(loadPer100k(a), 2), '');
     row('', '', 'p99 end-to-end latency at that rate, ms', fmt(t?.p99Ms, 1), fmt(m?.p99Ms, 1), times(ratioOf(t?.p99Ms, m?.p99Ms)));
+    bare('', fmt(a?.p99Ms, 1), overBare(t?.p99Ms, undefined, a?.p99Ms));
     const pt = c.paced.trustgate;
     const pm = c.paced.mosquitto;
+    const pa = c.paced.bareAedes;
+    const latency = (f: ThroughputFigures | undefined) => f ? `${fmt(f.p50Ms, 2)} / ${fmt(f.p99Ms, 2)}` : '—';
     row('', '', `p50 / p99 end-to-end latency at ${fmt(p.throughput.latencyRatePerSecond)} msg/s offered, ms`,
-      pt ? `${fmt(pt.p50Ms, 2)} / ${fmt(pt.p99Ms, 2)}` : '—', pm ? `${fmt(pm.p50Ms, 2)} / ${fmt(pm.p99Ms, 2)}` : '—', times(ratioOf(pt?.p99Ms, pm?.p99Ms)));
+      latency(pt), latency(pm), times(ratioOf(pt?.p99Ms, pm?.p99Ms)));
+    bare('', latency(pa), overBare(pt?.p99Ms, undefined, pa?.p99Ms));
     const lost = (f: ThroughputFigures | undefined) => f ? f.sent - f.received : undefined;
-    const lostAll = [t, m, pt, pm].reduce((sum, f) => sum + (lost(f) ?? 0), 0);
-    if (lostAll > 0) row('', '', 'messages sent but not received (rate run / latency run)', `${fmt(lost(t))} / ${fmt(lost(pt))}`, `${fmt(lost(m))} / ${fmt(lost(pm))}`, '');
+    const lostAll = [t, m, pt, pm, a, pa].reduce((sum, f) => sum + (lost(f) ?? 0), 0);
+    if (lostAll > 0) {
+      row('', '', 'messages sent but not received (rate run / latency run)', `${fmt(lost(t))} / ${fmt(lost(pt))}`, `${fmt(lost(m))} / ${fmt(lost(pm))}`, '');
+      bare('', `${fmt(lost(a))} / ${fmt(lost(pa))}`, '');
+    }
   }
   const trust = results.trustIndex;
   if (trust) {
@@ -165,16 +226,31 @@ export const buildReport = (results: Results): { table: string; targets: Target[
     row('', '', 'reconnects/s with none', fmt(revoked.reconnectsPerSecond.none), '—', '');
   }
   if (results.memory) {
-    const stages = results.memory.trustgate?.stages ?? results.memory.mosquitto?.stages ?? [];
+    const memory = results.memory;
+    const stages = memory.trustgate?.stages ?? memory.mosquitto?.stages ?? [];
     for (const [i, stage] of stages.entries()) {
-      const t = results.memory.trustgate?.stages[i];
-      const m = results.memory.mosquitto?.stages[i];
+      const t = memory.trustgate?.stages[i];
+      const m = memory.mosquitto?.stages[i];
+      const bt = memory.bareTls?.stages[i];
+      const ba = memory.bareAedes?.stages[i];
       const target = keep(atMost(4, `RSS per idle agent at ${stage.agents}`, t?.kiBPerAgent, RSS_TARGET_KIB, `≤ ${RSS_TARGET_KIB} KiB`));
       row(4, `memory: ${fmt(stage.agents)} idle connected agents`, 'RSS per idle agent, KiB', fmt(t?.kiBPerAgent, 1), fmt(m?.kiBPerAgent, 1),
         times(ratioOf(t?.kiBPerAgent, m?.kiBPerAgent)), `≤ ${RSS_TARGET_KIB} KiB`, mark(target));
-      row('', '', 'RSS, MiB (baseline → loaded)', t ? `${fmt(results.memory.trustgate!.baselineRssKiB / 1024, 1)} → ${fmt(t.rssKiB / 1024, 1)}` : '—',
-        m ? `${fmt(results.memory.mosquitto!.baselineRssKiB / 1024, 1)} → ${fmt(m.rssKiB / 1024, 1)}` : '—', '');
-      if ((t && t.open !== t.agents) || (m && m.open !== m.agents)) row('', '', 'connections open when read', fmt(t?.open), fmt(m?.open), '');
+      bare(fmt(bt?.kiBPerAgent, 1), fmt(ba?.kiBPerAgent, 1), overBare(t?.kiBPerAgent, bt?.kiBPerAgent, ba?.kiBPerAgent));
+      if (t && bt) {
+        const over = t.kiBPerAgent - bt.kiBPerAgent;
+        const overTarget = keep(atMost(4, `RSS per idle agent − bare node:tls at ${stage.agents}, KiB`, over, RSS_OVER_BARE_TLS_KIB, `≤ bare node:tls + ${RSS_OVER_BARE_TLS_KIB} KiB`));
+        row('', '', 'RSS per idle agent beyond bare node:tls, KiB', fmt(over, 1), '', '', `≤ ${RSS_OVER_BARE_TLS_KIB} KiB`, mark(overTarget));
+        bare('0', ba ? fmt(ba.kiBPerAgent - bt.kiBPerAgent, 1) : '—', '');
+      }
+      const rss = (key: 'trustgate' | 'mosquitto' | 'bareTls' | 'bareAedes', f: { rssKiB: number } | undefined) =>
+        f ? `${fmt(memory[key]!.baselineRssKiB / 1024, 1)} → ${fmt(f.rssKiB / 1024, 1)}` : '—';
+      row('', '', 'RSS, MiB (baseline → loaded)', rss('trustgate', t), rss('mosquitto', m), '');
+      bare(rss('bareTls', bt), rss('bareAedes', ba), '');
+      if ([t, m, bt, ba].some((f) => f && f.open !== f.agents)) {
+        row('', '', 'connections open when read', fmt(t?.open), fmt(m?.open), '');
+        bare(fmt(bt?.open), fmt(ba?.open), '');
+      }
     }
   }
   if (results.rest) {
@@ -246,11 +322,16 @@ export const buildReport = (results: Results): { table: string; targets: Target[
       `${percent(writes.serverCpuShare)} · ${fmt(writes.eventLoopDelay.p99Ms, 1)} / ${fmt(writes.eventLoopDelay.maxMs, 1)}`, '—', '');
     if (writes.writes.failures + writes.readsDuringWrites.failures > 0) row('', '', 'failed flows · failed reads', `${fmt(writes.writes.failures)} · ${fmt(writes.readsDuringWrites.failures)}`, '—', '');
   }
-  const header = ['#', 'scenario', 'figure', 'trustgate', 'Mosquitto', 'ratio', 'target', 'mark'];
+  // Rows are built trustgate | Mosquitto | ratio; the baselines' cells go in around them.
+  const header = ['#', 'scenario', 'figure', 'bare node:tls', 'bare aedes', 'trustgate', 'Mosquitto', 'ratio (trustgate ÷ Mosquitto)', 'trustgate ÷ bare', 'target', 'mark'];
   const lines = [
     `| ${header.join(' | ')} |`,
-    '|---|---|---|---:|---:|---:|---|---|',
-    ...rows.map((cells) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---|---|',
+    ...rows.map((cells, i) => {
+      const [tls, aedes, ratio] = bareCells[i] ?? ['', '', ''];
+      const all = [...cells.slice(0, 3), tls, aedes, ...cells.slice(3, 6), ratio, ...cells.slice(6)];
+      return `| ${all.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`;
+    }),
   ];
   const cluster = clusterTable(results);
   const tables = [...(rows.length > 0 || !cluster ? [lines.join('\n')] : []), ...(cluster ? [cluster] : [])];
@@ -288,6 +369,9 @@ const clusterTable = (results: Results): string | undefined => {
     row('', '', 'CPU s per 100k messages: node 1 + node 2 + redis-server = all', cpuParts(one), cpuParts(two), times(ratioOf(cpuSum(two), cpuSum(one))),
       sqlite ? `${fmt(sqlite.cpuSecondsPer100k, 2)} (node)` : '');
     row('', '', 'CPU busy: node 1 · node 2 · redis-server (1 core = 100 %)', busy(one), busy(two), '', sqlite ? percent(sqlite.brokerCpuShare) : '');
+    const perReceived = (through: number | undefined, f: ThroughputFigures | undefined) =>
+      through === undefined || !f ? '—' : `${fmt(through)} (${fmt(f.received > 0 ? through / f.received : undefined, 2)} per message)`;
+    row('', '', 'client messages through Redis in the rate run', perReceived(k.throughRedis?.oneNode, one), perReceived(k.throughRedis?.twoNodes, two), '');
     if (k.oneNode.paced || k.twoNodes.paced) {
       row('', '', `p50 / p99 end-to-end latency at ${fmt(p.cluster.latencyRatePerSecond)} msg/s offered, ms`, latency(k.oneNode.paced), latency(k.twoNodes.paced),
         times(ratioOf(k.twoNodes.paced?.p99Ms, k.oneNode.paced?.p99Ms)));
@@ -314,12 +398,13 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
   const passes: [string, { otherCpuSeconds: number; otherCpuTop: readonly string[]; seconds: number } | undefined][] = [];
   const storm = results.connectStorm;
   if (storm) {
-    for (const [name, pair] of [['first connects', storm.firstConnects], ['reconnects', storm.reconnects]] as const) {
-      passes.push([`${name} trustgate`, pair.trustgate], [`${name} Mosquitto`, pair.mosquitto]);
+    for (const [name, pair] of [['first connects', storm.firstConnects], ['reconnects', storm.reconnects], ['reconnects X25519', storm.reconnectsX25519 ?? {}]] as const) {
+      passes.push([`${name} trustgate`, pair.trustgate], [`${name} Mosquitto`, pair.mosquitto], [`${name} bare node:tls`, pair.bareTls], [`${name} bare aedes`, pair.bareAedes]);
     }
   }
   for (const c of results.throughput ?? []) {
     passes.push([`${c.label} trustgate`, c.saturated.trustgate], [`${c.label} Mosquitto`, c.saturated.mosquitto]);
+    passes.push([`${c.label} bare aedes`, c.saturated.bareAedes], [`${c.label} at fixed rate, bare aedes`, c.paced.bareAedes]);
     passes.push([`${c.label} at fixed rate, trustgate`, c.paced.trustgate], [`${c.label} at fixed rate, Mosquitto`, c.paced.mosquitto]);
   }
   if (results.rest) passes.push(['REST upload + verify', results.rest.register], ['REST GET /caCertificates', results.rest.list]);

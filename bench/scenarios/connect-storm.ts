@@ -1,4 +1,4 @@
-import type { BrokerTarget, Targets } from '../lib/broker-target.ts';
+import { brokersOf, type BrokerKey, type BrokerTarget, type Targets } from '../lib/broker-target.ts';
 import type { AgentIdentity, ConnectResult, Job, TlsInfo } from '../lib/jobs.ts';
 import { measureUndisturbed, sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
 import { concat, percentile, round } from '../lib/stats.ts';
@@ -103,30 +103,45 @@ export const holdConnections = async (target: BrokerTarget, agents: readonly Age
   }
 };
 
+export type PerBroker<T> = Partial<Record<BrokerKey, T>>;
+
 export interface ConnectStormFigures {
-  readonly firstConnects: { trustgate?: ConnectFigures; mosquitto?: ConnectFigures };
-  readonly reconnects: { trustgate?: ConnectFigures; mosquitto?: ConnectFigures };
+  readonly firstConnects: PerBroker<ConnectFigures>;
+  readonly reconnects: PerBroker<ConnectFigures>;
+  /** Reconnects with the load generator offering only X25519 (like for like with Mosquitto's
+   *  OpenSSL 3.0), when the run's own passes offer Node's default list. */
+  readonly reconnectsX25519?: PerBroker<ConnectFigures>;
 }
 
-// Scenario 1. A warm-up first (not reported): other agents connect twice to each broker, so both
-// brokers' and the load processes' code is compiled before the clock runs. Then the agents'
-// first connects (trustgate onboards them) and their reconnects, trustgate then Mosquitto.
+export const X25519 = 'X25519';
+
+// Scenario 1. A warm-up first (not reported): other agents connect twice to each broker, so every
+// broker's and the load processes' code is compiled before the clock runs. Then the agents'
+// first connects (trustgate onboards them) and their reconnects, each pass taking the brokers in
+// turn (bare node:tls, bare aedes, trustgate, Mosquitto: interleaved, so load from other programs
+// falls on all of them alike); the baselines hold no state, so their "first connects" are connects
+// like any other. Last, when the run offers Node's default groups, a reconnect pass offering X25519 only.
 export const runConnectStorm = (
   targets: Targets, agents: readonly AgentIdentity[], warmupAgents: readonly AgentIdentity[], keyPem: string,
   options: ConnectOptions & { readonly processes: number }, log: (line: string) => void,
 ): Promise<ConnectStormFigures> => withPool(options.processes, async (pool) => {
-  for (const broker of ['trustgate', 'mosquitto'] as const) {
-    for (let pass = 0; pass < 2; pass++) await connectPass(pool, targets[broker], warmupAgents, keyPem, options);
+  const brokers = brokersOf(targets);
+  for (const broker of brokers) {
+    for (let pass = 0; pass < 2; pass++) await connectPass(pool, targets[broker]!, warmupAgents, keyPem, options);
   }
-  const figures: ConnectStormFigures = { firstConnects: {}, reconnects: {} };
-  for (const pass of ['firstConnects', 'reconnects'] as const) {
-    for (const broker of ['trustgate', 'mosquitto'] as const) {
+  const figures: ConnectStormFigures = { firstConnects: {}, reconnects: {}, ...(options.ecdhCurve === undefined ? { reconnectsX25519: {} } : {}) };
+  for (const pass of ['firstConnects', 'reconnects', 'reconnectsX25519'] as const) {
+    const passFigures = figures[pass];
+    if (!passFigures) continue;
+    const passOptions = pass === 'reconnectsX25519' ? { ...options, ecdhCurve: X25519 } : options;
+    for (const broker of brokers) {
+      const target = targets[broker]!;
       // First connects change state (trustgate onboards): they cannot be taken again.
-      const f = figures[pass][broker] = pass === 'firstConnects'
-        ? await connectPass(pool, targets[broker], agents, keyPem, options)
-        : await measureUndisturbed(`${pass} ${broker}`, () => connectPass(pool, targets[broker], agents, keyPem, options));
-      log(`${pass} ${broker}: ${f.perSecond}/s, p99 ${f.p99Ms} ms, ${f.cpuSecondsPer1000} CPU s per 1,000 (load ${f.loadCpuMsPerConnect} ms each), ` +
-        `broker busy ${Math.round(f.brokerCpuShare * 100)} %, ${f.failures} failed${f.failures ? ` (${f.failureSamples[0]})` : ''}`);
+      const f = passFigures[broker] = pass === 'firstConnects'
+        ? await connectPass(pool, target, agents, keyPem, passOptions)
+        : await measureUndisturbed(`${pass} ${broker}`, () => connectPass(pool, target, agents, keyPem, passOptions));
+      log(`${pass} ${target.label}: ${f.perSecond}/s, p99 ${f.p99Ms} ms, ${f.cpuSecondsPer1000} CPU s per 1,000 (load ${f.loadCpuMsPerConnect} ms each), ` +
+        `broker busy ${Math.round(f.brokerCpuShare * 100)} %, ${f.failures} failed${f.failures ? ` (${f.failureSamples[0]})` : ''}, TLS ${f.tls?.group ?? '?'}`);
     }
   }
   return figures;

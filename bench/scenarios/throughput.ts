@@ -1,4 +1,4 @@
-import type { BrokerTarget, Targets } from '../lib/broker-target.ts';
+import { brokersOf, type BrokerKey, type BrokerTarget, type Targets } from '../lib/broker-target.ts';
 import type { Parameters } from '../lib/parameters.ts';
 import type { AgentIdentity, Job, PublishResult, SubscribeResult } from '../lib/jobs.ts';
 import { measureUndisturbed, sampleProcess, sleep, watchOtherCpu, type OtherCpu, type ProcessSample } from '../lib/processes.ts';
@@ -162,13 +162,14 @@ export interface ThroughputCase {
   readonly agents: number;
   readonly batchMessages: number;
   /** As fast as the brokers go (window p.throughput.window): messages/s and CPU. */
-  readonly saturated: { trustgate?: ThroughputFigures; mosquitto?: ThroughputFigures };
+  readonly saturated: Partial<Record<BrokerKey, ThroughputFigures>>;
   /** At p.throughput.latencyRatePerSecond offered: the latency. */
-  readonly paced: { trustgate?: ThroughputFigures; mosquitto?: ThroughputFigures };
+  readonly paced: Partial<Record<BrokerKey, ThroughputFigures>>;
 }
 
 // Scenario 2: QoS 0 and 1, one streaming agent and many agents fanning in, each case first as fast
-// as it goes, then at a fixed offered rate; trustgate then Mosquitto. One pool for all runs:
+// as it goes, then at a fixed offered rate; bare aedes, trustgate, Mosquitto in turn (bare node:tls
+// is no broker: it forwards nothing, so bare aedes is the baseline here). One pool for all runs:
 // process 0 is the application, 1… the publishers. A warm-up run per broker comes first.
 export const runThroughput = (
   targets: Targets, agents: readonly AgentIdentity[], keyPem: string, p: Parameters, log: (line: string) => void,
@@ -184,19 +185,21 @@ export const runThroughput = (
     qos: c.qos, seconds, ratePerSecond, maxMessages: t.maxMessages, publisherProcesses: c.agents === 1 ? 1 : t.fanInProcesses, window: t.window,
     batchMessages: c.batchMessages, payloadBytes: t.payloadBytes, budgetMs: t.budgetMs, ecdhCurve: p.ecdhCurve,
   });
-  for (const broker of ['trustgate', 'mosquitto'] as const) {
-    await throughputRun(pool, targets[broker], agents.slice(0, t.fanInAgents), keyPem, options({ qos: 1, agents: t.fanInAgents, batchMessages: 1 }, t.warmupSeconds));
+  const brokers = brokersOf({ ...targets, bareTls: undefined });
+  for (const broker of brokers) {
+    await throughputRun(pool, targets[broker]!, agents.slice(0, t.fanInAgents), keyPem, options({ qos: 1, agents: t.fanInAgents, batchMessages: 1 }, t.warmupSeconds));
   }
   const done: ThroughputCase[] = [];
   for (const c of cases) {
     const result: ThroughputCase = { ...c, saturated: {}, paced: {} };
-    for (const broker of ['trustgate', 'mosquitto'] as const) {
+    for (const broker of brokers) {
+      const target = targets[broker]!;
       const publishers = agents.slice(0, c.agents);
       const f = result.saturated[broker] = await measureUndisturbed(`${c.label} ${broker}`,
-        () => throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.seconds)));
+        () => throughputRun(pool, target, publishers, keyPem, options(c, t.seconds)));
       const l = result.paced[broker] = await measureUndisturbed(`${c.label} at ${t.latencyRatePerSecond}/s ${broker}`,
-        () => throughputRun(pool, targets[broker], publishers, keyPem, options(c, t.latencySeconds, t.latencyRatePerSecond)));
-      log(`${c.label} ${broker}: ${f.perSecond}/s (${f.received}/${f.sent}), ${f.cpuSecondsPer100k} CPU s per 100k, broker busy ${Math.round(f.brokerCpuShare * 100)} %, ` +
+        () => throughputRun(pool, target, publishers, keyPem, options(c, t.latencySeconds, t.latencyRatePerSecond)));
+      log(`${c.label} ${target.label}: ${f.perSecond}/s (${f.received}/${f.sent}), ${f.cpuSecondsPer100k} CPU s per 100k, broker busy ${Math.round(f.brokerCpuShare * 100)} %, ` +
         `app ${Math.round(f.applicationCpuShare * 100)} %; at ${t.latencyRatePerSecond}/s p50 ${l.p50Ms} p99 ${l.p99Ms} ms`);
     }
     done.push(result);

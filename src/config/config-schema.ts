@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import { MINDCONNECT_RATE_LIMITS, parseRateLimitPolicy, type RateLimitPolicy } from './rate-limit-policy.ts';
 
 // Every setting trustgate reads, with its environment variable, default and meaning, in one
@@ -38,6 +39,22 @@ const hostnameList = (raw: string): readonly string[] => {
   const bad = names.filter((name) => !/^[A-Za-z0-9.:*-]{1,253}$/.test(name));
   if (bad.length > 0) throw new Error(`has invalid host names: ${bad.join(', ')}`);
   return Object.freeze(names);
+};
+// TLS key-exchange groups the broker agrees to, e.g. `X25519:P-256`; unset = Node's
+// own list (the post-quantum hybrid X25519MLKEM768 first). Names OpenSSL does not know fail at
+// start, not at the first handshake.
+const tlsGroups = (raw: string): string | undefined => {
+  const groups = raw.split(/[:,]/).map((group) => group.trim()).filter((group) => group !== '');
+  if (groups.length === 0) return undefined;
+  const bad = groups.filter((group) => !/^[A-Za-z0-9_-]{1,64}$/.test(group));
+  if (bad.length > 0) throw new Error(`has invalid group names: ${bad.join(', ')}`);
+  const list = groups.join(':');
+  try {
+    createSecureContext({ ecdhCurve: list });
+  } catch {
+    throw new Error(`names a group this Node's OpenSSL does not support: ${list}`);
+  }
+  return list;
 };
 const logLevel = (raw: string): string => {
   const value = raw.trim();
@@ -164,6 +181,19 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT', default: 100_000, parse: integer(1, 10_000_000),
       description: 'Persistent sessions (clean session = false) one tenant may hold, connected or away until their expiry; past it, a CONNECT with clean session 0 for a client id without a session is refused (CONNACK 5), resuming one never is. The default leaves room for every agent of a large tenant.',
     }),
+    // Issue 16, part 4 (docs/limits.md): quotas, in force whatever TRUSTGATE_RATE_LIMITS says.
+    maxPublishesPerSecondPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT', default: 100, parse: integer(1, 1_000_000),
+      description: 'PUBLISH packets one agent may send per second, on average (a token bucket refilled at this rate, holding TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT); an agent past it is disconnected (logged with reason `publishRateExceeded`). Tenant applications are not capped by it.',
+    }),
+    publishBurstPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT', default: 200, parse: integer(1, 10_000_000),
+      description: 'PUBLISH packets an agent may send at once, above its per-second rate (the bucket size of TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT).',
+    }),
+    maxAgentsPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_AGENTS_PER_TENANT', default: 100_000, parse: integer(1, 100_000_000),
+      description: 'Agents of one tenant connected at once (in a cluster: over all nodes, each node hearing the others\' counts every 2 s); a further agent\'s CONNECT is refused with CONNACK 5 (`mqtt.tenantConnectionLimitReached`), a reconnecting agent that takes over its own session never is.',
+    }),
     sessionExpirySeconds: setting({
       env: 'TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS', default: 7 * 24 * 3600, parse: integer(1, 10 * 365 * 24 * 3600),
       description: 'A persistent session (clean session = false) whose client stays away this long is deleted with its subscriptions and queued messages, in seconds.',
@@ -181,6 +211,10 @@ export const configSchema = {
     hostnames: setting<readonly string[]>({
       env: 'TRUSTGATE_HOSTNAMES', default: ['localhost'], parse: hostnameList,
       description: 'Comma-separated DNS names and IP addresses put in the generated broker server certificate.',
+    }),
+    groups: setting<string | undefined>({
+      env: 'TRUSTGATE_TLS_GROUPS', default: undefined, parse: tlsGroups,
+      description: 'TLS key-exchange groups the MQTT broker agrees to, separated by `:` or `,` (e.g. `X25519:P-256`); a client whose first key share is not among them is asked for another. Unset = Node\'s default list, with the post-quantum hybrid X25519MLKEM768 first.',
     }),
   },
   auth: {
@@ -205,6 +239,12 @@ export const configSchema = {
     clockSkewMs: setting({
       env: 'TRUSTGATE_CLOCK_SKEW_MS', default: 300_000, parse: integer(0, 3_600_000),
       description: 'Tolerance for certificates whose notBefore is slightly in the future, in milliseconds.',
+    }),
+  },
+  audit: {
+    retentionDays: setting({
+      env: 'TRUSTGATE_AUDIT_RETENTION_DAYS', default: 365, parse: integer(1, 36_500),
+      description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
     }),
   },
   cluster: {

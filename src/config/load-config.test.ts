@@ -38,3 +38,15 @@ describe('loadConfig: cluster settings', () => {
     });
   }
 });
+
+describe('loadConfig: TLS groups', () => {
+  it('defaults to Node\'s own list (unset) and keeps a list in order, commas as colons', () => {
+    assert.equal(loadConfig({}).tls.groups, undefined);
+    assert.equal(loadConfig({ TRUSTGATE_TLS_GROUPS: ' X25519MLKEM768, X25519 ,P-256' }).tls.groups, 'X25519MLKEM768:X25519:P-256');
+  });
+  for (const [name, value] of [['a group OpenSSL does not know', 'X25519:NoSuchGroup'], ['a name with a space or quote', 'X25519 P-256\'']] as const) {
+    it(`refuses ${name}`, () => {
+      assert.throws(() => loadConfig({ TRUSTGATE_TLS_GROUPS: value }), (error: unknown) => error instanceof ConfigError && /TRUSTGATE_TLS_GROUPS/.test(error.message));
+    });
+  }
+});
