@@ -19,7 +19,7 @@ import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
-  countAgentCertificatesExpiringBefore, listCaExpiries, type Database,
+  countAgentCertificatesExpiringBefore, listCaExpiries, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
@@ -54,6 +54,8 @@ export interface AppOptions {
   /** Set for a worker of `serve --workers N` (decision 0031): both listeners share their ports with
    *  the other workers (SO_REUSEPORT), and every metric carries `worker="<index>"`. */
   readonly worker?: { readonly index: number };
+  /** Tests only: a slow fsync, or a handle on the SQLite worker thread (storage/sqlite-worker-driver.ts). */
+  readonly sqliteWorkerForTests?: OpenDatabaseOptions['sqliteWorkerForTests'];
 }
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
@@ -92,7 +94,7 @@ export const databaseUrlOf = (config: Config): string =>
 
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
-export const startApp = async (config: Config, { logger, clock = systemClock, worker }: AppOptions): Promise<RunningApp> => {
+export const startApp = async (config: Config, { logger, clock = systemClock, worker, sqliteWorkerForTests }: AppOptions): Promise<RunningApp> => {
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -110,6 +112,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const db: Kysely<Database> = await openDatabase({
       url: databaseUrlOf(config),
       onConnectionError: (error) => logger.warn({ err: error.message }, 'a database connection was lost; the next query opens a new one'),
+      sqliteWorkerForTests,
     });
     closers.push(() => db.destroy());
 
