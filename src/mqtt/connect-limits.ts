@@ -85,9 +85,14 @@ export class ConnectLimiter {
   /** Bans this node made and holds here even when the store is unreachable. */
   readonly #localBans = new Map<string, ConnectBan>();
 
+  /** Refusals of an address in one window that earn it a ban (checkAddress says why so many). */
+  readonly #addressBanRefusals: number;
+
   constructor(options: ConnectLimiterOptions) {
     this.#options = options;
     this.#policy = options.policy;
+    const { connectPerSourceAddress: rate, ban } = options.policy;
+    this.#addressBanRefusals = Math.max(ban.refusals, Math.floor(rate.burst + rate.perSecond * (ban.windowMs / 1000)));
     this.#bans = options.bans;
     this.#now = options.now ?? Date.now;
   }
@@ -99,8 +104,13 @@ export class ConnectLimiter {
     if (this.#banned(counted.banId, now)) return { isAllowed: false, kind: 'bannedSourceAddress', code: 'mqtt.clientBanned' };
     if (this.#take(counted, this.#policy.connectPerSourceAddress, now)) return ALLOWED;
     // Only an address's own rate counts towards its ban, never trust refusals of clients behind it:
-    // one looping agent must not get a whole NAT banned for what its certificate did.
-    this.#countRefusal(counted, 'mqtt.connectRateLimited', now, (refusals) => ({
+    // one looping agent must not get a whole NAT banned for what its certificate did. And only a
+    // rate well past what it is allowed: a site behind one address whose agents all come back at
+    // once (after a power cut) is over its burst for a while, and its refused agents retry; banned
+    // for that, the site would be locked out for banMs again and again instead of getting in at
+    // the address's rate. So an address is banned only once its refusals in the window exceed its
+    // whole allowance for that window (burst + rate × window): it sends more than twice its rate.
+    this.#countRefusal(counted, 'mqtt.connectRateLimited', now, this.#addressBanRefusals, (refusals) => ({
       id: counted.banId, kind: 'sourceAddress', sourceAddress: address, reason: counted.reason, refusals, bannedAt: now, expiresAt: now + this.#policy.ban.banMs,
     }));
     return { isAllowed: false, kind: 'sourceAddress', code: 'mqtt.connectRateLimited' };
@@ -129,7 +139,7 @@ export class ConnectLimiter {
     const now = this.#now();
     const counted = this.#counted(this.#clients, clientKeyOf(subject), this.#policy.connectPerClientId, now);
     this.#prove(counted, subject, provenTenant);
-    this.#countRefusal(counted, reason, now, (refusals) => ({
+    this.#countRefusal(counted, reason, now, this.#policy.ban.refusals, (refusals) => ({
       id: counted.banId, kind: 'clientId', clientId: subject.clientId, credential: subject.credential, tenant: counted.tenant,
       reason: counted.reason, refusals, bannedAt: now, expiresAt: now + this.#policy.ban.banMs,
     }));
@@ -197,8 +207,8 @@ export class ConnectLimiter {
     if (tenant !== undefined && subject.clientId.startsWith(`${tenant}_`)) counted.tenant = tenant;
   }
 
-  #countRefusal(counted: Counted, reason: string, now: number, banOf: (refusals: number) => ConnectBan): void {
-    const { refusals, windowMs } = this.#policy.ban;
+  #countRefusal(counted: Counted, reason: string, now: number, refusals: number, banOf: (refusals: number) => ConnectBan): void {
+    const { windowMs } = this.#policy.ban;
     if (now - counted.windowStart >= windowMs) {
       counted.windowStart = now;
       counted.refusals = 0;
