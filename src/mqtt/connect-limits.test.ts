@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InMemoryConnectBanStore, type ConnectBan } from './connect-ban-store.ts';
 import { MINDCONNECT_RATE_LIMITS } from '../config/index.ts';
-import { ConnectLimiter, type ConnectLimitPolicy, type LimitVerdict } from './connect-limits.ts';
+import { addressBlockOf, ConnectLimiter, type ConnectLimitPolicy, type LimitVerdict } from './connect-limits.ts';
 
 const codeOf = (verdict: LimitVerdict): string | undefined => verdict.isAllowed ? undefined : verdict.code;
 
@@ -118,4 +118,23 @@ test('with the default limits, a site of 1,500 agents behind one address that al
   // Positive control: an address that keeps sending far past its rate is banned.
   for (let i = 0; i < 20_000 && made.length === 0; i += 1) limiter.checkAddress('198.51.100.66');
   assert.equal(made[0]?.sourceAddress, '198.51.100.66');
+});
+
+test('IPv6 addresses are limited per /64 (one subscriber holds a whole /64); IPv4, also IPv4-mapped, per address', () => {
+  assert.equal(addressBlockOf('2001:db8:0:1:aaaa:bbbb:cccc:dddd'), '2001:db8:0:1::/64');
+  assert.equal(addressBlockOf('2001:db8:0:1::7'), '2001:db8:0:1::/64');
+  assert.equal(addressBlockOf('2001:DB8::1'), '2001:db8:0:0::/64');
+  assert.equal(addressBlockOf('::1'), '0:0:0:0::/64');
+  assert.equal(addressBlockOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(addressBlockOf('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  assert.equal(addressBlockOf('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(addressBlockOf('192.0.2.7'), '192.0.2.7');
+
+  const { limiter } = setUp();
+  // Burst 5 for the whole /64, whichever of its addresses the attempts come from.
+  for (let i = 0; i < 5; i += 1) assert.equal(limiter.checkAddress(`2001:db8:0:1::${(i + 1).toString(16)}`).isAllowed, true);
+  assert.equal(codeOf(limiter.checkAddress('2001:db8:0:1:ffff:ffff:ffff:fffe')), 'mqtt.connectRateLimited');
+  assert.equal(limiter.checkAddress('2001:db8:0:2::1').isAllowed, true, 'another /64 is not affected');
+  for (let i = 0; i < 5; i += 1) assert.equal(limiter.checkAddress('::ffff:192.0.2.7').isAllowed, true);
+  assert.equal(limiter.checkAddress('192.0.2.8').isAllowed, true, 'IPv4 addresses are limited one by one');
 });

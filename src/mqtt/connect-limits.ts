@@ -65,6 +65,26 @@ export const banIdOf = (key: string): string => createHash('sha256').update(key)
 const clientKeyOf = (subject: ConnectSubject): string => `clientId\0${subject.clientId}\0${subject.credential}`;
 const addressKeyOf = (address: string): string => `sourceAddress\0${address}`;
 
+/**
+ * The block an address is limited as: an IPv4 address (also written IPv4-mapped, `::ffff:a.b.c.d`)
+ * as itself, an IPv6 address as its /64 (`2001:db8:0:1::/64`). One IPv6 subscriber holds a whole
+ * /64 (usually more): limited per address, it would get 2^64 buckets, and the address limit and its
+ * ban would stop nothing. The REST limits do the same (@fastify/rate-limit's normalizeIP).
+ */
+export const addressBlockOf = (address: string): string => {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail] = address.split('%')[0]!.split('::');
+  const groupsOf = (part: string | undefined): string[] => (part === undefined || part === '' ? [] : part.split(':'))
+    // A trailing dotted IPv4 part (`64:ff9b::192.0.2.1`) stands for two groups.
+    .flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]));
+  const headGroups = groupsOf(head);
+  const tailGroups = groupsOf(tail);
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups];
+  return `${groups.slice(0, 4).map((group) => (Number.parseInt(group, 16) || 0).toString(16)).join(':')}::/64`;
+};
+
 export interface ConnectLimiterOptions {
   readonly policy: ConnectLimitPolicy;
   readonly bans: ConnectBanStore;
@@ -98,8 +118,9 @@ export class ConnectLimiter {
   }
 
   /** On the TCP connection, before the TLS handshake: a banned or too busy address is dropped. */
-  checkAddress(address: string): LimitVerdict {
+  checkAddress(socketAddress: string): LimitVerdict {
     const now = this.#now();
+    const address = addressBlockOf(socketAddress);
     const counted = this.#counted(this.#addresses, addressKeyOf(address), this.#policy.connectPerSourceAddress, now);
     if (this.#banned(counted.banId, now)) return { isAllowed: false, kind: 'bannedSourceAddress', code: 'mqtt.clientBanned' };
     if (this.#take(counted, this.#policy.connectPerSourceAddress, now)) return ALLOWED;
