@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import type { Aedes, Client } from 'aedes';
 import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
@@ -15,15 +15,15 @@ import { installConnectGuard } from './connect-guard.ts';
 
 type Done = (error: Error | null, success: boolean | null) => void;
 
-const guardedBroker = (trail: InMemoryAuditTrail) => {
+const guardedBroker = (trail: InMemoryAuditTrail, refusal: { reason: string; issuerTenant?: string } = { reason: 'auth.tokenInvalid' }) => {
   const broker = {
     authenticate(_client: Client, _username: string | undefined, _password: Buffer | undefined, done: Done) {
-      done(Object.assign(new Error('no'), { returnCode: 5, reason: 'auth.tokenInvalid' }), false);
+      done(Object.assign(new Error('no'), { returnCode: 5, ...refusal }), false);
     },
   };
   const metricsRegistry = new MetricsRegistry();
   const guard = installConnectGuard(broker as unknown as Aedes, {
-    policy: { connectPerClientId: { perSecond: 0.001, burst: 1 }, connectPerSourceAddress: { perSecond: 1e6, burst: 1e6 }, ban: { refusals: 2, windowMs: 60_000, banMs: 60_000 } },
+    policy: { connectPerClientId: { perSecond: 0.001, burst: 1 }, connectPerSourceAddress: { perSecond: 1e6, burst: 1e6 }, ban: { refusals: 2, windowMs: 60_000, banMs: 600_000 } },
     bans: new InMemoryConnectBanStore(), audit: trail, metrics: createBrokerMetrics(metricsRegistry), metricsRegistry,
     logger: pino({ level: 'silent' }), tenantOf: () => undefined,
   });
@@ -51,4 +51,26 @@ test('a storm of bans for random client ids writes a bounded number of audit ent
   assert.equal(banned.reduce((sum, entry) => sum + (entry.target === 'ban:*' ? entry.count ?? 0 : 1), 0), BANS, 'every ban is accounted for');
   assert.ok(banned.some((entry) => entry.target === 'ban:*'), 'positive control: the storm passed the cap');
   assert.ok(banned.filter((entry) => entry.target !== 'ban:*').every((entry) => /^ban:[0-9a-f]{24}$/.test(entry.target)));
+});
+
+test('refusals by a ban stay in the tenant\'s trail for as long as the ban lasts, also after the limiter forgot the idle subject', async () => {
+  mock.timers.enable({ apis: ['Date', 'setInterval'], now: Date.UTC(2026, 11, 3, 3, 0, 0) });
+  try {
+    const trail = new InMemoryAuditTrail();
+    // A certificate of acme's CA, revoked, under acme's client id: the refusals prove acme.
+    const { guard, connect } = guardedBroker(trail, { reason: 'mqtt.certificateRevoked', issuerTenant: 'acme' });
+    await guard.start();
+    await connect('acme_pump-7', '10.0.0.7');
+    await connect('acme_pump-7', '10.0.0.7');
+    assert.equal((await guard.bans.list('acme' as never)).length, 1, 'banned, as acme\'s');
+    // Two minutes on (the ban lasts one more): the limiter has swept the idle subject meanwhile.
+    mock.timers.tick(120_000);
+    await connect('acme_pump-7', '10.0.0.7');
+    await guard.close();
+    const banned = trail.entries.filter((entry) => entry.action === 'mqtt.connectRefused' && entry.reason === 'mqtt.clientBanned');
+    assert.equal(banned.reduce((sum, entry) => sum + (entry.count ?? 0), 0), 1, 'positive control: the banned attempt is recorded');
+    assert.deepEqual(banned.map((entry) => entry.tenant), ['acme']);
+  } finally {
+    mock.timers.reset();
+  }
 });

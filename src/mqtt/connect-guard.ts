@@ -127,7 +127,9 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
       const verdict = limiter.checkClient(subject);
       if (!verdict.isAllowed) {
         logLimited(verdict, { clientId: client.id, remoteAddress: subject.sourceAddress });
-        audit?.add({ clientId: client.id, sourceAddress: subject.sourceAddress, reason: verdict.code, tenant: limiter.tenantOf(subject) });
+        // A banned subject's tenant is the ban's: the limiter forgets idle subjects (and what they
+        // proved) a window after the ban, long before the ban ends.
+        audit?.add({ clientId: client.id, sourceAddress: subject.sourceAddress, reason: verdict.code, tenant: verdict.ban?.tenant ?? limiter.tenantOf(subject) });
         const refusal = new Error(verdict.code === 'mqtt.clientBanned' ? 'banned for a while: refused too often' : 'too many connection attempts: slow down') as AuthenticateError;
         refusal.returnCode = connackCodeByError[verdict.code];
         return done(refusal, false);
