@@ -96,3 +96,43 @@ describe('REST rate limits against spellings, scopes and tenants', () => {
     assert.equal(await send('zeta', 'POST', `${API_BASE_PATH}/caCertificates`, await caBody()), 201);
   });
 });
+
+describe('before the token: a junk flood from a tenant\'s own address', () => {
+  test('a tenant\'s new token gets in while junk keeps coming from the same address (a NAT, a proxy); forged claims of a tenant compete only with it', async () => {
+    const inner = createDevTokenVerifier(key.publicJwk);
+    let verifications = 0;
+    const limited = await createHttpServer({
+      registry: registryFixture().registry,
+      tokens: { verify: async (token: string) => { verifications += 1; return inner.verify(token); } },
+      logger: pino({ level: 'silent' }),
+      devJwks: { keys: [key.publicJwk] },
+      metrics: new MetricsRegistry(),
+      brokerRootCaPem: undefined,
+      broker: { port: 8883, hostnames: ['localhost'] },
+      rateLimits: { rest: { routes: [], otherRoutes: [{ max: 1000, windowMs: 60_000 }] }, redis: undefined, redisPrefix: 'test:', unauthenticatedPerAddress: { max: 3, windowMs: 60_000 } },
+    });
+    await limited.ready();
+    const get = async (authorization: string) => (await limited.inject({ method: 'GET', url: `${API_BASE_PATH}/agents`, headers: { authorization } })).statusCode;
+    try {
+      const junk = () => `Bearer junk${Math.random().toString(36).slice(2)}.x.y`;
+      for (let i = 0; i < 4; i += 1) assert.equal(await get(junk()), 401, 'the failure budget, then the trial of this second');
+      // The flood goes on: every junk call is refused before verification, every millisecond.
+      const before = verifications;
+      for (let i = 0; i < 50; i += 1) assert.equal(await get(junk()), 429);
+      assert.equal(verifications, before, 'positive control: the junk costs no verification');
+      assert.equal(await get(`Bearer ${await tokenFor('omega')}`), 200, 'the tenant\'s new token is verified and served');
+      // A forger who names the tenant spends that tenant's trial, and only that one.
+      const [header] = (await tokenFor('sigma')).split('.');
+      const forged = `Bearer ${header}.${Buffer.from(JSON.stringify({ ten: 'sigma' })).toString('base64url')}.${'A'.repeat(86)}`;
+      assert.equal(await get(forged), 401);
+      assert.equal(await get(`Bearer ${await tokenFor('sigma')}`), 429, 'sigma waits for its next trial');
+      assert.equal(await get(`Bearer ${await tokenFor('tau')}`), 200, 'tau does not');
+      // Claims are bounded: 40 made-up tenants in one second verify at most 32 + 1 tokens.
+      const beforeClaims = verifications;
+      for (let i = 0; i < 40; i += 1) await get(`Bearer ${header}.${Buffer.from(JSON.stringify({ ten: `made-up-${i}` })).toString('base64url')}.${'A'.repeat(86)}`);
+      assert.ok(verifications - beforeClaims <= 33, `${verifications - beforeClaims} verifications`);
+    } finally {
+      await limited.close();
+    }
+  });
+});
