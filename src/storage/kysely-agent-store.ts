@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type RecordedConnection } from '../registry/index.ts';
+import { precompile, type Precompiled } from './precompiled-query.ts';
 import { runTransaction } from './run-transaction.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
@@ -142,6 +143,11 @@ export class KyselyAgentStore implements AgentStore {
   #isClosed = false;
   /** Set while the pending updates wait for the database to come back: the next retry's delay. */
   #retryDelayMs: number | undefined;
+  // The connect path's statements, compiled once (precompiled-query.ts): the reconnection's read,
+  // a batch's "session ended" and reconnection updates (one per set of columns written).
+  readonly #selectByClientIdQuery: Precompiled<[TenantId, string], Selectable<AgentsTable>>;
+  readonly #markOfflineQuery: Precompiled<[string, string, string], unknown>;
+  readonly #reconnectionQueries = new Map<string, Precompiled<unknown[], unknown>>();
 
   constructor(db: Kysely<Database>, {
     onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined,
@@ -149,6 +155,10 @@ export class KyselyAgentStore implements AgentStore {
     this.#db = db;
     this.#onDeferredWriteError = onDeferredWriteError;
     this.#onDeferredWriteDropped = onDeferredWriteDropped;
+    this.#selectByClientIdQuery = precompile(2, (tenant: TenantId, clientId: string) =>
+      db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('client_id', '=', clientId));
+    this.#markOfflineQuery = precompile(3, (tenant: string, agentId: string, sessionId: string) =>
+      db.updateTable('agents').set({ is_online: 0, session_id: null }).where('tenant_id', '=', tenant).where('id', '=', agentId).where('session_id', '=', sessionId));
   }
 
   async recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }> {
@@ -253,8 +263,23 @@ export class KyselyAgentStore implements AgentStore {
     return row && toRecord(row);
   }
 
-  #selectByClientId(tenant: TenantId, clientId: string): Promise<Selectable<AgentsTable> | undefined> {
-    return this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('client_id', '=', clientId).executeTakeFirst();
+  async #selectByClientId(tenant: TenantId, clientId: string): Promise<Selectable<AgentsTable> | undefined> {
+    return (await this.#db.executeQuery(this.#selectByClientIdQuery(tenant, clientId))).rows[0];
+  }
+
+  /** The reconnection's update by id, written only while the agent is enabled, for this set of columns. */
+  #reconnectionQuery(tenant: TenantId, agentId: string, changes: ReconnectionChanges): CompiledQuery {
+    const columns = Object.keys(changes) as (keyof ReconnectionChanges)[];
+    const shape = columns.join(',');
+    let query = this.#reconnectionQueries.get(shape);
+    if (!query) {
+      const db = this.#db;
+      query = precompile(columns.length + 2, (...values: unknown[]) =>
+        db.updateTable('agents').set(Object.fromEntries(columns.map((column, index) => [column, values[index]])) as ReconnectionChanges)
+          .where('tenant_id', '=', values[columns.length] as string).where('id', '=', values[columns.length + 1] as string).where('is_enabled', '=', 1));
+      this.#reconnectionQueries.set(shape, query);
+    }
+    return query(...columns.map((column) => changes[column]), tenant, agentId);
   }
 
   #enqueueOnboarding(onboarding: Onboarding): void {
@@ -411,7 +436,10 @@ export class KyselyAgentStore implements AgentStore {
     const agent = trx.updateTable('agents').where('tenant_id', '=', update.tenant).where('id', '=', update.agentId);
     const markOffline = (sessionIds: string[]) => agent.set({ is_online: 0, session_id: null }).where('session_id', 'in', sessionIds).execute();
     const ended = [...update.endedSessions];
-    if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
+    if (ended.length === 1 && ended[0]![1] === undefined) {
+      // The common case (one session ended, not taken over): the precompiled statement.
+      await trx.executeQuery(this.#markOfflineQuery(update.tenant, update.agentId, ended[0]![0]));
+    } else if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
       if (ended.length > 0) await markOffline(ended.map(([sessionId]) => sessionId));
     } else {
       // In the order they ended: a session handed on may end in turn.
@@ -427,8 +455,7 @@ export class KyselyAgentStore implements AgentStore {
     }
     if (update.reconnection) {
       // By id, not client id: an agent deleted and onboarded anew since is another record.
-      await trx.updateTable('agents').set(update.reconnection.changes)
-        .where('tenant_id', '=', update.tenant).where('id', '=', update.agentId).where('is_enabled', '=', 1).execute();
+      await trx.executeQuery(this.#reconnectionQuery(update.tenant, update.agentId, update.reconnection.changes));
     }
   }
 
