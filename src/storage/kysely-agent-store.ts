@@ -78,6 +78,10 @@ export const RETRY_MAX_DELAY_MS = 2_000;
 
 const keyOf = (tenant: TenantId, agentId: string): string => `${tenant}\u0000${agentId}`;
 
+// Enabled agents a single node read, kept so that a known agent's reconnect needs no SELECT
+// (decision 0032): ~0.5 KiB each, least recently used first out.
+export const KNOWN_AGENTS_CAPACITY = 50_000;
+
 const recordReconnection = (pending: PendingUpdate, sessionId: string, changes: ConnectionChanges): void => {
   pending.reconnection = { sessionId, changes };
 };
@@ -120,6 +124,12 @@ export interface KyselyAgentStoreOptions {
   readonly onDeferredWriteError?: (error: unknown) => void;
   /** Called once for every agent whose pending update was dropped (for a counter). */
   readonly onDeferredWriteDropped?: () => void;
+  /**
+   * Keep the enabled agents read, so a known agent's reconnect needs no SELECT. Only where this
+   * store sees every write of is_enabled and every delete: a single node (decision 0032). In a
+   * cluster another node's disable would not be seen until a read.
+   */
+  readonly keepsKnownAgents?: boolean;
 }
 
 // The connect path's store. A known agent's reconnection needs only a read (is it enabled?) before
@@ -148,10 +158,21 @@ export class KyselyAgentStore implements AgentStore {
   readonly #selectByClientIdQuery: Precompiled<[TenantId, string], Selectable<AgentsTable>>;
   readonly #markOfflineQuery: Precompiled<[string, string, string], unknown>;
   readonly #reconnectionQueries = new Map<string, Precompiled<unknown[], unknown>>();
+  /**
+   * With keepsKnownAgents: enabled agents by tenant + client id, as this store last read or wrote
+   * them; never a disabled one. This store makes every change of is_enabled and every delete
+   * (setEnabled, remove: they forget the agent before and after their write), so an entry is never
+   * stale in what admission asks: enabled, and which record.
+   */
+  readonly #known = new Map<string, Selectable<AgentsTable>>();
+  readonly #keepsKnownAgents: boolean;
+  /** Moves at every forgetting: a read that started before it may not fill #known. */
+  #knownGeneration = 0;
 
   constructor(db: Kysely<Database>, {
-    onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined,
+    onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined, keepsKnownAgents = false,
   }: KyselyAgentStoreOptions = {}) {
+    this.#keepsKnownAgents = keepsKnownAgents;
     this.#db = db;
     this.#onDeferredWriteError = onDeferredWriteError;
     this.#onDeferredWriteDropped = onDeferredWriteDropped;
@@ -171,26 +192,47 @@ export class KyselyAgentStore implements AgentStore {
       last_connected_at: connection.at.toISOString(),
     };
     // is_enabled and the row's existence are never changed by queued writes of other kinds, so
-    // this read decides without waiting for them. A disable committed after it is caught by the
-    // session registry (the agentDisabled event closes the session, also one still being admitted).
-    const existing = await this.#selectByClientId(connection.tenant, connection.clientId);
-    if (existing && !existing.is_enabled) return { isDisabled: true };
+    // this read (or what #known remembers of it) decides without waiting for them. A disable
+    // committed after it is caught by the session registry (the agentDisabled event closes the
+    // session, also one still being admitted).
+    const knownKey = keyOf(connection.tenant, connection.clientId);
+    let existing = this.#known.get(knownKey);
     if (existing) {
-      // What the record holds once the writes queued before this one land: the row, or the last
-      // queued reconnection's certificate.
-      const held = this.#updates.get(keyOf(connection.tenant, existing.id))?.reconnection?.changes ?? existing;
-      const certificateChange = certificateChangeOf({
-        caCertificateId: held.ca_certificate_id as CaCertificateId, certificateFingerprintSha256: held.certificate_fingerprint_sha256,
-      }, connection);
-      this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
-      const record = toRecord({ ...existing, ...changes });
-      return certificateChange ? { ...record, certificateChange } : record;
+      // Most recently used last.
+      this.#known.delete(knownKey);
+    } else {
+      const generation = this.#knownGeneration;
+      existing = await this.#selectByClientId(connection.tenant, connection.clientId);
+      if (existing && !existing.is_enabled) return { isDisabled: true };
+      // Something was forgotten while this read ran (maybe this agent, disabled after the read):
+      // the answer stands as it would have without the cache, but is not kept.
+      if (existing && generation !== this.#knownGeneration) return this.#admitKnown(connection, existing, changes);
+    }
+    if (existing) {
+      const admitted = this.#admitKnown(connection, existing, changes);
+      if (this.#isClosed || !this.#keepsKnownAgents) return admitted;
+      this.#known.set(knownKey, { ...existing, ...changes });
+      if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
+      return admitted;
     }
     const outcome = await new Promise<{ record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
     return outcome.record;
+  }
+
+  /** A known, enabled agent's reconnection: its update queued, its record as it will be. */
+  #admitKnown(connection: AgentConnection, existing: Selectable<AgentsTable>, changes: ConnectionChanges): RecordedConnection {
+    // What the record holds once the writes queued before this one land: the row, or the last
+    // queued reconnection's certificate.
+    const held = this.#updates.get(keyOf(connection.tenant, existing.id))?.reconnection?.changes ?? existing;
+    const certificateChange = certificateChangeOf({
+      caCertificateId: held.ca_certificate_id as CaCertificateId, certificateFingerprintSha256: held.certificate_fingerprint_sha256,
+    }, connection);
+    this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
+    const record = toRecord({ ...existing, ...changes });
+    return certificateChange ? { ...record, certificateChange } : record;
   }
 
   async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, _at?: Date, takenOverBy?: string): Promise<void> {
@@ -252,15 +294,27 @@ export class KyselyAgentStore implements AgentStore {
 
   async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined> {
     await this.flush();
+    // Forgotten before the write (no connect is admitted from memory while it runs) and after it
+    // (a read that ran meanwhile is not kept).
+    this.#forgetAgentById(tenant, id);
     const row = await this.#db.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
       .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+    this.#forgetAgentById(tenant, id);
     return row && toRecord(row);
   }
 
   async remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
     await this.flush();
+    this.#forgetAgentById(tenant, id);
     const row = await this.#db.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+    this.#forgetAgentById(tenant, id);
     return row && toRecord(row);
+  }
+
+  #forgetAgentById(tenant: TenantId, id: AgentId): void {
+    this.#knownGeneration += 1;
+    // By id: the client id is not known before the write, and these are rare (admin writes).
+    for (const [key, row] of this.#known) if (row.id === id && row.tenant_id === tenant) this.#known.delete(key);
   }
 
   async #selectByClientId(tenant: TenantId, clientId: string): Promise<Selectable<AgentsTable> | undefined> {
