@@ -65,7 +65,7 @@ describe('createLogger: JSON by default, human-readable lines on a terminal (TRU
 });
 
 
-describe('createLogger: JSON on stdout, written asynchronously, never loses a line at exit (decision 0032)', () => {
+describe('createLogger: JSON on stdout, gathered and written together, never loses a line at exit (decision 0032)', () => {
   const node = process.execPath;
   const loggerModule = new URL('./create-logger.ts', import.meta.url).href;
   const run = (body: string): { stdout: string; status: number | null } => {
@@ -92,7 +92,7 @@ describe('createLogger: JSON on stdout, written asynchronously, never loses a li
     assert.equal(lines.at(-1)!.msg, 'cannot start');
   });
 
-  test('a line logged while the process keeps running arrives without waiting for more lines (no minimum length)', async () => {
+  test('a lone line logged while the process keeps running arrives without waiting for more lines (flushed within STDOUT_FLUSH_MS)', async () => {
     const child = spawn(node, ['--input-type=module', '-e',
       `import { createLogger } from ${JSON.stringify(loggerModule)};\ncreateLogger('info', 'json').info('listening');\nsetTimeout(() => {}, 60_000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
