@@ -261,8 +261,9 @@ try {
 
   results.cluster = await scenario(7, 'cluster (two nodes on PostgreSQL + Redis vs one)', () => runCluster(pki, p, work, log));
   if (results.cluster) {
-    results.notes.push('Scenario 7: every MQTT message crosses Redis, on one node as on two (aedes\' shared emitter over Redis pub/sub), so the one-node column ' +
-      'is already a cluster node; "one node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
+    results.notes.push('Scenario 7: a client message crosses Redis only to the nodes with a matching subscription (route table, decision 0028): on one node none does, ' +
+      'but QoS 1 queues, sessions and aedes\' $SYS traffic still live in Redis; "client messages through Redis" counts what a subscriber to their channels saw. ' +
+      '"One node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
       'redis-server is the machine\'s shared Redis: its CPU includes what its other clients asked of it meanwhile.');
     if (results.cluster.redisPid === undefined) results.notes.push('Scenario 7: redis-server\'s pid was not found in /proc, so its CPU is not in the figures.');
   }

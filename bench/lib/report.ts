@@ -369,6 +369,9 @@ const clusterTable = (results: Results): string | undefined => {
     row('', '', 'CPU s per 100k messages: node 1 + node 2 + redis-server = all', cpuParts(one), cpuParts(two), times(ratioOf(cpuSum(two), cpuSum(one))),
       sqlite ? `${fmt(sqlite.cpuSecondsPer100k, 2)} (node)` : '');
     row('', '', 'CPU busy: node 1 · node 2 · redis-server (1 core = 100 %)', busy(one), busy(two), '', sqlite ? percent(sqlite.brokerCpuShare) : '');
+    const perReceived = (through: number | undefined, f: ThroughputFigures | undefined) =>
+      through === undefined || !f ? '—' : `${fmt(through)} (${fmt(f.received > 0 ? through / f.received : undefined, 2)} per message)`;
+    row('', '', 'client messages through Redis in the rate run', perReceived(k.throughRedis?.oneNode, one), perReceived(k.throughRedis?.twoNodes, two), '');
     if (k.oneNode.paced || k.twoNodes.paced) {
       row('', '', `p50 / p99 end-to-end latency at ${fmt(p.cluster.latencyRatePerSecond)} msg/s offered, ms`, latency(k.oneNode.paced), latency(k.twoNodes.paced),
         times(ratioOf(k.twoNodes.paced?.p99Ms, k.oneNode.paced?.p99Ms)));

@@ -55,6 +55,9 @@ export const startTrustgate = async (name: string, dataDir: string, options: { s
       MALLOC_MMAP_THRESHOLD_: '65536',
       // The benchmark measures the broker, not its limits (the reconnect-storm scenario sets its own).
       TRUSTGATE_RATE_LIMITS: 'off',
+      // One streaming agent publishes tens of thousands of messages a second (Mosquitto has no such
+      // cap): the per-agent publish cap (docs/limits.md) is lifted out of its way.
+      TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT: '1000000', TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT: '10000000',
       ...process.env,
       ...options.env,
       TRUSTGATE_DATA_DIR: dataDir, TRUSTGATE_HTTP_HOST: '127.0.0.1', TRUSTGATE_HTTP_PORT: '0',

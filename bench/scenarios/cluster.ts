@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { Redis } from 'ioredis';
 import { TENANT, type BenchPki } from '../lib/bench-pki.ts';
 import { trustgateTarget, type BrokerTarget } from '../lib/broker-target.ts';
 import { createClusterBacking } from '../lib/cluster-backing.ts';
@@ -10,6 +12,9 @@ import { startTrustgate, type TrustgateServer } from '../lib/trustgate-server.ts
 import { withPool, type WorkerPool } from '../lib/worker-pool.ts';
 import { throughputRun, type Placement, type ThroughputFigures, type ThroughputOptions } from './throughput.ts';
 
+// The encoding the nodes use on Redis (mqemitter-redis' dependency).
+const msgpack = createRequire(createRequire(import.meta.url).resolve('mqemitter-redis'))('msgpack-lite') as { decode(buffer: Buffer): unknown };
+
 export interface ClusterCase {
   readonly label: string;
   readonly qos: 0 | 1;
@@ -19,6 +24,8 @@ export interface ClusterCase {
   readonly oneNode: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
   /** Nodes 1 and 2: the application on node 2, the agents on node 1 (one agent) or on both (fan-in). */
   readonly twoNodes: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
+  /** Client messages Redis carried during each rate run (counted by a subscriber to their channels: no noise from other Redis clients). */
+  readonly throughRedis: { oneNode?: number; twoNodes?: number };
 }
 
 export interface ClusterFigures {
@@ -61,7 +68,24 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
     { label: 'QoS 1, 1 agent → 1 application', qos: 1, agents: 1, batchMessages: t.streamBatchMessages },
     { label: `QoS 0, ${c.fanInAgents} agents → 1 application`, qos: 0, agents: c.fanInAgents, batchMessages: 1 },
     { label: `QoS 1, ${c.fanInAgents} agents → 1 application`, qos: 1, agents: c.fanInAgents, batchMessages: 1 },
-  ] as const).map((k) => ({ ...k, oneNode: {}, twoNodes: {} }));
+  ] as const).map((k) => ({ ...k, oneNode: {}, twoNodes: {}, throughRedis: {} }));
+  // What crosses Redis, before and after the route table (decision 0028): mqemitter-redis' channel
+  // per topic (`<prefix>mqtt:tc/…`) and the route table's channel per node (`<prefix>mqtt-node:…`).
+  const watcher = new Redis(backing.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  watcher.on('error', () => undefined);
+  let redisMessages = 0;
+  // One message each on the topic channels; a batch `{ msgs }` on a node's channel.
+  watcher.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => {
+    if (!channel.includes('mqtt-node:')) {
+      redisMessages += 1;
+      return;
+    }
+    try {
+      redisMessages += (msgpack.decode(message) as { msgs?: unknown[] }).msgs?.length ?? 0;
+    } catch {
+      // not a batch: nothing to count
+    }
+  });
   const options = (k: { qos: 0 | 1; agents: number; batchMessages: number }, seconds: number, ratePerSecond?: number): ThroughputOptions => ({
     qos: k.qos, seconds, ratePerSecond, maxMessages: t.maxMessages, publisherProcesses: k.agents === 1 ? 1 : c.fanInProcesses, window: c.window,
     batchMessages: k.batchMessages, payloadBytes: t.payloadBytes, budgetMs: c.budgetMs, ecdhCurve: p.ecdhCurve,
@@ -72,8 +96,10 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
   const measure = async (pool: WorkerPool, which: 'oneNode' | 'twoNodes', target: BrokerTarget, placement: (k: ClusterCase) => Placement) => {
     const name = which === 'oneNode' ? 'one node' : 'two nodes';
     for (const k of cases) {
+      const redisBefore = redisMessages;
       const f = k[which].saturated = await measureUndisturbed(`cluster ${k.label}, ${name}`,
         () => throughputRun(pool, target, agents(k), pki.agentKeyPem, options(k, c.seconds), placement(k)));
+      k.throughRedis[which] = redisMessages - redisBefore;
       const cpu = (f.watched ?? []).map((w) => `${w.label} ${w.cpuSecondsPer100k}`).join(', ');
       let paced = '';
       if (k.agents === 1) {
@@ -81,10 +107,12 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
           () => throughputRun(pool, target, agents(k), pki.agentKeyPem, options(k, c.latencySeconds, c.latencyRatePerSecond), placement(k)));
         paced = `; at ${c.latencyRatePerSecond}/s p50 ${l.p50Ms} p99 ${l.p99Ms} ms`;
       }
-      log(`cluster ${k.label}, ${name}: ${f.perSecond}/s (${f.received}/${f.sent}), CPU s per 100k: ${cpu}${paced}`);
+      log(`cluster ${k.label}, ${name}: ${f.perSecond}/s (${f.received}/${f.sent}), through Redis ${k.throughRedis[which]}, CPU s per 100k: ${cpu}${paced}`);
     }
   };
 
+  await watcher.connect();
+  await watcher.psubscribe(`${backing.redisPrefix}mqtt:tc/*`, `${backing.redisPrefix}mqtt-node:*`);
   try {
     // The load processes start while node 1 does.
     return await withPool(1 + c.fanInProcesses, async (pool) => {
@@ -116,6 +144,7 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
       };
     });
   } finally {
+    watcher.disconnect();
     for (const node of nodes.reverse()) await node.stop().catch(() => undefined);
     await backing.remove().then(
       ({ keysDeleted }) => log(`cluster: database ${backing.databaseName} dropped, ${keysDeleted} Redis keys under ${backing.redisPrefix} deleted`),

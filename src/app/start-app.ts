@@ -10,19 +10,20 @@ import {
 import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import { ConfigError, type Config } from '../config/index.ts';
-import { createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
+import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
+import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   countAgentCertificatesExpiringBefore, listCaExpiries, type Database,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
+import { startAuditRetention } from './audit-retention.ts';
 import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
@@ -50,12 +51,15 @@ export type AppPhase = 'serving' | 'shutdownDelay' | 'draining' | 'closing' | 'c
 export interface AppOptions {
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Set for a worker of `serve --workers N` (decision 0031): both listeners share their ports with
+   *  the other workers (SO_REUSEPORT), and every metric carries `worker="<index>"`. */
+  readonly worker?: { readonly index: number };
 }
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
-/** The host name, cut to what TRUSTGATE_NODE_ID allows. */
-const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
+/** The host name, cut to what TRUSTGATE_NODE_ID allows (less `reserve` characters, for a worker's suffix). */
+export const defaultNodeId = (reserve = 0): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_NODE_ID_LENGTH - reserve) || 'node';
 
 // /readyz is public: it says what is wrong, not the driver's text (host names, addresses, ports of
 // the database); that goes to the log, once per change of state, so a probe every few seconds
@@ -88,7 +92,7 @@ export const databaseUrlOf = (config: Config): string =>
 
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
-export const startApp = async (config: Config, { logger, clock = systemClock }: AppOptions): Promise<RunningApp> => {
+export const startApp = async (config: Config, { logger, clock = systemClock, worker }: AppOptions): Promise<RunningApp> => {
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -129,8 +133,12 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
 
     const metrics = new MetricsRegistry();
+    // Behind one shared port a scrape reaches any one worker: the label tells whose series it got.
+    if (worker) metrics.setDefaultLabels({ worker: String(worker.index) });
     collectDefaultMetrics({ register: metrics });
 
+    // Issue 16 part 1 (docs/audit.md): one log line per entry under component "audit".
+    const audit = new KyselyAuditTrail(db, logger.child({ component: 'audit' }));
     const caCertificates = new KyselyCaCertificateStore(db);
     // An agent's update that fails for its own reason (not an outage: those are retried) is dropped.
     const agentUpdatesDropped = new Counter({
@@ -164,7 +172,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     // away until the publisher gave up): the database's trust change counter bounds how long this
     // node can miss one (decision 0018). A single node's events never leave the process.
     const follower = followRegistryEvents({
-      feed: events, trustIndex, sources: trustSources, agents, clock, log: logger, changes: redisUrl ? new KyselyTrustChangeCounter(db) : undefined,
+      feed: events, trustIndex, sources: trustSources, agents, clock, log: logger, changes: redisUrl ? new KyselyTrustChangeCounter(db) : undefined, audit,
     });
     await events.start();
     closers.push(() => events.close());
@@ -194,6 +202,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       revocations,
       trustIndex,
       events: publishThroughOutbox(events, relay),
+      audit,
       clock,
       settings: {
         maxCaCertificatesPerTenant: config.registry.maxCaCertificatesPerTenant,
@@ -210,8 +219,14 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
         registers: [metrics],
       });
       for (const reason of backplaneMessageDropReasons) dropped.labels(reason).inc(0);
+      const forwarded = new Counter({
+        name: 'trustgate_cluster_messages_forwarded_total',
+        help: 'MQTT messages this node sent through Redis to other nodes, one per receiving node: only to nodes with a matching subscription (route table)',
+        registers: [metrics],
+      });
       backplane = createRedisBrokerBackplane({
-        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, onMessageDropped: (reason) => dropped.labels(reason).inc(),
+        url: redisUrl, logger, prefix: config.cluster.redisPrefix, nodeId, heartbeatMs: config.mqtt.heartbeatMs,
+        onMessageDropped: (reason) => dropped.labels(reason).inc(), onMessageForwarded: (messages) => forwarded.inc(messages),
       });
       // Closed after the broker (closers run in reverse): aedes never closes the persistence.
       closers.push(() => backplane!.close());
@@ -223,7 +238,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -263,6 +278,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     });
     const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
     closers.push(() => caExpiryWarnings.close());
+    const auditRetention = startAuditRetention({ store: audit, retentionDays: config.audit.retentionDays, logger, now: () => clock.now() });
+    closers.push(() => auditRetention.close());
 
     // Issue 16: REST rate limits per tenant and route; in a cluster counted in Redis on a
     // connection of their own that fails fast (decision 0024).
@@ -275,8 +292,10 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     }
     const http: FastifyInstance = await createHttpServer({
       registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
-      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness,
+      broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness, bans: broker.bans,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
+      // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
+      auditTrail: audit,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;
@@ -292,13 +311,17 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       }
     };
     const httpListener = { what: 'the REST API', hostVariable: 'TRUSTGATE_HTTP_HOST', portVariable: 'TRUSTGATE_HTTP_PORT', host: config.http.host, port: config.http.port };
-    await listenOrExplain(httpListener, () => http.listen({ host: config.http.host, port: config.http.port }));
+    // Fastify hands these options to net.Server#listen whole; its type does not list reusePort yet.
+    const listenOptions = { host: config.http.host, port: config.http.port, reusePort: worker !== undefined };
+    await listenOrExplain(httpListener, () => http.listen(listenOptions));
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     // The console's address on the line a new user reads first (docs/console.md).
-    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}/console/` }, 'trustgate HTTP API listening');
+    logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}${CONSOLE_PATH}/` }, 'trustgate HTTP API listening');
+    // Where a person goes next (issue 17), with how to sign in; the token comes from the CLI, never from a log.
+    logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (signed in: npx trustgate console --tenant <tenant>)`);
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();

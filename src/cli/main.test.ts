@@ -11,7 +11,7 @@ import { EXIT } from './cli-error.ts';
 describe('trustgate (the program)', { concurrency: true, timeout: 60_000 }, () => {
   test('--help lists every command and says how a dev token is minted when no token is given', async () => {
     const { stdout } = await cliOk(['--help']);
-    for (const command of ['serve', 'token', 'ca', 'agent', 'doctor', 'broker-ca', 'backup']) assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['serve', 'token', 'console', 'ca', 'agent', 'doctor', 'broker-ca', 'backup']) assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'));
     assert.match(stdout.replace(/\s+/g, ' '), /Without one, a command given --tenant mints a short-lived dev token from the local dev issuer in TRUSTGATE_DATA_DIR/);
     const ca = await cliOk(['ca', '--help']);
     for (const command of ['create', 'register', 'verify', 'list', 'show', 'delete']) assert.match(ca.stdout, new RegExp(`^  ${command}\\b`, 'm'));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { registerAgentCommands } from './agent-commands.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 import { registerBackupCommand } from './backup-command.ts';
 import { registerBrokerCaCommand } from './broker-ca-command.ts';
 import { registerCaCommands } from './ca-commands.ts';
@@ -10,6 +11,7 @@ import { GLOBAL_HELP, type GlobalOptions } from './cli-context.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { registerServeCommand } from './serve-command.ts';
 import { registerTokenCommand } from './token-command.ts';
+import { registerConsoleCommand } from './console-command.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -38,8 +40,10 @@ Exit codes: 0 ok, 1 doctor says refused, 64 usage, 65 bad input data, 66 input f
 
 registerServeCommand(program);
 registerTokenCommand(program);
+registerConsoleCommand(program);
 registerCaCommands(program);
 registerAgentCommands(program);
+registerAuditCommands(program);
 registerDoctorCommand(program);
 registerBrokerCaCommand(program);
 registerBackupCommand(program);

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { checkBackplaneMessage, guardBackplaneMessages, type DroppedBackplaneMessage } from './guard-backplane-messages.ts';
+import { checkBackplaneMessage, checkRoutedMessage, guardBackplaneMessages, type DroppedBackplaneMessage } from './guard-backplane-messages.ts';
 
 const require = createRequire(import.meta.url);
 const msgpack = require('msgpack-lite') as { encode(value: unknown): Buffer };
@@ -77,5 +77,46 @@ describe('the broker backplane message guard', () => {
     assert.equal(dropped[0]!.reason, 'undecodable');
     assert.equal(dropped[0]!.bytes, 1);
     assert.ok(dropped[0]!.channel.length <= 200);
+  });
+});
+
+describe('the route table\'s channels (decision 0028)', () => {
+  const message = { topic: 'tc/acme/acme_pump-1/o/temperature', payload: Buffer.from('21.5'), qos: 1, retain: false };
+
+  it('passes a batch of routed messages, a confirmation and route changes', () => {
+    assert.deepEqual(checkRoutedMessage(msgpack.encode({ msgs: [message, { ...message, payload: 'text', qos: 0 }] }), false),
+      { kind: 'messages', packets: [message, { ...message, payload: 'text', qos: 0 }] });
+    assert.deepEqual(checkRoutedMessage(msgpack.encode({ ack: 7, node: 'n' }), false), { kind: 'ack', seq: 7 });
+    for (const update of [{ node: 'n', seq: 1, add: ['tc/a/#'] }, { node: 'n', seq: 2, rm: ['tc/a/#'] }, { node: 'n', seq: 3, reset: true }, { node: 'n', seq: 4, down: true }]) {
+      assert.equal(checkRoutedMessage(msgpack.encode(update), true).kind, 'routes', JSON.stringify(update));
+    }
+  });
+
+  it('drops anything else, with its reason', () => {
+    const cases: [Buffer, boolean, string][] = [
+      [Buffer.from([0xc1]), false, 'undecodable'],
+      [Buffer.from([0xc1]), true, 'undecodable'],
+      [msgpack.encode(null), false, 'notAPacket'],
+      [msgpack.encode({ msg: message }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: [] }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: ['text'] }), false, 'notAPacket'],
+      [msgpack.encode({ msgs: [{ ...message, topic: 42 }] }), false, 'badTopic'],
+      // `$` topics (takeovers, heartbeats) never come this way: forged here, they are dropped.
+      [msgpack.encode({ msgs: [{ ...message, topic: '$SYS/x/new/clients' }] }), false, 'badTopic'],
+      // One bad message drops its whole batch.
+      [msgpack.encode({ msgs: [message, { ...message, payload: 42 }] }), false, 'badFields'],
+      [msgpack.encode({ msgs: [{ ...message, qos: 3 }] }), false, 'badFields'],
+      [msgpack.encode({ ack: 'x' }), false, 'badRouteUpdate'],
+      [msgpack.encode({ seq: 1, add: ['tc/a/#'] }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n', seq: 1.5 }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n', seq: 1, add: 'tc/a/#' }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n', seq: 1, add: [42] }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n', seq: 1, add: ['$SYS/#'] }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n'.repeat(300), seq: 1 }), true, 'badRouteUpdate'],
+      [msgpack.encode({ node: 'n', seq: 1, down: 'yes' }), true, 'badRouteUpdate'],
+    ];
+    for (const [bytes, isRoutes, reason] of cases) {
+      assert.deepEqual(checkRoutedMessage(bytes, isRoutes), { kind: 'dropped', reason }, `${bytes.toString('hex').slice(0, 40)} → ${reason}`);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Redis } from 'ioredis';
+import type { RouteUpdate } from './cluster-route-table.ts';
 
 // mqemitter-redis decodes every message of its channels (`<prefix>mqtt:<topic>`, msgpack
 // `{ id, msg }`) inside the subscriber connection's 'messageBuffer'/'pmessageBuffer' listeners and
@@ -15,7 +16,7 @@ const msgpack = requireAsMqEmitterRedis('msgpack-lite') as { decode(buffer: Buff
 const SENTINEL_HELLO = '__sentinel__:hello';
 
 /** Why a message was dropped: the `reason` label's values. */
-export const backplaneDropReasons = ['undecodable', 'notAPacket', 'badTopic', 'topicMismatch', 'badFields', 'badSubscriptionBroadcast'] as const;
+export const backplaneDropReasons = ['undecodable', 'notAPacket', 'badTopic', 'topicMismatch', 'badFields', 'badSubscriptionBroadcast', 'badRouteUpdate'] as const;
 export type BackplaneDropReason = typeof backplaneDropReasons[number];
 
 export interface DroppedBackplaneMessage {
@@ -51,6 +52,57 @@ const isSubscriptionBroadcast = (payload: Buffer | string, isRemoval: boolean): 
       && (typeof sub.qos === 'number' || (isRemoval && sub.qos === undefined)));
 };
 
+// What aedes reads of a packet to deliver it (mqtt-packet writes the payload as bytes or a
+// string; aedes's own listeners call payload.toString()). aedes always sends a payload.
+const checkPacketFields = ({ payload, qos, retain }: Record<string, unknown>): BackplaneDropReason | undefined => {
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
+  if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
+  if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
+  return undefined;
+};
+
+/** What arrived on a node's own channel or the routes channel (route-client-messages.ts, cluster-route-table.ts). */
+export type RoutedMessage =
+  | { readonly kind: 'messages'; readonly packets: readonly { readonly topic: string }[] }
+  | { readonly kind: 'ack'; readonly seq: number }
+  | { readonly kind: 'routes'; readonly update: RouteUpdate }
+  | { readonly kind: 'dropped'; readonly reason: BackplaneDropReason };
+
+const MAX_NODE_ID = 200;
+const isFilterList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((filter) => typeof filter === 'string' && filter !== '' && !filter.startsWith('$'));
+
+/** Checks a message of the routes channel (`isRoutes`) or of this node's own channel, decoded with mqemitter-redis's msgpack. */
+export const checkRoutedMessage = (message: Buffer, isRoutes: boolean): RoutedMessage => {
+  let decoded: unknown;
+  try {
+    decoded = msgpack.decode(message);
+  } catch {
+    return { kind: 'dropped', reason: 'undecodable' };
+  }
+  if (!isRecord(decoded)) return { kind: 'dropped', reason: 'notAPacket' };
+  if (isRoutes) {
+    const { node, seq, add, rm, reset, down } = decoded;
+    const isUpdate = typeof node === 'string' && node !== '' && node.length <= MAX_NODE_ID && Number.isSafeInteger(seq)
+      && (add === undefined || isFilterList(add)) && (rm === undefined || isFilterList(rm))
+      && (reset === undefined || typeof reset === 'boolean') && (down === undefined || typeof down === 'boolean');
+    return isUpdate ? { kind: 'routes', update: decoded as unknown as RouteUpdate } : { kind: 'dropped', reason: 'badRouteUpdate' };
+  }
+  if (decoded.ack !== undefined) return Number.isSafeInteger(decoded.ack) ? { kind: 'ack', seq: decoded.ack as number } : { kind: 'dropped', reason: 'badRouteUpdate' };
+  const { msgs } = decoded;
+  if (!Array.isArray(msgs) || msgs.length === 0) return { kind: 'dropped', reason: 'notAPacket' };
+  // One node's batch: one malformed message in it and the batch is dropped whole (a node never
+  // sends one; whoever forged it gets nothing delivered).
+  for (const msg of msgs as unknown[]) {
+    if (!isRecord(msg)) return { kind: 'dropped', reason: 'notAPacket' };
+    // Only client topics are routed; `$` ones cross on mqemitter-redis's channels.
+    if (typeof msg.topic !== 'string' || msg.topic === '' || msg.topic.startsWith('$')) return { kind: 'dropped', reason: 'badTopic' };
+    const fields = checkPacketFields(msg);
+    if (fields) return { kind: 'dropped', reason: fields };
+  }
+  return { kind: 'messages', packets: msgs as { topic: string }[] };
+};
+
 /** Undefined for a message mqemitter-redis can take, else why not. Exported for its unit test. */
 export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: string): BackplaneDropReason | undefined => {
   if (channel === SENTINEL_HELLO) return undefined;
@@ -66,12 +118,9 @@ export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: 
   // mqemitter-redis publishes every message on the channel named by its topic; the prefix that
   // mqemitter-redis strips before aedes sees the topic is in the channel's name.
   if (msg.topic !== channel) return 'topicMismatch';
-  // What aedes reads of a packet to deliver it (mqtt-packet writes the payload as bytes or a
-  // string; aedes's own listeners call payload.toString()). aedes always sends a payload.
-  const { payload, qos, retain } = msg;
-  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return 'badFields';
-  if (qos !== undefined && qos !== 0 && qos !== 1 && qos !== 2) return 'badFields';
-  if (retain !== undefined && typeof retain !== 'boolean') return 'badFields';
+  const fields = checkPacketFields(msg);
+  if (fields) return fields;
+  const { payload } = msg as { payload: Buffer | string };
   const isAdded = channel === `${prefix}${SUBSCRIPTION_ADDED}`;
   const isRemoved = channel === `${prefix}${SUBSCRIPTION_REMOVED}`;
   if ((isAdded || isRemoved) && !isSubscriptionBroadcast(payload, isRemoved)) return 'badSubscriptionBroadcast';
@@ -83,14 +132,24 @@ export const checkBackplaneMessage = (channel: string, message: Buffer, prefix: 
  * right after building the emitter, before any message can arrive): a malformed message goes to
  * `onDropped`, never to them.
  */
-export const guardBackplaneMessages = (subscriber: Redis, prefix: string, onDropped: (dropped: DroppedBackplaneMessage) => void): void => {
+export const guardBackplaneMessages = (
+  subscriber: Redis, prefix: string, onDropped: (dropped: DroppedBackplaneMessage) => void,
+  routed?: { readonly routesChannel: string; readonly ownChannel: string; onMessage(message: RoutedMessage): void },
+): void => {
   const drop = (reason: BackplaneDropReason, channel: Buffer, message: Buffer) => {
     onDropped({ reason, channel: channel.subarray(0, MAX_CHANNEL_SHOWN).toString('utf8'), bytes: message.length });
   };
   const listeners = subscriber.listeners('messageBuffer') as ((channel: Buffer, message: Buffer) => void)[];
   subscriber.removeAllListeners('messageBuffer');
   subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
-    const reason = checkBackplaneMessage(channel.toString('utf8'), message, prefix);
+    const name = channel.toString('utf8');
+    // The route table's channels are not mqemitter-redis's: checked and handed over here.
+    if (routed && (name === routed.routesChannel || name === routed.ownChannel)) {
+      const checked = checkRoutedMessage(message, name === routed.routesChannel);
+      if (checked.kind === 'dropped') return drop(checked.reason, channel, message);
+      return routed.onMessage(checked);
+    }
+    const reason = checkBackplaneMessage(name, message, prefix);
     if (reason !== undefined) return drop(reason, channel, message);
     for (const listener of listeners) listener(channel, message);
   });

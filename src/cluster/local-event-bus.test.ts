@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { createCa, issueCertificate } from '../../test/support/test-pki.ts';
 import {
-  createRegistry, InMemoryRevocationStore, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, TrustIndex,
+  createRegistry, InMemoryAuditTrail, InMemoryRevocationStore, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, TrustIndex,
   type CaCertificateRecord, type RegistryEvent, type StoredRecord,
 } from '../registry/index.ts';
 import { isDomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
@@ -41,7 +41,7 @@ describe('LocalEventBus', () => {
     const trustIndex = new TrustIndex();
     const registry = createRegistry({
       caCertificates: new InMemoryCaCertificateStore(), agents: new InMemoryAgentStore(), managedCas: new InMemoryManagedCaStore(),
-      agentCertificates: new InMemoryAgentCertificateStore(), revocations: new InMemoryRevocationStore(), trustIndex, events: new LocalEventBus(() => undefined), clock: systemClock,
+      agentCertificates: new InMemoryAgentCertificateStore(), revocations: new InMemoryRevocationStore(), trustIndex, events: new LocalEventBus(() => undefined), clock: systemClock, audit: new InMemoryAuditTrail(),
       settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
     });
     const ca = await createCa({ subject: 'CN=acme-ca' });

@@ -9,9 +9,13 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { RedisAgentCensus } from './redis-agent-census.ts';
+import { RedisConnectBanStore } from './redis-connect-ban-store.ts';
 import { orderClientIdTakeovers } from './order-client-id-takeovers.ts';
 import { backplaneDropReasons, guardBackplaneMessages, type BackplaneDropReason } from './guard-backplane-messages.ts';
 import { dropMalformedStoredSubscriptions } from './drop-malformed-stored-subscriptions.ts';
+import { RouteTable } from './cluster-route-table.ts';
+import { routeClientMessages } from './route-client-messages.ts';
 
 // What aedes 1.2 shares between brokers on one Redis (mqemitter-redis and aedes-persistence-redis): mqemitter-redis carries
 // every PUBLISH and aedes's own `$SYS/<brokerId>/…` traffic (takeover of a client id, subscription
@@ -73,6 +77,12 @@ export interface RedisBrokerBackplaneOptions {
   readonly startTimeoutMs?: number;
   /** Told of every message dropped: malformed from the shared channels, or published while Redis is unreachable (a metric's counter). */
   readonly onMessageDropped?: (reason: BackplaneMessageDropReason) => void;
+  /** Told of the client messages sent through Redis to another node (counted once per node). */
+  readonly onMessageForwarded?: (messages: number) => void;
+  /** aedes' heartbeat (TRUSTGATE_MQTT_HEARTBEAT_MS), which also keeps this node's routes alive; default 60 s. */
+  readonly heartbeatMs?: number;
+  /** How long a new route waits for the other nodes' confirmations before the SUBACK; default 2 s. */
+  readonly routeAckTimeoutMs?: number;
 }
 
 /** Why the backplane dropped a message: the `reason` label's values (trustgate_cluster_messages_dropped_total). */
@@ -86,6 +96,14 @@ export interface RedisBrokerBackplane {
   readonly persistence: BrokerSessionPersistence;
   /** The broker's quota counts, kept in Redis next to the sessions they count. */
   readonly quotaLedger: RedisQuotaLedger;
+  /** aedes' heartbeat interval the route table was built for (the broker must use the same). */
+  readonly heartbeatMs: number;
+  /** Which node has which filters (decision 0028): its `forwarded` count, the other nodes' routes. */
+  readonly routes: RouteTable;
+  /** The connect bans every node holds a copy of (docs/limits.md). */
+  readonly banStore: RedisConnectBanStore;
+  /** Connected agents per tenant on the other nodes. */
+  readonly agentCensus: RedisAgentCensus;
   /**
    * True while all three Redis connections are up. While it is false the broker answers a CONNECT
    * with CONNACK 3 at once, and the messages published on this node are dropped (decision 0021).
@@ -99,6 +117,8 @@ export interface RedisBrokerBackplane {
 
 const DEFAULT_PREFIX = 'trustgate:';
 const DEFAULT_START_TIMEOUT_MS = 10_000;
+/** aedes' own default heartbeat. */
+const DEFAULT_HEARTBEAT_MS = 60_000;
 /** A clean shutdown lets QUIT flush what is queued; a Redis that is gone gets no more than this. */
 const CLOSE_BOUND_MS = 2_000;
 /** A flood of malformed messages is counted in full but logged at most once per reason per this. */
@@ -178,6 +198,8 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     let lastError: string | undefined;
     connection.on('ready', () => {
       if (lastError !== undefined) log.info({ role }, 'broker backplane connection to Redis restored');
+      // Route changes may have been missed (subscriber) or not stored (publisher), or Redis restarted.
+      if (everReady.has(connection) && routesStarted && role !== 'sessions' && !isClosing) void routes.resync();
       everReady.add(connection);
       isUp = true;
       noteAvailability();
@@ -200,6 +222,14 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     concurrency: 100,
     matchEmptyLevels: true,
   });
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const routes = new RouteTable({
+    brokerId: id, keyPrefix: prefix, channelPrefix: `${basePrefix}mqtt-`, commands: publisher, subscriber, heartbeatMs,
+    ackTimeoutMs: options.routeAckTimeoutMs ?? PUBLISH_TIMEOUT_MS, logger: log,
+  });
+  let routesStarted = false;
+  // Client messages go only where a filter matches (decision 0028); `$` topics still cross Redis.
+  const routed = routeClientMessages(mq, routes, publisher, (messages) => options.onMessageForwarded?.(messages));
   // Before any message can arrive (the subscriber connects on first use): a malformed one would
   // otherwise throw out of the subscriber's socket handler and crash this node, and every other.
   const lastDropLogged = new Map<BackplaneDropReason, { at: number; since: number }>();
@@ -213,8 +243,17 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     }
     lastDropLogged.set(reason, { at: now, since: 0 });
     log.error({ reason, channel, bytes, droppedUnlogged: last?.since ?? 0 }, 'dropped a malformed message from the broker backplane');
+  }, {
+    routesChannel: routes.routesChannel,
+    ownChannel: routes.ownChannel,
+    onMessage: (message) => {
+      if (message.kind === 'messages') for (const packet of message.packets) routed.deliver(packet);
+      else if (message.kind === 'ack') routes.onAck(message.seq);
+      else if (message.kind === 'routes') routes.onUpdate(message.update);
+    },
   });
-  // Every message aedes publishes crosses Redis, also between two clients of this node. While the
+  // Every message aedes publishes needs Redis: `$` ones cross it, and a client message may have to
+  // reach another node or a persistent session's queue. While the
   // publisher is not connected a message is dropped at once (counted), and one Redis does not
   // confirm within PUBLISH_TIMEOUT_MS is dropped too: nothing is held for later (decision 0021).
   // aedes is told it went out: an error would close the connection of the client that published
@@ -259,6 +298,8 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
       // aedes closes the emitter during the broker's close: a shutdown, not a lost connection.
       isClosing = true;
       const isConnected = subscriber.status === 'ready' && publisher.status === 'ready';
+      // The others forget this node's routes now rather than after 3 heartbeats.
+      await bounded(routes.close(), isConnected ? CLOSE_BOUND_MS : 0);
       await bounded(new Promise<void>((resolve) => closeMqEmitter(resolve)), isConnected ? CLOSE_BOUND_MS : 0);
       await Promise.all([closeRedisConnection(subscriber, 0), closeRedisConnection(publisher, 0)]);
     })();
@@ -294,6 +335,9 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   // what the failed run added is added again, not twice. aedes requires an async function.
   const setup = persistence.setup.bind(persistence);
   persistence.setup = async (broker) => {
+    // Before aedes accepts any client: the others' routes are known, this node's are listened for.
+    await routes.start();
+    routesStarted = true;
     try {
       await setup(broker);
     } catch (error) {
@@ -313,6 +357,16 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
       ? original(...args)
       : Promise.reject(new DomainError('mqtt.clusterUnavailable', 'Redis is unreachable: the broker backplane is unavailable'));
   }
+
+  // Connect limits (docs/limits.md): their own two connections, outside the availability above
+  // (a ban that cannot be shared still holds on the node that made it).
+  // Named apart from aedes' three (`<prefix>limits:…`): they are not the backplane's.
+  const limitsName = (role: string) => redisClientName(`${basePrefix}limits:${role}`, options.nodeId ?? id);
+  const limits = withObservedRejections(createRedisConnection(options.url, { connectionName: limitsName('commands') }));
+  const limitsSubscriber = createRedisConnection(options.url, { connectionName: limitsName('sub') });
+  for (const connection of [limits, limitsSubscriber]) connection.on('error', (error: Error) => log.debug({ err: error.message }, 'connect limits: Redis connection error'));
+  const banStore = new RedisConnectBanStore(limits, limitsSubscriber, basePrefix, log);
+  const agentCensus = new RedisAgentCensus(limits, basePrefix, id, log);
 
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
@@ -348,6 +402,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     // Not persistence.destroy(): all it adds is unsubscribing a listener from the mq closed above
     // (and it rejects if no broker ever set the persistence up). QUIT lets pending replies arrive.
     await closeRedisConnection(sessions, CLOSE_BOUND_MS);
+    await Promise.all([closeRedisConnection(limits, CLOSE_BOUND_MS), closeRedisConnection(limitsSubscriber, 0)]);
   };
 
   return {
@@ -355,6 +410,10 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     mq,
     persistence,
     quotaLedger,
+    heartbeatMs,
+    routes,
+    banStore,
+    agentCensus,
     isAvailable,
     start: () => {
       started ??= start();

@@ -82,9 +82,10 @@ const redisPrefix = (raw: string): string => {
   if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(raw)) throw new Error('must be 1 to 64 letters, digits or "_:.-"');
   return raw;
 };
+/** 31 + "." + 32 hex digits fit the 64 characters of agents.session_id. */
+export const MAX_NODE_ID_LENGTH = 31;
 const nodeId = (raw: string): string | undefined => {
   const value = optionalText(raw);
-  // 31 + "." + 32 hex digits fit the 64 characters of agents.session_id.
   if (value !== undefined && !/^[A-Za-z0-9_-]{1,31}$/.test(value)) throw new Error('must be 1 to 31 letters, digits, "_" or "-"');
   return value;
 };
@@ -181,6 +182,19 @@ export const configSchema = {
       env: 'TRUSTGATE_MQTT_MAX_PERSISTENT_SESSIONS_PER_TENANT', default: 100_000, parse: integer(1, 10_000_000),
       description: 'Persistent sessions (clean session = false) one tenant may hold, connected or away until their expiry; past it, a CONNECT with clean session 0 for a client id without a session is refused (CONNACK 5), resuming one never is. The default leaves room for every agent of a large tenant.',
     }),
+    // Issue 16, part 4 (docs/limits.md): quotas, in force whatever TRUSTGATE_RATE_LIMITS says.
+    maxPublishesPerSecondPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT', default: 100, parse: integer(1, 1_000_000),
+      description: 'PUBLISH packets one agent may send per second, on average (a token bucket refilled at this rate, holding TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT); an agent past it is disconnected (logged with reason `publishRateExceeded`). Tenant applications are not capped by it.',
+    }),
+    publishBurstPerAgent: setting({
+      env: 'TRUSTGATE_MQTT_PUBLISH_BURST_PER_AGENT', default: 200, parse: integer(1, 10_000_000),
+      description: 'PUBLISH packets an agent may send at once, above its per-second rate (the bucket size of TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT).',
+    }),
+    maxAgentsPerTenant: setting({
+      env: 'TRUSTGATE_MQTT_MAX_AGENTS_PER_TENANT', default: 100_000, parse: integer(1, 100_000_000),
+      description: 'Agents of one tenant connected at once (in a cluster: over all nodes, each node hearing the others\' counts every 2 s); a further agent\'s CONNECT is refused with CONNACK 5 (`mqtt.tenantConnectionLimitReached`), a reconnecting agent that takes over its own session never is.',
+    }),
     sessionExpirySeconds: setting({
       env: 'TRUSTGATE_MQTT_SESSION_EXPIRY_SECONDS', default: 7 * 24 * 3600, parse: integer(1, 10 * 365 * 24 * 3600),
       description: 'A persistent session (clean session = false) whose client stays away this long is deleted with its subscriptions and queued messages, in seconds.',
@@ -228,6 +242,12 @@ export const configSchema = {
       description: 'Tolerance for certificates whose notBefore is slightly in the future, in milliseconds.',
     }),
   },
+  audit: {
+    retentionDays: setting({
+      env: 'TRUSTGATE_AUDIT_RETENTION_DAYS', default: 365, parse: integer(1, 36_500),
+      description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
+    }),
+  },
   cluster: {
     redisUrl: setting<string | undefined>({
       env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,
@@ -240,6 +260,10 @@ export const configSchema = {
     nodeId: setting<string | undefined>({
       env: 'TRUSTGATE_NODE_ID', default: undefined, parse: nodeId,
       description: 'This node\'s name in a cluster, stable across restarts (a restarting node marks only its own agents offline). Unset = the host name.',
+    }),
+    workers: setting({
+      env: 'TRUSTGATE_WORKERS', default: 1, parse: integer(1, 64),
+      description: 'Broker processes on this machine (`trustgate serve --workers N` says the same), each a cluster node named `<TRUSTGATE_NODE_ID>-w<i>`, all on the same MQTT and HTTP ports (Linux `SO_REUSEPORT`: the kernel spreads new connections); a supervisor restarts a worker that dies. More than 1 needs TRUSTGATE_REDIS_URL and a PostgreSQL TRUSTGATE_DATABASE_URL, and Linux (decision 0031). 1 = one process, no supervisor.',
     }),
     drainMs: setting({
       env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),

@@ -63,7 +63,9 @@ export const MINDCONNECT_RATE_LIMITS: RateLimitPolicy = Object.freeze<RateLimitP
   },
   mqtt: {
     connectPerClientId: { perSecond: 1, burst: 3 },
-    connectPerSourceAddress: { perSecond: 50, burst: 200 },
+    // One address may front a whole site (NAT): its burst lets 1,000 agents back in at once after an
+    // outage; the rate bounds what one looping source costs (about 0.15 core at ~1.5 ms a handshake).
+    connectPerSourceAddress: { perSecond: 100, burst: 1000 },
     ban: { refusals: 20, windowMs: MINUTE, banMs: 5 * MINUTE },
   },
 });

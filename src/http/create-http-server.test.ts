@@ -40,11 +40,13 @@ const ACCESS: Readonly<Record<string, Scope | 'public'>> = {
   [`PATCH ${API}/agents/:id`]: 'mcmqtt.admin',
   [`DELETE ${API}/agents/:id`]: 'mcmqtt.admin',
   [`POST ${API}/agents/doctor`]: 'mcmqtt.read',
+  [`GET ${API}/agents/events`]: 'mcmqtt.read',
   [`POST ${API}/agentCertificates`]: 'mcmqtt.admin',
   [`GET ${API}/agentCertificates`]: 'mcmqtt.read',
   [`GET ${API}/agentCertificates/:id`]: 'mcmqtt.read',
   [`POST ${API}/agentCertificates/:id/renew`]: 'mcmqtt.admin',
   [`DELETE ${API}/agentCertificates/:id`]: 'mcmqtt.admin',
+  [`GET ${API}/auditEvents`]: 'mcmqtt.admin',
   [`GET ${API}/openapi.json`]: 'public',
   // Swagger UI (@fastify/swagger-ui), public like the document it shows: its page, the document
   // as JSON and YAML, its initializer and its static assets (the route `docs/static/*`, which
@@ -115,11 +117,24 @@ describe('the HTTP server\'s routes and who may call them', () => {
 
   const call = async (route: string, token: 'none' | 'read' | 'admin' | undefined) => {
     const [method = '', path = ''] = route.split(' ');
-    const answer = await app.inject({
+    const request = {
       method,
       url: path.replace(':id', 'a'.repeat(24)).replace(/\/docs\*$/, '/docs/static/swagger-ui.css'),
       headers: token === undefined ? {} : { authorization: `Bearer ${tokens.get(token)}` },
-    });
+    };
+    if (path.endsWith('/agents/events')) {
+      // An endless stream: answered once its headers are written; a refusal's body is read whole.
+      const streamed = await app.inject({ ...request, payloadAsStream: true });
+      const stream = streamed.stream();
+      if (streamed.statusCode === 200) {
+        stream.destroy();
+        return { status: 200, error: undefined };
+      }
+      let body = '';
+      for await (const chunk of stream) body += String(chunk);
+      return { status: streamed.statusCode, error: JSON.parse(body).errors[0] };
+    }
+    const answer = await app.inject(request);
     const isRefusal = method !== 'HEAD' && (answer.statusCode === 401 || answer.statusCode === 403);
     return { status: answer.statusCode, error: isRefusal ? answer.json().errors[0] : undefined };
   };
@@ -127,7 +142,8 @@ describe('the HTTP server\'s routes and who may call them', () => {
   test('every route is in the table, and the table names no route the server lacks', () => {
     const routes = routesOf(app);
     assert.deepEqual(routes.filter((route) => expectedAccess(route) === undefined), [], 'routes whose access nobody decided');
-    const expected = Object.keys(ACCESS).flatMap((route) => (route.startsWith('GET ') ? [route, route.replace('GET ', 'HEAD ')] : [route])).sort();
+    // Every GET has its HEAD, but the event stream's (a HEAD would hold a stream nobody reads).
+    const expected = Object.keys(ACCESS).flatMap((route) => (route.startsWith('GET ') && !route.endsWith('/agents/events') ? [route, route.replace('GET ', 'HEAD ')] : [route])).sort();
     assert.deepEqual(routes, expected);
   });
 

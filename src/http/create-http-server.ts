@@ -6,10 +6,13 @@ import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
 import type { Redis } from 'ioredis';
-import type { AuditTrail, Registry } from '../registry/index.ts';
+import { watchAgents, type AuditTrail, type MqttBans, type Registry } from '../registry/index.ts';
+import { banRoutes } from './bans/ban-routes.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
+import { agentEventsRoute } from './agents/agent-events-route.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
+import { auditEventRoutes } from './audit-events/audit-event-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
 import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
@@ -19,6 +22,7 @@ import { rejectPrivateKeys } from './reject-private-keys.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { countRequests } from './request-metrics.ts';
 import { ProbesAtDebug, requestIdOf } from './request-logging.ts';
+import { securityHeaders } from './security-headers.ts';
 import type { RateWindow, RestRateLimits } from './rate-limit-budgets.ts';
 import { limitRestRates } from './rest-rate-limits.ts';
 import { limitUnauthenticated, UNAUTHENTICATED_DEFAULT } from './unauthenticated-limit.ts';
@@ -27,6 +31,9 @@ export const API_BASE_PATH = '/api/mindconnectmqtt/v3';
 export const BODY_LIMIT_BYTES = 64 * 1024;
 /** Swagger UI, next to the OpenAPI document (`${API_BASE_PATH}/openapi.json`). */
 export const API_DOCS_PATH = `${API_BASE_PATH}/docs`;
+/** sha256 of `.logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}`, the <style>
+ *  of the logo in @fastify/swagger-ui 6.1's swagger-ui-standalone-preset.js. */
+const SWAGGER_UI_LOGO_STYLE_HASH = 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w=';
 
 // Swagger UI's pages and assets are public like the OpenAPI document they show (the UI sends the
 // token a person types in, it has none of its own). Its plugin cannot give its routes a config, so
@@ -58,6 +65,7 @@ export interface HttpServerOptions {
   readonly broker: Omit<BrokerInfo, 'hasGeneratedRootCa'>;
   /** What /readyz reports: whether this node can take new work (database, cluster bus, not draining). */
   readonly readiness?: () => Promise<ReadinessReport>;
+  readonly agentEvents?: Partial<AgentEventSettings>;
   /** TRUSTGATE_RATE_LIMITS' REST part; undefined (`off`) = no REST rate limits. */
   readonly rateLimits?: {
     readonly rest: RestRateLimits;
@@ -70,7 +78,24 @@ export interface HttpServerOptions {
   };
   /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
   readonly auditTrail?: AuditTrail;
+  /** The broker's connect bans (GET/DELETE /bans); absent, the routes are not registered. */
+  readonly bans?: MqttBans;
 }
+
+/** GET /agents/events (docs/decisions/0027-agent-events-by-polling.md); tests shorten or lower them. */
+export interface AgentEventSettings {
+  /** How often a watched tenant's agents are read again. */
+  readonly pollMs: number;
+  readonly pingMs: number;
+  readonly maxStreamsPerTenant: number;
+  readonly maxStreamsPerNode: number;
+  /** How long a client may not read at all before it is cut off. */
+  readonly stallMs: number;
+}
+
+export const AGENT_EVENT_DEFAULTS: AgentEventSettings = {
+  pollMs: 1000, pingMs: 15_000, maxStreamsPerTenant: 10, maxStreamsPerNode: 500, stallMs: 30_000,
+};
 
 export interface ReadinessReport {
   readonly isReady: boolean;
@@ -80,7 +105,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -100,6 +125,8 @@ export const createHttpServer = async ({
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, app.getDefaultJsonParser('error', 'error'));
   handleErrors(app);
   countRequests(app, metrics);
+  // Before any route: its onRoute hook exempts the console's and adapts Swagger UI's.
+  await securityHeaders(app, { docsPath: API_DOCS_PATH });
   app.addHook('onRoute', markSwaggerUiPublic);
   app.addHook('onRoute', markConsolePublic);
   // The id, echoed: what a caller quotes to find its request in the logs (also the error's logref).
@@ -130,17 +157,32 @@ export const createHttpServer = async ({
   });
 
   // The plugin's own strict CSP (scripts and styles from 'self' only, no inline script), minus
-  // upgrade-insecure-requests, which would send a browser on plain http://localhost to https.
+  // upgrade-insecure-requests, which would send a browser on plain http://localhost to https, plus
+  // the one inline <style> Swagger UI renders (in its logo's SVG), allowed by its hash rather than
+  // 'unsafe-inline'. test/api/swagger-ui-browser.test.ts fails in Chromium if an upgrade changes it.
   await app.register(swaggerUi, {
     routePrefix: API_DOCS_PATH,
     staticCSP: true,
-    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+    transformStaticCSP: (header) => header
+      .replace(/\s*upgrade-insecure-requests;?/, '')
+      .replace(/style-src ([^;]*);/, (_directive, sources: string) => `style-src ${sources.trim()} '${SWAGGER_UI_LOGO_STYLE_HASH}';`),
     validatorUrl: false,
   });
 
   await app.register(caCertificateRoutes, { prefix: API_BASE_PATH, registry });
   await app.register(agentRoutes, { prefix: API_BASE_PATH, registry });
+  const events = { ...AGENT_EVENT_DEFAULTS, ...agentEvents };
+  const watch = watchAgents({
+    listAgents: (tenant) => registry.listAgents(tenant),
+    intervalMs: events.pollMs,
+    maxWatchersPerTenant: events.maxStreamsPerTenant,
+    maxWatchers: events.maxStreamsPerNode,
+    log: logger,
+  });
+  await app.register(agentEventsRoute, { prefix: API_BASE_PATH, watch, pingMs: events.pingMs, stallMs: events.stallMs });
   await app.register(agentCertificateRoutes, { prefix: API_BASE_PATH, registry });
+  await app.register(auditEventRoutes, { prefix: API_BASE_PATH, registry });
+  if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   // The web console (docs/console.md), with its own strict security headers.
   await app.register(consoleRoutes, { prefix: CONSOLE_PATH });

@@ -10,6 +10,7 @@ import { assertNotExpired } from './session-deadlines.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
 import { connackCodeByError } from './connack-codes.ts';
+import { peerCertificateOf } from './peer-certificate.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
 export interface AuthenticateDependencies {
@@ -28,10 +29,6 @@ export interface AuthenticateDependencies {
   readonly onAdmitted?: (client: Client) => void;
 }
 
-const peerCertificateOf = (client: Client): X509Certificate | undefined => {
-  const socket = client.conn as Partial<TLSSocket>;
-  return socket.getPeerX509Certificate?.();
-};
 
 // A tenant application: no client certificate, its Bearer token as the MQTT password.
 const authenticateApplication = async (
@@ -59,7 +56,9 @@ const authenticateApplication = async (
 
 const authenticateAgent = async ({ registry, nodeId, logger }: AuthenticateDependencies, client: Client, peerCertificate: X509Certificate): Promise<BrokerPrincipal> => {
   const sessionId = `${nodeId}.${randomUUID().replaceAll('-', '')}`;
-  const { agent, tenant, certificateSerialNumber, validUntil, certificateChange } = await registry.admitAgent({ certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId });
+  const { agent, tenant, certificateSerialNumber, validUntil, certificateChange } = await registry.admitAgent({
+    certificateDer: peerCertificate.raw, peerCertificate, clientId: client.id, sessionId, sourceAddress: (client.conn as Partial<TLSSocket>).remoteAddress,
+  });
   // The record follows the certificate the agent connects with: say so when that is another one
   // than it held (renewed, reissued, or from the tenant's other CA), so the switch is never silent.
   if (certificateChange) {
@@ -75,6 +74,18 @@ const authenticateAgent = async ({ registry, nodeId, logger }: AuthenticateDepen
     kind: 'agent', tenant, clientId: agent.clientId, agentId: agent.id, caCertificateId: agent.caCertificateId, certificateSerialNumber, sessionId,
     expiry: { atMs: validUntil.at.getTime(), code: validUntil.code },
   };
+};
+
+/** A refused CONNECT's answer, with what the connect limits (connect-guard.ts) count it by: the
+ *  catalogue code, and the tenant whose CA issued the presented certificate when that was found. */
+export interface CodedRefusal extends AuthenticateError {
+  reason?: string;
+  issuerTenant?: string;
+}
+
+const issuerTenantOf = (error: unknown): string | undefined => {
+  const details = isDomainError(error) ? error.details as { issuerTenant?: unknown } | undefined : undefined;
+  return typeof details?.issuerTenant === 'string' ? details.issuerTenant : undefined;
 };
 
 const CLOSED_DURING_ADMISSION = new Error('the connection closed while it was being admitted');
@@ -133,8 +144,11 @@ export const createAuthenticate = (dependencies: AuthenticateDependencies, sessi
       if (!isDomainError(error)) dependencies.logger.error({ err: error, clientId: client.id }, 'mqtt authentication failed unexpectedly');
       dependencies.metrics.refusals.labels(code).inc();
       dependencies.logger.warn({ clientId: client.id, reason: code, detail: isDomainError(error) ? error.message : undefined, remoteAddress: (client.conn as Partial<TLSSocket>).remoteAddress }, 'mqtt connection refused');
-      const refusal = new Error(isDomainError(error) ? error.message : 'not authorized') as AuthenticateError;
+      const refusal = new Error(isDomainError(error) ? error.message : 'not authorized') as CodedRefusal;
       refusal.returnCode = connackCodeByError[code];
+      refusal.reason = code;
+      const issuerTenant = issuerTenantOf(error);
+      if (issuerTenant !== undefined) refusal.issuerTenant = issuerTenant;
       done(refusal, false);
     });
   };

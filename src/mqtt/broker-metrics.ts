@@ -2,12 +2,13 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { errorCodes } from '../shared/index.ts';
 import type { SessionExpiry } from './broker-principal.ts';
 import { MessageTraffic } from './traffic-metrics.ts';
+import { limitKinds } from './connect-limits.ts';
 
 /** Every cap the broker enforces (docs/decisions/0015-broker-quotas.md): the `cap` label's values. */
 export const brokerCaps = [
   'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'filtersPerTenant', 'queuedPerClient', 'queuedPerTenant',
   'retainedPerClient', 'retainedPerTenant', 'outgoingBytes', 'outgoingBytesPerTenant', 'slowConsumerTimeout',
-  'persistentSessionsPerTenant',
+  'persistentSessionsPerTenant', 'publishesPerSecond', 'agentsPerTenant',
 ] as const;
 export type BrokerCap = typeof brokerCaps[number];
 
@@ -49,7 +50,25 @@ export const createBrokerMetrics = (registry: Registry) => {
     registers: [registry],
   });
   for (const kind of ['agent', 'application']) accepted.labels(kind).inc(0);
+  // Connect limits and bans (connect-limits.ts): apart from the refusals above, so a refusal for
+  // rate is never counted as one for trust.
+  const rateLimited = new Counter({
+    name: 'trustgate_mqtt_connects_rate_limited_total',
+    help: 'MQTT connection attempts refused by the connect limits, by kind: clientId and sourceAddress (over the rate; CONNACK 3, a source address dropped before TLS), bannedClientId and bannedSourceAddress (banned)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of limitKinds) rateLimited.labels(kind).inc(0);
+  const bans = new Counter({
+    name: 'trustgate_mqtt_bans_total',
+    help: 'Bans this node made (a client id with its certificate, or a source address, refused too often within the window), by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of ['clientId', 'sourceAddress']) bans.labels(kind).inc(0);
   return {
+    rateLimited,
+    bans,
     /** Per-message counts, read at scrape time (traffic-metrics.ts). */
     traffic: new MessageTraffic(),
     messagesRefused,

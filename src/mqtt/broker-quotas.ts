@@ -2,7 +2,9 @@ import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { isDomainError } from '../shared/index.ts';
 import type { BrokerMetrics } from './broker-metrics.ts';
+import { AgentsPerTenant, type AgentCensus } from './agents-per-tenant.ts';
 import { CapHits } from './cap-hits.ts';
+import { markDisconnect } from './disconnect-reasons.ts';
 import { onClientGone, onClientReady } from './client-lifecycle.ts';
 import { connackCodeByError } from './connack-codes.ts';
 import { applyFilterCaps } from './filter-caps.ts';
@@ -30,6 +32,10 @@ export interface BrokerQuotaSettings {
   readonly maxRetainedPerTenant: number;
   readonly maxPersistentSessionsPerTenant: number;
   readonly sessionExpirySeconds: number;
+  /** PUBLISH packets one agent may send per second (a token bucket of `publishBurstPerAgent`). */
+  readonly maxPublishesPerSecondPerAgent: number;
+  readonly publishBurstPerAgent: number;
+  readonly maxAgentsPerTenant: number;
 }
 
 export interface BrokerQuotaDependencies {
@@ -39,6 +45,10 @@ export interface BrokerQuotaDependencies {
   readonly logger: Logger;
   /** The tenant a connected client belongs to (its admitted principal). */
   readonly tenantOf: (client: Client) => string | undefined;
+  /** True for a client admitted as an agent (by certificate). */
+  readonly isAgent: (client: Client) => boolean;
+  /** The other nodes' connected agents per tenant (a cluster). */
+  readonly census?: AgentCensus | undefined;
 }
 
 export interface BrokerQuotas {
@@ -51,7 +61,13 @@ type Authenticate = (client: Client, username: string | undefined, password: Buf
 type AuthorizePublish = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => void;
 
 interface ParsedPacket { cmd: string; qos?: number; topic?: string; subscriptions?: readonly unknown[] }
-interface PacketParser { client: Client; prependListener(event: 'packet', listener: (this: PacketParser, packet: ParsedPacket) => void): void }
+interface PacketParser {
+  client: Client;
+  /** The agent's PUBLISH token bucket, kept on its parser: no lookup per packet. */
+  publishTokens?: number;
+  publishTokensAt?: number;
+  publishCapHit?: boolean;
+  prependListener(event: 'packet', listener: (this: PacketParser, packet: ParsedPacket) => void): void }
 interface SessionPersistence extends QueuePersistence {
   outgoingStream(client: unknown): AsyncIterable<unknown>;
   cleanIncoming?(client: unknown): Promise<void>;
@@ -64,7 +80,7 @@ const REFUSED_COMMAND = 'refused-by-broker-cap';
 /** A ledger call refused at once because the cluster's Redis is unreachable (decision 0021). */
 const isRedisUnreachable = (error: unknown): boolean => isDomainError(error) && error.code === 'mqtt.clusterUnavailable';
 
-export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger, tenantOf }: BrokerQuotaDependencies): BrokerQuotas => {
+export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, logger, tenantOf, isAgent, census }: BrokerQuotaDependencies): BrokerQuotas => {
   const hits = new CapHits(metrics, logger);
   const slowConsumers = createSlowConsumerGuard(broker, {
     maxOutgoingBytes: settings.maxOutgoingBytesPerClient, maxOutgoingBytesPerTenant: settings.maxOutgoingBytesPerTenant, timeoutMs: settings.slowConsumerTimeoutMs,
@@ -74,8 +90,33 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
 
   // QoS 0 and 1 only (README, "Connect an agent"): a QoS 2 PUBLISH closes the connection (aedes would store it until a PUBREL
   // that an abuser never sends). And at most maxFiltersPerSubscribe filters in one SUBSCRIBE.
+  // PUBLISHes per agent per second (issue 16, part 4): a token bucket on the agent's parser,
+  // refilled by the time between its packets. Past it, the connection is closed with a logged
+  // reason; a tenant application (one connection serving many agents) is not capped here.
+  const publishRate = settings.maxPublishesPerSecondPerAgent / 1000;
+  const publishBurst = settings.publishBurstPerAgent;
+  const exceedsPublishRate = (parser: PacketParser): boolean => {
+    const now = performance.now();
+    const tokens = Math.min(publishBurst, (parser.publishTokens ?? publishBurst) + (now - (parser.publishTokensAt ?? now)) * publishRate);
+    parser.publishTokensAt = now;
+    if (tokens < 1) {
+      parser.publishTokens = tokens;
+      return isAgent(parser.client);
+    }
+    parser.publishTokens = tokens - 1;
+    return false;
+  };
+
   function refuseAtParse(this: PacketParser, packet: ParsedPacket): void {
-    if (packet.cmd === 'publish' && packet.qos === 2) {
+    if (packet.cmd === 'publish' && exceedsPublishRate(this)) {
+      // Packets already read behind the first one over the cap are refused too, counted once.
+      packet.cmd = REFUSED_COMMAND;
+      if (this.publishCapHit) return;
+      this.publishCapHit = true;
+      markDisconnect(this.client, 'publishRateExceeded', `more than ${settings.maxPublishesPerSecondPerAgent} PUBLISHes per second (burst ${publishBurst})`);
+      hits.hit('publishesPerSecond', { clientId: this.client.id, limit: settings.maxPublishesPerSecondPerAgent, burst: publishBurst },
+        'agent disconnected: it published faster than its cap (TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT)', true);
+    } else if (packet.cmd === 'publish' && packet.qos === 2) {
       hits.hit('qos2Publish', { clientId: this.client.id, topic: packet.topic?.slice(0, 256) }, 'QoS 2 PUBLISH refused (QoS 0 and 1 only): connection closed', true);
       packet.cmd = REFUSED_COMMAND;
     } else if (packet.cmd === 'subscribe' && (packet.subscriptions?.length ?? 0) > settings.maxFiltersPerSubscribe) {
@@ -123,12 +164,16 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   // creates the session; a clean CONNECT passes straight through (no ledger call), and its
   // cleanSubscriptions frees the place (queue-quotas.ts), as the expiry does.
   const authenticate = broker.authenticate as Authenticate;
-  const refuseSession = (code: 'mqtt.persistentSessionLimitReached' | 'storage.unavailable', message: string): AuthenticateError => {
-    const refusal = new Error(message) as AuthenticateError;
+  const refuseSession = (code: 'mqtt.persistentSessionLimitReached' | 'mqtt.tenantConnectionLimitReached' | 'storage.unavailable', message: string): AuthenticateError => {
+    const refusal = new Error(message) as AuthenticateError & { reason?: string };
     refusal.returnCode = connackCodeByError[code];
+    refusal.reason = code;
     return refusal;
   };
-  broker.authenticate = ((client, username, password, done) => {
+  // Connected agents per tenant (agents-per-tenant.ts): a place taken once the agent is admitted,
+  // before aedes goes on; freed when the connection goes.
+  const agentsPerTenant = new AgentsPerTenant(settings.maxAgentsPerTenant, census);
+  const authenticateWithSessions = ((client, username, password, done) => {
     if (client.clean !== false) return authenticate(client, username, password, done);
     authenticate(client, username, password, (error, success) => {
       const tenant = error || !success ? undefined : tenantOf(client);
@@ -145,6 +190,16 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
         metrics.refusals.labels('storage.unavailable').inc();
         done(refuseSession('storage.unavailable', 'The persistent-session count could not be read; try again.'), false);
       });
+    });
+  }) satisfies Authenticate;
+  broker.authenticate = ((client, username, password, done) => {
+    authenticateWithSessions(client, username, password, (error, success) => {
+      const tenant = error || !success || !isAgent(client) ? undefined : tenantOf(client);
+      if (tenant === undefined || agentsPerTenant.claim(tenant, client)) return done(error, success);
+      hits.hit('agentsPerTenant', { clientId: client.id, tenant, limit: settings.maxAgentsPerTenant },
+        'CONNECT refused: the tenant has the maximum number of connected agents (mqtt.tenantConnectionLimitReached)', true);
+      metrics.refusals.labels('mqtt.tenantConnectionLimitReached').inc();
+      done(refuseSession('mqtt.tenantConnectionLimitReached', 'The tenant has the maximum number of connected agents.'), false);
     });
   }) satisfies Authenticate;
 
@@ -191,11 +246,13 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   });
   // client-lifecycle.ts: aedes' own events miss connections dropped while their CONNECT is answered.
   onClientGone(broker, (client: Client) => {
+    agentsPerTenant.release(client);
     if (movedElsewhere.delete(client)) return;
     if (!client.clean && client.id) expiry.clientLeft(client.id);
   });
   onClientReady(broker, (client: Client) => expiry.clientBack(client.id));
   expiry.start();
+  void census?.start(() => agentsPerTenant.counts()).catch((error: unknown) => logger.warn({ err: error }, 'could not start the cluster\'s count of connected agents'));
 
   return {
     guard(client) {
@@ -204,6 +261,7 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
     },
     close() {
       expiry.stop();
+      void census?.close().catch(() => undefined);
     },
   };
 };

@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes';
 import type { Logger } from 'pino';
-import type { Registry } from '../registry/index.ts';
+import type { Socket } from 'node:net';
+import { agentContext, type Registry } from '../registry/index.ts';
 import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { stampPublisher } from './message-publisher.ts';
@@ -74,7 +75,7 @@ export const installCertificateRenewal = (broker: Aedes, { registry, sessions, l
     });
   };
 
-  const handle = async (principal: AgentPrincipal, payload: unknown): Promise<void> => {
+  const handle = async (principal: AgentPrincipal, payload: unknown, sourceAddress: string | undefined): Promise<void> => {
     let id: string | null = null;
     const key = `${principal.tenant}/${principal.clientId}`;
     let isHolding = false;
@@ -87,7 +88,7 @@ export const installCertificateRenewal = (broker: Aedes, { registry, sessions, l
         tenant: principal.tenant,
         subject: { kind: 'session', clientId: principal.clientId, caCertificateId: principal.caCertificateId, serialNumber: principal.certificateSerialNumber },
         csrPem,
-      });
+      }, agentContext(principal.clientId, sourceAddress));
       const { certificate } = renewed;
       logger.info({ clientId: principal.clientId, tenant: principal.tenant, agentCertificateId: certificate.id, serialNumber: certificate.serialNumber, notAfter: certificate.notAfter.toISOString() },
         'agent certificate renewed over MQTT');
@@ -120,7 +121,7 @@ export const installCertificateRenewal = (broker: Aedes, { registry, sessions, l
       logger.debug({ topic: packet.topic.slice(0, 256) }, 'dropped a certificate renewal request without a live agent session');
       return;
     }
-    handle(principal, (packet as { payload?: unknown }).payload)
+    handle(principal, (packet as { payload?: unknown }).payload, (sender?.conn as Partial<Socket> | undefined)?.remoteAddress)
       .catch((error: unknown) => logger.error({ err: error, clientId: principal.clientId }, 'certificate renewal handler failed'));
   };
 };

@@ -58,6 +58,11 @@ export const connackCodeByError = {
   'crl.notYetValid': 5,
   'crl.replayed': 5,
   'crl.notFound': 5,
+  'auditEvent.sinceInvalid': 5,
+  'auditEvent.untilInvalid': 5,
+  'auditEvent.actionInvalid': 5,
+  'auditEvent.limitInvalid': 5,
+  'auditEvent.cursorInvalid': 5,
   'verification.registrationCodeMismatch': 5,
   'verification.issuerMismatch': 5,
   'verification.signatureMismatch': 5,
@@ -69,7 +74,10 @@ export const connackCodeByError = {
   'csr.invalid': 5,
   'csr.weakKey': 5,
   'agent.notFound': 5,
+  'ban.notFound': 5,
   'agent.expiringBeforeInvalid': 5,
+  'agent.streamTenantLimitReached': 5,
+  'agent.streamNodeLimitReached': 5,
   'agentCertificate.notFound': 5,
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,
@@ -104,4 +112,11 @@ export const connackCodeByError = {
   'mqtt.tenantMismatch': 4,
   // A tenant quota, not a transient outage: 5, so clients do not hammer it with retries.
   'mqtt.persistentSessionLimitReached': 5,
+  // Like the persistent-session quota: 5, a tenant's cap, not a transient outage.
+  'mqtt.tenantConnectionLimitReached': 5,
+  // Connect limits and bans (connect-limits.ts): 3 "server unavailable", the one MQTT 3.1.1 code
+  // that tells a client to retry later and never that its certificate or token is wrong; logs
+  // and metrics name the reason (trustgate_mqtt_connects_rate_limited_total, not the refusals).
+  'mqtt.connectRateLimited': 3,
+  'mqtt.clientBanned': 3,
 } as const satisfies Record<ErrorCode, ConnackCode>;

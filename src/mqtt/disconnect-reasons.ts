@@ -24,6 +24,8 @@ export type DisconnectReason =
   | 'expired'
   /** The node closed its remaining connections at shutdown (a single node, or after the drain). */
   | 'shutdown'
+  /** An agent published faster than TRUSTGATE_MQTT_MAX_PUBLISHES_PER_SECOND_PER_AGENT allows (broker-quotas.ts). */
+  | 'publishRateExceeded'
   /** Anything else the broker closed (a cap, a malformed packet, a slow consumer: each logs its own line). */
   | 'closedByBroker';
 

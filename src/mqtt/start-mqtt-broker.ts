@@ -5,7 +5,11 @@ import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { AgentSessions, Registry } from '../registry/index.ts';
+import type { AgentSessions, AuditTrail, MqttBans, Registry } from '../registry/index.ts';
+import type { AgentCensus } from './agents-per-tenant.ts';
+import { InMemoryConnectBanStore, type ConnectBanStore } from './connect-ban-store.ts';
+import { installConnectGuard } from './connect-guard.ts';
+import type { ConnectLimitPolicy } from './connect-limits.ts';
 import { createAuthenticate } from './authenticate-client.ts';
 import { createAuthorizeForward, createAuthorizePublish, createAuthorizeSubscribe } from './authorize-packets.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
@@ -43,12 +47,18 @@ export interface MqttBrokerOptions {
   readonly quotas: BrokerQuotaSettings;
   /** Export series labelled with tenant names: only when /metrics is protected (TRUSTGATE_METRICS_TOKEN). */
   readonly tenantMetrics?: boolean;
+  /** Connect limits and bans (TRUSTGATE_RATE_LIMITS' `mqtt`); undefined = none (connect-guard.ts). */
+  readonly connectLimits?: ConnectLimitPolicy | undefined;
+  /** Where refused connections (aggregated), bans and lifts are recorded. */
+  readonly audit?: AuditTrail | undefined;
+  /** Listen with SO_REUSEPORT beside the other workers of `serve --workers N` (decision 0031). */
+  readonly reusePort?: boolean;
 }
 
 /**
  * What aedes shares between the brokers of a cluster: its `id` (unique per broker process: it
  * names the `$SYS/<id>/…` topics by which brokers take over each other's client ids, and keys
- * stored QoS 1 packets), the message emitter every PUBLISH crosses, and the session persistence.
+ * stored QoS 1 packets), the message emitter every PUBLISH enters (routed between nodes), and the session persistence.
  * The owner closes `persistence` after `close()`; aedes closes `mq` itself.
  */
 export interface MqttBrokerBackplane {
@@ -59,12 +69,20 @@ export interface MqttBrokerBackplane {
   readonly quotaLedger: QuotaLedger;
   /** False while it cannot reach what it shares (Redis): CONNECTs get CONNACK 3, SUBSCRIBEs 0x80 (decision 0021). */
   isAvailable?(): boolean;
+  /** The heartbeat its route table counts on (decision 0028), used when `heartbeatMs` is not given. */
+  readonly heartbeatMs?: number;
+  /** Connect bans shared by the nodes (connect-ban-store.ts). */
+  readonly banStore?: ConnectBanStore;
+  /** The other nodes' connected agents per tenant (agents-per-tenant.ts). */
+  readonly agentCensus?: AgentCensus;
 }
 
 /** As AgentSessions, the registry's event follower closes the sessions whose trust is withdrawn
  *  (at once), and re-checks the live ones after a cluster node missed events. */
 export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
+  /** The connect bans, as the REST API lists and lifts them. */
+  readonly bans: MqttBans;
   /** Graceful shutdown: stops accepting connections, then disconnects the connected clients
    *  evenly over `durationMs` (the first at once, the last about `durationMs` later), so agents
    *  reconnect to other nodes without a stampede. */
@@ -122,7 +140,8 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       callback(null, null);
     },
     connectTimeout: CONNECT_TIMEOUT_MS,
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatInterval: options.heartbeatMs }),
+    // The backplane's route table counts a node dead after 3 of the heartbeats it was built for.
+    ...((options.heartbeatMs ?? options.backplane?.heartbeatMs) === undefined ? {} : { heartbeatInterval: options.heartbeatMs ?? options.backplane?.heartbeatMs }),
     // Agent client ids are `<tenant>_<CN>`: longer than MQTT 3.1's 23 characters.
     maxClientsIdLength: 256,
   });
@@ -148,7 +167,15 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const quotas = installBrokerQuotas(broker, {
     settings: options.quotas, ledger, metrics, logger: log,
     tenantOf: (client) => sessions.principalOf(client)?.tenant,
+    isAgent: (client) => sessions.principalOf(client)?.kind === 'agent',
+    census: options.backplane?.agentCensus,
   });
+  // Outermost authenticate layer: a limited or banned CONNECT costs nothing else (connect-guard.ts).
+  const connectGuard = installConnectGuard(broker, {
+    policy: options.connectLimits, bans: options.backplane?.banStore ?? new InMemoryConnectBanStore(), audit: options.audit,
+    metrics, metricsRegistry: options.metrics, logger: log, tenantOf: (client) => sessions.principalOf(client)?.tenant,
+  });
+  await connectGuard.start();
   // Accepted (log line, counter, session gauge) once the CONNACK 0 is written, never before.
   const counted = new WeakSet<Client>();
   const gone = new WeakSet<Client>();
@@ -262,7 +289,14 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     connackFirst(client);
     quotas.guard(client);
   });
+  // Dropped before any TLS byte is read: a banned or too busy source address costs an accept and a close.
+  const droppedEarly = new WeakSet<Socket>();
   server.on('connection', (socket: Socket) => {
+    if (!connectGuard.admitSocket(socket)) {
+      droppedEarly.add(socket);
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => {
       // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
@@ -274,8 +308,11 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     socket.on('close', forgetSocket);
   });
   server.on('tlsClientError', (error, socket) => {
-    // A socket our own deadline destroyed was counted there (its error here is a reset).
-    const reason = timedOut.has((socket as unknown as { _parent?: Socket })._parent as Socket) ? undefined : tlsHandshakeFailureReason(error);
+    // A socket our own deadline destroyed was counted there (its error here is a reset); one the
+    // connect limits dropped, as rate limited.
+    const parent = (socket as unknown as { _parent?: Socket })._parent as Socket;
+    if (droppedEarly.has(parent)) return void socket.destroy();
+    const reason = timedOut.has(parent) ? undefined : tlsHandshakeFailureReason(error);
     if (reason) handshakeFailures[reason].inc();
     log.debug({ err: error.message, code: (error as NodeJS.ErrnoException).code, reason }, 'tls handshake failed');
     socket.destroy();
@@ -283,7 +320,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, reusePort: options.reusePort === true }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -292,6 +329,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   return {
     port,
+    bans: connectGuard.bans,
     closeSessionsFor(event) {
       let closed: string[] = [];
       switch (event.type) {
@@ -309,7 +347,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
             && p.caCertificateId === event.caCertificateId && p.certificateSerialNumber === event.serialNumber, event.type);
           break;
         default:
-          return;
+          return [];
       }
       if (closed.length > 0) {
         metrics.sessionsClosedByTrustChange.inc(closed.length);
@@ -319,6 +357,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
           ...(closed.length > CLIENT_IDS_LOGGED ? { clientIdsNotListed: closed.length - CLIENT_IDS_LOGGED } : {}),
         }, 'closed sessions after a trust change');
       }
+      return closed;
     },
     liveAgentSessions() {
       return sessions.principals().flatMap((p) => p.kind === 'agent' ? [p] : []);
@@ -346,6 +385,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       deadlines.close();
       quotas.close();
       connackBound.close();
+      await connectGuard.close();
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();

@@ -6,6 +6,7 @@ import { isDomainError, systemClock, type CaCertificateId, type TenantId } from 
 import { admitAgentCaughtUp, CATCH_UP_BOUND_MS } from './admit-agent-caught-up.ts';
 import { InMemoryAgentStore } from './in-memory-agent-store.ts';
 import { TrustIndex } from './trust-index.ts';
+import { InMemoryAuditTrail } from './audit-trail.ts';
 
 const tenant = 'acme' as TenantId;
 const caId = 'ca-1' as CaCertificateId;
@@ -29,7 +30,7 @@ describe('admitAgentCaughtUp: before refusing for an untrusted CA, catch up with
       publish: () => undefined,
       catchUp: async (boundMs: number) => { catchUps.push(boundMs); arrives(trustIndex); return answer; },
     };
-    return { trustIndex, catchUps, dependencies: { agents: new InMemoryAgentStore(), clock: systemClock, settings: SETTINGS, trustIndex, events } };
+    return { trustIndex, catchUps, dependencies: { agents: new InMemoryAgentStore(), clock: systemClock, settings: SETTINGS, trustIndex, events, audit: new InMemoryAuditTrail() } };
   };
   const verified = (index: TrustIndex) => index.upsert({ id: caId, tenant, isVerified: true, certificatePem: ca.certificatePem });
 

@@ -15,7 +15,7 @@ const mayBeBehind = (error: unknown): boolean =>
 // up with every event published so far, then asks once more. A single node has nothing to catch
 // up with (catchUp answers false at once) and refuses straight away.
 export const admitAgentCaughtUp = async (
-  dependencies: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex' | 'events'>,
+  dependencies: Pick<RegistryDependencies, 'agents' | 'clock' | 'settings' | 'trustIndex' | 'events' | 'audit'>,
   input: AdmitAgentInput,
 ): ReturnType<typeof admitAgent> => {
   try {

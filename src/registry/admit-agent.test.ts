@@ -4,6 +4,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { createCa, issueCertificate, sharedTestKeyPair, type TestCertificate } from '../../test/support/test-pki.ts';
 import { DomainError, systemClock, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { InMemoryRevocationStore } from './in-memory-revocation-store.ts';
+import { InMemoryAuditTrail } from './audit-trail.ts';
 import {
   applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore,
   loadTrustIndex, TrustIndex,
@@ -85,7 +86,7 @@ const worldLoadedAtStart = async (setUp: (registry: ReturnType<typeof createRegi
   const agents = guardStore<AgentStore>(new InMemoryAgentStore(), 'AgentStore');
   const setupRegistry = createRegistry({
     ...sources.stores, agents: agents.store, trustIndex: new TrustIndex(),
-    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS,
+    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS, audit: new InMemoryAuditTrail(),
   });
   await setUp(setupRegistry);
 
@@ -94,7 +95,7 @@ const worldLoadedAtStart = async (setUp: (registry: ReturnType<typeof createRegi
   sources.arm();
   const registry = createRegistry({
     ...sources.stores, agents: agents.store, trustIndex,
-    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS,
+    events: { publish: () => undefined, catchUp: async () => false }, clock: systemClock, settings: SETTINGS, audit: new InMemoryAuditTrail(),
   });
   return { registry, trustIndex, trustSources: sources, agents };
 };
@@ -257,6 +258,7 @@ describe('admitAgent: the connect path and the trust stores', () => {
         catchUp: async () => false,
       },
       clock: systemClock,
+      audit: new InMemoryAuditTrail(),
       settings: SETTINGS,
     });
     const ca = await createCa({ subject: 'CN=acme-ca' });

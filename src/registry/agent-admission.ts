@@ -23,7 +23,12 @@ export interface AdmissionStep {
 
 export type AdmissionVerdict =
   | { readonly isAccepted: true; readonly tenant: TenantId; readonly caCertificate: IndexedCaCertificate; readonly commonName: string; readonly clientId: string }
-  | { readonly isAccepted: false; readonly code: ErrorCode; readonly message: string; readonly expectedClientId: string | undefined };
+  | {
+    readonly isAccepted: false; readonly code: ErrorCode; readonly message: string; readonly expectedClientId: string | undefined;
+    /** The tenant whose CA issued the certificate, when the refusal came after the issuer was found
+     *  (its signature verified): the broker's bans and audit attribute the refusal to it. */
+    readonly issuerTenant: TenantId | undefined;
+  };
 
 /** The checks in the order they run, as the doctor lists them. */
 export const admissionChecks: readonly string[] = admissionRules.map((rule) => rule.step);
@@ -69,7 +74,12 @@ const runAdmissionRules = (input: AdmissionInput, index: TrustIndex, steps: Admi
     }
   }
   // The client id the agent must use, once issuer and CN are known (also when the given one is wrong).
-  if (failure) return { isAccepted: false, ...failure, expectedClientId: subject.issuer && passedCommonName ? expectedClientIdOf(subject) : undefined };
+  if (failure) {
+    return {
+      isAccepted: false, ...failure, expectedClientId: subject.issuer && passedCommonName ? expectedClientIdOf(subject) : undefined,
+      issuerTenant: lookup?.issuer?.tenant,
+    };
+  }
   const issuer = subject.issuer!;
   const commonName = input.certificate.subjectCommonNames[0]!;
   return { isAccepted: true, tenant: issuer.tenant, caCertificate: issuer, commonName, clientId: input.clientId ?? `${issuer.tenant}_${commonName}` };

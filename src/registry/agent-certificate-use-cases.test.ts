@@ -5,7 +5,7 @@ import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { ecdsaSignatureTwin } from '../../test/support/test-pki.ts';
 import { derToPem, parseCertificatePem } from '../pki/index.ts';
 import { DomainError, systemClock, type AgentCertificateId, type TenantId } from '../shared/index.ts';
-import { createRegistry, loadTrustIndex, TrustIndex, type AgentCertificateStore, type RevocationStore, type Registry } from './index.ts';
+import { createRegistry, InMemoryAuditTrail, loadTrustIndex, TrustIndex, type AgentCertificateStore, type RevocationStore, type Registry } from './index.ts';
 
 const acme = 'acme' as TenantId;
 const other = 'other' as TenantId;
@@ -147,6 +147,7 @@ describe('the broker\'s admission and the managed CA', () => {
       trustIndex,
       events: { publish: () => undefined, catchUp: async () => false },
       clock: systemClock,
+      audit: new InMemoryAuditTrail(),
       settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
     });
     assert.equal(await codeOf(admit(restarted, kept.certificate.certificatePem, 'acme_kept')), 'ok');

@@ -1,3 +1,4 @@
+import type { AuditEntry } from './audit-trail.ts';
 import type { AgentId, CaCertificateId, TenantId } from '../shared/index.ts';
 
 // An MQTT client authenticated by an agent certificate; created on its first accepted connection.
@@ -27,6 +28,8 @@ export interface AgentConnection {
   /** Identifies this connection, so that a taken-over session's disconnect does not mark the agent offline. */
   readonly sessionId: string;
   readonly at: Date;
+  /** Written in the transaction that onboards the agent, if this connection does (never for a known agent). */
+  readonly onboardingAudit?: AuditEntry | undefined;
 }
 
 /** What the agent record keeps of its current certificate besides the fingerprint (issue 15, part 3). */
@@ -62,8 +65,9 @@ export interface AgentCertificateChange {
   readonly previousFingerprintSha256: string;
 }
 
-/** The record after a connection, and what that connection replaced in it, if anything. */
-export type RecordedConnection = AgentRecord & { readonly certificateChange?: AgentCertificateChange };
+/** The record after a connection, and what that connection replaced in it, if anything; `isOnboarded`
+ *  when this connection created the record (its onboardingAudit was written). */
+export type RecordedConnection = AgentRecord & { readonly certificateChange?: AgentCertificateChange; readonly isOnboarded?: boolean };
 
 /** The change, when `connection` brings another certificate (or issuing CA) than `before` held. */
 export const certificateChangeOf = (

@@ -1,4 +1,5 @@
 import type { TenantId } from '../shared/index.ts';
+import type { AuditEventQuery, AuditEventStore, StoredAuditEvent } from './audit-event-store.ts';
 
 // The audit trail (SPEC "Audit trail and limits", issue 16): who did what to which object, and
 // which trust decisions the broker took. Append-only: the port has no way to change or remove an
@@ -63,11 +64,45 @@ export interface AuditTrail {
   record(entry: AuditEntry): Promise<void>;
 }
 
-/** For tests: keeps what it is given, newest last. */
-export class InMemoryAuditTrail implements AuditTrail {
+/** The trail as the registry's use cases hold it. A change's entry is written by its store in the
+ *  change's own transaction (docs/decisions/0023-audit-trail.md); once that committed, `logWritten`
+ *  emits its log line. `record` is for entries with no change to join (a failed verification). */
+export interface AuditRecorder extends AuditTrail {
+  logWritten(entry: AuditEntry): void;
+}
+
+/** For tests: keeps what it is given (recorded or written by a store), newest last. */
+export class InMemoryAuditTrail implements AuditRecorder, AuditEventStore {
   readonly entries: AuditEntry[] = [];
+  readonly #ids = new WeakMap<AuditEntry, string>();
+  #next = 0;
 
   async record(entry: AuditEntry): Promise<void> {
+    this.#keep(entry);
+  }
+
+  logWritten(entry: AuditEntry): void {
+    this.#keep(entry);
+  }
+
+  async list({ tenant, since, until, action, after, limit }: AuditEventQuery): Promise<StoredAuditEvent[]> {
+    return this.entries.map((entry) => ({ ...entry, id: this.#ids.get(entry)!, count: entry.count ?? 1 }))
+      .filter((event) => event.tenant === tenant && (since === undefined || event.time >= since) && (until === undefined || event.time < until)
+        && (action === undefined || event.action === action)
+        && (after === undefined || event.time < after.time || (event.time.getTime() === after.time.getTime() && event.id < after.id)))
+      .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1))
+      .slice(0, limit);
+  }
+
+  async pruneBatch(before: Date, batchSize: number): Promise<number> {
+    const old = this.entries.filter((entry) => entry.time < before).slice(0, batchSize);
+    for (const entry of old) this.entries.splice(this.entries.indexOf(entry), 1);
+    return old.length;
+  }
+
+  #keep(entry: AuditEntry): void {
+    // Ids in insertion order, 24 hex digits like the database's.
+    this.#ids.set(entry, (this.#next++).toString(16).padStart(24, '0'));
     this.entries.push(entry);
   }
 }

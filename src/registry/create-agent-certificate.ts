@@ -6,6 +6,7 @@ import { checkDisplayName } from './display-name.ts';
 import { ensureManagedCa } from './ensure-managed-ca.ts';
 import { AGENT_CERTIFICATE_KEY_TYPE, AGENT_CERTIFICATE_VALIDITY_DAYS } from './managed-ca-profile.ts';
 import type { RegistryDependencies } from './ports.ts';
+import { auditEntryOf, systemContext, type AuditContext } from './audit-context.ts';
 import { duplicateAgentCertificate } from './store-errors.ts';
 
 export interface CreateAgentCertificateInput {
@@ -26,8 +27,9 @@ export interface CreatedAgentCertificate extends AgentCertificateView {
 export const createAgentCertificate = async (
   dependencies: RegistryDependencies,
   { tenant, name, owner: sentOwner, csrPem }: CreateAgentCertificateInput,
+  context: AuditContext = systemContext,
 ): Promise<CreatedAgentCertificate> => {
-  const { agentCertificates, agents, clock } = dependencies;
+  const { agentCertificates, agents, clock, audit } = dependencies;
   checkAgentCertificateName(name);
   const owner = sentOwner === undefined ? undefined : checkDisplayName('owner', sentOwner);
   const csr = csrPem === undefined ? undefined : await readCsr(csrPem);
@@ -46,8 +48,10 @@ export const createAgentCertificate = async (
   });
   const certificate = parseCertificatePem(issued.certificatePem, 'issued agent certificate');
   const clientId = `${tenant}_${name}`;
+  const id = newResourceId() as AgentCertificateId;
+  const entry = auditEntryOf(context, { time: now, tenant, action: 'agentCertificate.issued', target: `agentCertificate:${id}`, reason: `clientId ${clientId}` });
   const record = await agentCertificates.insert({
-    id: newResourceId() as AgentCertificateId,
+    id,
     tenant,
     name,
     owner,
@@ -60,7 +64,8 @@ export const createAgentCertificate = async (
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
     createdAt: now,
-  });
+  }, entry);
+  audit.logWritten(entry);
   const agent = await agents.findByClientId(tenant, clientId);
   return { certificate: record, caCertificatePem: ca.certificatePem, agentId: agent?.id, privateKeyPem: issued.privateKeyPem };
 };

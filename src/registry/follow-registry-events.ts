@@ -5,12 +5,14 @@ import type { AgentStore } from './ports.ts';
 import { completeRevocation, followTrustIndex, withdrawalOf, type LiveAgentSession, type TrustSources } from './sync-trust-index.ts';
 import type { TrustChangeCounter } from './trust-changes.ts';
 import type { TrustIndex } from './trust-index.ts';
+import type { AuditTrail } from './audit-trail.ts';
+import { SYSTEM_ACTOR } from './audit-context.ts';
 
 /** This node's agent sessions, as the registry needs them (the MQTT broker implements it). */
 export interface AgentSessions {
   /** Closes the sessions the event withdraws trust from (CA deleted, certificate revoked, agent
-   *  disabled or deleted); any other event closes nothing. */
-  closeSessionsFor(event: RegistryEvent): void;
+   *  disabled or deleted); any other event closes nothing. Answers the client ids it closed. */
+  closeSessionsFor(event: RegistryEvent): readonly string[] | void;
   /** The agents connected to this node now. */
   liveAgentSessions(): readonly LiveAgentSession[];
 }
@@ -30,6 +32,8 @@ export interface RegistryEventFollowerOptions {
   /** The database's trust change counter (decision 0018): with it, `converge()` can tell that
    *  this node's index may be behind the database although no event said so. */
   readonly changes?: TrustChangeCounter;
+  /** Where each session closed by a trust change is recorded (`session.closed`, on the node that closed it). */
+  readonly audit?: AuditTrail;
 }
 
 export interface RegistryEventFollower {
@@ -53,7 +57,7 @@ const noSessions: AgentSessions = { closeSessionsFor: () => undefined, liveAgent
  * CA or a revoked certificate cannot be admitted again. Subscribes before the first load, so an
  * event that lands during the load is applied after it, never lost between the two.
  */
-export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock, log, changes }: RegistryEventFollowerOptions): RegistryEventFollower => {
+export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock, log, changes, audit }: RegistryEventFollowerOptions): RegistryEventFollower => {
   const trust = followTrustIndex(trustIndex, sources);
   let sessions = noSessions;
   // The counter's value read before the last load that completed: the index holds every change
@@ -69,6 +73,21 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
     } catch {
       return undefined;
     }
+  };
+
+  // One entry per closed session, actor trustgate, reason = the trust change. Recorded after the
+  // close, one after the other in the background: a CA deleted under 10,000 agents must neither
+  // delay the closing nor send 10,000 inserts to the database at once (`record` never rejects).
+  let recording: Promise<void> = Promise.resolve();
+  const close = (event: RegistryEvent): void => {
+    const closed = sessions.closeSessionsFor(event) ?? [];
+    if (!audit || closed.length === 0) return;
+    const time = clock.now();
+    recording = recording.then(async () => {
+      for (const clientId of closed) {
+        await audit.record({ time, tenant: event.tenant, actor: SYSTEM_ACTOR, action: 'session.closed', target: `agent:${clientId}`, outcome: 'success', reason: event.type, count: 1 });
+      }
+    });
   };
 
   const reloadSerially = (): Promise<void> => {
@@ -104,10 +123,10 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
     // Closing fails safe, so it happens even if the index could not read a record back (the
     // failure is still reported by the bus).
     if (await stillWithdrawn(event)) {
-      sessions.closeSessionsFor(event);
+      close(event);
       // A revocation from a node of the previous release names no issuer or serial: close by what
       // the index (which has just read the revocation back) now says.
-      for (const complete of completeRevocation(trustIndex, sessions.liveAgentSessions(), event)) sessions.closeSessionsFor(complete);
+      for (const complete of completeRevocation(trustIndex, sessions.liveAgentSessions(), event)) close(complete);
     }
     if (failure) throw failure.error;
   };
@@ -120,7 +139,7 @@ export const followRegistryEvents = ({ feed, trustIndex, sources, agents, clock,
     for (const session of sessions.liveAgentSessions()) {
       const withdrawal = await withdrawalOf(trustIndex, agents, session);
       if (withdrawal) {
-        sessions.closeSessionsFor(withdrawal);
+        close(withdrawal);
         closed += 1;
       }
     }

@@ -40,3 +40,12 @@ export { isNotOlderCrl, type CrlRecord, type RevocationRecord } from './revocati
 export { InMemoryRevocationStore, crlReplayed } from './in-memory-revocation-store.ts';
 export type { CrlView, RevocationView } from './revocation-use-cases.ts';
 export { auditActions, InMemoryAuditTrail, type AuditAction, type AuditActor, type AuditEntry, type AuditOutcome, type AuditTrail } from './audit-trail.ts';
+export type { AuditRecorder } from './audit-trail.ts';
+export { agentContext, auditEntryOf, SYSTEM_ACTOR, systemContext, type AuditContext, type AuditFacts } from './audit-context.ts';
+export type { AuditEventPosition, AuditEventQuery, AuditEventStore, StoredAuditEvent } from './audit-event-store.ts';
+export {
+  DEFAULT_AUDIT_PAGE_SIZE, decodeAuditCursor, encodeAuditCursor, listAuditEvents, MAX_AUDIT_PAGE_SIZE, type AuditEventPage, type ListAuditEventsInput,
+} from './list-audit-events.ts';
+export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.ts';
+export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
+export type { MqttBans, MqttBanView } from './mqtt-bans.ts';

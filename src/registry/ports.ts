@@ -5,21 +5,25 @@ import type { AgentCertificateRecord, ManagedCaCertificate, ManagedCaRecord, New
 import type { RegistryEvent, StoredRecord } from './events.ts';
 import type { TrustIndex } from './trust-index.ts';
 import type { CrlRecord, RevocationRecord } from './revocation.ts';
+import type { AuditEntry, AuditRecorder } from './audit-trail.ts';
+import type { AuditEventStore } from './audit-event-store.ts';
 
 // What the registry needs from storage. Every method is atomic; adapters translate their driver's
-// constraint errors into DomainErrors with the codes named here.
+// constraint errors into DomainErrors with the codes named here. A changing method's optional
+// `audit` entry is written in the same transaction as the change, and only if it changed something
+// (docs/decisions/0023-audit-trail.md).
 export interface CaCertificateStore {
   /** Inserts unless the tenant already holds this certificate (same tbsCertificateSha256:
    *  caCertificate.duplicate) or
    *  `maxPerTenant` CA certificates (caCertificate.limitReached), also under concurrent calls. */
-  insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord>;
+  insert(record: NewCaCertificateRecord, maxPerTenant: number, audit?: AuditEntry): Promise<CaCertificateRecord>;
   list(tenant: TenantId): Promise<CaCertificateRecord[]>;
   find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined>;
   /** Removes the record and, if no other verified CA of the tenant has its key, the key's claim. */
-  remove(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined>;
+  remove(tenant: TenantId, id: CaCertificateId, audit?: AuditEntry): Promise<CaCertificateRecord | undefined>;
   /** Marks verified and claims its public key for the tenant; another tenant's claim fails with
    *  verification.keyVerifiedByOtherTenant. Idempotent for an already verified record. */
-  markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined>;
+  markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date, audit?: AuditEntry): Promise<CaCertificateRecord | undefined>;
   /** Every tenant's CA certificates: loads the broker's trust index at start. */
   listAll(): Promise<CaCertificateRecord[]>;
 }
@@ -42,8 +46,8 @@ export interface AgentStore {
   findByClientId(tenant: TenantId, clientId: string): Promise<AgentRecord | undefined>;
   list(tenant: TenantId, filter?: AgentListFilter): Promise<AgentRecord[]>;
   find(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;
-  setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined>;
-  remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined>;
+  setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean, audit?: AuditEntry): Promise<AgentRecord | undefined>;
+  remove(tenant: TenantId, id: AgentId, audit?: AuditEntry): Promise<AgentRecord | undefined>;
 }
 
 export interface ManagedCaStore {
@@ -65,13 +69,13 @@ export interface ManagedCaStore {
 export interface AgentCertificateStore {
   /** Inserts unless the tenant has a certificate with this name that is not revoked
    *  (agentCertificate.duplicate), also under concurrent calls. */
-  insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord>;
+  insert(record: NewAgentCertificateRecord, audit?: AuditEntry): Promise<AgentCertificateRecord>;
   list(tenant: TenantId): Promise<AgentCertificateRecord[]>;
   find(tenant: TenantId, id: AgentCertificateId): Promise<AgentCertificateRecord | undefined>;
   /** The tenant's certificate with this name that is not revoked, if any. */
   findActiveByName(tenant: TenantId, name: string): Promise<AgentCertificateRecord | undefined>;
   /** Marks it revoked at `at`; one already revoked keeps its first `revokedAt`. */
-  revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined>;
+  revoke(tenant: TenantId, id: AgentCertificateId, at: Date, audit?: AuditEntry): Promise<AgentCertificateRecord | undefined>;
   /** When the agent with this client id last renewed its certificate, if ever (the hourly limit). */
   lastRenewalAt(tenant: TenantId, clientId: string): Promise<Date | undefined>;
   /** Atomically, also across nodes: unless the agent (record.clientId) renewed after
@@ -79,7 +83,7 @@ export interface AgentCertificateStore {
    *  renewal at `record.createdAt`, retires the name's active certificate (no longer active, so
    *  its name is free for `record`, but not revoked: it stays valid until it expires) and inserts
    *  `record` as the name's active certificate. */
-  insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date): Promise<{ readonly renewed: AgentCertificateRecord } | { readonly lastRenewalAt: Date }>;
+  insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date, audit?: AuditEntry): Promise<{ readonly renewed: AgentCertificateRecord } | { readonly lastRenewalAt: Date }>;
   /** Issuer (managed CA id) and serial number of every tenant's revoked certificates still within
    *  validity at `now`: loads the broker's revocation list at start (expired ones are refused anyway). */
   listRevokedSerials(now: Date): Promise<RevokedSerial[]>;
@@ -94,19 +98,19 @@ export interface RevokedSerial {
 /** Revocations of certificates an uploaded CA issued (migration 0008). Every method is atomic. */
 export interface RevocationStore {
   /** Stores an API-made revocation; false if the CA already has one for this serial (nothing changes). */
-  insert(record: RevocationRecord): Promise<boolean>;
+  insert(record: RevocationRecord, audit?: AuditEntry): Promise<boolean>;
   /** The API-made revocations of the CA, oldest first. */
   list(tenant: TenantId, caCertificateId: CaCertificateId): Promise<RevocationRecord[]>;
   find(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string): Promise<RevocationRecord | undefined>;
   /** Removes an API-made revocation only if its reason is still `reason` (a hold being released). */
-  remove(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string, reason: string): Promise<boolean>;
+  remove(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string, reason: string, audit?: AuditEntry): Promise<boolean>;
   /** Every serial revoked under the CA, API-made and CRL entries: what the trust index holds for it. */
   listSerials(caCertificateId: CaCertificateId): Promise<string[]>;
   /** Every CA's revoked serials (both sources): loads the trust index. */
   listAllSerials(): Promise<RevokedSerial[]>;
   /** Replaces the CA's CRL and its entries in one transaction, unless the stored CRL is newer
    *  (isNotOlderCrl, checked inside the transaction): then crl.replayed and nothing changes. */
-  replaceCrl(crl: CrlRecord, entries: readonly Pick<RevocationRecord, 'serialNumber' | 'reason' | 'revokedAt'>[]): Promise<void>;
+  replaceCrl(crl: CrlRecord, entries: readonly Pick<RevocationRecord, 'serialNumber' | 'reason' | 'revokedAt'>[], audit?: AuditEntry): Promise<void>;
   findCrl(tenant: TenantId, caCertificateId: CaCertificateId): Promise<CrlRecord | undefined>;
 }
 
@@ -134,6 +138,8 @@ export interface RegistryDependencies {
   readonly revocations: RevocationStore;
   readonly trustIndex: TrustIndex;
   readonly events: RegistryEventSink;
+  /** Where use cases record (and GET /auditEvents reads) the audit trail. */
+  readonly audit: AuditRecorder & AuditEventStore;
   readonly clock: Clock;
   readonly settings: RegistrySettings;
 }

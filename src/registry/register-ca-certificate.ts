@@ -5,6 +5,7 @@ import type { RegistryDependencies } from './ports.ts';
 import { checkDisplayName } from './display-name.ts';
 import { newRegistrationCode } from './registration-code.ts';
 import { keyOfManagedCa } from './store-errors.ts';
+import { auditEntryOf, systemContext, type AuditContext } from './audit-context.ts';
 
 export interface RegisterCaCertificateInput {
   readonly tenant: TenantId;
@@ -15,8 +16,9 @@ export interface RegisterCaCertificateInput {
 
 // POST /caCertificates: parse once, apply every CA rule, store unverified with a fresh code.
 export const registerCaCertificate = async (
-  { caCertificates, managedCas, clock, events, settings }: RegistryDependencies,
+  { caCertificates, managedCas, clock, events, settings, audit }: RegistryDependencies,
   input: RegisterCaCertificateInput,
+  context: AuditContext = systemContext,
 ): Promise<CaCertificateRecord> => {
   const name = checkDisplayName('name', input.name);
   const certificate = parseCertificatePem(input.caCertificatePem, 'caCertificate');
@@ -29,8 +31,10 @@ export const registerCaCertificate = async (
   // issuing an agent certificate named after the registration code (issue 10, finding 3).
   if (await managedCas.findByPublicKey(certificate.publicKeySha256)) throw keyOfManagedCa();
 
+  const id = newResourceId() as CaCertificateId;
+  const entry = auditEntryOf(context, { time: now, tenant: input.tenant, action: 'caCertificate.uploaded', target: `caCertificate:${id}` });
   const record = await caCertificates.insert({
-    id: newResourceId() as CaCertificateId,
+    id,
     tenant: input.tenant,
     name,
     description: input.description,
@@ -45,7 +49,8 @@ export const registerCaCertificate = async (
     notAfter: certificate.notAfter,
     registrationCode: newRegistrationCode(),
     createdAt: now,
-  }, settings.maxCaCertificatesPerTenant);
+  }, settings.maxCaCertificatesPerTenant, entry);
+  audit.logWritten(entry);
   await events.publish({ type: 'caCertificateRegistered', tenant: record.tenant, caCertificateId: record.id }, { kind: 'caCertificate', record, certificate });
   return record;
 };

@@ -5,6 +5,7 @@ import type { AgentCertificateRecord } from './agent-certificate.ts';
 import type { CreatedAgentCertificate } from './create-agent-certificate.ts';
 import { AGENT_CERTIFICATE_VALIDITY_DAYS } from './managed-ca-profile.ts';
 import type { RegistryDependencies } from './ports.ts';
+import { auditEntryOf, systemContext, type AuditContext } from './audit-context.ts';
 
 // Renewal of an agent certificate the tenant's managed CA issued (SPEC "Renewal over MQTT"; also
 // POST /agentCertificates/{id}/renew): the agent sends a CSR (its current key or, better, a new
@@ -27,7 +28,7 @@ export interface RenewAgentCertificateInput {
   readonly csrPem: string;
 }
 
-type Dependencies = Pick<RegistryDependencies, 'agentCertificates' | 'agents' | 'managedCas' | 'trustIndex' | 'clock'>;
+type Dependencies = Pick<RegistryDependencies, 'agentCertificates' | 'agents' | 'managedCas' | 'trustIndex' | 'clock' | 'audit'>;
 
 export const renewalTooSoon = (lastRenewalAt: Date): DomainError => {
   const retryAt = new Date(lastRenewalAt.getTime() + RENEWAL_INTERVAL_MS);
@@ -61,8 +62,9 @@ const resolveSubject = async ({ agentCertificates, managedCas, trustIndex }: Dep
 export const renewAgentCertificate = async (
   dependencies: Dependencies,
   { tenant, subject, csrPem }: RenewAgentCertificateInput,
+  context: AuditContext = systemContext,
 ): Promise<CreatedAgentCertificate> => {
-  const { agentCertificates, agents, managedCas, clock } = dependencies;
+  const { agentCertificates, agents, managedCas, clock, audit } = dependencies;
   const { name, clientId, managedCaId } = await resolveSubject(dependencies, tenant, subject);
   const limitFrom = (now: Date) => new Date(now.getTime() - RENEWAL_INTERVAL_MS);
   const last = await agentCertificates.lastRenewalAt(tenant, clientId);
@@ -86,8 +88,12 @@ export const renewAgentCertificate = async (
     now,
   });
   const certificate = parseCertificatePem(issued.certificatePem, 'renewed agent certificate');
+  const id = newResourceId() as AgentCertificateId;
+  const entry = auditEntryOf(context, {
+    time: now, tenant, action: 'agentCertificate.renewed', target: `agentCertificate:${id}`, reason: previous ? `replaces agentCertificate:${previous.id}` : undefined,
+  });
   const stored = await agentCertificates.insertRenewal({
-    id: newResourceId() as AgentCertificateId,
+    id,
     tenant,
     name,
     owner: previous?.owner,
@@ -100,9 +106,10 @@ export const renewAgentCertificate = async (
     notBefore: certificate.notBefore,
     notAfter: certificate.notAfter,
     createdAt: now,
-  }, limitFrom(now));
+  }, limitFrom(now), entry);
   // Another node (or request) renewed between the check above and here: that one counts.
   if ('lastRenewalAt' in stored) throw renewalTooSoon(stored.lastRenewalAt);
+  audit.logWritten(entry);
   const agent = await agents.findByClientId(tenant, clientId);
   return { certificate: stored.renewed, caCertificatePem: ca.certificatePem, agentId: agent?.id, privateKeyPem: undefined };
 };

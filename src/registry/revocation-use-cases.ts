@@ -4,13 +4,14 @@ import type { CaCertificateRecord } from './ca-certificate.ts';
 import { caCertificateNotFound } from './find-ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
 import type { CrlRecord, RevocationRecord } from './revocation.ts';
+import { auditEntryOf, systemContext, type AuditContext } from './audit-context.ts';
 
 // Issue 15 parts 1 and 2 (docs/decisions/0022-revocation-by-serial.md): revocation by issuer +
 // serial number of certificates a tenant's uploaded CA issued, made one by one through the API or
 // imported as the CA's CRL. Every change is one `caRevocationsChanged` event: each node reads the
 // CA's serials back into its trust index and closes the sessions they now revoke.
 
-type Dependencies = Pick<RegistryDependencies, 'caCertificates' | 'revocations' | 'events' | 'clock' | 'settings'>;
+type Dependencies = Pick<RegistryDependencies, 'caCertificates' | 'revocations' | 'events' | 'clock' | 'settings' | 'audit'>;
 
 export interface RevocationView {
   readonly serialNumber: string;
@@ -47,6 +48,9 @@ const serialOf = (text: string): string => {
   return serial;
 };
 
+/** A certificate of an uploaded CA is named by its issuer and serial number (RFC 5280 §5.3). */
+const certificateTarget = (caCertificateId: CaCertificateId, serialNumber: string): string => `certificate:${caCertificateId}/${serialNumber}`;
+
 const changed = (events: Dependencies['events'], tenant: TenantId, caCertificateId: CaCertificateId) =>
   events.publish({ type: 'caRevocationsChanged', tenant, caCertificateId });
 
@@ -55,6 +59,7 @@ const changed = (events: Dependencies['events'], tenant: TenantId, caCertificate
 export const revokeSerial = async (
   dependencies: Dependencies,
   input: { tenant: TenantId; caCertificateId: CaCertificateId; serialNumber: string; reason?: string | undefined },
+  context: AuditContext = systemContext,
 ): Promise<RevocationView> => {
   const { tenant, caCertificateId } = input;
   await uploadedCa(dependencies, tenant, caCertificateId);
@@ -64,10 +69,12 @@ export const revokeSerial = async (
     throw new DomainError('revocation.reasonInvalid', `"${reason.slice(0, 64)}" is not an RFC 5280 revocation reason. Use one of: ${POSTABLE_REASONS.join(', ')}.`);
   }
   const record: RevocationRecord = { tenant, caCertificateId, serialNumber, reason, revokedAt: dependencies.clock.now() };
-  if (!await dependencies.revocations.insert(record)) {
+  const entry = auditEntryOf(context, { time: record.revokedAt, tenant, action: 'certificate.revoked', target: certificateTarget(caCertificateId, serialNumber), reason });
+  if (!await dependencies.revocations.insert(record, entry)) {
     const existing = await dependencies.revocations.find(tenant, caCertificateId, serialNumber);
     throw new DomainError('revocation.duplicate', `Serial number ${serialNumber} of CA ${caCertificateId} is already revoked${existing ? ` (${existing.reason}, ${existing.revokedAt.toISOString()})` : ''}.`);
   }
+  dependencies.audit.logWritten(entry);
   await changed(dependencies.events, tenant, caCertificateId);
   return toView(record);
 };
@@ -80,22 +87,30 @@ export const listRevocations = async (dependencies: Dependencies, tenant: Tenant
 
 /** DELETE /caCertificates/{id}/revokedCertificates/{serialNumber}: releases a certificateHold.
  *  Any other reason is final (RFC 5280 §5.3.1): 409 revocation.notOnHold. */
-export const releaseHold = async (dependencies: Dependencies, tenant: TenantId, caCertificateId: CaCertificateId, serialText: string): Promise<void> => {
+export const releaseHold = async (
+  dependencies: Dependencies, tenant: TenantId, caCertificateId: CaCertificateId, serialText: string, context: AuditContext = systemContext,
+): Promise<void> => {
   await uploadedCa(dependencies, tenant, caCertificateId);
   const serialNumber = serialOf(serialText);
   const existing = await dependencies.revocations.find(tenant, caCertificateId, serialNumber);
   if (!existing) {
     throw new DomainError('revocation.notFound', `Serial number ${serialNumber} is not revoked through the API under CA ${caCertificateId}. List them with GET /caCertificates/${caCertificateId}/revokedCertificates.`);
   }
-  if (existing.reason !== 'certificateHold' || !await dependencies.revocations.remove(tenant, caCertificateId, serialNumber, 'certificateHold')) {
+  const entry = auditEntryOf(context, {
+    time: dependencies.clock.now(), tenant, action: 'certificate.revocationLifted', target: certificateTarget(caCertificateId, serialNumber), reason: 'certificateHold',
+  });
+  if (existing.reason !== 'certificateHold' || !await dependencies.revocations.remove(tenant, caCertificateId, serialNumber, 'certificateHold', entry)) {
     throw new DomainError('revocation.notOnHold', `Serial number ${serialNumber} is revoked for ${existing.reason}, which is final; only a certificateHold can be released.`);
   }
+  dependencies.audit.logWritten(entry);
   await changed(dependencies.events, tenant, caCertificateId);
 };
 
 /** PUT /caCertificates/{id}/crl: the CA's CRL replaces its previous one (entries included),
  *  atomically; API-made revocations stay. */
-export const importCrl = async (dependencies: Dependencies, input: { tenant: TenantId; caCertificateId: CaCertificateId; crlPem: string }): Promise<CrlView> => {
+export const importCrl = async (
+  dependencies: Dependencies, input: { tenant: TenantId; caCertificateId: CaCertificateId; crlPem: string }, context: AuditContext = systemContext,
+): Promise<CrlView> => {
   const { tenant, caCertificateId } = input;
   const ca = await uploadedCa(dependencies, tenant, caCertificateId);
   const crl = parseCrlPem(input.crlPem);
@@ -115,7 +130,13 @@ export const importCrl = async (dependencies: Dependencies, input: { tenant: Ten
   const record: CrlRecord = {
     tenant, caCertificateId, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, crlNumber: crl.crlNumber, entryCount: entries.length, importedAt: now,
   };
-  await dependencies.revocations.replaceCrl(record, entries);
+  // The reason names the CRL imported (its number, else its thisUpdate) and how many serials it revokes.
+  const entry = auditEntryOf(context, {
+    time: now, tenant, action: 'crl.imported', target: `caCertificate:${caCertificateId}`,
+    reason: `${crl.crlNumber === undefined ? `thisUpdate ${crl.thisUpdate.toISOString()}` : `crlNumber ${crl.crlNumber}`}, ${entries.length} entries`,
+  });
+  await dependencies.revocations.replaceCrl(record, entries, entry);
+  dependencies.audit.logWritten(entry);
   await changed(dependencies.events, tenant, caCertificateId);
   return crlView(record, now);
 };

@@ -1,9 +1,11 @@
 import { caCertificateRules, checkProofOfPossession, firstProblem, parseCertificatePem } from '../pki/index.ts';
-import { DomainError, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import { DomainError, isDomainError, type CaCertificateId, type TenantId } from '../shared/index.ts';
+import type { AuditEntry } from './audit-trail.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
 import type { RegistryDependencies } from './ports.ts';
 import { caCertificateNotFound, findCaCertificate } from './find-ca-certificate.ts';
 import { keyOfManagedCa } from './store-errors.ts';
+import { auditEntryOf, systemContext, type AuditContext } from './audit-context.ts';
 
 export interface VerifyCaCertificateInput {
   readonly tenant: TenantId;
@@ -16,9 +18,30 @@ export interface VerifyCaCertificateInput {
 export const verifyCaCertificate = async (
   dependencies: RegistryDependencies,
   { tenant, id, verificationCertificatePem }: VerifyCaCertificateInput,
+  context: AuditContext = systemContext,
 ): Promise<CaCertificateRecord> => {
-  const { caCertificates, managedCas, clock, events, settings } = dependencies;
+  const { clock, audit } = dependencies;
   const record = await findCaCertificate(dependencies, tenant, id);
+  const entry = (outcome: 'success' | 'failure', reason?: string) => auditEntryOf(context, {
+    time: clock.now(), tenant, action: outcome === 'success' ? 'caCertificate.verified' : 'caCertificate.verificationFailed', target: `caCertificate:${id}`, outcome, reason,
+  });
+  try {
+    return await verify(dependencies, record, verificationCertificatePem, entry);
+  } catch (error) {
+    // A refused proof changes nothing: its entry stands alone. A 404 above is no attempt on a CA
+    // of this tenant, and an outage is no decision.
+    if (isDomainError(error) && error.code !== 'storage.unavailable') await audit.record(entry('failure', error.code));
+    throw error;
+  }
+};
+
+const verify = async (
+  { caCertificates, managedCas, clock, events, settings, audit }: RegistryDependencies,
+  record: CaCertificateRecord,
+  verificationCertificatePem: string,
+  entry: (outcome: 'success') => AuditEntry,
+): Promise<CaCertificateRecord> => {
+  const { tenant, id } = record;
   // Uploads of a managed CA's key are refused; one stored before that rule is not verified either.
   if (await managedCas.findByPublicKey(record.publicKeySha256)) throw keyOfManagedCa();
   const verificationCertificate = parseCertificatePem(verificationCertificatePem, 'verificationCertificate');
@@ -33,8 +56,10 @@ export const verifyCaCertificate = async (
   if (failure) throw new DomainError(failure.code, failure.message);
   if (record.isVerified) return record;
 
-  const verified = await caCertificates.markVerified(tenant, id, context.now);
-  if (!verified) throw caCertificateNotFound(id);
-  await events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id }, { kind: 'caCertificate', record: verified, certificate: caCertificate });
-  return verified;
+  const verified = entry('success');
+  const stored = await caCertificates.markVerified(tenant, id, context.now, verified);
+  if (!stored) throw caCertificateNotFound(id);
+  audit.logWritten(verified);
+  await events.publish({ type: 'caCertificateVerified', tenant, caCertificateId: id }, { kind: 'caCertificate', record: stored, certificate: caCertificate });
+  return stored;
 };

@@ -61,6 +61,13 @@ export const errorCatalogue = {
   'crl.replayed': 'The CRL is older than the one already imported for this CA (lower CRL number, or an earlier thisUpdate when either has no number).',
   'crl.notFound': 'No CRL has been imported for this CA certificate.',
 
+  // Audit trail (GET /auditEvents)
+  'auditEvent.sinceInvalid': 'since is not an ISO 8601 time with a zone (2026-12-03T03:12:00Z) or a date (2026-12-03).',
+  'auditEvent.untilInvalid': 'until is not an ISO 8601 time with a zone or a date, or it is not later than since.',
+  'auditEvent.actionInvalid': 'action is not one of the audit actions listed in docs/audit.md.',
+  'auditEvent.limitInvalid': 'limit is not a whole number from 1 to 1000.',
+  'auditEvent.cursorInvalid': 'The cursor was not issued to this tenant by GET /auditEvents (altered, truncated, or another tenant\'s).',
+
   // Proof of possession
   'verification.registrationCodeMismatch': 'The verification certificate\'s CN is not this CA\'s registration code.',
   'verification.issuerMismatch': 'The verification certificate\'s issuer is not this CA\'s subject.',
@@ -78,6 +85,11 @@ export const errorCatalogue = {
   // Agents (REST: /agents)
   'agent.notFound': 'No agent with this id in this tenant.',
   'agent.expiringBeforeInvalid': 'GET /agents?expiringBefore= is not an ISO 8601 date and time with a zone (e.g. 2027-01-31T00:00:00Z).',
+  'agent.streamTenantLimitReached': 'The tenant already has as many open GET /agents/events streams on this node as it may (10); close one (another browser tab) first.',
+  'agent.streamNodeLimitReached': 'This node already serves as many GET /agents/events streams as it may (500); retry later or on another node.',
+
+  // MQTT connect bans (REST: /bans; docs/limits.md)
+  'ban.notFound': 'No active ban with this id in this tenant (it expired, was lifted, or is not yours).',
 
   // Agent certificates issued by the tenant's managed CA (REST: /agentCertificates)
   'agentCertificate.notFound': 'No agent certificate with this id in this tenant.',
@@ -118,6 +130,9 @@ export const errorCatalogue = {
   'mqtt.agentDisabled': 'The agent is disabled.',
   'mqtt.applicationClientIdInvalid': 'A tenant application\'s client id must be empty or start with <tenant>_ and not be an agent\'s.',
   'mqtt.tenantMismatch': 'The MQTT user name names another tenant than the token.',
+  'mqtt.connectRateLimited': 'Too many CONNECTs of this client id with this certificate (or token) in a short time: slow down (default 1 per second, a small burst); a client refused too often is banned for a while. A limit, never a trust decision (CONNACK 3).',
+  'mqtt.clientBanned': 'This client id with this certificate (or token) was refused too often in a short time and is banned for a while (GET /bans; DELETE /bans/{id} lifts it). A limit, never a trust decision (CONNACK 3).',
+  'mqtt.tenantConnectionLimitReached': 'The tenant already has the maximum number of connected agents (TRUSTGATE_MQTT_MAX_AGENTS_PER_TENANT); an agent that disconnects frees a place.',
   'mqtt.persistentSessionLimitReached': 'A new persistent session (clean session 0) for a client id the tenant holds no session for, while the tenant already holds the maximum number of persistent sessions; resume an existing one, connect with clean session, or let one expire.',
 } as const satisfies Record<string, string>;
 

@@ -12,3 +12,4 @@ export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from
 export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';
 export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
+export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';

@@ -1,10 +1,11 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AgentCertificateId, CaCertificateId, TenantId } from '../shared/index.ts';
 import {
-  duplicateAgentCertificate, type AgentCertificateRecord, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
+  duplicateAgentCertificate, type AgentCertificateRecord, type AuditEntry, type AgentCertificateStore, type NewAgentCertificateRecord, type RevokedSerial,
 } from '../registry/index.ts';
 import type { AgentCertificatesTable, Database } from './tables.ts';
 import { runTransaction } from './run-transaction.ts';
+import { writeAuditEvent } from './audit-event-rows.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<AgentCertificatesTable>): AgentCertificateRecord => ({
@@ -32,8 +33,12 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     this.#db = db;
   }
 
-  async insert(record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
-    return this.#insert(this.#db, record);
+  async insert(record: NewAgentCertificateRecord, audit?: AuditEntry): Promise<AgentCertificateRecord> {
+    return runTransaction(this.#db, async (trx) => {
+      const inserted = await this.#insert(trx, record);
+      await writeAuditEvent(trx, audit);
+      return inserted;
+    });
   }
 
   async #insert(db: Kysely<Database> | Transaction<Database>, record: NewAgentCertificateRecord): Promise<AgentCertificateRecord> {
@@ -83,12 +88,17 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return row && toRecord(row);
   }
 
-  async revoke(tenant: TenantId, id: AgentCertificateId, at: Date): Promise<AgentCertificateRecord | undefined> {
-    // One statement: of two concurrent revocations the first sets revoked_at, the second matches nothing.
-    const row = await this.#db.updateTable('agent_certificates')
-      .set({ is_revoked: 1, revoked_at: at.toISOString(), active_name: null })
-      .where('tenant_id', '=', tenant).where('id', '=', id).where('is_revoked', '=', 0)
-      .returningAll().executeTakeFirst();
+  async revoke(tenant: TenantId, id: AgentCertificateId, at: Date, audit?: AuditEntry): Promise<AgentCertificateRecord | undefined> {
+    // One statement: of two concurrent revocations the first sets revoked_at, the second matches
+    // nothing (and writes no audit entry: it changed nothing).
+    const row = await runTransaction(this.#db, async (trx) => {
+      const revoked = await trx.updateTable('agent_certificates')
+        .set({ is_revoked: 1, revoked_at: at.toISOString(), active_name: null })
+        .where('tenant_id', '=', tenant).where('id', '=', id).where('is_revoked', '=', 0)
+        .returningAll().executeTakeFirst();
+      if (revoked) await writeAuditEvent(trx, audit);
+      return revoked;
+    });
     return row ? toRecord(row) : this.find(tenant, id);
   }
 
@@ -98,7 +108,7 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
     return row && new Date(row.renewed_at);
   }
 
-  async insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date): Promise<{ renewed: AgentCertificateRecord } | { lastRenewalAt: Date }> {
+  async insertRenewal(record: NewAgentCertificateRecord, notRenewedSince: Date, audit?: AuditEntry): Promise<{ renewed: AgentCertificateRecord } | { lastRenewalAt: Date }> {
     return runTransaction(this.#db, async (trx) => {
       // The hourly limit, decided by one conditional upsert: of concurrent renewals (on any node)
       // one updates the row, the others' WHERE fails on the row it left (PostgreSQL re-reads the
@@ -117,7 +127,9 @@ export class KyselyAgentCertificateStore implements AgentCertificateStore {
       // Retired, not revoked: is_revoked stays 0 (no trust event, the certificate still connects).
       await trx.updateTable('agent_certificates').set({ active_name: null })
         .where('tenant_id', '=', record.tenant).where('active_name', '=', record.name).execute();
-      return { renewed: await this.#insert(trx, record) };
+      const renewed = await this.#insert(trx, record);
+      await writeAuditEvent(trx, audit);
+      return { renewed };
     });
   }
 

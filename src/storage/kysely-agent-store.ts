@@ -1,8 +1,9 @@
 import { sql, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
-import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type RecordedConnection } from '../registry/index.ts';
+import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type AuditEntry, type RecordedConnection } from '../registry/index.ts';
 import { precompile, type Precompiled } from './precompiled-query.ts';
 import { runTransaction } from './run-transaction.ts';
+import { writeAuditEvent } from './audit-event-rows.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
 
@@ -43,7 +44,7 @@ type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> &
 type Onboarding = {
   readonly connection: AgentConnection;
   readonly changes: ConnectionChanges;
-  readonly settle: (outcome: { record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }) => void;
+  readonly settle: (outcome: { record: RecordedConnection | { readonly isDisabled: true } } | { error: unknown }) => void;
 };
 
 /**
@@ -215,7 +216,7 @@ export class KyselyAgentStore implements AgentStore {
       if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
       return admitted;
     }
-    const outcome = await new Promise<{ record: AgentRecord | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
+    const outcome = await new Promise<{ record: RecordedConnection | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
@@ -292,21 +293,29 @@ export class KyselyAgentStore implements AgentStore {
     return row && toRecord(row);
   }
 
-  async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean): Promise<AgentRecord | undefined> {
+  async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean, audit?: AuditEntry): Promise<AgentRecord | undefined> {
     await this.flush();
     // Forgotten before the write (no connect is admitted from memory while it runs) and after it
     // (a read that ran meanwhile is not kept).
     this.#forgetAgentById(tenant, id);
-    const row = await this.#db.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
-      .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+    const row = await runTransaction(this.#db, async (trx) => {
+      const updated = await trx.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
+        .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+      if (updated) await writeAuditEvent(trx, audit);
+      return updated;
+    });
     this.#forgetAgentById(tenant, id);
     return row && toRecord(row);
   }
 
-  async remove(tenant: TenantId, id: AgentId): Promise<AgentRecord | undefined> {
+  async remove(tenant: TenantId, id: AgentId, audit?: AuditEntry): Promise<AgentRecord | undefined> {
     await this.flush();
     this.#forgetAgentById(tenant, id);
-    const row = await this.#db.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+    const row = await runTransaction(this.#db, async (trx) => {
+      const deleted = await trx.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+      if (deleted) await writeAuditEvent(trx, audit);
+      return deleted;
+    });
     this.#forgetAgentById(tenant, id);
     return row && toRecord(row);
   }
@@ -478,7 +487,7 @@ export class KyselyAgentStore implements AgentStore {
   async #writeInOneTransaction(updates: readonly PendingUpdate[], onboardings: readonly Onboarding[]): Promise<void> {
     const outcomes = await runTransaction(this.#db, async (trx) => {
       for (const update of updates) await this.#apply(trx, update);
-      const settled: { settle: Onboarding['settle']; record: AgentRecord | { readonly isDisabled: true } }[] = [];
+      const settled: { settle: Onboarding['settle']; record: RecordedConnection | { readonly isDisabled: true } }[] = [];
       for (const { connection, changes, settle } of onboardings) settled.push({ settle, record: await this.#onboard(trx, connection, changes) });
       return settled;
     });
@@ -514,7 +523,7 @@ export class KyselyAgentStore implements AgentStore {
   }
 
   // Two first connections of one agent can share a batch: the second finds the first's row and updates it.
-  async #onboard(trx: Transaction<Database>, connection: AgentConnection, changes: ConnectionChanges): Promise<AgentRecord | { readonly isDisabled: true }> {
+  async #onboard(trx: Transaction<Database>, connection: AgentConnection, changes: ConnectionChanges): Promise<RecordedConnection | { readonly isDisabled: true }> {
     const inserted = await trx.insertInto('agents').values({
       id: newResourceId(),
       tenant_id: connection.tenant,
@@ -523,7 +532,11 @@ export class KyselyAgentStore implements AgentStore {
       is_enabled: 1,
       first_connected_at: changes.last_connected_at,
     }).onConflict((conflict) => conflict.columns(['tenant_id', 'client_id']).doNothing()).returningAll().executeTakeFirst();
-    if (inserted) return toRecord(inserted);
+    if (inserted) {
+      // Committed with the agent, or not at all (a batch that fails rolls both back).
+      await writeAuditEvent(trx, connection.onboardingAudit);
+      return { ...toRecord(inserted), isOnboarded: true };
+    }
     // The enabled check is part of the update, so a disable racing this connect wins.
     const updated = await trx.updateTable('agents').set(changes)
       .where('tenant_id', '=', connection.tenant).where('client_id', '=', connection.clientId).where('is_enabled', '=', 1)

@@ -1,11 +1,12 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import {
-  caCertificateLimitReached, duplicateCaCertificate, keyVerifiedByOtherTenant,
+  caCertificateLimitReached, duplicateCaCertificate, keyVerifiedByOtherTenant, type AuditEntry,
   type CaCertificateRecord, type CaCertificateStore, type NewCaCertificateRecord,
 } from '../registry/index.ts';
 import type { CaCertificatesTable, Database } from './tables.ts';
 import { runTransaction } from './run-transaction.ts';
+import { writeAuditEvent } from './audit-event-rows.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<CaCertificatesTable>): CaCertificateRecord => ({
@@ -38,7 +39,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
     this.#db = db;
   }
 
-  async insert(record: NewCaCertificateRecord, maxPerTenant: number): Promise<CaCertificateRecord> {
+  async insert(record: NewCaCertificateRecord, maxPerTenant: number, audit?: AuditEntry): Promise<CaCertificateRecord> {
     for (let attempt = 1; ; attempt++) {
       try {
         // READ COMMITTED suffices: the unique (tenant_id, slot) constraint decides a race for a slot.
@@ -70,6 +71,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
             created_at: record.createdAt.toISOString(),
             verified_at: null,
           }).returningAll().executeTakeFirstOrThrow();
+          await writeAuditEvent(trx, audit);
           return toRecord(row);
         });
       } catch (error) {
@@ -99,7 +101,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
     return row && toRecord(row);
   }
 
-  async remove(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
+  async remove(tenant: TenantId, id: CaCertificateId, audit?: AuditEntry): Promise<CaCertificateRecord | undefined> {
     // Serializable: whether the key claim goes depends on what this transaction read, and a
     // concurrent markVerified of another CA with the same key must not leave a verified CA unclaimed.
     return runTransaction(this.#db, async (trx) => {
@@ -116,16 +118,17 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
         await trx.deleteFrom('ca_key_claims')
           .where('public_key_sha256', '=', row.public_key_sha256).where('tenant_id', '=', tenant).execute();
       }
+      await writeAuditEvent(trx, audit);
       return toRecord(row);
     }, { isSerializable: true });
   }
 
-  async markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined> {
+  async markVerified(tenant: TenantId, id: CaCertificateId, verifiedAt: Date, audit?: AuditEntry): Promise<CaCertificateRecord | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         // Serializable: the claim is decided on what was read (PostgreSQL aborts and runTransaction
         // retries the later of two racing verifications, as SQLite's single connection serialises them).
-        return await runTransaction(this.#db, (trx) => this.#markVerified(trx, tenant, id, verifiedAt), { isSerializable: true });
+        return await runTransaction(this.#db, (trx) => this.#markVerified(trx, tenant, id, verifiedAt, audit), { isSerializable: true });
       } catch (error) {
         if (uniqueViolation(error) === undefined) throw error;
         // A concurrent verification claimed the key first. Look again: this tenant's claim (the
@@ -135,7 +138,9 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
     }
   }
 
-  async #markVerified(trx: Transaction<Database>, tenant: TenantId, id: CaCertificateId, verifiedAt: Date): Promise<CaCertificateRecord | undefined> {
+  async #markVerified(
+    trx: Transaction<Database>, tenant: TenantId, id: CaCertificateId, verifiedAt: Date, audit: AuditEntry | undefined,
+  ): Promise<CaCertificateRecord | undefined> {
     const row = await trx.selectFrom('ca_certificates').selectAll()
       .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
@@ -151,6 +156,8 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
     const updated = await trx.updateTable('ca_certificates')
       .set({ is_verified: 1, verified_at: verifiedAt.toISOString() })
       .where('id', '=', id).where('tenant_id', '=', tenant).returningAll().executeTakeFirstOrThrow();
+    // Only a verification that changed the record is one: an already verified CA returned above.
+    await writeAuditEvent(trx, audit);
     return toRecord(updated);
   }
 }

@@ -2,9 +2,10 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { isPostgres } from './is-postgres.ts';
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import {
-  crlReplayed, isNotOlderCrl, type CrlRecord, type RevocationRecord, type RevocationStore, type RevokedSerial,
+  crlReplayed, isNotOlderCrl, type AuditEntry, type CrlRecord, type RevocationRecord, type RevocationStore, type RevokedSerial,
 } from '../registry/index.ts';
 import { runTransaction } from './run-transaction.ts';
+import { writeAuditEvent } from './audit-event-rows.ts';
 import type { CertificateRevocationListsTable, Database, RevokedCertificatesTable } from './tables.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
@@ -43,12 +44,15 @@ export class KyselyRevocationStore implements RevocationStore {
     this.#isPostgres = isPostgres(db);
   }
 
-  async insert(record: RevocationRecord): Promise<boolean> {
+  async insert(record: RevocationRecord, audit?: AuditEntry): Promise<boolean> {
     try {
-      await this.#db.insertInto('revoked_certificates').values({
-        ca_certificate_id: record.caCertificateId, source: API, serial_number: record.serialNumber,
-        tenant_id: record.tenant, reason: record.reason, revoked_at: record.revokedAt.toISOString(),
-      }).execute();
+      await runTransaction(this.#db, async (trx) => {
+        await trx.insertInto('revoked_certificates').values({
+          ca_certificate_id: record.caCertificateId, source: API, serial_number: record.serialNumber,
+          tenant_id: record.tenant, reason: record.reason, revoked_at: record.revokedAt.toISOString(),
+        }).execute();
+        await writeAuditEvent(trx, audit);
+      });
       return true;
     } catch (error) {
       if (uniqueViolation(error) !== undefined) return false;
@@ -70,11 +74,15 @@ export class KyselyRevocationStore implements RevocationStore {
     return row && toRecord(row);
   }
 
-  async remove(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string, reason: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('revoked_certificates')
-      .where('tenant_id', '=', tenant).where('ca_certificate_id', '=', caCertificateId).where('source', '=', API)
-      .where('serial_number', '=', serialNumber).where('reason', '=', reason).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+  async remove(tenant: TenantId, caCertificateId: CaCertificateId, serialNumber: string, reason: string, audit?: AuditEntry): Promise<boolean> {
+    return runTransaction(this.#db, async (trx) => {
+      const result = await trx.deleteFrom('revoked_certificates')
+        .where('tenant_id', '=', tenant).where('ca_certificate_id', '=', caCertificateId).where('source', '=', API)
+        .where('serial_number', '=', serialNumber).where('reason', '=', reason).executeTakeFirst();
+      const isRemoved = Number(result.numDeletedRows) > 0;
+      if (isRemoved) await writeAuditEvent(trx, audit);
+      return isRemoved;
+    });
   }
 
   async listSerials(caCertificateId: CaCertificateId): Promise<string[]> {
@@ -88,7 +96,7 @@ export class KyselyRevocationStore implements RevocationStore {
     return rows.map((row) => ({ caCertificateId: row.ca_certificate_id as CaCertificateId, serialNumber: row.serial_number }));
   }
 
-  async replaceCrl(crl: CrlRecord, entries: readonly Pick<RevocationRecord, 'serialNumber' | 'reason' | 'revokedAt'>[]): Promise<void> {
+  async replaceCrl(crl: CrlRecord, entries: readonly Pick<RevocationRecord, 'serialNumber' | 'reason' | 'revokedAt'>[], audit?: AuditEntry): Promise<void> {
     await runTransaction(this.#db, async (trx) => {
       // Locked on PostgreSQL, so two imports for one CA take turns and the replay check holds.
       let query = trx.selectFrom('certificate_revocation_lists').selectAll().where('ca_certificate_id', '=', crl.caCertificateId);
@@ -115,6 +123,7 @@ export class KyselyRevocationStore implements RevocationStore {
       // The CRL row's own write fires the one outbox event of the import (migration 0008).
       if (stored) await trx.updateTable('certificate_revocation_lists').set(row).where('ca_certificate_id', '=', crl.caCertificateId).execute();
       else await trx.insertInto('certificate_revocation_lists').values({ ca_certificate_id: crl.caCertificateId, ...row }).execute();
+      await writeAuditEvent(trx, audit);
     });
   }
 

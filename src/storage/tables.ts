@@ -146,7 +146,25 @@ export interface CertificateRevocationListsTable {
   imported_at: string;
 }
 
+/** The audit trail (migration 0011): append-only, an UPDATE is refused by a trigger; rows leave
+ *  only by retention pruning. */
+export interface AuditEventsTable {
+  id: string;
+  time: string;
+  tenant_id: string | null;
+  actor_type: string;
+  actor_id: string;
+  action: string;
+  target: string;
+  outcome: string;
+  reason: string | null;
+  source_address: string | null;
+  request_id: string | null;
+  count: number;
+}
+
 export interface Database {
+  audit_events: AuditEventsTable;
   revoked_certificates: RevokedCertificatesTable;
   certificate_revocation_lists: CertificateRevocationListsTable;
   data_dir_keys: DataDirKeysTable;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { describeOn, testDialects } from '../support/test-databases.ts';
 import { assertError, newTenant, randomId, rawRequest } from '../support/api-helpers.ts';
+import { openEventStream } from '../support/event-stream-client.ts';
 
 // The OpenAPI document is the map scripts and people read: it must list exactly the routes the
 // server answers, and a path the server does not know answers 404 request.routeNotFound.
@@ -18,9 +19,13 @@ const API_ROUTES = [
   'POST /agentCertificates/{id}/renew',
   'DELETE /agentCertificates/{id}',
   'GET /agents',
+  'GET /agents/events',
   'GET /agents/{id}',
+  'GET /auditEvents',
   'PATCH /agents/{id}',
   'DELETE /agents/{id}',
+  'GET /bans',
+  'DELETE /bans/{id}',
   'POST /agents/doctor',
   'POST /caCertificates',
   'GET /caCertificates',
@@ -82,13 +87,21 @@ for (const dialect of testDialects) describeOn(dialect)(`OpenAPI document and un
   test('every listed route really exists on the server (never request.routeNotFound)', async () => {
     for (const { route } of operations()) {
       const [method, template] = route.split(' ') as [string, string];
+      if (route === 'GET /agents/events') {
+        // An endless stream: its headers say it is routed; then it is let go.
+        const stream = await openEventStream(`${server.apiUrl}${template}`, await server.token(tenant));
+        stream.close();
+        assert.equal(stream.status, 200, `${route} is routed`);
+        continue;
+      }
       const path = template.replace('{id}', randomId());
       const answer = await rawRequest(server, path, {
         tenant, method, ...(method === 'POST' || method === 'PATCH' ? { body: '{}' } : {}),
       });
       assert.notEqual(answer.body?.errors?.[0]?.code, 'request.routeNotFound', `${route} is routed: ${answer.status} ${answer.text.slice(0, 200)}`);
       assert.ok([200, 400, 404].includes(answer.status), `${route}: ${answer.status}`);
-      const notFound = route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound' : 'caCertificate.notFound';
+      const notFound = route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound'
+        : route.includes('/bans') ? 'ban.notFound' : 'caCertificate.notFound';
       if (answer.status === 404) assert.equal(answer.body.errors[0].code, notFound);
     }
   });

@@ -11,7 +11,8 @@ import { waitUntil } from '../support/wait-until.ts';
 import { describeNeeding } from '../support/test-services.ts';
 
 // Issue 12, item 4: the messages aedes exchanges between nodes cross Redis on the channels of
-// mqemitter-redis (`<prefix>mqtt:<topic>`, msgpack `{ id, msg }`). One malformed message there used
+// mqemitter-redis (`<prefix>mqtt:<topic>`, msgpack `{ id, msg }`; client messages since decision
+// 0028 on each node's own channel `<prefix>mqtt-node:<brokerId>`, in batches `{ msgs }`). One malformed message there used
 // to throw in every node's subscriber at once (an AssertionError in mqemitter's emit, a TypeError,
 // a msgpack error) and crash the whole cluster. Now each node drops it, logs it and counts it.
 
@@ -58,10 +59,15 @@ describeNeeding('postgres', 'redis')('malformed messages on the broker backplane
     const application1 = resources.client(await connectApplication(node1, tenant));
     assert.deepEqual(await subackCodes(application1, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
 
-    // Channels both nodes listen on: aedes's own takeover broadcasts, and the application's filter.
+    // Channels both nodes listen on: aedes's own takeover broadcasts, the route table's changes;
+    // and each node's own channel, on which client messages reach it (decision 0028).
     const mq = `${cluster.redisPrefix}mqtt:`;
     const sysChannel = `${mq}$SYS/${randomBytes(4).toString('hex')}/new/clients`;
-    const tenantChannel = `${mq}tc/${tenant}/${clientId}/o/temperature`;
+    const brokerIds = await admin.zrange(`${mq}route-nodes`, 0, -1);
+    assert.equal(brokerIds.length, 2, 'both nodes registered their routes');
+    const nodeChannels = brokerIds.map((brokerId) => `${cluster.redisPrefix}mqtt-node:${brokerId}`);
+    const routesChannel = `${cluster.redisPrefix}mqtt-routes`;
+    const tenantTopic = `tc/${tenant}/${clientId}/o/temperature`;
     const heartbeatChannel = `${mq}$SYS/${randomBytes(4).toString('hex')}/heartbeat`;
     const subAddChannel = `${mq}$SYS/sub/add`;
     const id = () => randomBytes(8).toString('hex');
@@ -72,11 +78,16 @@ describeNeeding('postgres', 'redis')('malformed messages on the broker backplane
       [sysChannel, msgpack.encode({ id: id() })], // no msg
       [sysChannel, msgpack.encode({ id: id(), msg: {} })], // no topic
       [sysChannel, msgpack.encode({ id: id(), msg: { topic: 42, payload: Buffer.from('x') } })], // a topic that is no string
-      [tenantChannel, msgpack.encode({ id: id(), msg: { topic: 42, payload: Buffer.from('x') } })],
-      [tenantChannel, msgpack.encode({ id: id(), msg: { topic: tenantChannel, payload: 42, qos: 0 } })], // a payload that is no bytes
-      [tenantChannel, msgpack.encode({ id: id(), msg: { topic: tenantChannel, payload: Buffer.from('x'), qos: 7 } })],
+      ...nodeChannels.flatMap((nodeChannel): [string, Buffer][] => [
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: 42, payload: Buffer.from('x') }] })],
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: tenantTopic, payload: 42, qos: 0 }] })], // a payload that is no bytes
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: tenantTopic, payload: Buffer.from('x'), qos: 7 }] })],
+        [nodeChannel, msgpack.encode({ msgs: [{ topic: '$SYS/x/new/clients', payload: Buffer.from(clientId) }] })], // `$` topics never come this way
+        [nodeChannel, randomBytes(4 * 1024 * 1024)], // a huge value
+      ]),
       [sysChannel, Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff])], // an array of 2^32-1 elements, announced
-      [tenantChannel, randomBytes(4 * 1024 * 1024)], // a huge value
+      [routesChannel, Buffer.from([0xc1])],
+      [routesChannel, msgpack.encode({ node: 'forged', seq: 1, add: [42] })],
       // Well-formed envelopes whose content aedes reads unchecked: a heartbeat without payload, a
       // subscription broadcast (aedes-persistence-redis) that is no JSON, or without its subs.
       [heartbeatChannel, msgpack.encode({ id: id(), msg: { topic: heartbeatChannel, qos: 0 } })],
@@ -86,8 +97,10 @@ describeNeeding('postgres', 'redis')('malformed messages on the broker backplane
     const before1 = await droppedCount(node1);
     const before2 = await droppedCount(node2);
     for (const [channel, message] of malformed) await admin.publish(channel, message);
+    // Each node hears the shared channels and its own.
+    const perNode = malformed.length - (nodeChannels.length - 1) * (malformed.filter(([channel]) => channel === nodeChannels[0]).length);
 
-    await waitUntil(async () => (await droppedCount(node1)) - before1 >= malformed.length && (await droppedCount(node2)) - before2 >= malformed.length,
+    await waitUntil(async () => (await droppedCount(node1)) - before1 >= perNode && (await droppedCount(node2)) - before2 >= perNode,
       15_000, 'both nodes counted every malformed message');
     for (const node of [node1, node2]) {
       assert.equal(node.server.process.exitCode, null, `${node.name} still runs`);

@@ -163,6 +163,10 @@ describeNeeding('postgres', 'redis')('a cluster node that loses Redis', { timeou
     const base = await metricOf(lonely, SESSIONS); // 0, unless the test before failed half-way
     const stayer = resources.client(await connectAgent(lonely, stayerCertificate, stayerId));
     await waitUntil(async () => await metricOf(lonely, SESSIONS) === base + 1, 5_000, 'one more session counted before the fault');
+    // A subscriber on the other node: the stayer's messages must cross Redis (decision 0028 keeps
+    // the ones nobody elsewhere subscribed to off it).
+    const listener = resources.client(await connectApplication(stable, tenant));
+    assert.deepEqual(await subackCodes(listener, { [`tc/${tenant}/${stayerId}/o/#`]: { qos: 1 } }), [1]);
     const acceptedBefore = await metricOf(lonely, ACCEPTED_AGENTS);
     const refusedBefore = await metricOf(lonely, REFUSED_NO_REDIS);
     const logMark = lonely.server.logLines().length;

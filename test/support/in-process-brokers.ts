@@ -45,6 +45,10 @@ export interface StartNodeOptions {
   readonly config?: Readonly<Record<string, string>>;
   /** The node's logger (e.g. captureLogs().logger); default silent. */
   readonly logger?: pino.Logger;
+  /** aedes' heartbeat and the route table's (decision 0028); default aedes' 60 s. */
+  readonly heartbeatMs?: number;
+  /** How long a new route waits for the other nodes' confirmations; default the backplane's. */
+  readonly routeAckTimeoutMs?: number;
 }
 
 export interface InProcessNode {
@@ -126,13 +130,18 @@ export const inProcessBrokers = (options: InProcessBrokersOptions): InProcessBro
     });
   }
 
-  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig, logger: nodeLogger = logger }: StartNodeOptions = {}): Promise<InProcessNode> => {
-    const backplane = createRedisBrokerBackplane({ url: redisUrl, logger: nodeLogger, prefix });
+  const startNode = async ({ url: redisUrl = TEST_REDIS_URL, config = defaultConfig, logger: nodeLogger = logger, heartbeatMs, routeAckTimeoutMs }: StartNodeOptions = {}): Promise<InProcessNode> => {
+    const backplane = createRedisBrokerBackplane({
+      url: redisUrl, logger: nodeLogger, prefix,
+      ...(heartbeatMs === undefined ? {} : { heartbeatMs }), ...(routeAckTimeoutMs === undefined ? {} : { routeAckTimeoutMs }),
+    });
     resources.add(() => backplane.close());
     const metrics = new MetricsRegistry();
     const broker = await startMqttBroker({
       registry: registryFixture().registry, tokens, logger: nodeLogger, metrics, host: '127.0.0.1', port: 0, backplane, nodeId: 'test',
       quotas: loadConfig(config).mqtt,
+      // Off unless the node's config names a policy, as for every test server.
+      connectLimits: loadConfig({ TRUSTGATE_RATE_LIMITS: 'off', ...config }).limits.rateLimits.mqtt,
       tls: { certificateChainPem: serverCertificate.certificatePem, privateKeyPem: serverCertificate.privateKeyPem },
     });
     resources.add(() => broker.close()); // closed before its backplane (resources close in reverse)

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { createRegistry, TrustIndex, type Registry } from '../../src/registry/index.ts';
+import { createRegistry, InMemoryAuditTrail, TrustIndex, type Registry } from '../../src/registry/index.ts';
 import { systemClock } from '../../src/shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, type Database,
@@ -20,5 +20,7 @@ export const createOfflineRegistry = (db: Kysely<Database>): Registry => createR
   trustIndex: new TrustIndex(),
   events: { publish: () => undefined, catchUp: async () => false },
   clock: systemClock,
+  // Seeding has no log to write to; the stores still write each change's audit row (actor: trustgate).
+  audit: new InMemoryAuditTrail(),
   settings: { maxCaCertificatesPerTenant: 2, clockSkewMs: 300_000 },
 });

@@ -1,5 +1,5 @@
 import {
-  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, InMemoryRevocationStore,
+  applyToTrustIndex, createRegistry, InMemoryAgentCertificateStore, InMemoryAuditTrail, InMemoryAgentStore, InMemoryCaCertificateStore, InMemoryManagedCaStore, InMemoryRevocationStore,
   TrustIndex, type RegistryEvent,
 } from '../../src/registry/index.ts';
 import type { Clock } from '../../src/shared/index.ts';
@@ -16,6 +16,7 @@ export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenan
   const agentCertificates = new InMemoryAgentCertificateStore();
   const revocations = new InMemoryRevocationStore();
   const trustIndex = new TrustIndex();
+  const audit = new InMemoryAuditTrail();
   const registry = createRegistry({
     caCertificates,
     agents,
@@ -32,7 +33,8 @@ export const registryFixture = (options: { now?: Date; maxCaCertificatesPerTenan
       catchUp: async () => false,
     },
     clock,
+    audit,
     settings: { maxCaCertificatesPerTenant: options.maxCaCertificatesPerTenant ?? 2, clockSkewMs: 300_000 },
   });
-  return { registry, events, caCertificates, agents, managedCas, agentCertificates, revocations, trustIndex, setNow: (date: Date) => { now = date; } };
+  return { registry, events, audit, caCertificates, agents, managedCas, agentCertificates, revocations, trustIndex, setNow: (date: Date) => { now = date; } };
 };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AgentCertificateId } from '../../shared/index.ts';
+import { auditContextOf } from '../audit-context-of.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
 import { AgentCertificateResource, CreateAgentCertificateBody, RenewAgentCertificateBody, toAgentCertificateResource } from './schemas.ts';
 
@@ -23,7 +24,7 @@ export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOpt
       name: request.body.name,
       owner: request.body.owner,
       csrPem: request.body.csr,
-    });
+    }, auditContextOf(request));
     // Never the key: only what identifies the certificate.
     request.log.info({ agentCertificateId: created.certificate.id, fingerprint: created.certificate.fingerprintSha256, keySource: created.certificate.keySource }, 'agent certificate issued');
     // The answer may carry a private key: no cache anywhere may keep it.
@@ -54,7 +55,7 @@ export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOpt
       tenant: request.principal.tenant,
       subject: { kind: 'certificate', agentCertificateId: request.params.id },
       csrPem: request.body.csr,
-    });
+    }, auditContextOf(request));
     request.log.info({ agentCertificateId: renewed.certificate.id, renewalOf: request.params.id, fingerprint: renewed.certificate.fingerprintSha256 }, 'agent certificate renewed');
     return reply.code(201).header('cache-control', 'no-store').send(toAgentCertificateResource(renewed));
   });
@@ -66,7 +67,7 @@ export const agentCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOpt
       params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) },
     },
   }, async (request, reply) => {
-    await registry.revokeAgentCertificate(request.principal.tenant, request.params.id);
+    await registry.revokeAgentCertificate(request.principal.tenant, request.params.id, auditContextOf(request));
     request.log.info({ agentCertificateId: request.params.id }, 'agent certificate revoked');
     return reply.code(204).send(null);
   });

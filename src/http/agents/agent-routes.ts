@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { AgentId } from '../../shared/index.ts';
+import { auditContextOf } from '../audit-context-of.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
 import { agentListFilterOf, AgentListQuery } from './agent-list-query.ts';
 import { AgentResource, DoctorBody, DoctorResponse, PatchAgentBody, toAgentResource, toDoctorResponse } from './schemas.ts';
@@ -30,7 +31,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = asy
       params: IdParams, body: PatchAgentBody, response: { 200: AgentResource, ...errors(400, 401, 403, 404, 415) },
     },
   }, async (request) => {
-    const agent = await registry.setAgentEnabled(request.principal.tenant, request.params.id, request.body.enabled);
+    const agent = await registry.setAgentEnabled(request.principal.tenant, request.params.id, request.body.enabled, auditContextOf(request));
     request.log.info({ agentId: agent.id, clientId: agent.clientId, enabled: agent.isEnabled }, agent.isEnabled ? 'agent enabled' : 'agent disabled');
     return toAgentResource(agent);
   });
@@ -39,7 +40,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOptions> = asy
     config: { scope: 'mcmqtt.admin' },
     schema: { ...agents, summary: 'Delete an agent (closes its session)', params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
   }, async (request, reply) => {
-    await registry.deleteAgent(request.principal.tenant, request.params.id);
+    await registry.deleteAgent(request.principal.tenant, request.params.id, auditContextOf(request));
     request.log.info({ agentId: request.params.id }, 'agent deleted');
     return reply.code(204).send(null);
   });

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { CaCertificateId } from '../../shared/index.ts';
+import { auditContextOf } from '../audit-context-of.ts';
 import { apiOperation, errors, idParams, type ResourceRoutesOptions } from '../route-kit.ts';
 import {
   CaCertificateResource, CRL_BODY_LIMIT_BYTES, CrlResource, ImportCrlBody, RegistrationCodeResponse, RevokeCertificateBody, RevokedCertificateResource,
@@ -25,7 +26,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
       name: request.body.name,
       description: request.body.description,
       caCertificatePem: request.body.caCertificate,
-    });
+    }, auditContextOf(request));
     request.log.info({ caCertificateId: record.id, fingerprint: record.fingerprintSha256 }, 'CA certificate uploaded');
     return reply.code(201).send(toCaCertificateResource(record));
   });
@@ -45,7 +46,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
     config: { scope: 'mcmqtt.admin' },
     schema: { ...caCertificates, summary: 'Delete a CA certificate', params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
   }, async (request, reply) => {
-    await registry.deleteCaCertificate(request.principal.tenant, request.params.id);
+    await registry.deleteCaCertificate(request.principal.tenant, request.params.id, auditContextOf(request));
     request.log.info({ caCertificateId: request.params.id }, 'CA certificate deleted');
     return reply.code(204).send(null);
   });
@@ -71,7 +72,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
       tenant: request.principal.tenant,
       id: request.params.id,
       verificationCertificatePem: request.body.verificationCertificate,
-    });
+    }, auditContextOf(request));
     request.log.info({ caCertificateId: record.id }, 'CA certificate verified');
     return toCaCertificateResource(record);
   });
@@ -88,7 +89,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
   }, async (request, reply) => {
     const revoked = await registry.revokeSerial({
       tenant: request.principal.tenant, caCertificateId: request.params.id, serialNumber: request.body.serialNumber, reason: request.body.reason,
-    });
+    }, auditContextOf(request));
     request.log.info({ caCertificateId: request.params.id, serialNumber: revoked.serialNumber, reason: revoked.reason }, 'certificate revoked by serial number');
     return reply.code(201).send(toRevokedCertificateResource(revoked));
   });
@@ -108,7 +109,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
       params: SerialParams, response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {
-    await registry.releaseHold(request.principal.tenant, request.params.id as CaCertificateId, request.params.serialNumber);
+    await registry.releaseHold(request.principal.tenant, request.params.id as CaCertificateId, request.params.serialNumber, auditContextOf(request));
     request.log.info({ caCertificateId: request.params.id, serialNumber: request.params.serialNumber }, 'certificate hold released');
     return reply.code(204).send(null);
   });
@@ -123,7 +124,7 @@ export const caCertificateRoutes: FastifyPluginAsyncTypebox<ResourceRoutesOption
       response: { 200: CrlResource, ...errors(400, 401, 403, 404, 409, 413, 415) },
     },
   }, async (request) => {
-    const crl = await registry.importCrl({ tenant: request.principal.tenant, caCertificateId: request.params.id, crlPem: request.body.crl });
+    const crl = await registry.importCrl({ tenant: request.principal.tenant, caCertificateId: request.params.id, crlPem: request.body.crl }, auditContextOf(request));
     request.log.info({ caCertificateId: request.params.id, crlNumber: crl.crlNumber, entries: crl.entryCount }, 'CRL imported');
     return toCrlResource(crl);
   });

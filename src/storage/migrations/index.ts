@@ -9,6 +9,7 @@ import { trustEventOutboxMigration } from './2026-12-02-0007-trust-event-outbox.
 import { revokedCertificatesMigration } from './2026-12-02-0008-revoked-certificates.ts';
 import { agentCertificateValidityMigration } from './2026-12-02-0009-agent-certificate-validity.ts';
 import { agentCertificateRenewalsMigration } from './2026-12-02-0010-agent-certificate-renewals.ts';
+import { auditEventsMigration } from './2026-12-03-0011-audit-events.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0008-revoked-certificates': revokedCertificatesMigration,
   '2026-12-02-0009-agent-certificate-validity': agentCertificateValidityMigration,
   '2026-12-02-0010-agent-certificate-renewals': agentCertificateRenewalsMigration,
+  '2026-12-03-0011-audit-events': auditEventsMigration,
 };
 
 export const migrationProvider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,0 +1,47 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import helmet from '@fastify/helmet';
+// The web console's pages set their own Content-Security-Policy and headers (docs/console.md).
+import { CONSOLE_PATH } from './console/console-routes.ts';
+
+
+export interface SecurityHeadersOptions {
+  /** Swagger UI's prefix: it keeps the CSP @fastify/swagger-ui computes for its inline script and style. */
+  readonly docsPath: string;
+}
+
+const isUnder = (url: string, prefix: string): boolean => url === prefix || url.startsWith(`${prefix}/`);
+
+// The API answers JSON and files, never a page: nothing in it may run, be framed or be sniffed
+// into a script. No upgrade-insecure-requests: trustgate serves plain HTTP (TLS ends at a proxy if
+// at all), and a browser told to upgrade localhost would fail.
+const API_CSP = {
+  useDefaults: false,
+  directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+};
+
+/**
+ * @fastify/helmet on every route except the console's. HSTS is off: the server speaks plain HTTP,
+ * and a Strict-Transport-Security header is ignored over HTTP anyway (RFC 6797 §8.1); a TLS proxy
+ * in front sets it. Referrer-Policy no-referrer and nosniff are helmet's defaults, X-Powered-By is
+ * never sent (Fastify sends none; helmet removes one). Responses to authenticated calls carry
+ * `Cache-Control: no-store`: each holds a tenant's data and some a secret (a registration code, an
+ * agent certificate's private key), none may stay in a browser or proxy cache.
+ */
+export const securityHeaders = async (app: FastifyInstance, { docsPath }: SecurityHeadersOptions): Promise<void> => {
+  // Added before helmet's own onRoute hook, which reads a route's `helmet` option; so is for routes
+  // registered after this plugin only. A route that says how it wants helmet keeps its choice.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (route.helmet !== undefined) return;
+    if (isUnder(route.url, CONSOLE_PATH)) route.helmet = false;
+    else if (isUnder(route.url, docsPath)) route.helmet = { contentSecurityPolicy: false };
+  });
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: API_CSP,
+    strictTransportSecurity: false,
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404 && request.routeOptions.config.public !== true) reply.header('cache-control', 'no-store');
+  });
+};
