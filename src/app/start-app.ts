@@ -152,6 +152,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const agents = new KyselyAgentStore(db, {
       onDeferredWriteError: (error) => logger.error({ err: error }, 'could not write agent online/last-connected updates'),
       onDeferredWriteDropped: () => agentUpdatesDropped.inc(),
+      // A single node makes every agent write itself; cluster nodes read the shared database.
+      keepsKnownAgents: config.cluster.redisUrl === undefined,
     });
     // Runs after the broker has closed its sessions (closers run in reverse), before the database closes.
     closers.push(() => agents.close());
