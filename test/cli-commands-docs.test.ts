@@ -41,4 +41,15 @@ describe('the CLI\'s commands, as the docs list them', () => {
         `docs/cli.md has a section for trustgate ${command}`);
     }
   });
+
+  it('docs/cli.md\'s `trustgate serve` section names every option of `serve --help`', async () => {
+    const help = await run(TRUSTGATE_BIN, ['serve', '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    const options = [...(help.stdout.split(/\nOptions:\n/)[1]?.split('\n\n')[0] ?? '').matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]!).filter((name) => name !== '--help');
+    assert.ok(options.includes('--workers'), options.join(', '));
+    assert.ok(!options.includes('--worker'), 'the supervisor\'s --worker <index> is not for people');
+    const cliDoc = await readFile(join(root, 'docs/cli.md'), 'utf8');
+    const section = cliDoc.split('### `trustgate serve`')[1]?.split('\n## ')[0] ?? '';
+    for (const option of options) assert.ok(section.includes(`\`${option} `) || section.includes(`\`${option}\``), `docs/cli.md's serve section documents ${option}`);
+  });
 });

@@ -1,4 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MINDCONNECT_RATE_LIMITS } from '../../src/config/index.ts';
 import type { BrokerTarget } from '../lib/broker-target.ts';
 import { generateP256Key, mintAgentCertificate, mintCa, type MintedCertificate } from '../lib/fast-certificates.ts';
 import type { AgentIdentity, Job, ReconnectLoopResult } from '../lib/jobs.ts';
@@ -151,6 +153,18 @@ const refusedAgent = (tenant: string): { agent: AgentIdentity; keyPem: string; i
   return { agent: { clientId, certificatePem: mintAgentCertificate(issuer, 'refused-00000', key).pem, topic: `tc/${tenant}/${clientId}/o/data` }, keyPem: key.privateKeyPem, issuer };
 };
 
+// Every agent of the bench connects from 127.0.0.1; in a plant they come from many addresses (or,
+// behind one NAT, the operator sizes the per-address limit for the site). `mindconnect` here is the
+// default policy with the per-address bucket opened wide, so the per-client-id limits and bans are
+// what the scenario measures, not one shared address being throttled.
+const policyOf = async (rateLimits: string, workDir: string): Promise<string> => {
+  if (rateLimits !== 'mindconnect') return rateLimits;
+  const file = join(workDir, 'reconnect-storm-limits.json');
+  const { rest, mqtt } = MINDCONNECT_RATE_LIMITS;
+  await writeFile(file, JSON.stringify({ rest, mqtt: { ...mqtt, connectPerSourceAddress: { perSecond: 1_000_000, burst: 1_000_000 } } }));
+  return file;
+};
+
 // Scenario 9 (issue 16): buggy firmware reconnecting as fast as it can. A fresh trustgate with
 // TRUSTGATE_RATE_LIMITS as given (mindconnect: the MQTT connect limits and bans, when the build has
 // them), the bench tenant's 2 CAs stored before start. agents − 1 well-behaved agents onboard, then:
@@ -166,7 +180,7 @@ export const runReconnectStorm = async (
 ): Promise<ReconnectStormFigures> => {
   const dataDir = join(setup.workDir, 'reconnect-storm');
   await seedDataDir(dataDir, [{ tenant: setup.tenant, cas: setup.tenantCas }]);
-  const server = await startTrustgate(`trustgate (reconnect storm, rate limits ${options.rateLimits})`, dataDir, { env: { TRUSTGATE_RATE_LIMITS: options.rateLimits } });
+  const server = await startTrustgate(`trustgate (reconnect storm, rate limits ${options.rateLimits})`, dataDir, { env: { TRUSTGATE_RATE_LIMITS: await policyOf(options.rateLimits, setup.workDir) } });
   try {
     const target = setup.targetOf(server);
     const agents = setup.agents.slice(0, options.agents - 1);

@@ -1,4 +1,5 @@
-export { startApp, databaseUrlOf, type AppOptions, type AppPhase, type RunningApp } from './start-app.ts';
+export { superviseWorkers, WorkerStartError, type RunningWorkers, type WorkerReady } from './supervise-workers.ts';
+export { startApp, defaultNodeId, databaseUrlOf, type AppOptions, type AppPhase, type RunningApp } from './start-app.ts';
 export { createLogger } from './create-logger.ts';
 export { backUpDataDir, BackupError, DATA_DIR_KEY_FILES, SQLITE_DATABASE_FILE, type BackupResult } from './back-up-data-dir.ts';
 export { BROKER_ROOT_CA_KEY_FILE } from './broker-tls-identity.ts';

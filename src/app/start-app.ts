@@ -10,7 +10,7 @@ import {
 import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
 } from '../cluster/index.ts';
-import { ConfigError, type Config } from '../config/index.ts';
+import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
 import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
@@ -19,7 +19,7 @@ import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
-  countAgentCertificatesExpiringBefore, listCaExpiries, type Database,
+  countAgentCertificatesExpiringBefore, listCaExpiries, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
@@ -51,12 +51,17 @@ export type AppPhase = 'serving' | 'shutdownDelay' | 'draining' | 'closing' | 'c
 export interface AppOptions {
   readonly logger: Logger;
   readonly clock?: Clock;
+  /** Set for a worker of `serve --workers N` (decision 0031): both listeners share their ports with
+   *  the other workers (SO_REUSEPORT), and every metric carries `worker="<index>"`. */
+  readonly worker?: { readonly index: number };
+  /** Tests only: a slow fsync, or a handle on the SQLite worker thread (storage/sqlite-worker-driver.ts). */
+  readonly sqliteWorkerForTests?: OpenDatabaseOptions['sqliteWorkerForTests'];
 }
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
-/** The host name, cut to what TRUSTGATE_NODE_ID allows. */
-const defaultNodeId = (): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 31) || 'node';
+/** The host name, cut to what TRUSTGATE_NODE_ID allows (less `reserve` characters, for a worker's suffix). */
+export const defaultNodeId = (reserve = 0): string => hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_NODE_ID_LENGTH - reserve) || 'node';
 
 // /readyz is public: it says what is wrong, not the driver's text (host names, addresses, ports of
 // the database); that goes to the log, once per change of state, so a probe every few seconds
@@ -87,8 +92,6 @@ const databaseCheck = (logger: Logger) => {
 export const databaseUrlOf = (config: Config): string =>
   config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), SQLITE_DATABASE_FILE)}`;
 
-// The composition root: the only place that knows every module. Starts in dependency order and
-// closes in reverse; a failure half-way closes what was already started.
 /** The console's sign-in link (decision 0026): the tenant it signs in to, how long it works, how long its token lives. */
 export const CONSOLE_SIGN_IN_TENANT = 'default';
 const CONSOLE_SIGN_IN_LINK_MS = 3_600_000;
@@ -97,7 +100,9 @@ const CONSOLE_SIGN_IN_TOKEN_SECONDS = 8 * 3600;
 const reachableFromLoopback = (host: string): boolean =>
   host === '0.0.0.0' || host === '::' || host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
-export const startApp = async (config: Config, { logger, clock = systemClock }: AppOptions): Promise<RunningApp> => {
+// The composition root: the only place that knows every module. Starts in dependency order and
+// closes in reverse; a failure half-way closes what was already started.
+export const startApp = async (config: Config, { logger, clock = systemClock, worker, sqliteWorkerForTests }: AppOptions): Promise<RunningApp> => {
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) {
@@ -115,6 +120,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const db: Kysely<Database> = await openDatabase({
       url: databaseUrlOf(config),
       onConnectionError: (error) => logger.warn({ err: error.message }, 'a database connection was lost; the next query opens a new one'),
+      sqliteWorkerForTests,
     });
     closers.push(() => db.destroy());
 
@@ -145,6 +151,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     for (const note of tlsIdentity.notes) logger.info({ source: tlsIdentity.source }, note);
 
     const metrics = new MetricsRegistry();
+    // Behind one shared port a scrape reaches any one worker: the label tells whose series it got.
+    if (worker) metrics.setDefaultLabels({ worker: String(worker.index) });
     collectDefaultMetrics({ register: metrics });
 
     // Issue 16 part 1 (docs/audit.md): one log line per entry under component "audit".
@@ -159,6 +167,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     const agents = new KyselyAgentStore(db, {
       onDeferredWriteError: (error) => logger.error({ err: error }, 'could not write agent online/last-connected updates'),
       onDeferredWriteDropped: () => agentUpdatesDropped.inc(),
+      // A single node makes every agent write itself; cluster nodes read the shared database.
+      keepsKnownAgents: config.cluster.redisUrl === undefined,
     });
     // Runs after the broker has closed its sessions (closers run in reverse), before the database closes.
     closers.push(() => agents.close());
@@ -246,7 +256,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -320,7 +330,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock }: 
       }
     };
     const httpListener = { what: 'the REST API', hostVariable: 'TRUSTGATE_HTTP_HOST', portVariable: 'TRUSTGATE_HTTP_PORT', host: config.http.host, port: config.http.port };
-    await listenOrExplain(httpListener, () => http.listen({ host: config.http.host, port: config.http.port }));
+    // Fastify hands these options to net.Server#listen whole; its type does not list reusePort yet.
+    const listenOptions = { host: config.http.host, port: config.http.port, reusePort: worker !== undefined };
+    await listenOrExplain(httpListener, () => http.listen(listenOptions));
     const address = http.server.address();
     const httpPort = typeof address === 'object' && address ? address.port : config.http.port;
     const shownHost = config.http.host === '0.0.0.0' || config.http.host === '::' ? 'localhost' : config.http.host;

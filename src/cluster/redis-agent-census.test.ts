@@ -44,3 +44,26 @@ testNeeding('redis')('each node hears the other nodes\' connected agents per ten
   assert.equal(nodeB.othersConnected('t'), 0, 'a closed node takes its counts along');
   await nodeB.close();
 });
+
+testNeeding('redis')('a report finds the other nodes without walking the keyspace (no SCAN: a cluster\'s Redis holds every session\'s keys)', async () => {
+  const logger = pino({ level: 'silent' });
+  const nodePrefix = `${prefix}noscan:`;
+  const nodeA = new RedisAgentCensus(redis, nodePrefix, 'a', logger);
+  const nodeB = new RedisAgentCensus(redis, nodePrefix, 'b', logger);
+  const scan = redis.scan.bind(redis);
+  let scans = 0;
+  redis.scan = ((...args: Parameters<typeof scan>) => { scans += 1; return scan(...args); }) as typeof redis.scan;
+  try {
+    await nodeA.start(() => new Map([['t', 4]]));
+    await nodeB.start(() => new Map([['t', 1]]));
+    await nodeA.report();
+    assert.equal(nodeA.othersConnected('t'), 1, 'positive control: the other node is heard');
+    assert.equal(nodeB.othersConnected('t'), 4);
+    assert.equal(scans, 0);
+  } finally {
+    redis.scan = scan as typeof redis.scan;
+    await nodeA.close();
+    await nodeB.close();
+  }
+  assert.equal(await redis.exists(`${nodePrefix}limits:agentNodes`), 0, 'the last node to close leaves no set behind');
+});

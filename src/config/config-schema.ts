@@ -82,9 +82,10 @@ const redisPrefix = (raw: string): string => {
   if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(raw)) throw new Error('must be 1 to 64 letters, digits or "_:.-"');
   return raw;
 };
+/** 31 + "." + 32 hex digits fit the 64 characters of agents.session_id. */
+export const MAX_NODE_ID_LENGTH = 31;
 const nodeId = (raw: string): string | undefined => {
   const value = optionalText(raw);
-  // 31 + "." + 32 hex digits fit the 64 characters of agents.session_id.
   if (value !== undefined && !/^[A-Za-z0-9_-]{1,31}$/.test(value)) throw new Error('must be 1 to 31 letters, digits, "_" or "-"');
   return value;
 };
@@ -259,6 +260,10 @@ export const configSchema = {
     nodeId: setting<string | undefined>({
       env: 'TRUSTGATE_NODE_ID', default: undefined, parse: nodeId,
       description: 'This node\'s name in a cluster, stable across restarts (a restarting node marks only its own agents offline). Unset = the host name.',
+    }),
+    workers: setting({
+      env: 'TRUSTGATE_WORKERS', default: 1, parse: integer(1, 64),
+      description: 'Broker processes on this machine (`trustgate serve --workers N` says the same), each a cluster node named `<TRUSTGATE_NODE_ID>-w<i>`, all on the same MQTT and HTTP ports (Linux `SO_REUSEPORT`: the kernel spreads new connections); a supervisor restarts a worker that dies. More than 1 needs TRUSTGATE_REDIS_URL and a PostgreSQL TRUSTGATE_DATABASE_URL, and Linux (decision 0031). 1 = one process, no supervisor.',
     }),
     drainMs: setting({
       env: 'TRUSTGATE_DRAIN_MS', default: 5000, parse: integer(0, 600_000),

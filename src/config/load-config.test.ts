@@ -31,7 +31,20 @@ describe('loadConfig: cluster settings', () => {
     ['a prefix with a space', { TRUSTGATE_REDIS_PREFIX: 'my prefix' }, /TRUSTGATE_REDIS_PREFIX/],
     ['a negative drain', { TRUSTGATE_DRAIN_MS: '-1' }, /TRUSTGATE_DRAIN_MS/],
     ['a convergence check more often than every 100 ms (a database read per node each time)', { TRUSTGATE_CLUSTER_CONVERGENCE_MS: '50' }, /TRUSTGATE_CLUSTER_CONVERGENCE_MS/],
+    // Workers are cluster nodes (decision 0031): without Redis a CA deleted through one would not close the others' sessions.
+    ['several workers on SQLite without Redis', { TRUSTGATE_WORKERS: '2' }, /TRUSTGATE_WORKERS=2 .*needs TRUSTGATE_REDIS_URL and TRUSTGATE_DATABASE_URL=postgres/],
+    ['several workers on PostgreSQL without Redis', { TRUSTGATE_WORKERS: '2', TRUSTGATE_DATABASE_URL: PG }, /TRUSTGATE_WORKERS=2 .*needs TRUSTGATE_REDIS_URL/],
+    ['no workers', { TRUSTGATE_WORKERS: '0' }, /TRUSTGATE_WORKERS="0" must be a whole number from 1 to 64/],
+    ['more than 64 workers', { TRUSTGATE_WORKERS: '65' }, /TRUSTGATE_WORKERS/],
+    ['a node id with no room for the worker suffix', { TRUSTGATE_WORKERS: '10', TRUSTGATE_DATABASE_URL: PG, TRUSTGATE_REDIS_URL: 'redis://redis:6379', TRUSTGATE_NODE_ID: 'n'.repeat(29) },
+      /TRUSTGATE_NODE_ID=.* too long for 10 workers: each is named <TRUSTGATE_NODE_ID>-w<i>.*use at most 28/],
   ];
+  it('accepts several workers on PostgreSQL and Redis; one is the default', () => {
+    assert.equal(loadConfig({}).cluster.workers, 1);
+    const { cluster } = loadConfig({ TRUSTGATE_WORKERS: '4', TRUSTGATE_DATABASE_URL: PG, TRUSTGATE_REDIS_URL: 'redis://redis:6379', TRUSTGATE_NODE_ID: 'n'.repeat(28) });
+    assert.equal(cluster.workers, 4);
+  });
+
   for (const [name, env, message] of refused) {
     it(`refuses ${name}`, () => {
       assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message));

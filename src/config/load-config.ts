@@ -1,4 +1,4 @@
-import { configSchema, type Config, type Setting } from './config-schema.ts';
+import { configSchema, MAX_NODE_ID_LENGTH, type Config, type Setting } from './config-schema.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -43,6 +43,19 @@ export const loadConfig = (env: Readonly<Record<string, string | undefined>> = p
   const redis = (config.cluster as Partial<Config['cluster']> | undefined)?.redisUrl;
   if (redis && !(databaseUrl && /^postgres(ql)?:/.test(databaseUrl))) {
     problems.push('TRUSTGATE_REDIS_URL (a cluster) needs TRUSTGATE_DATABASE_URL=postgres://…: the nodes must share one database, and a SQLite file cannot be shared');
+  }
+  // Workers are cluster nodes (decision 0031): sessions, messages and trust events between them go
+  // through Redis and PostgreSQL, exactly as between hosts; without those a CA deleted through one
+  // worker would not close the sessions on the others.
+  const cluster = config.cluster as Partial<Config['cluster']> | undefined;
+  if (cluster?.workers !== undefined && cluster.workers > 1) {
+    if (!redis) {
+      problems.push(`TRUSTGATE_WORKERS=${cluster.workers} (several broker processes) needs TRUSTGATE_REDIS_URL and TRUSTGATE_DATABASE_URL=postgres://…: each worker is a cluster node, and trust changes, sessions and messages reach the other workers only through Redis and PostgreSQL`);
+    }
+    const suffix = `-w${cluster.workers - 1}`;
+    if (cluster.nodeId !== undefined && cluster.nodeId.length + suffix.length > MAX_NODE_ID_LENGTH) {
+      problems.push(`TRUSTGATE_NODE_ID=${JSON.stringify(cluster.nodeId)} is too long for ${cluster.workers} workers: each is named <TRUSTGATE_NODE_ID>${suffix.replace(/\d+$/, '<i>')}, at most ${MAX_NODE_ID_LENGTH} characters; use at most ${MAX_NODE_ID_LENGTH - suffix.length}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`, problems);
   return Object.freeze(config) as unknown as Config;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
-import { DomainError } from '../shared/index.ts';
+import { DomainError, isTenantId } from '../shared/index.ts';
 import { describeWindow, type RateWindow } from './rate-limit-budgets.ts';
 
 // Before the token (decision 0024): tenant budgets need a tenant, so calls without a valid token
@@ -11,7 +11,12 @@ import { describeWindow, type RateWindow } from './rate-limit-budgets.ts';
 // ends; while it is, a call from it is answered 429 before its token is checked (no signature
 // verification, no body) unless its Authorization header passed on this node before (a tenant
 // behind the same NAT keeps working), and one call a second gets through to verification anyway,
-// so a tenant's fresh token is let in within about a second. Counted per node, in memory: it
+// so a tenant's fresh token is let in within about a second. That one call a second is per tenant
+// the token *claims* (its unverified `ten`): a single shared trial would go to whoever sends
+// first, i.e. to the junk, and a tenant's new token from the same address (a proxy, a NAT) would
+// not get in for as long as the junk kept coming. Junk that names no tenant shares one trial; one
+// that forges a tenant's name competes only with that tenant. At most MAX_CLAIMS_PER_ADDRESS
+// tenants per address get a trial of their own (the rest share one), so verifications stay bounded. Counted per node, in memory: it
 // protects this node's CPU and logs, it is no business limit, and needs no Redis round trip.
 
 export const UNAUTHENTICATED_DEFAULT: RateWindow = { max: 100, windowMs: 60_000 };
@@ -21,12 +26,28 @@ const TRIAL_INTERVAL_MS = 1_000;
 const MAX_ENTRIES = 50_000;
 /** A good header is remembered at most this long (and never past its token's exp). */
 const KNOWN_GOOD_MS = 10 * 60_000;
+/** Claimed tenants with a trial of their own per noisy address. */
+const MAX_CLAIMS_PER_ADDRESS = 32;
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 
 interface AddressCount {
   windowStartMs: number;
   failures: number;
-  lastTrialMs: number;
+  /** The last trial per claimed tenant ('' for none). */
+  readonly lastTrialMs: Map<string, number>;
 }
+
+/** The `ten` claim of a Bearer JWT, unverified ('' when there is none): only to share the trials out. */
+const claimedTenantOf = (header: string | undefined): string => {
+  const payload = header === undefined ? undefined : BEARER.exec(header)?.[1]?.split('.')[1];
+  if (payload === undefined || payload.length > 4096) return '';
+  try {
+    const ten: unknown = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { ten?: unknown } | null)?.ten;
+    return isTenantId(ten) ? ten : '';
+  } catch {
+    return '';
+  }
+};
 
 const remember = <K, V>(map: Map<K, V>, key: K, value: V): void => {
   map.delete(key);
@@ -64,8 +85,10 @@ export const limitUnauthenticated = (app: FastifyInstance, { window, metrics, no
     const header = request.headers.authorization;
     const goodUntil = header ? knownGood.get(digest(header)) : undefined;
     if (goodUntil !== undefined && atMs < goodUntil) return;
-    if (atMs - count.lastTrialMs >= TRIAL_INTERVAL_MS) {
-      count.lastTrialMs = atMs;
+    let claim = claimedTenantOf(header);
+    if (!count.lastTrialMs.has(claim) && count.lastTrialMs.size >= MAX_CLAIMS_PER_ADDRESS) claim = '';
+    if (atMs - (count.lastTrialMs.get(claim) ?? 0) >= TRIAL_INTERVAL_MS) {
+      count.lastTrialMs.set(claim, atMs);
       return;
     }
     refused.inc();
@@ -86,7 +109,7 @@ export const limitUnauthenticated = (app: FastifyInstance, { window, metrics, no
     if (reply.statusCode !== 401 || request.is404) return;
     const address = addressOf(request);
     const atMs = now();
-    const count = countOf(address, atMs) ?? { windowStartMs: atMs, failures: 0, lastTrialMs: 0 };
+    const count = countOf(address, atMs) ?? { windowStartMs: atMs, failures: 0, lastTrialMs: new Map<string, number>() };
     count.failures += 1;
     if (count.failures === window.max) request.log.warn({ address, limit: `${describeWindow(window)} failed authentications` }, 'rate limited: address failed authentication too often; its calls with unknown tokens are refused before verification until the window ends');
     remember(addresses, address, count);

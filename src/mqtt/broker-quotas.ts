@@ -195,7 +195,9 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
   broker.authenticate = ((client, username, password, done) => {
     authenticateWithSessions(client, username, password, (error, success) => {
       const tenant = error || !success || !isAgent(client) ? undefined : tenantOf(client);
-      if (tenant === undefined || agentsPerTenant.claim(tenant, client)) return done(error, success);
+      // A connection that closed meanwhile (during the session count's round trip) has had its
+      // one CLIENT_GONE already: a place taken now would never be freed. aedes drops the client.
+      if (tenant === undefined || (client as { closed?: boolean }).closed === true || agentsPerTenant.claim(tenant, client)) return done(error, success);
       hits.hit('agentsPerTenant', { clientId: client.id, tenant, limit: settings.maxAgentsPerTenant },
         'CONNECT refused: the tenant has the maximum number of connected agents (mqtt.tenantConnectionLimitReached)', true);
       metrics.refusals.labels('mqtt.tenantConnectionLimitReached').inc();

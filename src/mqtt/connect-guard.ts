@@ -11,6 +11,7 @@ import type { ConnectBan, ConnectBanStore } from './connect-ban-store.ts';
 import { connackCodeByError } from './connack-codes.ts';
 import { ConnectLimiter, type ConnectLimitPolicy, type ConnectSubject, type LimitKind, type LimitVerdict } from './connect-limits.ts';
 import { peerCertificateOf } from './peer-certificate.ts';
+import { BanAudit } from './ban-audit.ts';
 import { RefusalAudit } from './refusal-audit.ts';
 
 // The connect limits and bans at the broker's two doors (docs/limits.md, decision 0025):
@@ -70,6 +71,8 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
   const { policy, bans: store, metrics, logger } = options;
   const audit = options.audit ? new RefusalAudit(options.audit) : undefined;
   const record = (entry: Parameters<AuditTrail['record']>[0]): void => void options.audit?.record(entry).catch(() => undefined);
+  // Bans and their expiry: bounded per minute (ban-audit.ts); a lift by an operator is one entry always.
+  const banAudit = options.audit ? new BanAudit(options.audit) : undefined;
   // Each limit kind logs at most one line a second (with how many it left out): a storm must not flood the log.
   const lastLoggedAt = new Map<LimitKind, number>();
   const unlogged = new Map<LimitKind, number>();
@@ -95,7 +98,7 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
       metrics.bans.labels(ban.kind).inc();
       logger.warn({ banId: ban.id, kind: ban.kind, clientId: ban.clientId, sourceAddress: ban.sourceAddress, tenant: ban.tenant, reason: ban.reason,
         refusals: ban.refusals, bannedUntil: new Date(ban.expiresAt).toISOString() }, 'mqtt client banned: refused too often within the window');
-      record({
+      banAudit?.add({
         time: new Date(ban.bannedAt), tenant: ban.tenant as TenantId | undefined, actor: { type: 'system', id: 'trustgate' }, action: 'mqtt.clientBanned',
         target: `ban:${ban.id}`, outcome: 'success', reason: ban.reason, sourceAddress: ban.sourceAddress, count: ban.refusals,
       });
@@ -124,7 +127,9 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
       const verdict = limiter.checkClient(subject);
       if (!verdict.isAllowed) {
         logLimited(verdict, { clientId: client.id, remoteAddress: subject.sourceAddress });
-        audit?.add({ clientId: client.id, sourceAddress: subject.sourceAddress, reason: verdict.code, tenant: limiter.tenantOf(subject) });
+        // A banned subject's tenant is the ban's: the limiter forgets idle subjects (and what they
+        // proved) a window after the ban, long before the ban ends.
+        audit?.add({ clientId: client.id, sourceAddress: subject.sourceAddress, reason: verdict.code, tenant: verdict.ban?.tenant ?? limiter.tenantOf(subject) });
         const refusal = new Error(verdict.code === 'mqtt.clientBanned' ? 'banned for a while: refused too often' : 'too many connection attempts: slow down') as AuthenticateError;
         refusal.returnCode = connackCodeByError[verdict.code];
         return done(refusal, false);
@@ -149,7 +154,7 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
   const sweep = (): void => {
     for (const ban of limiter?.sweep() ?? []) {
       logger.info({ banId: ban.id, kind: ban.kind, clientId: ban.clientId, sourceAddress: ban.sourceAddress, tenant: ban.tenant }, 'mqtt ban expired');
-      record({
+      banAudit?.add({
         time: new Date(), tenant: ban.tenant as TenantId | undefined, actor: { type: 'system', id: 'trustgate' }, action: 'mqtt.banLifted',
         target: `ban:${ban.id}`, outcome: 'success', reason: 'expired', sourceAddress: ban.sourceAddress,
       });
@@ -192,6 +197,7 @@ export const installConnectGuard = (broker: Aedes, options: ConnectGuardOptions)
     async close() {
       clearInterval(sweeper);
       await audit?.close();
+      await banAudit?.close();
       await store.close();
     },
   };

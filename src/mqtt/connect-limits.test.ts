@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InMemoryConnectBanStore, type ConnectBan } from './connect-ban-store.ts';
-import { ConnectLimiter, type ConnectLimitPolicy, type LimitVerdict } from './connect-limits.ts';
+import { MINDCONNECT_RATE_LIMITS } from '../config/index.ts';
+import { addressBlockOf, ConnectLimiter, type ConnectLimitPolicy, type LimitVerdict } from './connect-limits.ts';
 
 const codeOf = (verdict: LimitVerdict): string | undefined => verdict.isAllowed ? undefined : verdict.code;
 
@@ -75,7 +76,9 @@ test('a source address past its rate is refused before TLS and banned after repe
   for (let i = 0; i < 40; i += 1) limiter.refused({ ...pump, credential: `certificate:${i}` }, 'mqtt.unknownCa');
   assert.equal(made.filter((ban) => ban.kind === 'sourceAddress').length, 0);
   for (let i = 0; i < 5; i += 1) assert.equal(limiter.checkAddress('10.0.0.7').isAllowed, true);
-  for (let i = 0; i < 4; i += 1) assert.equal(codeOf(limiter.checkAddress('10.0.0.7')), 'mqtt.connectRateLimited');
+  // Banned once refused more than its allowance for the window (5 + 10 × 60): it sends more than twice its rate.
+  for (let i = 0; i < 605; i += 1) assert.equal(codeOf(limiter.checkAddress('10.0.0.7')), 'mqtt.connectRateLimited');
+  assert.equal(made.filter((b) => b.kind === 'sourceAddress').length, 1);
   const ban = made.find((b) => b.kind === 'sourceAddress');
   assert.equal(ban?.sourceAddress, '10.0.0.7');
   assert.equal(codeOf(limiter.checkAddress('10.0.0.7')), 'mqtt.clientBanned');
@@ -93,4 +96,45 @@ test('a lifted ban lets the subject in at once, with a full bucket; sweeping for
   advance(120_000);
   limiter.sweep();
   assert.equal(limiter.trackedSubjects, 0);
+});
+
+test('with the default limits, a site of 1,500 agents behind one address that all come back at once gets in at the address\'s rate, never banned', () => {
+  let now = 1_000_000;
+  const made: ConnectBan[] = [];
+  const limiter = new ConnectLimiter({ policy: MINDCONNECT_RATE_LIMITS.mqtt!, bans: new InMemoryConnectBanStore(), now: () => now, onBanned: (ban) => made.push(ban), onStoreError: (error) => { throw error; } });
+  // Every agent not let in retries a second later (impatient firmware, no backoff).
+  let waiting = 1_500;
+  let seconds = 0;
+  while (waiting > 0 && seconds < 600) {
+    let admitted = 0;
+    for (let i = 0; i < waiting; i += 1) if (limiter.checkAddress('203.0.113.50').isAllowed) admitted += 1;
+    waiting -= admitted;
+    now += 1_000;
+    seconds += 1;
+  }
+  assert.equal(waiting, 0);
+  assert.ok(seconds <= 10, `all in within ${seconds} s`);
+  assert.equal(made.length, 0, 'the site was never banned');
+  // Positive control: an address that keeps sending far past its rate is banned.
+  for (let i = 0; i < 20_000 && made.length === 0; i += 1) limiter.checkAddress('198.51.100.66');
+  assert.equal(made[0]?.sourceAddress, '198.51.100.66');
+});
+
+test('IPv6 addresses are limited per /64 (one subscriber holds a whole /64); IPv4, also IPv4-mapped, per address', () => {
+  assert.equal(addressBlockOf('2001:db8:0:1:aaaa:bbbb:cccc:dddd'), '2001:db8:0:1::/64');
+  assert.equal(addressBlockOf('2001:db8:0:1::7'), '2001:db8:0:1::/64');
+  assert.equal(addressBlockOf('2001:DB8::1'), '2001:db8:0:0::/64');
+  assert.equal(addressBlockOf('::1'), '0:0:0:0::/64');
+  assert.equal(addressBlockOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(addressBlockOf('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  assert.equal(addressBlockOf('::ffff:192.0.2.7'), '192.0.2.7');
+  assert.equal(addressBlockOf('192.0.2.7'), '192.0.2.7');
+
+  const { limiter } = setUp();
+  // Burst 5 for the whole /64, whichever of its addresses the attempts come from.
+  for (let i = 0; i < 5; i += 1) assert.equal(limiter.checkAddress(`2001:db8:0:1::${(i + 1).toString(16)}`).isAllowed, true);
+  assert.equal(codeOf(limiter.checkAddress('2001:db8:0:1:ffff:ffff:ffff:fffe')), 'mqtt.connectRateLimited');
+  assert.equal(limiter.checkAddress('2001:db8:0:2::1').isAllowed, true, 'another /64 is not affected');
+  for (let i = 0; i < 5; i += 1) assert.equal(limiter.checkAddress('::ffff:192.0.2.7').isAllowed, true);
+  assert.equal(limiter.checkAddress('192.0.2.8').isAllowed, true, 'IPv4 addresses are limited one by one');
 });

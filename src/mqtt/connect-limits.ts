@@ -65,6 +65,26 @@ export const banIdOf = (key: string): string => createHash('sha256').update(key)
 const clientKeyOf = (subject: ConnectSubject): string => `clientId\0${subject.clientId}\0${subject.credential}`;
 const addressKeyOf = (address: string): string => `sourceAddress\0${address}`;
 
+/**
+ * The block an address is limited as: an IPv4 address (also written IPv4-mapped, `::ffff:a.b.c.d`)
+ * as itself, an IPv6 address as its /64 (`2001:db8:0:1::/64`). One IPv6 subscriber holds a whole
+ * /64 (usually more): limited per address, it would get 2^64 buckets, and the address limit and its
+ * ban would stop nothing. The REST limits do the same (@fastify/rate-limit's normalizeIP).
+ */
+export const addressBlockOf = (address: string): string => {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail] = address.split('%')[0]!.split('::');
+  const groupsOf = (part: string | undefined): string[] => (part === undefined || part === '' ? [] : part.split(':'))
+    // A trailing dotted IPv4 part (`64:ff9b::192.0.2.1`) stands for two groups.
+    .flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]));
+  const headGroups = groupsOf(head);
+  const tailGroups = groupsOf(tail);
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups];
+  return `${groups.slice(0, 4).map((group) => (Number.parseInt(group, 16) || 0).toString(16)).join(':')}::/64`;
+};
+
 export interface ConnectLimiterOptions {
   readonly policy: ConnectLimitPolicy;
   readonly bans: ConnectBanStore;
@@ -85,22 +105,33 @@ export class ConnectLimiter {
   /** Bans this node made and holds here even when the store is unreachable. */
   readonly #localBans = new Map<string, ConnectBan>();
 
+  /** Refusals of an address in one window that earn it a ban (checkAddress says why so many). */
+  readonly #addressBanRefusals: number;
+
   constructor(options: ConnectLimiterOptions) {
     this.#options = options;
     this.#policy = options.policy;
+    const { connectPerSourceAddress: rate, ban } = options.policy;
+    this.#addressBanRefusals = Math.max(ban.refusals, Math.floor(rate.burst + rate.perSecond * (ban.windowMs / 1000)));
     this.#bans = options.bans;
     this.#now = options.now ?? Date.now;
   }
 
   /** On the TCP connection, before the TLS handshake: a banned or too busy address is dropped. */
-  checkAddress(address: string): LimitVerdict {
+  checkAddress(socketAddress: string): LimitVerdict {
     const now = this.#now();
+    const address = addressBlockOf(socketAddress);
     const counted = this.#counted(this.#addresses, addressKeyOf(address), this.#policy.connectPerSourceAddress, now);
     if (this.#banned(counted.banId, now)) return { isAllowed: false, kind: 'bannedSourceAddress', code: 'mqtt.clientBanned' };
     if (this.#take(counted, this.#policy.connectPerSourceAddress, now)) return ALLOWED;
     // Only an address's own rate counts towards its ban, never trust refusals of clients behind it:
-    // one looping agent must not get a whole NAT banned for what its certificate did.
-    this.#countRefusal(counted, 'mqtt.connectRateLimited', now, (refusals) => ({
+    // one looping agent must not get a whole NAT banned for what its certificate did. And only a
+    // rate well past what it is allowed: a site behind one address whose agents all come back at
+    // once (after a power cut) is over its burst for a while, and its refused agents retry; banned
+    // for that, the site would be locked out for banMs again and again instead of getting in at
+    // the address's rate. So an address is banned only once its refusals in the window exceed its
+    // whole allowance for that window (burst + rate × window): it sends more than twice its rate.
+    this.#countRefusal(counted, 'mqtt.connectRateLimited', now, this.#addressBanRefusals, (refusals) => ({
       id: counted.banId, kind: 'sourceAddress', sourceAddress: address, reason: counted.reason, refusals, bannedAt: now, expiresAt: now + this.#policy.ban.banMs,
     }));
     return { isAllowed: false, kind: 'sourceAddress', code: 'mqtt.connectRateLimited' };
@@ -129,7 +160,7 @@ export class ConnectLimiter {
     const now = this.#now();
     const counted = this.#counted(this.#clients, clientKeyOf(subject), this.#policy.connectPerClientId, now);
     this.#prove(counted, subject, provenTenant);
-    this.#countRefusal(counted, reason, now, (refusals) => ({
+    this.#countRefusal(counted, reason, now, this.#policy.ban.refusals, (refusals) => ({
       id: counted.banId, kind: 'clientId', clientId: subject.clientId, credential: subject.credential, tenant: counted.tenant,
       reason: counted.reason, refusals, bannedAt: now, expiresAt: now + this.#policy.ban.banMs,
     }));
@@ -197,8 +228,8 @@ export class ConnectLimiter {
     if (tenant !== undefined && subject.clientId.startsWith(`${tenant}_`)) counted.tenant = tenant;
   }
 
-  #countRefusal(counted: Counted, reason: string, now: number, banOf: (refusals: number) => ConnectBan): void {
-    const { refusals, windowMs } = this.#policy.ban;
+  #countRefusal(counted: Counted, reason: string, now: number, refusals: number, banOf: (refusals: number) => ConnectBan): void {
+    const { windowMs } = this.#policy.ban;
     if (now - counted.windowStart >= windowMs) {
       counted.windowStart = now;
       counted.refusals = 0;

@@ -33,3 +33,20 @@ test('a storm of distinct client ids is bounded: past the cap, the rest of the m
   assert.equal(trail.entries.length, MAX_REFUSAL_ENTRIES_PER_MINUTE + 1);
   assert.equal(trail.entries.find((entry) => entry.target === 'clientId:*')?.count, 500);
 });
+
+test('a storm of random client ids that proves no tenant cannot push a tenant\'s refusals out of its trail (the cap is per tenant)', async () => {
+  const now = Date.UTC(2026, 11, 3, 3, 12, 5);
+  const trail = new InMemoryAuditTrail();
+  const audit = new RefusalAudit(trail, () => now);
+  for (let i = 0; i < MAX_REFUSAL_ENTRIES_PER_MINUTE + 10; i += 1) audit.add({ clientId: `acme_${i}`, sourceAddress: '198.51.100.1', reason: 'mqtt.unknownCa', tenant: undefined });
+  audit.add({ clientId: 'acme_pump-7', sourceAddress: '10.0.0.7', reason: 'mqtt.certificateRevoked', tenant: 'acme' });
+  audit.add({ clientId: 'acme_pump-7', sourceAddress: '10.0.0.7', reason: 'mqtt.certificateRevoked', tenant: 'acme' });
+  // Past acme's own cap, its refusals are summed, still acme's.
+  for (let i = 0; i < MAX_REFUSAL_ENTRIES_PER_MINUTE + 3; i += 1) audit.add({ clientId: `acme_x${i}`, sourceAddress: '10.0.0.8', reason: 'mqtt.certificateRevoked', tenant: 'acme' });
+  await audit.close();
+  const pump = trail.entries.filter((entry) => entry.target === 'clientId:acme_pump-7');
+  assert.deepEqual(pump.map((entry) => [entry.tenant, entry.count]), [['acme', 2]]);
+  const summed = trail.entries.filter((entry) => entry.target === 'clientId:*');
+  assert.deepEqual(Object.fromEntries(summed.map((entry) => [entry.tenant ?? 'none', entry.count])), { acme: 4, none: 10 });
+  assert.equal(trail.entries.filter((entry) => entry.tenant === 'acme').length, MAX_REFUSAL_ENTRIES_PER_MINUTE + 1);
+});

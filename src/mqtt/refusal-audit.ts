@@ -4,8 +4,10 @@ import type { AuditTrail } from '../registry/index.ts';
 // source address, for connections dropped before any CONNECT) and reason per minute, with
 // `count`, so a storm of refusals writes a few rows a minute, not one per attempt. A minute's
 // entries are written once it is over (and at shutdown). The number of entries held for one
-// minute is bounded too: past it, the rest of that minute is summed into one entry per reason
-// with the target `clientId:*`.
+// minute is bounded too, per tenant (and once for the refusals that prove none): past it, the
+// rest of that minute is summed into one entry per reason with the target `clientId:*`, still
+// the tenant's. Per tenant, so that a storm of random client ids from anyone on the internet
+// (which proves no tenant) cannot push a tenant's own refusals out of its trail.
 
 const MINUTE_MS = 60_000;
 const FLUSH_INTERVAL_MS = 5_000;
@@ -35,7 +37,8 @@ export class RefusalAudit {
   readonly #aggregates = new Map<string, Aggregate>();
   readonly #timer: NodeJS.Timeout;
   #minute = 0;
-  #entriesThisMinute = 0;
+  /** Entries held for the current minute, by tenant ('' for none). */
+  readonly #entriesThisMinute = new Map<string, number>();
 
   constructor(trail: AuditTrail, now: () => number = Date.now) {
     this.#trail = trail;
@@ -48,22 +51,21 @@ export class RefusalAudit {
     const minute = Math.floor(this.#now() / MINUTE_MS) * MINUTE_MS;
     if (minute !== this.#minute) {
       this.#minute = minute;
-      this.#entriesThisMinute = 0;
+      this.#entriesThisMinute.clear();
     }
     let target = refusal.clientId !== undefined ? `clientId:${refusal.clientId}` : `sourceAddress:${refusal.sourceAddress ?? ''}`;
-    let tenant = refusal.tenant;
-    const key = `${minute}\0${target}\0${refusal.reason}\0${tenant ?? ''}`;
-    let aggregate = this.#aggregates.get(key);
-    if (!aggregate && this.#entriesThisMinute >= MAX_REFUSAL_ENTRIES_PER_MINUTE) {
+    const { tenant } = refusal;
+    const held = this.#entriesThisMinute.get(tenant ?? '') ?? 0;
+    let aggregate = this.#aggregates.get(`${minute}\0${target}\0${refusal.reason}\0${tenant ?? ''}`);
+    if (!aggregate && held >= MAX_REFUSAL_ENTRIES_PER_MINUTE) {
       target = 'clientId:*';
-      tenant = undefined;
-      aggregate = this.#aggregates.get(`${minute}\0${target}\0${refusal.reason}\0`);
+      aggregate = this.#aggregates.get(`${minute}\0${target}\0${refusal.reason}\0${tenant ?? ''}`);
     }
     if (aggregate) {
       aggregate.count += 1;
       return;
     }
-    this.#entriesThisMinute += 1;
+    this.#entriesThisMinute.set(tenant ?? '', held + 1);
     this.#aggregates.set(`${minute}\0${target}\0${refusal.reason}\0${tenant ?? ''}`, {
       minute, target, actorId: refusal.clientId ?? refusal.sourceAddress ?? '', reason: refusal.reason, tenant, sourceAddress: refusal.sourceAddress, count: 1,
     });

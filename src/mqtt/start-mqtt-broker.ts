@@ -51,6 +51,8 @@ export interface MqttBrokerOptions {
   readonly connectLimits?: ConnectLimitPolicy | undefined;
   /** Where refused connections (aggregated), bans and lifts are recorded. */
   readonly audit?: AuditTrail | undefined;
+  /** Listen with SO_REUSEPORT beside the other workers of `serve --workers N` (decision 0031). */
+  readonly reusePort?: boolean;
 }
 
 /**
@@ -318,7 +320,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, reusePort: options.reusePort === true }, () => {
       server.off('error', reject);
       resolve();
     });

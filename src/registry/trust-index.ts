@@ -2,6 +2,7 @@ import { normalizeSerialHex, parseCertificatePem, type Certificate } from '../pk
 import type { CaCertificateId, TenantId } from '../shared/index.ts';
 import type { ManagedCaCertificate } from './agent-certificate.ts';
 import type { CaCertificateRecord } from './ca-certificate.ts';
+import { CertificateCheckMemo } from './certificate-check-memo.ts';
 
 export interface IndexedCaCertificate {
   readonly id: CaCertificateId;
@@ -36,6 +37,8 @@ export class TrustIndex {
   /** CA id -> normalised serial numbers (lowercase hex, no leading zeros) revoked under it. */
   readonly #revokedSerials = new Map<string, Set<string>>();
   #revokedCount = 0;
+  /** Signature and key-strength checks of agent certificates already passed (certificate-check-memo.ts). */
+  readonly certificateChecks = new CertificateCheckMemo();
 
   get size(): number {
     return this.#byId.size;
@@ -61,13 +64,20 @@ export class TrustIndex {
   }
 
   #put(entry: IndexedCaCertificate): void {
-    this.remove(entry.id);
+    this.#removeEntry(entry.id);
     this.#byId.set(entry.id, entry);
     addTo(this.#bySubject, entry.certificate.subject, entry);
     addTo(this.#byKey, entry.certificate.publicKeySha256, entry);
   }
 
+  /** A CA deleted (or no longer found): also forgets every remembered certificate check. */
   remove(id: string): IndexedCaCertificate | undefined {
+    const entry = this.#removeEntry(id);
+    if (entry) this.certificateChecks.clear();
+    return entry;
+  }
+
+  #removeEntry(id: string): IndexedCaCertificate | undefined {
     const entry = this.#byId.get(id);
     if (!entry) return undefined;
     this.#byId.delete(id);
@@ -85,7 +95,7 @@ export class TrustIndex {
   /** findIssuer, telling "no issuer" from "a key two tenants trust", with one signature check. */
   lookupIssuer(certificate: Certificate, tenant?: TenantId): IssuerLookup {
     const candidates = this.#candidates(certificate, tenant);
-    const signer = candidates.find((entry) => signedBy(certificate, entry));
+    const signer = candidates.find((entry) => this.certificateChecks.isSignedBy(certificate, entry.certificate, () => signedBy(certificate, entry)));
     if (!signer) return {};
     // Every candidate with the signer's key signed it too; decide among them by rule, not by order.
     const key = signer.certificate.publicKeySha256;
@@ -133,6 +143,7 @@ export class TrustIndex {
   /** Takes over `fresh`'s content in one synchronous step, so no admission sees a half-loaded
    *  index: after a cluster node missed events, it reloads into a new index and adopts it. */
   adopt(fresh: TrustIndex): void {
+    this.certificateChecks.clear();
     this.#bySubject.clear();
     this.#byId.clear();
     this.#byKey.clear();

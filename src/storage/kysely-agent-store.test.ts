@@ -398,3 +398,91 @@ describeNeeding('postgres')('KyselyAgentStore on postgres: deferred updates surv
     assert.equal(dropped, 1);
   });
 });
+
+// Decision 0032: a single node keeps the enabled agents it read, so a known agent's reconnect
+// costs no SELECT; its own disable and delete are seen at once. A cluster node keeps nothing.
+for (const dialect of testDialects) describeOn(dialect)(`KyselyAgentStore on ${dialect}: known agents kept on a single node (keepsKnownAgents)`, () => {
+  let closeDatabase: () => Promise<void>;
+  let db: Kysely<Database>;
+  let selects: number;
+  /** The database as the store sees it, counting the statements that read agents. */
+  const counting = (inner: Kysely<Database>): Kysely<Database> => new Proxy(inner, {
+    get(target, property) {
+      if (property === 'executeQuery') {
+        return (query: { sql: string }) => {
+          if (/^select .* from "agents"/i.test(query.sql)) selects += 1;
+          return target.executeQuery(query as never);
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const stores: KyselyAgentStore[] = [];
+  const open = (keepsKnownAgents: boolean) => {
+    const store = new KyselyAgentStore(counting(db), { keepsKnownAgents });
+    stores.push(store);
+    return store;
+  };
+
+  beforeEach(async () => {
+    ({ db, close: closeDatabase } = await openTestDatabase(dialect));
+    selects = 0;
+  });
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await closeDatabase();
+  });
+
+  it('a known agent\'s reconnect reads nothing once read; the record is the same as read from the database', async () => {
+    const store = open(true);
+    const onboarded = asAgent(await store.recordConnection(connection('pump-1')));
+    const first = asAgent(await store.recordConnection(connection('pump-1')));
+    const before = selects;
+    const second = asAgent(await store.recordConnection(connection('pump-1', { certificateFingerprintSha256: 'b'.repeat(64) })));
+    assert.equal(selects, before, 'no SELECT for a known agent');
+    assert.equal(second.id, onboarded.id);
+    assert.deepEqual(second.certificateChange, { previousCaCertificateId: CA, previousFingerprintSha256: 'a'.repeat(64) });
+    assert.deepEqual(second.firstConnectedAt, first.firstConnectedAt);
+    await store.flush();
+    assert.equal((await store.find(TENANT, onboarded.id))?.certificateFingerprintSha256, 'b'.repeat(64));
+    // Still the change is told against what the record holds, after the flush too.
+    assert.equal(asAgent(await store.recordConnection(connection('pump-1', { certificateFingerprintSha256: 'b'.repeat(64) }))).certificateChange, undefined);
+  });
+
+  it('hostile: its own disable is seen at once (also by a connect whose read ran meanwhile), enable again admits; a delete onboards anew', async () => {
+    const store = open(true);
+    const { id } = asAgent(await store.recordConnection(connection('pump-1')));
+    asAgent(await store.recordConnection(connection('pump-1')));
+    assert.ok(await store.setEnabled(TENANT, id, false));
+    assert.deepEqual(await store.recordConnection(connection('pump-1')), { isDisabled: true });
+    assert.deepEqual(await store.recordConnection(connection('pump-1')), { isDisabled: true }, 'a disabled agent is never kept');
+    assert.ok(await store.setEnabled(TENANT, id, true));
+    asAgent(await store.recordConnection(connection('pump-1')));
+
+    // A connect and a disable at once: whichever the read saw, the next connect is refused.
+    const racing = store.recordConnection(connection('pump-2'));
+    const onboarded2 = asAgent(await racing);
+    const reconnect = store.recordConnection(connection('pump-2'));
+    const disabling = store.setEnabled(TENANT, onboarded2.id, false);
+    await Promise.all([reconnect, disabling]);
+    assert.deepEqual(await store.recordConnection(connection('pump-2')), { isDisabled: true });
+
+    assert.ok(await store.remove(TENANT, id));
+    const again = asAgent(await store.recordConnection(connection('pump-1')));
+    assert.notEqual(again.id, id, 'a deleted agent comes back as a new record, never the old one');
+    assert.equal((await store.find(TENANT, again.id))?.isEnabled, true);
+  });
+
+  it('a cluster node (the default) keeps nothing: another node\'s disable is seen by the next connect', async () => {
+    const node = open(false);
+    const other = open(false);
+    const { id } = asAgent(await node.recordConnection(connection('pump-1')));
+    asAgent(await node.recordConnection(connection('pump-1')));
+    const before = selects;
+    asAgent(await node.recordConnection(connection('pump-1')));
+    assert.equal(selects, before + 1, 'each reconnect reads the shared database');
+    assert.ok(await other.setEnabled(TENANT, id, false));
+    assert.deepEqual(await node.recordConnection(connection('pump-1')), { isDisabled: true });
+  });
+});

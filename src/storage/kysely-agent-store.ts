@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type AuditEntry, type RecordedConnection } from '../registry/index.ts';
+import { precompile, type Precompiled } from './precompiled-query.ts';
 import { runTransaction } from './run-transaction.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
@@ -78,6 +79,10 @@ export const RETRY_MAX_DELAY_MS = 2_000;
 
 const keyOf = (tenant: TenantId, agentId: string): string => `${tenant}\u0000${agentId}`;
 
+// Enabled agents a single node read, kept so that a known agent's reconnect needs no SELECT
+// (decision 0032): ~0.5 KiB each, least recently used first out.
+export const KNOWN_AGENTS_CAPACITY = 50_000;
+
 const recordReconnection = (pending: PendingUpdate, sessionId: string, changes: ConnectionChanges): void => {
   pending.reconnection = { sessionId, changes };
 };
@@ -120,6 +125,12 @@ export interface KyselyAgentStoreOptions {
   readonly onDeferredWriteError?: (error: unknown) => void;
   /** Called once for every agent whose pending update was dropped (for a counter). */
   readonly onDeferredWriteDropped?: () => void;
+  /**
+   * Keep the enabled agents read, so a known agent's reconnect needs no SELECT. Only where this
+   * store sees every write of is_enabled and every delete: a single node (decision 0032). In a
+   * cluster another node's disable would not be seen until a read.
+   */
+  readonly keepsKnownAgents?: boolean;
 }
 
 // The connect path's store. A known agent's reconnection needs only a read (is it enabled?) before
@@ -143,13 +154,33 @@ export class KyselyAgentStore implements AgentStore {
   #isClosed = false;
   /** Set while the pending updates wait for the database to come back: the next retry's delay. */
   #retryDelayMs: number | undefined;
+  // The connect path's statements, compiled once (precompiled-query.ts): the reconnection's read,
+  // a batch's "session ended" and reconnection updates (one per set of columns written).
+  readonly #selectByClientIdQuery: Precompiled<[TenantId, string], Selectable<AgentsTable>>;
+  readonly #markOfflineQuery: Precompiled<[string, string, string], unknown>;
+  readonly #reconnectionQueries = new Map<string, Precompiled<unknown[], unknown>>();
+  /**
+   * With keepsKnownAgents: enabled agents by tenant + client id, as this store last read or wrote
+   * them; never a disabled one. This store makes every change of is_enabled and every delete
+   * (setEnabled, remove: they forget the agent before and after their write), so an entry is never
+   * stale in what admission asks: enabled, and which record.
+   */
+  readonly #known = new Map<string, Selectable<AgentsTable>>();
+  readonly #keepsKnownAgents: boolean;
+  /** Moves at every forgetting: a read that started before it may not fill #known. */
+  #knownGeneration = 0;
 
   constructor(db: Kysely<Database>, {
-    onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined,
+    onDeferredWriteError = (error) => console.error('agent record update failed', error), onDeferredWriteDropped = () => undefined, keepsKnownAgents = false,
   }: KyselyAgentStoreOptions = {}) {
+    this.#keepsKnownAgents = keepsKnownAgents;
     this.#db = db;
     this.#onDeferredWriteError = onDeferredWriteError;
     this.#onDeferredWriteDropped = onDeferredWriteDropped;
+    this.#selectByClientIdQuery = precompile(2, (tenant: TenantId, clientId: string) =>
+      db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('client_id', '=', clientId));
+    this.#markOfflineQuery = precompile(3, (tenant: string, agentId: string, sessionId: string) =>
+      db.updateTable('agents').set({ is_online: 0, session_id: null }).where('tenant_id', '=', tenant).where('id', '=', agentId).where('session_id', '=', sessionId));
   }
 
   async recordConnection(connection: AgentConnection): Promise<RecordedConnection | { readonly isDisabled: true }> {
@@ -162,26 +193,47 @@ export class KyselyAgentStore implements AgentStore {
       last_connected_at: connection.at.toISOString(),
     };
     // is_enabled and the row's existence are never changed by queued writes of other kinds, so
-    // this read decides without waiting for them. A disable committed after it is caught by the
-    // session registry (the agentDisabled event closes the session, also one still being admitted).
-    const existing = await this.#selectByClientId(connection.tenant, connection.clientId);
-    if (existing && !existing.is_enabled) return { isDisabled: true };
+    // this read (or what #known remembers of it) decides without waiting for them. A disable
+    // committed after it is caught by the session registry (the agentDisabled event closes the
+    // session, also one still being admitted).
+    const knownKey = keyOf(connection.tenant, connection.clientId);
+    let existing = this.#known.get(knownKey);
     if (existing) {
-      // What the record holds once the writes queued before this one land: the row, or the last
-      // queued reconnection's certificate.
-      const held = this.#updates.get(keyOf(connection.tenant, existing.id))?.reconnection?.changes ?? existing;
-      const certificateChange = certificateChangeOf({
-        caCertificateId: held.ca_certificate_id as CaCertificateId, certificateFingerprintSha256: held.certificate_fingerprint_sha256,
-      }, connection);
-      this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
-      const record = toRecord({ ...existing, ...changes });
-      return certificateChange ? { ...record, certificateChange } : record;
+      // Most recently used last.
+      this.#known.delete(knownKey);
+    } else {
+      const generation = this.#knownGeneration;
+      existing = await this.#selectByClientId(connection.tenant, connection.clientId);
+      if (existing && !existing.is_enabled) return { isDisabled: true };
+      // Something was forgotten while this read ran (maybe this agent, disabled after the read):
+      // the answer stands as it would have without the cache, but is not kept.
+      if (existing && generation !== this.#knownGeneration) return this.#admitKnown(connection, existing, changes);
+    }
+    if (existing) {
+      const admitted = this.#admitKnown(connection, existing, changes);
+      if (this.#isClosed || !this.#keepsKnownAgents) return admitted;
+      this.#known.set(knownKey, { ...existing, ...changes });
+      if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
+      return admitted;
     }
     const outcome = await new Promise<{ record: RecordedConnection | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
     return outcome.record;
+  }
+
+  /** A known, enabled agent's reconnection: its update queued, its record as it will be. */
+  #admitKnown(connection: AgentConnection, existing: Selectable<AgentsTable>, changes: ConnectionChanges): RecordedConnection {
+    // What the record holds once the writes queued before this one land: the row, or the last
+    // queued reconnection's certificate.
+    const held = this.#updates.get(keyOf(connection.tenant, existing.id))?.reconnection?.changes ?? existing;
+    const certificateChange = certificateChangeOf({
+      caCertificateId: held.ca_certificate_id as CaCertificateId, certificateFingerprintSha256: held.certificate_fingerprint_sha256,
+    }, connection);
+    this.#enqueueUpdate(connection.tenant, existing.id, (pending) => recordReconnection(pending, connection.sessionId, changes));
+    const record = toRecord({ ...existing, ...changes });
+    return certificateChange ? { ...record, certificateChange } : record;
   }
 
   async recordDisconnection(tenant: TenantId, agentId: AgentId, sessionId: string, _at?: Date, takenOverBy?: string): Promise<void> {
@@ -243,25 +295,54 @@ export class KyselyAgentStore implements AgentStore {
 
   async setEnabled(tenant: TenantId, id: AgentId, isEnabled: boolean, audit?: AuditEntry): Promise<AgentRecord | undefined> {
     await this.flush();
-    return runTransaction(this.#db, async (trx) => {
-      const row = await trx.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
+    // Forgotten before the write (no connect is admitted from memory while it runs) and after it
+    // (a read that ran meanwhile is not kept).
+    this.#forgetAgentById(tenant, id);
+    const row = await runTransaction(this.#db, async (trx) => {
+      const updated = await trx.updateTable('agents').set({ is_enabled: isEnabled ? 1 : 0 })
         .where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
-      if (row) await writeAuditEvent(trx, audit);
-      return row && toRecord(row);
+      if (updated) await writeAuditEvent(trx, audit);
+      return updated;
     });
+    this.#forgetAgentById(tenant, id);
+    return row && toRecord(row);
   }
 
   async remove(tenant: TenantId, id: AgentId, audit?: AuditEntry): Promise<AgentRecord | undefined> {
     await this.flush();
-    return runTransaction(this.#db, async (trx) => {
-      const row = await trx.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
-      if (row) await writeAuditEvent(trx, audit);
-      return row && toRecord(row);
+    this.#forgetAgentById(tenant, id);
+    const row = await runTransaction(this.#db, async (trx) => {
+      const deleted = await trx.deleteFrom('agents').where('tenant_id', '=', tenant).where('id', '=', id).returningAll().executeTakeFirst();
+      if (deleted) await writeAuditEvent(trx, audit);
+      return deleted;
     });
+    this.#forgetAgentById(tenant, id);
+    return row && toRecord(row);
   }
 
-  #selectByClientId(tenant: TenantId, clientId: string): Promise<Selectable<AgentsTable> | undefined> {
-    return this.#db.selectFrom('agents').selectAll().where('tenant_id', '=', tenant).where('client_id', '=', clientId).executeTakeFirst();
+  #forgetAgentById(tenant: TenantId, id: AgentId): void {
+    this.#knownGeneration += 1;
+    // By id: the client id is not known before the write, and these are rare (admin writes).
+    for (const [key, row] of this.#known) if (row.id === id && row.tenant_id === tenant) this.#known.delete(key);
+  }
+
+  async #selectByClientId(tenant: TenantId, clientId: string): Promise<Selectable<AgentsTable> | undefined> {
+    return (await this.#db.executeQuery(this.#selectByClientIdQuery(tenant, clientId))).rows[0];
+  }
+
+  /** The reconnection's update by id, written only while the agent is enabled, for this set of columns. */
+  #reconnectionQuery(tenant: TenantId, agentId: string, changes: ReconnectionChanges): CompiledQuery {
+    const columns = Object.keys(changes) as (keyof ReconnectionChanges)[];
+    const shape = columns.join(',');
+    let query = this.#reconnectionQueries.get(shape);
+    if (!query) {
+      const db = this.#db;
+      query = precompile(columns.length + 2, (...values: unknown[]) =>
+        db.updateTable('agents').set(Object.fromEntries(columns.map((column, index) => [column, values[index]])) as ReconnectionChanges)
+          .where('tenant_id', '=', values[columns.length] as string).where('id', '=', values[columns.length + 1] as string).where('is_enabled', '=', 1));
+      this.#reconnectionQueries.set(shape, query);
+    }
+    return query(...columns.map((column) => changes[column]), tenant, agentId);
   }
 
   #enqueueOnboarding(onboarding: Onboarding): void {
@@ -418,7 +499,10 @@ export class KyselyAgentStore implements AgentStore {
     const agent = trx.updateTable('agents').where('tenant_id', '=', update.tenant).where('id', '=', update.agentId);
     const markOffline = (sessionIds: string[]) => agent.set({ is_online: 0, session_id: null }).where('session_id', 'in', sessionIds).execute();
     const ended = [...update.endedSessions];
-    if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
+    if (ended.length === 1 && ended[0]![1] === undefined) {
+      // The common case (one session ended, not taken over): the precompiled statement.
+      await trx.executeQuery(this.#markOfflineQuery(update.tenant, update.agentId, ended[0]![0]));
+    } else if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
       if (ended.length > 0) await markOffline(ended.map(([sessionId]) => sessionId));
     } else {
       // In the order they ended: a session handed on may end in turn.
@@ -434,8 +518,7 @@ export class KyselyAgentStore implements AgentStore {
     }
     if (update.reconnection) {
       // By id, not client id: an agent deleted and onboarded anew since is another record.
-      await trx.updateTable('agents').set(update.reconnection.changes)
-        .where('tenant_id', '=', update.tenant).where('id', '=', update.agentId).where('is_enabled', '=', 1).execute();
+      await trx.executeQuery(this.#reconnectionQuery(update.tenant, update.agentId, update.reconnection.changes));
     }
   }
 

@@ -1,58 +1,47 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
 
-// Adapts Node's built-in node:sqlite (no native addon to compile) to the small interface
-// Kysely's SqliteDialect drives. Booleans become 0/1 and undefined becomes NULL, as SQLite stores them.
-const toSqlite = (parameters: ReadonlyArray<unknown>): SQLInputValue[] => parameters.map((value) => {
+// Node's built-in node:sqlite (no native addon to compile), opened as trustgate uses it: by the
+// database worker thread (the one connection that writes) and by the event loop's read-only
+// connection (sqlite-worker-driver.ts). Booleans become 0/1, undefined NULL and Dates ISO 8601
+// text, as SQLite stores them (docs/decisions/0003-portable-column-types.md).
+export const toSqlite = (parameters: ReadonlyArray<unknown>): SQLInputValue[] => parameters.map((value) => {
   if (value === undefined) return null;
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (value instanceof Date) return value.toISOString();
   return value as SQLInputValue;
 });
 
-class NodeSqliteStatement implements SqliteStatement {
-  readonly #statement: StatementSync;
-  readonly reader: boolean;
-
-  constructor(statement: StatementSync) {
-    this.#statement = statement;
-    this.reader = statement.columns().length > 0;
-  }
-
-  all(parameters: ReadonlyArray<unknown>): unknown[] {
-    return this.#statement.all(...toSqlite(parameters));
-  }
-
-  run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
-    return this.#statement.run(...toSqlite(parameters));
-  }
-
-  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
-    return this.#statement.iterate(...toSqlite(parameters));
-  }
+export interface SqliteConnectionOptions {
+  /** The event loop's reader: it never writes, so it never waits for a write lock or an fsync. */
+  readonly readOnly?: boolean;
 }
+
+export const openSqliteConnection = (path: string, { readOnly = false }: SqliteConnectionOptions = {}): DatabaseSync => {
+  const database = new DatabaseSync(path, { readOnly });
+  // WAL + synchronous=FULL: an acknowledged write survives SIGKILL and power loss; WAL also lets
+  // the reader read the last commit while the writer writes. busy_timeout lets a second process
+  // (the CLI) wait for the server's write lock instead of failing. journal_mode is stored in the
+  // file: data dirs from before 0030 are already WAL, and the reader cannot and need not set it.
+  database.exec(readOnly
+    ? 'PRAGMA busy_timeout = 5000;'
+    : 'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  return database;
+};
 
 const MAX_CACHED_STATEMENTS = 256;
 
-export const openNodeSqliteDatabase = (path: string): SqliteDatabase => {
-  const database = new DatabaseSync(path);
-  // WAL + synchronous=FULL: an acknowledged write survives SIGKILL and power loss; busy_timeout lets
-  // a second process (the CLI) wait for the server's write lock instead of failing.
-  database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
-  // Kysely emits the same few SQL shapes over and over; preparing each once saves ~10 % of a
-  // request's CPU. Bounded in case a caller ever builds SQL with inline values.
-  const statements = new Map<string, NodeSqliteStatement>();
-  return {
-    close: () => database.close(),
-    prepare: (sql) => {
-      let statement = statements.get(sql);
-      if (!statement) {
-        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
-        statement = new NodeSqliteStatement(database.prepare(sql));
-        statements.set(sql, statement);
-      }
-      return statement;
-    },
+// Kysely emits the same few SQL shapes over and over; preparing each once saves ~10 % of a
+// request's CPU. Bounded in case a caller ever builds SQL with inline values.
+export const preparedStatements = (database: DatabaseSync): ((sql: string) => StatementSync) => {
+  const statements = new Map<string, StatementSync>();
+  return (sql) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+      statement = database.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
   };
 };
 

@@ -1,9 +1,9 @@
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type Dialect } from 'kysely';
 import pg from 'pg';
 import { DomainError, isDomainError } from '../shared/index.ts';
 import { portableDialect } from './portable-dialect.ts';
 import { migrationProvider } from './migrations/index.ts';
-import { openNodeSqliteDatabase } from './node-sqlite-database.ts';
+import { sqliteWorkerDialect, type SqliteWorkerDialectOptions } from './sqlite-worker-driver.ts';
 import type { Database } from './tables.ts';
 
 export interface OpenDatabaseOptions {
@@ -16,6 +16,8 @@ export interface OpenDatabaseOptions {
    * for logging. Without a listener such an error would crash the process.
    */
   readonly onConnectionError?: (error: Error) => void;
+  /** Tests only: a slow fsync, or a handle on the SQLite worker thread to stop it. */
+  readonly sqliteWorkerForTests?: Omit<SqliteWorkerDialectOptions, 'path'>;
 }
 
 export const isPostgresUrl = (url: string): boolean => /^postgres(ql)?:\/\//i.test(url);
@@ -58,20 +60,21 @@ const postgresDialect = (url: string, onConnectionError: (error: Error) => void)
   return new PostgresDialect({ pool });
 };
 
-// SQLite: one connection, so Kysely serialises every query and transaction on it.
-const sqliteDialect = (url: string): Dialect =>
-  new SqliteDialect({ database: async () => openNodeSqliteDatabase(sqlitePathOf(url)) });
+// SQLite: one writing connection on a worker thread, transactions grouped into shared commits, and
+// a read-only connection for reads (sqlite-worker-driver.ts, docs/decisions/0030-sqlite-writes-off-the-event-loop.md).
+const sqliteDialect = (url: string, testing: OpenDatabaseOptions['sqliteWorkerForTests']): Dialect =>
+  sqliteWorkerDialect({ ...testing, path: sqlitePathOf(url) });
 
 // Opens the database and brings its schema up to date. Factories elsewhere do no I/O; this is
 // called from the app's start().
-export const openDatabase = async ({ url, onConnectionError = () => undefined }: OpenDatabaseOptions): Promise<Kysely<Database>> => {
+export const openDatabase = async ({ url, onConnectionError = () => undefined, sqliteWorkerForTests }: OpenDatabaseOptions): Promise<Kysely<Database>> => {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
   if (scheme !== undefined && !isPostgresUrl(url) && scheme.toLowerCase() !== 'sqlite') {
     // Not a file path to create a SQLite database at.
     throw new Error(`TRUSTGATE_DATABASE_URL: ${scheme}:// is not a supported database; use postgres://user@host:5432/db or sqlite:<path>`);
   }
   const isPostgres = isPostgresUrl(url);
-  const dialect = isPostgres ? postgresDialect(url, onConnectionError) : sqliteDialect(url);
+  const dialect = isPostgres ? postgresDialect(url, onConnectionError) : sqliteDialect(url, sqliteWorkerForTests);
   const db = new Kysely<Database>({ dialect: portableDialect(dialect, { isPostgres }) });
   try {
     await migrateToLatest(db);

@@ -217,6 +217,9 @@ describe('MQTT connect limits per source address', () => {
     const noConnack = (code: unknown) => code === undefined || code === 'ECONNRESET';
     assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })), 'closed without a CONNACK');
     assert.equal(await metric(server, 'trustgate_mqtt_connects_rate_limited_total', { kind: 'sourceAddress' }), 1);
+    // Banned once refused more than its allowance in the window (burst 3 + 0.001/s × 60 s: 3).
+    assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })));
+    assert.equal(await metric(server, 'trustgate_mqtt_bans_total', { kind: 'sourceAddress' }), 0);
     assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })));
     assert.equal(await metric(server, 'trustgate_mqtt_bans_total', { kind: 'sourceAddress' }), 1);
     assert.ok(noConnack(await connectRefused(server, `${tenant}_pump-1`, { agent })));

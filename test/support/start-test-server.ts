@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { databaseUrlOf, startApp, type RunningApp } from '../../src/app/index.ts';
+import { databaseUrlOf, startApp, type AppOptions, type RunningApp } from '../../src/app/index.ts';
 import { loadDevSigningKey, mintDevToken } from '../../src/auth/index.ts';
 import { loadConfig } from '../../src/config/index.ts';
 import { createTestDatabaseUrl, type TestDialect } from './test-databases.ts';
@@ -32,10 +32,12 @@ export interface TestServerOptions {
   readonly dialect?: TestDialect;
   /** The server's logger (e.g. captureLogs().logger); default silent, or TEST_LOG_LEVEL. */
   readonly logger?: Logger;
+  /** SQLite: a slow fsync, or a handle on the database worker thread (AppOptions). */
+  readonly sqliteWorkerForTests?: AppOptions['sqliteWorkerForTests'];
 }
 
 // An in-process server on 127.0.0.1, port 0, with its own temporary data dir.
-export const startTestServer = async (env: Record<string, string> = {}, { dialect = 'sqlite', logger }: TestServerOptions = {}): Promise<TestServer> => {
+export const startTestServer = async (env: Record<string, string> = {}, { dialect = 'sqlite', logger, sqliteWorkerForTests }: TestServerOptions = {}): Promise<TestServer> => {
   const dataDir = env.TRUSTGATE_DATA_DIR ?? await mkdtemp(join(tmpdir(), 'trustgate-test-'));
   const database = dialect === 'postgres' && !env.TRUSTGATE_DATABASE_URL ? await createTestDatabaseUrl('postgres') : undefined;
   const config = loadConfig({
@@ -46,7 +48,7 @@ export const startTestServer = async (env: Record<string, string> = {}, { dialec
   });
   let app: RunningApp;
   try {
-    app = await startApp(config, { logger: logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+    app = await startApp(config, { logger: logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), sqliteWorkerForTests });
   } catch (error) {
     await database?.drop();
     if (!env.TRUSTGATE_DATA_DIR) await rm(dataDir, { recursive: true, force: true });

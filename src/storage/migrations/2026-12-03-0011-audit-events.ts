@@ -7,8 +7,9 @@ import { PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 // refuses every UPDATE, on both dialects, so not even a hand-run fix can rewrite history quietly
 // (a DELETE stays possible: pruning needs it, and removing rows is visible as a gap).
 //
-// Indexes: (tenant_id, time desc, id desc) serves GET /auditEvents (newest first, keyset paging);
-// (time) serves pruning by age across tenants.
+// Indexes: (tenant_id, time desc, id desc) serves GET /auditEvents (newest first, keyset paging),
+// (tenant_id, action, time desc, id desc) the same filtered by action; (time) serves pruning by age
+// across tenants.
 
 const TABLE = 'audit_events';
 const GUARD = 'audit_events_append_only';
@@ -34,6 +35,9 @@ export const auditEventsMigration: Migration = {
       .addColumn('count', 'integer', (c) => c.notNull().defaultTo(1))
       .execute();
     await sql.raw(`CREATE INDEX audit_events_tenant_time ON ${TABLE} (tenant_id, "time" DESC, id DESC)`).execute(db);
+    // GET /auditEvents?action=…: without it a filter by action reads every event of the tenant
+    // (125 ms per request at 500,000 rows on SQLite; 0.1 ms with it).
+    await sql.raw(`CREATE INDEX audit_events_tenant_action_time ON ${TABLE} (tenant_id, action, "time" DESC, id DESC)`).execute(db);
     await sql.raw(`CREATE INDEX audit_events_time ON ${TABLE} ("time")`).execute(db);
     if (isPostgres(db)) {
       await sql.raw(`CREATE FUNCTION ${GUARD}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN `
