@@ -1,7 +1,7 @@
 // The console's entry point: sign-in, the header, and a hash router over the pages.
 import { h, replace, field } from './dom.js';
 import { createApi } from './api.js';
-import { getToken, readClaims, setToken, signOut, takeTokenFromUrl } from './session.js';
+import { getToken, readClaims, redeemSignInCode, setToken, signOut, takeSignInCodeFromUrl, takeTokenFromUrl } from './session.js';
 import { renderCaCertificates } from './pages/ca-certificates.js';
 import { renderAgents } from './pages/agents.js';
 import { renderAgentCertificates } from './pages/agent-certificates.js';
@@ -35,7 +35,7 @@ const showSignIn = (message) => {
   replace(nav);
   const token = field({
     label: 'Bearer token', name: 'token', multiline: true,
-    hint: 'A JWT with the scope mcmqtt.admin (or mcmqtt.read to look only). With the local dev issuer: npx trustgate console --tenant <tenant> prints a link that signs you in.',
+    hint: 'A JWT with the scope mcmqtt.admin (or mcmqtt.read to look only). With the local dev issuer, the start log of trustgate (npm start) shows a sign-in link: open it in a browser on that machine (it works once, for an hour). npx trustgate console --tenant <tenant> prints a new one for any tenant.',
     attributes: { rows: 4, autocomplete: 'off' },
   });
   if (message) token.showError(message);
@@ -105,10 +105,25 @@ const start = () => {
   route();
 };
 
+// The start log's link: its code is traded for a token, once; a failure shows why on the sign-in.
+const signInWithCode = async (code) => {
+  replace(main, h('p', { role: 'status' }, 'Signing in…'));
+  try {
+    setToken(storage, await redeemSignInCode(code));
+  } catch (error) {
+    return showSignIn(error.message);
+  }
+  return start();
+};
+
 // Only page links route: the skip link (#main) just moves the focus.
 // A sign-in link opened in a tab that already shows the console changes only the fragment.
 window.addEventListener('hashchange', () => {
-  if (takeTokenFromUrl(window.location, window.history, storage)) start();
+  const code = takeSignInCodeFromUrl(window.location, window.history);
+  if (code) signInWithCode(code);
+  else if (takeTokenFromUrl(window.location, window.history, storage)) start();
   else if (window.location.hash.startsWith('#/') && getToken(storage)) route();
 });
-start();
+const code = takeSignInCodeFromUrl(window.location, window.history);
+if (code) signInWithCode(code);
+else start();

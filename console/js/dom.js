@@ -15,10 +15,15 @@ export const h = (tag, attributes = {}, ...contents) => {
   return element;
 };
 
+// Bidirectional controls (LRE…RLO, LRI…PDI, LRM, RLM, ALM) in a name could make "evil\u202Egnp.exe"
+// read as "evilexe.png": the page shows each one as a visible marker instead of obeying it.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export const showBidiControls = (text) => text.replace(BIDI_CONTROLS, (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}⟩`);
+
 export const append = (element, ...contents) => {
   for (const content of contents.flat(Infinity)) {
     if (content === undefined || content === null || content === false) continue;
-    element.append(content instanceof Node ? content : document.createTextNode(String(content)));
+    element.append(content instanceof Node ? content : document.createTextNode(showBidiControls(String(content))));
   }
   return element;
 };

@@ -33,6 +33,33 @@ export const takeTokenFromUrl = (location, history, storage) => {
   return true;
 };
 
+/**
+ * The one-time code of the link `trustgate serve` prints with the local dev issuer (#signin=…),
+ * taken out of the address bar and its history entry at once, like a token.
+ */
+export const takeSignInCodeFromUrl = (location, history) => {
+  const match = /^#signin=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+  if (!match) return undefined;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/ca-certificates`);
+  return match[1];
+};
+
+/** Trades the sign-in link's code for a token (POST /console/sign-in, this machine only, once). */
+export const redeemSignInCode = async (code, fetchImpl = (...args) => fetch(...args)) => {
+  let response;
+  try {
+    response = await fetchImpl('/console/sign-in', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }), cache: 'no-store' });
+  } catch {
+    throw new Error('The server cannot be reached. Is trustgate running?');
+  }
+  const answer = await response.json().catch(() => undefined);
+  if (!response.ok || typeof answer?.token !== 'string') {
+    const first = answer?.errors?.[0];
+    throw new Error(first ? `${first.message} (${first.code})` : `The server answered ${response.status}: this server prints no sign-in link (an identity provider signs you in).`);
+  }
+  return answer.token;
+};
+
 export const getToken = (storage) => storage.getItem(KEY) ?? undefined;
 export const setToken = (storage, token) => storage.setItem(KEY, token);
 export const signOut = (storage) => storage.removeItem(KEY);

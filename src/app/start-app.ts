@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import {
-  cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, type TokenVerifier,
+  cachingTokenVerifier, createDevTokenVerifier, createExternalTokenVerifier, createSignInLink, mintDevToken, type SignInLink, type TokenVerifier,
 } from '../auth/index.ts';
 import {
   backplaneMessageDropReasons, createClusterBus, createRateLimitRedis, createRedisBrokerBackplane, createRedisProbe, type RedisBrokerBackplane,
@@ -92,6 +92,14 @@ const databaseCheck = (logger: Logger) => {
 export const databaseUrlOf = (config: Config): string =>
   config.storage.databaseUrl ?? `sqlite:${join(resolve(config.storage.dataDir), SQLITE_DATABASE_FILE)}`;
 
+/** The console's sign-in link (decision 0026): the tenant it signs in to, how long it works, how long its token lives. */
+export const CONSOLE_SIGN_IN_TENANT = 'default';
+const CONSOLE_SIGN_IN_LINK_MS = 3_600_000;
+const CONSOLE_SIGN_IN_TOKEN_SECONDS = 8 * 3600;
+
+const reachableFromLoopback = (host: string): boolean =>
+  host === '0.0.0.0' || host === '::' || host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
 // The composition root: the only place that knows every module. Starts in dependency order and
 // closes in reverse; a failure half-way closes what was already started.
 export const startApp = async (config: Config, { logger, clock = systemClock, worker, sqliteWorkerForTests }: AppOptions): Promise<RunningApp> => {
@@ -120,6 +128,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const dataDirKeys = await openDataDirKeys({ dataDir, db, usesDevIssuer: !config.auth.jwksUrl, clock });
     let tokens: TokenVerifier;
     let devJwks;
+    let consoleSignInLink: SignInLink | undefined;
     if (config.auth.jwksUrl) {
       tokens = cachingTokenVerifier(createExternalTokenVerifier({ jwksUrl: config.auth.jwksUrl, issuer: config.auth.jwtIssuer!, audience: config.auth.jwtAudience! }));
       logger.info({ jwksUrl: config.auth.jwksUrl }, 'accepting tokens from an external identity provider');
@@ -127,6 +136,12 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       const key = dataDirKeys.devSigningKey!;
       tokens = cachingTokenVerifier(createDevTokenVerifier(key.publicJwk));
       devJwks = { keys: [key.publicJwk] };
+      // Issue 17: a new user signs in to the console from the start log, with no terminal (decision 0026).
+      // Only where a browser on this machine is a loopback peer: a server bound to one other address never is.
+      if (reachableFromLoopback(config.http.host)) consoleSignInLink = createSignInLink({
+        tenant: CONSOLE_SIGN_IN_TENANT, ttlMs: CONSOLE_SIGN_IN_LINK_MS, now: () => clock.now(),
+        mint: (tenant) => mintDevToken(key, { tenant, scopes: ['mcmqtt.admin'], ttlSeconds: CONSOLE_SIGN_IN_TOKEN_SECONDS, subject: `console-link@${tenant}` }),
+      });
       logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
     }
 
@@ -299,6 +314,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
       // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
       auditTrail: audit,
+      consoleSignInLink,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;
@@ -323,8 +339,13 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const httpUrl = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${httpPort}`;
     // The console's address on the line a new user reads first (docs/console.md).
     logger.info({ url: httpUrl, port: httpPort, dataDir, console: `${httpUrl}${CONSOLE_PATH}/` }, 'trustgate HTTP API listening');
-    // Where a person goes next (issue 17), with how to sign in; the token comes from the CLI, never from a log.
-    logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (signed in: npx trustgate console --tenant <tenant>)`);
+    // Where a person goes next (issue 17), with how to sign in. A token never goes into a log: with
+    // the dev issuer, a one-time code that the page trades for one, from this machine (decision 0026).
+    if (consoleSignInLink !== undefined) {
+      logger.info(`console: open ${httpUrl}${CONSOLE_PATH}/#signin=${consoleSignInLink.code} to sign in to tenant "${consoleSignInLink.tenant}" (works once, for an hour, in a browser on this machine; later: npx trustgate console --tenant <tenant>)`);
+    } else {
+      logger.info(`console: ${httpUrl}${CONSOLE_PATH}/ (sign in with a token: ${config.auth.jwksUrl ? 'one of your identity provider' : 'npx trustgate console --tenant <tenant> prints a link'})`);
+    }
     let closing: Promise<void> | undefined;
     const shutdown = async (): Promise<void> => {
       const startedAt = performance.now();

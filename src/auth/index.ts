@@ -6,3 +6,4 @@ export {
 export { mintDevToken, type MintDevTokenInput } from './mint-dev-token.ts';
 export { type TokenVerifier, createDevTokenVerifier, createExternalTokenVerifier } from './token-verifier.ts';
 export { cachingTokenVerifier, type TokenCacheOptions } from './caching-token-verifier.ts';
+export { createSignInLink, type SignInLink, type SignInLinkOptions } from './sign-in-link.ts';

@@ -35,7 +35,10 @@ describe('trustgate console', { timeout: 120_000, concurrency: 3 }, () => {
   test('serve logs the console\'s URL and how to sign in, next to the unchanged "listening" line', () => {
     const messages = server.logLines().map((line) => String(line.msg));
     assert.ok(messages.includes('trustgate HTTP API listening'), messages.join('\n'));
-    assert.ok(messages.includes(`console: ${server.url}/console/ (signed in: npx trustgate console --tenant <tenant>)`), messages.join('\n'));
+    // With the dev issuer: the one-time sign-in link (decision 0026), never a token.
+    const link = messages.find((message) => message.startsWith('console: open '));
+    assert.match(link ?? '', new RegExp(`^console: open ${server.url.replaceAll('.', '\\.')}/console/#signin=[A-Za-z0-9_-]{43} to sign in to tenant "default" \\(works once, for an hour, in a browser on this machine; later: npx trustgate console --tenant <tenant>\\)$`), messages.join('\n'));
+    assert.doesNotMatch(messages.join('\n'), /eyJ[A-Za-z0-9_-]+\.eyJ/);
   });
 
   test('--tenant acme prints the console URL with a dev admin token in its fragment, which the server accepts for acme', async () => {

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import type { TokenVerifier } from '../auth/index.ts';
+import type { SignInLink, TokenVerifier } from '../auth/index.ts';
 import type { Redis } from 'ioredis';
 import { watchAgents, type AuditTrail, type MqttBans, type Registry } from '../registry/index.ts';
 import { banRoutes } from './bans/ban-routes.ts';
@@ -78,6 +78,8 @@ export interface HttpServerOptions {
   };
   /** Where 429s are recorded (aggregated: rate-limit-refusals.ts); undefined = log and metrics only. */
   readonly auditTrail?: AuditTrail;
+  /** The console's one-time sign-in link (local dev issuer only; docs/console.md). */
+  readonly consoleSignInLink?: SignInLink;
   /** The broker's connect bans (GET/DELETE /bans); absent, the routes are not registered. */
   readonly bans?: MqttBans;
 }
@@ -105,7 +107,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans,
+  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans, consoleSignInLink,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -185,7 +187,7 @@ export const createHttpServer = async ({
   if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   // The web console (docs/console.md), with its own strict security headers.
-  await app.register(consoleRoutes, { prefix: CONSOLE_PATH });
+  await app.register(consoleRoutes, { prefix: CONSOLE_PATH, signInLink: consoleSignInLink });
   await app.register(brokerInfoRoutes, { broker: { ...broker, hasGeneratedRootCa: brokerRootCaPem !== undefined } });
 
   // Outside the OpenAPI document and without a token: the document itself and the public keys are

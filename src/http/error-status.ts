@@ -15,6 +15,7 @@ export const httpStatusByCode = {
   'auth.tokenInvalid': 401,
   'auth.tokenExpired': 401,
   'auth.tenantInvalid': 401,
+  'auth.signInLinkInvalid': 401,
   'auth.scopeMissing': 403,
   'auth.identityProviderUnavailable': 503,
   'pem.invalid': 400,

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isDomainError, type ErrorCode } from '../shared/index.ts';
 import { errorBody } from './error-body.ts';
 import { httpStatusByCode } from './error-status.ts';
+import { REFUSAL_HEADERS } from './security-headers.ts';
 
 interface Answer {
   readonly code: ErrorCode;
@@ -71,6 +72,8 @@ export const handleErrors = (app: FastifyInstance): void => {
 export const answerFrameworkError = (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
   const isTooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
   request.log.info({ code: error.code }, 'request refused before routing');
+  // No hook ran (helmet's nor the console's): the refusal carries the API's headers by hand.
+  void reply.headers(REFUSAL_HEADERS);
   void reply.code(isTooLong ? 404 : 400).send(isTooLong
     ? errorBody('request.routeNotFound', request.id, 'No such resource: the path parameter is longer than any id.')
     : errorBody('request.invalid', request.id, `The request URL is malformed (${error.message}). Percent-encode path segments correctly.`));

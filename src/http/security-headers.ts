@@ -4,6 +4,18 @@ import helmet from '@fastify/helmet';
 import { CONSOLE_PATH } from './console/console-routes.ts';
 
 
+/**
+ * For answers Fastify gives before routing (a malformed URL): no hook runs for them, so they carry
+ * these by hand; the same words as helmet's for the API.
+ */
+export const REFUSAL_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
 export interface SecurityHeadersOptions {
   /** Swagger UI's prefix: it keeps the CSP @fastify/swagger-ui computes for its inline script and style. */
   readonly docsPath: string;
@@ -40,6 +52,8 @@ export const securityHeaders = async (app: FastifyInstance, { docsPath }: Securi
     contentSecurityPolicy: API_CSP,
     strictTransportSecurity: false,
     referrerPolicy: { policy: 'no-referrer' },
+    // Nothing of the API is ever framed, not even by this origin (the console's own is DENY too).
+    frameguard: { action: 'deny' },
   });
   app.addHook('onRequest', async (request, reply) => {
     if (!request.is404 && request.routeOptions.config.public !== true) reply.header('cache-control', 'no-store');

@@ -24,6 +24,7 @@ export const connackCodeByError = {
   'auth.tokenInvalid': 4,
   'auth.tokenExpired': 4,
   'auth.tenantInvalid': 4,
+  'auth.signInLinkInvalid': 4,
   'auth.scopeMissing': 5,
   'auth.identityProviderUnavailable': 5,
   'pem.invalid': 5,

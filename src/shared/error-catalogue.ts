@@ -18,6 +18,7 @@ export const errorCatalogue = {
   'auth.tokenInvalid': 'The token is malformed, wrongly signed, uses a forbidden algorithm, or has the wrong issuer or audience.',
   'auth.tokenExpired': 'The token has expired (or is not valid yet).',
   'auth.tenantInvalid': 'The token has no usable `ten` claim.',
+  'auth.signInLinkInvalid': 'The console\'s one-time sign-in link (printed at start with the local dev issuer) is used, expired or wrong, or was opened from another machine.',
   'auth.scopeMissing': 'The token lacks the scope this call needs (mcmqtt.read or mcmqtt.admin).',
   'auth.identityProviderUnavailable': 'The external identity provider\'s JWKS cannot be fetched; tokens cannot be checked right now.',
 

@@ -17,7 +17,7 @@ const assertApiHeaders = (answer: ApiAnswer, what: string): void => {
   assert.equal(header('x-powered-by'), null, what);
   assert.equal(header('strict-transport-security'), null, `${what}: no HSTS over plain HTTP`);
   assert.equal(header('content-security-policy'), API_CSP, what);
-  assert.equal(header('x-frame-options'), 'SAMEORIGIN', what);
+  assert.equal(header('x-frame-options'), 'DENY', what);
   assert.equal(header('cross-origin-opener-policy'), 'same-origin', what);
 };
 

@@ -11,7 +11,8 @@ import { pemBlocks, toPem } from '../../console/js/pem.js';
 import { KeyFileError, importSigningKey, readPrivateKeyPem } from '../../console/js/private-key.js';
 import { parseCertificatePem } from '../../console/js/certificate.js';
 import { buildVerificationCertificate, ecdsaRawToDer, keyMatchesCertificate, randomSerial } from '../../console/js/verification-certificate.js';
-import { checkProofOfPossession, parseCertificatePem as parseForServer } from '../../src/pki/index.ts';
+import { createCaCertificate, checkCommonName } from '../../console/js/ca-certificate.js';
+import { caCertificateRules, checkProofOfPossession, lintCertificate, parseCertificatePem as parseForServer } from '../../src/pki/index.ts';
 
 // The console's own DER encoder and key reader (decision 0026), checked against OpenSSL: the keys
 // come from openssl in every format it writes, and the verification certificate the console
@@ -172,5 +173,59 @@ describe('the console reads private keys in every format OpenSSL writes and make
     assert.throws(() => readPrivateKeyPem(ed), /1\.3\.101\.112 are not supported/);
     assert.throws(() => readPrivateKeyPem('-----BEGIN PRIVATE KEY-----\nMAA*\n-----END PRIVATE KEY-----'), /not valid base64/);
     assert.throws(() => readPrivateKeyPem('-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----'), KeyFileError);
+  });
+});
+
+describe('the console creates a CA in the browser (review of issue 17): OpenSSL and the server accept it, and it verifies itself', () => {
+  test('a P-256 key as PKCS#8 PEM and a self-signed v3 CA certificate: openssl reads and verifies it, the upload rules pass, a proof made with the saved key passes', async () => {
+    const now = new Date();
+    const created = await createCaCertificate({ subtle, random, commonName: 'Acme devices CA', days: 365, now });
+    const certFile = join(dir, 'browser-ca.pem');
+    const keyFile = join(dir, 'browser-ca.key');
+    await writeFile(certFile, created.certificatePem);
+    await writeFile(keyFile, created.keyPem);
+    assert.match(created.keyPem, /^-----BEGIN PRIVATE KEY-----\n/);
+    const text = await openssl('x509', '-in', certFile, '-text', '-noout');
+    assert.match(text, /Version: 3 \(0x2\)/);
+    assert.match(text, /Issuer: CN\s?=\s?Acme devices CA\n/);
+    assert.match(text, /Subject: CN\s?=\s?Acme devices CA\n/);
+    assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+    assert.match(text, /Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/);
+    assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
+    assert.match(text, /X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign\n/);
+    const ski = /X509v3 Subject Key Identifier: *\n\s+([0-9A-F:]+)/.exec(text)![1];
+    assert.match(text, new RegExp(`X509v3 Authority Key Identifier: *\\n\\s+(keyid:)?${ski}`));
+    const notAfter = new Date(/Not After : (.*)\n/.exec(text)![1]!);
+    assert.ok(Math.abs(notAfter.getTime() - (now.getTime() + 365 * 86_400_000)) < 1_000);
+    // Self-signed and a CA by OpenSSL's own checks; the key file is the certificate's key.
+    assert.match(await openssl('verify', '-x509_strict', '-check_ss_sig', '-CAfile', certFile, certFile), /: OK/);
+    assert.equal(await openssl('pkey', '-in', keyFile, '-pubout'), await openssl('x509', '-in', certFile, '-pubkey', '-noout'));
+    // The server's upload rules.
+    const report = lintCertificate(parseForServer(created.certificatePem, 'ca'), caCertificateRules, { now: new Date(), clockSkewMs: 0 });
+    assert.deepEqual(report.findings, []);
+    // The operator picks the saved key file to verify: the console's own reader takes it, and the proof passes.
+    const key = readPrivateKeyPem(created.keyPem);
+    assert.equal(key.format, 'PKCS#8');
+    const signingKey = await importSigningKey(subtle, key);
+    const caCertificate = parseCertificatePem(created.certificatePem);
+    assert.deepEqual(await keyMatchesCertificate(subtle, key, signingKey, caCertificate), { matches: true, how: 'public key' });
+    const registrationCode = toHex(random(new Uint8Array(16)));
+    const built = await buildVerificationCertificate({ subtle, random, caCertificate, key, signingKey, registrationCode });
+    const problem = checkProofOfPossession({ caCertificate: parseForServer(created.certificatePem, 'ca'), verificationCertificate: parseForServer(built.pem, 'proof'), registrationCode },
+      { now: new Date(), clockSkewMs: 0 });
+    assert.equal(problem, undefined, JSON.stringify(problem));
+    // Two CAs never share a key or a serial.
+    const other = await createCaCertificate({ subtle, random, commonName: 'Acme devices CA' });
+    assert.notEqual(other.keyPem, created.keyPem);
+    assert.notEqual(new X509Certificate(other.certificatePem).serialNumber, new X509Certificate(created.certificatePem).serialNumber);
+  });
+
+  test('a name is 1-64 characters without control or text-direction characters; nothing is generated otherwise', async () => {
+    assert.equal(checkCommonName('Acme'), undefined);
+    assert.match(checkCommonName('  ')!, /Give the CA a name/);
+    assert.match(checkCommonName('x'.repeat(65))!, /at most 64/);
+    assert.match(checkCommonName('evil\u202Egpj.exe')!, /control or text-direction/);
+    assert.match(checkCommonName('a\nb')!, /control/);
+    await assert.rejects(createCaCertificate({ subtle, random, commonName: '' }), /Give the CA a name/);
   });
 });

@@ -69,7 +69,7 @@ export const renderAgents = async ({ root, api, signal }) => {
             }),
           }, 'Delete')))))));
     // A redraw must not steal the keyboard focus from the button the operator was on.
-    if (focused) table.querySelector(`[data-focus-key="${focused}"]`)?.focus();
+    if (focused) table.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
   };
 
   watchAgents({

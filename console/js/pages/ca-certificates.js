@@ -1,7 +1,8 @@
 // CA certificates: list, upload (file, drop or paste), delete, and the proof of possession made
 // in this browser with the CA's key file — the key is read here, imported non-extractable into
 // WebCrypto, and never sent, logged or stored.
-import { h, replace, field, confirmAction, acceptDrop, expiryCell, formatTime } from '../dom.js';
+import { h, replace, field, confirmAction, acceptDrop, download, expiryCell, formatTime } from '../dom.js';
+import { createCaCertificate, checkCommonName } from '../ca-certificate.js';
 import { showApiError } from '../api.js';
 import { parseCertificatePem } from '../certificate.js';
 import { KeyFileError, importSigningKey, readPrivateKeyPem } from '../private-key.js';
@@ -11,10 +12,11 @@ import { renderRevocations } from './revocations.js';
 export const renderCaCertificates = async ({ root, api, signal }) => {
   const list = h('div', { class: 'table-wrap' }, h('p', {}, 'Loading…'));
   const detail = h('div', { class: 'detail' });
+  const upload = uploadForm({ api, onUploaded: (ca) => { refresh(); openVerify(ca); } });
   replace(root,
     h('h1', { tabindex: -1 }, 'CA certificates'),
     h('p', { class: 'lead' }, 'Upload your CA certificate, then prove you hold its key: the proof is made in this browser; the key never leaves it.'),
-    list, uploadForm({ api, onUploaded: (ca) => { refresh(); openVerify(ca); } }), detail);
+    list, createForm({ onCreated: (ca) => upload.fill(ca.commonName, ca.certificatePem) }), upload.form, detail);
 
   const openVerify = (ca) => {
     replace(detail, verifyPanel({ api, ca, onVerified: refresh }));
@@ -117,6 +119,75 @@ const uploadForm = ({ api, onUploaded }) => {
   h('div', { class: 'field' }, h('label', { for: 'ca-certificate-file' }, 'or pick the certificate file'), file),
   formError,
   h('button', { type: 'submit', class: 'primary' }, 'Upload'));
+  return {
+    form,
+    /** Fills the form with a CA made in this browser; the operator still presses Upload. */
+    fill(caName, pem) {
+      name.input.value = caName;
+      certificate.input.value = pem;
+    },
+  };
+};
+
+// No CA yet and no OpenSSL: one made here. Its key is offered once as a download and then dropped.
+const createForm = ({ onCreated }) => {
+  const name = field({ label: 'CA name (common name)', name: 'new-ca-name', hint: '1–64 characters, e.g. "Acme devices CA". An EC P-256 key and a 10-year self-signed CA certificate are made in this browser.', attributes: { maxlength: 64, autocomplete: 'off' } });
+  const created = h('div', { 'aria-live': 'polite' });
+  const form = h('form', {
+    class: 'card', 'aria-labelledby': 'create-title', novalidate: true,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      name.clear();
+      replace(created);
+      const problem = checkCommonName(name.input.value);
+      if (problem) {
+        name.showError(problem);
+        name.input.focus();
+        return;
+      }
+      const subtle = globalThis.crypto?.subtle;
+      if (!subtle) return name.showError('This page is not in a secure context (https or localhost), so the browser offers no WebCrypto. Use npx trustgate ca create instead.');
+      let ca;
+      try {
+        ca = await createCaCertificate({ subtle, random: (array) => crypto.getRandomValues(array), commonName: name.input.value });
+      } catch (error) {
+        return name.showError(`The browser could not make the CA: ${error.message}`);
+      }
+      // The key lives in this closure until it is downloaded or forgotten; it is never shown or sent.
+      let keyPem = ca.keyPem;
+      const fileBase = ca.commonName.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'ca';
+      const keyState = h('p', { class: 'hint', id: 'new-ca-key-state' }, 'The private key is in this tab only: download it now. It is not kept anywhere else and cannot be shown again.');
+      const forget = () => {
+        keyPem = undefined;
+        downloadKey.remove();
+      };
+      const downloadKey = h('button', {
+        type: 'button', class: 'primary', id: 'new-ca-download-key',
+        onclick: () => {
+          if (keyPem === undefined) return;
+          download(`${fileBase}.key`, keyPem);
+          forget();
+          replace(keyState, `Saved as ${fileBase}.key (your browser's downloads). Keep it secret: whoever holds it can make agents your CA vouches for. The page has dropped its copy.`);
+        },
+      }, `Download the key (${fileBase}.key)`);
+      replace(created, h('section', { class: 'card once', 'aria-labelledby': 'new-ca-title' },
+        h('h3', { id: 'new-ca-title', tabindex: -1 }, `Created: ${ca.commonName}`),
+        h('p', {}, `Valid until ${ca.notAfter.toISOString().slice(0, 10)}. The certificate is filled in below: download the key, press Upload, then verify with the key file.`),
+        keyState,
+        h('div', { class: 'actions' },
+          downloadKey,
+          h('button', { type: 'button', onclick: () => download(`${fileBase}.pem`, ca.certificatePem) }, `Download the certificate (${fileBase}.pem)`),
+          h('button', { type: 'button', class: 'secondary', onclick: () => { forget(); replace(created); } }, 'Discard the key'))));
+      form.reset();
+      onCreated(ca);
+      created.querySelector('h3')?.focus();
+    },
+  },
+  h('h2', { id: 'create-title' }, 'No CA yet? Create one in this browser'),
+  h('p', {}, 'No OpenSSL needed: the key is made by your browser (WebCrypto) and saved to a file you keep; it is never sent to the server.'),
+  name.wrapper,
+  h('button', { type: 'submit' }, 'Create a CA'),
+  created);
   return form;
 };
 

@@ -1,8 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, RouteOptions } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { errorBody } from '../error-body.ts';
+import type { SignInLink } from '../../auth/index.ts';
+import { DomainError } from '../../shared/index.ts';
 
 // The web console (docs/console.md): static ES modules and CSS from the repository's console/
 // folder, no build step and no CDN (decision 0026). The pages are public like any static file —
@@ -46,20 +49,45 @@ export const markConsolePublic = (route: RouteOptions): void => {
   }
 };
 
+/** The regular files under `root`, as URL paths (`/js/app.js`): no symlink, to a file or a folder, counts. */
+const regularFilesUnder = async (root: string): Promise<Set<string>> => {
+  const entries = await readdir(root, { withFileTypes: true, recursive: true });
+  return new Set(entries.filter((entry) => entry.isFile()).map((entry) => `/${relative(root, join(entry.parentPath, entry.name)).split(sep).join('/')}`));
+};
+
+export interface ConsoleRoutesOptions {
+  /** The folder served; the repository's console/ unless a test gives another. */
+  readonly root?: string;
+  /** The start's one-time sign-in link (local dev issuer only); without it POST /console/sign-in is a 404. */
+  readonly signInLink?: SignInLink;
+}
+
+// 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6: the peer of the TCP connection itself, never a
+// forwarded-for header, which any client can write.
+const isLoopback = (address: string | undefined): boolean =>
+  address !== undefined && (/^(::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address) || address === '::1');
+
 /** Registered with `{ prefix: CONSOLE_PATH }`: its hooks and its 404 cover everything under /console. */
-export const consoleRoutes: FastifyPluginAsync = async (app) => {
-  const indexHtml = await readFile(`${CONSOLE_ROOT}index.html`, 'utf8');
+export const consoleRoutes: FastifyPluginAsync<ConsoleRoutesOptions> = async (app, { signInLink, root = CONSOLE_ROOT }) => {
+  // @fastify/static follows symlinks, to files and folders alike: a link placed in console/ would
+  // serve whatever it points to. Only regular files found at start are served (review of issue 17).
+  const servable = await regularFilesUnder(root);
+  if (!servable.has('/index.html')) throw new Error(`${root}index.html is missing or not a regular file`);
+  const indexHtml = await readFile(join(root, 'index.html'), 'utf8');
   // onSend, after any server-wide header hook (helmet sets its own at onRequest): the console's
   // headers are the last word on its own routes, errors and 404s included.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  app.addHook('onSend', async (request, reply, payload) => {
     setSecurityHeaders(reply);
+    // The sign-in's answer holds a token: kept by no cache at all.
+    if (request.method === 'POST') reply.header('cache-control', 'no-store');
     return payload;
   });
   // One route per file found at start (wildcard: false): nothing outside the folder, no directory
   // listing, and a file added later is not served until a restart.
   await app.register(fastifyStatic, {
-    root: CONSOLE_ROOT,
+    root,
     prefix: '/',
+    allowedPath: (pathName: string) => servable.has(pathName),
     wildcard: false,
     index: false,
     decorateReply: false,
@@ -74,6 +102,27 @@ export const consoleRoutes: FastifyPluginAsync = async (app) => {
     if (!request.url.split('?')[0]!.endsWith('/')) return reply.redirect(`${CONSOLE_PATH}/`, 301);
     return reply.type('text/html; charset=utf-8').send(indexHtml);
   });
+  // The sign-in link `trustgate serve` prints with the local dev issuer (decision 0026): the page
+  // trades the code from its #fragment for a dev admin token, once, from this machine only.
+  if (signInLink !== undefined) {
+    app.post('/sign-in', {
+      config: { public: true },
+      schema: {
+        hide: true,
+        body: { type: 'object', required: ['code'], additionalProperties: false, properties: { code: { type: 'string', minLength: 1, maxLength: 128 } } },
+      },
+    }, async (request) => {
+      const refused = 'This sign-in link is used, expired or wrong, or was opened from another machine: it works once, within an hour of the start, in a browser on the machine trustgate runs on. Paste a token instead (npx trustgate console --tenant <tenant> prints a link), or restart trustgate for a new link.';
+      if (!isLoopback(request.socket.remoteAddress)) {
+        request.log.warn({ remoteAddress: request.socket.remoteAddress }, 'console sign-in link refused: not from this machine');
+        throw new DomainError('auth.signInLinkInvalid', refused);
+      }
+      const token = await signInLink.redeem((request.body as { code: string }).code);
+      if (token === undefined) throw new DomainError('auth.signInLinkInvalid', refused);
+      request.log.info({ tenant: signInLink.tenant }, 'console sign-in link used');
+      return { token, tenant: signInLink.tenant };
+    });
+  }
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(errorBody('request.routeNotFound', request.id, `No console file ${request.url.split('?')[0]}. The console starts at ${CONSOLE_PATH}/.`)));
 };
