@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { createLogger, type LogDestination } from './create-logger.ts';
 
@@ -64,52 +63,3 @@ describe('createLogger: JSON by default, human-readable lines on a terminal (TRU
   });
 });
 
-
-describe('createLogger: JSON on stdout, gathered and written together, never loses a line at exit (decision 0032)', () => {
-  const node = process.execPath;
-  const loggerModule = new URL('./create-logger.ts', import.meta.url).href;
-  const run = (body: string): { stdout: string; status: number | null } => {
-    const script = `import { createLogger } from ${JSON.stringify(loggerModule)};\nconst logger = createLogger('info', 'json');\n${body}`;
-    const result = spawnSync(node, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-    return { stdout: result.stdout, status: result.status };
-  };
-  const linesOf = (stdout: string) => stdout.split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line) as { msg: string; n?: number });
-
-  test('every line reaches stdout, in order, when the process exits at once after logging (process.exit)', () => {
-    const { stdout, status } = run(`for (let n = 0; n < 20000; n++) logger.info({ n }, 'mqtt connection accepted');\nlogger.info('shutdown complete');\nprocess.exit(0);`);
-    assert.equal(status, 0);
-    const lines = linesOf(stdout);
-    assert.equal(lines.length, 20001);
-    assert.deepEqual(lines.slice(0, 20000).map((line) => line.n), Array.from({ length: 20000 }, (_, n) => n));
-    assert.equal(lines.at(-1)!.msg, 'shutdown complete');
-  });
-
-  test('a fatal line logged just before an uncaught exception still reaches stdout', () => {
-    const { stdout, status } = run(`for (let n = 0; n < 5000; n++) logger.info({ n }, 'filler');\nlogger.fatal('cannot start');\nthrow new Error('boom');`);
-    assert.equal(status, 1);
-    const lines = linesOf(stdout);
-    assert.equal(lines.length, 5001);
-    assert.equal(lines.at(-1)!.msg, 'cannot start');
-  });
-
-  test('a lone line logged while the process keeps running arrives without waiting for more lines (flushed within STDOUT_FLUSH_MS)', async () => {
-    const child = spawn(node, ['--input-type=module', '-e',
-      `import { createLogger } from ${JSON.stringify(loggerModule)};\ncreateLogger('info', 'json').info('listening');\nsetTimeout(() => {}, 60_000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      const line = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no line within 20 s')), 20_000);
-        let buffered = '';
-        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-          buffered += chunk;
-          if (buffered.includes('\n')) {
-            clearTimeout(timer);
-            resolve(buffered.split('\n')[0]!);
-          }
-        });
-      });
-      assert.equal(JSON.parse(line).msg, 'listening');
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
-});
