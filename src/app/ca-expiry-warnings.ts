@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CaExpiry } from '../storage/index.ts';
+import { runPeriodically, type PeriodicJob } from './run-periodically.ts';
 
 const DAY_MS = 86_400_000;
 export const CA_EXPIRY_WARNING_INTERVAL_MS = DAY_MS;
@@ -12,17 +13,12 @@ export interface CaExpiryWarningsOptions {
   readonly intervalMs?: number;
 }
 
-export interface RunningCaExpiryWarnings {
-  /** The check under way (the first one starts at once), for tests and shutdown. */
-  readonly settled: () => Promise<void>;
-  close(): Promise<void>;
-}
+export type RunningCaExpiryWarnings = PeriodicJob;
 
 // Issue 15, part 3: once at start and then daily, one warning line per CA certificate (uploaded or
 // managed, any tenant) that expires within 30 days or has expired, and per imported CRL whose
 // nextUpdate is that close or past. Every node logs it (each node's log is complete on its own).
 export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new Date(), intervalMs = CA_EXPIRY_WARNING_INTERVAL_MS }: CaExpiryWarningsOptions): RunningCaExpiryWarnings => {
-  let running: Promise<void> = Promise.resolve();
   const check = async (): Promise<void> => {
     const at = now();
     let cas: CaExpiry[];
@@ -54,17 +50,5 @@ export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new 
       }
     }
   };
-  const run = () => {
-    running = running.then(check);
-  };
-  run();
-  const timer = setInterval(run, intervalMs);
-  timer.unref();
-  return {
-    settled: () => running,
-    async close() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return runPeriodically(check, intervalMs);
 };
