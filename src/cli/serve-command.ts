@@ -83,11 +83,17 @@ export const registerServeCommand = (program: Command): void => {
           return explainListen(error);
         });
         const stopping = firstSignal(logger, () => running.kill());
+        let asked = false;
         const code = await Promise.race([stopping.then(() => {
+          asked = true;
           running.stop();
           return running.finished;
         }), running.finished]);
-        if (code !== 0) throw new CliError(`a worker kept failing (exit ${code}): every worker was stopped; the reasons are in the log above`, code);
+        if (code !== 0) {
+          throw new CliError(asked
+            ? `a worker did not shut down cleanly (exit ${code}): its line in the log above says how it ended`
+            : `a worker kept failing (exit ${code}): every worker was stopped; the reasons are in the log above`, code);
+        }
         return;
       }
 

@@ -90,7 +90,9 @@ describeNeeding('postgres', 'redis')('trustgate serve --workers 2', { timeout: 1
   it('a killed worker leaves the other serving, and the supervisor starts it again', async () => {
     const [, victim] = pidsOf() as [number, number];
     process.kill(victim, 'SIGKILL');
-    // Meanwhile every connection lands on worker 0.
+    // Once the supervisor has reaped it, its listening sockets are closed (connections the kernel
+    // queued on them before are reset) and every new connection lands on worker 0.
+    await waitUntil(() => box.server.logLines().some((line) => line.msg === 'worker died: restarting it' && line.worker === 1), 30_000, 'the supervisor saw worker 1 die');
     const tenant = newTenant('wk');
     const { clients, caId } = await connectMany(tenant, 'b');
     await waitUntil(() => pidsOf()[1] !== victim, 60_000, 'the supervisor restarted worker 1');
