@@ -49,3 +49,4 @@ export {
 export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.ts';
 export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
 export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
+export { webhookEventTypes, type WebhookEvent, type WebhookEventSink, type WebhookEventType } from './webhook-events.ts';

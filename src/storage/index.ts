@@ -13,3 +13,4 @@ export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';
 export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
 export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';
+export { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
