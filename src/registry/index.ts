@@ -50,3 +50,12 @@ export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.t
 export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
 export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
 export { webhookEventTypes, type WebhookEvent, type WebhookEventSink, type WebhookEventType } from './webhook-events.ts';
+export {
+  agentReportedStatuses, commandStatuses, isTerminalCommandStatus, jobStatusOf, terminalCommandStatuses, undeliveredCommandStatuses,
+  type AgentCommandUpdate, type AgentReportedStatus, type CommandRecord, type CommandStatus, type CommandToSend, type CommandUpdateOutcome,
+  type DeliveryJobPosition, type DeliveryJobRecord, type DeliveryJobStatus, type DeliveryJobStore,
+} from './delivery-job.ts';
+export {
+  createCommanding, DEFAULT_COMMAND_EXPIRY_MS, MAX_CLIENT_IDS_PER_JOB, MAX_JOB_DATA_BYTES, MAX_JOB_NAME_LENGTH, type CommandDispatch, type Commanding,
+  type CommandingDependencies, type CreateDeliveryJobInput, type DeliveryJobPage,
+} from './delivery-job-use-cases.ts';
