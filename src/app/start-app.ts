@@ -12,13 +12,13 @@ import {
 } from '../cluster/index.ts';
 import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
-import { createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
+import { createCommanding, createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyDeliveryJobStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   countAgentCertificatesExpiringBefore, listCaExpiries, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
@@ -30,6 +30,8 @@ import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
+/** A command a connected, subscribed agent has not acknowledged this long after it was sent is sent again (decision 0034). */
+const COMMAND_RESEND_AFTER_MS = 30_000;
 
 export interface RunningApp {
   readonly httpUrl: string;
@@ -228,6 +230,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       },
     });
 
+    // Issue 19 part 2 (docs/commanding.md): delivery jobs, delivered by the broker.
+    const deliveryJobs = new KyselyDeliveryJobStore(db);
+
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {
       const dropped = new Counter({
@@ -257,6 +262,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
+      commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: COMMAND_RESEND_AFTER_MS } },
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -267,6 +273,10 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       }
     });
     follower.attachSessions(broker);
+    const commanding = createCommanding({
+      jobs: deliveryJobs, clock, audit, commandExpiryMs: config.commanding.commandExpiryMs, dispatch: broker.commandDispatch,
+      isAgentClientId: (tenant, clientId) => registry.isAgentClientId(tenant, clientId),
+    });
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
 
     // Read by /readyz (and whatever else wants to know whether the node is leaving: isDraining()).
@@ -315,6 +325,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
       auditTrail: audit,
       consoleSignInLink,
+      commanding,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;

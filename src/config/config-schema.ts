@@ -248,6 +248,16 @@ export const configSchema = {
       description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
     }),
   },
+  commanding: {
+    commandExpiryMs: setting({
+      env: 'TRUSTGATE_COMMAND_EXPIRY_MS', default: 7 * 24 * 3_600_000, parse: integer(60_000, 365 * 24 * 3_600_000),
+      description: 'How long a command of the Commanding API (docs/commanding.md) waits for its agent, in milliseconds: one not delivered (PUBACKed) by then becomes EXPIRED and is never sent. Default 7 days.',
+    }),
+    sweepMs: setting({
+      env: 'TRUSTGATE_COMMAND_SWEEP_MS', default: 5000, parse: integer(100, 600_000),
+      description: 'How often each node expires commands, learns the other nodes\' cancellations and re-sends commands its connected agents have not acknowledged for 30 s, in milliseconds.',
+    }),
+  },
   cluster: {
     redisUrl: setting<string | undefined>({
       env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,

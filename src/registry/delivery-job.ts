@@ -114,4 +114,8 @@ export interface DeliveryJobStore {
   expire(now: Date, batchSize: number): Promise<number>;
   /** Ids of commands canceled at or after `since` (any tenant): every node refuses to forward them. */
   canceledCommandIdsSince(since: Date): Promise<string[]>;
+  /** Ids of this agent's canceled commands that have not expired yet: loaded as its persistent session resumes. */
+  canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date): Promise<string[]>;
+  /** Agents with undelivered, unexpired commands never sent or last sent before `sentBefore` (the sweep), at most `limit`. */
+  agentsWithUnsentCommands(sentBefore: Date, now: Date, limit: number): Promise<{ tenant: TenantId; clientId: string }[]>;
 }

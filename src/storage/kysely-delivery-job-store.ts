@@ -187,6 +187,20 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
     return rows.map((row) => row.id);
   }
 
+  async canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date): Promise<string[]> {
+    const rows = await this.#db.selectFrom('delivery_commands').select('id')
+      .where('tenant_id', '=', tenant).where('client_id', '=', clientId).where('status', '=', 'CANCELED').where('expires_at', '>', iso(now)).execute();
+    return rows.map((row) => row.id);
+  }
+
+  async agentsWithUnsentCommands(sentBefore: Date, now: Date, limit: number): Promise<{ tenant: TenantId; clientId: string }[]> {
+    const rows = await this.#db.selectFrom('delivery_commands').select(['tenant_id', 'client_id']).distinct()
+      .where('status', 'in', UNDELIVERED).where('expires_at', '>', iso(now))
+      .where((eb) => eb.or([eb('sent_at', 'is', null), eb('sent_at', '<', iso(sentBefore))]))
+      .limit(limit).execute();
+    return rows.map((row) => ({ tenant: row.tenant_id as TenantId, clientId: row.client_id }));
+  }
+
   /** The job's status from its commands' (jobStatusOf); a canceled job stays canceled. */
   async #settleJob(trx: Transaction<Database>, jobId: string, at: Date): Promise<void> {
     const job = await trx.selectFrom('delivery_jobs').select('status').where('id', '=', jobId).executeTakeFirst();
