@@ -250,7 +250,7 @@ export const configSchema = {
   },
   commanding: {
     commandExpiryMs: setting({
-      env: 'TRUSTGATE_COMMAND_EXPIRY_MS', default: 7 * 24 * 3_600_000, parse: integer(60_000, 365 * 24 * 3_600_000),
+      env: 'TRUSTGATE_COMMAND_EXPIRY_MS', default: 7 * 24 * 3_600_000, parse: integer(1000, 365 * 24 * 3_600_000),
       description: 'How long a command of the Commanding API (docs/commanding.md) waits for its agent, in milliseconds: one not delivered (PUBACKed) by then becomes EXPIRED and is never sent. Default 7 days.',
     }),
     sweepMs: setting({

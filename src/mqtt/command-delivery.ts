@@ -68,7 +68,6 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const { jobs, sessions, canceled, logger, settings } = deps;
   const now = deps.now ?? (() => new Date());
   const publish = (broker.publish as unknown as Publish).bind(broker);
-  const sessionPresent = new WeakMap<Client, boolean>();
   /** This node's agents subscribed to their command topic. */
   const subscribed = new Map<string, Client>();
 
@@ -91,8 +90,13 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
     return principal?.kind === 'agent' ? principal : undefined;
   };
 
+  // A resumed session's subscriptions are restored (with a 'subscribe' event) before its CONNACK;
+  // aedes then replays its queue: every command sent to it before is there.
+  const connacked = new WeakSet<Client>();
+  const resumed = new WeakSet<Client>();
   broker.on('connackSent', (packet: { sessionPresent?: boolean }, client: Client) => {
-    sessionPresent.set(client, packet.sessionPresent === true);
+    connacked.add(client);
+    if (packet.sessionPresent === true) resumed.add(client);
   });
 
   broker.on('subscribe', (subscriptions: { topic: string; qos: number }[], client: Client) => {
@@ -100,11 +104,14 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
     if (!agent) return;
     const topic = commandTopic(agent.tenant, agent.clientId);
     if (!subscriptions.some((subscription) => covers(subscription.topic, topic))) return;
-    const isFirst = !subscribed.has(keyOf(agent.tenant, agent.clientId)) || subscribed.get(keyOf(agent.tenant, agent.clientId)) !== client;
-    subscribed.set(keyOf(agent.tenant, agent.clientId), client);
-    // A resumed session's first SUBSCRIBE: aedes has replayed its queue; only never-sent commands are new to it.
-    const sentBefore = isFirst && sessionPresent.get(client) === true ? undefined : now();
-    void claimAndSend(agent.tenant, agent.clientId, sentBefore);
+    if (!connacked.has(client)) resumed.add(client);
+    const key = keyOf(agent.tenant, agent.clientId);
+    const isFirst = subscribed.get(key) !== client;
+    subscribed.set(key, client);
+    // Everything sent before now again only on the first covering SUBSCRIBE of a fresh session (no
+    // queue held those copies); otherwise only never-sent commands (the rest are queued, or went
+    // through this subscription).
+    void claimAndSend(agent.tenant, agent.clientId, isFirst && !resumed.has(client) ? now() : undefined);
   });
 
   broker.on('clientDisconnect', (client: Client) => {

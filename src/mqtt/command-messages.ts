@@ -26,10 +26,15 @@ export const commandPayloadOf = (command: CommandToSend): Buffer => Buffer.from(
 const textOf = (payload: unknown): string => (Buffer.isBuffer(payload) ? payload.toString('utf8') : typeof payload === 'string' ? payload : '');
 
 /** The command id of a message on i/cmd_v3/c, or undefined when it is not one of ours. */
-export const commandIdOf = (payload: unknown): string | undefined => {
+export const commandIdOf = (payload: unknown): string | undefined => commandFactsOf(payload)?.id;
+
+/** The id and creation time (ms; NaN when absent) of a message on i/cmd_v3/c, or undefined when it has no id. */
+export const commandFactsOf = (payload: unknown): { id: string; createdAtMs: number } | undefined => {
   try {
-    const id = (JSON.parse(textOf(payload)) as { id?: unknown } | null)?.id;
-    return typeof id === 'string' ? id : undefined;
+    const message = JSON.parse(textOf(payload)) as { id?: unknown; data?: { createdAt?: unknown } } | null;
+    if (typeof message?.id !== 'string') return undefined;
+    const createdAt = message.data?.createdAt;
+    return { id: message.id, createdAtMs: typeof createdAt === 'string' ? Date.parse(createdAt) : Number.NaN };
   } catch {
     return undefined;
   }

@@ -159,6 +159,9 @@ describe('Commanding API and command delivery', { timeout: 120_000 }, () => {
     const jobIds = log.on(topic).map((m) => JSON.parse(m.payload.toString()).data.jobId);
     assert.equal(jobIds.includes(canceledJob.id), false, 'the canceled command was delivered');
     assert.equal(jobIds.filter((id) => id === keptJob.id).length, 1, 'the kept command arrived once');
+    // Published once: by the creating call (queued for the session); the resumed session's SUBSCRIBE re-sends nothing.
+    const [keptCommand] = await commandsOf(keptJob.id);
+    assert.equal(logs.find('command published', { commandId: keptCommand.id }).length, 1);
     await endClient(client);
   });
 
@@ -182,5 +185,41 @@ describe('Commanding API and command delivery', { timeout: 120_000 }, () => {
     const second = await call(`/deliveryJobs?limit=1&cursor=${first.body.nextCursor}`);
     assert.ok(second.body.deliveryJobs[0].createdAt <= first.body.deliveryJobs[0].createdAt);
     assertError(await call('/deliveryJobs?cursor=abc'), 400, 'deliveryJob.cursorInvalid');
+  });
+});
+
+describe('command expiry', { timeout: 60_000 }, () => {
+  const resources = new Resources();
+  after(() => resources.closeAll());
+
+  it('a command its agent does not take within TRUSTGATE_COMMAND_EXPIRY_MS becomes EXPIRED, the job FAILED, and it is never delivered', async () => {
+    const server = await startTestServer({ TRUSTGATE_COMMAND_EXPIRY_MS: '1500', TRUSTGATE_COMMAND_SWEEP_MS: '100' });
+    resources.add(() => server.close());
+    const tenant = newTenant('exp');
+    const { ca } = await registerVerifiedCa(server, tenant);
+    const cert = await issueAgent(ca, 'pump');
+    const clientId = `${tenant}_pump`;
+    const topic = `tc/${tenant}/${clientId}/i/cmd_v3/c`;
+    const first = await connectAgent(server, cert, clientId, { clean: false });
+    await first.subscribeAsync(topic, { qos: 1 });
+    await endClient(first);
+    const call = async (path: string, body?: unknown) => {
+      const response = await fetch(`${server.url}${BASE}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${await server.token(tenant)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return await response.json() as any;
+    };
+    const job = await call('/deliveryJobs', { name: 'late', clientIds: [clientId], data: { which: 'expired' } });
+    await waitUntil(async () => (await call(`/deliveryJobs/${job.id}`)).status === 'FAILED', 10_000, 'the job FAILED');
+    assert.equal((await call(`/deliveryJobs/${job.id}/commands`)).commands[0].status, 'EXPIRED');
+    let log!: MessageLog;
+    const back = await connectAgent(server, cert, clientId, { clean: false }, (c) => { log = new MessageLog(c); });
+    resources.add(() => endClient(back));
+    await back.subscribeAsync(topic, { qos: 1 });
+    const control = await call('/deliveryJobs', { name: 'control', clientIds: [clientId], data: { which: 'control' } });
+    await waitUntil(() => log.on(topic).some((m) => JSON.parse(m.payload.toString()).data.jobId === control.id), 5_000, 'the control command arrives');
+    assert.equal(log.on(topic).some((m) => JSON.parse(m.payload.toString()).data.jobId === job.id), false, 'the expired command was delivered');
   });
 });

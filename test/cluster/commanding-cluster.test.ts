@@ -52,6 +52,8 @@ describeNeeding('postgres', 'redis')('commanding in a cluster', { timeout: 120_0
     assert.equal(job.status, 201, JSON.stringify(job.body));
     const command = JSON.parse((await log.next(topic, 10_000)).payload.toString());
     assert.equal(command.data.jobId, job.body.id);
+    // The PUBACK is node 2's to record; node 1's API shows it.
+    await waitUntil(async () => (await commanding(node1, tenant, `/deliveryJobs/${job.body.id}/commands`)).body.commands[0].status === 'DELIVERED', 10_000, 'DELIVERED');
     for (const status of ['EXECUTING', 'EXECUTED']) {
       await agent.publishAsync(`tc/${tenant}/${clientId}/o/cmd_v3/u`, JSON.stringify({
         id: randomUUID(), requestId: command.id, data: { timestamp: new Date().toISOString(), jobId: command.data.jobId, status, response: { status } },
