@@ -6,6 +6,7 @@ import type { TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { CanceledCommands } from './canceled-commands.ts';
 import { commandPayloadOf, commandTopic, commandIdOf, isCommandUpdateTopic, parseCommandUpdate } from './command-messages.ts';
+import { onClientGone } from './client-lifecycle.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
@@ -114,7 +115,8 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
     void claimAndSend(agent.tenant, agent.clientId, isFirst && !resumed.has(client) ? now() : undefined);
   });
 
-  broker.on('clientDisconnect', (client: Client) => {
+  // Not aedes' 'clientDisconnect': it does not come for every connection (client-lifecycle.ts).
+  onClientGone(broker, (client: Client) => {
     const agent = agentOf(client);
     if (agent && subscribed.get(keyOf(agent.tenant, agent.clientId)) === client) subscribed.delete(keyOf(agent.tenant, agent.clientId));
   });

@@ -223,3 +223,26 @@ describe('command expiry', { timeout: 60_000 }, () => {
     assert.equal(log.on(topic).some((m) => JSON.parse(m.payload.toString()).data.jobId === job.id), false, 'the expired command was delivered');
   });
 });
+
+describe('the Commanding API\'s rate limit (TRUSTGATE_RATE_LIMITS=mindconnect)', { timeout: 60_000 }, () => {
+  const resources = new Resources();
+  after(() => resources.closeAll());
+
+  it('POST /deliveryJobs: 60 per 30 s per tenant, then 429 rateLimit.exceeded with Retry-After; reading is not limited by it', async () => {
+    const server = await startTestServer({ TRUSTGATE_RATE_LIMITS: 'mindconnect' });
+    resources.add(() => server.close());
+    const tenant = newTenant('rl');
+    const token = await server.token(tenant);
+    const post = () => fetch(`${server.url}${BASE}/deliveryJobs`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'n', clientIds: [], data: {} }),
+    });
+    for (let i = 0; i < 60; i += 1) assert.equal((await post()).status, 400);
+    const refused = await post();
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    assertError({ status: refused.status, body: await refused.json() }, 429, 'rateLimit.exceeded');
+    const read = await fetch(`${server.url}${BASE}/deliveryJobs`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(read.status, 200);
+  });
+});
