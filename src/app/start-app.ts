@@ -30,8 +30,6 @@ import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
-/** A command a connected, subscribed agent has not acknowledged this long after it was sent is sent again (decision 0034). */
-const COMMAND_RESEND_AFTER_MS = 30_000;
 
 export interface RunningApp {
   readonly httpUrl: string;
@@ -262,7 +260,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit,
-      commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: COMMAND_RESEND_AFTER_MS } },
+      commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: config.commanding.resendMs } },
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {

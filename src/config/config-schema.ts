@@ -255,7 +255,11 @@ export const configSchema = {
     }),
     sweepMs: setting({
       env: 'TRUSTGATE_COMMAND_SWEEP_MS', default: 5000, parse: integer(100, 600_000),
-      description: 'How often each node expires commands, learns the other nodes\' cancellations and re-sends commands its connected agents have not acknowledged for 30 s, in milliseconds.',
+      description: 'How often each node expires commands, learns the other nodes\' cancellations and re-sends lost commands (TRUSTGATE_COMMAND_RESEND_MS), in milliseconds.',
+    }),
+    resendMs: setting({
+      env: 'TRUSTGATE_COMMAND_RESEND_MS', default: 10_000, parse: integer(100, 3_600_000),
+      description: 'A command sent this long ago that never reached its connected, subscribed agent\'s connection (lost while the agent\'s new subscription reached the other nodes) is sent again, in milliseconds. One handed to the connection but not yet acknowledged is never sent twice.',
     }),
   },
   cluster: {

@@ -5,7 +5,7 @@ import type { CommandDispatch, CommandToSend, DeliveryJobStore } from '../regist
 import type { TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import type { CanceledCommands } from './canceled-commands.ts';
-import { commandPayloadOf, commandTopic, commandIdOf, isCommandUpdateTopic, parseCommandUpdate } from './command-messages.ts';
+import { commandPayloadOf, commandTopic, commandIdOf, isCommandTopic, isCommandUpdateTopic, parseCommandUpdate } from './command-messages.ts';
 import { onClientGone } from './client-lifecycle.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
@@ -20,8 +20,9 @@ import type { SessionRegistry } from './session-registry.ts';
 //   never-sent ones on a resumed session (aedes replays its own queue);
 // - a PUBACK moves the command to DELIVERED ('ack' on the agent's node);
 // - updates on o/cmd_v3/u move it on (never back), for this tenant, client id and job only;
-// - a sweep re-sends what the route propagation between nodes may have lost, expires commands,
-//   and learns the other nodes' cancellations.
+// - a sweep re-sends what the route propagation between nodes may have lost (a command this node
+//   never handed to the agent's connection: one merely slow to PUBACK is not sent twice), expires
+//   commands, and learns the other nodes' cancellations.
 
 type AgentPrincipal = Extract<BrokerPrincipal, { kind: 'agent' }>;
 type Publish = (packet: object, client: Client | null, done: (error?: Error) => void) => void;
@@ -31,7 +32,8 @@ export interface CommandDeliverySettings {
   readonly expiryMs: number;
   /** How often the sweep runs (TRUSTGATE_COMMAND_SWEEP_MS). */
   readonly sweepMs: number;
-  /** A command sent this long ago and not acknowledged by a connected, subscribed agent is sent again. */
+  /** A command sent this long ago that this node never handed to its connected, subscribed agent
+   *  (lost while a new subscription's route reached the other nodes) is sent again. */
   readonly resendAfterMs: number;
 }
 
@@ -45,12 +47,16 @@ export interface CommandDeliveryDependencies {
 }
 
 export interface CommandDelivery extends CommandDispatch {
+  /** From `authorizeForward`: this message goes to this client now (the sweep never re-sends it to that connection). */
+  forwarded(client: Client, packet: { readonly topic: string; readonly payload?: unknown }): void;
   /** Before a persistent session resumes: learns the agent's canceled commands (its queue may hold copies). */
   beforeResume(principal: AgentPrincipal): Promise<void>;
   close(): void;
 }
 
 const SWEEP_BATCH = 500;
+/** Command ids remembered per connection as handed to it; a connection past this many starts over. */
+const FORWARDED_PER_CLIENT = 1000;
 const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
 const keyOf = (tenant: string, clientId: string): string => `${tenant}/${clientId}`;
 
@@ -71,6 +77,8 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const publish = (broker.publish as unknown as Publish).bind(broker);
   /** This node's agents subscribed to their command topic. */
   const subscribed = new Map<string, Client>();
+  /** The commands each connection was handed (authorizeForward said yes): slow to PUBACK is not lost. */
+  const handedOver = new WeakMap<Client, Set<string>>();
 
   const send = (commands: readonly CommandToSend[]): void => {
     for (const command of commands) {
@@ -171,7 +179,10 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       const stale = await jobs.agentsWithUnsentCommands(new Date(startedAt.getTime() - settings.resendAfterMs), startedAt, SWEEP_BATCH);
       for (const { tenant, clientId } of stale) {
         const client = subscribed.get(keyOf(tenant, clientId));
-        if (client && !client.closed) await claimAndSend(tenant, clientId, new Date(startedAt.getTime() - settings.resendAfterMs));
+        if (client && !client.closed) {
+          const sentBefore = new Date(startedAt.getTime() - settings.resendAfterMs);
+          await jobs.claimForSending(tenant, clientId, startedAt, sentBefore, handedOver.get(client) ?? new Set()).then(send);
+        }
       }
     } catch (error) {
       logger.error({ err: error }, 'command sweep failed');
@@ -184,6 +195,14 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   void sweep();
 
   return {
+    forwarded(client, packet) {
+      if (!isCommandTopic(packet.topic)) return;
+      const id = commandIdOf(packet.payload);
+      if (id === undefined) return;
+      let ids = handedOver.get(client);
+      if (!ids || ids.size >= FORWARDED_PER_CLIENT) handedOver.set(client, ids = new Set());
+      ids.add(id);
+    },
     async created(tenant, commandIds) {
       try {
         send(await jobs.claimNew(tenant, commandIds, now()));

@@ -22,7 +22,7 @@ import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
 import { installCertificateRenewal } from './certificate-renewal.ts';
 import { CanceledCommands } from './canceled-commands.ts';
-import { installCommandDelivery, type CommandDeliverySettings } from './command-delivery.ts';
+import { installCommandDelivery, type CommandDelivery, type CommandDeliverySettings } from './command-delivery.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -125,6 +125,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const authorizeSubscribe = createAuthorizeSubscribe({ sessions, logger: log, metrics });
   const authorizeForward = createAuthorizeForward({ sessions, logger: log, metrics });
   const canceledCommands = new CanceledCommands(options.commands?.settings.expiryMs ?? 0);
+  let commandDelivery: CommandDelivery | undefined;
   let onAdmitted = (_client: Client): void => undefined;
   // Registered on the cluster's emitter before aedes' own listeners (disconnect-reasons.ts).
   const disconnectReasons = trackDisconnectReasons(options.backplane?.mq);
@@ -139,7 +140,12 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       isClusterAvailable, onAdmitted: (client) => onAdmitted(client),
     }, sessions),
     // A canceled command is never delivered, not even a copy queued for a persistent session (canceled-commands.ts).
-    authorizeForward: (client, packet) => (canceledCommands.isCanceledCommand(packet) ? null : authorizeForward(client, packet)),
+    authorizeForward: (client, packet) => {
+      if (canceledCommands.isCanceledCommand(packet)) return null;
+      const forwarded = authorizeForward(client, packet);
+      if (forwarded) commandDelivery?.forwarded(client, forwarded);
+      return forwarded;
+    },
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     // Without Redis a subscription can be neither stored nor heard: refused (0x80) at once rather
     // than answered whenever Redis is back.
@@ -185,7 +191,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     metrics, metricsRegistry: options.metrics, logger: log, tenantOf: (client) => sessions.principalOf(client)?.tenant,
   });
   await connectGuard.start();
-  const commandDelivery = options.commands ? installCommandDelivery(broker, {
+  commandDelivery = options.commands ? installCommandDelivery(broker, {
     jobs: options.commands.jobs, sessions, canceled: canceledCommands, logger: log, settings: options.commands.settings,
   }) : undefined;
   if (commandDelivery) {

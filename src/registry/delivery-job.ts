@@ -102,9 +102,9 @@ export interface DeliveryJobStore {
    * Claims the agent's undelivered, unexpired commands for publishing: each is marked SENT at `at`
    * by a conditional update, so two nodes claiming at once publish it once. With `sentBefore`,
    * commands already sent before that instant are claimed again (a fresh session lost them);
-   * without, only never-sent ones.
+   * without, only never-sent ones. Commands in `skip` are left alone (already handed to this agent's connection).
    */
-  claimForSending(tenant: TenantId, clientId: string, at: Date, sentBefore?: Date): Promise<CommandToSend[]>;
+  claimForSending(tenant: TenantId, clientId: string, at: Date, sentBefore?: Date, skip?: ReadonlySet<string>): Promise<CommandToSend[]>;
   /** Claims these commands (by id) if still never sent: the creating node's first publish. */
   claimNew(tenant: TenantId, ids: readonly string[], at: Date): Promise<CommandToSend[]>;
   /** PUBACK: SENT or PENDING → DELIVERED; false when it was not one of those (late, canceled, foreign). */

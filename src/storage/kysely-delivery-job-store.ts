@@ -105,11 +105,12 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
     }, { isSerializable: true });
   }
 
-  async claimForSending(tenant: TenantId, clientId: string, at: Date, sentBefore?: Date): Promise<CommandToSend[]> {
+  async claimForSending(tenant: TenantId, clientId: string, at: Date, sentBefore?: Date, skip?: ReadonlySet<string>): Promise<CommandToSend[]> {
     const candidates = await this.#db.selectFrom('delivery_commands').select(['id', 'sent_at'])
       .where('tenant_id', '=', tenant).where('client_id', '=', clientId).where('status', 'in', UNDELIVERED)
       .where('expires_at', '>', iso(at)).orderBy('created_at').execute();
-    const ids = candidates.filter((row) => row.sent_at === null || (sentBefore !== undefined && row.sent_at < iso(sentBefore))).map((row) => row.id);
+    const ids = candidates.filter((row) => (row.sent_at === null || (sentBefore !== undefined && row.sent_at < iso(sentBefore))) && skip?.has(row.id) !== true)
+      .map((row) => row.id);
     return this.#claim(tenant, ids, at, sentBefore);
   }
 

@@ -3,7 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { assertError, newTenant } from '../support/api-helpers.ts';
-import { connectAgent, endClient, issueAgent, MessageLog, registerVerifiedCa, Resources, subackCodes } from '../support/broker-helpers.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAgent, endClient, issueAgent, MessageLog, PYTHON, registerVerifiedCa, Resources, RunningProcess, subackCodes, writeAgentFiles } from '../support/broker-helpers.ts';
 import { captureLogs } from '../support/capture-logs.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import type { TestCertificate } from '../support/test-pki.ts';
@@ -15,6 +18,25 @@ import { waitUntil } from '../support/wait-until.ts';
 // o/cmd_v3/u with a new "id" and the command's id as "requestId", EXECUTING then EXECUTED.
 
 const BASE = '/api/commanding/v3';
+
+/** paho 1.6, persistent session; stays in on_message (no PUBACK yet) until the file argv[8] exists. */
+const SLOW_AGENT = `
+import os, sys, threading, time
+import paho.mqtt.client as paho
+host, port, cafile, cert, key, topic, client_id, release = sys.argv[1:9]
+threading.Timer(35.0, lambda: os._exit(3)).start()
+client = paho.Client(client_id, clean_session=False)
+client.tls_set(ca_certs=cafile, certfile=cert, keyfile=key)
+client.on_connect = lambda c, u, f, rc: c.subscribe(topic, 1)
+client.on_subscribe = lambda c, u, mid, granted: print("SUBACK", *granted, flush=True)
+def on_message(c, u, msg):
+    print("COMMAND", msg.payload.decode(), flush=True)
+    while not os.path.exists(release):
+        time.sleep(0.02)
+client.on_message = on_message
+client.connect(host, int(port), keepalive=30)
+client.loop_forever()
+`;
 
 describe('Commanding API and command delivery', { timeout: 120_000 }, () => {
   let server: TestServer;
@@ -244,5 +266,57 @@ describe('the Commanding API\'s rate limit (TRUSTGATE_RATE_LIMITS=mindconnect)',
     assertError({ status: refused.status, body: await refused.json() }, 429, 'rateLimit.exceeded');
     const read = await fetch(`${server.url}${BASE}/deliveryJobs`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(read.status, 200);
+  });
+});
+
+describe('the re-send sweep', { timeout: 60_000 }, () => {
+  const resources = new Resources();
+  after(() => resources.closeAll());
+
+  it('re-sends a command that never reached a connected, subscribed agent; never one handed over but slow to PUBACK', async () => {
+    const server = await startTestServer({ TRUSTGATE_COMMAND_SWEEP_MS: '100', TRUSTGATE_COMMAND_RESEND_MS: '300' });
+    resources.add(() => server.close());
+    const tenant = newTenant('rs');
+    const { ca } = await registerVerifiedCa(server, tenant);
+    const call = async (path: string, body?: unknown) => {
+      const response = await fetch(`${server.url}${BASE}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${await server.token(tenant)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return await response.json() as any;
+    };
+
+    // Slow: a paho agent that works inside on_message (as MindConnect's sample agent does), so its
+    // PUBACK waits until the test lets it go, across many sweeps.
+    const slowId = `${tenant}_slow`;
+    const dir = await mkdtemp(join(tmpdir(), 'trustgate-slow-agent-'));
+    resources.add(() => rm(dir, { recursive: true, force: true }));
+    const files = await writeAgentFiles(dir, 'slow', server, await issueAgent(ca, 'slow'));
+    const release = join(dir, 'release');
+    const slow = resources.process(new RunningProcess(PYTHON, ['-c', SLOW_AGENT, 'localhost', String(server.mqttPort), files.cafile, files.cert, files.key, `tc/${tenant}/${slowId}/i/cmd_v3/c`, slowId, release], { timeoutMs: 40_000 }));
+    await slow.waitForOutput(/SUBACK 1/, 10_000);
+    const slowJob = await call('/deliveryJobs', { name: 'slow', clientIds: [slowId], data: {} });
+    await slow.waitForOutput(/COMMAND/, 5_000);
+
+    // Lost: published while the agent had no subscription (as while its route was on its way).
+    const lostId = `${tenant}_lost`;
+    let log!: MessageLog;
+    const lost = await connectAgent(server, await issueAgent(ca, 'lost'), lostId, {}, (c) => { log = new MessageLog(c); });
+    resources.add(() => endClient(lost));
+    const topic = `tc/${tenant}/${lostId}/i/cmd_v3/c`;
+    await lost.subscribeAsync(topic, { qos: 1 });
+    await lost.unsubscribeAsync(topic);
+    const lostJob = await call('/deliveryJobs', { name: 'lost', clientIds: [lostId], data: {} });
+    await waitUntil(async () => (await call(`/deliveryJobs/${lostJob.id}/commands`)).commands[0].status === 'PENDING', 2_000, 'published to nobody');
+    await lost.subscribeAsync(topic, { qos: 1 });
+    const resent = JSON.parse((await log.next(topic, 10_000)).payload.toString());
+    assert.equal(resent.data.jobId, lostJob.id);
+
+    // By then the sweep has passed the slow agent's command too (older, same query): not sent twice.
+    assert.equal((await call(`/deliveryJobs/${slowJob.id}/commands`)).commands[0].status, 'PENDING');
+    await writeFile(release, '');
+    await waitUntil(async () => (await call(`/deliveryJobs/${slowJob.id}/commands`)).commands[0].status === 'DELIVERED', 5_000, 'the slow agent\'s PUBACK');
+    assert.equal(slow.stdout.match(/COMMAND/g)?.length, 1, slow.stdout);
   });
 });
