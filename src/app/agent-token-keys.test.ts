@@ -69,12 +69,12 @@ it('rotate (the CLI\'s): the new key is published at once and signs from its tim
     const before = await ring.sign({ tenant: 'acme', clientId: 'acme_pump-1', jti: 'j1' });
 
     const rotated = await rotateAgentTokenKey(config, clock);
-    assert.equal(rotated.added.signsFrom, new Date(clock.ms + 60_000).toISOString());
+    assert.equal(rotated.added.signsFrom, new Date(clock.ms + 30_000).toISOString());
     assert.deepEqual(rotated.keys.map((key) => [key.kid, key.state]), [[first.kid, 'signing'], [rotated.added.kid, 'next']]);
     assert.deepEqual((await ring.publicJwks()).map((jwk) => jwk.kid), [first.kid, rotated.added.kid], 'published before it signs');
     assert.equal((await ring.sign({ tenant: 'acme', clientId: 'acme_pump-1', jti: 'j2' })).kid, first.kid);
 
-    clock.ms += 60_000;
+    clock.ms += 30_000;
     const after = await ring.sign({ tenant: 'acme', clientId: 'acme_pump-1', jti: 'j3' });
     assert.equal(after.kid, rotated.added.kid);
     const published = createLocalJWKSet({ keys: await ring.publicJwks() });

@@ -13,12 +13,12 @@ import { databaseUrlOf } from './start-app.ts';
 
 // Agent access token keys (issue 19 part 1; docs/decisions/0033-agent-access-tokens.md): kept in
 // the database, sealed with the data dir's sealing key, so every node signs with and publishes the
-// same keys; `trustgate agent-token-key rotate` adds one that signs a minute later (every node has
-// published it by then: the key ring rereads every 30 s), and the previous one stays published
+// same keys; `trustgate agent-token-key rotate` adds one that signs 30 s later (every node has
+// published it by then: the key ring rereads every 10 s), and the previous one stays published
 // until the last token it signed has expired.
 
-/** How long after a rotation the new key starts signing, by default: twice the nodes' key reread interval. */
-export const AGENT_TOKEN_KEY_ACTIVATION_MS = 60_000;
+/** How long after a rotation the new key starts signing, by default: three times the nodes' key reread interval (AGENT_TOKEN_KEY_REFRESH_MS). */
+export const AGENT_TOKEN_KEY_ACTIVATION_MS = 30_000;
 
 const storeOf = (db: Kysely<Database>, sealer: PrivateKeySealer) => new KyselyAgentTokenKeys(db, sealer);
 

@@ -8,6 +8,9 @@ export interface AgentTokenKeySource {
   list(): Promise<AgentTokenKey[]>;
 }
 
+/** How long a node uses its read of the keys (a rotation's lead must be at least this: agent-token-keys.ts). */
+export const AGENT_TOKEN_KEY_REFRESH_MS = 10_000;
+
 /** After a key stopped signing, it stays published for a token's lifetime plus this margin (clock skew). */
 export const AGENT_TOKEN_KEY_PUBLISH_MARGIN_SECONDS = 300;
 
@@ -56,7 +59,7 @@ export interface SignedAgentToken {
 /**
  * The agent token keys as a node uses them: signs with the current one, publishes the JWKS.
  * The keys are read from the source at most every `refreshMs` (a rotation starts signing with a
- * new key only a minute after creating it, so by then every node publishes it).
+ * new key 30 s after creating it, so by then every node publishes it).
  */
 export class AgentTokenKeyRing {
   readonly #source: AgentTokenKeySource;
@@ -65,7 +68,7 @@ export class AgentTokenKeyRing {
   #loaded: { readonly atMs: number; readonly keys: Promise<AgentTokenKey[]> } | undefined;
   readonly #privateKeys = new Map<string, KeyObject>();
 
-  constructor(source: AgentTokenKeySource, { clock = systemClock, refreshMs = 30_000 }: AgentTokenKeyRingOptions = {}) {
+  constructor(source: AgentTokenKeySource, { clock = systemClock, refreshMs = AGENT_TOKEN_KEY_REFRESH_MS }: AgentTokenKeyRingOptions = {}) {
     this.#source = source;
     this.#clock = clock;
     this.#refreshMs = refreshMs;

@@ -12,6 +12,6 @@ export {
   type AgentTokenClaimsInput, type AgentTokenKey, generateAgentTokenKey, looksLikeAgentToken, refuseAgentToken, signAgentToken,
 } from './agent-token.ts';
 export {
-  AGENT_TOKEN_KEY_PUBLISH_MARGIN_SECONDS, AgentTokenKeyRing, type AgentTokenKeyRingOptions, type AgentTokenKeySource, type AgentTokenKeysAt,
+  AGENT_TOKEN_KEY_PUBLISH_MARGIN_SECONDS, AGENT_TOKEN_KEY_REFRESH_MS, AgentTokenKeyRing, type AgentTokenKeyRingOptions, type AgentTokenKeySource, type AgentTokenKeysAt,
   agentTokenKeysAt, type SignedAgentToken,
 } from './agent-token-key-ring.ts';

@@ -25,7 +25,7 @@ export const registerAgentTokenKeyCommands = (program: Command): void => {
 
   group.command('rotate')
     .description('add a new agent token signing key; the current one stays published until the last token it signed has expired (an hour)')
-    .option('--activate-in <duration>', 'when the new key starts signing: every node publishes it first (they reread the keys every 30 s)', `${AGENT_TOKEN_KEY_ACTIVATION_MS / 1000}s`)
+    .option('--activate-in <duration>', 'when the new key starts signing: every node publishes it first (they reread the keys every 10 s); 0s on a single node', `${AGENT_TOKEN_KEY_ACTIVATION_MS / 1000}s`)
     .addHelpText('after', '\nWith --json: {added, removed, keys}. Keys whose tokens have all expired are removed.')
     .action(async (options: { activateIn: string }, command: Command) => {
       const activateInMs = /^0+[smhd]?$/.test(options.activateIn.trim()) ? 0 : parseDurationSeconds(options.activateIn, '--activate-in') * 1000;
