@@ -177,5 +177,20 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.equal(code, 4);
     await waitUntil(async () => ((await refusalCounts(server)).get('auth.agentTokenRefused') ?? 0) === (before.get('auth.agentTokenRefused') ?? 0) + 1,
       5_000, 'the refusal counted as auth.agentTokenRefused');
+
+    // An external identity provider setting that trusts exactly the agent tokens (trustgate's own
+    // JWKS, their issuer and audience): the token would verify, and is still refused.
+    const idpServer = await startTestServer({
+      TRUSTGATE_JWKS_URL: `${server.url}/.well-known/jwks.json`, TRUSTGATE_JWT_ISSUER: 'urn:trustgate:agent-token-issuer', TRUSTGATE_JWT_AUDIENCE: 'urn:trustgate:agent',
+    });
+    resources.add(() => idpServer.close());
+    await jwtVerify(token, createRemoteJWKSet(new URL(`${server.url}/.well-known/jwks.json`)), { issuer: 'urn:trustgate:agent-token-issuer', audience: 'urn:trustgate:agent' });
+    const viaIdp = await fetch(`${idpServer.apiUrl}/agents`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(viaIdp.status, 401);
+    assert.equal(((await viaIdp.json()) as any).errors[0].code, 'auth.agentTokenRefused');
+    const idpCode = await connectClient(brokerUrl(idpServer), {
+      ca: idpServer.brokerRootCaPem, clientId: `${tenant}_app-via-idp`, username: tenant, password: token, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5_000,
+    }, 'an application with an agent token (IdP mode)').then((client) => { resources.client(client); return 0; }, (error: { code?: number }) => error.code);
+    assert.equal(idpCode, 4);
   });
 });
