@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
-import { brokerUrl, connectAgent, connectApplication, connectClient, MessageLog, Resources, subackCodes } from '../support/broker-helpers.ts';
+import {
+  brokerUrl, closesWithin, connectAgent, connectApplication, connectClient, MessageLog, refusalCodeOf, Resources, subackCodes, waitForAgent,
+} from '../support/broker-helpers.ts';
 import { refusalCounts } from '../support/broker-refusal-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { waitUntil } from '../support/wait-until.ts';
@@ -192,5 +194,23 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
       ca: idpServer.brokerRootCaPem, clientId: `${tenant}_app-via-idp`, username: tenant, password: token, reconnectPeriod: 0, protocolVersion: 4, connectTimeout: 5_000,
     }, 'an application with an agent token (IdP mode)').then((client) => { resources.client(client); return 0; }, (error: { code?: number }) => error.code);
     assert.equal(idpCode, 4);
+  });
+
+  test('a disabled agent (or one whose certificate is revoked) has no session to ask on: closed at once, refused at reconnect (CONNACK 5), no token', async () => {
+    const tenant = newTenant('ad');
+    for (const how of ['disable', 'revoke'] as const) {
+      const issued = await issue(tenant, `pump-${how}`);
+      const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+      const record = await waitForAgent(server, tenant, issued.clientId, (a) => a.online === true);
+      const closed = closesWithin(agent, 5_000);
+      const change = how === 'disable'
+        ? await server.api(tenant, `/agents/${record.id}`, { method: 'PATCH', body: { enabled: false } })
+        : await server.api(tenant, `/agentCertificates/${issued.id}`, { method: 'DELETE' });
+      assert.ok(change.status === 200 || change.status === 204, JSON.stringify(change.body));
+      assert.equal(await closed, true, `${how}: the session is closed`);
+      assert.equal(await refusalCodeOf(connectAgent(server, credentialsOf(issued), issued.clientId, { reconnectPeriod: 0 }), resources), 5);
+    }
+    const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
+    assert.deepEqual(audit.body.auditEvents, [], 'no token issued');
   });
 });
