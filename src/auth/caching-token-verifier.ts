@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Clock, systemClock } from '../shared/index.ts';
+import { refuseAgentToken } from './agent-token.ts';
 import type { Principal } from './principal.ts';
 import type { TokenVerifier } from './token-verifier.ts';
 
@@ -22,6 +23,9 @@ export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOp
   const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();
   return {
     async verify(token) {
+      // Also here, whatever verifier is wrapped: an agent's access token never opens a tenant API
+      // (issue 19 part 1; decision 0033). A header and payload decode, no signature check.
+      refuseAgentToken(token);
       const key = createHash('sha256').update(token).digest('base64url');
       const startedMs = clock.now().getTime();
       const hit = verified.get(key);

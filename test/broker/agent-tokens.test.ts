@@ -127,6 +127,23 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.match(metrics, /^trustgate_agent_token_requests_total\{outcome="requestInvalid"\} [1-9]/m);
   });
 
+  test('a request sent with the retain flag is answered but never retained (a retained message on o/data is the control)', async () => {
+    const tenant = newTenant('aq');
+    const issued = await issue(tenant, 'pump-r');
+    const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const tokens = await tokenClient(agent, tenant, issued.clientId);
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/data`, 'retained control', { qos: 1, retain: true });
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'ret-1' }), { qos: 1, retain: true });
+    const answer = await tokens.nextAnswer();
+    assert.deepEqual([answer.id, answer.error], ['ret-1', undefined]);
+
+    const app = resources.client(await connectApplication(server, tenant));
+    const appLog = new MessageLog(app);
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
+    await appLog.next(`tc/${tenant}/${issued.clientId}/o/data`, 5_000, 'retained control');
+    assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), []);
+  });
+
   test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either', async () => {
     const tenant = newTenant('ao');
     const [one, two] = [await issue(tenant, 'pump-3'), await issue(tenant, 'pump-4')];
