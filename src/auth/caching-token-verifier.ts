@@ -23,14 +23,15 @@ export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOp
   const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();
   return {
     async verify(token) {
-      // Also here, whatever verifier is wrapped: an agent's access token never opens a tenant API
-      // (issue 19 part 1; decision 0033). A header and payload decode, no signature check.
-      refuseAgentToken(token);
       const key = createHash('sha256').update(token).digest('base64url');
       const startedMs = clock.now().getTime();
       const hit = verified.get(key);
       if (hit && startedMs < hit.validUntilMs) return hit.principal;
       if (hit) verified.delete(key);
+      // Also here, whatever verifier is wrapped: an agent's access token never opens a tenant API
+      // (issue 19 part 1; decision 0033). Before every verification, so never in the cache: a
+      // hit skips it (a decode of header and payload, ~8 µs measured, against ~1 µs for a hit).
+      refuseAgentToken(token);
       const principal = await inner.verify(token);
       const validUntilMs = Math.min(startedMs + maxAgeMs, principal.expiresAtMs ?? Number.POSITIVE_INFINITY);
       verified.set(key, { principal, validUntilMs });
