@@ -1,13 +1,13 @@
-import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Kysely } from 'kysely';
 import {
   AGENT_TOKEN_SCOPE, type AgentTokenKey, AgentTokenKeyRing, type AgentTokenKeyRingOptions, agentTokenKeysAt, generateAgentTokenKey,
 } from '../auth/index.ts';
-import type { Config } from '../config/index.ts';
+import { ConfigError, type Config } from '../config/index.ts';
 import type { AgentTokenSigner } from '../registry/index.ts';
 import type { Clock } from '../shared/index.ts';
 import { type Database, KyselyAgentTokenKeys, openDatabase, type PrivateKeySealer } from '../storage/index.ts';
+import { loadManagedCaSealingKey, MANAGED_CA_SEALING_KEY_FILE } from './managed-ca-sealing-key.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { databaseUrlOf } from './start-app.ts';
 
@@ -56,7 +56,11 @@ const viewsOf = (keys: readonly AgentTokenKey[], now: Date): AgentTokenKeyView[]
 /** The CLI's access: the server's database and data dir (TRUSTGATE_DATABASE_URL, TRUSTGATE_DATA_DIR), checked as a start checks them. */
 const withKeys = async <T>(config: Config, clock: Clock, use: (store: KyselyAgentTokenKeys) => Promise<T>): Promise<T> => {
   const dataDir = resolve(config.storage.dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Nothing is created for a data dir the server never started on (no database, no keys).
+  if (await loadManagedCaSealingKey(dataDir) === undefined) {
+    throw new ConfigError(`The data dir ${dataDir} (TRUSTGATE_DATA_DIR) has no ${MANAGED_CA_SEALING_KEY_FILE}, which seals the agent token keys: `
+      + 'run this where the server\'s TRUSTGATE_DATA_DIR and TRUSTGATE_DATABASE_URL are set, after its first start.');
+  }
   const db = await openDatabase({ url: databaseUrlOf(config) });
   try {
     const { sealer } = await openDataDirKeys({ dataDir, db, usesDevIssuer: !config.auth.jwksUrl, clock });

@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { PYTHON, runProcess } from '../support/broker-helpers.ts';
-import { cliJson, cliOk } from '../support/run-cli.ts';
+import { assertOneLineFailure, cli, cliJson, cliOk } from '../support/run-cli.ts';
 import { spawnServer, type SpawnedServer } from '../support/spawn-server.ts';
 import { waitUntil } from '../support/wait-until.ts';
 
@@ -117,5 +117,17 @@ describe('an agent gets an access token over MQTT (paho, as the sample agent) th
     const second = await pahoToken('paho-token-2');
     assert.equal(decodeProtectedHeader(second.answer.data.access_token).kid, rotated.added.kid);
     await verifyAgainstJwks(second.answer.data.access_token);
+  });
+
+  test('agent-token-key on a data dir the server never started on: exit 78, one line, nothing created', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'trustgate-agent-token-empty-'));
+    try {
+      for (const args of [['agent-token-key', 'list'], ['agent-token-key', 'rotate']]) {
+        assertOneLineFailure(await cli(args, { env: { TRUSTGATE_DATA_DIR: empty } }), 78, /has no managed-ca-sealing\.key/);
+      }
+      assert.deepEqual(await readdir(empty), []);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });
