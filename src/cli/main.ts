@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { registerAgentCommands } from './agent-commands.ts';
+import { registerAgentTokenKeyCommands } from './agent-token-key-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerBackupCommand } from './backup-command.ts';
 import { registerBrokerCaCommand } from './broker-ca-command.ts';
@@ -47,6 +48,7 @@ registerAuditCommands(program);
 registerDoctorCommand(program);
 registerBrokerCaCommand(program);
 registerBackupCommand(program);
+registerAgentTokenKeyCommands(program);
 
 // The only place that ends the process: one clear line and a distinct exit code on failure.
 try {

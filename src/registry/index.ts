@@ -50,3 +50,7 @@ export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.t
 export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
 export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
 export { webhookEventTypes, type WebhookEvent, type WebhookEventSink, type WebhookEventType } from './webhook-events.ts';
+export {
+  AGENT_TOKEN_REQUEST_INTERVAL_MS, type AgentTokenGrant, type AgentTokenRequestLimit, type AgentTokenSigner, createIssueAgentToken,
+  InMemoryAgentTokenRequestLimit, type IssueAgentToken, type IssueAgentTokenDependencies,
+} from './issue-agent-token.ts';
