@@ -59,3 +59,7 @@ export {
   createCommanding, DEFAULT_COMMAND_EXPIRY_MS, MAX_CLIENT_IDS_PER_JOB, MAX_JOB_DATA_BYTES, MAX_JOB_NAME_LENGTH, type CommandDispatch, type Commanding,
   type CommandingDependencies, type CreateDeliveryJobInput, type DeliveryJobPage,
 } from './delivery-job-use-cases.ts';
+export {
+  AGENT_TOKEN_REQUEST_INTERVAL_MS, type AgentTokenGrant, type AgentTokenRequestLimit, type AgentTokenSigner, createIssueAgentToken,
+  InMemoryAgentTokenRequestLimit, type IssueAgentToken, type IssueAgentTokenDependencies,
+} from './issue-agent-token.ts';
