@@ -12,8 +12,8 @@ import type { BrokerPrincipal, SessionExpiry } from './broker-principal.ts';
 // connection holds a map entry and a heap node (~100 bytes), not a Timeout, its closure and its
 // context (~300 bytes per idle agent in heap snapshots, issue 18 part 4). A session that leaves is
 // taken out of the map and its heap node cleared (it then holds no client): skipped when it comes
-// up, and the heap rebuilt once it holds more cleared nodes than live ones. Node timers hold at most 2^31-1 ms (~24.8 days; a
-// longer delay fires at once), so a later deadline re-arms on the way.
+// up, and the heap rebuilt once it holds more cleared nodes than live ones. Node timers hold at
+// most 2^31-1 ms (~24.8 days; a longer delay fires at once), so a later deadline re-arms on the way.
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
