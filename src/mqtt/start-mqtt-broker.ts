@@ -21,10 +21,10 @@ import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.t
 import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
 import { installCertificateRenewal } from './certificate-renewal.ts';
-import { takePeerCertificate } from './peer-certificate.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
+import { takePeerCertificate } from './peer-certificate.ts';
 import { createTlsHandshakeFailures, tlsHandshakeFailureReason } from './tls-handshake-failures.ts';
 import { registerTenantMetrics } from './tenant-metrics.ts';
 import { registerTrafficMetrics } from './traffic-metrics.ts';
