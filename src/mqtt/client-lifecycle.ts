@@ -92,7 +92,8 @@ export const pairClientEvents = (broker: Aedes): ClientLifecycle => {
     guard(client) {
       const socket = (client as unknown as ClosableClient).conn;
       clientOfSocket.set(socket, client);
-      socket.once('close', onSocketClosed);
+      // `on`, not `once`: 'close' comes once anyway, and `once` wraps the listener per socket.
+      socket.on('close', onSocketClosed);
     },
   };
 };

@@ -151,8 +151,9 @@ export const trackDisconnectReasons = (mq: object | undefined) => {
         guard(client) {
           const socket = (client as unknown as { conn: Socket }).conn;
           clientOfSocket.set(socket, client);
-          // Before aedes' own 'end' listener, which closes the client.
-          socket.prependOnceListener('end', onPeerEnded);
+          // Before aedes' own 'end' listener, which closes the client. Not a once-listener: 'end'
+          // comes once anyway, and `once` wraps the listener per socket.
+          socket.prependListener('end', onPeerEnded);
         },
       };
     },

@@ -77,6 +77,53 @@ describe('SessionDeadlines', () => {
     assert.equal(deadlines.size, 0);
   });
 
+  it('one timer for many sessions: each closes at its own deadline, in order, a re-tracked one at its new deadline only', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const expired: string[] = [];
+    const deadlines = new SessionDeadlines({ onExpired: (c) => expired.push((c as unknown as { name: string }).name) });
+    const named = (name: string) => ({ name }) as unknown as Client;
+    const [a, b, c, d] = [named('a'), named('b'), named('c'), named('d')];
+    const at = (ms: number) => application({ atMs: 1_000_000 + ms, code: 'auth.tokenExpired' });
+    deadlines.track(c, at(30));
+    deadlines.track(a, at(10));
+    deadlines.track(d, at(40));
+    deadlines.track(b, at(20));
+    deadlines.track(d, at(15)); // replaces its 40
+    t.mock.timers.tick(9);
+    assert.deepEqual(expired, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(expired, ['a']);
+    t.mock.timers.tick(5);
+    assert.deepEqual(expired, ['a', 'd']);
+    deadlines.untrack(b); // the next one due: skipped, and the timer goes on to c
+    t.mock.timers.tick(14);
+    assert.deepEqual(expired, ['a', 'd']);
+    t.mock.timers.tick(1);
+    assert.deepEqual(expired, ['a', 'd', 'c']);
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(expired, ['a', 'd', 'c'], 'd\'s replaced deadline never fires');
+    assert.equal(deadlines.size, 0);
+  });
+
+  it('sessions that left are not held (the heap is rebuilt), and the ones still tracked keep their deadlines', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const expired: Client[] = [];
+    const deadlines = new SessionDeadlines({ onExpired: (c) => expired.push(c) });
+    const staying = Array.from({ length: 10 }, () => client());
+    for (const [i, c] of staying.entries()) deadlines.track(c, application({ atMs: 1_000_000 + 1_000 + i, code: 'auth.tokenExpired' }));
+    for (let i = 0; i < 1_000; i += 1) {
+      const leaving = client();
+      deadlines.track(leaving, application({ atMs: 1_000_000 + 10 + i, code: 'auth.tokenExpired' }));
+      deadlines.untrack(leaving);
+    }
+    assert.equal(deadlines.size, 10);
+    t.mock.timers.tick(999);
+    assert.deepEqual(expired, []);
+    t.mock.timers.tick(10);
+    assert.deepEqual(expired, staying);
+    assert.equal(deadlines.size, 0);
+  });
+
   it('assertNotExpired refuses a principal whose deadline passed during its admission, with that code', () => {
     assert.throws(() => assertNotExpired(application({ atMs: 1000, code: 'auth.tokenExpired' }), 1000), { code: 'auth.tokenExpired' });
     assertNotExpired(application({ atMs: 1001, code: 'auth.tokenExpired' }), 1000);
