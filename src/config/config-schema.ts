@@ -56,6 +56,19 @@ const tlsGroups = (raw: string): string | undefined => {
   }
   return list;
 };
+const yesNo = (raw: string): boolean => {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false' || value === '') return false;
+  throw new Error('must be true or false');
+};
+// Webhook target hosts (issue 19 part 3): names or IP addresses, lower-cased, IPv6 without brackets.
+const webhookHosts = (raw: string): readonly string[] => {
+  const names = raw.split(',').map((name) => name.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')).filter((name) => name !== '');
+  const bad = names.filter((name) => !/^[a-z0-9.:-]{1,253}$/.test(name));
+  if (bad.length > 0) throw new Error(`has invalid host names or addresses (no wildcards, ports or schemes): ${bad.join(', ')}`);
+  return Object.freeze(names);
+};
 const logLevel = (raw: string): string => {
   const value = raw.trim();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) {
@@ -246,6 +259,40 @@ export const configSchema = {
     retentionDays: setting({
       env: 'TRUSTGATE_AUDIT_RETENTION_DAYS', default: 365, parse: integer(1, 36_500),
       description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
+    }),
+  },
+  webhooks: {
+    allowedHosts: setting<readonly string[]>({
+      env: 'TRUSTGATE_WEBHOOK_ALLOWED_HOSTS', default: Object.freeze([]), parse: webhookHosts,
+      description: 'Hosts webhooks may point at (docs/webhooks.md): comma-separated host names or IP addresses, matched exactly (no wildcards), checked at registration and before every delivery. A listed name may not resolve to a loopback, link-local (cloud metadata) or multicast address unless that address is listed too. Unset = no webhook may be registered.',
+    }),
+    allowHttp: setting({
+      env: 'TRUSTGATE_WEBHOOK_ALLOW_HTTP', default: false, parse: yesNo,
+      description: '`true` = webhooks may use plain http:// URLs (tests, a receiver on the same host). Default: https:// only.',
+    }),
+    maxPerTenant: setting({
+      env: 'TRUSTGATE_WEBHOOKS_PER_TENANT', default: 10, parse: integer(1, 100),
+      description: 'Webhooks a tenant may register.',
+    }),
+    timeoutMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_TIMEOUT_MS', default: 10_000, parse: integer(100, 60_000),
+      description: 'How long one delivery attempt may take (connect, send, first bytes of the answer), in milliseconds; longer is a failed attempt.',
+    }),
+    retryBaseMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_RETRY_BASE_MS', default: 10_000, parse: integer(10, 3_600_000),
+      description: 'Delay before the first retry of a failed delivery, in milliseconds; each next one doubles (at most an hour), less up to half of it at random.',
+    }),
+    maxAgeMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_MAX_AGE_MS', default: 86_400_000, parse: integer(1000, 604_800_000),
+      description: 'How long after its event a delivery is retried before it is marked failed, in milliseconds (default 24 hours).',
+    }),
+    pollMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_POLL_MS', default: 500, parse: integer(10, 60_000),
+      description: 'How often each node looks for due webhook deliveries, in milliseconds (one indexed query when there is nothing to send).',
+    }),
+    concurrency: setting({
+      env: 'TRUSTGATE_WEBHOOK_CONCURRENCY', default: 16, parse: integer(1, 256),
+      description: 'Delivery attempts one node runs at once; at most 2 of them to the same webhook, so a slow receiver does not hold up the others.',
     }),
   },
   cluster: {

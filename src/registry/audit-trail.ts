@@ -26,6 +26,8 @@ export const auditActions = [
   'mqtt.clientBanned',
   'mqtt.banLifted',
   'rateLimit.exceeded',
+  'webhook.created',
+  'webhook.deleted',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

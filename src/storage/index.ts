@@ -14,3 +14,5 @@ export type { Database } from './tables.ts';
 export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
 export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';
 export { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
+export { KyselyWebhookStore } from './kysely-webhook-store.ts';
+export { KyselyWebhookOutbox, type ClaimedDelivery, type DeliveryOutcome } from './kysely-webhook-outbox.ts';

@@ -163,7 +163,37 @@ export interface AuditEventsTable {
   count: number;
 }
 
+export interface WebhooksTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  events: string;
+  secret: string;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  webhook_id: string;
+  tenant_id: string;
+  event_type: string;
+  body: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  claim_token: string | null;
+  last_attempt_at: string | null;
+  last_response_status: number | null;
+  last_response_body: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   audit_events: AuditEventsTable;
   revoked_certificates: RevokedCertificatesTable;
   certificate_revocation_lists: CertificateRevocationListsTable;
