@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { Kysely } from 'kysely';
+import { openDatabase } from './open-database.ts';
+import { describeOn, openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import type { AuditEntry, Webhook } from '../registry/index.ts';
+import type { TenantId } from '../shared/index.ts';
+import { writeAuditEvent } from './audit-event-rows.ts';
+import { KyselyWebhookOutbox } from './kysely-webhook-outbox.ts';
+import { KyselyWebhookStore } from './kysely-webhook-store.ts';
+import { runTransaction } from './run-transaction.ts';
+import type { Database } from './tables.ts';
+
+// Issue 19 part 3 (decision 0035): the webhooks and their outbox on both dialects. Events commit
+// or roll back with their change; only subscribed webhooks of the event's tenant get a row; a row
+// is claimed by one node at a time and due again after a lost lease; an outcome recorded under a
+// stale claim is refused; another tenant's webhooks are never found.
+
+const acme = 'acme' as TenantId;
+const globex = 'globex' as TenantId;
+const audit = (tenant: TenantId, action: AuditEntry['action'], target: string, outcome: AuditEntry['outcome'] = 'success'): AuditEntry => ({
+  time: new Date('2026-12-03T10:00:00Z'), tenant, actor: { type: 'system', id: 'trustgate' }, action, target, outcome,
+});
+let next = 0;
+const webhook = (tenant: TenantId, events: Webhook['events']): Webhook => ({
+  id: (++next).toString(16).padStart(24, '0'), tenant, url: 'https://hooks.example/x', events, createdAt: new Date(),
+});
+
+for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and KyselyWebhookOutbox on ${dialect}`, () => {
+  let db: Kysely<Database>;
+  let url: string;
+  let close: () => Promise<void>;
+  let store: KyselyWebhookStore;
+  let outbox: KyselyWebhookOutbox;
+  beforeEach(async () => {
+    ({ db, close, url } = await openTestDatabase(dialect));
+    store = new KyselyWebhookStore(db);
+    outbox = new KyselyWebhookOutbox(db);
+  });
+  afterEach(async () => { await close(); });
+
+  const rows = () => db.selectFrom('webhook_deliveries').selectAll().orderBy('webhook_id').execute();
+
+  it('an audited change enqueues its event for the subscribed webhooks of its tenant only, in the change\'s transaction', async () => {
+    const all = webhook(acme, ['*']);
+    const verifiedOnly = webhook(acme, ['caCertificate.verified']);
+    const onboardedOnly = webhook(acme, ['agent.onboarded']);
+    const foreign = webhook(globex, ['*']);
+    for (const hook of [all, verifiedOnly, onboardedOnly, foreign]) await store.create(hook, 'secret-secret-secret', 10, audit(hook.tenant, 'webhook.created', `webhook:${hook.id}`));
+    await runTransaction(db, (trx) => writeAuditEvent(trx, audit(acme, 'caCertificate.verified', 'caCertificate:ca-1')));
+    // Rolled back: neither the audit entry nor the event.
+    await assert.rejects(runTransaction(db, async (trx) => {
+      await writeAuditEvent(trx, audit(acme, 'caCertificate.verified', 'caCertificate:ca-2'));
+      throw new Error('the change failed');
+    }));
+    // A failure, and an action no webhook hears of: no event.
+    await writeAuditEvent(db, audit(acme, 'caCertificate.verified', 'caCertificate:ca-3', 'failure'));
+    await writeAuditEvent(db, audit(acme, 'caCertificate.uploaded', 'caCertificate:ca-4'));
+    const queued = await rows();
+    assert.deepEqual(queued.map((row) => row.webhook_id), [all.id, verifiedOnly.id]);
+    const [body] = queued.map((row) => JSON.parse(row.body));
+    assert.deepEqual(body, { id: queued[0]!.event_id, type: 'caCertificate.verified', time: '2026-12-03T10:00:00.000Z', tenant: 'acme', data: { caCertificateId: 'ca-1' } });
+    assert.equal(queued[0]!.event_id, queued[1]!.event_id);
+    // An event raised by several nodes with one id: one row per webhook.
+    const expiring = { type: 'certificate.expiring' as const, tenant: acme, time: new Date(), data: { caCertificateId: 'ca-1' } };
+    await outbox.enqueue(expiring, 'e'.repeat(24));
+    await outbox.enqueue(expiring, 'e'.repeat(24));
+    assert.equal((await rows()).filter((row) => row.event_type === 'certificate.expiring').length, 1);
+  });
+
+  it('the cap per tenant; another tenant never finds, deletes or lists a webhook or its deliveries', async () => {
+    const hooks = [webhook(acme, ['*']), webhook(acme, ['*'])];
+    for (const hook of hooks) await store.create(hook, 'secret-secret-secret', 2, audit(acme, 'webhook.created', `webhook:${hook.id}`));
+    const third = webhook(acme, ['*']);
+    await assert.rejects(store.create(third, 'secret-secret-secret', 2, audit(acme, 'webhook.created', 'webhook:x')), { code: 'webhook.tooMany' });
+    assert.equal(await store.find(globex, hooks[0]!.id), undefined);
+    assert.deepEqual(await store.list(globex), []);
+    assert.equal(await store.delete(globex, hooks[0]!.id, audit(globex, 'webhook.deleted', 'webhook:x')), false);
+    await writeAuditEvent(db, audit(acme, 'agent.deleted', 'agent:acme_pump'));
+    assert.deepEqual(await store.listDeliveries(globex, hooks[0]!.id, { limit: 10 }), []);
+    assert.equal((await store.listDeliveries(acme, hooks[0]!.id, { limit: 10 })).length, 1);
+    assert.equal((await store.list(acme)).length, 2);
+    assert.equal(await store.delete(acme, hooks[0]!.id, audit(acme, 'webhook.deleted', 'webhook:x')), true);
+    assert.deepEqual(await store.listDeliveries(acme, hooks[0]!.id, { limit: 10 }), []);
+    const actions = await db.selectFrom('audit_events').select('action').where('action', 'like', 'webhook.%').execute();
+    assert.deepEqual(actions.map((row) => row.action).sort(), ['webhook.created', 'webhook.created', 'webhook.deleted']);
+  });
+
+  it('a claim is one node\'s until its lease ends; a stale claim cannot record an outcome; delivered is final', async () => {
+    const hook = webhook(acme, ['*']);
+    await store.create(hook, 'secret-secret-secret', 10, audit(acme, 'webhook.created', `webhook:${hook.id}`));
+    for (let i = 0; i < 6; i++) await writeAuditEvent(db, audit(acme, 'agent.deleted', `agent:acme_${i}`));
+    const now = new Date(Date.now() + 1000);
+    const lease = new Date(now.getTime() + 60_000);
+    // Another node: its own connection pool on the same database (SQLite: a second connection to the file).
+    const otherDb = await openDatabase({ url });
+    try {
+      const other = new KyselyWebhookOutbox(otherDb);
+      const [mine, theirs] = await Promise.all([outbox.claim(hook.id, now, lease, 4), other.claim(hook.id, now, lease, 4)]);
+      const ids = [...mine, ...theirs].map((delivery) => delivery.id);
+      assert.equal(ids.length, 6, 'every due row claimed');
+      assert.equal(new Set(ids).size, 6, 'no row claimed twice');
+      assert.deepEqual(await outbox.dueWebhooks(now, 10, []), []);
+      // After the lease: due again (a node died mid-attempt), claimed anew with another token.
+      const later = new Date(lease.getTime() + 1);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [hook.id]);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, [hook.id]), []);
+      const first = mine[0]!;
+      const [again] = (await other.claim(hook.id, later, new Date(later.getTime() + 60_000), 6)).filter((delivery) => delivery.id === first.id);
+      assert.ok(again);
+      assert.equal(again.attempts, 2);
+      assert.equal(await outbox.complete(first, { status: 'delivered', responseStatus: 200 }, later), false, 'the stale claim records nothing');
+      assert.equal(await other.complete(again, { status: 'delivered', responseStatus: 204 }, later), true);
+      const far = new Date(later.getTime() + 86_400_000);
+      const reclaimed = await outbox.claim(hook.id, far, new Date(far.getTime() + 1), 10);
+      assert.equal(reclaimed.some((delivery) => delivery.id === first.id), false, 'delivered is never claimed again');
+      const [shown] = (await store.listDeliveries(acme, hook.id, { limit: 10 })).filter((delivery) => delivery.id === first.id);
+      assert.equal(shown?.status, 'delivered');
+      assert.equal(shown?.lastResponseStatus, 204);
+    } finally {
+      await otherDb.destroy();
+    }
+  });
+
+  it('deliveries page newest first; finished ones are pruned after their time, pending ones never', async () => {
+    const hook = webhook(acme, ['*']);
+    await store.create(hook, 'secret-secret-secret', 10, audit(acme, 'webhook.created', `webhook:${hook.id}`));
+    for (let i = 0; i < 5; i++) await writeAuditEvent(db, audit(acme, 'agent.deleted', `agent:acme_${i}`));
+    const firstPage = await store.listDeliveries(acme, hook.id, { limit: 3 });
+    const last = firstPage.at(-1)!;
+    const secondPage = await store.listDeliveries(acme, hook.id, { limit: 3, before: { createdAt: last.createdAt, id: last.id } });
+    assert.equal(firstPage.length + secondPage.length, 5);
+    assert.equal(new Set([...firstPage, ...secondPage].map((delivery) => delivery.id)).size, 5);
+    const now = new Date(Date.now() + 1000);
+    const [claimed] = await outbox.claim(hook.id, now, new Date(now.getTime() + 1000), 1);
+    await outbox.complete(claimed!, { status: 'failed', error: 'gone' }, now);
+    assert.equal(await outbox.pruneFinished(new Date(now.getTime() + 1), 100), 1);
+    assert.equal((await store.listDeliveries(acme, hook.id, { limit: 10 })).length, 4);
+  });
+});
