@@ -20,16 +20,16 @@ export const registerWebhookCommands = (program: Command): void => {
   const webhook = program.command('webhook').description('webhooks: events (agent onboarded, CA verified, …) POSTed signed to your endpoint');
   webhook.command('add')
     .description('register a webhook (needs an mcmqtt.admin token); prints its id, and the secret when generated')
-    .requiredOption('--url <url>', 'https:// URL on a host of the server\'s TRUSTGATE_WEBHOOK_ALLOWED_HOSTS')
+    .requiredOption('--endpoint <url>', 'the receiver: an https:// URL on a host of the server\'s TRUSTGATE_WEBHOOK_ALLOWED_HOSTS')
     .option('--events <list>', 'comma-separated event types, or * for all (docs/webhooks.md)', '*')
     .option('--secret <secret>', '16 to 256 characters; default TRUSTGATE_WEBHOOK_SECRET, else a new random one printed once')
     .option('--tenant <tenant>', TENANT_HELP)
-    .action(async (options: { url: string; events: string; secret?: string; tenant?: string }, command: Command) => {
+    .action(async (options: { endpoint: string; events: string; secret?: string; tenant?: string }, command: Command) => {
       const given = options.secret ?? process.env.TRUSTGATE_WEBHOOK_SECRET;
       const secret = given ?? randomBytes(32).toString('hex');
       const events = options.events.split(',').map((event) => event.trim()).filter((event) => event !== '');
       const api = await connectApi(command, options.tenant);
-      const created = await api.post<WebhookResource>('/webhooks', { url: options.url, events, secret });
+      const created = await api.post<WebhookResource>('/webhooks', { url: options.endpoint, events, secret });
       const shown = given === undefined ? { ...created, secret } : created;
       outputOf(command).result(shown, () => [
         `webhook ${created.id} registered`,

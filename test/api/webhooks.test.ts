@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertError, newTenant } from '../support/api-helpers.ts';
-import { connectAgent, issueAgent, registerVerifiedCa, Resources } from '../support/broker-helpers.ts';
+import { connectAgent, endClient, issueAgent, registerVerifiedCa, Resources } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
+import { describeOn, testDialects } from '../support/test-databases.ts';
 import { waitUntil } from '../support/wait-until.ts';
 import { startWebhookReceiver, verifyWebhookSignature, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
@@ -19,14 +20,14 @@ const deliveriesOf = async (server: TestServer, tenant: string, webhookId: strin
   return answer.body.deliveries;
 };
 
-describe('webhooks', { timeout: 120_000 }, () => {
+for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`, { timeout: 120_000 }, () => {
   let server: TestServer;
   let receiver: WebhookReceiver;
   const resources = new Resources();
   before(async () => {
     receiver = await startWebhookReceiver();
     resources.add(() => receiver.close());
-    server = await startTestServer(FAST);
+    server = await startTestServer(FAST, { dialect });
     resources.add(() => server.close());
   });
   after(() => resources.closeAll());
@@ -90,12 +91,12 @@ describe('webhooks', { timeout: 120_000 }, () => {
   it('a signed agent.onboarded event within a second of the agent\'s first connect; another tenant\'s hook hears nothing of it', async () => {
     const tenant = newTenant('wh');
     const other = newTenant('wh');
-    await register(tenant, `/${tenant}`, ['agent.onboarded', 'agent.connected']);
+    await register(tenant, `/${tenant}`, ['agent.onboarded', 'agent.connected', 'agent.disconnected']);
     await register(other, `/${other}`);
     const { ca } = await registerVerifiedCa(server, tenant);
     const clientId = `${tenant}_pump-1`;
     const connectedAt = Date.now();
-    resources.client(await connectAgent(server, await issueAgent(ca, 'pump-1'), clientId));
+    const agent = resources.client(await connectAgent(server, await issueAgent(ca, 'pump-1'), clientId));
     const onboarded = () => receiver.requests.find((request) => request.path === `/${tenant}` && request.json?.type === 'agent.onboarded');
     await waitUntil(() => onboarded() !== undefined, 10_000, 'agent.onboarded arrives');
     const event = onboarded()!;
@@ -108,6 +109,8 @@ describe('webhooks', { timeout: 120_000 }, () => {
     assert.equal(event.json.tenant, tenant);
     assert.equal(event.json.data.clientId, clientId);
     await waitUntil(() => receiver.requests.some((request) => request.path === `/${tenant}` && request.json?.type === 'agent.connected'), 10_000, 'agent.connected arrives');
+    await endClient(agent);
+    await waitUntil(() => receiver.requests.some((request) => request.path === `/${tenant}` && request.json?.type === 'agent.disconnected' && request.json.data.clientId === clientId), 10_000, 'agent.disconnected arrives');
     // The caCertificate.verified event is not subscribed: never sent to this hook.
     assert.equal(receiver.requests.some((request) => request.path === `/${tenant}` && request.json?.type === 'caCertificate.verified'), false);
     // The other tenant's hook: none of this tenant's events.
