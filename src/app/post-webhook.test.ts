@@ -61,3 +61,23 @@ it('a target that does not answer in time is a failed attempt', async () => {
     silent.close();
   }
 });
+
+it('https: the receiver\'s certificate is verified (a self-signed one is a failed attempt, nothing is sent)', async () => {
+  const { createCa } = await import('../../test/support/test-pki.ts');
+  const { createServer: createHttpsServer } = await import('node:https');
+  const selfSigned = await createCa({ subject: 'CN=127.0.0.1' });
+  let received = 0;
+  const tlsServer = createHttpsServer({ cert: selfSigned.certificatePem, key: selfSigned.privateKeyPem }, (_request, response) => {
+    received += 1;
+    response.writeHead(200).end();
+  });
+  await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/in`;
+    await assert.rejects(postWebhook({ ...base, url, policy: { allowedHosts: ['127.0.0.1'], allowsHttp: false } }), /certificate|self.signed/i);
+    assert.equal(received, 0);
+  } finally {
+    tlsServer.closeAllConnections();
+    tlsServer.close();
+  }
+});

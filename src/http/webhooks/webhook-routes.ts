@@ -52,7 +52,7 @@ const DeliveryQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 128 })),
 }, { additionalProperties: false });
 
-const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+const IdParams = Type.Object({ id: Type.String() });
 
 const toWebhookResource = (webhook: Webhook): Static<typeof WebhookResource> => ({
   id: webhook.id, url: webhook.url, events: [...webhook.events], createdAt: webhook.createdAt.toISOString(),
