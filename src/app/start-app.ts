@@ -241,14 +241,14 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     // events no change carries, answering from memory for tenants without such webhooks.
     const webhookSettings = config.webhooks;
     const webhookPolicy = { allowedHosts: webhookSettings.allowedHosts, allowsHttp: webhookSettings.allowHttp };
-    const webhookOutbox = new KyselyWebhookOutbox(db);
+    const webhookOutbox = new KyselyWebhookOutbox(db, dataDirKeys.sealer);
     let dispatcher: WebhookDispatcher | undefined;
     const webhookEvents = await createWebhookEventSink({
       outbox: webhookOutbox, refreshMs: WEBHOOK_SUBSCRIPTIONS_REFRESH_MS, log: logger.child({ component: 'webhooks' }), onEnqueued: () => dispatcher?.kick(),
     });
     closers.push(async () => webhookEvents.close());
     const webhooks = createWebhookUseCases({
-      store: new KyselyWebhookStore(db), clock, settings: { policy: webhookPolicy, maxPerTenant: webhookSettings.maxPerTenant }, onChanged: () => webhookEvents.refresh(),
+      store: new KyselyWebhookStore(db, dataDirKeys.sealer), clock, settings: { policy: webhookPolicy, maxPerTenant: webhookSettings.maxPerTenant }, onChanged: () => webhookEvents.refresh(),
     });
     dispatcher = startWebhookDispatcher({
       outbox: webhookOutbox, log: logger.child({ component: 'webhooks' }), metrics, now: () => clock.now(),

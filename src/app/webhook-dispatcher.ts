@@ -76,8 +76,8 @@ export const startWebhookDispatcher = ({
 
   const attempt = async (delivery: ClaimedDelivery): Promise<void> => {
     let outcome: DeliveryOutcome;
-    const target = await outbox.target(delivery.webhookId);
     try {
+      const target = await outbox.target(delivery.webhookId);
       if (!target) throw new Error('the webhook was deleted');
       const response = await post({
         url: target.url, secret: target.secret, body: delivery.body, eventId: delivery.eventId, deliveryId: delivery.id,

@@ -5,6 +5,8 @@ import { isPostgres } from './is-postgres.ts';
 import type { Database } from './tables.ts';
 import { enqueueWebhookEvent, eventsOfColumn } from './webhook-outbox-rows.ts';
 import type { WebhookEvent } from '../registry/index.ts';
+import type { PrivateKeySealer } from './private-key-sealer.ts';
+import { webhookSecretContext } from './kysely-webhook-store.ts';
 
 // The dispatcher's side of the webhook outbox (migration 0013, decision 0035). Every node claims
 // due rows: one statement moves next_attempt_at past a lease and stamps a claim token, so no
@@ -40,10 +42,12 @@ const cut = (text: string | undefined, length: number): string | null => (text =
 export class KyselyWebhookOutbox {
   readonly #db: Kysely<Database>;
   readonly #isPostgres: boolean;
+  readonly #sealer: PrivateKeySealer | undefined;
 
-  constructor(db: Kysely<Database>) {
+  constructor(db: Kysely<Database>, sealer?: PrivateKeySealer) {
     this.#db = db;
     this.#isPostgres = isPostgres(db);
+    this.#sealer = sealer;
   }
 
   /** Webhooks with a due delivery, at most `limit`, leaving out `busy` (this node's targets at their cap). */
@@ -74,7 +78,9 @@ export class KyselyWebhookOutbox {
 
   /** The target and secret of a webhook, for sending; undefined once it is deleted. */
   async target(webhookId: string): Promise<{ url: string; secret: string } | undefined> {
-    return this.#db.selectFrom('webhooks').select(['url', 'secret']).where('id', '=', webhookId).executeTakeFirst();
+    const row = await this.#db.selectFrom('webhooks').select(['url', 'secret']).where('id', '=', webhookId).executeTakeFirst();
+    if (!row) return undefined;
+    return { url: row.url, secret: this.#sealer ? this.#sealer.open(row.secret, webhookSecretContext(webhookId)) : row.secret };
   }
 
   /** Records an attempt's outcome; false when the claim was no longer this node's (its lease ran out and another node claimed the row). */

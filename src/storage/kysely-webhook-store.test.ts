@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { AesGcmPrivateKeySealer } from './private-key-sealer.ts';
 import { openDatabase } from './open-database.ts';
 import { describeOn, openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
 import type { AuditEntry, Webhook } from '../registry/index.ts';
@@ -120,6 +122,20 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     } finally {
       await otherDb.destroy();
     }
+  });
+
+  it('a secret is stored sealed to its row and opened only to sign', async () => {
+    const sealer = new AesGcmPrivateKeySealer(randomBytes(32));
+    const hook = webhook(acme, ['*']);
+    await new KyselyWebhookStore(db, sealer).create(hook, 'the-secret-of-the-hook', 10, audit(acme, 'webhook.created', `webhook:${hook.id}`));
+    const row = await db.selectFrom('webhooks').select('secret').where('id', '=', hook.id).executeTakeFirstOrThrow();
+    assert.equal(row.secret.includes('the-secret'), false);
+    assert.equal((await new KyselyWebhookOutbox(db, sealer).target(hook.id))?.secret, 'the-secret-of-the-hook');
+    // Copied into another webhook's row, it does not open.
+    const other = webhook(acme, ['*']);
+    await new KyselyWebhookStore(db, sealer).create(other, 'another-secret-value', 10, audit(acme, 'webhook.created', `webhook:${other.id}`));
+    await db.updateTable('webhooks').set({ secret: row.secret }).where('id', '=', other.id).execute();
+    await assert.rejects(new KyselyWebhookOutbox(db, sealer).target(other.id));
   });
 
   it('deliveries page newest first; finished ones are pruned after their time, pending ones never', async () => {

@@ -5,6 +5,7 @@ import {
 import { DomainError, type TenantId } from '../shared/index.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
 import { runTransaction } from './run-transaction.ts';
+import type { PrivateKeySealer } from './private-key-sealer.ts';
 import type { Database, WebhookDeliveriesTable, WebhooksTable } from './tables.ts';
 import { eventsOfColumn } from './webhook-outbox-rows.ts';
 
@@ -29,13 +30,19 @@ const deliveryOf = (row: Selectable<WebhookDeliveriesTable>): WebhookDelivery =>
   createdAt: new Date(row.created_at),
 });
 
+/** What a sealed secret is bound to: it opens only in its own webhook's row. */
+export const webhookSecretContext = (id: string): string => `webhook:${id}`;
+
 const WEBHOOK_COLUMNS = ['id', 'tenant_id', 'url', 'events', 'created_at'] as const;
 
 export class KyselyWebhookStore implements WebhookStore {
   readonly #db: Kysely<Database>;
+  readonly #sealer: PrivateKeySealer | undefined;
 
-  constructor(db: Kysely<Database>) {
+  /** `sealer`: the data dir's, sealing each secret to its webhook's row (tests may store them clear). */
+  constructor(db: Kysely<Database>, sealer?: PrivateKeySealer) {
     this.#db = db;
+    this.#sealer = sealer;
   }
 
   async create(webhook: Webhook, secret: string, maxPerTenant: number, audit: AuditEntry): Promise<void> {
@@ -47,7 +54,7 @@ export class KyselyWebhookStore implements WebhookStore {
         throw new DomainError('webhook.tooMany', `This tenant has ${maxPerTenant} webhooks, the most allowed: delete one first.`);
       }
       await trx.insertInto('webhooks').values({
-        id: webhook.id, tenant_id: webhook.tenant, url: webhook.url, events: webhook.events.join(','), secret, created_at: webhook.createdAt.toISOString(),
+        id: webhook.id, tenant_id: webhook.tenant, url: webhook.url, events: webhook.events.join(','), secret: this.#sealer ? this.#sealer.seal(secret, webhookSecretContext(webhook.id)) : secret, created_at: webhook.createdAt.toISOString(),
       }).execute();
       await writeAuditEvent(trx, audit);
     }, { isSerializable: true });

@@ -20,8 +20,9 @@ export const webhooksMigration: Migration = {
       .addColumn('url', 'varchar(2048)', (c) => c.notNull())
       // The subscribed event types (or "*"), comma-separated.
       .addColumn('events', 'varchar(1024)', (c) => c.notNull())
-      // Needed in clear to sign; never returned by the API (write-only, like GitHub's).
-      .addColumn('secret', 'varchar(256)', (c) => c.notNull())
+      // Sealed with the data dir's sealing key (like managed CA keys); opened only to sign. Never
+      // returned by the API (write-only, like GitHub's).
+      .addColumn('secret', 'varchar(1024)', (c) => c.notNull())
       .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
       .execute();
     await sql.raw('CREATE INDEX webhooks_tenant ON webhooks (tenant_id)').execute(db);
