@@ -19,11 +19,12 @@ import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock, type TenantId } from '../shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
-  countAgentCertificatesExpiringBefore, listCaExpiries, KyselyWebhookOutbox, KyselyWebhookStore, type Database, type OpenDatabaseOptions,
+  countAgentCertificatesExpiringBefore, listAgentCertificatesExpiringBetween, listCaExpiries, KyselyWebhookOutbox, KyselyWebhookStore, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
 import { createWebhookEventSink } from './webhook-event-sink.ts';
 import { startWebhookDispatcher, type WebhookDispatcher } from './webhook-dispatcher.ts';
 import { expiringEventId } from './expiring-event-id.ts';
+import { startAgentCertificateExpiringEvents } from './agent-certificate-expiring-events.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
 import { startAuditRetention } from './audit-retention.ts';
@@ -335,6 +336,11 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       }, expiringEventId(`caCertificate:${ca.caCertificateId}`, clock.now())),
     });
     closers.push(() => caExpiryWarnings.close());
+    const agentExpiringEvents = startAgentCertificateExpiringEvents({
+      sink: webhookEvents, logger, now: () => clock.now(),
+      list: (tenants, from, to, limit) => listAgentCertificatesExpiringBetween(db, tenants, from, to, limit),
+    });
+    closers.push(() => agentExpiringEvents.close());
     const auditRetention = startAuditRetention({ store: audit, retentionDays: config.audit.retentionDays, logger, now: () => clock.now() });
     closers.push(() => auditRetention.close());
 

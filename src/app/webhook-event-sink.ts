@@ -13,6 +13,8 @@ import type { KyselyWebhookOutbox } from '../storage/index.ts';
 export interface WebhookEventSinkHandle extends WebhookEventSink {
   /** emit, stored once per webhook whichever nodes emit it with the same `eventId` (24 hex). */
   emitOnce(event: WebhookEvent, eventId: string): Promise<void>;
+  /** The tenants with a webhook for `type` (or "*"), as this node last read them. */
+  subscribedTenants(type: string): string[];
   /** Reads the subscriptions again (a webhook was created or deleted on this node). */
   refresh(): void;
   close(): void;
@@ -60,6 +62,7 @@ export const createWebhookEventSink = async (
   return {
     emit: (event) => emit(event),
     emitOnce: emit,
+    subscribedTenants: (type) => [...subscriptions].filter(([, types]) => types.has(type) || types.has('*')).map(([tenant]) => tenant),
     refresh: read,
     close: () => clearInterval(timer),
   };

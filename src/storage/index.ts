@@ -11,7 +11,9 @@ export { KyselyDataDirKeys, type DataDirKeyPurpose } from './kysely-data-dir-key
 export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from './private-key-sealer.ts';
 export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';
-export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
+export {
+  listCaExpiries, countAgentCertificatesExpiringBefore, listAgentCertificatesExpiringBetween, type AgentCertificateExpiry, type CaExpiry,
+} from './certificate-expiry-queries.ts';
 export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';
 export { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
 export { KyselyWebhookStore } from './kysely-webhook-store.ts';

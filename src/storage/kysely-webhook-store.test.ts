@@ -9,6 +9,7 @@ import type { AuditEntry, Webhook } from '../registry/index.ts';
 import type { TenantId } from '../shared/index.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
 import { KyselyWebhookOutbox } from './kysely-webhook-outbox.ts';
+import { listAgentCertificatesExpiringBetween } from './certificate-expiry-queries.ts';
 import { KyselyWebhookStore } from './kysely-webhook-store.ts';
 import { runTransaction } from './run-transaction.ts';
 import type { Database } from './tables.ts';
@@ -136,6 +137,20 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     await new KyselyWebhookStore(db, sealer).create(other, 'another-secret-value', 10, audit(acme, 'webhook.created', `webhook:${other.id}`));
     await db.updateTable('webhooks').set({ secret: row.secret }).where('id', '=', other.id).execute();
     await assert.rejects(new KyselyWebhookOutbox(db, sealer).target(other.id));
+  });
+
+  it('agents expiring in a window, for the listed tenants only, soonest first', async () => {
+    const at = (days: number) => new Date(Date.UTC(2027, 0, 1) + days * 86_400_000).toISOString();
+    const agent = (id: string, tenant: string, notAfter: string | null) => ({
+      id, tenant_id: tenant, client_id: `${tenant}_${id}`, common_name: id, ca_certificate_id: 'ca', certificate_fingerprint_sha256: id.padEnd(64, '0'),
+      certificate_serial_number: null, certificate_not_before: null, certificate_not_after: notAfter, is_enabled: 1, is_online: 0, session_id: null,
+      first_connected_at: at(0), last_connected_at: at(0),
+    });
+    await db.insertInto('agents').values([agent('in5', 'acme', at(5)), agent('in2', 'acme', at(2)), agent('in40', 'acme', at(40)), agent('past', 'acme', at(-1)),
+      agent('unknown', 'acme', null), agent('foreign', 'globex', at(3))]).execute();
+    const found = await listAgentCertificatesExpiringBetween(db, ['acme'], new Date(at(0)), new Date(at(30)), 10);
+    assert.deepEqual(found.map((entry) => entry.clientId), ['acme_in2', 'acme_in5']);
+    assert.deepEqual(await listAgentCertificatesExpiringBetween(db, [], new Date(at(0)), new Date(at(30)), 10), []);
   });
 
   it('deliveries page newest first; finished ones are pruned after their time, pending ones never', async () => {
