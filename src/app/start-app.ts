@@ -34,8 +34,6 @@ import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
-/** How soon a webhook created through another node gets agent.connected/disconnected events from this one. */
-const WEBHOOK_SUBSCRIPTIONS_REFRESH_MS = 10_000;
 const WEBHOOK_CONCURRENCY_PER_TARGET = 2;
 /** Delivered and failed deliveries stay listed (GET /webhooks/{id}/deliveries) this long. */
 const WEBHOOK_KEEP_FINISHED_MS = 7 * 86_400_000;
@@ -245,7 +243,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const webhookOutbox = new KyselyWebhookOutbox(db, dataDirKeys.sealer);
     let dispatcher: WebhookDispatcher | undefined;
     const webhookEvents = await createWebhookEventSink({
-      outbox: webhookOutbox, refreshMs: WEBHOOK_SUBSCRIPTIONS_REFRESH_MS, log: logger.child({ component: 'webhooks' }), onEnqueued: () => dispatcher?.kick(),
+      outbox: webhookOutbox, refreshMs: webhookSettings.subscriptionsRefreshMs, log: logger.child({ component: 'webhooks' }), onEnqueued: () => dispatcher?.kick(),
     });
     closers.push(async () => webhookEvents.close());
     const webhooks = createWebhookUseCases({

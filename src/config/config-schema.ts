@@ -290,6 +290,10 @@ export const configSchema = {
       env: 'TRUSTGATE_WEBHOOK_POLL_MS', default: 500, parse: integer(10, 60_000),
       description: 'How often each node looks for due webhook deliveries, in milliseconds (one indexed query when there is nothing to send).',
     }),
+    subscriptionsRefreshMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_REFRESH_MS', default: 10_000, parse: integer(100, 600_000),
+      description: 'How often each node re-reads which tenants have webhooks for agent.connected / agent.disconnected / certificate.expiring, in milliseconds: a webhook created through another node of a cluster hears of those events from this node within this long (the node that created it at once; events written with a change, such as agent.onboarded, always).',
+    }),
     concurrency: setting({
       env: 'TRUSTGATE_WEBHOOK_CONCURRENCY', default: 16, parse: integer(1, 256),
       description: 'Delivery attempts one node runs at once; at most 2 of them to the same webhook, so a slow receiver does not hold up the others.',
