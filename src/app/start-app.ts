@@ -12,7 +12,7 @@ import {
 } from '../cluster/index.ts';
 import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
-import { createRegistry, createWebhookUseCases, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
+import { createIssueAgentToken, InMemoryAgentTokenRequestLimit, createRegistry, createWebhookUseCases, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
@@ -30,6 +30,7 @@ import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
 import { startAuditRetention } from './audit-retention.ts';
 import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
+import { agentTokenSignerOf, openAgentTokenKeyRing } from './agent-token-keys.ts';
 import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
 
@@ -151,6 +152,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       });
       logger.info('accepting tokens from the local dev issuer (trustgate token --tenant <tenant>)');
     }
+
+    // Issue 19 part 1: agents' access tokens, signed with keys of their own kept in the database.
+    const agentTokenKeys = await openAgentTokenKeyRing(db, dataDirKeys.sealer, { clock });
 
     const tlsIdentity = await loadBrokerTlsIdentity({
       dataDir, certFile: config.tls.certFile, keyFile: config.tls.keyFile, hostnames: config.tls.hostnames,
@@ -281,13 +285,17 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       closers.push(() => backplane!.close());
       await backplane.start();
     }
+    // One request per agent per minute: in Redis in a cluster (every node), in memory on one node.
+    const issueAgentToken = createIssueAgentToken({
+      signer: agentTokenSignerOf(agentTokenKeys), limit: backplane?.agentTokenLimit ?? new InMemoryAgentTokenRequestLimit(), audit, clock,
+    });
     const mqttListener = { what: 'the MQTT broker', hostVariable: 'TRUSTGATE_MQTT_HOST', portVariable: 'TRUSTGATE_MQTT_PORT', host: config.mqtt.host, port: config.mqtt.port };
     // The HTTP server closes right after the broker (closers run in reverse), so /readyz answers
     // 503 through the whole drain instead of refusing connections.
     let closeHttp: (() => Promise<void>) | undefined;
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
-      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit, webhookEvents,
+      quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit, issueAgentToken, webhookEvents,
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -352,7 +360,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       await rateLimitRedis.start();
     }
     const http: FastifyInstance = await createHttpServer({
-      registry, tokens, logger, devJwks, metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
+      registry, tokens, logger, devJwks, agentJwks: () => agentTokenKeys.publicJwks(), metrics, metricsToken: config.metrics.token, brokerRootCaPem: tlsIdentity.rootCaPem, brokerCertificateIssuer: tlsIdentity.issuer,
       broker: { port: broker.port, hostnames: tlsIdentity.hostnames }, readiness, bans: broker.bans,
       rateLimits: rateLimits.rest ? { rest: rateLimits.rest, redis: rateLimitRedis?.connection, redisPrefix: config.cluster.redisPrefix } : undefined,
       // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type Clock, isDomainError, type TenantId } from '../shared/index.ts';
+import { createPrivateKey } from 'node:crypto';
+import { generateAgentTokenKey, signAgentToken } from './agent-token.ts';
 import { cachingTokenVerifier } from './caching-token-verifier.ts';
 import { createDevTokenVerifier } from './token-verifier.ts';
 import { loadOrCreateDevSigningKey } from './dev-issuer.ts';
@@ -40,6 +42,15 @@ describe('cachingTokenVerifier', () => {
     for (let i = 0; i < 5; i += 1) assert.equal((await cached.verify('good-acme')).tenant, 'acme');
     assert.equal((await cached.verify('good-other')).tenant, 'other', 'another token is another entry');
     assert.deepEqual(calls, ['good-acme', 'good-other']);
+  });
+
+  it('refuses an agent access token even when the verifier it wraps would accept it (issue 19)', async () => {
+    const { verifier, calls } = countingVerifier();
+    const cached = cachingTokenVerifier(verifier);
+    const key = await generateAgentTokenKey(new Date());
+    const token = await signAgentToken(createPrivateKey(key.privateKeyPem), key.kid, { tenant: 'acme', clientId: 'acme_pump-1', jti: 'j', issuedAt: new Date() });
+    await assert.rejects(cached.verify(token), (error: unknown) => isDomainError(error) && error.code === 'auth.agentTokenRefused');
+    assert.deepEqual(calls, [], 'refused before the wrapped verifier is asked');
   });
 
   it('never caches a refusal', async () => {

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { type Clock, DomainError, isDomainError, isTenantId, systemClock } from '../shared/index.ts';
+import { refuseAgentToken } from './agent-token.ts';
 import { DEV_ALGORITHM, DEV_AUDIENCE, DEV_ISSUER, DEV_TOKEN_MAX_TTL_SECONDS } from './dev-issuer.ts';
 import type { Principal } from './principal.ts';
 import { parseScopeClaim } from './scopes.ts';
@@ -43,6 +44,10 @@ const verifyWith = (keys: JWTVerifyGetKey, { maxLifetimeSeconds, clock, remedy, 
   // once; the getter hands jose the clock's "now" on every verification.
   const joseOptions = { ...options, requiredClaims: ['exp'], get currentDate() { return clock.now(); } };
   return { async verify(token) {
+    // Before the signature: an agent token is refused by what it says it is, whichever key signed
+    // it — also where the dev issuer's JWKS, or an external IdP setting pointed at it, publishes
+    // the agent token keys too (issue 19 part 1; docs/decisions/0033-agent-access-tokens.md).
+    refuseAgentToken(token);
     let payload;
     try {
       ({ payload } = await jwtVerify(token, keys, joseOptions));

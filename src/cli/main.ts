@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/index.ts';
 import { registerAgentCommands } from './agent-commands.ts';
+import { registerAgentTokenKeyCommands } from './agent-token-key-commands.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerWebhookCommands } from './webhook-commands.ts';
 import { registerBackupCommand } from './backup-command.ts';
@@ -49,6 +50,7 @@ registerWebhookCommands(program);
 registerDoctorCommand(program);
 registerBrokerCaCommand(program);
 registerBackupCommand(program);
+registerAgentTokenKeyCommands(program);
 
 // The only place that ends the process: one clear line and a distinct exit code on failure.
 try {

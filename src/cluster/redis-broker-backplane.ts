@@ -9,6 +9,7 @@ import {
   assertRedisPrefix, closeRedisConnection, createRedisConnection, describeRedisUrl, redisClientName, withObservedRejections,
 } from './redis-connection.ts';
 import { RedisQuotaLedger } from './redis-quota-ledger.ts';
+import { RedisAgentTokenRequestLimit } from './redis-agent-token-request-limit.ts';
 import { RedisAgentCensus } from './redis-agent-census.ts';
 import { RedisConnectBanStore } from './redis-connect-ban-store.ts';
 import { orderClientIdTakeovers } from './order-client-id-takeovers.ts';
@@ -104,6 +105,8 @@ export interface RedisBrokerBackplane {
   readonly banStore: RedisConnectBanStore;
   /** Connected agents per tenant on the other nodes. */
   readonly agentCensus: RedisAgentCensus;
+  /** Agents' access token requests: one per agent per minute across the nodes. */
+  readonly agentTokenLimit: RedisAgentTokenRequestLimit;
   /**
    * True while all three Redis connections are up. While it is false the broker answers a CONNECT
    * with CONNACK 3 at once, and the messages published on this node are dropped (decision 0021).
@@ -367,6 +370,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
   for (const connection of [limits, limitsSubscriber]) connection.on('error', (error: Error) => log.debug({ err: error.message }, 'connect limits: Redis connection error'));
   const banStore = new RedisConnectBanStore(limits, limitsSubscriber, basePrefix, log);
   const agentCensus = new RedisAgentCensus(limits, basePrefix, id, log);
+  const agentTokenLimit = new RedisAgentTokenRequestLimit(limits, basePrefix);
 
   const start = async (): Promise<void> => {
     const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
@@ -414,6 +418,7 @@ export const createRedisBrokerBackplane = (options: RedisBrokerBackplaneOptions)
     routes,
     banStore,
     agentCensus,
+    agentTokenLimit,
     isAvailable,
     start: () => {
       started ??= start();

@@ -54,6 +54,8 @@ export interface HttpServerOptions {
   readonly logger: Logger;
   /** Public keys of the local dev issuer, published for other services; undefined with an external IdP. */
   readonly devJwks: { keys: JWK[] } | undefined;
+  /** The agent access token keys to publish beside them (issue 19 part 1): the signing one, the next and the retiring ones. */
+  readonly agentJwks?: (() => Promise<JWK[]>) | undefined;
   /** Prometheus metrics, served at /metrics. */
   readonly metrics: MetricsRegistry;
   /** TRUSTGATE_METRICS_TOKEN: when set, /metrics answers only this Bearer token. */
@@ -110,7 +112,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans, consoleSignInLink, webhooks,
+  registry, tokens, logger, devJwks, agentJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans, consoleSignInLink, webhooks,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -198,7 +200,9 @@ export const createHttpServer = async ({
   // public by nature, and load balancers and Prometheus call the probes without one.
   const hiddenAndPublic = (): RouteShorthandOptions => ({ config: { public: true }, schema: { hide: true } });
   app.get(`${API_BASE_PATH}/openapi.json`, hiddenAndPublic(), async () => app.swagger());
-  app.get('/.well-known/jwks.json', hiddenAndPublic(), async () => devJwks ?? { keys: [] });
+  // One JWKS for both issuers: the dev token key (if any) and the agent token keys, told apart by
+  // `kid` (and, in the tokens, by issuer, audience and `typ`: token-verifier.ts refuses agent tokens).
+  app.get('/.well-known/jwks.json', hiddenAndPublic(), async () => ({ keys: [...(devJwks?.keys ?? []), ...(await agentJwks?.() ?? [])] }));
   // Liveness: the process answers. Readiness: it can serve new agents and requests; a load
   // balancer stops sending new connections to a node that answers 503 (docs/deployment.md).
   app.get('/healthz', hiddenAndPublic(), async () => ({ status: 'ok' }));

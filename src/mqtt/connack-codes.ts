@@ -26,6 +26,7 @@ export const connackCodeByError = {
   'auth.tenantInvalid': 4,
   'auth.signInLinkInvalid': 4,
   'auth.scopeMissing': 5,
+  'auth.agentTokenRefused': 4,
   'auth.identityProviderUnavailable': 5,
   'pem.invalid': 5,
   'pem.privateKeyIncluded': 5,
@@ -93,6 +94,8 @@ export const connackCodeByError = {
   'agentCertificate.nameInvalid': 5,
   'agentCertificate.duplicate': 5,
   // Renewal answers on i/cert_v1/cert, never a CONNACK.
+  'agentToken.requestInvalid': 5,
+  'agentToken.rateLimited': 5,
   'renewal.requestInvalid': 5,
   'renewal.notManagedCa': 5,
   'renewal.certificateRevoked': 5,

@@ -3,9 +3,9 @@ import { createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
-import type { Registry as MetricsRegistry } from 'prom-client';
+import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { AgentSessions, AuditTrail, MqttBans, Registry, WebhookEventSink } from '../registry/index.ts';
+import type { AgentSessions, AuditTrail, IssueAgentToken, MqttBans, Registry, WebhookEventSink } from '../registry/index.ts';
 import type { AgentCensus } from './agents-per-tenant.ts';
 import { InMemoryConnectBanStore, type ConnectBanStore } from './connect-ban-store.ts';
 import { installConnectGuard } from './connect-guard.ts';
@@ -21,6 +21,7 @@ import { installBrokerQuotas, type BrokerQuotaSettings } from './broker-quotas.t
 import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
 import { installCertificateRenewal } from './certificate-renewal.ts';
+import { agentTokenOutcomes, installAgentTokenRequests } from './agent-token-requests.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -53,6 +54,8 @@ export interface MqttBrokerOptions {
   readonly audit?: AuditTrail | undefined;
   /** Listen with SO_REUSEPORT beside the other workers of `serve --workers N` (decision 0031). */
   readonly reusePort?: boolean;
+  /** Answers agents' access token requests on o/agm_v3/t (agent-token-requests.ts); undefined (a broker built without them, in tests) = still consumed, answered `internal`. */
+  readonly issueAgentToken?: IssueAgentToken | undefined;
   /** agent.connected / agent.disconnected webhook events (decision 0035); it answers from memory for a tenant without such webhooks. */
   readonly webhookEvents?: WebhookEventSink | undefined;
 }
@@ -150,6 +153,18 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   guardStoredMessages(broker, { logger: log, metrics });
   // Outside the walls: a renewal request is consumed before it could be stored or forwarded.
   installCertificateRenewal(broker, { registry, sessions, logger: log });
+  // Outside the walls too: an agent's access token request is consumed the same way.
+  const tokenRequests = new Counter({
+    name: 'trustgate_agent_token_requests_total',
+    help: 'Agent access token requests over MQTT (o/agm_v3/t), by outcome: issued, or why none was (requestInvalid, rateLimited, internal)',
+    labelNames: ['outcome'] as const,
+    registers: [options.metrics],
+  });
+  for (const outcome of agentTokenOutcomes) tokenRequests.labels(outcome).inc(0);
+  installAgentTokenRequests(broker, {
+    issueAgentToken: options.issueAgentToken ?? (async () => { throw new Error('agent access tokens are not configured on this broker'); }),
+    sessions, logger: log, onOutcome: (outcome) => tokenRequests.labels(outcome).inc(),
+  });
   const lifecycle = pairClientEvents(broker);
   const reasons = disconnectReasons.attach(broker, (client) => {
     const principal = sessions.principalOf(client);

@@ -21,6 +21,7 @@ export const auditActions = [
   'agentCertificate.issued',
   'agentCertificate.renewed',
   'agentCertificate.revoked',
+  'agentToken.issued',
   'session.closed',
   'mqtt.connectRefused',
   'mqtt.clientBanned',

@@ -59,3 +59,7 @@ export {
   type Webhook, type WebhookDelivery, type WebhookDeliveryPage, type WebhookDeliveryStatus, type WebhookInput, type WebhookSettings,
   type WebhookStore, type WebhookSubscription, type WebhookUseCases,
 } from './webhooks.ts';
+export {
+  AGENT_TOKEN_REQUEST_INTERVAL_MS, type AgentTokenGrant, type AgentTokenRequestLimit, type AgentTokenSigner, createIssueAgentToken,
+  InMemoryAgentTokenRequestLimit, type IssueAgentToken, type IssueAgentTokenDependencies,
+} from './issue-agent-token.ts';

@@ -20,6 +20,7 @@ export const errorCatalogue = {
   'auth.tenantInvalid': 'The token has no usable `ten` claim.',
   'auth.signInLinkInvalid': 'The console\'s one-time sign-in link (printed at start with the local dev issuer) is used, expired or wrong, or was opened from another machine.',
   'auth.scopeMissing': 'The token lacks the scope this call needs (mcmqtt.read or mcmqtt.admin).',
+  'auth.agentTokenRefused': 'The token is an agent access token (issued to an agent over MQTT on i/agm_v3/tr): trustgate\'s REST APIs and tenant applications\' MQTT passwords never accept one.',
   'auth.identityProviderUnavailable': 'The external identity provider\'s JWKS cannot be fetched; tokens cannot be checked right now.',
 
   // PEM input (either field)
@@ -110,6 +111,8 @@ export const errorCatalogue = {
   'agentCertificate.duplicate': 'The tenant already has an active (not revoked) agent certificate with this name.',
 
   // Renewal of a managed-CA agent certificate (MQTT o/cert_v1/csr, POST /agentCertificates/{id}/renew)
+  'agentToken.requestInvalid': 'The agent token request on tc/<tenant>/<clientId>/o/agm_v3/t is not a JSON object with a non-empty string "id" (at most 256 characters).',
+  'agentToken.rateLimited': 'The agent asked for an access token less than a minute ago: at most one request per agent per minute; retry at the time given (retryAt).',
   'renewal.requestInvalid': 'The renewal request on tc/<tenant>/<clientId>/o/cert_v1/csr is not a JSON object with a non-empty string "id" (at most 256 characters) and a string "csr" (PEM).',
   'renewal.notManagedCa': 'The agent\'s certificate was issued by an uploaded (tenant-owned) CA: renewal is for certificates of the tenant\'s managed CA; issue the new certificate with your own CA.',
   'renewal.certificateRevoked': 'The certificate to renew is revoked; issue a new one with POST /agentCertificates.',

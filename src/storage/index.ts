@@ -8,6 +8,7 @@ export { KyselyTrustChangeCounter } from './kysely-trust-change-counter.ts';
 export { KyselyTrustEventOutbox } from './kysely-trust-event-outbox.ts';
 export { KyselyRevocationStore } from './kysely-revocation-store.ts';
 export { KyselyDataDirKeys, type DataDirKeyPurpose } from './kysely-data-dir-keys.ts';
+export { KyselyAgentTokenKeys, type StoredAgentTokenKey } from './kysely-agent-token-keys.ts';
 export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from './private-key-sealer.ts';
 export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';

@@ -116,6 +116,15 @@ export interface TrustEventOutboxTable {
 }
 
 /** The ids of the data dir's keys that wrote this database (migration 0006). */
+/** Agent access token signing keys (issue 19 part 1): the private key sealed, context `agent-token-key:<kid>`. */
+export interface AgentTokenKeysTable {
+  kid: string;
+  public_jwk: string;
+  sealed_private_key: string;
+  created_at: string;
+  signs_from: string;
+}
+
 export interface DataDirKeysTable {
   /** `devTokenIssuer` | `managedCaSealing`. */
   purpose: string;
@@ -198,6 +207,7 @@ export interface Database {
   revoked_certificates: RevokedCertificatesTable;
   certificate_revocation_lists: CertificateRevocationListsTable;
   data_dir_keys: DataDirKeysTable;
+  agent_token_keys: AgentTokenKeysTable;
   agents: AgentsTable;
   agent_certificates: AgentCertificatesTable;
   agent_certificate_renewals: AgentCertificateRenewalsTable;

@@ -254,11 +254,13 @@ for (const dialect of testDialects) describeOn(dialect)(`Bearer tokens, dev issu
     assert.ok(!answer.text.includes(token.split('.')[2]!));
   });
 
-  test('GET /.well-known/jwks.json publishes the dev issuer\'s public key (no "d") and it verifies dev tokens', async () => {
+  test('GET /.well-known/jwks.json publishes the dev issuer\'s public key (no "d") and it verifies dev tokens; beside it the agent token key (issue 19)', async () => {
     const answer = await rawRequest(server, '/.well-known/jwks.json', { base: 'root', authorization: null });
     assert.equal(answer.status, 200);
-    assert.equal(answer.body.keys.length, 1);
-    const [jwk] = answer.body.keys as JWK[];
+    assert.equal(answer.body.keys.length, 2);
+    const [jwk, agentJwk] = answer.body.keys as JWK[];
+    assert.match(String(agentJwk!.kid), /^agent-[0-9a-f]{16}$/);
+    assert.equal('d' in agentJwk!, false);
     assert.equal(jwk!.kty, 'EC');
     assert.equal(jwk!.crv, 'P-256');
     assert.equal(jwk!.kid, devKey.publicJwk.kid);
@@ -338,10 +340,10 @@ for (const dialect of testDialects) describeOn(dialect)(`Bearer tokens, dev issu
     assertError(await rawRequest(idpServer, '/caCertificates', { authorization: bearer(hs) }), 401, 'auth.tokenInvalid');
   });
 
-  test('IdP: with an identity provider, /.well-known/jwks.json publishes no dev key', async () => {
+  test('IdP: with an identity provider, /.well-known/jwks.json publishes no dev key, only the agent token key (issue 19)', async () => {
     const answer = await rawRequest(idpServer, '/.well-known/jwks.json', { base: 'root', authorization: null });
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body, { keys: [] });
+    assert.deepEqual(answer.body.keys.map((key: JWK) => /^agent-/.test(String(key.kid))), [true]);
   });
 
   test('IdP down (server closed; a new kid needs a fresh JWKS): 503 auth.identityProviderUnavailable, not 500', async () => {

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, UnsecuredJWT, type JWK } from 'jose';
+import { isDomainError } from '../shared/index.ts';
+import {
+  AGENT_TOKEN_AUDIENCE, AGENT_TOKEN_ISSUER, AGENT_TOKEN_SCOPE, AGENT_TOKEN_TYPE, generateAgentTokenKey, looksLikeAgentToken, signAgentToken,
+} from './agent-token.ts';
+import { cachingTokenVerifier } from './caching-token-verifier.ts';
+import { DEV_AUDIENCE, DEV_ISSUER, loadOrCreateDevSigningKey, type DevSigningKey } from './dev-issuer.ts';
+import { mintDevToken } from './mint-dev-token.ts';
+import { createDevTokenVerifier, createExternalTokenVerifier } from './token-verifier.ts';
+
+// Issue 19 part 1: an agent token's claims, and that no verifier of trustgate's APIs accepts one
+// (auth.agentTokenRefused), whichever key set it is checked against.
+
+const isRefusedAsAgentToken = (error: unknown): boolean => isDomainError(error) && error.code === 'auth.agentTokenRefused';
+
+describe('agent access tokens', () => {
+  let dir: string;
+  let devKey: DevSigningKey;
+  let agentKey: Awaited<ReturnType<typeof generateAgentTokenKey>>;
+  let token: string;
+  let jwks: Server;
+  let jwksUrl: string;
+  const issuedAt = new Date();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'trustgate-agent-token-'));
+    devKey = await loadOrCreateDevSigningKey(dir);
+    agentKey = await generateAgentTokenKey(issuedAt);
+    token = await signAgentToken(createPrivateKey(agentKey.privateKeyPem), agentKey.kid, { tenant: 'acme', clientId: 'acme_pump-1', jti: 'jti-1', issuedAt });
+    // trustgate's /.well-known/jwks.json as it is: both kinds of key in one set.
+    jwks = createServer((_request, response) => response.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [devKey.publicJwk, agentKey.publicJwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+  after(async () => {
+    await new Promise((resolve) => jwks.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('carries sub = client id, ten, the agent scope, 1 hour, jti, iat, its own issuer, audience, typ and kid; ES256 over the published key', async () => {
+    const header = decodeProtectedHeader(token);
+    assert.deepEqual(header, { alg: 'ES256', kid: agentKey.kid, typ: AGENT_TOKEN_TYPE });
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [agentKey.publicJwk] }), {
+      issuer: AGENT_TOKEN_ISSUER, audience: AGENT_TOKEN_AUDIENCE, algorithms: ['ES256'], typ: AGENT_TOKEN_TYPE, currentDate: issuedAt,
+    });
+    const iat = Math.floor(issuedAt.getTime() / 1000);
+    assert.deepEqual(payload, {
+      ten: 'acme', client_id: 'acme_pump-1', scope: [AGENT_TOKEN_SCOPE], iss: AGENT_TOKEN_ISSUER, aud: AGENT_TOKEN_AUDIENCE, sub: 'acme_pump-1', jti: 'jti-1', iat, exp: iat + 3600,
+    });
+    assert.equal(agentKey.publicJwk.d, undefined, 'the public JWK holds no private part');
+    assert.notEqual(agentKey.kid, devKey.publicJwk.kid);
+  });
+
+  it('the dev issuer\'s verifier (and its cache) refuse it as an agent token, also when its key set holds the agent key', async () => {
+    for (const verifier of [createDevTokenVerifier(devKey.publicJwk), createDevTokenVerifier(agentKey.publicJwk), cachingTokenVerifier(createDevTokenVerifier(agentKey.publicJwk))]) {
+      await assert.rejects(verifier.verify(token), isRefusedAsAgentToken);
+    }
+    // The dev token itself still passes: the check is by what the token says, not by its key set.
+    const devToken = await mintDevToken(devKey, { tenant: 'acme', scopes: ['mcmqtt.admin'], ttlSeconds: 600 });
+    assert.equal((await createDevTokenVerifier(devKey.publicJwk).verify(devToken)).tenant, 'acme');
+  });
+
+  it('an external IdP setting pointed at trustgate\'s own JWKS, even with the agent issuer and audience, refuses it', async () => {
+    const settings = [
+      { issuer: AGENT_TOKEN_ISSUER, audience: AGENT_TOKEN_AUDIENCE },
+      { issuer: DEV_ISSUER, audience: DEV_AUDIENCE },
+    ];
+    for (const { issuer, audience } of settings) {
+      const verifier = createExternalTokenVerifier({ jwksUrl, issuer, audience });
+      await assert.rejects(verifier.verify(token), isRefusedAsAgentToken, `${issuer}`);
+    }
+  });
+
+  it('a token marked as an agent token in any one way is refused; forged ones (alg none, HS256 with the public key) too', async () => {
+    const oneMark = async (mark: 'typ' | 'iss' | 'aud'): Promise<string> => new SignJWT({ ten: 'acme', scope: 'mcmqtt.admin' })
+      .setProtectedHeader({ alg: 'ES256', kid: devKey.publicJwk.kid, ...(mark === 'typ' ? { typ: AGENT_TOKEN_TYPE } : {}) })
+      .setIssuer(mark === 'iss' ? AGENT_TOKEN_ISSUER : DEV_ISSUER)
+      .setAudience(mark === 'aud' ? [DEV_AUDIENCE, AGENT_TOKEN_AUDIENCE] : DEV_AUDIENCE)
+      .setIssuedAt().setExpirationTime('10m').sign(devKey.privateKey);
+    for (const mark of ['typ', 'iss', 'aud'] as const) {
+      const marked = await oneMark(mark);
+      assert.equal(looksLikeAgentToken(marked), true, mark);
+      await assert.rejects(createDevTokenVerifier(devKey.publicJwk).verify(marked), isRefusedAsAgentToken, mark);
+    }
+    const claims = decodeJwt(token);
+    const none = new UnsecuredJWT(claims).encode();
+    const publicJwk: JWK = agentKey.publicJwk;
+    const hs256 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: agentKey.kid, typ: AGENT_TOKEN_TYPE })
+      .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+    for (const forged of [none, hs256]) {
+      await assert.rejects(createDevTokenVerifier(devKey.publicJwk).verify(forged), isRefusedAsAgentToken);
+      // What a consumer of agent tokens does (docs/deployment.md): pin ES256 and the JWKS; both fail.
+      await assert.rejects(jwtVerify(forged, createLocalJWKSet({ keys: [publicJwk] }), { algorithms: ['ES256'], issuer: AGENT_TOKEN_ISSUER }));
+    }
+  });
+
+  it('a malformed token is not called an agent token: the verifier says what is wrong with it', async () => {
+    assert.equal(looksLikeAgentToken('not.a.jwt'), false);
+    await assert.rejects(createDevTokenVerifier(devKey.publicJwk).verify('not.a.jwt'), (error: unknown) => isDomainError(error) && error.code === 'auth.tokenInvalid');
+  });
+});
