@@ -63,12 +63,15 @@ export class KyselyWebhookOutbox {
     const token = randomBytes(12).toString('hex');
     const at = now.toISOString();
     const skipLocked = this.#isPostgres ? sql` for update skip locked` : sql``;
+    // The pick is a materialized CTE: run once. As `id in (select … limit n for update skip locked)`
+    // PostgreSQL may run the subquery again per row, claiming more than `limit` rows.
     const result = await sql<{ id: string; event_id: string; webhook_id: string; tenant_id: string; body: string; attempts: number | string; created_at: string }>`
-      update webhook_deliveries set next_attempt_at = ${leaseUntil.toISOString()}, claim_token = ${token}, attempts = attempts + 1,
-        last_attempt_at = ${at}, updated_at = ${at}
-      where status = 'pending' and next_attempt_at <= ${at} and id in (
+      with picked as materialized (
         select id from webhook_deliveries where webhook_id = ${webhookId} and status = 'pending' and next_attempt_at <= ${at}
         order by next_attempt_at, id limit ${limit}${skipLocked})
+      update webhook_deliveries set next_attempt_at = ${leaseUntil.toISOString()}, claim_token = ${token}, attempts = attempts + 1,
+        last_attempt_at = ${at}, updated_at = ${at}
+      where status = 'pending' and next_attempt_at <= ${at} and id in (select id from picked)
       returning id, event_id, webhook_id, tenant_id, body, attempts, created_at`.execute(this.#db);
     return result.rows.map((row) => ({
       id: row.id, eventId: row.event_id, webhookId: row.webhook_id, tenant: row.tenant_id as TenantId, body: row.body,

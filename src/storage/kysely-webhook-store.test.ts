@@ -101,6 +101,7 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
       const other = new KyselyWebhookOutbox(otherDb);
       const [mine, theirs] = await Promise.all([outbox.claim(hook.id, now, lease, 4), other.claim(hook.id, now, lease, 4)]);
       const ids = [...mine, ...theirs].map((delivery) => delivery.id);
+      assert.ok(mine.length <= 4 && theirs.length <= 4, `no claim takes more than its limit: ${mine.length} + ${theirs.length}`);
       assert.equal(ids.length, 6, 'every due row claimed');
       assert.equal(new Set(ids).size, 6, 'no row claimed twice');
       assert.deepEqual(await outbox.dueWebhooks(now, 10, []), []);
@@ -108,11 +109,11 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
       const later = new Date(lease.getTime() + 1);
       assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [hook.id]);
       assert.deepEqual(await outbox.dueWebhooks(later, 10, [hook.id]), []);
-      const first = mine[0]!;
+      const first = (mine[0] ?? theirs[0])!;
       const [again] = (await other.claim(hook.id, later, new Date(later.getTime() + 60_000), 6)).filter((delivery) => delivery.id === first.id);
       assert.ok(again);
       assert.equal(again.attempts, 2);
-      assert.equal(await outbox.complete(first, { status: 'delivered', responseStatus: 200 }, later), false, 'the stale claim records nothing');
+      assert.equal(await (mine.includes(first) ? outbox : other).complete(first, { status: 'delivered', responseStatus: 200 }, later), false, 'the stale claim records nothing');
       assert.equal(await other.complete(again, { status: 'delivered', responseStatus: 204 }, later), true);
       const far = new Date(later.getTime() + 86_400_000);
       const reclaimed = await outbox.claim(hook.id, far, new Date(far.getTime() + 1), 10);
@@ -151,6 +152,26 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     const found = await listAgentCertificatesExpiringBetween(db, ['acme'], new Date(at(0)), new Date(at(30)), 10);
     assert.deepEqual(found.map((entry) => entry.clientId), ['acme_in2', 'acme_in5']);
     assert.deepEqual(await listAgentCertificatesExpiringBetween(db, [], new Date(at(0)), new Date(at(30)), 10), []);
+  });
+
+  it('concurrent claims never exceed their limit nor share a row (20 rounds)', async () => {
+    const hook = webhook(acme, ['*']);
+    await store.create(hook, 'secret-secret-secret', 10, audit(acme, 'webhook.created', `webhook:${hook.id}`));
+    const otherDb = await openDatabase({ url });
+    try {
+      const other = new KyselyWebhookOutbox(otherDb);
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 5; i++) await writeAuditEvent(db, audit(acme, 'agent.deleted', `agent:acme_${round}_${i}`));
+        const now = new Date(Date.now() + 1000);
+        const lease = new Date(now.getTime() + 3_600_000 * (round + 1));
+        const [a, b] = await Promise.all([outbox.claim(hook.id, now, lease, 2), other.claim(hook.id, now, lease, 2)]);
+        assert.ok(a.length <= 2 && b.length <= 2, `round ${round}: ${a.length} + ${b.length}`);
+        assert.equal(new Set([...a, ...b].map((delivery) => delivery.id)).size, a.length + b.length);
+        await db.updateTable('webhook_deliveries').set({ status: 'delivered' }).where('webhook_id', '=', hook.id).execute();
+      }
+    } finally {
+      await otherDb.destroy();
+    }
   });
 
   it('deliveries page newest first; finished ones are pruned after their time, pending ones never', async () => {
