@@ -73,6 +73,8 @@ export const startWebhookDispatcher = ({
   let again = false;
   let isClosed = false;
   let prunedAt = 0;
+  // A database outage fails every pass: one error line a minute, not one per poll.
+  let passErrorLoggedAt = Number.NEGATIVE_INFINITY;
 
   const attempt = async (delivery: ClaimedDelivery): Promise<void> => {
     let outcome: DeliveryOutcome;
@@ -154,7 +156,11 @@ export const startWebhookDispatcher = ({
       again = true;
       return;
     }
-    pass = onePass().catch((error: unknown) => log.error({ err: error }, 'webhook dispatcher pass failed; retried at the next poll'))
+    pass = onePass().catch((error: unknown) => {
+      if (Date.now() - passErrorLoggedAt < 60_000) return;
+      passErrorLoggedAt = Date.now();
+      log.error({ err: error }, 'webhook dispatcher pass failed; retried at every poll (logged once a minute)');
+    })
       .finally(() => {
         pass = undefined;
         if (again) {
