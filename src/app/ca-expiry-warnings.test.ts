@@ -84,3 +84,22 @@ describe('CA expiry warnings: at start, then daily (fake clock)', () => {
     await warnings.close();
   });
 });
+
+describe('CA expiry warnings: the certificate.expiring webhook event', () => {
+  it('reports each CA expiring within 30 days (not an expired one, not a later one), with one id per CA and day', async () => {
+    const { logger } = collectingLogger();
+    const expiring: [string, number][] = [];
+    const now = new Date('2027-01-01T12:00:00Z');
+    const warnings = startCaExpiryWarnings({
+      listCaExpiries: async () => [ca('in-40-days', new Date(now.getTime() + 40 * DAY_MS)), ca('in-3-days', new Date(now.getTime() + 3.5 * DAY_MS)), ca('expired', new Date(now.getTime() - DAY_MS))],
+      logger, now: () => now, onExpiring: (entry, daysLeft) => expiring.push([entry.caCertificateId, daysLeft]),
+    });
+    await warnings.settled();
+    await warnings.close();
+    assert.deepEqual(expiring, [['in-3-days', 3]]);
+    const { expiringEventId } = await import('./expiring-event-id.ts');
+    assert.equal(expiringEventId('caCertificate:c1', now), expiringEventId('caCertificate:c1', new Date('2027-01-01T23:59:59Z')));
+    assert.notEqual(expiringEventId('caCertificate:c1', now), expiringEventId('caCertificate:c1', new Date('2027-01-02T00:00:00Z')));
+    assert.match(expiringEventId('caCertificate:c1', now), /^[0-9a-f]{24}$/);
+  });
+});

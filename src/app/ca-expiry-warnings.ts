@@ -11,6 +11,8 @@ export interface CaExpiryWarningsOptions {
   readonly logger: Logger;
   readonly now?: () => Date;
   readonly intervalMs?: number;
+  /** Called once per check for each CA certificate that expires within 30 days (not yet expired): the certificate.expiring webhook event. */
+  readonly onExpiring?: (ca: CaExpiry, daysLeft: number) => void;
 }
 
 export type RunningCaExpiryWarnings = PeriodicJob;
@@ -18,7 +20,7 @@ export type RunningCaExpiryWarnings = PeriodicJob;
 // Issue 15, part 3: once at start and then daily, one warning line per CA certificate (uploaded or
 // managed, any tenant) that expires within 30 days or has expired, and per imported CRL whose
 // nextUpdate is that close or past. Every node logs it (each node's log is complete on its own).
-export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new Date(), intervalMs = CA_EXPIRY_WARNING_INTERVAL_MS }: CaExpiryWarningsOptions): RunningCaExpiryWarnings => {
+export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new Date(), intervalMs = CA_EXPIRY_WARNING_INTERVAL_MS, onExpiring }: CaExpiryWarningsOptions): RunningCaExpiryWarnings => {
   const check = async (): Promise<void> => {
     const at = now();
     let cas: CaExpiry[];
@@ -36,6 +38,7 @@ export const startCaExpiryWarnings = ({ listCaExpiries, logger, now = () => new 
         logger.warn(fields, 'CA certificate has expired: its agents are refused; register its successor and re-issue their certificates (docs/ca-rollover.md)');
       } else {
         logger.warn({ ...fields, daysLeft: Math.floor(leftMs / DAY_MS) }, 'CA certificate expires within 30 days: roll it over (docs/ca-rollover.md)');
+        onExpiring?.(ca, Math.floor(leftMs / DAY_MS));
       }
     }
     // A CRL past its nextUpdate is still enforced (SPEC), but revocations made since are missing.

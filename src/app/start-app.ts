@@ -12,15 +12,19 @@ import {
 } from '../cluster/index.ts';
 import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
-import { createCommanding, createIssueAgentToken, InMemoryAgentTokenRequestLimit, createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
+import { createCommanding, createIssueAgentToken, InMemoryAgentTokenRequestLimit, createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex, createWebhookUseCases } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
-import { systemClock, type Clock } from '../shared/index.ts';
+import { systemClock, type Clock, type TenantId } from '../shared/index.ts';
 import {
   KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyDeliveryJobStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
-  countAgentCertificatesExpiringBefore, listCaExpiries, type Database, type OpenDatabaseOptions,
+  countAgentCertificatesExpiringBefore, listAgentCertificatesExpiringBetween, listCaExpiries, KyselyWebhookOutbox, KyselyWebhookStore, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
+import { createWebhookEventSink } from './webhook-event-sink.ts';
+import { startWebhookDispatcher, type WebhookDispatcher } from './webhook-dispatcher.ts';
+import { expiringEventId } from './expiring-event-id.ts';
+import { startAgentCertificateExpiringEvents } from './agent-certificate-expiring-events.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
 import { startAuditRetention } from './audit-retention.ts';
@@ -31,6 +35,9 @@ import { SQLITE_DATABASE_FILE } from './back-up-data-dir.ts';
 import { startAppMetrics } from './app-metrics.ts';
 
 const SHUTDOWN_GRACE_MS = 3000;
+const WEBHOOK_CONCURRENCY_PER_TARGET = 2;
+/** Delivered and failed deliveries stay listed (GET /webhooks/{id}/deliveries) this long. */
+const WEBHOOK_KEEP_FINISHED_MS = 7 * 86_400_000;
 
 export interface RunningApp {
   readonly httpUrl: string;
@@ -234,6 +241,29 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
 
     // Issue 19 part 2 (docs/commanding.md): delivery jobs, delivered by the broker.
     const deliveryJobs = new KyselyDeliveryJobStore(db);
+    // Issue 19 part 3 (docs/webhooks.md, decision 0035): events out. Changes write their events in
+    // their transactions (the outbox); the dispatcher on every node sends them. The sink takes the
+    // events no change carries, answering from memory for tenants without such webhooks.
+    const webhookSettings = config.webhooks;
+    const webhookPolicy = { allowedHosts: webhookSettings.allowedHosts, allowsHttp: webhookSettings.allowHttp };
+    const webhookOutbox = new KyselyWebhookOutbox(db, dataDirKeys.sealer);
+    let dispatcher: WebhookDispatcher | undefined;
+    const webhookEvents = await createWebhookEventSink({
+      outbox: webhookOutbox, refreshMs: webhookSettings.subscriptionsRefreshMs, log: logger.child({ component: 'webhooks' }), onEnqueued: () => dispatcher?.kick(),
+    });
+    closers.push(async () => webhookEvents.close());
+    const webhooks = createWebhookUseCases({
+      store: new KyselyWebhookStore(db, dataDirKeys.sealer), clock, settings: { policy: webhookPolicy, maxPerTenant: webhookSettings.maxPerTenant }, onChanged: () => webhookEvents.refresh(),
+    });
+    dispatcher = startWebhookDispatcher({
+      outbox: webhookOutbox, log: logger.child({ component: 'webhooks' }), metrics, now: () => clock.now(),
+      settings: {
+        policy: webhookPolicy, timeoutMs: webhookSettings.timeoutMs, pollMs: webhookSettings.pollMs, retryBaseMs: webhookSettings.retryBaseMs,
+        maxAgeMs: webhookSettings.maxAgeMs, concurrency: webhookSettings.concurrency, perTarget: WEBHOOK_CONCURRENCY_PER_TARGET, keepFinishedMs: WEBHOOK_KEEP_FINISHED_MS,
+      },
+    });
+    // Closed before the database (closers run in reverse); in-flight attempts are aborted and due again at once.
+    closers.push(() => dispatcher!.close());
 
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {
@@ -268,7 +298,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit, issueAgentToken,
-      commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: config.commanding.resendMs } },
+      webhookEvents, commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: config.commanding.resendMs } },
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -310,8 +340,20 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       registry: metrics, namesTenants: config.metrics.token !== undefined, now: () => clock.now(), logger,
       source: { listCaExpiries: () => listCaExpiries(db), countAgentCertificatesExpiringBefore: (before) => countAgentCertificatesExpiringBefore(db, before) },
     });
-    const caExpiryWarnings = startCaExpiryWarnings({ listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now() });
+    const caExpiryWarnings = startCaExpiryWarnings({
+      listCaExpiries: () => listCaExpiries(db), logger, now: () => clock.now(),
+      // certificate.expiring: once per CA certificate and day, however many nodes check (the id is the same).
+      onExpiring: (ca, daysLeft) => void webhookEvents.emitOnce({
+        type: 'certificate.expiring', tenant: ca.tenant as TenantId, time: clock.now(),
+        data: { kind: 'caCertificate', caCertificateId: ca.caCertificateId, notAfter: ca.notAfter.toISOString(), daysLeft },
+      }, expiringEventId(`caCertificate:${ca.caCertificateId}`, clock.now())),
+    });
     closers.push(() => caExpiryWarnings.close());
+    const agentExpiringEvents = startAgentCertificateExpiringEvents({
+      sink: webhookEvents, logger, now: () => clock.now(),
+      list: (tenants, from, to, limit) => listAgentCertificatesExpiringBetween(db, tenants, from, to, limit),
+    });
+    closers.push(() => agentExpiringEvents.close());
     const auditRetention = startAuditRetention({ store: audit, retentionDays: config.audit.retentionDays, logger, now: () => clock.now() });
     closers.push(() => auditRetention.close());
 
@@ -332,6 +374,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       auditTrail: audit,
       consoleSignInLink,
       commanding,
+      webhooks,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;

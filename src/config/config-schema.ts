@@ -56,6 +56,19 @@ const tlsGroups = (raw: string): string | undefined => {
   }
   return list;
 };
+const yesNo = (raw: string): boolean => {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false' || value === '') return false;
+  throw new Error('must be true or false');
+};
+// Webhook target hosts (issue 19 part 3): names or IP addresses, lower-cased, IPv6 without brackets.
+const webhookHosts = (raw: string): readonly string[] => {
+  const names = raw.split(',').map((name) => name.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')).filter((name) => name !== '');
+  const bad = names.filter((name) => !/^[a-z0-9.:-]{1,253}$/.test(name));
+  if (bad.length > 0) throw new Error(`has invalid host names or addresses (no wildcards, ports or schemes): ${bad.join(', ')}`);
+  return Object.freeze(names);
+};
 const logLevel = (raw: string): string => {
   const value = raw.trim();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value)) {
@@ -262,7 +275,44 @@ export const configSchema = {
       description: 'A command sent this long ago that never reached its connected, subscribed agent\'s connection (lost while the agent\'s new subscription reached the other nodes) is sent again, in milliseconds. One handed to the connection but not yet acknowledged is never sent twice.',
     }),
   },
-  cluster: {
+  webhooks: {
+    allowedHosts: setting<readonly string[]>({
+      env: 'TRUSTGATE_WEBHOOK_ALLOWED_HOSTS', default: Object.freeze([]), parse: webhookHosts,
+      description: 'Hosts webhooks may point at (docs/webhooks.md): comma-separated host names or IP addresses, matched exactly (no wildcards), checked at registration and before every delivery. A listed name may not resolve to a loopback, link-local (cloud metadata) or multicast address unless that address is listed too. Unset = no webhook may be registered.',
+    }),
+    allowHttp: setting({
+      env: 'TRUSTGATE_WEBHOOK_ALLOW_HTTP', default: false, parse: yesNo,
+      description: '`true` = webhooks may use plain http:// URLs (tests, a receiver on the same host). Default: https:// only.',
+    }),
+    maxPerTenant: setting({
+      env: 'TRUSTGATE_WEBHOOKS_PER_TENANT', default: 10, parse: integer(1, 100),
+      description: 'Webhooks a tenant may register.',
+    }),
+    timeoutMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_TIMEOUT_MS', default: 10_000, parse: integer(100, 60_000),
+      description: 'How long one delivery attempt may take (connect, send, first bytes of the answer), in milliseconds; longer is a failed attempt.',
+    }),
+    retryBaseMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_RETRY_BASE_MS', default: 10_000, parse: integer(10, 3_600_000),
+      description: 'Delay before the first retry of a failed delivery, in milliseconds; each next one doubles (at most an hour), less up to half of it at random.',
+    }),
+    maxAgeMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_MAX_AGE_MS', default: 86_400_000, parse: integer(1000, 604_800_000),
+      description: 'How long after its event a delivery is retried before it is marked failed, in milliseconds (default 24 hours).',
+    }),
+    pollMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_POLL_MS', default: 500, parse: integer(10, 60_000),
+      description: 'How often each node looks for due webhook deliveries, in milliseconds (one indexed query when there is nothing to send).',
+    }),
+    subscriptionsRefreshMs: setting({
+      env: 'TRUSTGATE_WEBHOOK_REFRESH_MS', default: 10_000, parse: integer(100, 600_000),
+      description: 'How often each node re-reads which tenants have webhooks for agent.connected / agent.disconnected / certificate.expiring, in milliseconds: a webhook created through another node of a cluster hears of those events from this node within this long (the node that created it at once; events written with a change, such as agent.onboarded, always).',
+    }),
+    concurrency: setting({
+      env: 'TRUSTGATE_WEBHOOK_CONCURRENCY', default: 16, parse: integer(1, 256),
+      description: 'Delivery attempts one node runs at once; at most 2 of them to the same webhook, so a slow receiver does not hold up the others.',
+    }),
+  },  cluster: {
     redisUrl: setting<string | undefined>({
       env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,
       description: 'Redis shared by the nodes of a cluster (`redis://host:6379`): MQTT messages, persistent sessions and registry events. Unset = a single node. Needs a PostgreSQL TRUSTGATE_DATABASE_URL.',

@@ -6,7 +6,7 @@ import type { JWK } from 'jose';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { SignInLink, TokenVerifier } from '../auth/index.ts';
 import type { Redis } from 'ioredis';
-import { watchAgents, type AuditTrail, type Commanding, type MqttBans, type Registry } from '../registry/index.ts';
+import { watchAgents, type AuditTrail, type Commanding, type MqttBans, type Registry, type WebhookUseCases } from '../registry/index.ts';
 import { banRoutes } from './bans/ban-routes.ts';
 import { caCertificateRoutes } from './ca-certificates/ca-certificate-routes.ts';
 import { agentRoutes } from './agents/agent-routes.ts';
@@ -14,6 +14,7 @@ import { agentEventsRoute } from './agents/agent-events-route.ts';
 import { agentCertificateRoutes } from './agent-certificates/agent-certificate-routes.ts';
 import { auditEventRoutes } from './audit-events/audit-event-routes.ts';
 import { COMMANDING_BASE_PATH, deliveryJobRoutes } from './delivery-jobs/delivery-job-routes.ts';
+import { webhookRoutes } from './webhooks/webhook-routes.ts';
 import { brokerCaRoutes } from './broker-ca/broker-ca-routes.ts';
 import { brokerInfoRoutes, type BrokerInfo } from './broker-info/broker-info-routes.ts';
 import { CONSOLE_PATH, consoleRoutes, markConsolePublic } from './console/console-routes.ts';
@@ -87,6 +88,8 @@ export interface HttpServerOptions {
   readonly bans?: MqttBans;
   /** The Commanding API's use cases (under /api/commanding/v3); absent, the routes are not registered. */
   readonly commanding?: Commanding;
+  /** The tenant's webhooks (docs/webhooks.md); absent, the routes are not registered. */
+  readonly webhooks?: WebhookUseCases;
 }
 
 /** GET /agents/events (docs/decisions/0027-agent-events-by-polling.md); tests shorten or lower them. */
@@ -112,7 +115,7 @@ export interface ReadinessReport {
 
 // Builds the Fastify app; listening is the caller's (app's) job.
 export const createHttpServer = async ({
-  registry, tokens, logger, devJwks, agentJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans, consoleSignInLink, commanding,
+  registry, tokens, logger, devJwks, agentJwks, metrics, metricsToken, brokerRootCaPem, brokerCertificateIssuer, broker, readiness, rateLimits, auditTrail, agentEvents, bans, consoleSignInLink, commanding, webhooks,
 }: HttpServerOptions): Promise<FastifyInstance> => {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -195,6 +198,7 @@ export const createHttpServer = async ({
   await app.register(auditEventRoutes, { prefix: API_BASE_PATH, registry });
   if (bans) await app.register(banRoutes, { prefix: API_BASE_PATH, bans });
   if (commanding) await app.register(deliveryJobRoutes, { prefix: COMMANDING_BASE_PATH, commanding });
+  if (webhooks) await app.register(webhookRoutes, { prefix: API_BASE_PATH, webhooks });
   await app.register(brokerCaRoutes, { rootCaPem: brokerRootCaPem, issuer: brokerCertificateIssuer });
   // The web console (docs/console.md), with its own strict security headers.
   await app.register(consoleRoutes, { prefix: CONSOLE_PATH, signInLink: consoleSignInLink });

@@ -5,7 +5,7 @@ import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { AgentSessions, AuditTrail, CommandDispatch, DeliveryJobStore, IssueAgentToken, MqttBans, Registry } from '../registry/index.ts';
+import type { AgentSessions, AuditTrail, CommandDispatch, DeliveryJobStore, IssueAgentToken, MqttBans, Registry, WebhookEventSink } from '../registry/index.ts';
 import type { AgentCensus } from './agents-per-tenant.ts';
 import { InMemoryConnectBanStore, type ConnectBanStore } from './connect-ban-store.ts';
 import { installConnectGuard } from './connect-guard.ts';
@@ -61,6 +61,8 @@ export interface MqttBrokerOptions {
   readonly issueAgentToken?: IssueAgentToken | undefined;
   /** MindConnect commanding (command-delivery.ts): the stored commands this broker delivers. */
   readonly commands?: { readonly jobs: DeliveryJobStore; readonly settings: CommandDeliverySettings } | undefined;
+  /** agent.connected / agent.disconnected webhook events (decision 0035); it answers from memory for a tenant without such webhooks. */
+  readonly webhookEvents?: WebhookEventSink | undefined;
 }
 
 /**
@@ -255,9 +257,13 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     },
   });
   onAdmitted = (client) => connackBound.admitted(client);
+  const webhookEvents = options.webhookEvents;
   onClientReady(broker, (client: Client) => {
     const principal = sessions.principalOf(client);
     if (principal) deadlines.track(client, principal);
+    if (principal?.kind === 'agent' && webhookEvents) {
+      void webhookEvents.emit({ type: 'agent.connected', tenant: principal.tenant, time: new Date(), data: { clientId: principal.clientId, agentId: principal.agentId, caCertificateId: principal.caCertificateId } });
+    }
   });
   // Not aedes' 'clientDisconnect': it never comes for a connection dropped while its CONNECT is
   // answered (client-lifecycle.ts).
@@ -279,6 +285,12 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     const successor = successorOf(client);
     const takenOverBy = successor?.tenant === principal.tenant && successor.agentId === principal.agentId && successor.sessionId !== principal.sessionId
       ? successor.sessionId : undefined;
+    if (takenOverBy === undefined && webhookEvents && counted.has(client)) {
+      void webhookEvents.emit({
+        type: 'agent.disconnected', tenant: principal.tenant, time: new Date(),
+        data: { clientId: principal.clientId, agentId: principal.agentId, reason: disconnectCauseOf(client, isClosing ? 'shutdown' : 'closedByBroker').reason },
+      });
+    }
     registry.recordAgentDisconnection(principal.tenant, principal.agentId, principal.sessionId, takenOverBy)
       .catch((error: unknown) => log.error({ err: error, clientId: client.id }, 'could not record the agent as offline'));
   });

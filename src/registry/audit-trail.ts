@@ -29,6 +29,8 @@ export const auditActions = [
   'rateLimit.exceeded',
   'deliveryJob.created',
   'deliveryJob.canceled',
+  'webhook.created',
+  'webhook.deleted',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

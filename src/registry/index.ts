@@ -50,6 +50,15 @@ export { AUDIT_PRUNE_BATCH_SIZE, pruneAuditEvents } from './prune-audit-events.t
 export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch, type AgentWatchOptions } from './watch-agents.ts';
 export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
 export { webhookEventTypes, type WebhookEvent, type WebhookEventSink, type WebhookEventType } from './webhook-events.ts';
+export { webhookEventOfAuditEntry } from './webhook-event-of-audit-entry.ts';
+export {
+  checkWebhookUrl, isSpecialAddress, isWebhookAddressAllowed, webhookHostOf, MAX_WEBHOOK_URL_LENGTH, type WebhookTargetPolicy,
+} from './webhook-target.ts';
+export {
+  createWebhookUseCases, DEFAULT_DELIVERY_PAGE_SIZE, MAX_DELIVERY_PAGE_SIZE, MAX_WEBHOOK_SECRET_LENGTH, MIN_WEBHOOK_SECRET_LENGTH,
+  type Webhook, type WebhookDelivery, type WebhookDeliveryPage, type WebhookDeliveryStatus, type WebhookInput, type WebhookSettings,
+  type WebhookStore, type WebhookSubscription, type WebhookUseCases,
+} from './webhooks.ts';
 export {
   agentReportedStatuses, commandStatuses, isTerminalCommandStatus, jobStatusOf, terminalCommandStatuses, undeliveredCommandStatuses,
   type AgentCommandUpdate, type AgentReportedStatus, type CommandRecord, type CommandStatus, type CommandToSend, type CommandUpdateOutcome,

@@ -93,6 +93,18 @@ export const errorCatalogue = {
   // MQTT connect bans (REST: /bans; docs/limits.md)
   'ban.notFound': 'No active ban with this id in this tenant (it expired, was lifted, or is not yours).',
 
+  // Webhooks (REST: /webhooks; docs/webhooks.md)
+  'webhook.notFound': 'No webhook with this id in this tenant (it was deleted, or is not yours).',
+  'webhook.hostsNotConfigured': 'No webhook may be registered on this server: the operator has not set TRUSTGATE_WEBHOOK_ALLOWED_HOSTS.',
+  'webhook.urlInvalid': 'The webhook URL is not an absolute http(s) URL, is longer than 2048 characters, or holds credentials (user:password@) or a fragment (#).',
+  'webhook.httpsRequired': 'The webhook URL is plain http:// and the operator requires https:// (TRUSTGATE_WEBHOOK_ALLOW_HTTP).',
+  'webhook.hostNotAllowed': 'The webhook URL\'s host is not in the operator\'s TRUSTGATE_WEBHOOK_ALLOWED_HOSTS (an IP address, localhost or a metadata address only when listed itself).',
+  'webhook.eventsInvalid': 'events is empty, repeats a name, or names an event type that does not exist (docs/webhooks.md lists them; "*" = all).',
+  'webhook.secretInvalid': 'The webhook secret is shorter than 16 or longer than 256 characters.',
+  'webhook.tooMany': 'The tenant already has the most webhooks allowed (TRUSTGATE_WEBHOOKS_PER_TENANT, default 10): delete one first.',
+  'webhook.limitInvalid': 'limit is not a whole number from 1 to 100.',
+  'webhook.cursorInvalid': 'The cursor is not a nextCursor of GET /webhooks/{id}/deliveries.',
+
   // Agent certificates issued by the tenant's managed CA (REST: /agentCertificates)
   'agentCertificate.notFound': 'No agent certificate with this id in this tenant.',
   'agentCertificate.nameInvalid': 'The name is not 1-64 characters of letters, digits, ".", "_" and "-" starting with a letter or digit (it becomes the CN and part of the client id and topics).',

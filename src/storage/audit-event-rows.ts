@@ -1,7 +1,8 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { newResourceId, type TenantId } from '../shared/index.ts';
-import type { AuditAction, AuditEntry, AuditOutcome, StoredAuditEvent } from '../registry/index.ts';
+import { webhookEventOfAuditEntry, type AuditAction, type AuditEntry, type AuditOutcome, type StoredAuditEvent } from '../registry/index.ts';
 import type { AuditEventsTable, Database } from './tables.ts';
+import { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
 
 // One place that turns an audit entry into a row and back: used by the audit trail itself and by
 // every store that writes an entry in the transaction of its change.
@@ -24,10 +25,12 @@ export const auditEventRowOf = (entry: AuditEntry): AuditEventsTable => ({
   count: entry.count ?? 1,
 });
 
-/** Writes `entry` (if any) with `db`: inside a store's transaction, it commits or rolls back with the change. */
+/** Writes `entry` (if any) with `db`: inside a store's transaction, it commits or rolls back with the
+ *  change; so does the webhook event the entry stands for, if any (decision 0035). */
 export const writeAuditEvent = async (db: Kysely<Database> | Transaction<Database>, entry: AuditEntry | undefined): Promise<void> => {
   if (entry === undefined) return;
   await db.insertInto('audit_events').values(auditEventRowOf(entry)).execute();
+  await enqueueWebhookEvent(db, webhookEventOfAuditEntry(entry));
 };
 
 export const storedAuditEventOf = (row: Selectable<AuditEventsTable>): StoredAuditEvent => ({

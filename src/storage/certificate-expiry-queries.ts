@@ -37,3 +37,22 @@ export const countAgentCertificatesExpiringBefore = async (db: Kysely<Database>,
     .where('certificate_not_after', '<', before.toISOString()).groupBy('tenant_id').execute();
   return new Map(rows.map((row) => [row.tenant_id, Number(row.count)]));
 };
+
+export interface AgentCertificateExpiry {
+  readonly tenant: string;
+  readonly agentId: string;
+  readonly clientId: string;
+  readonly notAfter: Date;
+}
+
+/** Agents of `tenants` whose current certificate's notAfter is in [from, to), soonest first, at most
+ *  `limit` (the certificate.expiring webhook events: only tenants that subscribe are read). */
+export const listAgentCertificatesExpiringBetween = async (
+  db: Kysely<Database>, tenants: readonly string[], from: Date, to: Date, limit: number,
+): Promise<AgentCertificateExpiry[]> => {
+  if (tenants.length === 0) return [];
+  const rows = await db.selectFrom('agents').select(['tenant_id', 'id', 'client_id', 'certificate_not_after'])
+    .where('tenant_id', 'in', tenants).where('certificate_not_after', '>=', from.toISOString()).where('certificate_not_after', '<', to.toISOString())
+    .orderBy('certificate_not_after').limit(limit).execute();
+  return rows.map((row) => ({ tenant: row.tenant_id, agentId: row.id, clientId: row.client_id, notAfter: new Date(row.certificate_not_after!) }));
+};

@@ -12,7 +12,11 @@ export { KyselyAgentTokenKeys, type StoredAgentTokenKey } from './kysely-agent-t
 export { AesGcmPrivateKeySealer, SEALING_KEY_BYTES, type PrivateKeySealer } from './private-key-sealer.ts';
 export { uniqueViolation } from './translate-driver-error.ts';
 export type { Database } from './tables.ts';
-export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
+export {
+  listCaExpiries, countAgentCertificatesExpiringBefore, listAgentCertificatesExpiringBetween, type AgentCertificateExpiry, type CaExpiry,
+} from './certificate-expiry-queries.ts';
 export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';
 export { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
 export { KyselyDeliveryJobStore } from './kysely-delivery-job-store.ts';
+export { KyselyWebhookStore } from './kysely-webhook-store.ts';
+export { KyselyWebhookOutbox, type ClaimedDelivery, type DeliveryOutcome } from './kysely-webhook-outbox.ts';

@@ -200,7 +200,37 @@ export interface DeliveryCommandsTable {
   agent_timestamp: string | null;
 }
 
+export interface WebhooksTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  events: string;
+  secret: string;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  webhook_id: string;
+  tenant_id: string;
+  event_type: string;
+  body: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  claim_token: string | null;
+  last_attempt_at: string | null;
+  last_response_status: number | null;
+  last_response_body: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   delivery_jobs: DeliveryJobsTable;
   delivery_commands: DeliveryCommandsTable;
   audit_events: AuditEventsTable;

@@ -26,6 +26,11 @@ const API_ROUTES = [
   'DELETE /agents/{id}',
   'GET /bans',
   'DELETE /bans/{id}',
+  'POST /webhooks',
+  'GET /webhooks',
+  'GET /webhooks/{id}',
+  'DELETE /webhooks/{id}',
+  'GET /webhooks/{id}/deliveries',
   'POST /agents/doctor',
   'POST /caCertificates',
   'GET /caCertificates',
@@ -110,7 +115,7 @@ for (const dialect of testDialects) describeOn(dialect)(`OpenAPI document and un
       assert.notEqual(answer.body?.errors?.[0]?.code, 'request.routeNotFound', `${route} is routed: ${answer.status} ${answer.text.slice(0, 200)}`);
       assert.ok([200, 400, 404].includes(answer.status), `${route}: ${answer.status}`);
       const notFound = route.includes('/deliveryJobs') ? 'deliveryJob.notFound' : route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound'
-        : route.includes('/bans') ? 'ban.notFound' : 'caCertificate.notFound';
+        : route.includes('/bans') ? 'ban.notFound' : route.includes('/webhooks') ? 'webhook.notFound' : 'caCertificate.notFound';
       if (answer.status === 404) assert.equal(answer.body.errors[0].code, notFound);
     }
   });

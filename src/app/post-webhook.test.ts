@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { lookup } from 'node:dns/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { after, before, it } from 'node:test';
+import { postWebhook } from './post-webhook.ts';
+
+// SSRF at delivery time: the checked address is the one connected to. A listed name that resolves
+// to a loopback address is refused (no connection is made); the address listed itself is not.
+
+let port: number;
+let hits = 0;
+const server = createServer((request, response) => {
+  hits += 1;
+  response.writeHead(request.url === '/redirect' ? 302 : 200, { location: '/elsewhere' }).end('x'.repeat(1000));
+});
+before(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const base = { secret: 's'.repeat(16), body: '{}', eventId: 'e', deliveryId: 'd', timeoutMs: 2000, now: new Date() };
+
+it('posts to a listed address; keeps only the first 256 bytes of the answer; a 3xx is answered, not followed', async () => {
+  const policy = { allowedHosts: ['127.0.0.1'], allowsHttp: true };
+  const answer = await postWebhook({ ...base, url: `http://127.0.0.1:${port}/in`, policy });
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body.length, 256);
+  const redirect = await postWebhook({ ...base, url: `http://127.0.0.1:${port}/redirect`, policy });
+  assert.equal(redirect.status, 302);
+});
+
+it('a listed name that resolves to a loopback address is refused before connecting', async (t) => {
+  const name = hostname().toLowerCase();
+  const addresses = await lookup(name, { all: true }).catch(() => []);
+  if (addresses.length === 0 || !addresses.every((address) => address.address.startsWith('127.') || address.address === '::1')) {
+    t.skip(`${name} does not resolve to loopback only here`);
+    return;
+  }
+  const before = hits;
+  await assert.rejects(postWebhook({ ...base, url: `http://${name}:${port}/in`, policy: { allowedHosts: [name], allowsHttp: true } }), /does not allow/);
+  assert.equal(hits, before, 'no request reached the server');
+  // The operator listing the address too allows it.
+  const answer = await postWebhook({ ...base, url: `http://${name}:${port}/in`, policy: { allowedHosts: [name, '127.0.0.1'], allowsHttp: true } });
+  assert.equal(answer.status, 200);
+});
+
+it('the allow-list is checked again at delivery: a host removed since registration is refused', async () => {
+  await assert.rejects(postWebhook({ ...base, url: `http://127.0.0.1:${port}/in`, policy: { allowedHosts: ['hooks.example.com'], allowsHttp: true } }), { code: 'webhook.hostNotAllowed' });
+});
+
+it('a target that does not answer in time is a failed attempt', async () => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    await assert.rejects(postWebhook({ ...base, timeoutMs: 200, url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/in`, policy: { allowedHosts: ['127.0.0.1'], allowsHttp: true } }), /200 ms|abort/i);
+  } finally {
+    silent.closeAllConnections();
+    silent.close();
+  }
+});
+
+it('https: the receiver\'s certificate is verified (a self-signed one is a failed attempt, nothing is sent)', async () => {
+  const { createCa } = await import('../../test/support/test-pki.ts');
+  const { createServer: createHttpsServer } = await import('node:https');
+  const selfSigned = await createCa({ subject: 'CN=127.0.0.1' });
+  let received = 0;
+  const tlsServer = createHttpsServer({ cert: selfSigned.certificatePem, key: selfSigned.privateKeyPem }, (_request, response) => {
+    received += 1;
+    response.writeHead(200).end();
+  });
+  await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/in`;
+    await assert.rejects(postWebhook({ ...base, url, policy: { allowedHosts: ['127.0.0.1'], allowsHttp: false } }), /certificate|self.signed/i);
+    assert.equal(received, 0);
+  } finally {
+    tlsServer.closeAllConnections();
+    tlsServer.close();
+  }
+});

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { Registry as MetricsRegistry } from 'prom-client';
+import { openTestDatabase } from '../../test/support/test-databases.ts';
+import { waitUntil } from '../../test/support/wait-until.ts';
+import type { TenantId } from '../shared/index.ts';
+import { KyselyWebhookOutbox, KyselyWebhookStore } from '../storage/index.ts';
+import { nextAttemptAfter, startWebhookDispatcher } from './webhook-dispatcher.ts';
+import { signWebhookBody } from './post-webhook.ts';
+import { createHmac } from 'node:crypto';
+
+// Backoff: doubling from the base, jittered down by at most half, capped at an hour, never past the
+// event's maximum age (then failed).
+
+it('retries back off exponentially with jitter, until the maximum age', () => {
+  const createdAt = new Date('2026-12-03T00:00:00Z');
+  const base = { createdAt, retryBaseMs: 10_000, maxAgeMs: 86_400_000 };
+  const delay = (attempts: number, random: number, now = createdAt) =>
+    nextAttemptAfter({ ...base, attempts, now, random: () => random })!.getTime() - now.getTime();
+  assert.equal(delay(1, 1), 10_000);
+  assert.equal(delay(1, 0), 5_000);
+  assert.equal(delay(4, 1), 80_000);
+  assert.equal(delay(40, 1), 3_600_000);
+  const late = new Date(createdAt.getTime() + 86_400_000 - 1000);
+  assert.equal(delay(30, 1, late), 1000, 'the last attempt at the maximum age');
+  assert.equal(nextAttemptAfter({ ...base, attempts: 31, now: new Date(createdAt.getTime() + 86_400_000), random: () => 1 }), undefined);
+});
+
+it('signs "<t>.<raw body>" with HMAC-SHA256', () => {
+  const body = '{"id":"x"}';
+  assert.equal(signWebhookBody('k'.repeat(16), body, 1_764_720_000), `t=1764720000,v1=${createHmac('sha256', 'k'.repeat(16)).update(`1764720000.${body}`).digest('hex')}`);
+});
+
+describe('the dispatcher against a real outbox (SQLite)', () => {
+  it('a target that never answers holds at most its 2 slots: another tenant\'s delivery goes through at once', async () => {
+    const { db, close } = await openTestDatabase('sqlite');
+    const dispatcherMetrics = new MetricsRegistry();
+    const store = new KyselyWebhookStore(db);
+    const outbox = new KyselyWebhookOutbox(db);
+    const created = (tenant: string, id: string) => store.create({ id, tenant: tenant as TenantId, url: `https://${tenant}.example/in`, events: ['*'], createdAt: new Date() }, 's'.repeat(16),
+      10, { time: new Date(), tenant: tenant as TenantId, actor: { type: 'system', id: 'trustgate' }, action: 'webhook.created', target: `webhook:${id}`, outcome: 'success' });
+    const slowId = 'a'.repeat(24);
+    const fastId = 'b'.repeat(24);
+    await created('slow', slowId);
+    await created('fast', fastId);
+    const event = (tenant: string) => ({ type: 'agent.connected' as const, tenant: tenant as TenantId, time: new Date(), data: {} });
+    for (let i = 0; i < 10; i++) await outbox.enqueue(event('slow'));
+    let hanging = 0;
+    const delivered: string[] = [];
+    const dispatcher = startWebhookDispatcher({
+      outbox, log: pino({ level: 'silent' }), metrics: dispatcherMetrics,
+      settings: { policy: { allowedHosts: ['slow.example', 'fast.example'], allowsHttp: false }, timeoutMs: 60_000, pollMs: 20, retryBaseMs: 100, maxAgeMs: 86_400_000, concurrency: 4, perTarget: 2, keepFinishedMs: 86_400_000 },
+      post: (post) => {
+        if (post.url.includes('slow')) {
+          hanging += 1;
+          return new Promise((_resolve, reject) => post.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+        }
+        delivered.push(post.eventId);
+        return Promise.resolve({ status: 200, body: '' });
+      },
+    });
+    try {
+      await waitUntil(() => hanging === 2, 5_000, 'the slow target holds its two slots');
+      await outbox.enqueue(event('fast'));
+      dispatcher.kick();
+      await waitUntil(() => delivered.length === 1, 2_000, 'the other tenant\'s delivery is sent');
+      assert.equal(hanging, 2, 'no third attempt to the slow target');
+    } finally {
+      await dispatcher.close();
+      // Aborted by the shutdown: due again at once, not counted as failed.
+      const rows = await db.selectFrom('webhook_deliveries').select(['status', 'last_error']).where('webhook_id', '=', slowId).execute();
+      assert.ok(rows.every((row) => row.status === 'pending'));
+      assert.equal(rows.filter((row) => row.last_error === 'interrupted by shutdown').length, 2);
+      await close();
+    }
+  });
+});
