@@ -454,6 +454,15 @@ describe('mayReceive (checked at delivery, also for queued messages)', () => {
     [application('acme', false), 'tc/acme-x/acme-x_pump/o/data', false],
     [application('acme', true), '$SYS/broker/uptime', false],
     [application('acme', true), 'tc/acme/#', false],
+    // An agent's access token answer reaches only that agent (security review of decision 0033):
+    // never a tenant application of its tenant, read-only or admin, whatever it subscribed with.
+    [pump, 'tc/acme/acme_pump-1/i/agm_v3/tr', true],
+    [agent('acme', 'acme_pump-2'), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', false), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/trx', true],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/t', true],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/cmd_v3/c', true],
   ];
   for (const [principal, topic, expected] of rows) {
     test(`${principal.kind} ${principal.clientId} ${expected ? 'receives' : 'never receives'} ${topic}`, () => {

@@ -61,7 +61,13 @@ export const maySubscribe = (principal: Publisher, filter: string): boolean => {
   return hasLevelsBelow(filter, prefix);
 };
 
+// An agent's access token answer (agent-token-requests.ts; issue 19 part 1) is a bearer
+// credential of that agent: only the agent receives it. A tenant application subscribed to
+// tc/<tenant>/# (mcmqtt.read is enough) would otherwise collect every agent's token and act as any
+// of its agents towards the services that accept them (security review of decision 0033).
+const AGENT_TOKEN_ANSWER = /^tc\/[^/]+\/[^/]+\/i\/agm_v3\/tr$/;
+
 /** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
  *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
 export const mayReceive = (principal: Publisher, topic: string): boolean =>
-  isWildcardFree(topic) && maySubscribe(principal, topic);
+  isWildcardFree(topic) && maySubscribe(principal, topic) && (principal.kind === 'agent' || !AGENT_TOKEN_ANSWER.test(topic));

@@ -57,7 +57,7 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     const issued = await issue(tenant, 'pump-1');
     const app = resources.client(await connectApplication(server, tenant));
     const appLog = new MessageLog(app);
-    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 }, [`tc/${tenant}/+/i/agm_v3/tr`]: { qos: 1 } }), [1, 1]);
     const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
     const tokens = await tokenClient(agent, tenant, issued.clientId);
 
@@ -77,8 +77,12 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.equal(jwks.keys.length, 2, 'the dev issuer key and the agent token key');
     assert.ok(jwks.keys.some((key) => key.kid === protectedHeader.kid));
 
-    // The application may read the agent's i/ topics (it sees the answer), never the request.
-    await appLog.next(`tc/${tenant}/${issued.clientId}/i/agm_v3/tr`, 5_000);
+    // Neither the request nor the answer reaches a tenant application (security review of decision
+    // 0033): the answer is the agent's bearer credential. A message the agent publishes after it
+    // (o/data) does reach the application, so the answer would have arrived before it.
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/data`, 'after the token', { qos: 1 });
+    await appLog.next(`tc/${tenant}/${issued.clientId}/o/data`, 5_000, 'after the token');
+    assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/i/agm_v3`), [], 'the answer (the token) reaches only the agent');
     assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), [], 'the request is consumed by the broker');
 
     const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
