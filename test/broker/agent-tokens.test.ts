@@ -148,6 +148,26 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), []);
   });
 
+  test('hostile ids and QoS 2: quotes, control characters and JSON in the id come back as the same string inside valid JSON; a QoS 2 request closes the connection unanswered', async () => {
+    // Security review of decision 0033: the id is echoed three times; it must not break out of the answer.
+    const tenant = newTenant('ah');
+    const issued = await issue(tenant, 'pump-h');
+    const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const tokens = await tokenClient(agent, tenant, issued.clientId);
+    const hostile = ['"}, "data": {"access_token": "forged"}, "x": {"', '\u0000\n\r\t\u001b[2J', '\u2028\u2029</script>', '\\"\\u0022', 'é😀'.repeat(64)];
+    for (const id of hostile) {
+      const answer = await tokens.ask({ id, padding: 'x'.repeat(64 * 1024) });
+      assert.deepEqual([answer.id, answer.correlationId ?? answer.id, Object.keys(answer).sort().join()], [id, id, answer.error ? 'error,id' : 'correlationId,data,id,requestId'], JSON.stringify(answer));
+      assert.notEqual(answer.data?.access_token, 'forged');
+    }
+    // QoS 0 and 1 only (README): a QoS 2 request closes the connection before it is handled, no answer.
+    const closed = closesWithin(agent, 5_000);
+    agent.publish(`tc/${tenant}/${issued.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'qos2' }), { qos: 2 });
+    assert.equal(await closed, true, 'a QoS 2 request closes the connection');
+    const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
+    assert.equal(audit.body.auditEvents.length, 1, 'only the first hostile id got a token');
+  });
+
   test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either', async () => {
     const tenant = newTenant('ao');
     const [one, two] = [await issue(tenant, 'pump-3'), await issue(tenant, 'pump-4')];
