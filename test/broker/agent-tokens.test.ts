@@ -148,7 +148,7 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), []);
   });
 
-  test('hostile ids and QoS 2: quotes, control characters and JSON in the id come back as the same string inside valid JSON; a QoS 2 request closes the connection unanswered', async () => {
+  test('hostile ids and QoS 2: quotes, control characters and JSON in the id come back as the same string inside valid JSON; a QoS 2 request closes the connection unanswered; a reconnect does not reset the minute', async () => {
     // Security review of decision 0033: the id is echoed three times; it must not break out of the answer.
     const tenant = newTenant('ah');
     const issued = await issue(tenant, 'pump-h');
@@ -164,6 +164,10 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     const closed = closesWithin(agent, 5_000);
     agent.publish(`tc/${tenant}/${issued.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'qos2' }), { qos: 2 });
     assert.equal(await closed, true, 'a QoS 2 request closes the connection');
+    // Reconnecting does not reset the minute (the limit is the agent's, not its session's).
+    const again = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const refused = await (await tokenClient(again, tenant, issued.clientId)).ask({ id: 'after-reconnect' });
+    assert.deepEqual([refused.id, refused.error?.code, refused.data], ['after-reconnect', 'agentToken.rateLimited', undefined]);
     const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
     assert.equal(audit.body.auditEvents.length, 1, 'only the first hostile id got a token');
   });
