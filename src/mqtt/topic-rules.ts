@@ -65,7 +65,11 @@ export const maySubscribe = (principal: Publisher, filter: string): boolean => {
 // credential of that agent: only the agent receives it. A tenant application subscribed to
 // tc/<tenant>/# (mcmqtt.read is enough) would otherwise collect every agent's token and act as any
 // of its agents towards the services that accept them (security review of decision 0033).
-const AGENT_TOKEN_ANSWER = /^tc\/[^/]+\/[^/]+\/i\/agm_v3\/tr$/;
+const AGENT_TOKEN_ANSWER = /^tc\/[^/]+\/([^/]+)\/i\/agm_v3\/tr$/;
+
+/** The client id of the only one who may receive a message on `topic` (an agent's access token
+ *  answer), or undefined for a topic whose receivers the subscriptions and mayReceive decide. */
+export const soleReceiverOf = (topic: string): string | undefined => AGENT_TOKEN_ANSWER.exec(topic)?.[1];
 
 /** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
  *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
