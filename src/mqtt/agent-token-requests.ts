@@ -6,6 +6,7 @@ import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
+import { BROKER_PUBLISHER_CLIENT_ID } from './topic-rules.ts';
 
 // Agent access tokens over MQTT (SPEC "MindConnect commanding, agent tokens, events out"; issue 19
 // part 1; MindConnect MQTT "agent token": the sample agent mindsphere/mindconnect-mqtt publishes
@@ -59,7 +60,7 @@ const readRequestId = (payload: unknown): string => {
 };
 
 // The broker's answers: published as from a tenant application, which the rules allow on any of the tenant's i/ topics.
-const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
+const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_PUBLISHER_CLIENT_ID, mayPublish: true });
 
 const outcomeOf = (error: DomainError | undefined): AgentTokenOutcome => {
   if (error?.code === 'agentToken.requestInvalid') return 'requestInvalid';

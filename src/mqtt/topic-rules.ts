@@ -36,6 +36,10 @@ const agentOutbound = (tenant: string, clientId: string) => `tc/${tenant}/${clie
 const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/i/`;
 const tenantRoot = (tenant: string) => `tc/${tenant}/`;
 
+/** The client id the broker's own answers are stamped with (agent-token-requests.ts,
+ *  certificate-renewal.ts): no client has it, an application's starts with `<tenant>_` or `aedes_`. */
+export const BROKER_PUBLISHER_CLIENT_ID = 'trustgate';
+
 /** Why this principal may not PUBLISH to `topic` (a topic name, never a filter), or undefined if it may. */
 export const whyPublishRefused = (principal: Publisher, topic: string): 'topic not allowed' | 'missing scope mcmqtt.admin' | undefined => {
   if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return 'topic not allowed';
@@ -45,6 +49,9 @@ export const whyPublishRefused = (principal: Publisher, topic: string): 'topic n
   const [clientId, direction, ...rest] = topic.slice(tenantRoot(principal.tenant).length).split('/');
   const isAgentInbound = clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
   if (!isAgentInbound) return 'topic not allowed';
+  // Only the broker answers a token request: an application's forged answer would hand the agent a
+  // token of someone else's choosing (security review of decision 0033).
+  if (AGENT_TOKEN_ANSWER.test(topic) && principal.clientId !== BROKER_PUBLISHER_CLIENT_ID) return 'topic not allowed';
   // The topic is one only mcmqtt.admin may publish to: the token lacks the scope, not the topic the rule.
   return principal.mayPublish ? undefined : 'missing scope mcmqtt.admin';
 };

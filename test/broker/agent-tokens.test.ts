@@ -172,7 +172,7 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.equal(audit.body.auditEvents.length, 1, 'only the first hostile id got a token');
   });
 
-  test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either', async () => {
+  test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either, nor forge an answer', async () => {
     const tenant = newTenant('ao');
     const [one, two] = [await issue(tenant, 'pump-3'), await issue(tenant, 'pump-4')];
     const agent = resources.client(await connectAgent(server, credentialsOf(one), one.clientId));
@@ -187,11 +187,16 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     const appClosed = new Promise<void>((resolve) => app.once('close', () => resolve()));
     app.publish(`tc/${tenant}/${two.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'app' }), { qos: 1 });
     await appClosed;
+    // Nor can an mcmqtt.admin application forge an answer (security review of decision 0033).
+    const forger = resources.client(await connectApplication(server, tenant, { scopes: ['mcmqtt.admin'] }));
+    const forgerClosed = new Promise<void>((resolve) => forger.once('close', () => resolve()));
+    forger.publish(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`, JSON.stringify({ id: 'own', data: { access_token: 'forged' } }), { qos: 1 });
+    await forgerClosed;
     // The victim's own request is still granted: neither attempt took its minute.
     const own = await tokenClient(victim, tenant, two.clientId);
     const answer = await own.ask({ id: 'own' });
     assert.equal(answer.error, undefined, JSON.stringify(answer));
-    assert.deepEqual(victimLog.on(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`).length, 1, 'no answer to the others');
+    assert.deepEqual(victimLog.on(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`).length, 1, 'no answer to the others, no forged one');
   });
 
   test('the agent token opens no REST API (401 auth.agentTokenRefused) and is no tenant application password (CONNACK 4)', async () => {
