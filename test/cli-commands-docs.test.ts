@@ -23,7 +23,7 @@ describe('the CLI\'s commands, as the docs list them', () => {
   it('docs/architecture.md names every command, and docs/cli.md has a section for each', async () => {
     const commands: string[] = [];
     for (const command of await commandsOf()) {
-      const subcommands = command === 'ca' || command === 'agent' || command === 'audit' || command === 'agent-token-key' ? await commandsOf(command) : [];
+      const subcommands = command === 'ca' || command === 'agent' || command === 'audit' || command === 'agent-token-key' || command === 'command' ? await commandsOf(command) : [];
       if (subcommands.length === 0) commands.push(command);
       else commands.push(...subcommands.map((sub) => `${command} ${sub}`));
     }

@@ -12,13 +12,13 @@ import {
 } from '../cluster/index.ts';
 import { ConfigError, MAX_NODE_ID_LENGTH, type Config } from '../config/index.ts';
 import { CONSOLE_PATH, createHttpServer, RateLimitPolicyError, type ReadinessReport } from '../http/index.ts';
-import { createIssueAgentToken, InMemoryAgentTokenRequestLimit, createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
+import { createCommanding, createIssueAgentToken, InMemoryAgentTokenRequestLimit, createRegistry, followRegistryEvents, pollTrustChanges, publishThroughOutbox, relayTrustEvents, TrustIndex } from '../registry/index.ts';
 import { startMqttBroker } from '../mqtt/index.ts';
 import { Counter, Registry as MetricsRegistry, collectDefaultMetrics } from 'prom-client';
 import { loadBrokerTlsIdentity } from './broker-tls-identity.ts';
 import { systemClock, type Clock } from '../shared/index.ts';
 import {
-  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
+  KyselyAgentCertificateStore, KyselyAgentStore, KyselyAuditTrail, KyselyCaCertificateStore, KyselyDeliveryJobStore, KyselyManagedCaStore, KyselyRevocationStore, KyselyTrustChangeCounter, KyselyTrustEventOutbox, openDatabase,
   countAgentCertificatesExpiringBefore, listCaExpiries, type Database, type OpenDatabaseOptions,
 } from '../storage/index.ts';
 import { registerExpiryMetrics } from './expiry-metrics.ts';
@@ -232,6 +232,9 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       },
     });
 
+    // Issue 19 part 2 (docs/commanding.md): delivery jobs, delivered by the broker.
+    const deliveryJobs = new KyselyDeliveryJobStore(db);
+
     let backplane: RedisBrokerBackplane | undefined;
     if (redisUrl) {
       const dropped = new Counter({
@@ -265,6 +268,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     const broker = await listenOrExplain(mqttListener, () => startMqttBroker({
       registry, tokens, logger, metrics, host: config.mqtt.host, port: config.mqtt.port, nodeId, backplane, heartbeatMs: config.mqtt.heartbeatMs,
       quotas: config.mqtt, tenantMetrics: config.metrics.token !== undefined, reusePort: worker !== undefined, connectLimits: config.limits.rateLimits.mqtt, audit, issueAgentToken,
+      commands: { jobs: deliveryJobs, settings: { expiryMs: config.commanding.commandExpiryMs, sweepMs: config.commanding.sweepMs, resendAfterMs: config.commanding.resendMs } },
       tls: { certificateChainPem: tlsIdentity.certificateChainPem, privateKeyPem: tlsIdentity.privateKeyPem, groups: config.tls.groups },
     }));
     closers.push(async () => {
@@ -275,6 +279,10 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       }
     });
     follower.attachSessions(broker);
+    const commanding = createCommanding({
+      jobs: deliveryJobs, clock, audit, commandExpiryMs: config.commanding.commandExpiryMs, dispatch: broker.commandDispatch,
+      isAgentClientId: (tenant, clientId) => registry.isAgentClientId(tenant, clientId),
+    });
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
 
     // Read by /readyz (and whatever else wants to know whether the node is leaving: isDraining()).
@@ -323,6 +331,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
       // REST rate-limit hits go to the same trail (issue 16 part 2 records them, aggregated).
       auditTrail: audit,
       consoleSignInLink,
+      commanding,
     }).catch((error: unknown) => {
       // Only the API knows its routes: a policy file naming one it lacks is found here, and is the operator's to fix.
       throw error instanceof RateLimitPolicyError ? new ConfigError(`Invalid configuration:\n  ${error.message}`, [error.message]) : error;

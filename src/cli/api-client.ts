@@ -85,17 +85,26 @@ export interface ApiClientOptions {
   readonly token: string;
   /** Appended to 401 messages: where the token came from, so a person knows what to fix. */
   readonly tokenHint?: string;
+  /** The API's base path (default the MindConnect MQTT API's; the Commanding API has its own). */
+  readonly basePath?: string;
 }
 
 export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string;
   readonly #tokenHint: string | undefined;
+  readonly #basePath: string;
 
-  constructor({ baseUrl, token, tokenHint }: ApiClientOptions) {
+  constructor({ baseUrl, token, tokenHint, basePath = API_BASE_PATH }: ApiClientOptions) {
     this.baseUrl = baseUrl;
     this.#token = token;
     this.#tokenHint = tokenHint;
+    this.#basePath = basePath;
+  }
+
+  /** The same server and token, another API of it (e.g. /api/commanding/v3). */
+  at(basePath: string): ApiClient {
+    return new ApiClient({ baseUrl: this.baseUrl, token: this.#token, tokenHint: this.#tokenHint, basePath });
   }
 
   get<T>(path: string): Promise<T> {
@@ -115,7 +124,7 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = `${this.baseUrl}${API_BASE_PATH}${path}`;
+    const url = `${this.baseUrl}${this.#basePath}${path}`;
     const { response, text } = await fetchOrExplain(this.baseUrl, url, {
       method,
       headers: {

@@ -46,7 +46,8 @@ export class CliError extends Error {
 /** Exit code for a failed API call, from its HTTP status and MindConnect error code. */
 export const exitCodeForHttp = (status: number, code: string | undefined): number => {
   if (status === 401 || status === 403) return EXIT.noPermission;
-  if (status === 404) return code?.endsWith('.notFound') ? EXIT.notFound : EXIT.unavailable;
+  // An unknown object, or an agent a delivery job names that the tenant does not have.
+  if (status === 404) return code?.endsWith('.notFound') || code === 'deliveryJob.agentNotFound' ? EXIT.notFound : EXIT.unavailable;
   if (status === 409 || status === 429) return EXIT.conflict;
   if (status === 400 || status === 413 || status === 415) return EXIT.dataError;
   if (status >= 500) return EXIT.unavailable;

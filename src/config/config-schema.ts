@@ -248,6 +248,20 @@ export const configSchema = {
       description: 'How long audit events are kept, in days (docs/audit.md): every node deletes older ones hourly, in batches of 1,000.',
     }),
   },
+  commanding: {
+    commandExpiryMs: setting({
+      env: 'TRUSTGATE_COMMAND_EXPIRY_MS', default: 7 * 24 * 3_600_000, parse: integer(1000, 365 * 24 * 3_600_000),
+      description: 'How long a command of the Commanding API (docs/commanding.md) waits for its agent, in milliseconds: one not delivered (PUBACKed) by then becomes EXPIRED and is never sent. Default 7 days.',
+    }),
+    sweepMs: setting({
+      env: 'TRUSTGATE_COMMAND_SWEEP_MS', default: 5000, parse: integer(100, 600_000),
+      description: 'How often each node expires commands, learns the other nodes\' cancellations and re-sends lost commands (TRUSTGATE_COMMAND_RESEND_MS), in milliseconds.',
+    }),
+    resendMs: setting({
+      env: 'TRUSTGATE_COMMAND_RESEND_MS', default: 10_000, parse: integer(100, 3_600_000),
+      description: 'A command sent this long ago that never reached its connected, subscribed agent\'s connection (lost while the agent\'s new subscription reached the other nodes) is sent again, in milliseconds. One handed to the connection but not yet acknowledged is never sent twice.',
+    }),
+  },
   cluster: {
     redisUrl: setting<string | undefined>({
       env: 'TRUSTGATE_REDIS_URL', default: undefined, parse: redisUrl,

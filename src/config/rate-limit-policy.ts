@@ -58,6 +58,9 @@ export const MINDCONNECT_RATE_LIMITS: RateLimitPolicy = Object.freeze<RateLimitP
       { method: 'POST', route: '/agentCertificates', windows: [{ max: 10, windowMs: 30 * SECOND }] },
       { method: 'GET', route: '/agentCertificates', windows: [{ max: 30, windowMs: 30 * SECOND }, { max: 40, windowMs: MINUTE }] },
       { method: 'DELETE', route: '/agentCertificates/:id', windows: [{ max: 5, windowMs: 30 * SECOND }, { max: 20, windowMs: MINUTE }] },
+      // Commanding (issue 19): routes outside the MindConnect MQTT base path keep their full path.
+      // Generous: a job reaches at most 20 agents, so 60 jobs per 30 s is 1,200 commands.
+      { method: 'POST', route: '/api/commanding/v3/deliveryJobs', windows: [{ max: 60, windowMs: 30 * SECOND }, { max: 1000, windowMs: HOUR }] },
     ],
     otherRoutes: [{ max: 300, windowMs: 30 * SECOND }],
   },

@@ -138,9 +138,10 @@ describe('REST rate limits with the mindconnect default table', () => {
     const notACa = await call(server.app, 'delta', 'POST', '/caCertificates', { name: 'x', caCertificate: (await createCa({ basicConstraints: { ca: false } })).certificatePem });
     assert.equal(notACa.status, 400);
     assert.notEqual(notACa.body.errors[0].code, 'rateLimit.exceeded');
-    // The only codes answered with 429: this one, the renewal limits and the agent event streams' cap, no trust decision.
+    // The only codes answered with 429: this one, the renewal and agent token limits (MQTT answers) and the agent
+    // event streams' cap, no trust decision.
     assert.deepEqual(Object.entries(httpStatusByCode).filter(([, status]) => status === 429).map(([code]) => code).sort(),
-      ['agent.streamTenantLimitReached', 'rateLimit.exceeded', 'renewal.inProgress', 'renewal.tooSoon']);
+      ['agent.streamTenantLimitReached', 'agentToken.rateLimited', 'rateLimit.exceeded', 'renewal.inProgress', 'renewal.tooSoon']);
   });
 });
 

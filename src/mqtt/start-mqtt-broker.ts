@@ -5,7 +5,7 @@ import { Aedes, type Client, type ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import type { TokenVerifier } from '../auth/index.ts';
-import type { AgentSessions, AuditTrail, IssueAgentToken, MqttBans, Registry } from '../registry/index.ts';
+import type { AgentSessions, AuditTrail, CommandDispatch, DeliveryJobStore, IssueAgentToken, MqttBans, Registry } from '../registry/index.ts';
 import type { AgentCensus } from './agents-per-tenant.ts';
 import { InMemoryConnectBanStore, type ConnectBanStore } from './connect-ban-store.ts';
 import { installConnectGuard } from './connect-guard.ts';
@@ -22,6 +22,8 @@ import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
 import { installCertificateRenewal } from './certificate-renewal.ts';
 import { agentTokenOutcomes, installAgentTokenRequests } from './agent-token-requests.ts';
+import { CanceledCommands } from './canceled-commands.ts';
+import { installCommandDelivery, type CommandDelivery, type CommandDeliverySettings } from './command-delivery.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -56,6 +58,8 @@ export interface MqttBrokerOptions {
   readonly reusePort?: boolean;
   /** Answers agents' access token requests on o/agm_v3/t (agent-token-requests.ts); undefined (a broker built without them, in tests) = still consumed, answered `internal`. */
   readonly issueAgentToken?: IssueAgentToken | undefined;
+  /** MindConnect commanding (command-delivery.ts): the stored commands this broker delivers. */
+  readonly commands?: { readonly jobs: DeliveryJobStore; readonly settings: CommandDeliverySettings } | undefined;
 }
 
 /**
@@ -86,6 +90,8 @@ export interface RunningMqttBroker extends AgentSessions {
   readonly port: number;
   /** The connect bans, as the REST API lists and lifts them. */
   readonly bans: MqttBans;
+  /** Publishes and withdraws commands (undefined without `commands`). */
+  readonly commandDispatch: CommandDispatch | undefined;
   /** Graceful shutdown: stops accepting connections, then disconnects the connected clients
    *  evenly over `durationMs` (the first at once, the last about `durationMs` later), so agents
    *  reconnect to other nodes without a stampede. */
@@ -120,6 +126,9 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const backplane = options.backplane;
   const isClusterAvailable = (): boolean => backplane?.isAvailable?.() !== false;
   const authorizeSubscribe = createAuthorizeSubscribe({ sessions, logger: log, metrics });
+  const authorizeForward = createAuthorizeForward({ sessions, logger: log, metrics });
+  const canceledCommands = new CanceledCommands(options.commands?.settings.expiryMs ?? 0);
+  let commandDelivery: CommandDelivery | undefined;
   let onAdmitted = (_client: Client): void => undefined;
   // Registered on the cluster's emitter before aedes' own listeners (disconnect-reasons.ts).
   const disconnectReasons = trackDisconnectReasons(options.backplane?.mq);
@@ -133,7 +142,13 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       registry, tokens: options.tokens, logger: log, metrics, hasGeneratedClientId: (client) => generatedClientIds.has(client), nodeId: options.nodeId,
       isClusterAvailable, onAdmitted: (client) => onAdmitted(client),
     }, sessions),
-    authorizeForward: createAuthorizeForward({ sessions, logger: log, metrics }),
+    // A canceled command is never delivered, not even a copy queued for a persistent session (canceled-commands.ts).
+    authorizeForward: (client, packet) => {
+      if (canceledCommands.isCanceledCommand(packet)) return null;
+      const forwarded = authorizeForward(client, packet);
+      if (forwarded) commandDelivery?.forwarded(client, forwarded);
+      return forwarded;
+    },
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     // Without Redis a subscription can be neither stored nor heard: refused (0x80) at once rather
     // than answered whenever Redis is back.
@@ -191,6 +206,25 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     metrics, metricsRegistry: options.metrics, logger: log, tenantOf: (client) => sessions.principalOf(client)?.tenant,
   });
   await connectGuard.start();
+  commandDelivery = options.commands ? installCommandDelivery(broker, {
+    jobs: options.commands.jobs, sessions, canceled: canceledCommands, logger: log, settings: options.commands.settings,
+  }) : undefined;
+  if (commandDelivery) {
+    // Outermost: before a persistent session resumes (aedes then replays its queue through
+    // authorizeForward), this node learns the agent's canceled commands. Fails closed: without
+    // them, a queued copy of a canceled command could go out, so the CONNECT waits for a retry.
+    const authenticate = broker.authenticate as (client: Client, username: string | undefined, password: Buffer | undefined, done: (error: Error | null, success: boolean | null) => void) => void;
+    broker.authenticate = ((client: Client, username: string | undefined, password: Buffer | undefined, done: (error: Error | null, success: boolean | null) => void) => {
+      authenticate(client, username, password, (error, success) => {
+        const principal = sessions.principalOf(client);
+        if (error || !success || principal?.kind !== 'agent' || client.clean) return done(error, success);
+        commandDelivery.beforeResume(principal).then(() => done(null, true), (cause: unknown) => {
+          log.error({ err: cause, clientId: client.id }, 'mqtt connection refused: could not read the agent\'s canceled commands (CONNACK 3)');
+          done(Object.assign(new Error('canceled commands unreadable'), { returnCode: 3 }), false);
+        });
+      });
+    }) as typeof broker.authenticate;
+  }
   // Accepted (log line, counter, session gauge) once the CONNACK 0 is written, never before.
   const counted = new WeakSet<Client>();
   const gone = new WeakSet<Client>();
@@ -345,6 +379,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   return {
     port,
     bans: connectGuard.bans,
+    commandDispatch: commandDelivery,
     closeSessionsFor(event) {
       let closed: string[] = [];
       switch (event.type) {
@@ -397,6 +432,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     },
     async close() {
       isClosing = true;
+      commandDelivery?.close();
       deadlines.close();
       quotas.close();
       connackBound.close();

@@ -27,6 +27,8 @@ export const auditActions = [
   'mqtt.clientBanned',
   'mqtt.banLifted',
   'rateLimit.exceeded',
+  'deliveryJob.created',
+  'deliveryJob.canceled',
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 

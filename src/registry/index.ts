@@ -51,6 +51,15 @@ export { watchAgents, type AgentChange, type AgentSubscription, type AgentWatch,
 export type { MqttBans, MqttBanView } from './mqtt-bans.ts';
 export { webhookEventTypes, type WebhookEvent, type WebhookEventSink, type WebhookEventType } from './webhook-events.ts';
 export {
+  agentReportedStatuses, commandStatuses, isTerminalCommandStatus, jobStatusOf, terminalCommandStatuses, undeliveredCommandStatuses,
+  type AgentCommandUpdate, type AgentReportedStatus, type CommandRecord, type CommandStatus, type CommandToSend, type CommandUpdateOutcome,
+  type DeliveryJobPosition, type DeliveryJobRecord, type DeliveryJobStatus, type DeliveryJobStore,
+} from './delivery-job.ts';
+export {
+  createCommanding, DEFAULT_COMMAND_EXPIRY_MS, MAX_CLIENT_IDS_PER_JOB, MAX_JOB_DATA_BYTES, MAX_JOB_NAME_LENGTH, type CommandDispatch, type Commanding,
+  type CommandingDependencies, type CreateDeliveryJobInput, type DeliveryJobPage,
+} from './delivery-job-use-cases.ts';
+export {
   AGENT_TOKEN_REQUEST_INTERVAL_MS, type AgentTokenGrant, type AgentTokenRequestLimit, type AgentTokenSigner, createIssueAgentToken,
   InMemoryAgentTokenRequestLimit, type IssueAgentToken, type IssueAgentTokenDependencies,
 } from './issue-agent-token.ts';

@@ -108,6 +108,19 @@ export const errorCatalogue = {
   'renewal.tooSoon': 'The agent renewed its certificate less than an hour ago: at most one renewal per agent per hour; retry at the time given (retryAt).',
   'renewal.inProgress': 'A renewal request of this agent is being handled already; wait for its answer.',
 
+  // MindConnect commanding (REST: /api/commanding/v3/deliveryJobs; docs/commanding.md)
+  'deliveryJob.notFound': 'No delivery job with this id in this tenant.',
+  'deliveryJob.nameInvalid': 'name must be a string of 1-128 characters, not only white space.',
+  'deliveryJob.clientIdsInvalid': 'clientIds must be an array of client ids (strings of 1-256 characters).',
+  'deliveryJob.clientIdsEmpty': 'clientIds is empty: a delivery job names at least one agent.',
+  'deliveryJob.tooManyClientIds': 'clientIds names more than 20 agents; split the job.',
+  'deliveryJob.duplicateClientId': 'clientIds names the same client id more than once.',
+  'deliveryJob.agentNotFound': 'A client id in clientIds is not an agent of this tenant (unknown, or another tenant\'s: the answer is the same).',
+  'deliveryJob.dataMissing': 'The body has no data: the JSON value the agents receive as the command payload.',
+  'deliveryJob.dataTooLarge': 'data is larger than 10 KiB (10,240 bytes) as serialized JSON.',
+  'deliveryJob.limitInvalid': 'GET /deliveryJobs?limit= must be a whole number from 1 to 500.',
+  'deliveryJob.cursorInvalid': 'The cursor is not one GET /deliveryJobs gave this tenant (damaged, hand-made or another tenant\'s).',
+
   // The broker's own TLS identity (GET /broker-ca.pem)
   'brokerCa.notGenerated': 'The broker uses the operator\'s own TLS certificate (TRUSTGATE_TLS_CERT_FILE), so there is no generated broker root CA: agents trust the CA that issued that certificate.',
 

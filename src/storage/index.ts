@@ -15,3 +15,4 @@ export type { Database } from './tables.ts';
 export { listCaExpiries, countAgentCertificatesExpiringBefore, type CaExpiry } from './certificate-expiry-queries.ts';
 export { KyselyAuditTrail, type AuditLogSink } from './kysely-audit-trail.ts';
 export { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
+export { KyselyDeliveryJobStore } from './kysely-delivery-job-store.ts';

@@ -9,7 +9,7 @@ import { openDatabase } from './open-database.ts';
 import type { Database } from './tables.ts';
 import { describeNeeding } from '../../test/support/test-services.ts';
 
-const MIGRATIONS = ['2026-11-27-0001-ca-certificates', '2026-11-27-0002-agents', '2026-11-27-0003-agent-certificates', '2026-12-02-0004-certificate-identity', '2026-12-02-0005-trust-changes', '2026-12-02-0006-data-dir-keys', '2026-12-02-0007-trust-event-outbox', '2026-12-02-0008-revoked-certificates', '2026-12-02-0009-agent-certificate-validity', '2026-12-02-0010-agent-certificate-renewals', '2026-12-03-0011-audit-events', '2026-12-03-0014-agent-token-keys'];
+const MIGRATIONS = ['2026-11-27-0001-ca-certificates', '2026-11-27-0002-agents', '2026-11-27-0003-agent-certificates', '2026-12-02-0004-certificate-identity', '2026-12-02-0005-trust-changes', '2026-12-02-0006-data-dir-keys', '2026-12-02-0007-trust-event-outbox', '2026-12-02-0008-revoked-certificates', '2026-12-02-0009-agent-certificate-validity', '2026-12-02-0010-agent-certificate-renewals', '2026-12-03-0011-audit-events', '2026-12-03-0012-delivery-jobs', '2026-12-03-0014-agent-token-keys'];
 
 const appliedMigrations = async (db: Kysely<Database>): Promise<string[]> =>
   (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((row) => row.name);

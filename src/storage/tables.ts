@@ -172,7 +172,37 @@ export interface AuditEventsTable {
   count: number;
 }
 
+/** Migration 0012: MindConnect commanding (issue 19 part 2). */
+export interface DeliveryJobsTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  client_ids: string;
+  data: string;
+  status: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DeliveryCommandsTable {
+  id: string;
+  job_id: string;
+  tenant_id: string;
+  client_id: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  expires_at: string;
+  sent_at: string | null;
+  delivered_at: string | null;
+  response: string | null;
+  agent_timestamp: string | null;
+}
+
 export interface Database {
+  delivery_jobs: DeliveryJobsTable;
+  delivery_commands: DeliveryCommandsTable;
   audit_events: AuditEventsTable;
   revoked_certificates: RevokedCertificatesTable;
   certificate_revocation_lists: CertificateRevocationListsTable;

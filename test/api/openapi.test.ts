@@ -39,7 +39,14 @@ const API_ROUTES = [
   'DELETE /caCertificates/{id}/revokedCertificates/{serialNumber}',
   'PUT /caCertificates/{id}/crl',
   'GET /caCertificates/{id}/crl',
+  // The Commanding API (issue 19, docs/commanding.md): its own prefix on the same server.
+  'POST /api/commanding/v3/deliveryJobs',
+  'GET /api/commanding/v3/deliveryJobs',
+  'GET /api/commanding/v3/deliveryJobs/{id}',
+  'DELETE /api/commanding/v3/deliveryJobs/{id}',
+  'GET /api/commanding/v3/deliveryJobs/{id}/commands',
 ].sort();
+const COMMANDING = '/api/commanding/v3';
 
 // Documented, public on purpose, outside the API base path.
 const PUBLIC_ROUTES = ['GET /broker-ca.pem', 'GET /broker.json'];
@@ -81,7 +88,9 @@ for (const dialect of testDialects) describeOn(dialect)(`OpenAPI document and un
   test('it lists exactly the API routes with their methods, and the public broker CA download and broker info', () => {
     assert.deepEqual(operations().map(({ route }) => route).sort(), API_ROUTES);
     assert.deepEqual(allOperations().map(({ route }) => route).filter((r) => !API_ROUTES.includes(r)).sort(), PUBLIC_ROUTES);
-    for (const path of Object.keys(document.paths).filter((p) => !['/broker-ca.pem', '/broker.json'].includes(p))) assert.ok(path.startsWith(`${BASE}/`), `${path} is under the API base path`);
+    for (const path of Object.keys(document.paths).filter((p) => !['/broker-ca.pem', '/broker.json'].includes(p))) {
+      assert.ok(path.startsWith(`${BASE}/`) || path.startsWith(`${COMMANDING}/`), `${path} is under the API base path or the Commanding API's`);
+    }
   });
 
   test('every listed route really exists on the server (never request.routeNotFound)', async () => {
@@ -96,11 +105,11 @@ for (const dialect of testDialects) describeOn(dialect)(`OpenAPI document and un
       }
       const path = template.replace('{id}', randomId());
       const answer = await rawRequest(server, path, {
-        tenant, method, ...(method === 'POST' || method === 'PATCH' ? { body: '{}' } : {}),
+        tenant, method, ...(method === 'POST' || method === 'PATCH' ? { body: '{}' } : {}), ...(path.startsWith(COMMANDING) ? { base: 'root' as const } : {}),
       });
       assert.notEqual(answer.body?.errors?.[0]?.code, 'request.routeNotFound', `${route} is routed: ${answer.status} ${answer.text.slice(0, 200)}`);
       assert.ok([200, 400, 404].includes(answer.status), `${route}: ${answer.status}`);
-      const notFound = route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound'
+      const notFound = route.includes('/deliveryJobs') ? 'deliveryJob.notFound' : route.includes('/agentCertificates') ? 'agentCertificate.notFound' : route.includes('/agents') ? 'agent.notFound'
         : route.includes('/bans') ? 'ban.notFound' : 'caCertificate.notFound';
       if (answer.status === 404) assert.equal(answer.body.errors[0].code, notFound);
     }

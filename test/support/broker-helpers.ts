@@ -366,8 +366,8 @@ export class RunningProcess {
   readonly #listeners = new Set<() => void>();
   readonly #killTimer: NodeJS.Timeout;
 
-  constructor(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}) {
-    this.child = spawn(file, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(file: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number; env?: Readonly<Record<string, string>> } = {}) {
+    this.child = spawn(file, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
       this.#notify();

@@ -10,6 +10,7 @@ import { revokedCertificatesMigration } from './2026-12-02-0008-revoked-certific
 import { agentCertificateValidityMigration } from './2026-12-02-0009-agent-certificate-validity.ts';
 import { agentCertificateRenewalsMigration } from './2026-12-02-0010-agent-certificate-renewals.ts';
 import { auditEventsMigration } from './2026-12-03-0011-audit-events.ts';
+import { deliveryJobsMigration } from './2026-12-03-0012-delivery-jobs.ts';
 import { agentTokenKeysMigration } from './2026-12-03-0014-agent-token-keys.ts';
 
 // Static list (no directory scanning): names sort in the order they must run.
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-02-0009-agent-certificate-validity': agentCertificateValidityMigration,
   '2026-12-02-0010-agent-certificate-renewals': agentCertificateRenewalsMigration,
   '2026-12-03-0011-audit-events': auditEventsMigration,
+  '2026-12-03-0012-delivery-jobs': deliveryJobsMigration,
   '2026-12-03-0014-agent-token-keys': agentTokenKeysMigration,
 };
 

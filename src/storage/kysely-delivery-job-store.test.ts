@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, it } from 'node:test';
+import type { Kysely } from 'kysely';
+import { describeOn, openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
+import { createCommanding, type Commanding, type CommandDispatch } from '../registry/index.ts';
+import { DomainError, type TenantId } from '../shared/index.ts';
+import { KyselyDeliveryJobStore } from './kysely-delivery-job-store.ts';
+import type { Database } from './tables.ts';
+
+const acme = 'acme' as TenantId;
+const other = 'other' as TenantId;
+const agents: Record<string, readonly string[]> = { acme: ['acme_a', 'acme_b', ...Array.from({ length: 25 }, (_, i) => `acme_n${i}`)], other: ['other_x'] };
+const context = { actor: { type: 'token' as const, id: 'ops@acme' } };
+
+const rejection = async (work: Promise<unknown>): Promise<DomainError> => {
+  try {
+    await work;
+  } catch (error) {
+    assert.ok(error instanceof DomainError, String(error));
+    return error;
+  }
+  assert.fail('expected a DomainError');
+};
+
+// Migration 0012, the delivery job store and the Commanding use cases on both dialects: the
+// rules of issue 19 part 2 (inputs, tenant walls, conditional status moves, cancel, expiry).
+for (const dialect of testDialects) describeOn(dialect)(`KyselyDeliveryJobStore on ${dialect}`, () => {
+  let db: Kysely<Database>;
+  let close: () => Promise<void>;
+  let store: KyselyDeliveryJobStore;
+  let commanding: Commanding;
+  let now: Date;
+  const dispatched: { created: string[][]; canceled: string[][] } = { created: [], canceled: [] };
+  beforeEach(async () => {
+    ({ db, close } = await openTestDatabase(dialect));
+    store = new KyselyDeliveryJobStore(db);
+    now = new Date('2026-12-03T10:00:00.000Z');
+    dispatched.created = [];
+    dispatched.canceled = [];
+    const dispatch: CommandDispatch = {
+      created: async (_tenant, ids) => { dispatched.created.push([...ids]); },
+      canceled: async (ids) => { dispatched.canceled.push([...ids]); },
+    };
+    commanding = createCommanding({
+      jobs: store, clock: { now: () => now }, commandExpiryMs: 60_000, dispatch,
+      isAgentClientId: async (tenant, clientId) => agents[tenant]?.includes(clientId) === true,
+    });
+  });
+  afterEach(async () => { await close(); });
+
+  it('creates a job with one PENDING command per client id, written with its audit event, and hands the commands to the dispatch', async () => {
+    const job = await commanding.createDeliveryJob({ tenant: acme, name: 'start', clientIds: ['acme_a', 'acme_b'], data: { execute_command: 'START' } }, context);
+    assert.equal(job.status, 'EXECUTING');
+    assert.deepEqual((await commanding.findDeliveryJob(acme, job.id)).data, { execute_command: 'START' });
+    const commands = await commanding.listJobCommands(acme, job.id);
+    assert.deepEqual(commands.map((c) => [c.clientId, c.status]), [['acme_a', 'PENDING'], ['acme_b', 'PENDING']]);
+    assert.deepEqual(dispatched.created, [commands.map((c) => c.id)]);
+    const audit = await db.selectFrom('audit_events').selectAll().execute();
+    assert.deepEqual(audit.map((row) => [row.action, row.target, row.actor_id]), [['deliveryJob.created', `deliveryJob:${job.id}`, 'ops@acme']]);
+  });
+
+  it('refuses bad input with its own code and stores nothing; a foreign client id is answered exactly like an unknown one', async () => {
+    const cases: [unknown, unknown, unknown, string][] = [
+      ['n', [], {}, 'deliveryJob.clientIdsEmpty'],
+      ['n', agents.acme!.slice(0, 21), {}, 'deliveryJob.tooManyClientIds'],
+      ['n', ['acme_a', 'acme_a'], {}, 'deliveryJob.duplicateClientId'],
+      ['n', ['acme_a', 5], {}, 'deliveryJob.clientIdsInvalid'],
+      ['n', ['acme_a'], { blob: 'x'.repeat(11 * 1024) }, 'deliveryJob.dataTooLarge'],
+      ['n', ['acme_a'], undefined, 'deliveryJob.dataMissing'],
+      ['', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['   ', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['x'.repeat(129), ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+    ];
+    for (const [name, clientIds, data, code] of cases) {
+      assert.equal((await rejection(commanding.createDeliveryJob({ tenant: acme, name, clientIds, data }))).code, code);
+    }
+    const foreign = await rejection(commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['other_x'], data: {} }));
+    const unknown = await rejection(commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['other_y'], data: {} }));
+    assert.equal(foreign.code, 'deliveryJob.agentNotFound');
+    assert.equal(foreign.message.replace('other_x', 'ID'), unknown.message.replace('other_y', 'ID'));
+    assert.equal((await db.selectFrom('delivery_jobs').selectAll().execute()).length, 0);
+    // 20 distinct ids and exactly 10 KiB of data are fine.
+    const data = { b: 'x'.repeat(10 * 1024 - 8) };
+    assert.equal(JSON.stringify(data).length, 10 * 1024);
+    await commanding.createDeliveryJob({ tenant: acme, name: 'x'.repeat(128), clientIds: agents.acme!.slice(0, 20), data });
+  });
+
+  it('lists newest first a page at a time, per tenant; another tenant\'s job is not found', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      now = new Date(now.getTime() + (i === 3 ? 0 : 1000));
+      ids.push((await commanding.createDeliveryJob({ tenant: acme, name: `j${i}`, clientIds: ['acme_a'], data: i })).id);
+    }
+    const theirs = await commanding.createDeliveryJob({ tenant: other, name: 'theirs', clientIds: ['other_x'], data: {} });
+    const first = await commanding.listDeliveryJobs({ tenant: acme, limit: '2' });
+    const second = await commanding.listDeliveryJobs({ tenant: acme, limit: 2, cursor: first.nextCursor });
+    const third = await commanding.listDeliveryJobs({ tenant: acme, limit: 2, cursor: second.nextCursor });
+    const listed = [...first.deliveryJobs, ...second.deliveryJobs, ...third.deliveryJobs].map((job) => job.name);
+    assert.deepEqual([...listed].sort(), ['j0', 'j1', 'j2', 'j3', 'j4']);
+    assert.equal(listed[0], 'j4');
+    assert.equal(third.nextCursor, undefined);
+    assert.equal((await rejection(commanding.findDeliveryJob(acme, theirs.id))).code, 'deliveryJob.notFound');
+    assert.equal((await rejection(commanding.listJobCommands(acme, theirs.id))).code, 'deliveryJob.notFound');
+    assert.equal((await rejection(commanding.cancelDeliveryJob(acme, theirs.id))).code, 'deliveryJob.notFound');
+    assert.equal((await rejection(commanding.listDeliveryJobs({ tenant: other, cursor: first.nextCursor }))).code, 'deliveryJob.cursorInvalid');
+    assert.equal((await rejection(commanding.listDeliveryJobs({ tenant: acme, limit: '0' }))).code, 'deliveryJob.limitInvalid');
+    assert.equal((await store.find(other, theirs.id))?.status, 'EXECUTING');
+  });
+
+  it('claims a command for sending once; a fresh session claims what was sent before it; PUBACK moves it to DELIVERED once', async () => {
+    const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: { x: 1 } });
+    const [command] = await store.listCommands(acme, job.id);
+    const [a, b] = await Promise.all([store.claimNew(acme, [command!.id], now), store.claimForSending(acme, 'acme_a', now)]);
+    assert.equal(a.length + b.length, 1);
+    assert.deepEqual([...a, ...b][0]!.payload, { x: 1 });
+    assert.deepEqual(await store.claimForSending(acme, 'acme_a', now), []);
+    now = new Date(now.getTime() + 1000);
+    assert.equal((await store.claimForSending(acme, 'acme_a', now, now)).length, 1);
+    assert.equal(await store.markDelivered(other, 'acme_a', command!.id, now), false);
+    assert.equal(await store.markDelivered(acme, 'acme_b', command!.id, now), false);
+    assert.equal(await store.markDelivered(acme, 'acme_a', command!.id, now), true);
+    assert.equal(await store.markDelivered(acme, 'acme_a', command!.id, now), false);
+    assert.deepEqual(await store.claimForSending(acme, 'acme_a', now, new Date(now.getTime() + 1)), []);
+  });
+
+  it('applies agent updates forward only, for this tenant, client id and job; the job ends EXECUTED or FAILED', async () => {
+    const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a', 'acme_b'], data: {} });
+    const [ca, cb] = await store.listCommands(acme, job.id);
+    const update = (commandId: string, status: 'EXECUTING' | 'EXECUTED' | 'FAILED', over: Partial<{ tenant: TenantId; clientId: string; jobId: string }> = {}) =>
+      store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId, status, responseJson: JSON.stringify({ s: status }), agentTimestamp: '2026-12-03T10:00:01Z', at: now, ...over });
+    assert.equal(await update(ca!.id, 'EXECUTED', { tenant: other }), 'unknown');
+    assert.equal(await update(ca!.id, 'EXECUTED', { clientId: 'acme_b' }), 'unknown');
+    assert.equal(await update(ca!.id, 'EXECUTED', { jobId: '0'.repeat(24) }), 'unknown');
+    assert.equal(await update(ca!.id, 'EXECUTING'), 'applied');
+    assert.equal(await update(ca!.id, 'EXECUTED'), 'applied');
+    assert.equal(await update(ca!.id, 'EXECUTING'), 'unchanged');
+    assert.equal(await update(ca!.id, 'FAILED'), 'unchanged');
+    const after = (await store.listCommands(acme, job.id))[0]!;
+    assert.equal(after.status, 'EXECUTED');
+    assert.deepEqual(after.response, { s: 'EXECUTED' });
+    assert.ok(after.deliveredAt);
+    assert.equal((await store.find(acme, job.id))?.status, 'EXECUTING');
+    assert.equal(await update(cb!.id, 'FAILED', { clientId: 'acme_b' }), 'applied');
+    assert.equal((await store.find(acme, job.id))?.status, 'FAILED');
+  });
+
+  it('cancels undelivered commands only; the job stays readable as CANCELED; canceled ids are listed for the forward filter', async () => {
+    const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a', 'acme_b'], data: {} });
+    const [ca, cb] = await store.listCommands(acme, job.id);
+    await store.markDelivered(acme, 'acme_a', ca!.id, now);
+    const canceled = await commanding.cancelDeliveryJob(acme, job.id, context);
+    assert.equal(canceled.status, 'CANCELED');
+    assert.deepEqual(dispatched.canceled, [[cb!.id]]);
+    assert.deepEqual((await store.listCommands(acme, job.id)).map((c) => c.status), ['DELIVERED', 'CANCELED']);
+    assert.deepEqual(await store.claimForSending(acme, 'acme_b', now, new Date(now.getTime() + 1)), []);
+    assert.equal(await store.markDelivered(acme, 'acme_b', cb!.id, now), false);
+    assert.deepEqual(await store.canceledCommandIdsSince(now), [cb!.id]);
+    // The delivered command still reports; the job stays CANCELED. A second DELETE changes nothing.
+    assert.equal(await store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId: ca!.id, status: 'EXECUTED', responseJson: undefined, agentTimestamp: undefined, at: now }), 'applied');
+    assert.equal((await commanding.cancelDeliveryJob(acme, job.id)).status, 'CANCELED');
+    assert.equal((await commanding.findDeliveryJob(acme, job.id)).status, 'CANCELED');
+    assert.deepEqual((await db.selectFrom('audit_events').select('action').execute()).map((row) => row.action).sort(), ['deliveryJob.canceled', 'deliveryJob.created']);
+  });
+
+  it('expires undelivered commands after the expiry; the job FAILS; a delivered one is not expired', async () => {
+    const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a', 'acme_b'], data: {} });
+    const [ca] = await store.listCommands(acme, job.id);
+    await store.markDelivered(acme, 'acme_a', ca!.id, now);
+    assert.equal(await store.expire(new Date(now.getTime() + 59_000), 100), 0);
+    const at = new Date(now.getTime() + 60_000);
+    assert.deepEqual(await store.claimForSending(acme, 'acme_b', at), []);
+    assert.equal(await store.expire(at, 100), 1);
+    assert.deepEqual((await store.listCommands(acme, job.id)).map((c) => c.status), ['DELIVERED', 'EXPIRED']);
+    await store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId: ca!.id, status: 'EXECUTED', responseJson: undefined, agentTimestamp: undefined, at: now });
+    assert.equal((await store.find(acme, job.id))?.status, 'FAILED');
+  });
+});
