@@ -97,3 +97,31 @@ test('a flood within the minute: every request answered rateLimited with the sam
   assert.equal(answers.at(-1)!.body.error.code, 'agentToken.requestInvalid');
   assert.equal(limitChecks(), 2);
 });
+
+test('during a drain: the use case fails (database closed) → answered internal, no token, no secret in the answer; the answer cannot be published (broker closing) → logged, nothing thrown', async () => {
+  const answers: any[] = [];
+  const lines: string[] = [];
+  let failPublish = false;
+  const broker = {
+    publish(packet: { payload: Buffer }, _client: unknown, done?: (error?: Error) => void) {
+      if (failPublish) return done?.(new Error('broker closed'));
+      answers.push(JSON.parse(packet.payload.toString()));
+      done?.();
+    },
+  };
+  const pump = agent('acme', 'acme_pump-1');
+  const client = { id: pump.clientId, closed: false, conn: {} } as unknown as Client;
+  const sessions = { principalOf: (each: Client) => (each === client ? pump : undefined) } as unknown as SessionRegistry;
+  const logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(line); } });
+  const issueAgentToken: IssueAgentToken = async () => { throw new Error('Connection terminated: postgres://trustgate:s3cret@db/trustgate'); };
+  installAgentTokenRequests(broker as unknown as Aedes, { issueAgentToken, sessions, logger });
+  const send = () => (broker as unknown as { publish: (packet: object, client: Client, done: () => void) => void })
+    .publish({ cmd: 'publish', topic: 'tc/acme/acme_pump-1/o/agm_v3/t', payload: Buffer.from('{"id":"d"}'), qos: 1 }, client, () => undefined);
+  send();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(answers, [{ id: 'd', error: { code: 'internal', message: 'The token could not be issued; details are in the server log. Retry later.' } }]);
+  failPublish = true;
+  send();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(lines.some((line) => line.includes('could not publish an agent token answer')));
+});
