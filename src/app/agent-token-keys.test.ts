@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { AGENT_TOKEN_ISSUER } from '../auth/index.ts';
+import { AGENT_TOKEN_ISSUER, generateAgentTokenKey } from '../auth/index.ts';
 import { loadConfig } from '../config/index.ts';
 import type { Clock } from '../shared/index.ts';
 import { AesGcmPrivateKeySealer, KyselyAgentTokenKeys, openDatabase } from '../storage/index.ts';
@@ -44,6 +44,23 @@ for (const dialect of testDialects) {
         await assert.rejects(new KyselyAgentTokenKeys(database.db, sealer).list(), /altered or copied from another row/);
         await database.db.deleteFrom('agent_token_keys').where('kid', '=', 'agent-moved').execute();
         await assert.rejects(new KyselyAgentTokenKeys(database.db, new AesGcmPrivateKeySealer(randomBytes(32))).list(), /sealed with key/);
+
+        // The published half is checked against the sealed one (security review of decision 0033):
+        // a writer of the table cannot publish a key of their own, another kid, or a private member.
+        const { publicJwk: foreign } = await generateAgentTokenKey(new Date());
+        const tampered: [string, Record<string, unknown>][] = [
+          ['another key under this kid', { ...foreign, kid: rows[0]!.kid }],
+          ['another kid', { ...jwk, kid: 'dev-0000000000000000' }],
+          ['no kid', { ...jwk, kid: undefined }],
+          ['a private member', { ...jwk, d: 'AAAA' }],
+          ['another curve', { ...jwk, crv: 'P-384' }],
+        ];
+        for (const [what, publicJwk] of tampered) {
+          await database.db.updateTable('agent_token_keys').set({ public_jwk: JSON.stringify(publicJwk) }).where('kid', '=', rows[0]!.kid).execute();
+          await assert.rejects(new KyselyAgentTokenKeys(database.db, sealer).list(), /not the public half of its sealed private key/, what);
+        }
+        await database.db.updateTable('agent_token_keys').set({ public_jwk: rows[0]!.public_jwk }).where('kid', '=', rows[0]!.kid).execute();
+        assert.equal((await new KyselyAgentTokenKeys(database.db, sealer).list()).length, 1);
       } finally {
         await database.close();
       }

@@ -102,6 +102,47 @@ describe('agent access tokens', () => {
     }
   });
 
+  it('a real agent token re-encoded by an outsider (header/payload edited, duplicate keys, whitespace, padding, JSON serialization) opens nothing: 401, never accepted, never a 5xx', async () => {
+    // Security review of decision 0033: an outsider holds an agent token and re-encodes it without
+    // the agent key. The worst verifier: trustgate's own JWKS with the agent issuer and audience.
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const json = (segment: string): Record<string, unknown> => JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
+    const withHeader = (text: string): string => `${b64(text)}.${payload}.${signature}`;
+    const withPayload = (text: string): string => `${header}.${b64(text)}.${signature}`;
+    const { typ: _typ, ...untyped } = json(header);
+    const claims = json(payload);
+    const variants: [string, string][] = [
+      ['typ removed', withHeader(JSON.stringify(untyped))],
+      ['typ case-changed', withHeader(JSON.stringify({ ...untyped, typ: 'Trustgate-Agent+JWT' }))],
+      ['kid of the dev key', withHeader(JSON.stringify({ ...json(header), kid: devKey.publicJwk.kid }))],
+      ['typ twice, the last one JWT (JSON.parse: last wins, as in jose)', withHeader(`{"alg":"ES256","kid":"${agentKey.kid}","typ":"${AGENT_TOKEN_TYPE}","typ":"JWT"}`)],
+      ['header with whitespace', withHeader(JSON.stringify(json(header), null, 1))],
+      ['iss as an array', withPayload(JSON.stringify({ ...claims, iss: [AGENT_TOKEN_ISSUER] }))],
+      ['aud with both audiences', withPayload(JSON.stringify({ ...claims, aud: [DEV_AUDIENCE, AGENT_TOKEN_AUDIENCE] }))],
+      ['iss and aud of the dev issuer', withPayload(JSON.stringify({ ...claims, iss: DEV_ISSUER, aud: DEV_AUDIENCE }))],
+      ['iss twice, the last one the dev issuer', withPayload(JSON.stringify(claims).replace(/}$/, `,"iss":"${DEV_ISSUER}","aud":"${DEV_AUDIENCE}"}`))],
+      ['base64 padding on each part', `${header}==.${payload}=.${signature}=`],
+      ['standard base64 alphabet', token.replaceAll('-', '+').replaceAll('_', '/')],
+      ['a trailing newline (an MQTT password is any bytes)', `${token}\n`],
+      ['JWS JSON serialization', JSON.stringify({ protected: header, payload, signature })],
+      ['five parts (JWE shape)', `${token}.x.y`],
+      ['signature dropped', `${header}.${payload}.`],
+    ];
+    const verifiers = [
+      createExternalTokenVerifier({ jwksUrl, issuer: AGENT_TOKEN_ISSUER, audience: AGENT_TOKEN_AUDIENCE }),
+      createExternalTokenVerifier({ jwksUrl, issuer: DEV_ISSUER, audience: DEV_AUDIENCE }),
+      createDevTokenVerifier(devKey.publicJwk),
+      cachingTokenVerifier(createDevTokenVerifier(agentKey.publicJwk)),
+    ];
+    for (const [what, variant] of variants) {
+      for (const [index, verifier] of verifiers.entries()) {
+        await assert.rejects(verifier.verify(variant), (error: unknown) => isDomainError(error) && ['auth.agentTokenRefused', 'auth.tokenInvalid'].includes(error.code),
+          `${what} (verifier ${index})`);
+      }
+    }
+  });
+
   it('a malformed token is not called an agent token: the verifier says what is wrong with it', async () => {
     assert.equal(looksLikeAgentToken('not.a.jwt'), false);
     await assert.rejects(createDevTokenVerifier(devKey.publicJwk).verify('not.a.jwt'), (error: unknown) => isDomainError(error) && error.code === 'auth.tokenInvalid');

@@ -1,5 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,9 @@ import { join, relative } from 'node:path';
 import pino from 'pino';
 import { Registry as MetricsRegistry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import { createDevTokenVerifier, loadOrCreateDevSigningKey, mintDevToken, type DevSigningKey, type Scope } from '../auth/index.ts';
+import {
+  createDevTokenVerifier, generateAgentTokenKey, loadOrCreateDevSigningKey, mintDevToken, signAgentToken, type DevSigningKey, type Scope,
+} from '../auth/index.ts';
 import { registryFixture } from '../../test/support/registry-fixture.ts';
 import { API_BASE_PATH, createHttpServer } from './create-http-server.ts';
 import { CONSOLE_ROOT } from './console/console-routes.ts';
@@ -115,7 +118,7 @@ describe('the HTTP server\'s routes and who may call them', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const call = async (route: string, token: 'none' | 'read' | 'admin' | undefined) => {
+  const call = async (route: string, token: 'none' | 'read' | 'admin' | 'agent' | undefined) => {
     const [method = '', path = ''] = route.split(' ');
     const request = {
       method,
@@ -162,6 +165,22 @@ describe('the HTTP server\'s routes and who may call them', () => {
       const admin = await call(route, 'admin');
       assert.ok(![401, 403].includes(admin.status), `${route} with mcmqtt.admin: ${admin.status}`);
     }
+  });
+
+  test('an agent access token is refused on every scoped route, the event stream included (401 auth.agentTokenRefused)', async () => {
+    // Security review of decision 0033 (issue 19 part 1): the token an agent gets over MQTT, for
+    // the agent's tenant, opens none of trustgate's REST routes, whatever the route.
+    const agentKey = await generateAgentTokenKey(new Date());
+    const agentToken = await signAgentToken(createPrivateKey(agentKey.privateKeyPem), agentKey.kid, { tenant: 'acme', clientId: 'acme_pump-1', jti: 'j', issuedAt: new Date() });
+    tokens.set('agent', agentToken);
+    const scoped = routesOf(app).filter((route) => expectedAccess(route) !== 'public');
+    assert.ok(scoped.some((route) => route.endsWith('/agents/events')), 'the event stream is among them');
+    for (const route of scoped) {
+      const answer = await call(route, 'agent');
+      assert.equal(answer.status, 401, `${route} with an agent token`);
+      if (answer.error) assert.equal(answer.error.code, 'auth.agentTokenRefused', route);
+    }
+    tokens.delete('agent');
   });
 
   test('a public route answers without a token', async () => {

@@ -6,6 +6,7 @@ import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
+import { BROKER_PUBLISHER_CLIENT_ID } from './topic-rules.ts';
 
 // Agent access tokens over MQTT (SPEC "MindConnect commanding, agent tokens, events out"; issue 19
 // part 1; MindConnect MQTT "agent token": the sample agent mindsphere/mindconnect-mqtt publishes
@@ -59,7 +60,7 @@ const readRequestId = (payload: unknown): string => {
 };
 
 // The broker's answers: published as from a tenant application, which the rules allow on any of the tenant's i/ topics.
-const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
+const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_PUBLISHER_CLIENT_ID, mayPublish: true });
 
 const outcomeOf = (error: DomainError | undefined): AgentTokenOutcome => {
   if (error?.code === 'agentToken.requestInvalid') return 'requestInvalid';
@@ -71,6 +72,17 @@ const outcomeOf = (error: DomainError | undefined): AgentTokenOutcome => {
 export const installAgentTokenRequests = (broker: Aedes, { issueAgentToken, sessions, logger, onOutcome }: AgentTokenRequestDependencies): void => {
   // One request of an agent at a time on this node: a burst before the first answer costs one limit check.
   const inFlight = new Set<string>();
+  // The minute's refusal an agent got, reused on this node until its retryAt (the limit's slot
+  // cannot free up earlier): a flood within the minute (up to the per-agent publish rate) costs no
+  // limit round trip (Redis in a cluster) and no info log line per request (security review of
+  // decision 0033). Bounded by the agents refused within a minute; expired ones dropped as met.
+  const refusedUntil = new Map<string, { readonly atMs: number; readonly error: DomainError }>();
+  const rememberRefusal = (key: string, error: DomainError, retryAt: unknown): void => {
+    const atMs = typeof retryAt === 'string' ? Date.parse(retryAt) : Number.NaN;
+    if (error.code !== 'agentToken.rateLimited' || !Number.isFinite(atMs)) return;
+    refusedUntil.set(key, { atMs, error });
+    if (refusedUntil.size > 1024) for (const [each, { atMs: until }] of refusedUntil) if (until <= Date.now()) refusedUntil.delete(each);
+  };
   const publish = (broker.publish as Publish).bind(broker);
 
   const reply = (principal: AgentPrincipal, body: Record<string, unknown>): void => {
@@ -88,8 +100,15 @@ export const installAgentTokenRequests = (broker: Aedes, { issueAgentToken, sess
     let id: string | null = null;
     const key = `${principal.tenant}/${principal.clientId}`;
     let isHolding = false;
+    let isRepeated = false;
     try {
       id = readRequestId(payload);
+      const refused = refusedUntil.get(key);
+      if (refused !== undefined && refused.atMs > Date.now()) {
+        isRepeated = true;
+        throw refused.error;
+      }
+      if (refused !== undefined) refusedUntil.delete(key);
       if (inFlight.has(key)) throw new DomainError('agentToken.rateLimited', 'A token request of this agent is being handled already: wait for its answer on i/agm_v3/tr.');
       inFlight.add(key);
       isHolding = true;
@@ -108,7 +127,8 @@ export const installAgentTokenRequests = (broker: Aedes, { issueAgentToken, sess
       const domainError = isDomainError(error) ? error : undefined;
       const retryAt = (domainError?.details as { retryAt?: unknown } | undefined)?.retryAt;
       onOutcome?.(outcomeOf(domainError));
-      if (domainError) logger.info({ clientId: principal.clientId, tenant: principal.tenant, reason: domainError.code }, 'agent access token refused');
+      if (domainError && !isRepeated) rememberRefusal(key, domainError, retryAt);
+      if (domainError) logger[isRepeated ? 'debug' : 'info']({ clientId: principal.clientId, tenant: principal.tenant, reason: domainError.code }, 'agent access token refused');
       else logger.error({ err: error, clientId: principal.clientId, tenant: principal.tenant }, 'agent access token failed');
       reply(principal, {
         id,

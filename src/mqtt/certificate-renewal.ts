@@ -6,6 +6,7 @@ import { DomainError, isDomainError, type TenantId } from '../shared/index.ts';
 import type { BrokerPrincipal } from './broker-principal.ts';
 import { stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
+import { BROKER_PUBLISHER_CLIENT_ID } from './topic-rules.ts';
 
 // Renewal over MQTT (SPEC "Renewal over MQTT", README "Certificate renewal over MQTT"): an agent publishes
 // {"id", "csr"} to tc/<tenant>/<clientId>/o/cert_v1/csr and gets {"id", "certificate", "chain",
@@ -55,7 +56,7 @@ const readRequest = (payload: unknown, onId: (id: string) => void): string => {
 
 // The broker's answers: published as from a tenant application, which the rules allow on any of
 // the tenant's i/ topics.
-const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
+const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_PUBLISHER_CLIENT_ID, mayPublish: true });
 
 /** Installs the handler on a broker created by `Aedes.createBroker`, outside the message walls. */
 export const installCertificateRenewal = (broker: Aedes, { registry, sessions, logger }: CertificateRenewalDependencies): void => {

@@ -42,3 +42,26 @@ test('the in-memory ledger counts what is queued and released (trustgate_mqtt_qu
   ledger.releaseQueued('t_unknown', 't');
   assert.equal(ledger.queuedMessages(), 2);
 });
+
+test('an agent\'s access token answer is queued for that agent only, and counts for no one else (security review of decision 0033)', async () => {
+  const enqueued: string[][] = [];
+  const persistence = fakePersistence(enqueued);
+  const ledger = new InMemoryQuotaLedger();
+  applyQueueQuotas(persistence, {
+    caps: { perClient: 10, perTenant: 10 }, ledger, hits: new CapHits(createBrokerMetrics(new Registry()), pino({ level: 'silent' })),
+    connectedClient: () => undefined, onLedgerError: (error) => assert.fail(String(error)),
+  });
+  const subscribers = [{ clientId: 't_app' }, { clientId: 't_pump-1' }, { clientId: 't_pump-2' }, { clientId: 'aedes_x' }];
+  const rows: [topic: string, queuedFor: string[]][] = [
+    ['tc/t/t_pump-1/i/agm_v3/tr', ['t_pump-1']],
+    ['tc/t/t_pump-9/i/agm_v3/tr', []],
+    ['tc/t/t_pump-1/i/agm_v3/trx', ['t_app', 't_pump-1', 't_pump-2', 'aedes_x']],
+    ['tc/t/t_pump-1/i/cert_v1/cert', ['t_app', 't_pump-1', 't_pump-2', 'aedes_x']],
+  ];
+  for (const [topic, queuedFor] of rows) {
+    enqueued.length = 0;
+    await persistence.outgoingEnqueueCombi(subscribers, { topic });
+    assert.deepEqual(enqueued, queuedFor.length === 0 ? [] : [queuedFor], topic);
+  }
+  assert.equal(ledger.queuedMessages(), 1 + 0 + 4 + 4, 'places reserved only for what was queued');
+});

@@ -1,5 +1,6 @@
 import type { CapHits } from './cap-hits.ts';
 import type { QuotaCaps, QuotaLedger, QueueEntry } from './quota-ledger.ts';
+import { soleReceiverOf } from './topic-rules.ts';
 
 // Caps on the QoS 1 messages aedes stores for persistent sessions (clean session = false). aedes
 // keeps a session's offline queue and its unacknowledged deliveries in one list per client id
@@ -42,7 +43,13 @@ const NOTHING: Promise<undefined> = Promise.resolve(undefined);
 
 export const applyQueueQuotas = (persistence: QueuePersistence, { caps, ledger, hits, connectedClient, onLedgerError, onNotQueued }: QueueQuotaDependencies): void => {
   const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
-  persistence.outgoingEnqueueCombi = async (subs, packet) => {
+  persistence.outgoingEnqueueCombi = async (allSubs, packet) => {
+    // An agent's access token answer is queued for that agent only: never stored for an offline
+    // application subscribed to tc/<tenant>/# (mayReceive would drop it at delivery anyway), where
+    // it would sit as a credential at rest and fill the application's queue (security review of
+    // decision 0033). Filtered before the ledger, so no place is reserved for it.
+    const soleReceiver = soleReceiverOf(packet.topic);
+    const subs = soleReceiver === undefined ? allSubs : allSubs.filter((sub) => sub.clientId === soleReceiver);
     if (subs.length === 0) return;
     const tenant = tenantOfTopic(packet.topic);
     const entries: QueueEntry[] = subs.map((sub) => {

@@ -244,7 +244,20 @@ const applicationPublishRows: readonly Row[] = [
   ['tc/acme/acme_pump-1/\u0456/cmd', false, 'Cyrillic i look-alike'],
   ['tc//acme/acme_pump-1/i/cmd', false, 'double slash before tenant'],
   ['/tc/acme/acme_pump-1/i/cmd', false, 'leading slash'],
+  // Security review of decision 0033: only the broker answers an agent's token request.
+  ['tc/acme/acme_pump-1/i/agm_v3/tr', false, 'a forged agent token answer'],
+  ['tc/acme/acme_pump-1/i/agm_v3/tr/x', true, 'below the token answer: not it'],
+  ['tc/acme/acme_pump-1/i/agm_v3/t', true, 'not the token answer'],
 ];
+
+runTable('the broker\'s own answers (stamped as application "trustgate"): PUBLISH', mayPublish, { ...app, clientId: 'trustgate' }, [
+  ['tc/acme/acme_pump-1/i/agm_v3/tr', true, 'the token answer'],
+  ['tc/acme/acme_pump-1/i/cert_v1/cert', true, 'the renewal answer'],
+  ['tc/other/other_pump-1/i/agm_v3/tr', false, 'another tenant\'s agent'],
+]);
+runTable('application of acme with client id "acme_trustgate": PUBLISH', mayPublish, { ...app, clientId: 'acme_trustgate' }, [
+  ['tc/acme/acme_pump-1/i/agm_v3/tr', false, 'a forged agent token answer'],
+]);
 
 runTable('application of acme (may publish): SUBSCRIBE', maySubscribe, app, applicationSubscribeRows);
 runTable('application of acme (read only): SUBSCRIBE', maySubscribe, readOnlyApp, applicationSubscribeRows);
@@ -454,6 +467,15 @@ describe('mayReceive (checked at delivery, also for queued messages)', () => {
     [application('acme', false), 'tc/acme-x/acme-x_pump/o/data', false],
     [application('acme', true), '$SYS/broker/uptime', false],
     [application('acme', true), 'tc/acme/#', false],
+    // An agent's access token answer reaches only that agent (security review of decision 0033):
+    // never a tenant application of its tenant, read-only or admin, whatever it subscribed with.
+    [pump, 'tc/acme/acme_pump-1/i/agm_v3/tr', true],
+    [agent('acme', 'acme_pump-2'), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', false), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/tr', false],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/trx', true],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/agm_v3/t', true],
+    [application('acme', true), 'tc/acme/acme_pump-1/i/cmd_v3/c', true],
   ];
   for (const [principal, topic, expected] of rows) {
     test(`${principal.kind} ${principal.clientId} ${expected ? 'receives' : 'never receives'} ${topic}`, () => {

@@ -36,6 +36,10 @@ const agentOutbound = (tenant: string, clientId: string) => `tc/${tenant}/${clie
 const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/i/`;
 const tenantRoot = (tenant: string) => `tc/${tenant}/`;
 
+/** The client id the broker's own answers are stamped with (agent-token-requests.ts,
+ *  certificate-renewal.ts): no client has it, an application's starts with `<tenant>_` or `aedes_`. */
+export const BROKER_PUBLISHER_CLIENT_ID = 'trustgate';
+
 /** Why this principal may not PUBLISH to `topic` (a topic name, never a filter), or undefined if it may. */
 export const whyPublishRefused = (principal: Publisher, topic: string): 'topic not allowed' | 'missing scope mcmqtt.admin' | undefined => {
   if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return 'topic not allowed';
@@ -45,6 +49,9 @@ export const whyPublishRefused = (principal: Publisher, topic: string): 'topic n
   const [clientId, direction, ...rest] = topic.slice(tenantRoot(principal.tenant).length).split('/');
   const isAgentInbound = clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
   if (!isAgentInbound) return 'topic not allowed';
+  // Only the broker answers a token request: an application's forged answer would hand the agent a
+  // token of someone else's choosing (security review of decision 0033).
+  if (AGENT_TOKEN_ANSWER.test(topic) && principal.clientId !== BROKER_PUBLISHER_CLIENT_ID) return 'topic not allowed';
   // The topic is one only mcmqtt.admin may publish to: the token lacks the scope, not the topic the rule.
   return principal.mayPublish ? undefined : 'missing scope mcmqtt.admin';
 };
@@ -61,7 +68,17 @@ export const maySubscribe = (principal: Publisher, filter: string): boolean => {
   return hasLevelsBelow(filter, prefix);
 };
 
+// An agent's access token answer (agent-token-requests.ts; issue 19 part 1) is a bearer
+// credential of that agent: only the agent receives it. A tenant application subscribed to
+// tc/<tenant>/# (mcmqtt.read is enough) would otherwise collect every agent's token and act as any
+// of its agents towards the services that accept them (security review of decision 0033).
+const AGENT_TOKEN_ANSWER = /^tc\/[^/]+\/([^/]+)\/i\/agm_v3\/tr$/;
+
+/** The client id of the only one who may receive a message on `topic` (an agent's access token
+ *  answer), or undefined for a topic whose receivers the subscriptions and mayReceive decide. */
+export const soleReceiverOf = (topic: string): string | undefined => AGENT_TOKEN_ANSWER.exec(topic)?.[1];
+
 /** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
  *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
 export const mayReceive = (principal: Publisher, topic: string): boolean =>
-  isWildcardFree(topic) && maySubscribe(principal, topic);
+  isWildcardFree(topic) && maySubscribe(principal, topic) && (principal.kind === 'agent' || !AGENT_TOKEN_ANSWER.test(topic));

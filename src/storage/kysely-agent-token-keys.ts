@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from './tables.ts';
 import type { PrivateKeySealer } from './private-key-sealer.ts';
@@ -14,6 +15,20 @@ export interface StoredAgentTokenKey {
 // The sealed value is bound to its row: a key copied to another kid does not open.
 const contextOf = (kid: string): string => `agent-token-key:${kid}`;
 
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+// The public half is published as the JWKS (/.well-known/jwks.json) and is not sealed: whoever can
+// write the table could put a key of their own under a kid, and every consumer of agent tokens
+// would trust what they sign (security review of decision 0033). So it must be the public half of
+// the sealed private key, under the row's kid, with no private member: else the row was altered.
+const checkedPublicJwk = (kid: string, stored: StoredAgentTokenKey['publicJwk'], privateKeyPem: string): StoredAgentTokenKey['publicJwk'] => {
+  const derived: JsonWebKey = createPublicKey(createPrivateKey(privateKeyPem)).export({ format: 'jwk' });
+  const matches = stored.kid === kid && (['kty', 'crv', 'x', 'y'] as const).every((member) => stored[member] === derived[member])
+    && !PRIVATE_MEMBERS.some((member) => member in stored);
+  if (!matches) throw new Error(`the stored public key of agent token key ${kid} is not the public half of its sealed private key: the row was altered`);
+  return stored;
+};
+
 /** The agent token signing keys in the database (issue 19 part 1; decision 0033), private halves sealed. */
 export class KyselyAgentTokenKeys {
   readonly #db: Kysely<Database>;
@@ -26,13 +41,16 @@ export class KyselyAgentTokenKeys {
 
   async list(): Promise<StoredAgentTokenKey[]> {
     const rows = await this.#db.selectFrom('agent_token_keys').selectAll().orderBy('signs_from').orderBy('kid').execute();
-    return rows.map((row) => ({
-      kid: row.kid,
-      publicJwk: JSON.parse(row.public_jwk) as StoredAgentTokenKey['publicJwk'],
-      privateKeyPem: this.#sealer.open(row.sealed_private_key, contextOf(row.kid)),
-      createdAt: new Date(row.created_at),
-      signsFrom: new Date(row.signs_from),
-    }));
+    return rows.map((row) => {
+      const privateKeyPem = this.#sealer.open(row.sealed_private_key, contextOf(row.kid));
+      return {
+        kid: row.kid,
+        publicJwk: checkedPublicJwk(row.kid, JSON.parse(row.public_jwk) as StoredAgentTokenKey['publicJwk'], privateKeyPem),
+        privateKeyPem,
+        createdAt: new Date(row.created_at),
+        signsFrom: new Date(row.signs_from),
+      };
+    });
   }
 
   async add(key: StoredAgentTokenKey): Promise<void> {

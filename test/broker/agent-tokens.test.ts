@@ -57,7 +57,7 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     const issued = await issue(tenant, 'pump-1');
     const app = resources.client(await connectApplication(server, tenant));
     const appLog = new MessageLog(app);
-    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 }, [`tc/${tenant}/+/i/agm_v3/tr`]: { qos: 1 } }), [1, 1]);
     const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
     const tokens = await tokenClient(agent, tenant, issued.clientId);
 
@@ -77,8 +77,12 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.equal(jwks.keys.length, 2, 'the dev issuer key and the agent token key');
     assert.ok(jwks.keys.some((key) => key.kid === protectedHeader.kid));
 
-    // The application may read the agent's i/ topics (it sees the answer), never the request.
-    await appLog.next(`tc/${tenant}/${issued.clientId}/i/agm_v3/tr`, 5_000);
+    // Neither the request nor the answer reaches a tenant application (security review of decision
+    // 0033): the answer is the agent's bearer credential. A message the agent publishes after it
+    // (o/data) does reach the application, so the answer would have arrived before it.
+    await agent.publishAsync(`tc/${tenant}/${issued.clientId}/o/data`, 'after the token', { qos: 1 });
+    await appLog.next(`tc/${tenant}/${issued.clientId}/o/data`, 5_000, 'after the token');
+    assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/i/agm_v3`), [], 'the answer (the token) reaches only the agent');
     assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), [], 'the request is consumed by the broker');
 
     const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
@@ -144,7 +148,31 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/o/agm_v3`), []);
   });
 
-  test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either', async () => {
+  test('hostile ids and QoS 2: quotes, control characters and JSON in the id come back as the same string inside valid JSON; a QoS 2 request closes the connection unanswered; a reconnect does not reset the minute', async () => {
+    // Security review of decision 0033: the id is echoed three times; it must not break out of the answer.
+    const tenant = newTenant('ah');
+    const issued = await issue(tenant, 'pump-h');
+    const agent = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const tokens = await tokenClient(agent, tenant, issued.clientId);
+    const hostile = ['"}, "data": {"access_token": "forged"}, "x": {"', '\u0000\n\r\t\u001b[2J', '\u2028\u2029</script>', '\\"\\u0022', 'é😀'.repeat(64)];
+    for (const id of hostile) {
+      const answer = await tokens.ask({ id, padding: 'x'.repeat(64 * 1024) });
+      assert.deepEqual([answer.id, answer.correlationId ?? answer.id, Object.keys(answer).sort().join()], [id, id, answer.error ? 'error,id' : 'correlationId,data,id,requestId'], JSON.stringify(answer));
+      assert.notEqual(answer.data?.access_token, 'forged');
+    }
+    // QoS 0 and 1 only (README): a QoS 2 request closes the connection before it is handled, no answer.
+    const closed = closesWithin(agent, 5_000);
+    agent.publish(`tc/${tenant}/${issued.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'qos2' }), { qos: 2 });
+    assert.equal(await closed, true, 'a QoS 2 request closes the connection');
+    // Reconnecting does not reset the minute (the limit is the agent's, not its session's).
+    const again = resources.client(await connectAgent(server, credentialsOf(issued), issued.clientId));
+    const refused = await (await tokenClient(again, tenant, issued.clientId)).ask({ id: 'after-reconnect' });
+    assert.deepEqual([refused.id, refused.error?.code, refused.data], ['after-reconnect', 'agentToken.rateLimited', undefined]);
+    const audit = await server.api(tenant, '/auditEvents?action=agentToken.issued');
+    assert.equal(audit.body.auditEvents.length, 1, 'only the first hostile id got a token');
+  });
+
+  test('another agent\'s request topic is refused by the topic rules (connection closed); a tenant application cannot ask either, nor forge an answer', async () => {
     const tenant = newTenant('ao');
     const [one, two] = [await issue(tenant, 'pump-3'), await issue(tenant, 'pump-4')];
     const agent = resources.client(await connectAgent(server, credentialsOf(one), one.clientId));
@@ -159,11 +187,16 @@ describe('agent access tokens over MQTT', { timeout: 90_000 }, () => {
     const appClosed = new Promise<void>((resolve) => app.once('close', () => resolve()));
     app.publish(`tc/${tenant}/${two.clientId}/o/agm_v3/t`, JSON.stringify({ id: 'app' }), { qos: 1 });
     await appClosed;
+    // Nor can an mcmqtt.admin application forge an answer (security review of decision 0033).
+    const forger = resources.client(await connectApplication(server, tenant, { scopes: ['mcmqtt.admin'] }));
+    const forgerClosed = new Promise<void>((resolve) => forger.once('close', () => resolve()));
+    forger.publish(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`, JSON.stringify({ id: 'own', data: { access_token: 'forged' } }), { qos: 1 });
+    await forgerClosed;
     // The victim's own request is still granted: neither attempt took its minute.
     const own = await tokenClient(victim, tenant, two.clientId);
     const answer = await own.ask({ id: 'own' });
     assert.equal(answer.error, undefined, JSON.stringify(answer));
-    assert.deepEqual(victimLog.on(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`).length, 1, 'no answer to the others');
+    assert.deepEqual(victimLog.on(`tc/${tenant}/${two.clientId}/i/agm_v3/tr`).length, 1, 'no answer to the others, no forged one');
   });
 
   test('the agent token opens no REST API (401 auth.agentTokenRefused) and is no tenant application password (CONNACK 4)', async () => {

@@ -3,7 +3,7 @@ import { after, before, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import type { MqttClient } from 'mqtt';
 import { newTenant } from '../support/api-helpers.ts';
-import { connectAgent, MessageLog, Resources, subackCodes } from '../support/broker-helpers.ts';
+import { connectAgent, connectApplication, MessageLog, Resources, subackCodes } from '../support/broker-helpers.ts';
 import { startCluster, type Cluster, type ClusterNode } from '../support/start-cluster.ts';
 import { describeNeeding } from '../support/test-services.ts';
 
@@ -37,9 +37,17 @@ describeNeeding('postgres', 'redis')('agent access tokens in a cluster', { timeo
     const tenant = newTenant('tc');
     const issued = (await node1.api(tenant, '/agentCertificates', { body: { name: 'pump-1' } })).body;
     const credentials = { certificatePem: issued.publicKey as string, privateKeyPem: issued.privateKey as string };
+    // A tenant application on the other node, subscribed to everything of the tenant (security
+    // review of decision 0033): the answer crosses the cluster, but only the agent receives it.
+    const app = resources.client(await connectApplication(node2, tenant, { scopes: ['mcmqtt.read'] }));
+    const appLog = new MessageLog(app);
+    assert.deepEqual(await subackCodes(app, { [`tc/${tenant}/#`]: { qos: 1 } }), [1]);
     const onNode1 = resources.client(await connectAgent(node1, credentials, issued.clientId));
     const granted = await askToken(onNode1, tenant, issued.clientId, 'n1');
     assert.equal(granted.error, undefined, JSON.stringify(granted));
+    await onNode1.publishAsync(`tc/${tenant}/${issued.clientId}/o/data`, 'after the token', { qos: 1 });
+    await appLog.next(`tc/${tenant}/${issued.clientId}/o/data`, 10_000, 'after the token');
+    assert.deepEqual(appLog.under(`tc/${tenant}/${issued.clientId}/i/`), [], 'no token answer reaches the application on node 2');
     await onNode1.endAsync();
 
     const jwks1 = await (await fetch(`${node1.url}/.well-known/jwks.json`)).json() as JSONWebKeySet;
