@@ -7,7 +7,7 @@ import type { BrokerPrincipal } from './broker-principal.ts';
 import type { CanceledCommands } from './canceled-commands.ts';
 import { commandPayloadOf, commandTopic, commandIdOf, isCommandTopic, isCommandUpdateTopic, parseCommandUpdate } from './command-messages.ts';
 import { onClientGone } from './client-lifecycle.ts';
-import { stampPublisher } from './message-publisher.ts';
+import { stampedPublisherOf, stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
 // Delivery of MindConnect commands (issue 19 part 2, docs/decisions/0034-command-delivery.md).
@@ -57,7 +57,17 @@ export interface CommandDelivery extends CommandDispatch {
 const SWEEP_BATCH = 500;
 /** Command ids remembered per connection as handed to it; a connection past this many starts over. */
 const FORWARDED_PER_CLIENT = 1000;
-const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
+const BROKER_CLIENT_ID = 'trustgate';
+const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_CLIENT_ID, mayPublish: true });
+/** Whether trustgate itself published this message: a tenant application may publish on an agent's
+ *  i/cmd_v3/c too (SPEC: admin scope), even with a real command's id, but its copy is not the
+ *  command — neither its PUBACK (DELIVERED) nor its forwarding (no re-send) may count. An
+ *  application's client id is `<tenant>_…` or `aedes_…` (authenticate-client.ts), never this one,
+ *  and every accepted message carries its publisher's stamp (message-publisher.ts). */
+const isFromBroker = (packet: object): boolean => {
+  const publisher = stampedPublisherOf(packet);
+  return publisher?.kind === 'application' && publisher.clientId === BROKER_CLIENT_ID;
+};
 const keyOf = (tenant: string, clientId: string): string => `${tenant}/${clientId}`;
 
 /** Does this subscription filter cover `topic`? ([MQTT-4.7.1] wildcards: + one level, # the rest.) */
@@ -132,7 +142,7 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   // PUBACK of a QoS 1 delivery: aedes hands back the packet it sent.
   (broker as unknown as EventEmitter).on('ack', (packet: { topic?: unknown; payload?: unknown } | undefined, client: Client) => {
     const agent = agentOf(client);
-    if (!agent || !packet || packet.topic !== commandTopic(agent.tenant, agent.clientId)) return;
+    if (!agent || !packet || packet.topic !== commandTopic(agent.tenant, agent.clientId) || !isFromBroker(packet)) return;
     const id = commandIdOf(packet.payload);
     if (id === undefined) return;
     jobs.markDelivered(agent.tenant, agent.clientId, id, now())
@@ -196,7 +206,7 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
 
   return {
     forwarded(client, packet) {
-      if (!isCommandTopic(packet.topic)) return;
+      if (!isCommandTopic(packet.topic) || !isFromBroker(packet)) return;
       const id = commandIdOf(packet.payload);
       if (id === undefined) return;
       let ids = handedOver.get(client);
