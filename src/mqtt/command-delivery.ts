@@ -57,6 +57,8 @@ export interface CommandDelivery extends CommandDispatch {
 const SWEEP_BATCH = 500;
 /** Command ids remembered per connection as handed to it; a connection past this many starts over. */
 const FORWARDED_PER_CLIENT = 1000;
+/** Distinct updates remembered per connection; past this many it starts over. */
+const UPDATES_SEEN_PER_CLIENT = 1000;
 const BROKER_CLIENT_ID = 'trustgate';
 const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_CLIENT_ID, mayPublish: true });
 /** Whether trustgate itself published this message: a tenant application may publish on an agent's
@@ -89,6 +91,8 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const subscribed = new Map<string, Client>();
   /** The commands each connection was handed (authorizeForward said yes): slow to PUBACK is not lost. */
   const handedOver = new WeakMap<Client, Set<string>>();
+  /** The updates each connection sent (command, job, status): a repeat is not applied again. */
+  const updatesSeen = new WeakMap<Client, Set<string>>();
 
   const send = (commands: readonly CommandToSend[]): void => {
     for (const command of commands) {
@@ -161,6 +165,15 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       logger.info({ clientId: agent.clientId, tenant: agent.tenant, reason: update.ignored }, 'command update ignored');
       return;
     }
+    // A repeat of an update this connection already sent can change nothing (statuses only move
+    // forward; an unknown command stays unknown), so it costs no transaction and no log line: an
+    // agent repeating one update at its publish rate (100/s) held the database's one SQLite
+    // connection for each.
+    const key = `${update.commandId}\u0000${update.jobId}\u0000${update.status}`;
+    let seen = updatesSeen.get(client!);
+    if (seen?.has(key)) return;
+    if (!seen || seen.size >= UPDATES_SEEN_PER_CLIENT) updatesSeen.set(client!, seen = new Set());
+    seen.add(key);
     jobs.applyAgentUpdate({
       tenant: agent.tenant, clientId: agent.clientId, commandId: update.commandId, jobId: update.jobId, status: update.status,
       responseJson: update.responseJson, agentTimestamp: update.timestamp, at: now(),
@@ -169,7 +182,10 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       if (outcome === 'unknown') logger.info({ ...fields, reason: 'unknown or foreign job or command' }, 'command update ignored');
       else if (outcome === 'unchanged') logger.debug(fields, 'command update changed nothing');
       else logger.info(fields, 'command updated');
-    }).catch((error: unknown) => logger.error({ err: error, clientId: agent.clientId }, 'could not apply a command update'));
+    }).catch((error: unknown) => {
+      seen.delete(key);
+      logger.error({ err: error, clientId: agent.clientId }, 'could not apply a command update');
+    });
   });
 
   let lastRefresh = new Date(now().getTime() - settings.expiryMs);

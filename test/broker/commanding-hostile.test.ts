@@ -88,7 +88,6 @@ describe('Commanding: hostile callers and agents', { timeout: 120_000 }, () => {
     for (const [cert, id] of [[pumpCert, pumpId], [valveCert, valveId], [fanCert, fanId]] as const) await endClient(await connectAgent(server, cert, id));
   });
   after(() => resources.closeAll());
-  after(() => { if (process.env.DUMP_LOGS) for (const l of logs.lines) if (l.level >= 30 && /command|mqtt|update|refus|clos/.test(String(l.msg))) console.error(JSON.stringify(l).slice(0, 400)); });
 
   it('bad bodies on POST /deliveryJobs: a specific 4xx each, never a 5xx, and no job stored', async () => {
     const before = await jobCount();
@@ -239,6 +238,21 @@ describe('Commanding: hostile callers and agents', { timeout: 120_000 }, () => {
     await client.publishAsync(`tc/${tenant}/${pumpId}/o/cmd_v3/u`, huge, { qos: 1 });
     await waitUntil(async () => (await commandsOf(job.id))[0].status === 'EXECUTED', 5_000, 'EXECUTED');
     assert.equal((await commandsOf(job.id))[0].response.truncated, true);
+    await endClient(client);
+  });
+
+  it('a flood of one repeated update costs one transaction, not one per copy (the SQLite connection is shared)', { timeout: 30_000 }, async () => {
+    const { client, log } = await agent(valveCert, valveId);
+    const job = await createJob([valveId]);
+    const command = await received(log, `tc/${tenant}/${valveId}/i/cmd_v3/c`, job.id);
+    const unknownId = 'f'.repeat(24);
+    // 80 copies each (160, under the per-agent burst of 200): one unknown command, one real EXECUTING.
+    await Promise.all(Array.from({ length: 80 }, () => update(client, valveId, tenant, report(unknownId, job.id, 'EXECUTED'), { qos: 0 })));
+    await Promise.all(Array.from({ length: 80 }, () => update(client, valveId, tenant, report(command.id, job.id, 'EXECUTING'), { qos: 0 })));
+    await update(client, valveId, tenant, report(command.id, job.id, 'EXECUTED', { last: true }));
+    await waitUntil(async () => (await commandsOf(job.id))[0].status === 'EXECUTED', 5_000, 'the final update applied after the flood');
+    assert.equal(logs.find('command update ignored', { clientId: valveId, commandId: unknownId }).length, 1);
+    assert.equal(logs.find('command updated', { clientId: valveId, commandId: command.id, status: 'EXECUTING' }).length, 1);
     await endClient(client);
   });
 
