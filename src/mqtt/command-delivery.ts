@@ -47,8 +47,10 @@ export interface CommandDeliveryDependencies {
 }
 
 export interface CommandDelivery extends CommandDispatch {
-  /** From `authorizeForward`: this message goes to this client now (the sweep never re-sends it to that connection). */
-  forwarded(client: Client, packet: { readonly topic: string; readonly payload?: unknown }): void;
+  /** From `authorizeForward`: this message goes to this client now (the sweep never re-sends it to
+   *  that connection). Answers the packet to deliver: to a clean session, a command with its packet
+   *  id chosen here, so that its PUBACK can be told apart (see cleanInflight). */
+  forwarded<P extends { readonly topic: string; readonly payload?: unknown; readonly qos?: number }>(client: Client, packet: P): P;
   /** Before a persistent session resumes: learns the agent's canceled commands (its queue may hold copies). */
   beforeResume(principal: AgentPrincipal): Promise<void>;
   close(): void;
@@ -91,6 +93,20 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const subscribed = new Map<string, Client>();
   /** The commands each connection was handed (authorizeForward said yes): slow to PUBACK is not lost. */
   const handedOver = new WeakMap<Client, Set<string>>();
+  /** Commands in flight to clean sessions, by packet id: aedes keeps no outgoing store for a clean
+   *  session, so its PUBACK reached the 'ack' event without the packet and DELIVERED was never
+   *  recorded — and the agent's next fresh session got every acknowledged command again. */
+  const cleanInflight = new WeakMap<Client, Map<number, object>>();
+  const { persistence } = broker as unknown as { persistence: { outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown> } };
+  const clearMessageId = persistence.outgoingClearMessageId.bind(persistence);
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    const stored = await clearMessageId(client, packet);
+    const inflight = client.clean && stored === undefined && packet.messageId !== undefined ? cleanInflight.get(client) : undefined;
+    const ours = inflight?.get(packet.messageId!);
+    if (ours === undefined) return stored;
+    inflight!.delete(packet.messageId!);
+    return ours;
+  };
   /** The updates each connection sent (command, job, status): a repeat is not applied again. */
   const updatesSeen = new WeakMap<Client, Set<string>>();
 
@@ -222,12 +238,22 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
 
   return {
     forwarded(client, packet) {
-      if (!isCommandTopic(packet.topic) || !isFromBroker(packet)) return;
+      if (!isCommandTopic(packet.topic) || !isFromBroker(packet)) return packet;
       const id = commandIdOf(packet.payload);
-      if (id === undefined) return;
+      if (id === undefined) return packet;
       let ids = handedOver.get(client);
       if (!ids || ids.size >= FORWARDED_PER_CLIENT) handedOver.set(client, ids = new Set());
       ids.add(id);
+      if (!client.clean || (packet.qos ?? 0) < 1) return packet;
+      // The packet id aedes' QoSPacket would take (it keeps one given to it): the same counter, advanced alike.
+      const counter = client as unknown as { _nextId: number };
+      const messageId = counter._nextId;
+      counter._nextId = messageId >= 65535 ? 1 : messageId + 1;
+      const withId = { ...packet, messageId };
+      let inflight = cleanInflight.get(client);
+      if (!inflight || inflight.size >= FORWARDED_PER_CLIENT) cleanInflight.set(client, inflight = new Map());
+      inflight.set(messageId, withId);
+      return withId;
     },
     async created(tenant, commandIds) {
       try {
