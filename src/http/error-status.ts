@@ -76,6 +76,7 @@ export const httpStatusByCode = {
   'deliveryJob.agentNotFound': 404,
   'deliveryJob.dataMissing': 400,
   'deliveryJob.dataTooLarge': 400,
+  'deliveryJob.dataTooDeep': 400,
   'deliveryJob.limitInvalid': 400,
   'deliveryJob.cursorInvalid': 400,
   'ban.notFound': 404,

@@ -7,7 +7,7 @@ import type { BrokerPrincipal } from './broker-principal.ts';
 import type { CanceledCommands } from './canceled-commands.ts';
 import { commandPayloadOf, commandTopic, commandIdOf, isCommandTopic, isCommandUpdateTopic, parseCommandUpdate } from './command-messages.ts';
 import { onClientGone } from './client-lifecycle.ts';
-import { stampPublisher } from './message-publisher.ts';
+import { stampedPublisherOf, stampPublisher } from './message-publisher.ts';
 import type { SessionRegistry } from './session-registry.ts';
 
 // Delivery of MindConnect commands (issue 19 part 2, docs/decisions/0034-command-delivery.md).
@@ -47,8 +47,10 @@ export interface CommandDeliveryDependencies {
 }
 
 export interface CommandDelivery extends CommandDispatch {
-  /** From `authorizeForward`: this message goes to this client now (the sweep never re-sends it to that connection). */
-  forwarded(client: Client, packet: { readonly topic: string; readonly payload?: unknown }): void;
+  /** From `authorizeForward`: this message goes to this client now (the sweep never re-sends it to
+   *  that connection). Answers the packet to deliver: to a clean session, a command with its packet
+   *  id chosen here, so that its PUBACK can be told apart (see cleanInflight). */
+  forwarded<P extends { readonly topic: string; readonly payload?: unknown; readonly qos?: number }>(client: Client, packet: P): P;
   /** Before a persistent session resumes: learns the agent's canceled commands (its queue may hold copies). */
   beforeResume(principal: AgentPrincipal): Promise<void>;
   close(): void;
@@ -57,7 +59,19 @@ export interface CommandDelivery extends CommandDispatch {
 const SWEEP_BATCH = 500;
 /** Command ids remembered per connection as handed to it; a connection past this many starts over. */
 const FORWARDED_PER_CLIENT = 1000;
-const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: 'trustgate', mayPublish: true });
+/** Distinct updates remembered per connection; past this many it starts over. */
+const UPDATES_SEEN_PER_CLIENT = 1000;
+const BROKER_CLIENT_ID = 'trustgate';
+const brokerPublisher = (tenant: TenantId): BrokerPrincipal => ({ kind: 'application', tenant, clientId: BROKER_CLIENT_ID, mayPublish: true });
+/** Whether trustgate itself published this message: a tenant application may publish on an agent's
+ *  i/cmd_v3/c too (SPEC: admin scope), even with a real command's id, but its copy is not the
+ *  command — neither its PUBACK (DELIVERED) nor its forwarding (no re-send) may count. An
+ *  application's client id is `<tenant>_…` or `aedes_…` (authenticate-client.ts), never this one,
+ *  and every accepted message carries its publisher's stamp (message-publisher.ts). */
+const isFromBroker = (packet: object): boolean => {
+  const publisher = stampedPublisherOf(packet);
+  return publisher?.kind === 'application' && publisher.clientId === BROKER_CLIENT_ID;
+};
 const keyOf = (tenant: string, clientId: string): string => `${tenant}/${clientId}`;
 
 /** Does this subscription filter cover `topic`? ([MQTT-4.7.1] wildcards: + one level, # the rest.) */
@@ -79,6 +93,22 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const subscribed = new Map<string, Client>();
   /** The commands each connection was handed (authorizeForward said yes): slow to PUBACK is not lost. */
   const handedOver = new WeakMap<Client, Set<string>>();
+  /** Commands in flight to clean sessions, by packet id: aedes keeps no outgoing store for a clean
+   *  session, so its PUBACK reached the 'ack' event without the packet and DELIVERED was never
+   *  recorded — and the agent's next fresh session got every acknowledged command again. */
+  const cleanInflight = new WeakMap<Client, Map<number, object>>();
+  const { persistence } = broker as unknown as { persistence: { outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown> } };
+  const clearMessageId = persistence.outgoingClearMessageId.bind(persistence);
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    const stored = await clearMessageId(client, packet);
+    const inflight = client.clean && stored === undefined && packet.messageId !== undefined ? cleanInflight.get(client) : undefined;
+    const ours = inflight?.get(packet.messageId!);
+    if (ours === undefined) return stored;
+    inflight!.delete(packet.messageId!);
+    return ours;
+  };
+  /** The updates each connection sent (command, job, status): a repeat is not applied again. */
+  const updatesSeen = new WeakMap<Client, Set<string>>();
 
   const send = (commands: readonly CommandToSend[]): void => {
     for (const command of commands) {
@@ -132,7 +162,7 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   // PUBACK of a QoS 1 delivery: aedes hands back the packet it sent.
   (broker as unknown as EventEmitter).on('ack', (packet: { topic?: unknown; payload?: unknown } | undefined, client: Client) => {
     const agent = agentOf(client);
-    if (!agent || !packet || packet.topic !== commandTopic(agent.tenant, agent.clientId)) return;
+    if (!agent || !packet || packet.topic !== commandTopic(agent.tenant, agent.clientId) || !isFromBroker(packet)) return;
     const id = commandIdOf(packet.payload);
     if (id === undefined) return;
     jobs.markDelivered(agent.tenant, agent.clientId, id, now())
@@ -151,6 +181,15 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       logger.info({ clientId: agent.clientId, tenant: agent.tenant, reason: update.ignored }, 'command update ignored');
       return;
     }
+    // A repeat of an update this connection already sent can change nothing (statuses only move
+    // forward; an unknown command stays unknown), so it costs no transaction and no log line: an
+    // agent repeating one update at its publish rate (100/s) held the database's one SQLite
+    // connection for each.
+    const key = `${update.commandId}\u0000${update.jobId}\u0000${update.status}`;
+    let seen = updatesSeen.get(client!);
+    if (seen?.has(key)) return;
+    if (!seen || seen.size >= UPDATES_SEEN_PER_CLIENT) updatesSeen.set(client!, seen = new Set());
+    seen.add(key);
     jobs.applyAgentUpdate({
       tenant: agent.tenant, clientId: agent.clientId, commandId: update.commandId, jobId: update.jobId, status: update.status,
       responseJson: update.responseJson, agentTimestamp: update.timestamp, at: now(),
@@ -159,7 +198,10 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       if (outcome === 'unknown') logger.info({ ...fields, reason: 'unknown or foreign job or command' }, 'command update ignored');
       else if (outcome === 'unchanged') logger.debug(fields, 'command update changed nothing');
       else logger.info(fields, 'command updated');
-    }).catch((error: unknown) => logger.error({ err: error, clientId: agent.clientId }, 'could not apply a command update'));
+    }).catch((error: unknown) => {
+      seen.delete(key);
+      logger.error({ err: error, clientId: agent.clientId }, 'could not apply a command update');
+    });
   });
 
   let lastRefresh = new Date(now().getTime() - settings.expiryMs);
@@ -196,12 +238,22 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
 
   return {
     forwarded(client, packet) {
-      if (!isCommandTopic(packet.topic)) return;
+      if (!isCommandTopic(packet.topic) || !isFromBroker(packet)) return packet;
       const id = commandIdOf(packet.payload);
-      if (id === undefined) return;
+      if (id === undefined) return packet;
       let ids = handedOver.get(client);
       if (!ids || ids.size >= FORWARDED_PER_CLIENT) handedOver.set(client, ids = new Set());
       ids.add(id);
+      if (!client.clean || (packet.qos ?? 0) < 1) return packet;
+      // The packet id aedes' QoSPacket would take (it keeps one given to it): the same counter, advanced alike.
+      const counter = client as unknown as { _nextId: number };
+      const messageId = counter._nextId;
+      counter._nextId = messageId >= 65535 ? 1 : messageId + 1;
+      const withId = { ...packet, messageId };
+      let inflight = cleanInflight.get(client);
+      if (!inflight || inflight.size >= FORWARDED_PER_CLIENT) cleanInflight.set(client, inflight = new Map());
+      inflight.set(messageId, withId);
+      return withId;
     },
     async created(tenant, commandIds) {
       try {

@@ -34,6 +34,15 @@ describe('parseCommandUpdate', () => {
     assert.deepEqual(JSON.parse(big.responseJson), { truncated: true, bytes: MAX_RESPONSE_BYTES + '{"blob":""}'.length });
   });
 
+  it('replaces a response too deep to serialize by a note of the payload\'s size, never throws (review: RangeError lost the update)', () => {
+    const payload = Buffer.from(`{"id":"c","data":{"jobId":"j","status":"EXECUTED","response":${'['.repeat(60_000)}${']'.repeat(60_000)}}}`);
+    const deep = parseCommandUpdate(payload) as { status: string; responseJson: string };
+    assert.equal(deep.status, 'EXECUTED');
+    assert.deepEqual(JSON.parse(deep.responseJson), { truncated: true, bytes: payload.length });
+    const shallow = update({ id: 'c', data: { jobId: 'j', status: 'EXECUTED', response: JSON.parse(`${'['.repeat(64)}${']'.repeat(64)}`) } }) as { responseJson: string };
+    assert.equal(shallow.responseJson, `${'['.repeat(64)}${']'.repeat(64)}`);
+  });
+
   it('tells the topics apart, one level each', () => {
     assert.equal(isCommandTopic('tc/acme/acme_pump/i/cmd_v3/c'), true);
     assert.equal(isCommandTopic('tc/acme/acme_pump/i/cmd_v3/c/x'), false);

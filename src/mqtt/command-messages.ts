@@ -1,4 +1,5 @@
 import { agentReportedStatuses, type AgentReportedStatus, type CommandToSend } from '../registry/index.ts';
+import { isJsonDeeperThan, MAX_JSON_DEPTH } from '../shared/index.ts';
 
 // The commanding topics and payloads (SPEC "MindConnect commanding"; the public sample agent
 // mindsphere/mindconnect-mqtt MindConnectClient.py is the reference client): a command goes to
@@ -23,6 +24,7 @@ export const commandPayloadOf = (command: CommandToSend): Buffer => Buffer.from(
   data: { jobId: command.jobId, createdAt: command.createdAt.toISOString(), payload: command.payload },
 }));
 
+const payloadBytesOf = (payload: unknown): number => (Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : 0);
 const textOf = (payload: unknown): string => (Buffer.isBuffer(payload) ? payload.toString('utf8') : typeof payload === 'string' ? payload : '');
 
 /** The command id of a message on i/cmd_v3/c, or undefined when it is not one of ours. */
@@ -67,8 +69,11 @@ export const parseCommandUpdate = (payload: unknown): ParsedCommandUpdate | { re
   if (typeof status !== 'string' || !(agentReportedStatuses as readonly string[]).includes(status)) return { ignored: `data.status is not one of ${agentReportedStatuses.join(', ')}` };
   let responseJson: string | undefined;
   if (response !== undefined) {
-    responseJson = JSON.stringify(response);
-    if (Buffer.byteLength(responseJson, 'utf8') > MAX_RESPONSE_BYTES) responseJson = JSON.stringify({ truncated: true, bytes: Buffer.byteLength(responseJson, 'utf8') });
+    // Too deep to serialize safely (JSON.stringify throws RangeError on 120 kB of "[[[…]]]", which
+    // lost the update): the note gives the payload's size instead.
+    responseJson = isJsonDeeperThan(response, MAX_JSON_DEPTH) ? undefined : JSON.stringify(response);
+    const bytes = responseJson === undefined ? payloadBytesOf(payload) : Buffer.byteLength(responseJson, 'utf8');
+    if (responseJson === undefined || bytes > MAX_RESPONSE_BYTES) responseJson = JSON.stringify({ truncated: true, bytes });
   }
   return { commandId, jobId, status: status as AgentReportedStatus, responseJson, timestamp: typeof timestamp === 'string' ? timestamp.slice(0, 64) : undefined };
 };

@@ -86,6 +86,7 @@ export const connackCodeByError = {
   'deliveryJob.agentNotFound': 5,
   'deliveryJob.dataMissing': 5,
   'deliveryJob.dataTooLarge': 5,
+  'deliveryJob.dataTooDeep': 5,
   'deliveryJob.limitInvalid': 5,
   'deliveryJob.cursorInvalid': 5,
   'webhook.notFound': 5,

@@ -149,8 +149,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     authorizeForward: (client, packet) => {
       if (canceledCommands.isCanceledCommand(packet)) return null;
       const forwarded = authorizeForward(client, packet);
-      if (forwarded) commandDelivery?.forwarded(client, forwarded);
-      return forwarded;
+      return forwarded && commandDelivery ? commandDelivery.forwarded(client, forwarded) : forwarded;
     },
     authorizePublish: createAuthorizePublish({ sessions, logger: log, metrics }),
     // Without Redis a subscription can be neither stored nor heard: refused (0x80) at once rather

@@ -1,4 +1,4 @@
-import { DomainError, newResourceId, type Clock, type ErrorCode, type TenantId } from '../shared/index.ts';
+import { DomainError, isJsonDeeperThan, MAX_JSON_DEPTH, newResourceId, showName, type Clock, type ErrorCode, type TenantId } from '../shared/index.ts';
 import { auditEntryOf, type AuditContext, SYSTEM_ACTOR, systemContext } from './audit-context.ts';
 import type { AuditRecorder } from './audit-trail.ts';
 import type { CommandRecord, DeliveryJobPosition, DeliveryJobRecord, DeliveryJobStore } from './delivery-job.ts';
@@ -42,9 +42,16 @@ export interface CreateDeliveryJobInput {
 
 const invalid = (code: ErrorCode, message: string): DomainError => new DomainError(code, message);
 
+/** The nesting `data` may have (a command payload is a few levels; see shared/json-depth.ts). */
+export const MAX_JOB_DATA_DEPTH = MAX_JSON_DEPTH;
+
+// What a terminal or a log viewer acts on or hides (C0 and C1 controls, DEL; zero-width and
+// bidirectional formatting characters): `trustgate command list` prints names as they are.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+
 const nameOf = (name: unknown): string => {
-  if (typeof name !== 'string' || name.trim().length === 0 || name.length > MAX_JOB_NAME_LENGTH) {
-    throw invalid('deliveryJob.nameInvalid', `name must be a string of 1 to ${MAX_JOB_NAME_LENGTH} characters, not only white space.`);
+  if (typeof name !== 'string' || name.trim().length === 0 || name.length > MAX_JOB_NAME_LENGTH || UNPRINTABLE.test(name)) {
+    throw invalid('deliveryJob.nameInvalid', `name must be a string of 1 to ${MAX_JOB_NAME_LENGTH} characters, not only white space, without control or invisible formatting characters.`);
   }
   return name;
 };
@@ -59,7 +66,7 @@ const clientIdsOf = (clientIds: unknown): string[] => {
   }
   const seen = new Set<string>();
   for (const id of clientIds as string[]) {
-    if (seen.has(id)) throw invalid('deliveryJob.duplicateClientId', `clientIds names "${id.slice(0, 256)}" more than once.`);
+    if (seen.has(id)) throw invalid('deliveryJob.duplicateClientId', `clientIds names ${showName(id)} more than once.`);
     seen.add(id);
   }
   return clientIds as string[];
@@ -67,6 +74,10 @@ const clientIdsOf = (clientIds: unknown): string[] => {
 
 const dataOf = (data: unknown): unknown => {
   if (data === undefined) throw invalid('deliveryJob.dataMissing', 'data is required: the JSON value the agents receive as the command\'s payload.');
+  // Before serializing: JSON.stringify throws RangeError on 10 kB of "[[[…]]]" (a 500 before this check).
+  if (isJsonDeeperThan(data, MAX_JOB_DATA_DEPTH)) {
+    throw invalid('deliveryJob.dataTooDeep', `data nests objects and arrays more than ${MAX_JOB_DATA_DEPTH} levels deep.`);
+  }
   const bytes = Buffer.byteLength(JSON.stringify(data), 'utf8');
   if (bytes > MAX_JOB_DATA_BYTES) {
     throw invalid('deliveryJob.dataTooLarge', `data is ${bytes} bytes as JSON; at most ${MAX_JOB_DATA_BYTES} are allowed.`);
@@ -76,7 +87,7 @@ const dataOf = (data: unknown): unknown => {
 
 /** The same answer for an unknown client id and another tenant's: nothing tells them apart. */
 const agentNotFound = (clientId: string): DomainError =>
-  invalid('deliveryJob.agentNotFound', `No agent with client id "${clientId.slice(0, 256)}" in this tenant.`);
+  invalid('deliveryJob.agentNotFound', `No agent with client id ${showName(clientId)} in this tenant.`);
 
 export const deliveryJobNotFound = (): DomainError => invalid('deliveryJob.notFound', 'No delivery job with this id in this tenant.');
 

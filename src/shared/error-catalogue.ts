@@ -122,7 +122,7 @@ export const errorCatalogue = {
 
   // MindConnect commanding (REST: /api/commanding/v3/deliveryJobs; docs/commanding.md)
   'deliveryJob.notFound': 'No delivery job with this id in this tenant.',
-  'deliveryJob.nameInvalid': 'name must be a string of 1-128 characters, not only white space.',
+  'deliveryJob.nameInvalid': 'name must be a string of 1-128 characters, not only white space, without control or invisible formatting characters.',
   'deliveryJob.clientIdsInvalid': 'clientIds must be an array of client ids (strings of 1-256 characters).',
   'deliveryJob.clientIdsEmpty': 'clientIds is empty: a delivery job names at least one agent.',
   'deliveryJob.tooManyClientIds': 'clientIds names more than 20 agents; split the job.',
@@ -130,6 +130,7 @@ export const errorCatalogue = {
   'deliveryJob.agentNotFound': 'A client id in clientIds is not an agent of this tenant (unknown, or another tenant\'s: the answer is the same).',
   'deliveryJob.dataMissing': 'The body has no data: the JSON value the agents receive as the command payload.',
   'deliveryJob.dataTooLarge': 'data is larger than 10 KiB (10,240 bytes) as serialized JSON.',
+  'deliveryJob.dataTooDeep': 'data nests objects and arrays more than 64 levels deep.',
   'deliveryJob.limitInvalid': 'GET /deliveryJobs?limit= must be a whole number from 1 to 500.',
   'deliveryJob.cursorInvalid': 'The cursor is not one GET /deliveryJobs gave this tenant (damaged, hand-made or another tenant\'s).',
 

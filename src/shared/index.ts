@@ -6,3 +6,4 @@ export {
   newResourceId, TENANT_PATTERN, isTenantId,
 } from './ids.ts';
 export { AGENT_NAME_PATTERN, AGENT_NAME_RULE, MAX_AGENT_NAME_LENGTH, agentNameProblem, showName, trimDisplayName } from './names.ts';
+export { isJsonDeeperThan, MAX_JSON_DEPTH } from './json-depth.ts';

@@ -70,6 +70,16 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyDeliveryJobStore 
       ['', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
       ['   ', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
       ['x'.repeat(129), ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      // Review (issue 19 part 2): what JSON.stringify cannot serialize (RangeError, once a 500), and
+      // names a terminal would act on (`trustgate command list` prints them).
+      ['n', ['acme_a'], JSON.parse(`${'['.repeat(5000)}${']'.repeat(5000)}`), 'deliveryJob.dataTooDeep'],
+      ['n', ['acme_a'], JSON.parse(`${'{"a":'.repeat(65)}1${'}'.repeat(65)}`), 'deliveryJob.dataTooDeep'],
+      ['a\u0000b', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['a\nb', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['a\u001b[2Jb', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['a\u009bb', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['pump\u202e1-', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
+      ['a\u200bb', ['acme_a'], {}, 'deliveryJob.nameInvalid'],
     ];
     for (const [name, clientIds, data, code] of cases) {
       assert.equal((await rejection(commanding.createDeliveryJob({ tenant: acme, name, clientIds, data }))).code, code);

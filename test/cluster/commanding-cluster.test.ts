@@ -74,4 +74,41 @@ describeNeeding('postgres', 'redis')('commanding in a cluster', { timeout: 120_0
     await waitUntil(() => again.on(topic).some((m) => JSON.parse(m.payload.toString()).data.jobId === control.id), 10_000, 'the control command arrives on node 2');
     assert.equal(again.on(topic).some((m) => JSON.parse(m.payload.toString()).data.jobId === canceled.id), false, 'the canceled command was delivered');
   });
+
+  it('20 offline agents reconnecting at once, split over both nodes: each gets the job of node 1 exactly once, never the job canceled on node 2', async () => {
+    const tenant = newTenant('cs');
+    const agents = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const issued = (await node1.api(tenant, '/agentCertificates', { body: { name: `a-${i}` } })).body;
+      return { clientId: issued.clientId as string, credentials: { certificatePem: issued.publicKey as string, privateKeyPem: issued.privateKey as string } };
+    }));
+    const topicOf = (clientId: string) => `tc/${tenant}/${clientId}/i/cmd_v3/c`;
+    // Persistent sessions, subscribed, then away: aedes queues for them on the shared store.
+    for (const { clientId, credentials } of agents) {
+      const client = await connectAgent(node2, credentials, clientId, { clean: false });
+      assert.deepEqual(await subackCodes(client, { [topicOf(clientId)]: { qos: 1 } }), [1]);
+      await endClient(client);
+    }
+    const clientIds = agents.map((a) => a.clientId);
+    const kept = (await commanding(node1, tenant, '/deliveryJobs', { body: { name: 'kept', clientIds, data: { which: 'kept' } } })).body;
+    const canceled = (await commanding(node1, tenant, '/deliveryJobs', { body: { name: 'canceled', clientIds, data: { which: 'canceled' } } })).body;
+    // Canceled on node 2 (not the creating node), while node 1's copies sit in the sessions' queues.
+    assert.equal((await commanding(node2, tenant, `/deliveryJobs/${canceled.id}`, { method: 'DELETE' })).body.status, 'CANCELED');
+    const logs = await Promise.all(agents.map(async ({ clientId, credentials }, i) => {
+      let log!: MessageLog;
+      const client = await connectAgent(i % 2 === 0 ? node1 : node2, credentials, clientId, { clean: false }, (c) => { log = new MessageLog(c); });
+      resources.add(() => endClient(client));
+      await subackCodes(client, { [topicOf(clientId)]: { qos: 1 } });
+      return { clientId, log };
+    }));
+    const jobsOf = (entry: (typeof logs)[number]) => entry.log.on(topicOf(entry.clientId)).map((m) => JSON.parse(m.payload.toString()).data.jobId as string);
+    await waitUntil(() => logs.every((entry) => jobsOf(entry).includes(kept.id)), 15_000, 'every agent has the kept command');
+    await waitUntil(async () => (await commanding(node2, tenant, `/deliveryJobs/${kept.id}/commands`)).body.commands.every((c: any) => c.status === 'DELIVERED'), 15_000, 'all DELIVERED');
+    // A positive control after the queues and the re-sends: a job from node 2 reaches them all.
+    const control = (await commanding(node2, tenant, '/deliveryJobs', { body: { name: 'control', clientIds, data: { which: 'control' } } })).body;
+    await waitUntil(() => logs.every((entry) => jobsOf(entry).includes(control.id)), 15_000, 'every agent has the control command');
+    for (const entry of logs) {
+      assert.equal(jobsOf(entry).filter((id) => id === kept.id).length, 1, `${entry.clientId} got the kept command more than once`);
+      assert.equal(jobsOf(entry).includes(canceled.id), false, `${entry.clientId} got the canceled command`);
+    }
+  });
 });
