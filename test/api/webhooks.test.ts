@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertError, newTenant } from '../support/api-helpers.ts';
-import { connectAgent, endClient, issueAgent, registerVerifiedCa, Resources } from '../support/broker-helpers.ts';
+import { randomUUID } from 'node:crypto';
+import { connectAgent, endClient, issueAgent, MessageLog, registerVerifiedCa, Resources, subackCodes } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
 import { describeOn, testDialects } from '../support/test-databases.ts';
 import { waitUntil } from '../support/wait-until.ts';
@@ -116,6 +117,47 @@ for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`
     // The other tenant's hook: none of this tenant's events.
     assert.equal(receiver.requests.some((request) => request.path === `/${other}` && request.json?.tenant !== other), false);
     assert.equal(receiver.requests.some((request) => request.path === `/${other}`), false);
+  });
+
+  it('command.updated: a delivery job\'s command moving PENDING → DELIVERED → EXECUTED reaches the hook signed, in order; another tenant\'s hook hears nothing', async () => {
+    const tenant = newTenant('wh');
+    const other = newTenant('wh');
+    const path = `/${tenant}-commands`;
+    await register(tenant, path, ['command.updated']);
+    await register(other, `/${other}-commands`, ['command.updated']);
+    const { ca } = await registerVerifiedCa(server, tenant);
+    const clientId = `${tenant}_pump`;
+    const topic = `tc/${tenant}/${clientId}/i/cmd_v3/c`;
+    let log!: MessageLog;
+    const agent = resources.client(await connectAgent(server, await issueAgent(ca, 'pump'), clientId, { clean: false }, (c) => { log = new MessageLog(c); }));
+    assert.deepEqual(await subackCodes(agent, { [topic]: { qos: 1 } }), [1]);
+    const token = await server.token(tenant);
+    const created = await fetch(`${server.url}/api/commanding/v3/deliveryJobs`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'start', clientIds: [clientId], data: { execute_command: 'START' } }),
+    });
+    assert.equal(created.status, 201);
+    const job = await created.json() as { id: string };
+    const command = JSON.parse((await log.next(topic, 5_000)).payload.toString());
+    assert.equal(command.data.jobId, job.id);
+    const events = () => receiver.requests.filter((request) => request.path === path);
+    await waitUntil(() => events().some((request) => request.json?.data.status === 'DELIVERED'), 10_000, 'command.updated DELIVERED arrives');
+    // As MindConnect's sample agent answers: QoS 0 on o/cmd_v3/u, a new id, the command's id as requestId.
+    await agent.publishAsync(`tc/${tenant}/${clientId}/o/cmd_v3/u`, JSON.stringify({
+      id: randomUUID(), requestId: command.id, data: { timestamp: new Date().toISOString(), jobId: job.id, status: 'EXECUTED', response: { ok: true } },
+    }), { qos: 0 });
+    await waitUntil(() => events().some((request) => request.json?.data.status === 'EXECUTED'), 10_000, 'command.updated EXECUTED arrives');
+    const sent = events();
+    assert.deepEqual(sent.map((request) => request.json.data.status), ['DELIVERED', 'EXECUTED']);
+    for (const request of sent) {
+      assert.ok(verifyWebhookSignature(request.headers['trustgate-signature'] as string, request.body, SECRET), 'the signature verifies');
+      assert.equal(request.json.type, 'command.updated');
+      assert.equal(request.json.tenant, tenant);
+      assert.equal(request.headers['trustgate-event-id'], request.json.id);
+      assert.deepEqual(request.json.data, { jobId: job.id, commandId: command.id, clientId, status: request.json.data.status });
+    }
+    assert.equal(receiver.requests.some((request) => request.path === `/${other}-commands`), false);
+    await endClient(agent);
   });
 
   it('a receiver down for a while: retried, then delivered exactly once after its 2xx', async () => {
