@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertError, newTenant } from '../support/api-helpers.ts';
+import { assertError, newTenant, rawRequest } from '../support/api-helpers.ts';
 import { randomUUID } from 'node:crypto';
 import { connectAgent, endClient, issueAgent, MessageLog, registerVerifiedCa, Resources, subackCodes } from '../support/broker-helpers.ts';
 import { startTestServer, type TestServer } from '../support/start-test-server.ts';
@@ -66,6 +66,59 @@ for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`
       assertError(answer as any, status, code);
     }
     assert.deepEqual((await server.api(tenant, '/webhooks')).body, []);
+  });
+
+  it('security review: hostile input on every route is a specific 4xx, never a 5xx, and changes nothing', async () => {
+    const tenant = newTenant('wh');
+    const id = await register(tenant, '/hostile');
+    const before = JSON.stringify((await server.api(tenant, '/webhooks')).body);
+    const NUL = '\u0000';
+    const hostileIds = ['%00', 'a%00b', `${'a'.repeat(23)}%00`, '%E2%80%AE', '..%2F..%2Fetc', 'x'.repeat(2000), `${id.toUpperCase()}`, `${id}%20`];
+    const cases: [string, string, { body?: string; contentType?: string | null }, number, string | undefined][] = [
+      ['POST', '/webhooks', { body: '{"url":' }, 400, undefined],
+      ['POST', '/webhooks', { body: 'null' }, 400, 'request.invalid'],
+      ['POST', '/webhooks', { body: '[]' }, 400, 'request.invalid'],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: ['*'], secret: SECRET }), contentType: 'text/plain' }, 415, undefined],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: '*', secret: SECRET }) }, 400, 'request.invalid'],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: Array.from({ length: 33 }, () => '*'), secret: SECRET }) }, 400, 'request.invalid'],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: [`agent.connected${NUL}`], secret: SECRET }) }, 400, 'webhook.eventsInvalid'],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: `${receiver.url()}${NUL}`, events: ['*'], secret: SECRET }) }, 201, undefined], // stored percent-encoded
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: ['*'], secret: 12345678901234567 }) }, 400, 'request.invalid'],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: ['*'], secret: `${NUL}`.repeat(20) }) }, 201, undefined],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: ['*'], secret: '\ud800'.repeat(20) }) }, 201, undefined],
+      ['POST', '/webhooks', { body: JSON.stringify({ url: receiver.url(), events: ['*'], secret: SECRET, __proto__: { admin: true } }) }, 201, undefined],
+      ['GET', `/webhooks/${id}/deliveries?limit=0`, {}, 400, 'webhook.limitInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?limit=101`, {}, 400, 'webhook.limitInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?limit=-1`, {}, 400, 'webhook.limitInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?limit=1e2`, {}, 400, 'webhook.limitInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?limit=1&limit=2`, {}, 400, undefined],
+      ['GET', `/webhooks/${id}/deliveries?cursor=abc`, {}, 400, 'webhook.cursorInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?cursor=999999999999999.${'f'.repeat(24)}`, {}, 200, undefined],
+      ['GET', `/webhooks/${id}/deliveries?cursor=1.${'0'.repeat(23)}%00`, {}, 400, 'webhook.cursorInvalid'],
+      ['GET', `/webhooks/${id}/deliveries?cursor=${'9'.repeat(200)}`, {}, 400, undefined],
+      ['GET', `/webhooks/${id}/deliveries?other=1`, {}, 400, 'request.invalid'],
+      ['GET', '/webhooks/%FF', {}, 400, 'request.invalid'],
+      ...hostileIds.flatMap((hostile) => [
+        ['GET', `/webhooks/${hostile}`, {}, 404, undefined],
+        ['DELETE', `/webhooks/${hostile}`, {}, 404, undefined],
+        ['GET', `/webhooks/${hostile}/deliveries`, {}, 404, undefined],
+      ] as [string, string, object, number, undefined][]),
+    ];
+    const fivexx: string[] = [];
+    for (const [method, path, init, status, code] of cases) {
+      const answer = await rawRequest(server, path, { tenant, method, ...init });
+      if (answer.status >= 500) fivexx.push(`${method} ${path.slice(0, 60)} ${JSON.stringify(init).slice(0, 80)} → ${answer.status} ${answer.text.slice(0, 200)}`);
+      else if (code) assertError(answer as any, status, code);
+      else assert.equal(answer.status, status, `${method} ${path.slice(0, 60)} ${JSON.stringify(init).slice(0, 80)} → ${answer.status} ${answer.text.slice(0, 200)}`);
+      if (answer.status === 201) {
+        assert.equal(answer.text.includes(SECRET), false);
+        assert.equal(Object.hasOwn(answer.body, 'admin'), false);
+        assert.equal((await server.api(tenant, `/webhooks/${answer.body.id}`, { method: 'DELETE' })).status, 204);
+      }
+    }
+    assert.deepEqual(fivexx, []);
+    assert.equal(JSON.stringify((await server.api(tenant, '/webhooks')).body), before, 'nothing changed');
+    assert.equal((await server.api(tenant, `/webhooks/${id}`)).status, 200);
   });
 
   it('a cap per tenant (409); another tenant\'s webhook is unknown (404) and stays; a read token cannot create', async () => {
