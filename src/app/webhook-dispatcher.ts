@@ -34,6 +34,7 @@ export interface WebhookDispatcher {
 
 const MAX_RETRY_DELAY_MS = 3_600_000;
 const PRUNE_EVERY_MS = 3_600_000;
+const PRUNE_BATCH = 1000;
 
 /** When the attempt after `attempts` failed ones is due, or undefined when the event is too old to try again. */
 export const nextAttemptAfter = (
@@ -73,6 +74,7 @@ export const startWebhookDispatcher = ({
   let again = false;
   let isClosed = false;
   let prunedAt = 0;
+  let pruneBacklog = false;
   // A database outage fails every pass: one error line a minute, not one per poll.
   let passErrorLoggedAt = Number.NEGATIVE_INFINITY;
 
@@ -125,9 +127,11 @@ export const startWebhookDispatcher = ({
 
   const onePass = async (): Promise<void> => {
     const at = now();
-    if (at.getTime() - prunedAt >= PRUNE_EVERY_MS) {
+    // Hourly, one batch per pass; a full batch means more are due, so the next passes go on
+    // (security review: one batch an hour fell behind any flood above 1000 finished rows an hour).
+    if (pruneBacklog || at.getTime() - prunedAt >= PRUNE_EVERY_MS) {
       prunedAt = at.getTime();
-      await outbox.pruneFinished(new Date(at.getTime() - settings.keepFinishedMs), 1000);
+      pruneBacklog = await outbox.pruneFinished(new Date(at.getTime() - settings.keepFinishedMs), PRUNE_BATCH) === PRUNE_BATCH;
     }
     const free = settings.concurrency - running;
     if (free <= 0) return;
