@@ -189,4 +189,21 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     assert.equal(await outbox.pruneFinished(new Date(now.getTime() + 1), 100), 1);
     assert.equal((await store.listDeliveries(acme, hook.id, { limit: 10 })).length, 4);
   });
+  it('security review: due webhooks come oldest due first, so a flooding tenant\'s many webhooks cannot keep another\'s out of every pass', async () => {
+    const old = new Date(Date.now() - 60_000).toISOString();
+    const now = new Date().toISOString();
+    const row = (webhookId: string, i: number, at: string) => ({
+      id: `${webhookId.slice(0, 4)}${i.toString(16).padStart(20, '0')}`, event_id: `e${i.toString(16).padStart(23, '0')}`, webhook_id: webhookId, tenant_id: 'flood', event_type: 'agent.connected', body: '{}',
+      status: 'pending', attempts: 0, next_attempt_at: at, claim_token: null, last_attempt_at: null,
+      last_response_status: null, last_response_body: null, last_error: null, created_at: at, updated_at: at,
+    });
+    // 20 flood webhooks (ids sorting first) with fresh due rows; the victim (id sorting last) waited longest.
+    const flood = Array.from({ length: 20 }, (_, n) => `${n.toString(16).padStart(4, '0')}${'0'.repeat(20)}`);
+    for (const webhookId of flood) await db.insertInto('webhook_deliveries').values(Array.from({ length: 10 }, (_, i) => row(webhookId, i, now))).execute();
+    const victim = 'f'.repeat(24);
+    await db.insertInto('webhook_deliveries').values(row(victim, 0, old)).execute();
+    const due = await outbox.dueWebhooks(new Date(Date.now() + 1000), 4, []);
+    assert.equal(due.length, 4);
+    assert.equal(due[0], victim, `the longest-waiting webhook first: ${due.join(', ')}`);
+  });
 });
