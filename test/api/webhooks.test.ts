@@ -238,6 +238,27 @@ for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`
     assert.equal(receiver.requests.filter((request) => request.path === path && request.json.id === sent[0]!.json.id).length, 4);
   });
 
+  it('security review: a receiver answering NUL bytes and broken UTF-8 is recorded (delivered once, not re-sent every lease)', async () => {
+    const tenant = newTenant('wh');
+    const path = `/${tenant}`;
+    const id = await register(tenant, path, ['caCertificate.verified']);
+    let refusals = 1;
+    receiver.respond = (request, response) => {
+      if (request.url !== path) return void response.writeHead(200).end();
+      const hostile = Buffer.concat([Buffer.from('nul\u0000 and broken utf-8 '), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(`${'é'.repeat(200)}\u0000`)]);
+      if (refusals-- > 0) response.writeHead(500).end(hostile);
+      else response.writeHead(200).end(hostile);
+    };
+    await registerVerifiedCa(server, tenant);
+    await waitUntil(async () => (await deliveriesOf(server, tenant, id))[0]?.status === 'delivered', 10_000, 'delivered despite the hostile answers');
+    const [delivery] = await deliveriesOf(server, tenant, id);
+    assert.equal(delivery.attempts, 2);
+    assert.equal(delivery.lastResponseStatus, 200);
+    assert.ok(delivery.lastResponseBody.startsWith('nul'), delivery.lastResponseBody);
+    assert.ok(Buffer.byteLength(delivery.lastResponseBody) <= 1024);
+    assert.equal(receiver.requests.filter((request) => request.path === path).length, 2);
+  });
+
   it('a redirect is not followed: a failed attempt, retried', async () => {
     const tenant = newTenant('wh');
     const path = `/${tenant}`;
