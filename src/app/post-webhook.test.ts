@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -157,5 +159,47 @@ describe('hostile receivers: every attempt ends within the timeout, reading at m
     } finally {
       stuck.close();
     }
+  });
+});
+
+describe('DNS rebinding: one resolution per attempt, and the connection goes to an address it checked', () => {
+  const answers: string[][] = [];
+  let lookups = 0;
+  const realLookup = dns.lookup;
+  before(() => {
+    // Every lookup of rebind.test answers the next prepared list (a name whose answers change).
+    (dns as { lookup: unknown }).lookup = (hostname: string, options: unknown, callback: (...args: unknown[]) => void) => {
+      if (hostname !== 'rebind.test') return (realLookup as (...args: unknown[]) => void)(hostname, options, callback);
+      lookups += 1;
+      const next = answers.shift() ?? ['127.0.0.1'];
+      queueMicrotask(() => callback(null, next.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))));
+    };
+    syncBuiltinESMExports();
+  });
+  after(() => {
+    (dns as { lookup: unknown }).lookup = realLookup;
+    syncBuiltinESMExports();
+  });
+  const policy = { allowedHosts: ['rebind.test', '127.0.0.1'], allowsHttp: true };
+
+  it('an answer naming the metadata address beside an allowed one is refused whole: no connection', async () => {
+    const before = hits;
+    lookups = 0;
+    answers.push(['127.0.0.1', '169.254.169.254']);
+    await assert.rejects(postWebhook({ ...base, url: `http://rebind.test:${port}/in`, policy }), /169\.254\.169\.254/);
+    assert.equal(hits, before);
+    assert.equal(lookups, 1);
+  });
+
+  it('the checked answer is the one connected to: a second, rebound answer is never asked for', async () => {
+    const before = hits;
+    lookups = 0;
+    // First answer: allowed (127.0.0.1 is listed). Any later one would be the metadata address.
+    answers.push(['127.0.0.1'], ['169.254.169.254'], ['169.254.169.254']);
+    const answer = await postWebhook({ ...base, url: `http://rebind.test:${port}/in`, policy, secret: 'r'.repeat(16) });
+    assert.equal(answer.status, 200);
+    assert.equal(hits, before + 1);
+    assert.equal(lookups, 1, 'one resolution: checked and connected');
+    answers.length = 0;
   });
 });
