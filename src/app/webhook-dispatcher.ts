@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebhookTargetPolicy } from '../registry/index.ts';
 import type { ClaimedDelivery, DeliveryOutcome, KyselyWebhookOutbox } from '../storage/index.ts';
 import { postWebhook, type WebhookPost, type WebhookResponse } from './post-webhook.ts';
+import { webhookAttemptErrorOf } from './webhook-attempt-error.ts';
 
 // The webhook dispatcher (issue 19 part 3, decision 0035): every node drains the outbox. A pass
 // asks which webhooks have due deliveries (leaving out those this node already sends to at the
@@ -95,7 +96,11 @@ export const startWebhookDispatcher = ({
     } catch (error) {
       // Shut down mid-attempt: due again at once, for whichever node runs next.
       if (shutdown.signal.aborted) outcome = { status: 'pending', nextAttemptAt: now(), error: 'interrupted by shutdown' };
-      else outcome = retryOrFail(delivery, { error: (error as Error).message });
+      else {
+        // The tenant reads the reason in its deliveries: a kind of failure, never an address (security review).
+        log.debug({ deliveryId: delivery.id, webhookId: delivery.webhookId, err: (error as Error).message }, 'webhook attempt got no answer');
+        outcome = retryOrFail(delivery, { error: webhookAttemptErrorOf(error) });
+      }
     }
     const label = outcome.status === 'pending' ? 'retry' : outcome.status;
     deliveries.labels(label).inc();

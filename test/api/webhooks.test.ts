@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { assertError, newTenant, rawRequest } from '../support/api-helpers.ts';
 import { randomUUID } from 'node:crypto';
@@ -257,6 +259,21 @@ for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`
     assert.ok(delivery.lastResponseBody.startsWith('nul'), delivery.lastResponseBody);
     assert.ok(Buffer.byteLength(delivery.lastResponseBody) <= 1024);
     assert.equal(receiver.requests.filter((request) => request.path === path).length, 2);
+  });
+
+  it('security review: an attempt without an answer is listed by its kind, never with the address and port it tried', async () => {
+    const tenant = newTenant('wh');
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const created = await server.api(tenant, '/webhooks', { body: { url: `http://127.0.0.1:${port}/in`, events: ['caCertificate.verified'], secret: SECRET } });
+    assert.equal(created.status, 201);
+    await registerVerifiedCa(server, tenant);
+    await waitUntil(async () => (await deliveriesOf(server, tenant, created.body.id))[0]?.attempts >= 1, 10_000, 'an attempt');
+    const [delivery] = await deliveriesOf(server, tenant, created.body.id);
+    assert.equal(delivery.lastError, 'connection refused');
+    assert.equal(JSON.stringify(delivery).includes(String(port)), false);
   });
 
   it('a redirect is not followed: a failed attempt, retried', async () => {
