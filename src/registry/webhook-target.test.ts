@@ -89,6 +89,13 @@ describe('isWebhookAddressAllowed (every address the name resolves to)', () => {
     ['hooks.example.com', '255.255.255.255', false],
     ['hooks.example.com', '240.0.0.1', false],
     ['hooks.example.com', 'not-an-address', false],
+    ['hooks.example.com', '::ffff:127.0.0.1', false],
+    ['hooks.example.com', '0:0:0:0:0:ffff:7f00:0001', false],
+    ['hooks.example.com', '::ffff:198.51.100.4', true],
+    ['hooks.example.com', '2001:db8::1', true],
+    ['hooks.example.com', '1:2:3:4:5:6:7:8:9', false],
+    ['hooks.example.com', '1::2::3', false],
+    ['hooks.example.com', '256.0.0.1', false],
     // The documented policy: a listed name may resolve to private (RFC 1918, ULA) addresses, the
     // operator's internal receiver; only loopback, link-local, metadata and multicast are refused.
     ['hooks.example.com', '192.168.1.10', true],
