@@ -152,6 +152,10 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     const found = await listAgentCertificatesExpiringBetween(db, ['acme'], new Date(at(0)), new Date(at(30)), 10);
     assert.deepEqual(found.map((entry) => entry.clientId), ['acme_in2', 'acme_in5']);
     assert.deepEqual(await listAgentCertificatesExpiringBetween(db, [], new Date(at(0)), new Date(at(30)), 10), []);
+    // Security review: 70,000 subscribed tenants (past both databases' bound-parameter limits) still find acme's, soonest first.
+    const many = [...Array.from({ length: 70_000 }, (_, i) => `tenant-${i}`), 'globex', 'acme'];
+    const across = await listAgentCertificatesExpiringBetween(db, many, new Date(at(0)), new Date(at(30)), 2);
+    assert.deepEqual(across.map((entry) => entry.clientId), ['acme_in2', 'globex_foreign']);
   });
 
   it('concurrent claims never exceed their limit nor share a row (20 rounds)', async () => {
