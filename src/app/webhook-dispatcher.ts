@@ -67,6 +67,10 @@ export const startWebhookDispatcher = ({
   for (const outcome of ['delivered', 'retry', 'failed']) deliveries.labels(outcome).inc(0);
   const leaseMs = settings.timeoutMs * 2 + 30_000;
   const inFlight = new Map<string, number>();
+  // Security review: the per-webhook cap alone let one tenant's 10 slow webhooks (an allow-listed host
+  // on a port that drops packets) hold every slot of the node; a tenant holds at most half of them.
+  const perTenant = Math.max(settings.perTarget, Math.floor(settings.concurrency / 2));
+  const inFlightByTenant = new Map<string, number>();
   const attempts = new Set<Promise<void>>();
   const shutdown = new AbortController();
   let running = 0;
@@ -118,12 +122,16 @@ export const startWebhookDispatcher = ({
   const start = (delivery: ClaimedDelivery): void => {
     running += 1;
     inFlight.set(delivery.webhookId, (inFlight.get(delivery.webhookId) ?? 0) + 1);
+    inFlightByTenant.set(delivery.tenant, (inFlightByTenant.get(delivery.tenant) ?? 0) + 1);
     const work = attempt(delivery).catch((error: unknown) => log.error({ err: error, deliveryId: delivery.id }, 'webhook delivery attempt could not be recorded (it is due again after its lease)'))
       .finally(() => {
         running -= 1;
         const left = (inFlight.get(delivery.webhookId) ?? 1) - 1;
         if (left === 0) inFlight.delete(delivery.webhookId);
         else inFlight.set(delivery.webhookId, left);
+        const tenantLeft = (inFlightByTenant.get(delivery.tenant) ?? 1) - 1;
+        if (tenantLeft === 0) inFlightByTenant.delete(delivery.tenant);
+        else inFlightByTenant.set(delivery.tenant, tenantLeft);
         attempts.delete(work);
         kick();
       });
@@ -141,11 +149,12 @@ export const startWebhookDispatcher = ({
     const free = settings.concurrency - running;
     if (free <= 0) return;
     const busy = [...inFlight].filter(([, count]) => count >= settings.perTarget).map(([id]) => id);
-    const webhooks = await outbox.dueWebhooks(at, free, busy);
+    const busyTenants = [...inFlightByTenant].filter(([, count]) => count >= perTenant).map(([tenant]) => tenant);
+    const webhooks = await outbox.dueWebhooks(at, free, busy, busyTenants);
     let left = free;
-    for (const webhookId of webhooks) {
+    for (const { webhookId, tenant } of webhooks) {
       if (isClosed || left <= 0) break;
-      const room = Math.min(left, settings.perTarget - (inFlight.get(webhookId) ?? 0));
+      const room = Math.min(left, settings.perTarget - (inFlight.get(webhookId) ?? 0), perTenant - (inFlightByTenant.get(tenant) ?? 0));
       if (room <= 0) continue;
       const claimed = await outbox.claim(webhookId, now(), new Date(now().getTime() + leaseMs), room);
       left -= claimed.length;

@@ -107,7 +107,8 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
       assert.deepEqual(await outbox.dueWebhooks(now, 10, []), []);
       // After the lease: due again (a node died mid-attempt), claimed anew with another token.
       const later = new Date(lease.getTime() + 1);
-      assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [hook.id]);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [{ webhookId: hook.id, tenant: acme }]);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, [], [acme]), []);
       assert.deepEqual(await outbox.dueWebhooks(later, 10, [hook.id]), []);
       const first = (mine[0] ?? theirs[0])!;
       const [again] = (await other.claim(hook.id, later, new Date(later.getTime() + 60_000), 6)).filter((delivery) => delivery.id === first.id);
@@ -206,7 +207,7 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     for (const webhookId of flood) await db.insertInto('webhook_deliveries').values(Array.from({ length: 10 }, (_, i) => row(webhookId, i, now))).execute();
     const victim = 'f'.repeat(24);
     await db.insertInto('webhook_deliveries').values(row(victim, 0, old)).execute();
-    const due = await outbox.dueWebhooks(new Date(Date.now() + 1000), 4, []);
+    const due = (await outbox.dueWebhooks(new Date(Date.now() + 1000), 4, [])).map((entry) => entry.webhookId);
     assert.equal(due.length, 4);
     assert.equal(due[0], victim, `the longest-waiting webhook first: ${due.join(', ')}`);
   });
