@@ -124,6 +124,12 @@ export class KyselyWebhookOutbox {
     return byTenant;
   }
 
+  /** The event types one tenant's webhooks subscribe to (empty: none): a refresh after that tenant's change. */
+  async subscriptionsOf(tenant: string): Promise<Set<string>> {
+    const rows = await this.#db.selectFrom('webhooks').select('events').where('tenant_id', '=', tenant).execute();
+    return new Set(rows.flatMap((row) => eventsOfColumn(row.events)));
+  }
+
   /** An event no change carries (connected, disconnected, expiring), enqueued on its own; `eventId`
    *  makes it idempotent (an event each node raises on its own is stored once per webhook). */
   enqueue(event: WebhookEvent, eventId?: string): Promise<void> {
