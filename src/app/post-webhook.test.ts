@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { after, before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { waitUntil } from '../../test/support/wait-until.ts';
 import { postWebhook } from './post-webhook.ts';
 
 // SSRF at delivery time: the checked address is the one connected to. A listed name that resolves
@@ -80,4 +83,123 @@ it('https: the receiver\'s certificate is verified (a self-signed one is a faile
     tlsServer.closeAllConnections();
     tlsServer.close();
   }
+});
+
+describe('hostile receivers: every attempt ends within the timeout, reading at most a snippet', () => {
+  const policy = { allowedHosts: ['127.0.0.1'], allowsHttp: true };
+  const serve = async (handler: Parameters<typeof createServer>[1], onConnection?: (socket: import('node:net').Socket) => void) => {
+    const hostile = createServer(handler);
+    if (onConnection) hostile.on('connection', onConnection);
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/in`, close: () => { hostile.closeAllConnections(); hostile.close(); } };
+  };
+  const settlesWithin = async (attempt: Promise<unknown>, ms: number): Promise<unknown> => {
+    const started = Date.now();
+    const outcome = await attempt.then((value) => value, (error: Error) => error);
+    assert.ok(Date.now() - started < ms, `settled after ${Date.now() - started} ms`);
+    return outcome;
+  };
+
+  it('a body dripped a byte at a time, never ended: the attempt ends at the timeout (a failed attempt)', async () => {
+    const drip = await serve((_request, response) => {
+      response.writeHead(200);
+      const timer = setInterval(() => response.write('x'), 20);
+      response.on('close', () => clearInterval(timer));
+    });
+    try {
+      const outcome = await settlesWithin(postWebhook({ ...base, timeoutMs: 300, url: drip.url, policy }), 3_000);
+      assert.ok(outcome instanceof Error && /300 ms/.test(outcome.message), String(outcome));
+    } finally {
+      drip.close();
+    }
+  });
+
+  it('headers dripped, never finished: the attempt ends at the timeout', async () => {
+    const drip = await serve(() => undefined, (socket) => {
+      socket.write('HTTP/1.1 200 OK\r\n');
+      const timer = setInterval(() => socket.write('X-Slow: y\r\n'), 20);
+      socket.on('close', () => clearInterval(timer));
+    });
+    try {
+      const outcome = await settlesWithin(postWebhook({ ...base, timeoutMs: 300, url: drip.url, policy }), 3_000);
+      assert.ok(outcome instanceof Error, String(outcome));
+    } finally {
+      drip.close();
+    }
+  });
+
+  it('an endless body: 256 bytes kept, the connection closed at once (no gigabytes read or stored)', async () => {
+    let written = 0;
+    let closed = false;
+    const flood = await serve((_request, response) => {
+      response.writeHead(200);
+      const write = (): void => {
+        while (!closed && response.write(Buffer.alloc(65_536, 120))) written += 65_536;
+      };
+      response.on('drain', write);
+      response.on('close', () => { closed = true; });
+      write();
+    });
+    try {
+      const answer = await settlesWithin(postWebhook({ ...base, timeoutMs: 5_000, url: flood.url, policy }), 4_000) as { status: number; body: string };
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.length, 256);
+      await waitUntil(() => closed, 2_000, 'the receiver sees the connection closed');
+      assert.ok(written < 64 * 1024 * 1024, `${written} bytes written before the close`);
+    } finally {
+      flood.close();
+    }
+  });
+
+  it('a receiver that never reads the request: the attempt ends at the timeout', async () => {
+    const stuck = await serve((request) => request.pause());
+    try {
+      const outcome = await settlesWithin(postWebhook({ ...base, body: 'x'.repeat(4_000_000), timeoutMs: 300, url: stuck.url, policy }), 3_000);
+      assert.ok(outcome instanceof Error, String(outcome));
+    } finally {
+      stuck.close();
+    }
+  });
+});
+
+describe('DNS rebinding: one resolution per attempt, and the connection goes to an address it checked', () => {
+  const answers: string[][] = [];
+  let lookups = 0;
+  const realLookup = dns.lookup;
+  before(() => {
+    // Every lookup of rebind.test answers the next prepared list (a name whose answers change).
+    (dns as { lookup: unknown }).lookup = (hostname: string, options: unknown, callback: (...args: unknown[]) => void) => {
+      if (hostname !== 'rebind.test') return (realLookup as (...args: unknown[]) => void)(hostname, options, callback);
+      lookups += 1;
+      const next = answers.shift() ?? ['127.0.0.1'];
+      queueMicrotask(() => callback(null, next.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))));
+    };
+    syncBuiltinESMExports();
+  });
+  after(() => {
+    (dns as { lookup: unknown }).lookup = realLookup;
+    syncBuiltinESMExports();
+  });
+  const policy = { allowedHosts: ['rebind.test', '127.0.0.1'], allowsHttp: true };
+
+  it('an answer naming the metadata address beside an allowed one is refused whole: no connection', async () => {
+    const before = hits;
+    lookups = 0;
+    answers.push(['127.0.0.1', '169.254.169.254']);
+    await assert.rejects(postWebhook({ ...base, url: `http://rebind.test:${port}/in`, policy }), /169\.254\.169\.254/);
+    assert.equal(hits, before);
+    assert.equal(lookups, 1);
+  });
+
+  it('the checked answer is the one connected to: a second, rebound answer is never asked for', async () => {
+    const before = hits;
+    lookups = 0;
+    // First answer: allowed (127.0.0.1 is listed). Any later one would be the metadata address.
+    answers.push(['127.0.0.1'], ['169.254.169.254'], ['169.254.169.254']);
+    const answer = await postWebhook({ ...base, url: `http://rebind.test:${port}/in`, policy, secret: 'r'.repeat(16) });
+    assert.equal(answer.status, 200);
+    assert.equal(hits, before + 1);
+    assert.equal(lookups, 1, 'one resolution: checked and connected');
+    answers.length = 0;
+  });
 });

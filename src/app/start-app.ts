@@ -253,7 +253,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     });
     closers.push(async () => webhookEvents.close());
     const webhooks = createWebhookUseCases({
-      store: new KyselyWebhookStore(db, dataDirKeys.sealer), clock, settings: { policy: webhookPolicy, maxPerTenant: webhookSettings.maxPerTenant }, onChanged: () => webhookEvents.refresh(),
+      store: new KyselyWebhookStore(db, dataDirKeys.sealer), clock, settings: { policy: webhookPolicy, maxPerTenant: webhookSettings.maxPerTenant }, onChanged: (tenant) => void webhookEvents.refreshTenant(tenant),
     });
     dispatcher = startWebhookDispatcher({
       outbox: webhookOutbox, log: logger.child({ component: 'webhooks' }), metrics, now: () => clock.now(),

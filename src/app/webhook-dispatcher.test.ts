@@ -76,3 +76,67 @@ describe('the dispatcher against a real outbox (SQLite)', () => {
     }
   });
 });
+
+describe('security review: the outbox stays bounded', () => {
+  it('finished deliveries past their keep are all pruned, not 1000 an hour (a flood leaves more)', async () => {
+    const { db, close } = await openTestDatabase('sqlite');
+    const outbox = new KyselyWebhookOutbox(db);
+    const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
+    const rows = Array.from({ length: 2_500 }, (_, i) => ({
+      id: i.toString(16).padStart(24, '0'), event_id: `e${i.toString(16).padStart(23, '0')}`, webhook_id: 'c'.repeat(24), tenant_id: 'flood', event_type: 'agent.connected', body: '{}',
+      status: i % 2 === 0 ? 'delivered' : 'failed', attempts: 1, next_attempt_at: old, claim_token: null, last_attempt_at: old,
+      last_response_status: 200, last_response_body: null, last_error: null, created_at: old, updated_at: old,
+    }));
+    for (let i = 0; i < rows.length; i += 250) await db.insertInto('webhook_deliveries').values(rows.slice(i, i + 250)).execute();
+    const count = async () => Number((await db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const dispatcher = startWebhookDispatcher({
+      outbox, log: pino({ level: 'silent' }), metrics: new MetricsRegistry(),
+      settings: { policy: { allowedHosts: ['x.example'], allowsHttp: false }, timeoutMs: 1_000, pollMs: 10, retryBaseMs: 100, maxAgeMs: 86_400_000, concurrency: 4, perTarget: 2, keepFinishedMs: 7 * 86_400_000 },
+      post: () => Promise.reject(new Error('not called')),
+    });
+    try {
+      await waitUntil(async () => await count() === 0, 5_000, 'every finished row past its keep is pruned');
+    } finally {
+      await dispatcher.close();
+      await close();
+    }
+  });
+});
+
+describe('security review: one tenant cannot hold the whole node', () => {
+  it('10 webhooks of one tenant that never answer hold at most half the slots: another tenant\'s delivery goes through at once', async () => {
+    const { db, close } = await openTestDatabase('sqlite');
+    const store = new KyselyWebhookStore(db);
+    const outbox = new KyselyWebhookOutbox(db);
+    const create = (tenant: string, id: string) => store.create({ id, tenant: tenant as TenantId, url: `https://${tenant}.example/in`, events: ['*'], createdAt: new Date() }, 's'.repeat(16),
+      10, { time: new Date(), tenant: tenant as TenantId, actor: { type: 'system', id: 'trustgate' }, action: 'webhook.created', target: `webhook:${id}`, outcome: 'success' });
+    for (let i = 0; i < 10; i++) await create('hog', i.toString(16).padStart(24, '0'));
+    await create('victim', 'f'.repeat(24));
+    const event = (tenant: string) => ({ type: 'agent.connected' as const, tenant: tenant as TenantId, time: new Date(), data: {} });
+    for (let i = 0; i < 3; i++) await outbox.enqueue(event('hog'));
+    let hanging = 0;
+    const delivered: string[] = [];
+    const dispatcher = startWebhookDispatcher({
+      outbox, log: pino({ level: 'silent' }), metrics: new MetricsRegistry(),
+      settings: { policy: { allowedHosts: ['hog.example', 'victim.example'], allowsHttp: false }, timeoutMs: 60_000, pollMs: 20, retryBaseMs: 100, maxAgeMs: 86_400_000, concurrency: 8, perTarget: 2, keepFinishedMs: 86_400_000 },
+      post: (post) => {
+        if (post.url.includes('hog')) {
+          hanging += 1;
+          return new Promise((_resolve, reject) => post.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+        }
+        delivered.push(post.eventId);
+        return Promise.resolve({ status: 200, body: '' });
+      },
+    });
+    try {
+      await waitUntil(() => hanging === 4, 5_000, 'the hog holds half the slots');
+      await outbox.enqueue(event('victim'));
+      dispatcher.kick();
+      await waitUntil(() => delivered.length === 1, 2_000, 'the other tenant\'s delivery is sent');
+      assert.equal(hanging, 4, 'never more than half the slots for one tenant');
+    } finally {
+      await dispatcher.close();
+      await close();
+    }
+  });
+});

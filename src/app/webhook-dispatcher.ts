@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { WebhookTargetPolicy } from '../registry/index.ts';
 import type { ClaimedDelivery, DeliveryOutcome, KyselyWebhookOutbox } from '../storage/index.ts';
 import { postWebhook, type WebhookPost, type WebhookResponse } from './post-webhook.ts';
+import { webhookAttemptErrorOf } from './webhook-attempt-error.ts';
 
 // The webhook dispatcher (issue 19 part 3, decision 0035): every node drains the outbox. A pass
 // asks which webhooks have due deliveries (leaving out those this node already sends to at the
@@ -34,6 +35,7 @@ export interface WebhookDispatcher {
 
 const MAX_RETRY_DELAY_MS = 3_600_000;
 const PRUNE_EVERY_MS = 3_600_000;
+const PRUNE_BATCH = 1000;
 
 /** When the attempt after `attempts` failed ones is due, or undefined when the event is too old to try again. */
 export const nextAttemptAfter = (
@@ -65,6 +67,10 @@ export const startWebhookDispatcher = ({
   for (const outcome of ['delivered', 'retry', 'failed']) deliveries.labels(outcome).inc(0);
   const leaseMs = settings.timeoutMs * 2 + 30_000;
   const inFlight = new Map<string, number>();
+  // Security review: the per-webhook cap alone let one tenant's 10 slow webhooks (an allow-listed host
+  // on a port that drops packets) hold every slot of the node; a tenant holds at most half of them.
+  const perTenant = Math.max(settings.perTarget, Math.floor(settings.concurrency / 2));
+  const inFlightByTenant = new Map<string, number>();
   const attempts = new Set<Promise<void>>();
   const shutdown = new AbortController();
   let running = 0;
@@ -73,6 +79,7 @@ export const startWebhookDispatcher = ({
   let again = false;
   let isClosed = false;
   let prunedAt = 0;
+  let pruneBacklog = false;
   // A database outage fails every pass: one error line a minute, not one per poll.
   let passErrorLoggedAt = Number.NEGATIVE_INFINITY;
 
@@ -93,7 +100,11 @@ export const startWebhookDispatcher = ({
     } catch (error) {
       // Shut down mid-attempt: due again at once, for whichever node runs next.
       if (shutdown.signal.aborted) outcome = { status: 'pending', nextAttemptAt: now(), error: 'interrupted by shutdown' };
-      else outcome = retryOrFail(delivery, { error: (error as Error).message });
+      else {
+        // The tenant reads the reason in its deliveries: a kind of failure, never an address (security review).
+        log.debug({ deliveryId: delivery.id, webhookId: delivery.webhookId, err: (error as Error).message }, 'webhook attempt got no answer');
+        outcome = retryOrFail(delivery, { error: webhookAttemptErrorOf(error) });
+      }
     }
     const label = outcome.status === 'pending' ? 'retry' : outcome.status;
     deliveries.labels(label).inc();
@@ -111,12 +122,16 @@ export const startWebhookDispatcher = ({
   const start = (delivery: ClaimedDelivery): void => {
     running += 1;
     inFlight.set(delivery.webhookId, (inFlight.get(delivery.webhookId) ?? 0) + 1);
+    inFlightByTenant.set(delivery.tenant, (inFlightByTenant.get(delivery.tenant) ?? 0) + 1);
     const work = attempt(delivery).catch((error: unknown) => log.error({ err: error, deliveryId: delivery.id }, 'webhook delivery attempt could not be recorded (it is due again after its lease)'))
       .finally(() => {
         running -= 1;
         const left = (inFlight.get(delivery.webhookId) ?? 1) - 1;
         if (left === 0) inFlight.delete(delivery.webhookId);
         else inFlight.set(delivery.webhookId, left);
+        const tenantLeft = (inFlightByTenant.get(delivery.tenant) ?? 1) - 1;
+        if (tenantLeft === 0) inFlightByTenant.delete(delivery.tenant);
+        else inFlightByTenant.set(delivery.tenant, tenantLeft);
         attempts.delete(work);
         kick();
       });
@@ -125,18 +140,21 @@ export const startWebhookDispatcher = ({
 
   const onePass = async (): Promise<void> => {
     const at = now();
-    if (at.getTime() - prunedAt >= PRUNE_EVERY_MS) {
+    // Hourly, one batch per pass; a full batch means more are due, so the next passes go on
+    // (security review: one batch an hour fell behind any flood above 1000 finished rows an hour).
+    if (pruneBacklog || at.getTime() - prunedAt >= PRUNE_EVERY_MS) {
       prunedAt = at.getTime();
-      await outbox.pruneFinished(new Date(at.getTime() - settings.keepFinishedMs), 1000);
+      pruneBacklog = await outbox.pruneFinished(new Date(at.getTime() - settings.keepFinishedMs), PRUNE_BATCH) === PRUNE_BATCH;
     }
     const free = settings.concurrency - running;
     if (free <= 0) return;
     const busy = [...inFlight].filter(([, count]) => count >= settings.perTarget).map(([id]) => id);
-    const webhooks = await outbox.dueWebhooks(at, free, busy);
+    const busyTenants = [...inFlightByTenant].filter(([, count]) => count >= perTenant).map(([tenant]) => tenant);
+    const webhooks = await outbox.dueWebhooks(at, free, busy, busyTenants);
     let left = free;
-    for (const webhookId of webhooks) {
+    for (const { webhookId, tenant } of webhooks) {
       if (isClosed || left <= 0) break;
-      const room = Math.min(left, settings.perTarget - (inFlight.get(webhookId) ?? 0));
+      const room = Math.min(left, settings.perTarget - (inFlight.get(webhookId) ?? 0), perTenant - (inFlightByTenant.get(tenant) ?? 0));
       if (room <= 0) continue;
       const claimed = await outbox.claim(webhookId, now(), new Date(now().getTime() + leaseMs), room);
       left -= claimed.length;

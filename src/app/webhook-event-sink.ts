@@ -15,8 +15,12 @@ export interface WebhookEventSinkHandle extends WebhookEventSink {
   emitOnce(event: WebhookEvent, eventId: string): Promise<void>;
   /** The tenants with a webhook for `type` (or "*"), as this node last read them. */
   subscribedTenants(type: string): string[];
-  /** Reads the subscriptions again (a webhook was created or deleted on this node). */
+  /** Reads the subscriptions again (all tenants'). */
   refresh(): void;
+  /** Reads one tenant's subscriptions again (it created or deleted a webhook on this node). Security
+   *  review: a full re-read per create or delete let one tenant, within its REST limits, keep the node
+   *  reading every tenant's webhooks back to back. */
+  refreshTenant(tenant: string): Promise<void>;
   close(): void;
 }
 
@@ -59,8 +63,23 @@ export const createWebhookEventSink = async (
       log.error({ err: error, type: event.type, tenant: event.tenant }, 'could not enqueue a webhook event');
     }
   };
+  const refreshTenant = async (tenant: string): Promise<void> => {
+    // A full read already under way may have started before this tenant's change: let it land first.
+    const earlier = reading;
+    try {
+      const types = await outbox.subscriptionsOf(tenant);
+      await earlier;
+      const next = new Map(subscriptions);
+      if (types.size === 0) next.delete(tenant);
+      else next.set(tenant, types);
+      subscriptions = next;
+    } catch (error) {
+      log.error({ err: error, tenant }, 'could not read a tenant\'s webhook subscriptions; the next full read brings them');
+    }
+  };
   return {
     emit: (event) => emit(event),
+    refreshTenant,
     emitOnce: emit,
     subscribedTenants: (type) => [...subscriptions].filter(([, types]) => types.has(type) || types.has('*')).map(([tenant]) => tenant),
     refresh: read,

@@ -42,22 +42,58 @@ export const checkWebhookUrl = (raw: string, policy: WebhookTargetPolicy): URL =
   return url;
 };
 
+// Loopback, link-local (cloud metadata at 169.254.169.254), unspecified, multicast, reserved and
+// broadcast (RFC 6890), also inside IPv6: IPv4-mapped ::ffff:0:0/96 in any spelling (::ffff:7f00:1
+// is 127.0.0.1), IPv4-compatible ::/96 (deprecated, RFC 4291 2.5.5.1) refused whole, and NAT64
+// (RFC 6052, RFC 8215) and 6to4 (RFC 3056) judged by the IPv4 address they carry:
+// 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a NAT64 gateway.
+
 const ipv4Octets = (address: string): number[] | undefined => {
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
-  return match ? match.slice(1).map(Number) : undefined;
+  const octets = match?.slice(1).map(Number);
+  return octets?.every((octet) => octet <= 255) ? octets : undefined;
 };
 
-/** Loopback, link-local (cloud metadata at 169.254.169.254), unspecified, multicast or broadcast: never
- *  reached through a name, only when the operator listed the address itself. */
+const isSpecialIpv4 = ([a, b]: readonly number[]): boolean => a === 0 || a === 127 || (a === 169 && b === 254) || a! >= 224;
+
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail allowed); undefined when it is none. */
+const ipv6Groups = (address: string): number[] | undefined => {
+  if (!/^[0-9a-f:.]+$/.test(address) || !address.includes(':')) return undefined;
+  let text = address;
+  const dotted = /:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (dotted) {
+    const octets = ipv4Octets(dotted[1]!);
+    if (!octets) return undefined;
+    text = `${address.slice(0, dotted.index + 1)}${((octets[0]! << 8) | octets[1]!).toString(16)}:${((octets[2]! << 8) | octets[3]!).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const first = halves[0] === '' ? [] : halves[0]!.split(':');
+  const last = halves.length === 1 || halves[1] === '' ? [] : halves[1]!.split(':');
+  const missing = 8 - first.length - last.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const groups = [...first, ...Array<string>(halves.length === 1 ? 0 : missing).fill('0'), ...last];
+  return groups.every((group) => /^[0-9a-f]{1,4}$/.test(group)) ? groups.map((group) => Number.parseInt(group, 16)) : undefined;
+};
+
+const octetsOfGroups = (high: number, low: number): number[] => [high >> 8, high & 255, low >> 8, low & 255];
+
+/** Loopback, link-local (cloud metadata), unspecified, multicast, reserved or broadcast, also when
+ *  mapped into or carried by IPv6: never reached through a name, only when the operator listed the
+ *  address itself. Anything that is not an IP address counts as special (fails closed). */
 export const isSpecialAddress = (address: string): boolean => {
   const lower = address.toLowerCase();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  const v4 = ipv4Octets(mapped ? mapped[1]! : lower);
-  if (v4) {
-    const [a, b] = v4 as [number, number];
-    return a === 0 || a === 127 || (a === 169 && b === 254) || a >= 224;
-  }
-  return lower === '::' || lower === '::1' || /^fe[89ab]/.test(lower) || lower.startsWith('ff');
+  const v4 = ipv4Octets(lower);
+  if (v4) return isSpecialIpv4(v4);
+  const g = ipv6Groups(lower);
+  if (!g) return true;
+  const zeros = (count: number): boolean => g.slice(0, count).every((group) => group === 0);
+  if (zeros(6)) return true; // ::, ::1, IPv4-compatible
+  if (zeros(5) && g[5] === 0xffff) return isSpecialIpv4(octetsOfGroups(g[6]!, g[7]!)); // IPv4-mapped
+  if ((g[0]! & 0xffc0) === 0xfe80 || (g[0]! & 0xff00) === 0xff00) return true; // link-local, multicast
+  if (g[0] === 0x64 && g[1] === 0xff9b) return isSpecialIpv4(octetsOfGroups(g[6]!, g[7]!)); // NAT64 64:ff9b::/96, 64:ff9b:1::/48
+  if (g[0] === 0x2002) return isSpecialIpv4(octetsOfGroups(g[1]!, g[2]!)); // 6to4
+  return false;
 };
 
 /** Whether a delivery to `host` (as checked by checkWebhookUrl) may connect to `address`, one the name resolved to. */

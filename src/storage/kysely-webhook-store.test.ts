@@ -107,7 +107,8 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
       assert.deepEqual(await outbox.dueWebhooks(now, 10, []), []);
       // After the lease: due again (a node died mid-attempt), claimed anew with another token.
       const later = new Date(lease.getTime() + 1);
-      assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [hook.id]);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, []), [{ webhookId: hook.id, tenant: acme }]);
+      assert.deepEqual(await outbox.dueWebhooks(later, 10, [], [acme]), []);
       assert.deepEqual(await outbox.dueWebhooks(later, 10, [hook.id]), []);
       const first = (mine[0] ?? theirs[0])!;
       const [again] = (await other.claim(hook.id, later, new Date(later.getTime() + 60_000), 6)).filter((delivery) => delivery.id === first.id);
@@ -152,6 +153,10 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     const found = await listAgentCertificatesExpiringBetween(db, ['acme'], new Date(at(0)), new Date(at(30)), 10);
     assert.deepEqual(found.map((entry) => entry.clientId), ['acme_in2', 'acme_in5']);
     assert.deepEqual(await listAgentCertificatesExpiringBetween(db, [], new Date(at(0)), new Date(at(30)), 10), []);
+    // Security review: 70,000 subscribed tenants (past both databases' bound-parameter limits) still find acme's, soonest first.
+    const many = [...Array.from({ length: 70_000 }, (_, i) => `tenant-${i}`), 'globex', 'acme'];
+    const across = await listAgentCertificatesExpiringBetween(db, many, new Date(at(0)), new Date(at(30)), 2);
+    assert.deepEqual(across.map((entry) => entry.clientId), ['acme_in2', 'globex_foreign']);
   });
 
   it('concurrent claims never exceed their limit nor share a row (20 rounds)', async () => {
@@ -188,5 +193,22 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyWebhookStore and 
     await outbox.complete(claimed!, { status: 'failed', error: 'gone' }, now);
     assert.equal(await outbox.pruneFinished(new Date(now.getTime() + 1), 100), 1);
     assert.equal((await store.listDeliveries(acme, hook.id, { limit: 10 })).length, 4);
+  });
+  it('security review: due webhooks come oldest due first, so a flooding tenant\'s many webhooks cannot keep another\'s out of every pass', async () => {
+    const old = new Date(Date.now() - 60_000).toISOString();
+    const now = new Date().toISOString();
+    const row = (webhookId: string, i: number, at: string) => ({
+      id: `${webhookId.slice(0, 4)}${i.toString(16).padStart(20, '0')}`, event_id: `e${i.toString(16).padStart(23, '0')}`, webhook_id: webhookId, tenant_id: 'flood', event_type: 'agent.connected', body: '{}',
+      status: 'pending', attempts: 0, next_attempt_at: at, claim_token: null, last_attempt_at: null,
+      last_response_status: null, last_response_body: null, last_error: null, created_at: at, updated_at: at,
+    });
+    // 20 flood webhooks (ids sorting first) with fresh due rows; the victim (id sorting last) waited longest.
+    const flood = Array.from({ length: 20 }, (_, n) => `${n.toString(16).padStart(4, '0')}${'0'.repeat(20)}`);
+    for (const webhookId of flood) await db.insertInto('webhook_deliveries').values(Array.from({ length: 10 }, (_, i) => row(webhookId, i, now))).execute();
+    const victim = 'f'.repeat(24);
+    await db.insertInto('webhook_deliveries').values(row(victim, 0, old)).execute();
+    const due = (await outbox.dueWebhooks(new Date(Date.now() + 1000), 4, [])).map((entry) => entry.webhookId);
+    assert.equal(due.length, 4);
+    assert.equal(due[0], victim, `the longest-waiting webhook first: ${due.join(', ')}`);
   });
 });
