@@ -274,7 +274,9 @@ for (const dialect of testDialects) describeOn(dialect)(`webhooks on ${dialect}`
     await registerVerifiedCa(server, tenant);
     await waitUntil(async () => (await deliveriesOf(server, tenant, created.body.id))[0]?.attempts >= 1, 10_000, 'an attempt');
     const [delivery] = await deliveriesOf(server, tenant, created.body.id);
-    assert.equal(delivery.lastError, 'connection reset by the receiver');
+    // Which one depends on when the reset meets the request (the body may still be on its way).
+    assert.ok(['connection reset by the receiver', 'connection closed by the receiver while sending', 'connection closed before an answer'].includes(delivery.lastError),
+      delivery.lastError);
     assert.equal(/127\.0\.0\.1|:\d+/.test(`${delivery.lastError} ${delivery.lastResponseBody}`), false);
   });
 
