@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type Clock, systemClock } from '../shared/index.ts';
 import { refuseAgentToken } from './agent-token.ts';
 import type { Principal } from './principal.ts';
@@ -23,7 +23,8 @@ export const cachingTokenVerifier = (inner: TokenVerifier, options: TokenCacheOp
   const verified = new Map<string, { readonly principal: Principal; readonly validUntilMs: number }>();
   return {
     async verify(token) {
-      const key = createHash('sha256').update(token).digest('base64url');
+      // The one-shot hash: no Hash object per request (the same digest as createHash's).
+      const key = hash('sha256', token, 'base64url');
       const startedMs = clock.now().getTime();
       const hit = verified.get(key);
       if (hit && startedMs < hit.validUntilMs) return hit.principal;

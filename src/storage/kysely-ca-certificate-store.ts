@@ -7,6 +7,7 @@ import {
 import type { CaCertificatesTable, Database } from './tables.ts';
 import { runTransaction } from './run-transaction.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
+import { precompile, type Precompiled } from './precompiled-query.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 
 const toRecord = (row: Selectable<CaCertificatesTable>): CaCertificateRecord => ({
@@ -34,9 +35,17 @@ const MAX_INSERT_ATTEMPTS = 8;
 
 export class KyselyCaCertificateStore implements CaCertificateStore {
   readonly #db: Kysely<Database>;
+  // The REST reads, compiled once (precompiled-query.ts): building and compiling the SELECT was
+  // about a twentieth of a GET /caCertificates' CPU.
+  readonly #listQuery: Precompiled<[TenantId], Selectable<CaCertificatesTable>>;
+  readonly #findQuery: Precompiled<[TenantId, CaCertificateId], Selectable<CaCertificatesTable>>;
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    this.#listQuery = precompile(1, (tenant: TenantId) => db.selectFrom('ca_certificates').selectAll()
+      .where('tenant_id', '=', tenant).orderBy('created_at').orderBy('id'));
+    this.#findQuery = precompile(2, (tenant: TenantId, id: CaCertificateId) => db.selectFrom('ca_certificates').selectAll()
+      .where('tenant_id', '=', tenant).where('id', '=', id));
   }
 
   async insert(record: NewCaCertificateRecord, maxPerTenant: number, audit?: AuditEntry): Promise<CaCertificateRecord> {
@@ -86,8 +95,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
   }
 
   async list(tenant: TenantId): Promise<CaCertificateRecord[]> {
-    const rows = await this.#db.selectFrom('ca_certificates').selectAll()
-      .where('tenant_id', '=', tenant).orderBy('created_at').orderBy('id').execute();
+    const { rows } = await this.#db.executeQuery(this.#listQuery(tenant));
     return rows.map(toRecord);
   }
 
@@ -96,8 +104,7 @@ export class KyselyCaCertificateStore implements CaCertificateStore {
   }
 
   async find(tenant: TenantId, id: CaCertificateId): Promise<CaCertificateRecord | undefined> {
-    const row = await this.#db.selectFrom('ca_certificates').selectAll()
-      .where('tenant_id', '=', tenant).where('id', '=', id).executeTakeFirst();
+    const row = (await this.#db.executeQuery(this.#findQuery(tenant, id))).rows[0];
     return row && toRecord(row);
   }
 

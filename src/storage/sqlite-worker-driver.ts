@@ -4,7 +4,7 @@ import {
   SelectQueryNode, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
   type CompiledQuery, type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult,
 } from 'kysely';
-import { openSqliteConnection, preparedStatements, toSqlite } from './node-sqlite-database.ts';
+import { openSqliteConnection, preparedStatements, returnsRows, toSqlite } from './node-sqlite-database.ts';
 import type { SerializedSqliteError, SqliteReply, SqliteRequest, SqliteWorkerData } from './sqlite-worker.ts';
 import { storageUnavailable } from './translate-driver-error.ts';
 
@@ -260,7 +260,7 @@ export class SqliteWorkerDriver implements Driver {
   #read<R>(compiledQuery: CompiledQuery): QueryResult<R> {
     const statement = this.#reader!.prepare(compiledQuery.sql);
     const values = toSqlite(compiledQuery.parameters);
-    if (statement.columns().length > 0) return { rows: statement.all(...values) as R[] };
+    if (returnsRows(statement)) return { rows: statement.all(...values) as R[] };
     statement.run(...values);
     return SQLITE_OK;
   }

@@ -1,6 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
-import { openSqliteConnection, preparedStatements, toSqlite } from './node-sqlite-database.ts';
+import { openSqliteConnection, preparedStatements, returnsRows, toSqlite } from './node-sqlite-database.ts';
 
 // The body of the database worker thread (sqlite-worker-driver.ts): it owns the one connection
 // that writes, so a statement's work, and above all a COMMIT's fsync (synchronous=FULL), blocks
@@ -58,7 +58,7 @@ port.on('message', (request: SqliteRequest | 'close') => {
     if (commitDelayMs && commitDelayMs[0]! > 0 && /^\s*commit\b/i.test(sql)) Atomics.wait(sleeper, 0, 0, commitDelayMs[0]);
     const statement = prepare(sql);
     const values = toSqlite(parameters);
-    if (statement.columns().length > 0) {
+    if (returnsRows(statement)) {
       port.postMessage({ id, rows: statement.all(...values), inTransaction: database.isTransaction } satisfies SqliteReply);
     } else {
       const { changes, lastInsertRowid } = statement.run(...values);
