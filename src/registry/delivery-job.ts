@@ -107,7 +107,8 @@ export interface DeliveryJobStore {
   find(tenant: TenantId, id: string): Promise<DeliveryJobRecord | undefined>;
   listCommands(tenant: TenantId, jobId: string): Promise<CommandRecord[]>;
   /** Marks the job CANCELED and its undelivered commands CANCELED; answers the job and the ids of the
-   *  commands it canceled, or undefined for an unknown job. Canceling twice changes nothing. */
+   *  commands it canceled that had been published (only those can sit in a queue), or undefined for
+   *  an unknown job. Canceling twice changes nothing. */
   cancel(tenant: TenantId, id: string, at: Date, audit?: AuditEntry): Promise<{ job: DeliveryJobRecord; canceledCommandIds: string[] } | undefined>;
   /**
    * Claims the agent's undelivered, unexpired commands for publishing: each is marked SENT at `at`

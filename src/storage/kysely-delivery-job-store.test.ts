@@ -201,6 +201,7 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyDeliveryJobStore 
       now = new Date(now.getTime() + 1000);
       await commanding.cancelDeliveryJob(acme, job.id);
     }
+    assert.deepEqual(dispatched.canceled, [[ids[0]], [ids[2]]], 'the canceling node\'s own filter gets the published ones only');
     assert.deepEqual(await store.canceledCommandIdsSince(start, 100), [ids[0], ids[2]], 'the never-sent one is in no queue');
     assert.deepEqual(await store.canceledCommandIdsSince(start, 1), [ids[2]]);
     assert.deepEqual(await store.canceledCommandIdsFor(acme, 'acme_a', now, 100), [ids[0], ids[2]]);

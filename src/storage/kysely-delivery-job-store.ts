@@ -107,11 +107,13 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
       const canceled = await trx.updateTable('delivery_commands').set({ status: 'CANCELED', updated_at: iso(at) })
         .where('job_id', '=', id).where('status', 'in', UNDELIVERED).returningAll().execute();
       for (const command of canceled) await commandUpdated(trx, command, 'CANCELED', at);
-      if (job.status === 'CANCELED') return { job: jobOf(job), canceledCommandIds: canceled.map((command) => command.id) };
+      // For the forward filter: only published commands can sit in a session's queue (decision 0034).
+      const canceledCommandIds = canceled.filter((command) => command.sent_at !== null).map((command) => command.id);
+      if (job.status === 'CANCELED') return { job: jobOf(job), canceledCommandIds };
       const updated = await trx.updateTable('delivery_jobs').set({ status: 'CANCELED', updated_at: iso(at) })
         .where('id', '=', id).returningAll().executeTakeFirstOrThrow();
       await writeAuditEvent(trx, audit);
-      return { job: jobOf(updated), canceledCommandIds: canceled.map((command) => command.id) };
+      return { job: jobOf(updated), canceledCommandIds };
     }, { isSerializable: true });
   }
 
