@@ -28,6 +28,7 @@ import { startAgentCertificateExpiringEvents } from './agent-certificate-expirin
 import { registerExpiryMetrics } from './expiry-metrics.ts';
 import { startCaExpiryWarnings } from './ca-expiry-warnings.ts';
 import { startAuditRetention } from './audit-retention.ts';
+import { startCommandRetention } from './command-retention.ts';
 import { listenOrExplain } from './listen-error.ts';
 import { openDataDirKeys } from './open-data-dir-keys.ts';
 import { agentTokenSignerOf, openAgentTokenKeyRing } from './agent-token-keys.ts';
@@ -311,6 +312,7 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     follower.attachSessions(broker);
     const commanding = createCommanding({
       jobs: deliveryJobs, clock, audit, commandExpiryMs: config.commanding.commandExpiryMs, dispatch: broker.commandDispatch,
+      maxPendingPerAgent: config.commanding.pendingPerAgent,
       isAgentClientId: (tenant, clientId) => registry.isAgentClientId(tenant, clientId),
     });
     logger.info({ port: broker.port, nodeId }, 'trustgate MQTT broker listening (mutual TLS)');
@@ -356,6 +358,8 @@ export const startApp = async (config: Config, { logger, clock = systemClock, wo
     closers.push(() => agentExpiringEvents.close());
     const auditRetention = startAuditRetention({ store: audit, retentionDays: config.audit.retentionDays, logger, now: () => clock.now() });
     closers.push(() => auditRetention.close());
+    const commandRetention = startCommandRetention({ store: deliveryJobs, retentionDays: config.commanding.retentionDays, logger, now: () => clock.now() });
+    closers.push(() => commandRetention.close());
 
     // Issue 16: REST rate limits per tenant and route; in a cluster counted in Redis on a
     // connection of their own that fails fast (decision 0024).

@@ -270,6 +270,14 @@ export const configSchema = {
       env: 'TRUSTGATE_COMMAND_SWEEP_MS', default: 5000, parse: integer(100, 600_000),
       description: 'How often each node expires commands, learns the other nodes\' cancellations and re-sends lost commands (TRUSTGATE_COMMAND_RESEND_MS), in milliseconds.',
     }),
+    pendingPerAgent: setting({
+      env: 'TRUSTGATE_COMMANDS_PENDING_PER_AGENT', default: 100, parse: integer(1, 10_000),
+      description: 'How many undelivered commands one agent may have (docs/commanding.md): a delivery job naming an agent that already has this many is refused (409 deliveryJob.agentBacklogFull). Bounds what one SUBSCRIBE makes the broker publish.',
+    }),
+    retentionDays: setting({
+      env: 'TRUSTGATE_COMMAND_RETENTION_DAYS', default: 30, parse: integer(1, 36_500),
+      description: 'How long a delivery job is kept after nothing more can happen to it (every command delivered or final, no change for this many days), in days: every node deletes older ones hourly, in batches of 1,000.',
+    }),
     resendMs: setting({
       env: 'TRUSTGATE_COMMAND_RESEND_MS', default: 10_000, parse: integer(100, 3_600_000),
       description: 'A command sent this long ago that never reached its connected, subscribed agent\'s connection (lost while the agent\'s new subscription reached the other nodes) is sent again, in milliseconds. One handed to the connection but not yet acknowledged is never sent twice.',

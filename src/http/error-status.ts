@@ -77,6 +77,7 @@ export const httpStatusByCode = {
   'deliveryJob.dataMissing': 400,
   'deliveryJob.dataTooLarge': 400,
   'deliveryJob.dataTooDeep': 400,
+  'deliveryJob.agentBacklogFull': 409,
   'deliveryJob.limitInvalid': 400,
   'deliveryJob.cursorInvalid': 400,
   'ban.notFound': 404,

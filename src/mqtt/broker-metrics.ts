@@ -8,7 +8,7 @@ import { limitKinds } from './connect-limits.ts';
 export const brokerCaps = [
   'qos2Publish', 'filtersPerSubscribe', 'filtersPerClient', 'filtersPerTenant', 'queuedPerClient', 'queuedPerTenant',
   'retainedPerClient', 'retainedPerTenant', 'outgoingBytes', 'outgoingBytesPerTenant', 'slowConsumerTimeout',
-  'persistentSessionsPerTenant', 'publishesPerSecond', 'agentsPerTenant',
+  'persistentSessionsPerTenant', 'publishesPerSecond', 'agentsPerTenant', 'canceledCommandIds',
 ] as const;
 export type BrokerCap = typeof brokerCaps[number];
 

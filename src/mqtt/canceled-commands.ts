@@ -8,18 +8,40 @@ import { commandFactsOf, isCommandTopic } from './command-messages.ts';
 // whichever node the agent is. Canceled ids come from this node's cancellations, a periodic read
 // of the database, and a read of the agent's own canceled commands before its session resumes;
 // an id is forgotten after the expiry, when the age rule covers its copies.
+// Bounded (SPEC: no client can grow the broker's memory without bound): only commands that were
+// published are held (the store answers only those: a never-sent one is in no queue), and at most
+// `maxIds` (about 70 bytes each); past that the oldest are forgotten first, counted and logged
+// (`onEvicted`). An evicted id's queued copy could then still go out: the cap is far above what an
+// agent's queue (TRUSTGATE_MQTT_QUEUED_PER_CLIENT) and the pending cap per agent let pile up.
+export const MAX_CANCELED_IDS = 100_000;
+
 export class CanceledCommands {
   readonly #addedAtMs = new Map<string, number>();
   readonly #keepMs: number;
+  readonly #maxIds: number;
+  readonly #onEvicted: (evicted: number) => void;
 
   /** `keepMs`: the command expiry (TRUSTGATE_COMMAND_EXPIRY_MS): how long an id is remembered, and the age
-   *  past which a command is not delivered. */
-  constructor(keepMs: number) {
+   *  past which a command is not delivered. `maxIds`: how many ids this node holds at most. */
+  constructor(keepMs: number, { maxIds = MAX_CANCELED_IDS, onEvicted = () => undefined }: { maxIds?: number; onEvicted?: (evicted: number) => void } = {}) {
     this.#keepMs = keepMs;
+    this.#maxIds = maxIds;
+    this.#onEvicted = onEvicted;
   }
 
+  /** Map order is insertion order: the first entries are the oldest, evicted first. */
   add(ids: Iterable<string>, nowMs = Date.now()): void {
-    for (const id of ids) if (!this.#addedAtMs.has(id)) this.#addedAtMs.set(id, nowMs);
+    let evicted = 0;
+    for (const id of ids) {
+      if (this.#addedAtMs.has(id)) continue;
+      if (this.#addedAtMs.size >= this.#maxIds) {
+        const oldest = this.#addedAtMs.keys().next();
+        if (!oldest.done) this.#addedAtMs.delete(oldest.value);
+        evicted += 1;
+      }
+      this.#addedAtMs.set(id, nowMs);
+    }
+    if (evicted > 0) this.#onEvicted(evicted);
   }
 
   has(id: string): boolean {
@@ -36,6 +58,10 @@ export class CanceledCommands {
     const facts = commandFactsOf(packet.payload);
     if (facts === undefined) return false;
     return this.#addedAtMs.has(facts.id) || facts.createdAtMs + this.#keepMs <= nowMs;
+  }
+
+  get maxIds(): number {
+    return this.#maxIds;
   }
 
   prune(nowMs = Date.now()): void {

@@ -212,7 +212,7 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
     const startedAt = now();
     try {
       // Other nodes' cancellations (with a margin for clocks and commits in flight).
-      canceled.add(await jobs.canceledCommandIdsSince(new Date(lastRefresh.getTime() - settings.sweepMs)));
+      canceled.add(await jobs.canceledCommandIdsSince(new Date(lastRefresh.getTime() - settings.sweepMs), canceled.maxIds));
       lastRefresh = startedAt;
       canceled.prune();
       const expired = await jobs.expire(startedAt, SWEEP_BATCH);
@@ -267,7 +267,7 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
       canceled.add(commandIds);
     },
     async beforeResume(principal) {
-      canceled.add(await jobs.canceledCommandIdsFor(principal.tenant, principal.clientId, now()));
+      canceled.add(await jobs.canceledCommandIdsFor(principal.tenant, principal.clientId, now(), canceled.maxIds));
     },
     close() {
       clearInterval(timer);

@@ -78,6 +78,7 @@ export const connackCodeByError = {
   'agent.notFound': 5,
   'ban.notFound': 5,
   'deliveryJob.notFound': 5,
+  'deliveryJob.agentBacklogFull': 5,
   'deliveryJob.nameInvalid': 5,
   'deliveryJob.clientIdsInvalid': 5,
   'deliveryJob.clientIdsEmpty': 5,

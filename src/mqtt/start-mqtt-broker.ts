@@ -22,7 +22,8 @@ import { guardPackets } from './guard-packets.ts';
 import { guardStoredMessages } from './message-walls.ts';
 import { installCertificateRenewal } from './certificate-renewal.ts';
 import { agentTokenOutcomes, installAgentTokenRequests } from './agent-token-requests.ts';
-import { CanceledCommands } from './canceled-commands.ts';
+import { CanceledCommands, MAX_CANCELED_IDS } from './canceled-commands.ts';
+import { CapHits } from './cap-hits.ts';
 import { installCommandDelivery, type CommandDelivery, type CommandDeliverySettings } from './command-delivery.ts';
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
@@ -130,7 +131,11 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
   const isClusterAvailable = (): boolean => backplane?.isAvailable?.() !== false;
   const authorizeSubscribe = createAuthorizeSubscribe({ sessions, logger: log, metrics });
   const authorizeForward = createAuthorizeForward({ sessions, logger: log, metrics });
-  const canceledCommands = new CanceledCommands(options.commands?.settings.expiryMs ?? 0);
+  const canceledHits = new CapHits(metrics, log);
+  const canceledCommands = new CanceledCommands(options.commands?.settings.expiryMs ?? 0, {
+    onEvicted: (evicted) => canceledHits.hit('canceledCommandIds', { evicted, maxIds: MAX_CANCELED_IDS },
+      'canceled command ids forgotten (oldest first): this node holds at most maxIds; a queued copy of one could now be delivered'),
+  });
   let commandDelivery: CommandDelivery | undefined;
   let onAdmitted = (_client: Client): void => undefined;
   // Registered on the cluster's emitter before aedes' own listeners (disconnect-reasons.ts).

@@ -1,7 +1,7 @@
 import { DomainError, isJsonDeeperThan, MAX_JSON_DEPTH, newResourceId, showName, type Clock, type ErrorCode, type TenantId } from '../shared/index.ts';
 import { auditEntryOf, type AuditContext, SYSTEM_ACTOR, systemContext } from './audit-context.ts';
 import type { AuditRecorder } from './audit-trail.ts';
-import type { CommandRecord, DeliveryJobPosition, DeliveryJobRecord, DeliveryJobStore } from './delivery-job.ts';
+import { DEFAULT_PENDING_COMMANDS_PER_AGENT, type CommandRecord, type DeliveryJobPosition, type DeliveryJobRecord, type DeliveryJobStore } from './delivery-job.ts';
 
 // The Commanding API's use cases (SPEC "MindConnect commanding", issue 19 part 2): create, list,
 // read and cancel delivery jobs, and read their commands. Every input is checked here, each fault
@@ -30,6 +30,8 @@ export interface CommandingDependencies {
   /** Whether the tenant has an agent with this client id (of this tenant only). */
   readonly isAgentClientId: (tenant: TenantId, clientId: string) => Promise<boolean>;
   readonly commandExpiryMs: number;
+  /** TRUSTGATE_COMMANDS_PENDING_PER_AGENT: undelivered commands one agent may have (default 100). */
+  readonly maxPendingPerAgent?: number | undefined;
   readonly dispatch?: CommandDispatch | undefined;
 }
 
@@ -109,7 +111,7 @@ export const createDeliveryJob = async (deps: CommandingDependencies, input: Cre
     sentAt: undefined, deliveredAt: undefined, response: undefined, agentTimestamp: undefined,
   }));
   const audit = auditEntryOf(context, { time: now, tenant: input.tenant, action: 'deliveryJob.created', target: `deliveryJob:${job.id}` });
-  await deps.jobs.insert(job, commands, audit);
+  await deps.jobs.insert(job, commands, audit, deps.maxPendingPerAgent ?? DEFAULT_PENDING_COMMANDS_PER_AGENT);
   deps.audit?.logWritten(audit);
   await deps.dispatch?.created(input.tenant, commands.map((command) => command.id));
   return job;

@@ -1,4 +1,4 @@
-import type { TenantId } from '../shared/index.ts';
+import { DomainError, showName, type TenantId } from '../shared/index.ts';
 import type { AuditEntry } from './audit-trail.ts';
 
 // MindConnect commanding (SPEC "MindConnect commanding, agent tokens, events out", issue 19 part 2,
@@ -88,15 +88,27 @@ export interface AgentCommandUpdate {
  *  `unknown`: no such command of this tenant, client id and job. */
 export type CommandUpdateOutcome = 'applied' | 'unchanged' | 'unknown';
 
+/** A job is refused when one of its agents already has this many undelivered commands (SPEC: no
+ *  client can grow the broker's memory without bound; TRUSTGATE_COMMANDS_PENDING_PER_AGENT). */
+export const DEFAULT_PENDING_COMMANDS_PER_AGENT = 100;
+/** At most this many commands are published per claim; the sweep or the next SUBSCRIBE sends the rest. */
+export const MAX_COMMANDS_PER_CLAIM = 100;
+
+export const agentBacklogFull = (clientId: string, maxPending: number): DomainError => new DomainError('deliveryJob.agentBacklogFull',
+  `The agent ${showName(clientId)} already has ${maxPending} undelivered command${maxPending === 1 ? '' : 's'}, the maximum. Wait until it takes them, or cancel delivery jobs it has not received yet (DELETE /deliveryJobs/{id}).`);
+
 export interface DeliveryJobStore {
-  /** Stores the job and one PENDING command per client id, with the audit entry, atomically. */
-  insert(job: DeliveryJobRecord, commands: readonly CommandRecord[], audit?: AuditEntry): Promise<void>;
+  /** Stores the job and one PENDING command per client id, with the audit entry, atomically; throws
+   *  agentBacklogFull (storing nothing) when one of its agents already has `maxPendingPerAgent`
+   *  undelivered (PENDING or SENT) commands. Two concurrent inserts cannot both pass at the limit. */
+  insert(job: DeliveryJobRecord, commands: readonly CommandRecord[], audit?: AuditEntry, maxPendingPerAgent?: number): Promise<void>;
   /** The tenant's jobs, newest first (ties by id, descending), after `after`, at most `limit`. */
   list(tenant: TenantId, after: DeliveryJobPosition | undefined, limit: number): Promise<DeliveryJobRecord[]>;
   find(tenant: TenantId, id: string): Promise<DeliveryJobRecord | undefined>;
   listCommands(tenant: TenantId, jobId: string): Promise<CommandRecord[]>;
   /** Marks the job CANCELED and its undelivered commands CANCELED; answers the job and the ids of the
-   *  commands it canceled, or undefined for an unknown job. Canceling twice changes nothing. */
+   *  commands it canceled that had been published (only those can sit in a queue), or undefined for
+   *  an unknown job. Canceling twice changes nothing. */
   cancel(tenant: TenantId, id: string, at: Date, audit?: AuditEntry): Promise<{ job: DeliveryJobRecord; canceledCommandIds: string[] } | undefined>;
   /**
    * Claims the agent's undelivered, unexpired commands for publishing: each is marked SENT at `at`
@@ -112,10 +124,15 @@ export interface DeliveryJobStore {
   applyAgentUpdate(update: AgentCommandUpdate): Promise<CommandUpdateOutcome>;
   /** Undelivered commands whose expiry passed → EXPIRED (their jobs updated); answers how many. */
   expire(now: Date, batchSize: number): Promise<number>;
-  /** Ids of commands canceled at or after `since` (any tenant): every node refuses to forward them. */
-  canceledCommandIdsSince(since: Date): Promise<string[]>;
-  /** Ids of this agent's canceled commands that have not expired yet: loaded as its persistent session resumes. */
-  canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date): Promise<string[]>;
+  /** Ids of commands canceled at or after `since` (any tenant) that had been published (only those can
+   *  sit in a session's queue): every node refuses to forward them. The newest `limit`, oldest first. */
+  canceledCommandIdsSince(since: Date, limit: number): Promise<string[]>;
+  /** Ids of this agent's published, canceled commands that have not expired yet: loaded as its
+   *  persistent session resumes. The newest `limit`, oldest first. */
+  canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date, limit: number): Promise<string[]>;
+  /** Deletes up to `batchSize` jobs (with their commands) with nothing left to happen: no command
+   *  undelivered, and no change to the job or any of its commands since `before`. Answers how many. */
+  pruneSettled(before: Date, batchSize: number): Promise<number>;
   /** Agents with undelivered, unexpired commands never sent or last sent before `sentBefore` (the sweep), at most `limit`. */
   agentsWithUnsentCommands(sentBefore: Date, now: Date, limit: number): Promise<{ tenant: TenantId; clientId: string }[]>;
 }

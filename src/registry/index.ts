@@ -60,7 +60,7 @@ export {
   type WebhookStore, type WebhookSubscription, type WebhookUseCases,
 } from './webhooks.ts';
 export {
-  agentReportedStatuses, commandStatuses, isTerminalCommandStatus, jobStatusOf, terminalCommandStatuses, undeliveredCommandStatuses,
+  agentBacklogFull, agentReportedStatuses, commandStatuses, DEFAULT_PENDING_COMMANDS_PER_AGENT, isTerminalCommandStatus, MAX_COMMANDS_PER_CLAIM, jobStatusOf, terminalCommandStatuses, undeliveredCommandStatuses,
   type AgentCommandUpdate, type AgentReportedStatus, type CommandRecord, type CommandStatus, type CommandToSend, type CommandUpdateOutcome,
   type DeliveryJobPosition, type DeliveryJobRecord, type DeliveryJobStatus, type DeliveryJobStore,
 } from './delivery-job.ts';

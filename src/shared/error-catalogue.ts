@@ -130,6 +130,7 @@ export const errorCatalogue = {
   'deliveryJob.agentNotFound': 'A client id in clientIds is not an agent of this tenant (unknown, or another tenant\'s: the answer is the same).',
   'deliveryJob.dataMissing': 'The body has no data: the JSON value the agents receive as the command payload.',
   'deliveryJob.dataTooLarge': 'data is larger than 10 KiB (10,240 bytes) as serialized JSON.',
+  'deliveryJob.agentBacklogFull': 'An agent named in clientIds already has the maximum number of undelivered commands (TRUSTGATE_COMMANDS_PENDING_PER_AGENT, default 100).',
   'deliveryJob.dataTooDeep': 'data nests objects and arrays more than 64 levels deep.',
   'deliveryJob.limitInvalid': 'GET /deliveryJobs?limit= must be a whole number from 1 to 500.',
   'deliveryJob.cursorInvalid': 'The cursor is not one GET /deliveryJobs gave this tenant (damaged, hand-made or another tenant\'s).',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, it } from 'node:test';
 import type { Kysely } from 'kysely';
 import { describeOn, openTestDatabase, testDialects } from '../../test/support/test-databases.ts';
-import { createCommanding, type Commanding, type CommandDispatch } from '../registry/index.ts';
+import { createCommanding, MAX_COMMANDS_PER_CLAIM, type Commanding, type CommandDispatch } from '../registry/index.ts';
 import { DomainError, type TenantId } from '../shared/index.ts';
 import { KyselyDeliveryJobStore } from './kysely-delivery-job-store.ts';
 import type { Database } from './tables.ts';
@@ -158,13 +158,15 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyDeliveryJobStore 
     const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a', 'acme_b'], data: {} });
     const [ca, cb] = await store.listCommands(acme, job.id);
     await store.markDelivered(acme, 'acme_a', ca!.id, now);
+    assert.equal((await store.claimNew(acme, [cb!.id], now)).length, 1);
     const canceled = await commanding.cancelDeliveryJob(acme, job.id, context);
     assert.equal(canceled.status, 'CANCELED');
     assert.deepEqual(dispatched.canceled, [[cb!.id]]);
     assert.deepEqual((await store.listCommands(acme, job.id)).map((c) => c.status), ['DELIVERED', 'CANCELED']);
     assert.deepEqual(await store.claimForSending(acme, 'acme_b', now, new Date(now.getTime() + 1)), []);
     assert.equal(await store.markDelivered(acme, 'acme_b', cb!.id, now), false);
-    assert.deepEqual(await store.canceledCommandIdsSince(now), [cb!.id]);
+    assert.deepEqual(await store.canceledCommandIdsSince(now, 100), [cb!.id]);
+    assert.deepEqual(await store.canceledCommandIdsFor(acme, 'acme_b', now, 100), [cb!.id]);
     // The delivered command still reports; the job stays CANCELED. A second DELETE changes nothing.
     assert.equal(await store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId: ca!.id, status: 'EXECUTED', responseJson: undefined, agentTimestamp: undefined, at: now }), 'applied');
     assert.equal((await commanding.cancelDeliveryJob(acme, job.id)).status, 'CANCELED');
@@ -183,5 +185,101 @@ for (const dialect of testDialects) describeOn(dialect)(`KyselyDeliveryJobStore 
     assert.deepEqual((await store.listCommands(acme, job.id)).map((c) => c.status), ['DELIVERED', 'EXPIRED']);
     await store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId: ca!.id, status: 'EXECUTED', responseJson: undefined, agentTimestamp: undefined, at: now });
     assert.equal((await store.find(acme, job.id))?.status, 'FAILED');
+  });
+
+  it('lists for the forward filter only canceled commands that were published, the newest `limit`, oldest first', async () => {
+    const jobs = [];
+    for (let i = 0; i < 3; i += 1) {
+      now = new Date(now.getTime() + 1000);
+      jobs.push(await commanding.createDeliveryJob({ tenant: acme, name: `n${i}`, clientIds: ['acme_a'], data: {} }));
+    }
+    const ids = [];
+    for (const job of jobs) ids.push((await store.listCommands(acme, job.id))[0]!.id);
+    await store.claimNew(acme, [ids[0]!, ids[2]!], now);
+    const start = now;
+    for (const job of jobs) {
+      now = new Date(now.getTime() + 1000);
+      await commanding.cancelDeliveryJob(acme, job.id);
+    }
+    assert.deepEqual(dispatched.canceled, [[ids[0]], [ids[2]]], 'the canceling node\'s own filter gets the published ones only');
+    assert.deepEqual(await store.canceledCommandIdsSince(start, 100), [ids[0], ids[2]], 'the never-sent one is in no queue');
+    assert.deepEqual(await store.canceledCommandIdsSince(start, 1), [ids[2]]);
+    assert.deepEqual(await store.canceledCommandIdsFor(acme, 'acme_a', now, 100), [ids[0], ids[2]]);
+    assert.deepEqual(await store.canceledCommandIdsFor(other, 'acme_a', now, 100), []);
+  });
+
+  it('refuses a job (409 agentBacklogFull, nothing stored) when one of its agents already has the maximum of undelivered commands', async () => {
+    const capped = createCommanding({
+      jobs: store, clock: { now: () => now }, commandExpiryMs: 60_000, maxPendingPerAgent: 2,
+      isAgentClientId: async (tenant, clientId) => agents[tenant]?.includes(clientId) === true,
+    });
+    const first = await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+    const refused = await rejection(capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_b', 'acme_a'], data: {} }));
+    assert.equal(refused.code, 'deliveryJob.agentBacklogFull');
+    assert.match(refused.message, /acme_a.*\b2\b/);
+    assert.equal((await store.list(acme, undefined, 10)).length, 2, 'nothing stored, not even acme_b\'s command');
+    // Another tenant's agent of the same client id (and other agents) are not affected.
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_b'], data: {} });
+    // A delivered (PUBACKed) command no longer counts; a SENT one still does.
+    const [command] = await store.listCommands(acme, first.id);
+    await store.claimNew(acme, [command!.id], now);
+    assert.equal((await rejection(capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} }))).code, 'deliveryJob.agentBacklogFull');
+    await store.markDelivered(acme, 'acme_a', command!.id, now);
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+    // Expired commands do not count either.
+    now = new Date(now.getTime() + 60_000);
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+  });
+
+  it('lets exactly one of several concurrent creates take an agent\'s last slot', async () => {
+    const capped = createCommanding({
+      jobs: store, clock: { now: () => now }, commandExpiryMs: 60_000, maxPendingPerAgent: 3,
+      isAgentClientId: async (tenant, clientId) => agents[tenant]?.includes(clientId) === true,
+    });
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+    await capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, () => capped.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} })));
+    assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 1);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') assert.equal((outcome.reason as DomainError).code, 'deliveryJob.agentBacklogFull');
+    const pending = await db.selectFrom('delivery_commands').select('id').where('client_id', '=', 'acme_a').execute();
+    assert.equal(pending.length, 3);
+  });
+
+  it('claims at most MAX_COMMANDS_PER_CLAIM commands at once; the next claim takes the rest', async () => {
+    const job = { id: 'f'.repeat(24), tenant: acme, name: 'bulk', clientIds: ['acme_a'], data: {}, status: 'EXECUTING' as const, createdBy: 'system', createdAt: now, updatedAt: now };
+    const commands = Array.from({ length: MAX_COMMANDS_PER_CLAIM + 20 }, (_, i) => ({
+      id: `c${String(i).padStart(23, '0')}`, jobId: job.id, tenant: acme, clientId: 'acme_a', status: 'PENDING' as const, createdAt: now, updatedAt: now,
+      expiresAt: new Date(now.getTime() + 60_000), sentAt: undefined, deliveredAt: undefined, response: undefined, agentTimestamp: undefined,
+    }));
+    await store.insert(job, commands);
+    assert.equal((await store.claimForSending(acme, 'acme_a', now)).length, MAX_COMMANDS_PER_CLAIM);
+    assert.equal((await store.claimForSending(acme, 'acme_a', now)).length, 20);
+  });
+
+  it('prunes, in batches, jobs with nothing left to happen and no change since the retention cut-off; never one still waiting', async () => {
+    const settled = [];
+    for (let i = 0; i < 3; i += 1) {
+      const job = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_a'], data: {} });
+      const [command] = await store.listCommands(acme, job.id);
+      await store.markDelivered(acme, 'acme_a', command!.id, now);
+      await store.applyAgentUpdate({ tenant: acme, clientId: 'acme_a', jobId: job.id, commandId: command!.id, status: 'EXECUTED', responseJson: undefined, agentTimestamp: undefined, at: now });
+      settled.push(job.id);
+    }
+    const silent = await commanding.createDeliveryJob({ tenant: other, name: 'n', clientIds: ['other_x'], data: {} });
+    await store.markDelivered(other, 'other_x', (await store.listCommands(other, silent.id))[0]!.id, now);
+    const waiting = await commanding.createDeliveryJob({ tenant: acme, name: 'n', clientIds: ['acme_b', 'acme_a'], data: {} });
+    const [waitingA] = await store.listCommands(acme, waiting.id);
+    await store.markDelivered(acme, 'acme_a', waitingA!.id, now);
+    assert.equal(await store.pruneSettled(now, 100), 0, 'nothing older than the cut-off');
+    const later = new Date(now.getTime() + 1);
+    assert.equal(await store.pruneSettled(later, 2), 2);
+    assert.equal(await store.pruneSettled(later, 2), 2, 'the third settled job and the delivered-but-silent one');
+    assert.equal(await store.pruneSettled(later, 2), 0);
+    for (const id of settled) assert.equal(await store.find(acme, id), undefined);
+    assert.equal(await store.find(other, silent.id), undefined);
+    assert.equal((await store.find(acme, waiting.id))?.status, 'EXECUTING', 'acme_b\'s command is still PENDING');
+    assert.equal((await store.listCommands(acme, waiting.id)).length, 2);
+    assert.equal((await db.selectFrom('delivery_commands').select('id').execute()).length, 2);
   });
 });

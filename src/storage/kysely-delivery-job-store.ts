@@ -1,6 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import {
-  jobStatusOf, undeliveredCommandStatuses,
+  agentBacklogFull, jobStatusOf, MAX_COMMANDS_PER_CLAIM, undeliveredCommandStatuses,
   type AgentCommandUpdate, type AuditEntry, type CommandRecord, type CommandStatus, type CommandToSend, type CommandUpdateOutcome,
   type DeliveryJobPosition, type DeliveryJobRecord, type DeliveryJobStatus, type DeliveryJobStore,
 } from '../registry/index.ts';
@@ -54,8 +54,18 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
     this.#db = db;
   }
 
-  async insert(job: DeliveryJobRecord, commands: readonly CommandRecord[], audit?: AuditEntry): Promise<void> {
+  async insert(job: DeliveryJobRecord, commands: readonly CommandRecord[], audit?: AuditEntry, maxPendingPerAgent = Number.POSITIVE_INFINITY): Promise<void> {
+    // Serializable (decision 0034): two creates for one agent at N-1 both read N-1 undelivered and
+    // both insert; PostgreSQL aborts one of them (retried by runTransaction, which then reads N).
+    // SQLite has one connection, one writer: the check and the insert are never interleaved.
     await runTransaction(this.#db, async (trx) => {
+      if (Number.isFinite(maxPendingPerAgent)) {
+        const backlog = await trx.selectFrom('delivery_commands').select(['client_id', (eb) => eb.fn.countAll<string | number>().as('pending')])
+          .where('tenant_id', '=', job.tenant).where('client_id', 'in', commands.map((command) => command.clientId))
+          .where('status', 'in', UNDELIVERED).where('expires_at', '>', iso(job.createdAt)).groupBy('client_id').execute();
+        const full = backlog.find((row) => Number(row.pending) >= maxPendingPerAgent);
+        if (full) throw agentBacklogFull(full.client_id, maxPendingPerAgent);
+      }
       await trx.insertInto('delivery_jobs').values({
         id: job.id, tenant_id: job.tenant, name: job.name, client_ids: JSON.stringify(job.clientIds), data: JSON.stringify(job.data),
         status: job.status, created_by: job.createdBy.slice(0, 256), created_at: iso(job.createdAt), updated_at: iso(job.updatedAt),
@@ -66,7 +76,7 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
         sent_at: null, delivered_at: null, response: null, agent_timestamp: null,
       }))).execute();
       await writeAuditEvent(trx, audit);
-    });
+    }, { isSerializable: Number.isFinite(maxPendingPerAgent) });
   }
 
   async list(tenant: TenantId, after: DeliveryJobPosition | undefined, limit: number): Promise<DeliveryJobRecord[]> {
@@ -97,11 +107,13 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
       const canceled = await trx.updateTable('delivery_commands').set({ status: 'CANCELED', updated_at: iso(at) })
         .where('job_id', '=', id).where('status', 'in', UNDELIVERED).returningAll().execute();
       for (const command of canceled) await commandUpdated(trx, command, 'CANCELED', at);
-      if (job.status === 'CANCELED') return { job: jobOf(job), canceledCommandIds: canceled.map((command) => command.id) };
+      // For the forward filter: only published commands can sit in a session's queue (decision 0034).
+      const canceledCommandIds = canceled.filter((command) => command.sent_at !== null).map((command) => command.id);
+      if (job.status === 'CANCELED') return { job: jobOf(job), canceledCommandIds };
       const updated = await trx.updateTable('delivery_jobs').set({ status: 'CANCELED', updated_at: iso(at) })
         .where('id', '=', id).returningAll().executeTakeFirstOrThrow();
       await writeAuditEvent(trx, audit);
-      return { job: jobOf(updated), canceledCommandIds: canceled.map((command) => command.id) };
+      return { job: jobOf(updated), canceledCommandIds };
     }, { isSerializable: true });
   }
 
@@ -111,7 +123,8 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
       .where('expires_at', '>', iso(at)).orderBy('created_at').execute();
     const ids = candidates.filter((row) => (row.sent_at === null || (sentBefore !== undefined && row.sent_at < iso(sentBefore))) && skip?.has(row.id) !== true)
       .map((row) => row.id);
-    return this.#claim(tenant, ids, at, sentBefore);
+    // Bounded per claim: the sweep (never-sent commands) or the next SUBSCRIBE sends the rest.
+    return this.#claim(tenant, ids.slice(0, MAX_COMMANDS_PER_CLAIM), at, sentBefore);
   }
 
   async claimNew(tenant: TenantId, ids: readonly string[], at: Date): Promise<CommandToSend[]> {
@@ -182,16 +195,39 @@ export class KyselyDeliveryJobStore implements DeliveryJobStore {
     return expired;
   }
 
-  async canceledCommandIdsSince(since: Date): Promise<string[]> {
+  // Only published commands (sent_at set) can sit in a session's queue; a never-sent one is simply
+  // never claimed (claims skip CANCELED rows). The newest `limit`, answered oldest first.
+  async canceledCommandIdsSince(since: Date, limit: number): Promise<string[]> {
     const rows = await this.#db.selectFrom('delivery_commands').select('id')
-      .where('status', '=', 'CANCELED').where('updated_at', '>=', iso(since)).execute();
-    return rows.map((row) => row.id);
+      .where('status', '=', 'CANCELED').where('sent_at', 'is not', null).where('updated_at', '>=', iso(since))
+      .orderBy('updated_at', 'desc').limit(limit).execute();
+    return rows.map((row) => row.id).reverse();
   }
 
-  async canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date): Promise<string[]> {
+  async canceledCommandIdsFor(tenant: TenantId, clientId: string, now: Date, limit: number): Promise<string[]> {
     const rows = await this.#db.selectFrom('delivery_commands').select('id')
-      .where('tenant_id', '=', tenant).where('client_id', '=', clientId).where('status', '=', 'CANCELED').where('expires_at', '>', iso(now)).execute();
-    return rows.map((row) => row.id);
+      .where('tenant_id', '=', tenant).where('client_id', '=', clientId).where('status', '=', 'CANCELED')
+      .where('sent_at', 'is not', null).where('expires_at', '>', iso(now)).orderBy('updated_at', 'desc').limit(limit).execute();
+    return rows.map((row) => row.id).reverse();
+  }
+
+  // Retention (TRUSTGATE_COMMAND_RETENTION_DAYS): a job goes when nothing is left to happen to it —
+  // no command undelivered (those expire first), nothing changed since `before`. A DELIVERED or
+  // EXECUTING command whose agent stayed silent that long counts as settled: its late report then
+  // finds no command ('unknown', logged) instead of keeping the job forever.
+  async pruneSettled(before: Date, batchSize: number): Promise<number> {
+    const time = iso(before);
+    return runTransaction(this.#db, async (trx) => {
+      const ids = (await trx.selectFrom('delivery_jobs').select('id').where('updated_at', '<', time)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('delivery_commands').select('delivery_commands.id')
+          .whereRef('delivery_commands.job_id', '=', 'delivery_jobs.id')
+          .where((eb) => eb.or([eb('delivery_commands.status', 'in', UNDELIVERED), eb('delivery_commands.updated_at', '>=', time)])))))
+        .limit(batchSize).execute()).map((row) => row.id);
+      if (ids.length === 0) return 0;
+      await trx.deleteFrom('delivery_commands').where('job_id', 'in', ids).execute();
+      await trx.deleteFrom('delivery_jobs').where('id', 'in', ids).execute();
+      return ids.length;
+    });
   }
 
   async agentsWithUnsentCommands(sentBefore: Date, now: Date, limit: number): Promise<{ tenant: TenantId; clientId: string }[]> {
