@@ -126,7 +126,8 @@ describe('the CLI makes standard certificates', { timeout: 120_000, concurrency:
     ].join('\n'));
     const mosquitto = spawn('mosquitto', ['-c', file('mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      await waitForOutput(mosquitto, new RegExp(`Opening ipv4 listen socket on port ${port}`), 'mosquitto');
+      // Mosquitto says "Opening … listen socket" before it binds; "running" comes once every listener is open.
+      await waitForOutput(mosquitto, /mosquitto version \S+ running/, 'mosquitto');
       const tls = ['--cafile', 'acme-ca.pem', '-h', 'localhost', '-p', String(port)];
       const clientId = await readFile(file('pump-1.clientid'), 'utf8');
       // Retained, so the subscriber gets it whenever its subscription lands: no race to wait out.
