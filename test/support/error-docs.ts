@@ -12,7 +12,7 @@ export const errorTableMarkdown = (): string => [
 
 // A policy object (TRUSTGATE_RATE_LIMITS) is shown by its name.
 const shownDefault = (value: unknown): string =>
-  value === undefined ? 'unset'
+  value === undefined || (Array.isArray(value) && value.length === 0) ? 'unset'
     : typeof value === 'object' && value !== null && 'source' in value ? `\`${String(value.source)}\``
       : `\`${Array.isArray(value) ? value.join(',') : String(value)}\``;
 
