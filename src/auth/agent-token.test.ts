@@ -68,6 +68,21 @@ describe('agent access tokens', () => {
     assert.equal((await createDevTokenVerifier(devKey.publicJwk).verify(devToken)).tenant, 'acme');
   });
 
+  it('an expired agent token, and another tenant\'s, are refused as agent tokens by every verifier (never "expired", never accepted)', async () => {
+    // Final attack pass (issue 19): whatever its age or tenant, the refusal comes before the
+    // signature and expiry checks, so an old or foreign agent token learns nothing and opens nothing.
+    const longAgo = new Date(issuedAt.getTime() - 2 * 3_600_000);
+    const expired = await signAgentToken(createPrivateKey(agentKey.privateKeyPem), agentKey.kid, { tenant: 'acme', clientId: 'acme_pump-1', jti: 'jti-old', issuedAt: longAgo });
+    const otherTenant = await signAgentToken(createPrivateKey(agentKey.privateKeyPem), agentKey.kid, { tenant: 'globex', clientId: 'globex_pump-1', jti: 'jti-g', issuedAt });
+    const verifiers = [
+      createDevTokenVerifier(devKey.publicJwk), cachingTokenVerifier(createDevTokenVerifier(agentKey.publicJwk)),
+      createExternalTokenVerifier({ jwksUrl, issuer: AGENT_TOKEN_ISSUER, audience: AGENT_TOKEN_AUDIENCE }),
+    ];
+    for (const verifier of verifiers) {
+      for (const candidate of [expired, otherTenant]) await assert.rejects(verifier.verify(candidate), isRefusedAsAgentToken);
+    }
+  });
+
   it('an external IdP setting pointed at trustgate\'s own JWKS, even with the agent issuer and audience, refuses it', async () => {
     const settings = [
       { issuer: AGENT_TOKEN_ISSUER, audience: AGENT_TOKEN_AUDIENCE },
