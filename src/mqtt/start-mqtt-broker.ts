@@ -28,6 +28,7 @@ import { installCommandDelivery, type CommandDelivery, type CommandDeliverySetti
 import { SessionDeadlines } from './session-deadlines.ts';
 import { InMemoryQuotaLedger, type QuotaLedger } from './quota-ledger.ts';
 import { SessionRegistry } from './session-registry.ts';
+import { HandshakeDeadlines } from './handshake-deadlines.ts';
 import { takePeerCertificate } from './peer-certificate.ts';
 import { createTlsHandshakeFailures, tlsHandshakeFailureReason } from './tls-handshake-failures.ts';
 import { registerTenantMetrics } from './tenant-metrics.ts';
@@ -323,17 +324,21 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     ...(ledger.queuedMessages ? { queuedMessages: () => ledger.queuedMessages!() } : {}),
   });
   if (options.tenantMetrics) registerTenantMetrics(options.metrics, () => sessions.principals());
-  const handshakes = new Map<string, { readonly socket: Socket; readonly deadline: NodeJS.Timeout }>();
-  const keyOf = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
-  const endHandshake = (key: string, socket?: Socket) => {
-    const handshake = handshakes.get(key);
-    if (!handshake || (socket && handshake.socket !== socket)) return;
-    clearTimeout(handshake.deadline);
-    handshakes.delete(key);
-  };
+  const handshakes = new HandshakeDeadlines({
+    timeoutMs: HANDSHAKE_TIMEOUT_MS,
+    onTimeout: (socket) => {
+      // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
+      if (socket.destroyed) return;
+      timedOut.add(socket);
+      handshakeFailures.timeout.inc();
+      socket.destroy();
+    },
+  });
+  /** The TCP socket under a TLS socket of this server (what 'connection' saw). */
+  const tcpSocketOf = (socket: Socket): Socket => (socket as unknown as { _parent?: Socket })._parent ?? socket;
   function forgetSocket(this: Socket) {
     if (sockets.delete(this)) metrics.traffic.socketClosed(this);
-    endHandshake(keyOf(this), this);
+    handshakes.end(this);
   }
   const server = createServer({
     cert: options.tls.certificateChainPem,
@@ -344,7 +349,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     ...(options.tls.groups === undefined ? {} : { ecdhCurve: options.tls.groups }),
   }, (socket) => {
-    endHandshake(keyOf(socket));
+    handshakes.end(tcpSocketOf(socket));
     // Without no-delay, Nagle + delayed ACKs hold each CONNACK ~40 ms (measured against Mosquitto: 62
     // instead of ~440 connects/s).
     socket.setNoDelay(true);
@@ -364,19 +369,13 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       return;
     }
     sockets.add(socket);
-    handshakes.set(keyOf(socket), { socket, deadline: setTimeout(() => {
-      // Node's own handshakeTimeout may have ended it first (counted as its tlsClientError).
-      if (socket.destroyed) return;
-      timedOut.add(socket);
-      handshakeFailures.timeout.inc();
-      socket.destroy();
-    }, HANDSHAKE_TIMEOUT_MS) });
+    handshakes.start(socket);
     socket.on('close', forgetSocket);
   });
   server.on('tlsClientError', (error, socket) => {
     // A socket our own deadline destroyed was counted there (its error here is a reset); one the
     // connect limits dropped, as rate limited.
-    const parent = (socket as unknown as { _parent?: Socket })._parent as Socket;
+    const parent = tcpSocketOf(socket);
     if (droppedEarly.has(parent)) return void socket.destroy();
     const reason = timedOut.has(parent) ? undefined : tlsHandshakeFailureReason(error);
     if (reason) handshakeFailures[reason].inc();
@@ -457,7 +456,7 @@ export const startMqttBroker = async (options: MqttBrokerOptions): Promise<Runni
       await new Promise<void>((resolve) => {
         if (server.listening) server.close(() => resolve());
         else resolve();
-        for (const { deadline } of handshakes.values()) clearTimeout(deadline);
+        handshakes.close();
         for (const socket of sockets) socket.destroy();
       });
       // With a backplane, aedes waits for Redis to confirm each client's unsubscription before it

@@ -2,7 +2,7 @@ import { sql, type CompiledQuery, type Kysely, type Selectable, type Transaction
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type AuditEntry, type RecordedConnection } from '../registry/index.ts';
 import { precompile, type Precompiled } from './precompiled-query.ts';
-import { runTransaction } from './run-transaction.ts';
+import { inParallel, runTransaction } from './run-transaction.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
@@ -41,10 +41,13 @@ type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' |
 /** A reconnection's update; without the online state once its own session ended before it was written. */
 type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> & Partial<Pick<ConnectionChanges, 'is_online' | 'session_id'>>;
 
+/** `row`: the agent's row as committed, when it is enabled. */
+type OnboardingOutcome = { record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> } | { error: unknown };
+
 type Onboarding = {
   readonly connection: AgentConnection;
   readonly changes: ConnectionChanges;
-  readonly settle: (outcome: { record: RecordedConnection | { readonly isDisabled: true } } | { error: unknown }) => void;
+  readonly settle: (outcome: OnboardingOutcome) => void;
 };
 
 /**
@@ -198,11 +201,11 @@ export class KyselyAgentStore implements AgentStore {
     // session, also one still being admitted).
     const knownKey = keyOf(connection.tenant, connection.clientId);
     let existing = this.#known.get(knownKey);
+    const generation = this.#knownGeneration;
     if (existing) {
       // Most recently used last.
       this.#known.delete(knownKey);
     } else {
-      const generation = this.#knownGeneration;
       existing = await this.#selectByClientId(connection.tenant, connection.clientId);
       if (existing && !existing.is_enabled) return { isDisabled: true };
       // Something was forgotten while this read ran (maybe this agent, disabled after the read):
@@ -211,16 +214,22 @@ export class KyselyAgentStore implements AgentStore {
     }
     if (existing) {
       const admitted = this.#admitKnown(connection, existing, changes);
-      if (this.#isClosed || !this.#keepsKnownAgents) return admitted;
-      this.#known.set(knownKey, { ...existing, ...changes });
-      if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
+      this.#remember(knownKey, { ...existing, ...changes });
       return admitted;
     }
-    const outcome = await new Promise<{ record: RecordedConnection | { readonly isDisabled: true } } | { error: unknown }>((settle) => {
+    const outcome = await new Promise<OnboardingOutcome>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
+    // Its next connect needs no read either (unless it was disabled or deleted meanwhile).
+    if (outcome.row && generation === this.#knownGeneration) this.#remember(knownKey, outcome.row);
     return outcome.record;
+  }
+
+  #remember(knownKey: string, row: Selectable<AgentsTable>): void {
+    if (this.#isClosed || !this.#keepsKnownAgents) return;
+    this.#known.set(knownKey, row);
+    if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
   }
 
   /** A known, enabled agent's reconnection: its update queued, its record as it will be. */
@@ -485,14 +494,16 @@ export class KyselyAgentStore implements AgentStore {
   // Updates go first: each concerns an agent whose record was committed before it was queued, so
   // no onboarding in the same batch can precede it.
   async #writeInOneTransaction(updates: readonly PendingUpdate[], onboardings: readonly Onboarding[]): Promise<void> {
+    // Not one after the other: each update or onboarding concerns its own agent (two onboardings
+    // of one agent are ordered by the unique constraint: the second finds the first's row), and
+    // statements sent in one tick share a message to SQLite's worker thread (one each, 2 per
+    // reconnect, cost more CPU than the statements). A failure rolls the whole batch back all the same.
     const outcomes = await runTransaction(this.#db, async (trx) => {
-      for (const update of updates) await this.#apply(trx, update);
-      const settled: { settle: Onboarding['settle']; record: RecordedConnection | { readonly isDisabled: true } }[] = [];
-      for (const { connection, changes, settle } of onboardings) settled.push({ settle, record: await this.#onboard(trx, connection, changes) });
-      return settled;
+      await inParallel(updates, (update) => this.#apply(trx, update));
+      return inParallel(onboardings, async ({ connection, changes, settle }) => ({ settle, ...await this.#onboard(trx, connection, changes) }));
     });
     // Only after the commit: an onboarding is answered once it is durable.
-    for (const { settle, record } of outcomes) settle({ record });
+    for (const { settle, record, row } of outcomes) settle({ record, row });
   }
 
   async #apply(trx: Transaction<Database>, update: PendingUpdate): Promise<void> {
@@ -523,7 +534,7 @@ export class KyselyAgentStore implements AgentStore {
   }
 
   // Two first connections of one agent can share a batch: the second finds the first's row and updates it.
-  async #onboard(trx: Transaction<Database>, connection: AgentConnection, changes: ConnectionChanges): Promise<RecordedConnection | { readonly isDisabled: true }> {
+  async #onboard(trx: Transaction<Database>, connection: AgentConnection, changes: ConnectionChanges): Promise<{ record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> }> {
     const inserted = await trx.insertInto('agents').values({
       id: newResourceId(),
       tenant_id: connection.tenant,
@@ -535,12 +546,12 @@ export class KyselyAgentStore implements AgentStore {
     if (inserted) {
       // Committed with the agent, or not at all (a batch that fails rolls both back).
       await writeAuditEvent(trx, connection.onboardingAudit);
-      return { ...toRecord(inserted), isOnboarded: true };
+      return { record: { ...toRecord(inserted), isOnboarded: true }, row: inserted };
     }
     // The enabled check is part of the update, so a disable racing this connect wins.
     const updated = await trx.updateTable('agents').set(changes)
       .where('tenant_id', '=', connection.tenant).where('client_id', '=', connection.clientId).where('is_enabled', '=', 1)
       .returningAll().executeTakeFirst();
-    return updated ? toRecord(updated) : { isDisabled: true };
+    return updated ? { record: toRecord(updated), row: updated } : { record: { isDisabled: true } };
   }
 }

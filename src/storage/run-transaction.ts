@@ -36,3 +36,19 @@ export const runTransaction = async <T>(
     }
   }
 };
+
+/**
+ * Runs `work` on every item at once inside one transaction (their statements share a message to
+ * SQLite's worker) and settles only when every one has: a transaction must not roll back while a
+ * sibling still sends statements, which would then land after the rollback and be kept. Throws
+ * the first failure in time (on PostgreSQL the later ones only say the transaction is aborted).
+ */
+export const inParallel = async <I, T>(items: readonly I[], work: (item: I) => Promise<T>): Promise<T[]> => {
+  let failure: { error: unknown } | undefined;
+  const results = await Promise.all(items.map((item) => work(item).catch((error: unknown) => {
+    failure ??= { error };
+    return undefined as T;
+  })));
+  if (failure) throw failure.error;
+  return results;
+};

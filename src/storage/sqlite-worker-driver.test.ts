@@ -7,7 +7,7 @@ import type { Worker } from 'node:worker_threads';
 import { sql, type Kysely } from 'kysely';
 import { isDomainError } from '../shared/index.ts';
 import { openDatabase, type OpenDatabaseOptions } from './open-database.ts';
-import { runTransaction } from './run-transaction.ts';
+import { inParallel, runTransaction } from './run-transaction.ts';
 import { uniqueViolation } from './translate-driver-error.ts';
 import type { Database } from './tables.ts';
 
@@ -135,6 +135,25 @@ describe('SQLite on a worker thread (decision 0030)', { timeout: 60_000 }, () =>
       for (const outcome of await Promise.all(writes)) assert.ok(isUnavailable(outcome), String(outcome));
       await db.destroy();
       assert.equal(await countIn(url), 0);
+    });
+  });
+
+  it('statements sent in one tick share a message; a failing sibling in a transaction rolls back everything its siblings wrote, later statements too', async () => {
+    await withDatabase({}, async (db, url) => {
+      await db.insertInto('items').values({ id: 1, name: 'taken' }).execute();
+      const failed = await runTransaction(db as Kysely<Database>, async (trx) => {
+        const t = trx as unknown as Db;
+        // Chain 0 fails at once (unique name); chains 1–20 write twice, the second write sent only
+        // after the failure is known: it must not land after the rollback.
+        await inParallel(Array.from({ length: 21 }, (_, i) => i), async (i) => {
+          if (i === 0) return void await t.insertInto('items').values({ id: 100, name: 'taken' }).execute();
+          await t.insertInto('items').values({ id: 100 + 2 * i, name: `first-${i}` }).execute();
+          await t.insertInto('items').values({ id: 101 + 2 * i, name: `second-${i}` }).execute();
+        });
+      }).then(() => undefined, (error: unknown) => error);
+      assert.ok(uniqueViolation(failed), `the unique violation, first in time, is what fails the transaction: ${String(failed)}`);
+      await db.insertInto('items').values({ id: 2, name: 'after' }).execute();
+      assert.equal(await countIn(url), 2, 'only the rows written outside the failed transaction');
     });
   });
 });

@@ -12,7 +12,9 @@ import { storageUnavailable } from './translate-driver-error.ts';
 // node:sqlite is synchronous and every commit fsyncs (synchronous=FULL), so on the event loop each
 // onboarding and REST write stalled every TLS handshake, MQTT message and HTTP request of the node.
 // - Writes run on a worker thread that owns the one writing connection (sqlite-worker.ts); this
-//   side sends it one statement at a time and awaits the answer.
+//   side sends it statements and awaits their answers. What is sent in one tick (the statements
+//   of transactions that do not await each other, e.g. the agent store's batched updates) goes
+//   as one message, answered by one: a postMessage each way cost more than the UPDATE it carried.
 // - Group commit: a store transaction is a SAVEPOINT inside one open SQLite transaction (a batch).
 //   Its "commit" releases the savepoint and resolves only when the batch's COMMIT (one fsync for
 //   every transaction in it) has returned, so a CONNACK or 201 is still sent only for a durable
@@ -81,6 +83,8 @@ export class SqliteWorkerDriver implements Driver {
   #reader: { database: DatabaseSync; prepare: ReturnType<typeof preparedStatements> } | undefined;
   readonly #pending = new Map<number, { resolve(reply: SqliteReply): void; reject(error: unknown): void }>();
   #nextId = 1;
+  /** Statements of this tick, posted together at its end. */
+  #outbox: SqliteRequest[] = [];
   /** Set when the worker is gone: every query fails with it from then on. */
   #failure: Error | undefined;
   // The writer is held by one transaction (or one statement, or a batch COMMIT) at a time.
@@ -109,7 +113,9 @@ export class SqliteWorkerDriver implements Driver {
         else reject(deserialize(message.error ?? { message: 'the SQLite worker could not open the database' }));
       });
     });
-    worker.on('message', (reply: SqliteReply) => this.#onReply(reply));
+    worker.on('message', (replies: readonly SqliteReply[]) => {
+      for (const reply of replies) this.#onReply(reply);
+    });
     worker.on('error', (error) => this.#fail(error));
     worker.on('exit', (code) => this.#fail(new Error(`the SQLite worker thread exited (code ${code})`)));
     // Referenced only while a statement is in flight: an idle database does not keep a CLI alive.
@@ -204,6 +210,7 @@ export class SqliteWorkerDriver implements Driver {
       // Referenced until it has closed the file: else a process whose last work is this close
       // would end with the await unsettled (exit code 13).
       worker.ref();
+      this.#post();
       worker.postMessage('close');
       await exited;
     } else {
@@ -285,8 +292,17 @@ export class SqliteWorkerDriver implements Driver {
         },
         reject,
       });
-      worker.postMessage({ id, sql, parameters } satisfies SqliteRequest);
+      if (this.#outbox.length === 0) queueMicrotask(() => this.#post());
+      this.#outbox.push({ id, sql, parameters });
     });
+  }
+
+  #post(): void {
+    if (this.#outbox.length === 0) return;
+    const requests = this.#outbox;
+    this.#outbox = [];
+    // Gone meanwhile: #fail has rejected every pending statement, these included.
+    if (!this.#failure) this.#worker?.postMessage(requests);
   }
 
   #onReply(reply: SqliteReply): void {
