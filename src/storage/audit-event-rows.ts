@@ -2,6 +2,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { newResourceId, type TenantId } from '../shared/index.ts';
 import { webhookEventOfAuditEntry, type AuditAction, type AuditEntry, type AuditOutcome, type StoredAuditEvent } from '../registry/index.ts';
 import type { AuditEventsTable, Database } from './tables.ts';
+import { executeWith, settleAll, type ExecuteOnConnection } from './run-transaction.ts';
 import { enqueueWebhookEvent } from './webhook-outbox-rows.ts';
 
 // One place that turns an audit entry into a row and back: used by the audit trail itself and by
@@ -26,11 +27,17 @@ export const auditEventRowOf = (entry: AuditEntry): AuditEventsTable => ({
 });
 
 /** Writes `entry` (if any) with `db`: inside a store's transaction, it commits or rolls back with the
- *  change; so does the webhook event the entry stands for, if any (decision 0035). */
-export const writeAuditEvent = async (db: Kysely<Database> | Transaction<Database>, entry: AuditEntry | undefined): Promise<void> => {
+ *  change; so does the webhook event the entry stands for, if any (decision 0035). `execute`: on
+ *  the connection of inParallel (run-transaction.ts), the two go out together. */
+export const writeAuditEvent = async (
+  db: Kysely<Database> | Transaction<Database>, entry: AuditEntry | undefined, execute: ExecuteOnConnection = executeWith(db),
+): Promise<void> => {
   if (entry === undefined) return;
-  await db.insertInto('audit_events').values(auditEventRowOf(entry)).execute();
-  await enqueueWebhookEvent(db, webhookEventOfAuditEntry(entry));
+  // Both settle before a failure is thrown: the transaction must not roll back under a statement still to come.
+  await settleAll<unknown>([
+    execute(db.insertInto('audit_events').values(auditEventRowOf(entry)).compile()),
+    enqueueWebhookEvent(db, webhookEventOfAuditEntry(entry), { execute }),
+  ]);
 };
 
 export const storedAuditEventOf = (row: Selectable<AuditEventsTable>): StoredAuditEvent => ({

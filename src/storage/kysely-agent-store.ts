@@ -2,7 +2,7 @@ import { sql, type CompiledQuery, type Kysely, type Selectable, type Transaction
 import { newResourceId, type AgentId, type CaCertificateId, type TenantId } from '../shared/index.ts';
 import { certificateChangeOf, type AgentCertificateValidity, type AgentConnection, type AgentListFilter, type AgentRecord, type AgentStore, type AuditEntry, type RecordedConnection } from '../registry/index.ts';
 import { precompile, type Precompiled } from './precompiled-query.ts';
-import { inParallel, runTransaction } from './run-transaction.ts';
+import { inParallel, runTransaction, type ExecuteOnConnection } from './run-transaction.ts';
 import { writeAuditEvent } from './audit-event-rows.ts';
 import { isDatabaseUnreachable } from './translate-driver-error.ts';
 import type { AgentsTable, Database } from './tables.ts';
@@ -42,7 +42,8 @@ type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' |
 type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> & Partial<Pick<ConnectionChanges, 'is_online' | 'session_id'>>;
 
 /** `row`: the agent's row as committed, when it is enabled. */
-type OnboardingOutcome = { record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> } | { error: unknown };
+type OnboardingOutcomeOf = { record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> };
+type OnboardingOutcome = OnboardingOutcomeOf | { error: unknown };
 
 type Onboarding = {
   readonly connection: AgentConnection;
@@ -494,25 +495,25 @@ export class KyselyAgentStore implements AgentStore {
   // Updates go first: each concerns an agent whose record was committed before it was queued, so
   // no onboarding in the same batch can precede it.
   async #writeInOneTransaction(updates: readonly PendingUpdate[], onboardings: readonly Onboarding[]): Promise<void> {
-    // Not one after the other: each update or onboarding concerns its own agent (two onboardings
-    // of one agent are ordered by the unique constraint: the second finds the first's row), and
-    // statements sent in one tick share a message to SQLite's worker thread (one each, 2 per
-    // reconnect, cost more CPU than the statements). A failure rolls the whole batch back all the same.
+    // Not one after the other: each update or onboarding concerns its own agent (two onboardings of
+    // one agent are ordered by the unique constraint: the second finds the first's row), and their
+    // statements then share messages to SQLite's worker thread (one each, 2 or 3 per connect, cost
+    // more CPU than the statements). A failure rolls the whole batch back all the same.
     const outcomes = await runTransaction(this.#db, async (trx) => {
-      await inParallel(updates, (update) => this.#apply(trx, update));
-      return inParallel(onboardings, async ({ connection, changes, settle }) => ({ settle, ...await this.#onboard(trx, connection, changes) }));
+      await inParallel(trx, updates, (update, execute) => this.#apply(execute, update));
+      return inParallel(trx, onboardings, async ({ connection, changes, settle }, execute) => ({ settle, ...await this.#onboard(execute, connection, changes) }));
     });
     // Only after the commit: an onboarding is answered once it is durable.
     for (const { settle, record, row } of outcomes) settle({ record, row });
   }
 
-  async #apply(trx: Transaction<Database>, update: PendingUpdate): Promise<void> {
-    const agent = trx.updateTable('agents').where('tenant_id', '=', update.tenant).where('id', '=', update.agentId);
-    const markOffline = (sessionIds: string[]) => agent.set({ is_online: 0, session_id: null }).where('session_id', 'in', sessionIds).execute();
+  async #apply(execute: ExecuteOnConnection, update: PendingUpdate): Promise<void> {
+    const agent = this.#db.updateTable('agents').where('tenant_id', '=', update.tenant).where('id', '=', update.agentId);
+    const markOffline = (sessionIds: string[]) => execute(agent.set({ is_online: 0, session_id: null }).where('session_id', 'in', sessionIds).compile());
     const ended = [...update.endedSessions];
     if (ended.length === 1 && ended[0]![1] === undefined) {
       // The common case (one session ended, not taken over): the precompiled statement.
-      await trx.executeQuery(this.#markOfflineQuery(update.tenant, update.agentId, ended[0]![0]));
+      await execute(this.#markOfflineQuery(update.tenant, update.agentId, ended[0]![0]));
     } else if (ended.every(([, takenOverBy]) => takenOverBy === undefined)) {
       if (ended.length > 0) await markOffline(ended.map(([sessionId]) => sessionId));
     } else {
@@ -522,36 +523,36 @@ export class KyselyAgentStore implements AgentStore {
         // two nodes, the loser's reconnection may be written after the winner's, and the row then
         // holds the loser); an agent disabled since has no session left to hand it to.
         if (takenOverBy !== undefined) {
-          await agent.set({ is_online: 1, session_id: takenOverBy }).where('session_id', '=', sessionId).where('is_enabled', '=', 1).execute();
+          await execute(agent.set({ is_online: 1, session_id: takenOverBy }).where('session_id', '=', sessionId).where('is_enabled', '=', 1).compile());
         }
         await markOffline([sessionId]);
       }
     }
     if (update.reconnection) {
       // By id, not client id: an agent deleted and onboarded anew since is another record.
-      await trx.executeQuery(this.#reconnectionQuery(update.tenant, update.agentId, update.reconnection.changes));
+      await execute(this.#reconnectionQuery(update.tenant, update.agentId, update.reconnection.changes));
     }
   }
 
   // Two first connections of one agent can share a batch: the second finds the first's row and updates it.
-  async #onboard(trx: Transaction<Database>, connection: AgentConnection, changes: ConnectionChanges): Promise<{ record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> }> {
-    const inserted = await trx.insertInto('agents').values({
+  async #onboard(execute: ExecuteOnConnection, connection: AgentConnection, changes: ConnectionChanges): Promise<OnboardingOutcomeOf> {
+    const { rows: [inserted] } = await execute<Selectable<AgentsTable>>(this.#db.insertInto('agents').values({
       id: newResourceId(),
       tenant_id: connection.tenant,
       client_id: connection.clientId,
       ...changes,
       is_enabled: 1,
       first_connected_at: changes.last_connected_at,
-    }).onConflict((conflict) => conflict.columns(['tenant_id', 'client_id']).doNothing()).returningAll().executeTakeFirst();
+    }).onConflict((conflict) => conflict.columns(['tenant_id', 'client_id']).doNothing()).returningAll().compile());
     if (inserted) {
       // Committed with the agent, or not at all (a batch that fails rolls both back).
-      await writeAuditEvent(trx, connection.onboardingAudit);
+      await writeAuditEvent(this.#db, connection.onboardingAudit, execute);
       return { record: { ...toRecord(inserted), isOnboarded: true }, row: inserted };
     }
     // The enabled check is part of the update, so a disable racing this connect wins.
-    const updated = await trx.updateTable('agents').set(changes)
+    const { rows: [updated] } = await execute<Selectable<AgentsTable>>(this.#db.updateTable('agents').set(changes)
       .where('tenant_id', '=', connection.tenant).where('client_id', '=', connection.clientId).where('is_enabled', '=', 1)
-      .returningAll().executeTakeFirst();
+      .returningAll().compile());
     return updated ? { record: toRecord(updated), row: updated } : { record: { isDisabled: true } };
   }
 }

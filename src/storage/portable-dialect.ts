@@ -2,6 +2,7 @@ import type {
   CompiledQuery, DatabaseConnection, DatabaseIntrospector, Dialect, DialectAdapter, Driver, Kysely, QueryCompiler, QueryResult,
   TransactionSettings,
 } from 'kysely';
+import type { ConcurrentStatements } from './run-transaction.ts';
 import { translateDriverError } from './translate-driver-error.ts';
 
 // Every store reaches the database through this wrapper around the dialect's driver, so no store
@@ -56,6 +57,10 @@ class PortableConnection implements DatabaseConnection {
   constructor(inner: DatabaseConnection, { isPostgres }: PortableDialectOptions) {
     this.inner = inner;
     this.#isPostgres = isPostgres;
+  }
+
+  get takesConcurrentStatements(): boolean {
+    return (this.inner as Partial<ConcurrentStatements>).takesConcurrentStatements === true;
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {

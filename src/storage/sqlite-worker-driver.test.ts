@@ -139,19 +139,31 @@ describe('SQLite on a worker thread (decision 0030)', { timeout: 60_000 }, () =>
   });
 
   it('statements sent in one tick share a message; a failing sibling in a transaction rolls back everything its siblings wrote, later statements too', async () => {
-    await withDatabase({}, async (db, url) => {
+    let messages = 0;
+    const onWorker = (worker: Worker) => {
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message: unknown) => {
+        messages += 1;
+        post(message);
+      };
+    };
+    await withDatabase({ onWorker }, async (db, url) => {
       await db.insertInto('items').values({ id: 1, name: 'taken' }).execute();
+      messages = 0;
       const failed = await runTransaction(db as Kysely<Database>, async (trx) => {
         const t = trx as unknown as Db;
         // Chain 0 fails at once (unique name); chains 1–20 write twice, the second write sent only
         // after the failure is known: it must not land after the rollback.
-        await inParallel(Array.from({ length: 21 }, (_, i) => i), async (i) => {
-          if (i === 0) return void await t.insertInto('items').values({ id: 100, name: 'taken' }).execute();
-          await t.insertInto('items').values({ id: 100 + 2 * i, name: `first-${i}` }).execute();
-          await t.insertInto('items').values({ id: 101 + 2 * i, name: `second-${i}` }).execute();
+        await inParallel(trx, Array.from({ length: 21 }, (_, i) => i), async (i, execute) => {
+          const insert = (id: number, name: string) => execute(t.insertInto('items').values({ id, name }).compile());
+          if (i === 0) return void await insert(100, 'taken');
+          await insert(100 + 2 * i, `first-${i}`);
+          await insert(101 + 2 * i, `second-${i}`);
         });
       }).then(() => undefined, (error: unknown) => error);
       assert.ok(uniqueViolation(failed), `the unique violation, first in time, is what fails the transaction: ${String(failed)}`);
+      // BEGIN, SAVEPOINT, the 21 first statements, the 20 second ones, ROLLBACK TO, RELEASE, COMMIT.
+      assert.ok(messages <= 8, `41 statements in parallel and the transaction's own took ${messages} messages`);
       await db.insertInto('items').values({ id: 2, name: 'after' }).execute();
       assert.equal(await countIn(url), 2, 'only the rows written outside the failed transaction');
     });

@@ -6,6 +6,7 @@ import {
 } from 'kysely';
 import { openSqliteConnection, preparedStatements, returnsRows, toSqlite } from './node-sqlite-database.ts';
 import type { SerializedSqliteError, SqliteReply, SqliteRequest, SqliteWorkerData } from './sqlite-worker.ts';
+import type { ConcurrentStatements } from './run-transaction.ts';
 import { storageUnavailable } from './translate-driver-error.ts';
 
 // SQLite without blocking the event loop (docs/decisions/0030-sqlite-writes-off-the-event-loop.md).
@@ -56,8 +57,10 @@ interface Batch {
 
 const SQLITE_OK: QueryResult<never> = { rows: [] };
 
-class WorkerConnection implements DatabaseConnection {
+class WorkerConnection implements DatabaseConnection, ConcurrentStatements {
   readonly #driver: SqliteWorkerDriver;
+  /** Statements are queued to the worker in call order, so they may be sent without awaiting each other. */
+  readonly takesConcurrentStatements = true;
   /** True from BEGIN to COMMIT/ROLLBACK: this connection holds the writer. */
   holdsWriter = false;
 

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { WebhookEvent } from '../registry/index.ts';
 import { newResourceId } from '../shared/index.ts';
+import { executeWith, type ExecuteOnConnection } from './run-transaction.ts';
 import type { Database } from './tables.ts';
 
 // The webhook outbox's one entry point (issue 19 part 3, decision 0035): stores write events with
@@ -17,17 +18,18 @@ export const webhookBodyOf = (eventId: string, event: WebhookEvent): string =>
  *  store's transaction, the deliveries commit or roll back with the change (the outbox). One
  *  indexed read of the tenant's webhooks (at most TRUSTGATE_WEBHOOKS_PER_TENANT rows) when it has none. */
 export const enqueueWebhookEvent = async (
-  db: Kysely<Database> | Transaction<Database>, event: WebhookEvent | undefined, { eventId = newResourceId() }: { eventId?: string } = {},
+  db: Kysely<Database> | Transaction<Database>, event: WebhookEvent | undefined,
+  { eventId = newResourceId(), execute = executeWith(db) }: { eventId?: string; execute?: ExecuteOnConnection } = {},
 ): Promise<void> => {
   if (event === undefined) return;
-  const hooks = await db.selectFrom('webhooks').select(['id', 'events']).where('tenant_id', '=', event.tenant).execute();
+  const { rows: hooks } = await execute<{ id: string; events: string }>(db.selectFrom('webhooks').select(['id', 'events']).where('tenant_id', '=', event.tenant).compile());
   const subscribed = hooks.filter((hook) => eventsOfColumn(hook.events).some((type) => type === '*' || type === event.type));
   if (subscribed.length === 0) return;
   const body = webhookBodyOf(eventId, event);
   const now = new Date().toISOString();
-  await db.insertInto('webhook_deliveries').values(subscribed.map((hook) => ({
+  await execute(db.insertInto('webhook_deliveries').values(subscribed.map((hook) => ({
     id: newResourceId(), event_id: eventId, webhook_id: hook.id, tenant_id: event.tenant, event_type: event.type, body,
     status: 'pending', attempts: 0, next_attempt_at: now, claim_token: null, last_attempt_at: null,
     last_response_status: null, last_response_body: null, last_error: null, created_at: now, updated_at: now,
-  }))).onConflict((conflict) => conflict.columns(['webhook_id', 'event_id']).doNothing()).execute();
+  }))).onConflict((conflict) => conflict.columns(['webhook_id', 'event_id']).doNothing()).compile());
 };
