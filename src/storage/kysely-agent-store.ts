@@ -41,9 +41,8 @@ type ConnectionChanges = Pick<AgentsTable, 'common_name' | 'ca_certificate_id' |
 /** A reconnection's update; without the online state once its own session ended before it was written. */
 type ReconnectionChanges = Omit<ConnectionChanges, 'is_online' | 'session_id'> & Partial<Pick<ConnectionChanges, 'is_online' | 'session_id'>>;
 
-/** `row`: the agent's row as committed, when it is enabled. */
-type OnboardingOutcomeOf = { record: RecordedConnection | { readonly isDisabled: true }; row?: Selectable<AgentsTable> };
-type OnboardingOutcome = OnboardingOutcomeOf | { error: unknown };
+type OnboardingRecord = RecordedConnection | { readonly isDisabled: true };
+type OnboardingOutcome = { record: OnboardingRecord } | { error: unknown };
 
 type Onboarding = {
   readonly connection: AgentConnection;
@@ -202,11 +201,11 @@ export class KyselyAgentStore implements AgentStore {
     // session, also one still being admitted).
     const knownKey = keyOf(connection.tenant, connection.clientId);
     let existing = this.#known.get(knownKey);
-    const generation = this.#knownGeneration;
     if (existing) {
       // Most recently used last.
       this.#known.delete(knownKey);
     } else {
+      const generation = this.#knownGeneration;
       existing = await this.#selectByClientId(connection.tenant, connection.clientId);
       if (existing && !existing.is_enabled) return { isDisabled: true };
       // Something was forgotten while this read ran (maybe this agent, disabled after the read):
@@ -215,22 +214,16 @@ export class KyselyAgentStore implements AgentStore {
     }
     if (existing) {
       const admitted = this.#admitKnown(connection, existing, changes);
-      this.#remember(knownKey, { ...existing, ...changes });
+      if (this.#isClosed || !this.#keepsKnownAgents) return admitted;
+      this.#known.set(knownKey, { ...existing, ...changes });
+      if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
       return admitted;
     }
     const outcome = await new Promise<OnboardingOutcome>((settle) => {
       this.#enqueueOnboarding({ connection, changes, settle });
     });
     if ('error' in outcome) throw outcome.error;
-    // Its next connect needs no read either (unless it was disabled or deleted meanwhile).
-    if (outcome.row && generation === this.#knownGeneration) this.#remember(knownKey, outcome.row);
     return outcome.record;
-  }
-
-  #remember(knownKey: string, row: Selectable<AgentsTable>): void {
-    if (this.#isClosed || !this.#keepsKnownAgents) return;
-    this.#known.set(knownKey, row);
-    if (this.#known.size > KNOWN_AGENTS_CAPACITY) this.#known.delete(this.#known.keys().next().value!);
   }
 
   /** A known, enabled agent's reconnection: its update queued, its record as it will be. */
@@ -501,10 +494,10 @@ export class KyselyAgentStore implements AgentStore {
     // more CPU than the statements). A failure rolls the whole batch back all the same.
     const outcomes = await runTransaction(this.#db, async (trx) => {
       await inParallel(trx, updates, (update, execute) => this.#apply(execute, update));
-      return inParallel(trx, onboardings, async ({ connection, changes, settle }, execute) => ({ settle, ...await this.#onboard(execute, connection, changes) }));
+      return inParallel(trx, onboardings, async ({ connection, changes, settle }, execute) => ({ settle, record: await this.#onboard(execute, connection, changes) }));
     });
     // Only after the commit: an onboarding is answered once it is durable.
-    for (const { settle, record, row } of outcomes) settle({ record, row });
+    for (const { settle, record } of outcomes) settle({ record });
   }
 
   async #apply(execute: ExecuteOnConnection, update: PendingUpdate): Promise<void> {
@@ -535,7 +528,7 @@ export class KyselyAgentStore implements AgentStore {
   }
 
   // Two first connections of one agent can share a batch: the second finds the first's row and updates it.
-  async #onboard(execute: ExecuteOnConnection, connection: AgentConnection, changes: ConnectionChanges): Promise<OnboardingOutcomeOf> {
+  async #onboard(execute: ExecuteOnConnection, connection: AgentConnection, changes: ConnectionChanges): Promise<OnboardingRecord> {
     const { rows: [inserted] } = await execute<Selectable<AgentsTable>>(this.#db.insertInto('agents').values({
       id: newResourceId(),
       tenant_id: connection.tenant,
@@ -547,12 +540,12 @@ export class KyselyAgentStore implements AgentStore {
     if (inserted) {
       // Committed with the agent, or not at all (a batch that fails rolls both back).
       await writeAuditEvent(this.#db, connection.onboardingAudit, execute);
-      return { record: { ...toRecord(inserted), isOnboarded: true }, row: inserted };
+      return { ...toRecord(inserted), isOnboarded: true };
     }
     // The enabled check is part of the update, so a disable racing this connect wins.
     const { rows: [updated] } = await execute<Selectable<AgentsTable>>(this.#db.updateTable('agents').set(changes)
       .where('tenant_id', '=', connection.tenant).where('client_id', '=', connection.clientId).where('is_enabled', '=', 1)
       .returningAll().compile());
-    return updated ? { record: toRecord(updated), row: updated } : { record: { isDisabled: true } };
+    return updated ? toRecord(updated) : { isDisabled: true };
   }
 }
