@@ -337,7 +337,7 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
   if (results.rest) passes.push(['REST upload + verify', results.rest.register], ['REST GET /caCertificates', results.rest.list]);
   for (const k of results.cluster?.cases ?? []) {
     for (const [which, name] of [['oneNode', 'one node'], ['twoNodes', 'two nodes']] as const) {
-      passes.push([`cluster ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.label} at fixed rate, ${name}`, k[which].paced]);
+      passes.push([`cluster ${k.traffic} ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.traffic} ${k.label} at fixed rate, ${name}`, k[which].paced]);
     }
   }
   const reconnectStorm = results.reconnectStorm;
