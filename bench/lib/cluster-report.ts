@@ -30,8 +30,10 @@ const clusteredPerNode = (f: ThroughputFigures | undefined): number | undefined 
   const parts = [ownCpuPer100k(f, 1), ownCpuPer100k(f, 2)];
   return parts.every((x) => x !== undefined) ? (parts[0]! + parts[1]!) / 2 : undefined;
 };
-/** N nodes on N cores (load generator elsewhere, Redis carrying nothing) ÷ one node on one core. */
-const predictedScaleOut = (k: ClusterCase, nodes: number) => ratioOf(nodes * (ownCpuPer100k(k.oneNode.saturated, 1) ?? Number.NaN), clusteredPerNode(k.twoNodes.saturated));
+/** Local traffic: the runs at the same offered load per node when there are both, else the saturated ones. */
+const equalLoad = (k: ClusterCase) => k.oneNode.paced && k.twoNodes.paced ? { one: k.oneNode.paced, two: k.twoNodes.paced } : { one: k.oneNode.saturated, two: k.twoNodes.saturated };
+/** N nodes on N cores (load generator elsewhere, Redis carrying nothing) ÷ one node on one core, from CPU per message at equal load. */
+const predictedScaleOut = (k: ClusterCase, nodes: number) => ratioOf(nodes * (ownCpuPer100k(equalLoad(k).one, 1) ?? Number.NaN), clusteredPerNode(equalLoad(k).two));
 
 /** Scenario 2's trustgate (SQLite, no Redis) in the case with the same agents and QoS, if it ran. */
 const embeddedOf = (results: Results, k: ClusterCase) => {
@@ -88,14 +90,21 @@ export const clusterReport = (results: Results): { table: string; targets: Targe
     row('', '', `client messages through Redis in the rate run${k.traffic === 'local' ? ' (local traffic: should be 0)' : ''}`,
       perReceived(k.throughRedis?.oneNode, one), perReceived(k.throughRedis?.twoNodes, two), '');
     if (k.traffic === 'local') {
-      row('', '', 'two nodes ÷ one node if each node had a core (2 × one node\'s CPU per message ÷ a clustered node\'s per own message)', '', '', times(predictedScaleOut(k, 2)));
+      const rate = p.cluster.localRatePerNode;
+      const { one: p1, two: p2 } = { one: k.oneNode.paced, two: k.twoNodes.paced };
+      const received = (f: ThroughputFigures | undefined) => f ? `${fmt(f.perSecond)} msg/s; ${fmt(f.p50Ms, 2)} / ${fmt(f.p99Ms, 2)} ms` : '—';
+      row('', '', `at ${fmt(rate)} msg/s per node offered (one node ${fmt(rate)}, two nodes ${fmt(2 * rate)}): received; p50 / p99`, received(p1), received(p2), '');
+      row('', '', `CPU s per 100k of the node's own messages at ${fmt(rate)} msg/s per node (equal load)`, fmt(ownCpuPer100k(p1, 1), 2),
+        `${fmt(ownCpuPer100k(p2, 1), 2)} · ${fmt(ownCpuPer100k(p2, 2), 2)}`, times(ratioOf(clusteredPerNode(p2), ownCpuPer100k(p1, 1))));
+      row('', '', 'busy at that load: node 1 · node 2 · redis-server · load generator', busy(p1), busy(p2), '');
+      row('', '', 'two nodes ÷ one node if each node had a core (2 × one node\'s CPU per message ÷ a clustered node\'s per own message, at equal load)', '', '', times(predictedScaleOut(k, 2)));
       if (sqlite && k.agents > 2) {
         const overEmbedded = ratioOf(two?.perSecond, sqlite.perSecond);
         row('', '', 'two nodes ÷ one embedded node (scenario 2), messages/s', '', fmt(two?.perSecond), times(overEmbedded), fmt(sqlite.perSecond),
           atLeast(7, `cluster, local traffic, two nodes ÷ one embedded node, ${k.label}`, overEmbedded, 1, '> 1.0× embedded'), '> 1.0× embedded');
       }
     }
-    if (k.oneNode.paced || k.twoNodes.paced) {
+    if (k.traffic === 'across' && (k.oneNode.paced || k.twoNodes.paced)) {
       row('', '', `p50 / p99 end-to-end latency at ${fmt(p.cluster.latencyRatePerSecond)} msg/s offered, ms`, latency(k.oneNode.paced), latency(k.twoNodes.paced),
         times(ratioOf(k.twoNodes.paced?.p99Ms, k.oneNode.paced?.p99Ms)));
     }
@@ -124,14 +133,15 @@ export const clusterNotes = (results: Results, cores: number): string[] => (resu
     : two.applicationCpuShare >= 0.9 ? `an application process of the load generator is saturated (${percent(two.applicationCpuShare)}): the load generator is the bottleneck`
       : busiestNode >= 0.9 ? 'a node saturates its core'
         : `neither the machine (${percent(ours + others)} of ${cores * 100} %, other programs ${percent(others)}) nor a process is saturated: the closed loop's window sets the pace`;
-  const c1 = ownCpuPer100k(one, 1);
-  const c2 = clusteredPerNode(two);
+  const c1 = ownCpuPer100k(equalLoad(k).one, 1);
+  const c2 = clusteredPerNode(equalLoad(k).two);
+  const atEqualLoad = k.oneNode.paced && k.twoNodes.paced ? ` at ${fmt(results.parameters.cluster.localRatePerNode)} msg/s per node` : ' (saturated runs)';
   return [`Scenario 7, local traffic, ${k.label}: two nodes ${fmt(two.perSecond)} msg/s = ${times(ratioOf(two.perSecond, one.perSecond))} one node (${fmt(one.perSecond)}). ` +
     `Two nodes busy: node 1 ${percent(share(two, 'node 1'))}, node 2 ${percent(share(two, 'node 2'))}, redis-server ${percent(share(two, 'redis-server'))}, ` +
     `load generator ${percent(two.loadCpuShare)} (one node: node 1 ${percent(share(one, 'node 1'))}, load generator ${percent(one.loadCpuShare)}): ${decides}. ` +
-    `A clustered node spends ${fmt(c2, 2)} CPU s per 100k of its own messages against ${fmt(c1, 2)} for one node alone (${times(ratioOf(c2, c1))}), ` +
+    `A clustered node spends ${fmt(c2, 2)} CPU s per 100k of its own messages against ${fmt(c1, 2)} for one node alone${atEqualLoad} (${times(ratioOf(c2, c1))}; saturated runs: ${fmt(clusteredPerNode(two), 2)} against ${fmt(ownCpuPer100k(one, 1), 2)}), ` +
     `redis-server ${fmt(watched(two, 'redis-server')?.cpuSecondsPer100k, 2)}, ${fmt(k.throughRedis.twoNodes)} client messages through Redis: ` +
     `with a core per node and the load generator elsewhere, 2 nodes ≈ ${times(predictedScaleOut(k, 2))} one node and 16 nodes on 16 cores ≈ ${times(predictedScaleOut(k, 16))} ` +
-    `(one node's core takes ≈ ${fmt(c1 ? 100_000 / c1 : undefined)} msg/s at its CPU per message; a prediction from CPU per message at the loads measured here — ` +
-    'a node\'s CPU per message falls as its load rises (larger reads and writes), so a figure above N× says the two runs ran at different loads — not a measurement of 16 cores).'];
+    `(one node's core takes ≈ ${fmt(c1 ? 100_000 / c1 : undefined)} msg/s at that CPU per message; a prediction from CPU per message, not a measurement of 16 cores: ` +
+    'a node\'s CPU per message also falls as its load rises, larger reads and writes, so a saturated node does somewhat better than this figure).'];
 });

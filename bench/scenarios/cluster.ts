@@ -29,7 +29,7 @@ export interface ClusterCase {
   readonly agents: number;
   readonly batchMessages: number;
   readonly publisherProcesses: number;
-  /** Node 1 alone: every client on it. */
+  /** Node 1 alone: every client on it. `paced`: across nodes the single agent at latencyRatePerSecond, local traffic at localRatePerNode (two nodes: twice it). */
   readonly oneNode: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
   /** Nodes 1 and 2, the clients placed as `traffic` says. */
   readonly twoNodes: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
@@ -127,7 +127,13 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
         k.throughRedis[which] = crossed;
         const cpu = (f.watched ?? []).map((w) => `${w.label} ${w.cpuSecondsPer100k}`).join(', ');
         let paced = '';
-        if (k.agents === 1) {
+        if (traffic === 'local') {
+          // The same load per node on one node and on two: each node's CPU per message at equal load.
+          const rate = c.localRatePerNode * (which === 'oneNode' ? 1 : 2);
+          const l = k[which].paced = await measureUndisturbed(`cluster local ${k.label} at ${rate}/s, ${name}`,
+            () => throughputRun(pool, target, agents(k), pki.agentKeyPem, options(k, c.seconds, rate), placement(k)));
+          paced = `; at ${rate}/s: ${l.perSecond}/s, CPU s per 100k ${(l.watched ?? []).map((w) => `${w.label} ${w.cpuSecondsPer100k}`).join(', ')}`;
+        } else if (k.agents === 1) {
           const l = k[which].paced = await measureUndisturbed(`cluster ${traffic} ${k.label} at ${c.latencyRatePerSecond}/s, ${name}`,
             () => throughputRun(pool, target, agents(k), pki.agentKeyPem, options(k, c.latencySeconds, c.latencyRatePerSecond), placement(k)));
           paced = `; at ${c.latencyRatePerSecond}/s p50 ${l.p50Ms} p99 ${l.p99Ms} ms`;
