@@ -93,8 +93,8 @@ export const clusterReport = (results: Results): { table: string; targets: Targe
       const rate = p.cluster.localRatePerNode;
       const { one: p1, two: p2 } = { one: k.oneNode.paced, two: k.twoNodes.paced };
       const received = (f: ThroughputFigures | undefined) => f ? `${fmt(f.perSecond)} msg/s; ${fmt(f.p50Ms, 2)} / ${fmt(f.p99Ms, 2)} ms` : '—';
-      row('', '', `at ${fmt(rate)} msg/s per node offered (one node ${fmt(rate)}, two nodes ${fmt(2 * rate)}): received; p50 / p99`, received(p1), received(p2), '');
-      row('', '', `CPU s per 100k of the node's own messages at ${fmt(rate)} msg/s per node (equal load)`, fmt(ownCpuPer100k(p1, 1), 2),
+      row('', '', `at ${fmt(rate)} msg/s per node offered (one node: one application and its agents, ${fmt(rate)}; two nodes: both, ${fmt(2 * rate)}): received; p50 / p99`, received(p1), received(p2), '');
+      row('', '', `CPU s per 100k of the node's own messages at ${fmt(rate)} msg/s per node (same load, same clients per node)`, fmt(ownCpuPer100k(p1, 1), 2),
         `${fmt(ownCpuPer100k(p2, 1), 2)} · ${fmt(ownCpuPer100k(p2, 2), 2)}`, times(ratioOf(clusteredPerNode(p2), ownCpuPer100k(p1, 1))));
       row('', '', 'busy at that load: node 1 · node 2 · redis-server · load generator', busy(p1), busy(p2), '');
       row('', '', 'two nodes ÷ one node if each node had a core (2 × one node\'s CPU per message ÷ a clustered node\'s per own message, at equal load)', '', '', times(predictedScaleOut(k, 2)));

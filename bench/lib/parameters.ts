@@ -46,7 +46,7 @@ export interface Parameters {
     /** Agents of the fan-in case, spread over the publisher processes (and, with two nodes, over both nodes). */
     readonly fanInAgents: number; readonly fanInProcesses: number; readonly window: number;
     readonly latencyRatePerSecond: number; readonly latencySeconds: number; readonly budgetMs: number;
-    /** Local traffic also runs at this offered rate per node (one node: this; two nodes: twice it), so each node's CPU per message is read at the same load. */
+    /** Local traffic also runs at this offered rate per node (one node: one application and its agents; two nodes: both), so each node's CPU per message is read at the same load. */
     readonly localRatePerNode: number;
   };
   /** Before each measurement, wait until other programs are idle, at most this long in all (0 = never wait). */

@@ -29,7 +29,7 @@ export interface ClusterCase {
   readonly agents: number;
   readonly batchMessages: number;
   readonly publisherProcesses: number;
-  /** Node 1 alone: every client on it. `paced`: across nodes the single agent at latencyRatePerSecond, local traffic at localRatePerNode (two nodes: twice it). */
+  /** Node 1 alone: every client on it. `paced`: across nodes the single agent at latencyRatePerSecond; local traffic at localRatePerNode per node (one node: one application and its agents, two nodes: both). */
   readonly oneNode: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
   /** Nodes 1 and 2, the clients placed as `traffic` says. */
   readonly twoNodes: { saturated?: ThroughputFigures; paced?: ThroughputFigures };
@@ -128,10 +128,14 @@ export const runCluster = async (pki: BenchPki, p: Parameters, workDir: string, 
         const cpu = (f.watched ?? []).map((w) => `${w.label} ${w.cpuSecondsPer100k}`).join(', ');
         let paced = '';
         if (traffic === 'local') {
-          // The same load per node on one node and on two: each node's CPU per message at equal load.
-          const rate = c.localRatePerNode * (which === 'oneNode' ? 1 : 2);
+          // The same load and the same clients per node: one node serves one application and its
+          // agents (half the clients) at the rate per node, two nodes serve both at that rate each.
+          const alone = which === 'oneNode';
+          const rate = c.localRatePerNode * (alone ? 1 : 2);
+          const half = alone ? { ...k, agents: k.agents / 2, publisherProcesses: 1 } : k;
+          const where = placement(k);
           const l = k[which].paced = await measureUndisturbed(`cluster local ${k.label} at ${rate}/s, ${name}`,
-            () => throughputRun(pool, target, agents(k), pki.agentKeyPem, options(k, c.seconds, rate), placement(k)));
+            () => throughputRun(pool, target, agents(half), pki.agentKeyPem, options(half, c.seconds, rate), alone ? { ...where, groups: where.groups?.slice(0, 1) } : where));
           paced = `; at ${rate}/s: ${l.perSecond}/s, CPU s per 100k ${(l.watched ?? []).map((w) => `${w.label} ${w.cpuSecondsPer100k}`).join(', ')}`;
         } else if (k.agents === 1) {
           const l = k[which].paced = await measureUndisturbed(`cluster ${traffic} ${k.label} at ${c.latencyRatePerSecond}/s, ${name}`,
