@@ -136,13 +136,20 @@ export const clusterNotes = (results: Results, cores: number): string[] => (resu
   const c1 = ownCpuPer100k(equalLoad(k).one, 1);
   const c2 = clusteredPerNode(equalLoad(k).two);
   const atEqualLoad = k.oneNode.paced && k.twoNodes.paced ? ` at ${fmt(results.parameters.cluster.localRatePerNode)} msg/s per node` : ' (saturated runs)';
+  // What this machine allows at best: its cores spent on nodes, load generator and Redis at one node's CPU per message.
+  const perMessage = (ownCpuPer100k(one, 1) ?? Number.NaN) + (loadPer100k(one) ?? 0) + (watched(one, 'redis-server')?.cpuSecondsPer100k ?? 0);
+  const ceiling = cores * 100_000 / perMessage;
+  const bound = `On ${cores} cores, undisturbed, two nodes can reach at most ${cores} cores ÷ (node ${fmt(ownCpuPer100k(one, 1), 2)} + load generator ${fmt(loadPer100k(one), 2)} + Redis ` +
+    `${fmt(watched(one, 'redis-server')?.cpuSecondsPer100k, 2)} CPU s per 100k, one node's saturated run) ≈ ${fmt(ceiling)} msg/s = ${times(ratioOf(ceiling, one.perSecond))} one node's measured rate ` +
+    `(a bound on two nodes ÷ one node when one node fills its core; node 1 was ${percent(share(one, 'node 1'))} busy). `;
   return [`Scenario 7, local traffic, ${k.label}: two nodes ${fmt(two.perSecond)} msg/s = ${times(ratioOf(two.perSecond, one.perSecond))} one node (${fmt(one.perSecond)}). ` +
     `Two nodes busy: node 1 ${percent(share(two, 'node 1'))}, node 2 ${percent(share(two, 'node 2'))}, redis-server ${percent(share(two, 'redis-server'))}, ` +
     `load generator ${percent(two.loadCpuShare)} (one node: node 1 ${percent(share(one, 'node 1'))}, load generator ${percent(one.loadCpuShare)}): ${decides}. ` +
+    bound +
     `A clustered node spends ${fmt(c2, 2)} CPU s per 100k of its own messages against ${fmt(c1, 2)} for one node alone${atEqualLoad} (${times(ratioOf(c2, c1))}; saturated runs: ${fmt(clusteredPerNode(two), 2)} against ${fmt(ownCpuPer100k(one, 1), 2)}), ` +
     `redis-server ${fmt(watched(two, 'redis-server')?.cpuSecondsPer100k, 2)}, ${fmt(k.throughRedis.twoNodes)} client messages through Redis: ` +
     `with a core per node and the load generator elsewhere, 2 nodes ≈ ${times(predictedScaleOut(k, 2))} one node and 16 nodes on 16 cores ≈ ${times(predictedScaleOut(k, 16))} ` +
     `(one node's core takes ≈ ${fmt(c1 ? 100_000 / c1 : undefined)} msg/s at that CPU per message; a prediction from CPU per message, not a measurement of 16 cores` +
-    (c1 !== undefined && c2 !== undefined && c2 < c1 ? `; a clustered node doing the same work cannot cost less than a lone one, so ${times(ratioOf(c2, c1))} below 1 is run-to-run noise (other programs took ${percent(others)} of the machine during the two-node run) and reads as linear, N nodes ≈ N×` : '') + ': ' +
+    (c1 !== undefined && c2 !== undefined && c2 < c1 ? `; a clustered node doing the same work cannot cost less than a lone one, so ${times(ratioOf(c2, c1))} below 1 is run-to-run noise (other programs took ${percent(others)} of the machine during the two-node run) and reads as linear, N nodes ≈ N×` : '') + '; ' +
     'a node\'s CPU per message also falls as its load rises, larger reads and writes, so a saturated node does somewhat better than this figure).'];
 });
