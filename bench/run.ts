@@ -17,6 +17,7 @@ import { mosquittoVersion, startMosquitto } from './lib/mosquitto-server.ts';
 import { parseParameters, USAGE, type Parameters } from './lib/parameters.ts';
 import { killAllChildren, loadAverage, nowMs, openFileLimits, quietWaitedSeconds, removeOnExit, setQuietWait } from './lib/processes.ts';
 import { buildReport, disturbedPasses, summaryLines, tlsNotes, type Results } from './lib/report.ts';
+import { clusterNotes } from './lib/cluster-report.ts';
 import { seedDataDir } from './lib/seed-data-dir.ts';
 import { startTrustgate } from './lib/trustgate-server.ts';
 import { runCluster } from './scenarios/cluster.ts';
@@ -263,8 +264,11 @@ try {
   if (results.cluster) {
     results.notes.push('Scenario 7: a client message crosses Redis only to the nodes with a matching subscription (route table, decision 0028): on one node none does, ' +
       'but QoS 1 queues, sessions and aedes\' $SYS traffic still live in Redis; "client messages through Redis" counts what a subscriber to their channels saw. ' +
-      '"One node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, for context. ' +
+      '"Across nodes" rows measure the cross-node path (the application on node 2); "local traffic" rows measure scale-out (an application and its agents on each node, ' +
+      'the same clients all on node 1 for one node): they carry the target two nodes ≥ 1.9× one node. ' +
+      '"One node, SQLite" is scenario 2\'s trustgate (embedded default, no Redis) at its own settings, when scenario 2 ran in the same sitting. ' +
       'redis-server is the machine\'s shared Redis: its CPU includes what its other clients asked of it meanwhile.');
+    results.notes.push(...clusterNotes(results, cpus().length));
     if (results.cluster.redisPid === undefined) results.notes.push('Scenario 7: redis-server\'s pid was not found in /proc, so its CPU is not in the figures.');
   }
 } catch (error) {

@@ -46,6 +46,8 @@ export interface Parameters {
     /** Agents of the fan-in case, spread over the publisher processes (and, with two nodes, over both nodes). */
     readonly fanInAgents: number; readonly fanInProcesses: number; readonly window: number;
     readonly latencyRatePerSecond: number; readonly latencySeconds: number; readonly budgetMs: number;
+    /** Local traffic also runs at this offered rate per node (one node: one application and its agents; two nodes: both), so each node's CPU per message is read at the same load. */
+    readonly localRatePerNode: number;
   };
   /** Before each measurement, wait until other programs are idle, at most this long in all (0 = never wait). */
   readonly quietWaitSeconds: number;
@@ -116,6 +118,7 @@ export const parseParameters = (argv: readonly string[]): Parameters & { readonl
     cluster: {
       seconds: values.seconds === undefined ? (quick ? 1 : 3) : Math.max(0.5, Number.parseFloat(values.seconds) || 0), warmupSeconds: quick ? 0.5 : 1,
       fanInAgents, fanInProcesses: 2, window: 10_000, latencyRatePerSecond: 2_000, latencySeconds: quick ? 0.5 : 3, budgetMs: quick ? 30_000 : 60_000,
+      localRatePerNode: 10_000,
     },
     quietWaitSeconds: values['quiet-wait'] === undefined ? 0 : Number.parseFloat(values['quiet-wait']) || 0,
     // Scenario 7 (two trustgate nodes, PostgreSQL, Redis) brings its own allowance.

@@ -11,7 +11,10 @@ import type { FirstConnectStormFigures, StormRunFigures } from '../scenarios/fir
 import type { RestWritesFigures } from '../scenarios/rest-writes.ts';
 import type { Parameters } from './parameters.ts';
 import { DISTURBED_SHARE } from './processes.ts';
-import { round } from './stats.ts';
+import { clusterReport } from './cluster-report.ts';
+import { atLeast, atMost, fmt, mark, percent, ratioOf, times, type Target } from './report-format.ts';
+
+export type { Target } from './report-format.ts';
 
 export interface Results {
   readonly startedAt: string;
@@ -42,34 +45,9 @@ export interface Results {
   disturbed?: string[];
 }
 
-export interface Target {
-  readonly scenario: number;
-  readonly what: string;
-  readonly value: number;
-  readonly target: string;
-  readonly isMet: boolean;
-  /** How far from the target, in percent of the target (0 when met). */
-  readonly shortByPercent: number;
-}
-
-const fmt = (value: number | undefined, digits = 0): string =>
-  value === undefined || !Number.isFinite(value) ? '—' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ratioOf = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined || b === undefined || b === 0 ? undefined : a / b;
-const times = (ratio: number | undefined): string => ratio === undefined ? '—' : `${ratio.toFixed(2)}×`;
 /** Outcome counts, most frequent first: "CONNACK 0 ×4,120, CONNACK 5 ×3". */
 const outcomesText = (outcomes: Readonly<Record<string, number>> | undefined): string => outcomes === undefined ? '—'
   : Object.entries(outcomes).sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome} ×${fmt(n)}`).join(', ') || 'none';
-const percent = (share: number | undefined): string => share === undefined ? '—' : `${Math.round(share * 100)} %`;
-
-const atLeast = (scenario: number, what: string, value: number | undefined, minimum: number, target: string): Target | undefined =>
-  value === undefined ? undefined : { scenario, what, value: round(value, 3), target, isMet: value >= minimum, shortByPercent: value >= minimum ? 0 : round((1 - value / minimum) * 100, 1) };
-const atMost = (scenario: number, what: string, value: number | undefined, maximum: number, target: string): Target | undefined =>
-  value === undefined ? undefined : { scenario, what, value: round(value, 3), target, isMet: value <= maximum, shortByPercent: value <= maximum ? 0 : round((value / maximum - 1) * 100, 1) };
-
-export const mark = (target: Target | undefined): string =>
-  target === undefined ? '—' : target.isMet ? 'pass' : `**short** by ${target.shortByPercent} %`;
-
 const RSS_TARGET_KIB = 30;
 // Issue 18: trustgate beside what it is built on.
 const CONNECT_CPU_OVER_BARE_TLS = 1.15;
@@ -333,61 +311,10 @@ export const buildReport = (results: Results): { table: string; targets: Target[
       return `| ${all.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`;
     }),
   ];
-  const cluster = clusterTable(results);
-  const tables = [...(rows.length > 0 || !cluster ? [lines.join('\n')] : []), ...(cluster ? [cluster] : [])];
+  const cluster = clusterReport(results);
+  if (cluster) targets.push(...cluster.targets);
+  const tables = [...(rows.length > 0 || !cluster ? [lines.join('\n')] : []), ...(cluster ? [cluster.table] : [])];
   return { table: tables.join('\n\n'), targets };
-};
-
-const WATCHED = ['node 1', 'node 2', 'redis-server'] as const;
-
-// Scenario 7 has a table of its own: its columns are one node and two nodes (no Mosquitto, no
-// targets), with scenario 2's trustgate on its embedded SQLite default beside them for context.
-const clusterTable = (results: Results): string | undefined => {
-  const cluster = results.cluster;
-  if (!cluster) return undefined;
-  const p = results.parameters;
-  const rows: string[][] = [];
-  const row = (id: number | '', scenario: string, figure: string, one: string, two: string, ratio: string, sqlite = '') =>
-    rows.push([String(id), scenario, figure, one, two, ratio, sqlite]);
-  const watched = (f: ThroughputFigures | undefined, label: string) => f?.watched?.find((w) => w.label === label);
-  const cpuSum = (f: ThroughputFigures | undefined) => f?.watched?.reduce((sum, w) => sum + w.cpuSecondsPer100k, 0);
-  const cpuParts = (f: ThroughputFigures | undefined) => f?.watched
-    ? `${WATCHED.map((label) => fmt(watched(f, label)?.cpuSecondsPer100k, 2)).join(' + ')} = ${fmt(cpuSum(f), 2)}` : '—';
-  const busy = (f: ThroughputFigures | undefined) => f?.watched ? WATCHED.map((label) => percent(watched(f, label)?.cpuShare)).join(' · ') : '—';
-  const latency = (f: ThroughputFigures | undefined) => f ? `${fmt(f.p50Ms, 2)} / ${fmt(f.p99Ms, 2)}` : '—';
-  for (const k of cluster.cases) {
-    const one = k.oneNode.saturated;
-    const two = k.twoNodes.saturated;
-    // Scenario 2's trustgate (SQLite, no Redis) in the same case, when it ran with the same agents.
-    const sqlite = results.throughput?.find((c) => c.qos === k.qos && c.agents === k.agents && c.batchMessages === k.batchMessages)?.saturated.trustgate;
-    const writes = k.batchMessages === 1 ? 'one message per write' : `${k.batchMessages} messages per write`;
-    const where = k.agents === 1 ? 'two nodes: agent on node 1, application on node 2 (cross-node)'
-      : `two nodes: ${fmt(Math.ceil(k.agents / 2))} + ${fmt(Math.floor(k.agents / 2))} agents on nodes 1 + 2, application on node 2`;
-    row(7, `cluster: ${k.label} (${p.throughput.payloadBytes} B, ${writes}), ${p.cluster.seconds} s as fast as it goes; one node: all on node 1; ${where}`, 'messages/s',
-      fmt(one?.perSecond), fmt(two?.perSecond), times(ratioOf(two?.perSecond, one?.perSecond)), fmt(sqlite?.perSecond));
-    row('', '', 'p99 end-to-end latency at that rate, ms', fmt(one?.p99Ms, 1), fmt(two?.p99Ms, 1), times(ratioOf(two?.p99Ms, one?.p99Ms)), fmt(sqlite?.p99Ms, 1));
-    row('', '', 'CPU s per 100k messages: node 1 + node 2 + redis-server = all', cpuParts(one), cpuParts(two), times(ratioOf(cpuSum(two), cpuSum(one))),
-      sqlite ? `${fmt(sqlite.cpuSecondsPer100k, 2)} (node)` : '');
-    row('', '', 'CPU busy: node 1 · node 2 · redis-server (1 core = 100 %)', busy(one), busy(two), '', sqlite ? percent(sqlite.brokerCpuShare) : '');
-    const perReceived = (through: number | undefined, f: ThroughputFigures | undefined) =>
-      through === undefined || !f ? '—' : `${fmt(through)} (${fmt(f.received > 0 ? through / f.received : undefined, 2)} per message)`;
-    row('', '', 'client messages through Redis in the rate run', perReceived(k.throughRedis?.oneNode, one), perReceived(k.throughRedis?.twoNodes, two), '');
-    if (k.oneNode.paced || k.twoNodes.paced) {
-      row('', '', `p50 / p99 end-to-end latency at ${fmt(p.cluster.latencyRatePerSecond)} msg/s offered, ms`, latency(k.oneNode.paced), latency(k.twoNodes.paced),
-        times(ratioOf(k.twoNodes.paced?.p99Ms, k.oneNode.paced?.p99Ms)));
-    }
-    const lost = (f: ThroughputFigures | undefined) => f ? f.sent - f.received : undefined;
-    const runs = [one, k.oneNode.paced, two, k.twoNodes.paced];
-    if (runs.some((f) => (lost(f) ?? 0) > 0)) {
-      row('', '', 'messages sent but not received (rate run / latency run)', `${fmt(lost(one))} / ${fmt(lost(k.oneNode.paced))}`, `${fmt(lost(two))} / ${fmt(lost(k.twoNodes.paced))}`, '');
-    }
-  }
-  const header = ['#', 'scenario', 'figure', 'one node (PostgreSQL + Redis)', 'two nodes', 'ratio (two ÷ one)', 'one node, SQLite (scenario 2)'];
-  return [
-    `| ${header.join(' | ')} |`,
-    '|---|---|---|---:|---:|---:|---:|',
-    ...rows.map((cells) => `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
-  ].join('\n');
 };
 
 /**
@@ -410,7 +337,7 @@ export const disturbedPasses = (results: Results, cores: number): string[] => {
   if (results.rest) passes.push(['REST upload + verify', results.rest.register], ['REST GET /caCertificates', results.rest.list]);
   for (const k of results.cluster?.cases ?? []) {
     for (const [which, name] of [['oneNode', 'one node'], ['twoNodes', 'two nodes']] as const) {
-      passes.push([`cluster ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.label} at fixed rate, ${name}`, k[which].paced]);
+      passes.push([`cluster ${k.traffic} ${k.label}, ${name}`, k[which].saturated], [`cluster ${k.traffic} ${k.label} at fixed rate, ${name}`, k[which].paced]);
     }
   }
   const reconnectStorm = results.reconnectStorm;
