@@ -26,9 +26,8 @@ const lowerQos2 = (packet: SubscribePacket): void => {
 
 // The length step, guarded, is a method of the parser's prototype under a name of its own, and
 // each guarded parser's steps name it instead of `_parseLength`: no function stored on each
-// parser, so every parser keeps mqtt-packet's own object shape and its steps stay one call site
-// that V8 optimises (an own `_parseLength` per parser cost CPU on every packet, issue 18). A parser
-// that is not guarded (none in the broker) never calls it.
+// parser, so every parser keeps one object shape on its per-packet path (issue 18). A parser that
+// is not guarded (none in the broker) never calls it.
 const GUARDED_PARSE_LENGTH = '_trustgateGuardedParseLength';
 const guardedStates = new WeakMap<object, string[]>();
 const guardedStatesOf = (parser: PacketParser): string[] => {
@@ -36,7 +35,8 @@ const guardedStatesOf = (parser: PacketParser): string[] => {
   let states = guardedStates.get(prototype);
   if (!states) {
     const parseLength = prototype._parseLength;
-    Object.defineProperty(prototype, GUARDED_PARSE_LENGTH, {
+    // Defined once per prototype (another copy of this module finds it there already).
+    if (!Object.hasOwn(prototype, GUARDED_PARSE_LENGTH)) Object.defineProperty(prototype, GUARDED_PARSE_LENGTH, {
       value: function guardedParseLength(this: PacketParser): boolean {
         const isComplete = parseLength.call(this);
         if (isComplete && this.packet.length > MAX_PACKET_BYTES) {
