@@ -22,7 +22,8 @@ import { BROKER_PUBLISHER_CLIENT_ID } from './topic-rules.ts';
 // `broker.publish`, stamped with a publisher the topic rules allow on the agent's i/ topic.
 
 const REQUEST_TOPIC = /^tc\/[^/]+\/[^/]+\/o\/agm_v3\/t$/;
-export const isAgentTokenRequestTopic = (topic: unknown): boolean => typeof topic === 'string' && REQUEST_TOPIC.test(topic);
+// Every PUBLISH passes here: one endsWith, and the regex only for a topic with the request's last levels.
+export const isAgentTokenRequestTopic = (topic: unknown): boolean => typeof topic === 'string' && topic.endsWith('/o/agm_v3/t') && REQUEST_TOPIC.test(topic);
 export const agentTokenRequestTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/o/agm_v3/t`;
 export const agentTokenReplyTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/i/agm_v3/tr`;
 

@@ -258,7 +258,13 @@ export const installBrokerQuotas = (broker: Aedes, { settings, ledger, metrics, 
 
   return {
     guard(client) {
-      (client as unknown as { _parser: PacketParser })._parser.prependListener('packet', refuseAtParse);
+      const parser = (client as unknown as { _parser: PacketParser })._parser;
+      // The bucket's fields from the start, full (as a first PUBLISH finds it): every parser has
+      // one object shape, rather than changing it at its first PUBLISH (issue 18).
+      parser.publishTokens = publishBurst;
+      parser.publishTokensAt = performance.now();
+      parser.publishCapHit = false;
+      parser.prependListener('packet', refuseAtParse);
       slowConsumers.guard(client);
     },
     close() {

@@ -41,4 +41,14 @@ describe('CanceledCommands', () => {
     canceled.prune(now + 60_001);
     assert.equal(canceled.has('c1'), false);
   });
+
+  it('reads the clock itself when not given one, and only for a command topic', () => {
+    const canceled = new CanceledCommands(60_000);
+    assert.equal(canceled.isCanceledCommand(packetOf('fresh', Date.now())), false);
+    assert.equal(canceled.isCanceledCommand(packetOf('old', Date.now() - 60_001)), true, 'expired by the current time');
+    canceled.add(['c1']);
+    assert.equal(canceled.isCanceledCommand(packetOf('c1', Date.now())), true);
+    assert.equal(canceled.isCanceledCommand({ ...packetOf('c1', Date.now()), topic: 'tc/acme/acme_a/i/cmd_v3/c/x' }), false, 'not a command topic');
+    assert.equal(canceled.isCanceledCommand({ ...packetOf('c1', Date.now()), topic: 'tc/acme/acme_a/o/data' }), false);
+  });
 });

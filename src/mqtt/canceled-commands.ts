@@ -52,12 +52,13 @@ export class CanceledCommands {
     return this.#addedAtMs.size;
   }
 
-  /** Whether this packet is a command that must not be delivered: canceled, or older than the expiry. */
-  isCanceledCommand(packet: { readonly topic: string; readonly payload?: unknown }, nowMs = Date.now()): boolean {
+  /** Whether this packet is a command that must not be delivered: canceled, or older than the expiry.
+   *  Every delivery asks: the clock is read only for a command (issue 18). */
+  isCanceledCommand(packet: { readonly topic: string; readonly payload?: unknown }, nowMs?: number): boolean {
     if (this.#keepMs <= 0 || !isCommandTopic(packet.topic)) return false;
     const facts = commandFactsOf(packet.payload);
     if (facts === undefined) return false;
-    return this.#addedAtMs.has(facts.id) || facts.createdAtMs + this.#keepMs <= nowMs;
+    return this.#addedAtMs.has(facts.id) || facts.createdAtMs + this.#keepMs <= (nowMs ?? Date.now());
   }
 
   get maxIds(): number {

@@ -20,7 +20,8 @@ import { BROKER_PUBLISHER_CLIENT_ID } from './topic-rules.ts';
 // publisher the topic rules allow on the agent's i/ topic, so every delivery wall applies to it.
 
 const REQUEST_TOPIC = /^tc\/[^/]+\/[^/]+\/o\/cert_v1\/csr$/;
-export const isRenewalRequestTopic = (topic: unknown): boolean => typeof topic === 'string' && REQUEST_TOPIC.test(topic);
+// Every PUBLISH passes here: one endsWith, and the regex only for a topic with the request's last levels.
+export const isRenewalRequestTopic = (topic: unknown): boolean => typeof topic === 'string' && topic.endsWith('/o/cert_v1/csr') && REQUEST_TOPIC.test(topic);
 export const renewalRequestTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/o/cert_v1/csr`;
 export const renewalReplyTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/i/cert_v1/cert`;
 

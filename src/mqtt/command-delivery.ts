@@ -99,13 +99,17 @@ export const installCommandDelivery = (broker: Aedes, deps: CommandDeliveryDepen
   const cleanInflight = new WeakMap<Client, Map<number, object>>();
   const { persistence } = broker as unknown as { persistence: { outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<unknown> } };
   const clearMessageId = persistence.outgoingClearMessageId.bind(persistence);
-  persistence.outgoingClearMessageId = async (client, packet) => {
-    const stored = await clearMessageId(client, packet);
-    const inflight = client.clean && stored === undefined && packet.messageId !== undefined ? cleanInflight.get(client) : undefined;
-    const ours = inflight?.get(packet.messageId!);
-    if (ours === undefined) return stored;
-    inflight!.delete(packet.messageId!);
-    return ours;
+  persistence.outgoingClearMessageId = (client, packet) => {
+    // Every PUBACK comes here: a connection never handed a command as a clean session (almost
+    // all; its map is made before the command is written, so before its PUBACK) goes straight through.
+    if (!client.clean || packet.messageId === undefined || !cleanInflight.has(client)) return clearMessageId(client, packet);
+    return clearMessageId(client, packet).then((stored) => {
+      const inflight = stored === undefined ? cleanInflight.get(client) : undefined;
+      const ours = inflight?.get(packet.messageId!);
+      if (ours === undefined) return stored;
+      inflight!.delete(packet.messageId!);
+      return ours;
+    });
   };
   /** The updates each connection sent (command, job, status): a repeat is not applied again. */
   const updatesSeen = new WeakMap<Client, Set<string>>();

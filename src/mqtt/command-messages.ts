@@ -12,8 +12,9 @@ const COMMAND_TOPIC = /^tc\/[^/]+\/[^/]+\/i\/cmd_v3\/c$/;
 const UPDATE_TOPIC = /^tc\/[^/]+\/[^/]+\/o\/cmd_v3\/u$/;
 export const commandTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/i/cmd_v3/c`;
 export const commandUpdateTopic = (tenant: string, clientId: string): string => `tc/${tenant}/${clientId}/o/cmd_v3/u`;
-export const isCommandTopic = (topic: unknown): topic is string => typeof topic === 'string' && COMMAND_TOPIC.test(topic);
-export const isCommandUpdateTopic = (topic: unknown): topic is string => typeof topic === 'string' && UPDATE_TOPIC.test(topic);
+// Every message (and every delivery) passes these: one endsWith, the regex only for a topic that ends as theirs.
+export const isCommandTopic = (topic: unknown): topic is string => typeof topic === 'string' && topic.endsWith('/i/cmd_v3/c') && COMMAND_TOPIC.test(topic);
+export const isCommandUpdateTopic = (topic: unknown): topic is string => typeof topic === 'string' && topic.endsWith('/o/cmd_v3/u') && UPDATE_TOPIC.test(topic);
 
 /** The agent's last `response` is kept up to this size (serialized); a larger one is replaced by a note. */
 export const MAX_RESPONSE_BYTES = 4096;

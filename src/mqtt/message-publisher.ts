@@ -22,6 +22,9 @@ interface StampedPacket {
 
 // One frozen `properties` object per principal: stamping costs no allocation per message.
 const stamps = new WeakMap<BrokerPrincipal, Readonly<Record<string, Publisher>>>();
+// The frozen publishers of those stamps that passed `isPublisher` when made: frozen, they cannot
+// fail it later, so a message stamped on this node is not checked field by field at every delivery.
+const checkedPublishers = new WeakSet<object>();
 
 /** What the rules need of a principal: nothing that identifies a session or a certificate. */
 export const publisherOf = (principal: BrokerPrincipal): Publisher =>
@@ -33,20 +36,23 @@ export const publisherOf = (principal: BrokerPrincipal): Publisher =>
 export const stampPublisher = (packet: object, principal: BrokerPrincipal): void => {
   let properties = stamps.get(principal);
   if (!properties) {
-    properties = Object.freeze({ [PUBLISHER_PROPERTY]: Object.freeze(publisherOf(principal)) });
+    const publisher = Object.freeze(publisherOf(principal));
+    if (isPublisher(publisher)) checkedPublishers.add(publisher);
+    properties = Object.freeze({ [PUBLISHER_PROPERTY]: publisher });
     stamps.set(principal, properties);
   }
   (packet as StampedPacket).properties = properties;
 };
 
 // Read back from Redis, a stamp is data: checked field by field, and anything else is no stamp.
-const isPublisher = (value: unknown): value is Publisher => {
+function isPublisher(value: unknown): value is Publisher {
   if (typeof value !== 'object' || value === null) return false;
+  if (checkedPublishers.has(value)) return true;
   const candidate = value as Record<string, unknown>;
   if (!isTenantId(candidate.tenant) || typeof candidate.clientId !== 'string') return false;
   if (candidate.kind === 'agent') return true;
   return candidate.kind === 'application' && typeof candidate.mayPublish === 'boolean';
-};
+}
 
 /** The publisher recorded on `packet`, or undefined if it carries none (or a malformed one). */
 export const stampedPublisherOf = (packet: object): Publisher | undefined => {

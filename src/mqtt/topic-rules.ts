@@ -29,12 +29,39 @@ const isWellFormed = (principal: Publisher): boolean => {
     && principal.clientId.length > principal.tenant.length + 1;
 };
 
+const SLASH = 0x2f;
+const SMALL_I = 0x69;
+
 const hasLevelsBelow = (topic: string, prefix: string): boolean =>
   topic.startsWith(prefix) && topic.length > prefix.length;
 
-const agentOutbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/o/`;
-const agentInbound = (tenant: string, clientId: string) => `tc/${tenant}/${clientId}/i/`;
-const tenantRoot = (tenant: string) => `tc/${tenant}/`;
+/** A publisher's walls as prefixes: a pure function of (kind, tenant, clientId), so computed once
+ *  per publisher object, not per message (issue 18). `mayPublish` is read at each call. */
+interface Walls {
+  readonly kind: Publisher['kind'];
+  readonly tenant: string;
+  readonly clientId: string;
+  readonly isWellFormed: boolean;
+  /** Agent: tc/<tenant>/<clientId>/o/; application: tc/<tenant>/ (then <clientId>/i/<more>). */
+  readonly publishPrefix: string;
+  /** Agent: tc/<tenant>/<clientId>/i/; application: tc/<tenant>/. */
+  readonly subscribePrefix: string;
+}
+const wallsByPublisher = new WeakMap<Publisher, Walls>();
+// Used only if the fields they were computed from are still the object's own: a publisher object
+// changed after its first check (none is: principals and stamps are never written) is computed afresh.
+const wallsOf = (publisher: Publisher): Walls => {
+  const cached = wallsByPublisher.get(publisher);
+  if (cached !== undefined && cached.kind === publisher.kind && cached.tenant === publisher.tenant && cached.clientId === publisher.clientId) return cached;
+  const { kind, tenant, clientId } = publisher;
+  const walls: Walls = {
+    kind, tenant, clientId, isWellFormed: isWellFormed(publisher),
+    publishPrefix: kind === 'agent' ? `tc/${tenant}/${clientId}/o/` : `tc/${tenant}/`,
+    subscribePrefix: kind === 'agent' ? `tc/${tenant}/${clientId}/i/` : `tc/${tenant}/`,
+  };
+  wallsByPublisher.set(publisher, walls);
+  return walls;
+};
 
 /** The client id the broker's own answers are stamped with (agent-token-requests.ts,
  *  certificate-renewal.ts): no client has it, an application's starts with `<tenant>_` or `aedes_`. */
@@ -42,16 +69,19 @@ export const BROKER_PUBLISHER_CLIENT_ID = 'trustgate';
 
 /** Why this principal may not PUBLISH to `topic` (a topic name, never a filter), or undefined if it may. */
 export const whyPublishRefused = (principal: Publisher, topic: string): 'topic not allowed' | 'missing scope mcmqtt.admin' | undefined => {
-  if (!isWellFormed(principal) || !isPlainTopic(topic) || !isWildcardFree(topic)) return 'topic not allowed';
-  if (principal.kind === 'agent') return hasLevelsBelow(topic, agentOutbound(principal.tenant, principal.clientId)) ? undefined : 'topic not allowed';
-  // tc/<tenant>/<clientId>/i/<at least one more character>
-  if (!topic.startsWith(tenantRoot(principal.tenant))) return 'topic not allowed';
-  const [clientId, direction, ...rest] = topic.slice(tenantRoot(principal.tenant).length).split('/');
-  const isAgentInbound = clientId !== undefined && clientId.length > 0 && direction === 'i' && rest.join('/').length > 0;
+  const walls = wallsOf(principal);
+  if (!walls.isWellFormed || !isPlainTopic(topic) || !isWildcardFree(topic)) return 'topic not allowed';
+  if (principal.kind === 'agent') return hasLevelsBelow(topic, walls.publishPrefix) ? undefined : 'topic not allowed';
+  // tc/<tenant>/<clientId>/i/<at least one more character>: a non-empty client id level, then
+  // exactly `i/`, then something (read in place: no split per message).
+  if (!topic.startsWith(walls.publishPrefix)) return 'topic not allowed';
+  const clientIdEnd = topic.indexOf('/', walls.publishPrefix.length);
+  const isAgentInbound = clientIdEnd > walls.publishPrefix.length && topic.charCodeAt(clientIdEnd + 1) === SMALL_I
+    && topic.charCodeAt(clientIdEnd + 2) === SLASH && topic.length > clientIdEnd + 3;
   if (!isAgentInbound) return 'topic not allowed';
   // Only the broker answers a token request: an application's forged answer would hand the agent a
   // token of someone else's choosing (security review of decision 0033).
-  if (AGENT_TOKEN_ANSWER.test(topic) && principal.clientId !== BROKER_PUBLISHER_CLIENT_ID) return 'topic not allowed';
+  if (isAgentTokenAnswer(topic) && principal.clientId !== BROKER_PUBLISHER_CLIENT_ID) return 'topic not allowed';
   // The topic is one only mcmqtt.admin may publish to: the token lacks the scope, not the topic the rule.
   return principal.mayPublish ? undefined : 'missing scope mcmqtt.admin';
 };
@@ -61,11 +91,8 @@ export const mayPublish = (principal: Publisher, topic: string): boolean => whyP
 
 /** May this principal SUBSCRIBE to `filter` (which may hold wildcards, but only below its prefix)? */
 export const maySubscribe = (principal: Publisher, filter: string): boolean => {
-  if (!isWellFormed(principal) || !isPlainTopic(filter)) return false;
-  const prefix = principal.kind === 'agent'
-    ? agentInbound(principal.tenant, principal.clientId)
-    : tenantRoot(principal.tenant);
-  return hasLevelsBelow(filter, prefix);
+  const walls = wallsOf(principal);
+  return walls.isWellFormed && isPlainTopic(filter) && hasLevelsBelow(filter, walls.subscribePrefix);
 };
 
 // An agent's access token answer (agent-token-requests.ts; issue 19 part 1) is a bearer
@@ -73,12 +100,16 @@ export const maySubscribe = (principal: Publisher, filter: string): boolean => {
 // tc/<tenant>/# (mcmqtt.read is enough) would otherwise collect every agent's token and act as any
 // of its agents towards the services that accept them (security review of decision 0033).
 const AGENT_TOKEN_ANSWER = /^tc\/[^/]+\/([^/]+)\/i\/agm_v3\/tr$/;
+const AGENT_TOKEN_ANSWER_END = '/i/agm_v3/tr';
+// The regex only for a topic with the answer's last levels: one endsWith for every other message.
+const isAgentTokenAnswer = (topic: string): boolean => topic.endsWith(AGENT_TOKEN_ANSWER_END) && AGENT_TOKEN_ANSWER.test(topic);
 
 /** The client id of the only one who may receive a message on `topic` (an agent's access token
  *  answer), or undefined for a topic whose receivers the subscriptions and mayReceive decide. */
-export const soleReceiverOf = (topic: string): string | undefined => AGENT_TOKEN_ANSWER.exec(topic)?.[1];
+export const soleReceiverOf = (topic: string): string | undefined =>
+  topic.endsWith(AGENT_TOKEN_ANSWER_END) ? AGENT_TOKEN_ANSWER.exec(topic)?.[1] : undefined;
 
 /** May this principal RECEIVE a message on `topic`? Checked again at delivery, so a session
  *  prepared by someone else (persistent subscriptions, queued messages) cannot widen the walls. */
 export const mayReceive = (principal: Publisher, topic: string): boolean =>
-  isWildcardFree(topic) && maySubscribe(principal, topic) && (principal.kind === 'agent' || !AGENT_TOKEN_ANSWER.test(topic));
+  isWildcardFree(topic) && maySubscribe(principal, topic) && (principal.kind === 'agent' || !isAgentTokenAnswer(topic));
