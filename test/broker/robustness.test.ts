@@ -500,8 +500,14 @@ describe('the broker under hostile connections while an agent keeps talking to i
       const mark = exchange.mark();
       const sockets: Socket[] = [];
       const started = Date.now();
+      let survivor: Awaited<ReturnType<typeof connectAgent>> | undefined;
       try {
-        for (let batch = 0; batch < 6; batch++) sockets.push(...await Promise.all(Array.from({ length: 50 }, openTcp)));
+        for (let batch = 0; batch < 6; batch++) {
+          sockets.push(...await Promise.all(Array.from({ length: 50 }, openTcp)));
+          // An agent accepted between them in accept order: the sweep of handshake deadlines
+          // (one accept-ordered queue) must not take a connection whose handshake finished.
+          if (batch === 2) survivor = await connectAgent(await agentCertificate('probe-survivor'), `${TENANT}_probe-survivor`);
+        }
 
         await t.test('while they are held, a new agent connects and the agent and application keep talking', async () => {
           const probe = await connectAgent(await agentCertificate('probe-half-open'), `${TENANT}_probe-half-open`);
@@ -515,9 +521,12 @@ describe('the broker under hostile connections while an agent keeps talking to i
           const closed = await Promise.all(sockets.map((socket) => closedWithin(socket, DROP_BOUND_MS, started)));
           const open = closed.filter((ms) => ms === undefined).length;
           assert.equal(open, 0, `${open} of 300 idle TCP connections are still open ${DROP_BOUND_MS} ms after connecting (handshake timeout: 10 s)`);
+          assert.ok(survivor?.connected, 'the agent accepted among them is still connected after their deadlines');
+          await withTimeout(survivor!.publishAsync(`tc/${TENANT}/${TENANT}_probe-survivor/o/hello`, 'still here', { qos: 1 }), 5_000, 'survivor PUBACK');
         });
       } finally {
         for (const socket of sockets) socket.destroy();
+        if (survivor) await endClient(survivor);
       }
     });
 
